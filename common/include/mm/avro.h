@@ -1,0 +1,92 @@
+/*
+ * avro.h - Avro binary encode/decode of the record types in records.h, in the
+ * Confluent wire format: byte 0x00, 4-byte big-endian schema id, Avro body.
+ *
+ * Knows nothing of Kafka. Schemas are the .avsc files in schemas/, embedded
+ * at build time; ids come from schemas/catalog.json.
+ *
+ * Decoding never trusts the input: the framing, the schema id, and every
+ * length, count and union index in the body are checked against the bytes
+ * that remain before anything is allocated. A malformed payload is
+ * MM_ERR_PARSE (or MM_ERR_SCHEMA for a wrong magic byte / unknown id) with a
+ * reason naming the field and byte offset; it never crashes.
+ *
+ * Thread-safe after mm_avro_init() (call once at start; idempotent).
+ */
+#ifndef MM_AVRO_H
+#define MM_AVRO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/buf.h"
+#include "mm/err.h"
+#include "mm/records.h"
+
+#define MM_WIRE_MAGIC 0x00
+#define MM_WIRE_HEADER_LEN 5
+
+typedef enum mm_record_type {
+    MM_RECORD_OBSERVATION_BATCH = 0,
+    MM_RECORD_MODEL_TRAINED = 1,
+    MM_RECORD_MODEL_DECISION = 2,
+    MM_RECORD_SCORE_REQUEST = 3,
+    MM_RECORD_PREDICTION_BATCH = 4,
+    MM_RECORD_DEAD_LETTER = 5,
+    MM_RECORD__COUNT
+} mm_record_type_t;
+
+/** @brief Parse the embedded schemas and catalog. */
+mm_err_t mm_avro_init(char *errstr, size_t errstr_size);
+
+/** @returns the catalog schema id of @p type. */
+int32_t mm_avro_schema_id(mm_record_type_t type);
+/** @returns the full Avro name ("manymodels.ObservationBatch"). */
+const char *mm_avro_schema_name(mm_record_type_t type);
+/** @returns the schema JSON text as embedded. */
+const char *mm_avro_schema_json(mm_record_type_t type);
+
+/**
+ * @brief Read the Confluent header. @returns MM_ERR_SCHEMA on wrong magic or
+ * an id not in the catalog, MM_ERR_PARSE if shorter than the header.
+ */
+mm_err_t mm_avro_peek(const void *payload, size_t len, mm_record_type_t *type, int32_t *schema_id,
+                      char *errstr, size_t errstr_size);
+
+/* Encoders append the framed record to @p out (which is not reset). */
+mm_err_t mm_avro_encode_observation_batch(const mm_observation_batch_t *rec, mm_buf_t *out,
+                                          char *errstr, size_t errstr_size);
+mm_err_t mm_avro_encode_model_trained(const mm_model_trained_t *rec, mm_buf_t *out, char *errstr,
+                                      size_t errstr_size);
+mm_err_t mm_avro_encode_model_decision(const mm_model_decision_t *rec, mm_buf_t *out,
+                                       char *errstr, size_t errstr_size);
+mm_err_t mm_avro_encode_score_request(const mm_score_request_t *rec, mm_buf_t *out, char *errstr,
+                                      size_t errstr_size);
+mm_err_t mm_avro_encode_prediction_batch(const mm_prediction_batch_t *rec, mm_buf_t *out,
+                                         char *errstr, size_t errstr_size);
+mm_err_t mm_avro_encode_dead_letter(const mm_dead_letter_t *rec, mm_buf_t *out, char *errstr,
+                                    size_t errstr_size);
+
+/*
+ * Decoders take a framed payload, check that its schema id is the expected
+ * type's, and fill a zeroed @p rec (cleared again on failure).
+ */
+mm_err_t mm_avro_decode_observation_batch(const void *payload, size_t len,
+                                          mm_observation_batch_t *rec, char *errstr,
+                                          size_t errstr_size);
+mm_err_t mm_avro_decode_model_trained(const void *payload, size_t len, mm_model_trained_t *rec,
+                                      char *errstr, size_t errstr_size);
+mm_err_t mm_avro_decode_model_decision(const void *payload, size_t len, mm_model_decision_t *rec,
+                                       char *errstr, size_t errstr_size);
+mm_err_t mm_avro_decode_score_request(const void *payload, size_t len, mm_score_request_t *rec,
+                                      char *errstr, size_t errstr_size);
+mm_err_t mm_avro_decode_prediction_batch(const void *payload, size_t len,
+                                         mm_prediction_batch_t *rec, char *errstr,
+                                         size_t errstr_size);
+mm_err_t mm_avro_decode_dead_letter(const void *payload, size_t len, mm_dead_letter_t *rec,
+                                    char *errstr, size_t errstr_size);
+
+/** @returns a JSON rendering of any framed record (for mmctl and debugging), malloc'd, or NULL. */
+char *mm_avro_to_json(const void *payload, size_t len, char *errstr, size_t errstr_size);
+
+#endif

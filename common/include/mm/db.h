@@ -1,0 +1,52 @@
+/*
+ * db.h - SQLite helpers: open with WAL and a busy timeout, versioned
+ * migrations (PRAGMA user_version), transactions, and errors copied out of
+ * sqlite3_errmsg() at the call site.
+ *
+ * A handle belongs to one thread at a time; open one per thread.
+ */
+#ifndef MM_DB_H
+#define MM_DB_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/err.h"
+
+typedef struct mm_db {
+    sqlite3 *sqlite;
+    char *path;
+} mm_db_t;
+
+/**
+ * @brief Open (creating) @p path, set WAL, synchronous=NORMAL or FULL, foreign keys, busy timeout,
+ * then apply @p migrations[user_version..n-1] each in its own transaction.
+ * migrations[i] is SQL text that upgrades schema version i to i+1.
+ * @returns NULL with errstr set on failure.
+ */
+mm_db_t *mm_db_open(const char *path, const char *const *migrations, size_t n_migrations,
+                    char *errstr, size_t errstr_size);
+void mm_db_close(mm_db_t *db); /* accepts NULL */
+
+/** @brief Execute SQL with no result rows. */
+mm_err_t mm_db_exec(mm_db_t *db, const char *sql, char *errstr, size_t errstr_size);
+mm_err_t mm_db_begin(mm_db_t *db, char *errstr, size_t errstr_size); /* BEGIN IMMEDIATE */
+mm_err_t mm_db_commit(mm_db_t *db, char *errstr, size_t errstr_size);
+void mm_db_rollback(mm_db_t *db); /* best effort, never fails loudly */
+
+/** @brief Prepare; on failure copies sqlite3_errmsg into errstr. */
+mm_err_t mm_db_prepare(mm_db_t *db, sqlite3_stmt **stmt, const char *sql, char *errstr,
+                       size_t errstr_size);
+/** @brief Step a statement expected to finish (DONE); copies the error out. Resets it. */
+mm_err_t mm_db_step_done(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size);
+
+/** @brief Run a query returning one integer (e.g. COUNT(*)); *found false if no row. */
+mm_err_t mm_db_query_i64(mm_db_t *db, const char *sql, int64_t *out, bool *found, char *errstr,
+                         size_t errstr_size);
+
+/** @brief Format a SQLite failure: "what: sqlite message". */
+mm_err_t mm_db_err(mm_db_t *db, const char *what, char *errstr, size_t errstr_size);
+
+#endif

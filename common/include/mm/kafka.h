@@ -1,0 +1,172 @@
+/*
+ * kafka.h - thin, opinionated wrappers over librdkafka for the services.
+ *
+ * Knows nothing of Avro: keys and values are bytes.
+ *
+ * Producer: enable.idempotence=true, compression (lz4 by default), the
+ * Java-compatible murmur2_random partitioner, bounded in-flight queue
+ * (produce blocks, serving delivery reports, while the local queue is full).
+ *
+ * Consumer: a group member with enable.auto.offset.store=false and
+ * auto.offset.reset=error. Where a partition starts is decided by the
+ * service (its local state store) through the on_assign callback; the Kafka
+ * commit only mirrors progress for lag monitoring. Cooperative-sticky
+ * assignment is used when the broker supports it; eager rebalances are
+ * handled the same way.
+ *
+ * Reader: a group-less consumer that assigns every partition of one topic
+ * from the beginning and reports when it has reached the end of all of them
+ * (used to rebuild compacted state such as mm.decisions).
+ */
+#ifndef MM_KAFKA_H
+#define MM_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/conf.h"
+#include "mm/err.h"
+
+/* Logical topic names (DESIGN.md section 4). A deployment may prefix them. */
+#define MM_TOPIC_OBSERVATIONS "mm.observations"
+#define MM_TOPIC_MODELS "mm.models"
+#define MM_TOPIC_DECISIONS "mm.decisions"
+#define MM_TOPIC_SCORE_REQUESTS "mm.score-requests"
+#define MM_TOPIC_PREDICTIONS "mm.predictions"
+#define MM_TOPIC_DEADLETTER "mm.deadletter"
+
+/* Special start offsets for on_assign. */
+#define MM_OFFSET_BEGINNING (-2)
+#define MM_OFFSET_END (-1)
+#define MM_OFFSET_COMMITTED (-1000) /* use the group's committed offset */
+
+/**
+ * @brief Resolve the bootstrap servers: @p servers if non-empty, else the
+ * first line of @p servers_file (as written by mm-devbroker), waiting up to
+ * @p wait_ms for that file to appear. @returns malloc'd string or NULL.
+ */
+char *mm_kafka_resolve_bootstrap(const char *servers, const char *servers_file, int wait_ms,
+                                 char *errstr, size_t errstr_size);
+
+/* ---------------------------------------------------------------- producer */
+
+typedef struct mm_kafka_producer mm_kafka_producer_t;
+
+/**
+ * @brief Delivery report, called from mm_kafka_producer_poll()/flush() on the
+ * calling thread. @p msg_opaque is what was passed to mm_kafka_produce().
+ * @p err is MM_OK when the broker acknowledged the message.
+ */
+typedef void(mm_kafka_dr_cb_t)(void *opaque, void *msg_opaque, mm_err_t err, const char *reason);
+
+/**
+ * @param props librdkafka pass-through properties applied last (may be NULL).
+ * @param dr_cb may be NULL.
+ */
+mm_kafka_producer_t *mm_kafka_producer_new(const char *bootstrap, const mm_kv_list_t *props,
+                                           mm_kafka_dr_cb_t *dr_cb, void *opaque, char *errstr,
+                                           size_t errstr_size);
+
+/**
+ * @brief Queue one message (copied). Blocks while the local queue is full,
+ * serving delivery reports, up to @p block_ms (then MM_ERR_BUSY).
+ * The partition is chosen by murmur2_random over @p key.
+ */
+mm_err_t mm_kafka_produce(mm_kafka_producer_t *producer, const char *topic, const void *key,
+                          size_t key_len, const void *value, size_t value_len, void *msg_opaque,
+                          int block_ms, char *errstr, size_t errstr_size);
+
+/** @brief Serve delivery reports. @returns number of events served. */
+int mm_kafka_producer_poll(mm_kafka_producer_t *producer, int timeout_ms);
+/** @brief Wait for all queued messages. MM_ERR_TIMEOUT if some are still in flight. */
+mm_err_t mm_kafka_producer_flush(mm_kafka_producer_t *producer, int timeout_ms);
+/** @returns messages queued or in flight. */
+int mm_kafka_producer_outq_len(mm_kafka_producer_t *producer);
+/** @brief Flush (bounded by @p flush_timeout_ms, logging what is lost) and destroy. Accepts NULL. */
+void mm_kafka_producer_destroy(mm_kafka_producer_t *producer, int flush_timeout_ms);
+
+/* ---------------------------------------------------------------- consumer */
+
+typedef struct mm_kafka_consumer mm_kafka_consumer_t;
+
+typedef struct mm_kafka_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key; /* may be NULL */
+    size_t key_len;
+    const void *value; /* may be NULL (tombstone) */
+    size_t value_len;
+    int64_t timestamp_ms; /* -1 if unknown */
+} mm_kafka_msg_t;
+
+typedef struct mm_kafka_rebalance_cbs {
+    /**
+     * @brief A partition was assigned. @returns the offset to start from:
+     * a real offset (from the local state store), MM_OFFSET_BEGINNING, or
+     * MM_OFFSET_COMMITTED. Called on the polling thread.
+     */
+    int64_t (*on_assign)(void *opaque, const char *topic, int32_t partition);
+    /**
+     * @brief A partition is being revoked (or lost). Finish or hand back any
+     * work for it before returning. Called on the polling thread. May be NULL.
+     */
+    void (*on_revoke)(void *opaque, const char *topic, int32_t partition, bool lost);
+    void *opaque;
+} mm_kafka_rebalance_cbs_t;
+
+/**
+ * @param cbs may be NULL: every assigned partition then starts at the committed
+ * offset, or the beginning if the group has none.
+ */
+mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *group_id,
+                                           const char *const *topics, size_t n_topics,
+                                           const mm_kv_list_t *props,
+                                           const mm_kafka_rebalance_cbs_t *cbs, char *errstr,
+                                           size_t errstr_size);
+
+/**
+ * @brief Wait up to @p timeout_ms for the next message.
+ * @returns MM_OK with *msg filled (valid until the next poll or close);
+ * MM_ERR_TIMEOUT when nothing arrived; another code for a consumer error
+ * (errstr says which; MM_ERR_KAFKA errors that are not fatal can be logged and polling continued).
+ */
+mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms,
+                                mm_kafka_msg_t *msg, char *errstr, size_t errstr_size);
+
+/** @brief Record that everything before @p next_offset is durable (for the lag-monitoring commit). */
+mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
+                                        int32_t partition, int64_t next_offset);
+/** @brief Commit stored offsets asynchronously (lag monitoring only). */
+void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer);
+/** @brief Leave the group (revoking partitions through the callbacks), then destroy. Accepts NULL. */
+void mm_kafka_consumer_close(mm_kafka_consumer_t *consumer);
+
+/* ---------------------------------------------------------------- reader */
+
+typedef struct mm_kafka_reader mm_kafka_reader_t;
+
+/** @brief Assign every partition of @p topic from the beginning, no group. */
+mm_kafka_reader_t *mm_kafka_reader_new(const char *bootstrap, const char *topic,
+                                       const mm_kv_list_t *props, char *errstr,
+                                       size_t errstr_size);
+/**
+ * @returns MM_OK with a message; MM_ERR_TIMEOUT if nothing arrived;
+ * MM_ERR_NOT_FOUND once every partition has reached its end at least once
+ * (later messages are still delivered by further polls).
+ */
+mm_err_t mm_kafka_reader_poll(mm_kafka_reader_t *reader, int timeout_ms, mm_kafka_msg_t *msg,
+                              char *errstr, size_t errstr_size);
+void mm_kafka_reader_destroy(mm_kafka_reader_t *reader);
+
+/* ---------------------------------------------------------------- admin */
+
+/** @brief Create @p topic with @p partitions (no error if it exists). */
+mm_err_t mm_kafka_topic_ensure(const char *bootstrap, const mm_kv_list_t *props, const char *topic,
+                               int partitions, int replication, char *errstr, size_t errstr_size);
+
+/** @returns the partition murmur2_random assigns @p key among @p partition_cnt. */
+int32_t mm_kafka_partition_for_key(const void *key, size_t key_len, int32_t partition_cnt);
+
+#endif

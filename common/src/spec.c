@@ -1,0 +1,2 @@
+/* not yet written */
+#include "mm/err.h"

@@ -1,0 +1,2 @@
+#include "mm/err.h"
+int main(void) { return 0; }
