@@ -1,2 +1,427 @@
-/* not yet written */
-#include "mm/err.h"
+/*
+ * scorer.c - mm-scorer: production model map, batch scoring, prediction sink.
+ *
+ * Workload: thousands of keys, each a few-KiB artifact and a horizon of tens
+ * of steps: the cost is fetching artifacts (cached, byte-bounded) and writing
+ * rows (one sink transaction per batch of keys), not the arithmetic.
+ */
+#include "scorer.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/avro.h"
+#include "mm/db.h"
+#include "mm/kafka.h"
+#include "mm/log.h"
+#include "mm/model.h"
+#include "mm/records.h"
+#include "mm/util.h"
+#include "model_cache.h"
+
+#define SERVICE_NAME "mm-scorer"
+#define MAP_BUCKETS 8192
+#define SINK_TXN_KEYS 200 /* keys per sink transaction */
+
+const char *const mm_scorer_sink_migrations[] = {
+    /* v1 */
+    "CREATE TABLE predictions ("
+    "  partition_key TEXT NOT NULL,"
+    "  target_time_ms INTEGER NOT NULL,"
+    "  value REAL,"
+    "  lower REAL,"
+    "  upper REAL,"
+    "  model_version INTEGER,"
+    "  train_id TEXT,"
+    "  algorithm TEXT,"
+    "  data_watermark_ms INTEGER,"
+    "  load_id TEXT,"
+    "  request_id TEXT,"
+    "  produced_at_ms INTEGER,"
+    "  PRIMARY KEY (partition_key, target_time_ms)) WITHOUT ROWID;"
+    "CREATE TABLE no_model ("
+    "  partition_key TEXT PRIMARY KEY,"
+    "  reason TEXT,"
+    "  at_ms INTEGER);",
+};
+const size_t mm_scorer_sink_n_migrations = MM_ARRAY_SIZE(mm_scorer_sink_migrations);
+
+typedef struct key_entry {
+    mm_model_decision_t decision; /* latest decision for the key (owned) */
+    struct key_entry *hnext;
+} key_entry_t;
+
+struct mm_scorer {
+    mm_scorer_config_t cfg;
+    mm_db_t *sink;
+    mm_blob_t *blob;
+    mm_model_cache_t *cache;
+    mm_kafka_producer_t *producer;
+    key_entry_t *buckets[MAP_BUCKETS];
+    key_entry_t **entries; /* insertion order, for a stable scoring order */
+    size_t n_entries, cap_entries;
+    int64_t decisions_read, decisions_bad;
+    int64_t delivered, delivery_failed;
+};
+
+static unsigned key_bucket(const char *key) {
+    unsigned h = 2166136261u;
+    for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % MAP_BUCKETS;
+}
+
+static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char *reason) {
+    mm_scorer_t *s = opaque;
+    (void)msg_opaque;
+    if (err) {
+        s->delivery_failed++;
+        mm_log_error("delivery_failed", "prediction record not delivered: %s",
+                     reason ? reason : mm_err2str(err));
+    } else {
+        s->delivered++;
+    }
+}
+
+mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t errstr_size) {
+    mm_scorer_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    if (mm_avro_init(errstr, errstr_size)) goto fail;
+    s->sink = mm_db_open(cfg->sink_path, mm_scorer_sink_migrations, mm_scorer_sink_n_migrations,
+                         errstr, errstr_size);
+    if (!s->sink) goto fail;
+    s->blob = mm_blob_new(cfg->blob_url, &cfg->blob_opts, errstr, errstr_size);
+    if (!s->blob) goto fail;
+    s->cache = mm_model_cache_new(cfg->cache_bytes ? cfg->cache_bytes : 256u << 20);
+    if (!s->cache) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    s->producer = mm_kafka_producer_new(cfg->bootstrap, cfg->kafka, on_delivery, s, errstr,
+                                        errstr_size);
+    if (!s->producer) goto fail;
+    return s;
+fail:
+    mm_scorer_destroy(s);
+    return NULL;
+}
+
+void mm_scorer_destroy(mm_scorer_t *s) {
+    if (!s) return;
+    mm_kafka_producer_destroy(s->producer, 10000);
+    for (size_t i = 0; i < s->n_entries; i++) {
+        mm_model_decision_clear(&s->entries[i]->decision);
+        free(s->entries[i]);
+    }
+    free(s->entries);
+    mm_model_cache_destroy(s->cache);
+    mm_blob_destroy(s->blob);
+    mm_db_close(s->sink);
+    free(s);
+}
+
+/* Replace the key's decision with @p d (stolen). */
+static mm_err_t map_put(mm_scorer_t *s, mm_model_decision_t *d) {
+    unsigned b = key_bucket(d->partition_key);
+    key_entry_t *e = s->buckets[b];
+    while (e && strcmp(e->decision.partition_key, d->partition_key) != 0) e = e->hnext;
+    if (e) {
+        mm_model_decision_clear(&e->decision);
+        e->decision = *d;
+        memset(d, 0, sizeof(*d));
+        return MM_OK;
+    }
+    if (s->n_entries == s->cap_entries) {
+        size_t cap = s->cap_entries ? s->cap_entries * 2 : 1024;
+        key_entry_t **n = realloc(s->entries, cap * sizeof(*n));
+        if (!n) return MM_ERR_NOMEM;
+        s->entries = n;
+        s->cap_entries = cap;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e) return MM_ERR_NOMEM;
+    e->decision = *d;
+    memset(d, 0, sizeof(*d));
+    e->hnext = s->buckets[b];
+    s->buckets[b] = e;
+    s->entries[s->n_entries++] = e;
+    return MM_OK;
+}
+
+static void dead_letter(mm_scorer_t *s, const mm_kafka_msg_t *msg, mm_err_t why,
+                        const char *reason) {
+    mm_dead_letter_t dl = {0};
+    char *key = msg->key ? mm_strndup(msg->key, msg->key_len) : NULL;
+    dl.service = SERVICE_NAME;
+    dl.error_code = (char *)mm_err_name(why);
+    dl.reason = (char *)reason;
+    dl.partition_key = key;
+    dl.source_topic = (char *)msg->topic;
+    dl.source_partition = msg->partition;
+    dl.source_offset = msg->offset;
+    dl.source_line = -1;
+    dl.original = (uint8_t *)msg->value;
+    dl.original_len = msg->value ? msg->value_len : 0;
+    dl.failed_at_ms = mm_now_ms();
+    mm_buf_t payload;
+    mm_buf_init(&payload, MM_BUF_CAP_MESSAGE + 65536);
+    char errstr[256];
+    if (mm_avro_encode_dead_letter(&dl, &payload, errstr, sizeof(errstr)) == MM_OK)
+        mm_kafka_produce(s->producer, MM_TOPIC_DEADLETTER, key, key ? strlen(key) : 0,
+                         payload.data, payload.len, NULL, 5000, errstr, sizeof(errstr));
+    mm_buf_free(&payload);
+    free(key);
+    mm_log_warn("dead_letter", "%s", reason);
+}
+
+mm_err_t mm_scorer_load_decisions(mm_scorer_t *s, volatile sig_atomic_t *stop, char *errstr,
+                                  size_t errstr_size) {
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS, s->cfg.kafka, errstr,
+                            errstr_size);
+    if (!reader) return MM_ERR_KAFKA;
+    mm_err_t result = MM_OK;
+    int64_t deadline = mm_mono_ms() + 120000;
+    while (!*stop) {
+        mm_kafka_msg_t msg;
+        char why[512];
+        mm_err_t err = mm_kafka_reader_poll(reader, 200, &msg, why, sizeof(why));
+        if (err == MM_ERR_NOT_FOUND) break; /* every partition read to its end */
+        if (err == MM_ERR_TIMEOUT) {
+            if (mm_mono_ms() > deadline) {
+                result = mm_errf(MM_ERR_TIMEOUT, errstr, errstr_size,
+                                 "%s was not read to its end within 120 s", MM_TOPIC_DECISIONS);
+                break;
+            }
+            continue;
+        }
+        if (err) {
+            mm_log_warn("consumer_error", "%s", why);
+            continue;
+        }
+        s->decisions_read++;
+        mm_model_decision_t d = {0};
+        err = mm_avro_decode_model_decision(msg.value, msg.value ? msg.value_len : 0, &d, why,
+                                            sizeof(why));
+        if (err) {
+            char reason[700];
+            snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg.topic,
+                     msg.partition, msg.offset, why);
+            s->decisions_bad++;
+            dead_letter(s, &msg, err, reason);
+            continue;
+        }
+        if (s->cfg.spec && d.dataset && strcmp(d.dataset, s->cfg.spec->name) != 0) {
+            mm_model_decision_clear(&d); /* another dataset's decision */
+            continue;
+        }
+        if (map_put(s, &d)) {
+            mm_model_decision_clear(&d);
+            result = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            break;
+        }
+    }
+    mm_kafka_reader_destroy(reader);
+    if (*stop && !result)
+        result = mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size, "stopped while reading decisions");
+    mm_log_info("decisions_loaded", "%zu keys from %" PRId64 " decision records (%" PRId64
+                " undecodable)",
+                s->n_entries, s->decisions_read, s->decisions_bad);
+    return result;
+}
+
+/* ------------------------------------------------------------- scoring */
+
+static mm_err_t produce_prediction(mm_scorer_t *s, const mm_prediction_batch_t *p, char *errstr,
+                                   size_t errstr_size) {
+    mm_buf_t payload;
+    mm_buf_init(&payload, MM_BUF_CAP_MESSAGE);
+    mm_err_t err = mm_avro_encode_prediction_batch(p, &payload, errstr, errstr_size);
+    if (!err)
+        err = mm_kafka_produce(s->producer, MM_TOPIC_PREDICTIONS, p->partition_key,
+                               strlen(p->partition_key), payload.data, payload.len, NULL, 30000,
+                               errstr, errstr_size);
+    mm_buf_free(&payload);
+    return err;
+}
+
+static mm_err_t sink_no_model(mm_scorer_t *s, const char *key, const char *reason, char *errstr,
+                              size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err = mm_db_prepare(s->sink, &st,
+                                 "INSERT INTO no_model(partition_key, reason, at_ms) VALUES "
+                                 "(?1, ?2, ?3) ON CONFLICT(partition_key) DO UPDATE SET "
+                                 "reason = excluded.reason, at_ms = excluded.at_ms",
+                                 errstr, errstr_size);
+    if (err) return err;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, mm_now_ms());
+    err = mm_db_step_done(s->sink, st, errstr, errstr_size);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static mm_err_t sink_predictions(mm_scorer_t *s, sqlite3_stmt *st, const mm_prediction_batch_t *p,
+                                 char *errstr, size_t errstr_size) {
+    for (size_t i = 0; i < p->n; i++) {
+        sqlite3_bind_text(st, 1, p->partition_key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, p->time_ms[i]);
+        sqlite3_bind_double(st, 3, p->value[i]);
+        if (isnan(p->lower[i])) sqlite3_bind_null(st, 4);
+        else sqlite3_bind_double(st, 4, p->lower[i]);
+        if (isnan(p->upper[i])) sqlite3_bind_null(st, 5);
+        else sqlite3_bind_double(st, 5, p->upper[i]);
+        sqlite3_bind_int(st, 6, p->model_version);
+        sqlite3_bind_text(st, 7, p->train_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, p->algorithm, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, p->data_watermark_ms);
+        if (p->load_id) sqlite3_bind_text(st, 10, p->load_id, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(st, 10);
+        sqlite3_bind_text(st, 11, p->request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 12, p->produced_at_ms);
+        mm_err_t err = mm_db_step_done(s->sink, st, errstr, errstr_size);
+        if (err) return err;
+    }
+    /* The key has a model now: drop a stale "no model" row. */
+    sqlite3_stmt *del = NULL;
+    mm_err_t err = mm_db_prepare(s->sink, &del, "DELETE FROM no_model WHERE partition_key = ?1",
+                                 errstr, errstr_size);
+    if (err) return err;
+    sqlite3_bind_text(del, 1, p->partition_key, -1, SQLITE_STATIC);
+    err = mm_db_step_done(s->sink, del, errstr, errstr_size);
+    sqlite3_finalize(del);
+    return err;
+}
+
+/* Answer one key: a forecast from its production model, or an explicit refusal. */
+static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const char *run_id,
+                          sqlite3_stmt *upsert, mm_scorer_batch_stats_t *stats, char *errstr,
+                          size_t errstr_size) {
+    mm_prediction_batch_t p = {0};
+    p.request_id = (char *)run_id;
+    p.partition_key = d->partition_key;
+    p.dataset = d->dataset;
+    p.interval_level = s->cfg.spec ? s->cfg.spec->model.interval_level : 0.95;
+    p.produced_at_ms = mm_now_ms();
+    p.data_watermark_ms = -1;
+    char message[600];
+
+    if (!d->has_production) {
+        snprintf(message, sizeof(message), "no production model: %s",
+                 d->reason ? d->reason : "no candidate has been approved");
+        p.status = MM_PREDICTION_NO_MODEL;
+        p.message = message;
+        stats->no_model++;
+        mm_err_t err = sink_no_model(s, d->partition_key, message, errstr, errstr_size);
+        if (!err) err = produce_prediction(s, &p, errstr, errstr_size);
+        return err;
+    }
+
+    const mm_production_model_t *pm = &d->production;
+    p.train_id = pm->train_id;
+    p.model_version = pm->version;
+    p.algorithm = pm->algorithm;
+    p.data_watermark_ms = pm->data_end_ms;
+    p.load_id = pm->load_id;
+
+    const mm_model_t *model = NULL;
+    char why[512];
+    mm_err_t err = mm_model_cache_get(s->cache, s->blob, pm->artifact_uri, pm->artifact_sha256,
+                                      &model, why, sizeof(why));
+    mm_forecast_t fc = {0};
+    if (!err) {
+        size_t h = (size_t)(s->cfg.horizon > 0 ? s->cfg.horizon : mm_model_config(model)->horizon);
+        err = mm_model_forecast(model, h, NULL, &fc, why, sizeof(why));
+        mm_model_cache_release(s->cache, pm->artifact_sha256);
+    }
+    if (err) {
+        snprintf(message, sizeof(message), "model v%d (%s) unusable: %s", pm->version,
+                 pm->artifact_uri, why);
+        mm_log_error("score_failed", "%s: %s", d->partition_key, message);
+        p.status = MM_PREDICTION_ERROR;
+        p.message = message;
+        stats->failed++;
+        return produce_prediction(s, &p, errstr, errstr_size);
+    }
+    p.status = MM_PREDICTION_OK;
+    p.n = fc.h;
+    p.time_ms = fc.time_ms;
+    p.value = fc.mean;
+    p.lower = fc.lower;
+    p.upper = fc.upper;
+    p.interval_level = fc.level;
+    err = sink_predictions(s, upsert, &p, errstr, errstr_size);
+    if (!err) err = produce_prediction(s, &p, errstr, errstr_size);
+    if (!err) {
+        stats->scored++;
+        stats->predictions += (int64_t)fc.h;
+    }
+    mm_forecast_clear(&fc);
+    return err;
+}
+
+mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_atomic_t *stop,
+                             mm_scorer_batch_stats_t *stats, char *errstr, size_t errstr_size) {
+    memset(stats, 0, sizeof(*stats));
+    stats->keys = (int64_t)s->n_entries;
+    stats->decisions_read = s->decisions_read;
+    stats->decisions_bad = s->decisions_bad;
+    sqlite3_stmt *upsert = NULL;
+    mm_err_t err = mm_db_prepare(
+        s->sink, &upsert,
+        "INSERT INTO predictions(partition_key, target_time_ms, value, lower, upper, "
+        "model_version, train_id, algorithm, data_watermark_ms, load_id, request_id, "
+        "produced_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "ON CONFLICT(partition_key, target_time_ms) DO UPDATE SET value = excluded.value, "
+        "lower = excluded.lower, upper = excluded.upper, model_version = excluded.model_version, "
+        "train_id = excluded.train_id, algorithm = excluded.algorithm, "
+        "data_watermark_ms = excluded.data_watermark_ms, load_id = excluded.load_id, "
+        "request_id = excluded.request_id, produced_at_ms = excluded.produced_at_ms",
+        errstr, errstr_size);
+    if (err) return err;
+
+    for (size_t i = 0; i < s->n_entries && !*stop && !err; i += SINK_TXN_KEYS) {
+        err = mm_db_begin(s->sink, errstr, errstr_size);
+        if (err) break;
+        for (size_t j = i; j < s->n_entries && j < i + SINK_TXN_KEYS && !err; j++)
+            err = score_key(s, &s->entries[j]->decision, run_id, upsert, stats, errstr,
+                            errstr_size);
+        if (!err) err = mm_db_commit(s->sink, errstr, errstr_size);
+        if (err) mm_db_rollback(s->sink);
+        mm_kafka_producer_poll(s->producer, 0);
+    }
+    sqlite3_finalize(upsert);
+    if (!err && *stop)
+        err = mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size, "stopped before every key was scored");
+
+    mm_err_t ferr = mm_kafka_producer_flush(s->producer, 60000);
+    if (!err && ferr)
+        err = mm_errf(ferr, errstr, errstr_size, "%d prediction records still undelivered",
+                      mm_kafka_producer_outq_len(s->producer));
+    if (!err && s->delivery_failed > 0)
+        err = mm_errf(MM_ERR_KAFKA, errstr, errstr_size,
+                      "%" PRId64 " prediction records could not be delivered", s->delivery_failed);
+    if (!err && stats->failed > 0)
+        err = mm_errf(MM_ERR_INTEGRITY, errstr, errstr_size,
+                      "%" PRId64 " keys could not be scored (see score_failed logs)",
+                      stats->failed);
+
+    mm_model_cache_stats_t cs;
+    mm_model_cache_stats(s->cache, &cs);
+    mm_logj(MM_LOG_INFO, "batch_scored",
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "run_id", run_id, "keys",
+                      (json_int_t)stats->keys, "scored", (json_int_t)stats->scored, "no_model",
+                      (json_int_t)stats->no_model, "failed", (json_int_t)stats->failed,
+                      "predictions", (json_int_t)stats->predictions, "cache_hits",
+                      (json_int_t)cs.hits, "cache_misses", (json_int_t)cs.misses,
+                      "cache_bytes", (json_int_t)cs.bytes),
+            "batch scoring finished");
+    return err;
+}

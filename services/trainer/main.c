@@ -1,2 +1,113 @@
-#include "mm/err.h"
-int main(void) { return 0; }
+/*
+ * mm-trainer: arguments, configuration, signals and shutdown order only; the
+ * logic lives in trainer.c.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "mm/conf.h"
+#include "mm/log.h"
+#include "mm/service.h"
+#include "trainer.h"
+
+typedef struct trainer_conf {
+    mm_service_common_t common;
+    char *state;
+    char *group_id;
+    int64_t workers;
+    char *instance_id;
+    int64_t max_series_points;
+} trainer_conf_t;
+
+static const mm_conf_prop_t trainer_props[] = {
+    MM_SERVICE_CONF_KAFKA(trainer_conf_t, common),
+    MM_SERVICE_CONF_SPEC(trainer_conf_t, common),
+    MM_SERVICE_CONF_BLOB(trainer_conf_t, common),
+    {"state", MM_CONF_STR, "mm-trainer.db", 0, -1, "MM_TRAINER_STATE",
+     "SQLite state store: per-key history, consumed offsets, outbox", MM_CONF_F_REQUIRED,
+     offsetof(trainer_conf_t, state)},
+    {"group-id", MM_CONF_STR, "mm-trainer", 0, -1, "MM_TRAINER_GROUP_ID", "Kafka consumer group",
+     0, offsetof(trainer_conf_t, group_id)},
+    {"workers", MM_CONF_INT, "0", 0, 256, "MM_TRAINER_WORKERS",
+     "training threads (0 = one per online CPU)", 0, offsetof(trainer_conf_t, workers)},
+    {"instance-id", MM_CONF_STR, NULL, 0, -1, "MM_TRAINER_INSTANCE_ID",
+     "name written into ModelTrained records (default: hostname-pid)", 0,
+     offsetof(trainer_conf_t, instance_id)},
+    {"max-series-points", MM_CONF_INT, "100000", 16, 10000000, "MM_TRAINER_MAX_SERIES_POINTS",
+     "longest series trained per key (older points are left out)", 0,
+     offsetof(trainer_conf_t, max_series_points)},
+    MM_SERVICE_CONF_LOG(trainer_conf_t, common),
+};
+
+static const mm_conf_schema_t trainer_schema = {
+    .program = "mm-trainer",
+    .summary = "Consume observations, keep per-key history, train and publish candidate models.",
+    .props = trainer_props,
+    .n_props = sizeof(trainer_props) / sizeof(trainer_props[0]),
+};
+
+int main(int argc, char **argv) {
+    trainer_conf_t conf = {0};
+    mm_kv_list_t kafka = {0};
+    mm_conf_action_t action = MM_CONF_RUN;
+    mm_spec_t spec = {0};
+    char *bootstrap = NULL;
+    char errstr[1024];
+    int status = 1;
+
+    if (mm_conf_parse(&trainer_schema, &conf, argc, argv, &kafka, NULL, NULL, &action, errstr,
+                      sizeof(errstr))) {
+        fprintf(stderr, "mm-trainer: %s\n", errstr);
+        mm_kv_list_free(&kafka);
+        mm_conf_free(&trainer_schema, &conf);
+        return 2;
+    }
+    if (action == MM_CONF_EXIT_OK) {
+        status = 0;
+        goto out;
+    }
+    mm_service_install_signals();
+    if (mm_service_setup("mm-trainer", &conf.common, &spec, &bootstrap, errstr, sizeof(errstr))) {
+        mm_log_error("config_invalid", "%s", errstr);
+        goto out;
+    }
+
+    char instance[300];
+    if (conf.instance_id && *conf.instance_id) {
+        snprintf(instance, sizeof(instance), "%s", conf.instance_id);
+    } else {
+        char host[256] = "host";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(instance, sizeof(instance), "%s-%ld", host, (long)getpid());
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    mm_trainer_config_t cfg = {
+        .bootstrap = bootstrap,
+        .kafka = &kafka,
+        .group_id = conf.group_id,
+        .spec = &spec,
+        .state_path = conf.state,
+        .blob_url = conf.common.blob_url,
+        .workers = conf.workers > 0 ? (int)conf.workers : (cpus > 0 ? (int)cpus : 1),
+        .instance_id = instance,
+        .max_series_points = conf.max_series_points,
+    };
+    mm_service_blob_opts(&conf.common, &cfg.blob_opts);
+
+    mm_trainer_t *trainer = mm_trainer_new(&cfg, errstr, sizeof(errstr));
+    if (!trainer) {
+        mm_log_error("start_failed", "%s", errstr);
+        goto out;
+    }
+    mm_err_t err = mm_trainer_run(trainer, &mm_service_stop);
+    mm_trainer_destroy(trainer); /* consumer close, producer flush, state store close */
+    status = err ? 1 : 0;
+out:
+    free(bootstrap);
+    mm_spec_clear(&spec);
+    mm_kv_list_free(&kafka);
+    mm_conf_free(&trainer_schema, &conf);
+    return status;
+}

@@ -1,0 +1,75 @@
+/*
+ * service.h - what every long-running service's main.c shares: the common
+ * configuration entries (Kafka, dataset spec, blob store, logging), signal
+ * handling that only sets a flag, and start-up (logging, spec, bootstrap).
+ */
+#ifndef MM_SERVICE_H
+#define MM_SERVICE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "mm/blob.h"
+#include "mm/conf.h"
+#include "mm/err.h"
+#include "mm/spec.h"
+
+typedef struct mm_service_common {
+    char *bootstrap_servers;
+    char *bootstrap_file;
+    char *spec_path;
+    char *blob_url;
+    char *blob_account;
+    char *blob_key;
+    char *blob_sas;
+    char *log_level;
+} mm_service_common_t;
+
+/* Configuration entries shared by the services; @p type is the service's
+ * config struct, @p member its mm_service_common_t member. */
+#define MM_SERVICE_CONF_KAFKA(type, member)                                                        \
+    {"bootstrap-servers", MM_CONF_STR, NULL, 0, -1, "MM_BOOTSTRAP_SERVERS",                        \
+     "Kafka bootstrap servers (host:port,...)", 0,                                                 \
+     offsetof(type, member.bootstrap_servers)},                                                    \
+    {"bootstrap-file", MM_CONF_STR, NULL, 0, -1, "MM_BOOTSTRAP_FILE",                              \
+     "file holding the bootstrap servers (written by mm-devbroker); used when "                    \
+     "--bootstrap-servers is empty",                                                               \
+     0, offsetof(type, member.bootstrap_file)}
+
+#define MM_SERVICE_CONF_SPEC(type, member)                                                         \
+    {"spec", MM_CONF_STR, NULL, 0, -1, "MM_SPEC", "dataset spec JSON file", MM_CONF_F_REQUIRED,    \
+     offsetof(type, member.spec_path)}
+
+#define MM_SERVICE_CONF_BLOB(type, member)                                                         \
+    {"blob-url", MM_CONF_STR, NULL, 0, -1, "MM_BLOB_URL",                                          \
+     "blob store: file:///dir or http(s)://host/account/container", MM_CONF_F_REQUIRED,            \
+     offsetof(type, member.blob_url)},                                                             \
+    {"blob-account", MM_CONF_STR, NULL, 0, -1, "MM_BLOB_ACCOUNT",                                  \
+     "Azure storage account (default: from the URL)", 0, offsetof(type, member.blob_account)},     \
+    {"blob-key", MM_CONF_STR, NULL, 0, -1, "MM_BLOB_KEY", "Azure SharedKey (base64)",              \
+     MM_CONF_F_SECRET, offsetof(type, member.blob_key)},                                           \
+    {"blob-sas", MM_CONF_STR, NULL, 0, -1, "MM_BLOB_SAS", "Azure SAS token (without '?')",         \
+     MM_CONF_F_SECRET, offsetof(type, member.blob_sas)}
+
+#define MM_SERVICE_CONF_LOG(type, member)                                                          \
+    {"log-level", MM_CONF_STR, "info", 0, -1, "MM_LOG_LEVEL", "debug, info, warn or error", 0,     \
+     offsetof(type, member.log_level)}
+
+/** Set by SIGINT/SIGTERM (the handler does nothing else). */
+extern volatile sig_atomic_t mm_service_stop;
+
+/** @brief Install SIGINT/SIGTERM handlers that set mm_service_stop; ignore SIGPIPE. */
+void mm_service_install_signals(void);
+
+/**
+ * @brief Start-up shared by the services: logging, the dataset spec (if
+ * @p spec is non-NULL), and the bootstrap servers (if @p bootstrap is non-NULL,
+ * waiting up to 60 s for the bootstrap file).
+ */
+mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common, mm_spec_t *spec,
+                          char **bootstrap, char *errstr, size_t errstr_size);
+
+/** @brief Blob options from the common configuration (pointers borrowed). */
+void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts);
+
+#endif

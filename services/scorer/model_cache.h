@@ -1,0 +1,44 @@
+/*
+ * model_cache.h - loaded production models, bounded in bytes, least recently
+ * used evicted first. Keyed by artifact sha256, so a key whose champion
+ * changes simply stops hitting the old entry. Concurrent requests for one
+ * artifact load it once: the first caller loads, the others wait for it.
+ */
+#ifndef MM_SCORER_MODEL_CACHE_H
+#define MM_SCORER_MODEL_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/blob.h"
+#include "mm/err.h"
+#include "mm/model.h"
+
+typedef struct mm_model_cache mm_model_cache_t;
+
+typedef struct mm_model_cache_stats {
+    int64_t hits, misses, loads_failed, evictions;
+    size_t bytes, entries;
+} mm_model_cache_stats_t;
+
+/** @param max_bytes upper bound on the models' memory (mm_model_memory_size + artifact). */
+mm_model_cache_t *mm_model_cache_new(size_t max_bytes);
+void mm_model_cache_destroy(mm_model_cache_t *cache); /* accepts NULL; no borrowers may remain */
+
+/**
+ * @brief Get the model of artifact @p uri with digest @p sha256_hex, loading it
+ * from @p blob and verifying the digest on a miss. The returned model is
+ * borrowed until mm_model_cache_release().
+ * @returns MM_ERR_NOT_FOUND (artifact missing), MM_ERR_INTEGRITY (digest
+ * mismatch), or the artifact parser's error.
+ * @locality any thread; @p blob must be the caller's own handle.
+ */
+mm_err_t mm_model_cache_get(mm_model_cache_t *cache, mm_blob_t *blob, const char *uri,
+                            const char *sha256_hex, const mm_model_t **model, char *errstr,
+                            size_t errstr_size);
+/** @brief Return a model borrowed by mm_model_cache_get() for artifact @p sha256_hex. */
+void mm_model_cache_release(mm_model_cache_t *cache, const char *sha256_hex);
+
+void mm_model_cache_stats(mm_model_cache_t *cache, mm_model_cache_stats_t *out);
+
+#endif
