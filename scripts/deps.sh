@@ -11,7 +11,7 @@ apt_packages=(
   librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libnlopt-dev liblapacke-dev libopenblas-dev libxgboost-dev libmicrohttpd-dev
   libcriterion-dev
-  nodejs npm
+  nodejs npm jq
 )
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
   apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas)

@@ -1,0 +1,59 @@
+/*
+ * pipeline.h - run the services as real processes against a dev broker, for
+ * the end-to-end tests: sample data, trainer, promoter, ingest, scorer, and
+ * readers of what they produced (topics, state stores, sink).
+ */
+#ifndef MM_TEST_PIPELINE_H
+#define MM_TEST_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "broker.h"
+
+typedef struct mmt_pipeline {
+    mmt_broker_t broker;
+    char *dir;          /* everything lives here */
+    char *spec_path;
+    char *blob_url;
+    char *csv_path;     /* generated sales data */
+    pid_t trainer, promoter;
+    int trainer_starts;
+} mmt_pipeline_t;
+
+/** @brief Start a broker and write a sales spec (horizon @p horizon) into a fresh dir. */
+void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int horizon);
+/** @brief Generate sales CSV with mm-datagen; @returns the data rows written. */
+int64_t mmt_pipeline_generate(mmt_pipeline_t *p, int stores, int items, int days, int seed);
+/** @brief Append @p text (CSV rows incl. header) as a second file; @returns its path (malloc'd). */
+char *mmt_pipeline_extra_csv(mmt_pipeline_t *p, const char *name, const char *text);
+
+void mmt_pipeline_start_trainer(mmt_pipeline_t *p);
+void mmt_pipeline_kill_trainer(mmt_pipeline_t *p); /* SIGKILL, no goodbye */
+void mmt_pipeline_start_promoter(mmt_pipeline_t *p);
+
+/** @brief Run mm-ingest on the files (NULL-terminated); @returns its exit status. */
+int mmt_pipeline_ingest(mmt_pipeline_t *p, const char *const *files, const char *extra_arg);
+/** @brief Start mm-ingest without waiting; @returns its pid. */
+pid_t mmt_pipeline_ingest_async(mmt_pipeline_t *p, const char *const *files, const char *extra_arg);
+
+/** @brief Read mm.decisions: the number of distinct keys with a decision. */
+int64_t mmt_pipeline_decided_keys(mmt_pipeline_t *p);
+/** @brief Read mm.decisions: distinct keys, and those whose latest decision names a production model. */
+int64_t mmt_pipeline_decisions(mmt_pipeline_t *p, int64_t *with_production);
+/** @brief Poll until @p keys keys have a decision or the (scaled) timeout passes. */
+bool mmt_pipeline_wait_decisions(mmt_pipeline_t *p, int64_t keys, int64_t timeout_ms);
+/** @brief Count records on @p topic (reading it to the end). */
+int64_t mmt_pipeline_count_topic(mmt_pipeline_t *p, const char *topic);
+
+/** @brief Run mm-scorer (batch); @returns its exit status. */
+int mmt_pipeline_score(mmt_pipeline_t *p);
+
+/** @brief Query one integer from a SQLite file in the pipeline dir ("trainer.db", ...). */
+int64_t mmt_pipeline_query(mmt_pipeline_t *p, const char *db_name, const char *sql);
+
+/** @brief Stop the services and the broker, remove the directory. */
+void mmt_pipeline_stop(mmt_pipeline_t *p);
+
+#endif
