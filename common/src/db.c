@@ -1,2 +1,280 @@
-/* not yet written */
-#include "mm/err.h"
+/*
+ * db.c - SQLite helpers (see db.h): open with WAL, synchronous=NORMAL,
+ * foreign keys and a busy timeout; versioned migrations by PRAGMA
+ * user_version; transactions; errors copied out of sqlite3_errmsg() at once,
+ * with the database path and what was being done.
+ *
+ * Used for local state stores, the registry and sinks: many small write
+ * transactions from one owning thread per handle, so handles are opened
+ * SQLITE_OPEN_NOMUTEX and never shared.
+ */
+#include "mm/db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_BUSY_TIMEOUT_MS 10000
+#define DB_SQL_SHOWN       80 /* characters of a statement quoted in an error */
+
+static mm_err_t code_for(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return MM_ERR_BUSY;
+    case SQLITE_NOMEM:
+        return MM_ERR_NOMEM;
+    default:
+        return MM_ERR_DB;
+    }
+}
+
+/* "path: <what>: sqlite message", with the code mapped from the connection's last error. */
+static mm_err_t db_errf(sqlite3 *sqlite, const char *path, char *errstr, size_t errstr_size,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static mm_err_t db_errf(sqlite3 *sqlite, const char *path, char *errstr, size_t errstr_size,
+                        const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    int rc = sqlite ? sqlite3_extended_errcode(sqlite) : SQLITE_NOMEM;
+    const char *msg = sqlite ? sqlite3_errmsg(sqlite) : "out of memory";
+    return mm_errf(code_for(rc), errstr, errstr_size, "%s: %s: %s", path ? path : "(db)", what,
+                   msg);
+}
+
+mm_err_t mm_db_err(mm_db_t *db, const char *what, char *errstr, size_t errstr_size) {
+    if (!db) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "%s: no database", what);
+    return db_errf(db->sqlite, db->path, errstr, errstr_size, "%s", what);
+}
+
+mm_err_t mm_db_exec(mm_db_t *db, const char *sql, char *errstr, size_t errstr_size) {
+    if (!db || !sql) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db exec: no SQL");
+    if (sqlite3_exec(db->sqlite, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_errf(db->sqlite, db->path, errstr, errstr_size, "exec '%.*s'", DB_SQL_SHOWN, sql);
+    return MM_OK;
+}
+
+mm_err_t mm_db_begin(mm_db_t *db, char *errstr, size_t errstr_size) {
+    /*
+     * IMMEDIATE takes the write lock now, so a busy database is seen (and
+     * waited on by the busy timeout) here, not as an unretriable
+     * SQLITE_BUSY when a deferred read transaction tries to upgrade.
+     */
+    return mm_db_exec(db, "BEGIN IMMEDIATE", errstr, errstr_size);
+}
+
+mm_err_t mm_db_commit(mm_db_t *db, char *errstr, size_t errstr_size) {
+    return mm_db_exec(db, "COMMIT", errstr, errstr_size);
+}
+
+void mm_db_rollback(mm_db_t *db) {
+    if (!db || !db->sqlite || sqlite3_get_autocommit(db->sqlite)) return;
+    sqlite3_exec(db->sqlite, "ROLLBACK", NULL, NULL, NULL);
+}
+
+mm_err_t mm_db_prepare(mm_db_t *db, sqlite3_stmt **stmt, const char *sql, char *errstr,
+                       size_t errstr_size) {
+    if (!db || !stmt || !sql)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db prepare: no SQL");
+    *stmt = NULL;
+    if (sqlite3_prepare_v2(db->sqlite, sql, -1, stmt, NULL) != SQLITE_OK) {
+        mm_err_t err =
+            db_errf(db->sqlite, db->path, errstr, errstr_size, "prepare '%.*s'", DB_SQL_SHOWN, sql);
+        sqlite3_finalize(*stmt);
+        *stmt = NULL;
+        return err;
+    }
+    return MM_OK;
+}
+
+mm_err_t mm_db_step_done(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size) {
+    if (!db || !stmt)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db step: no statement");
+    int rc = sqlite3_step(stmt);
+    mm_err_t err = MM_OK;
+    if (rc == SQLITE_ROW) {
+        err = mm_errf(MM_ERR_DB, errstr, errstr_size,
+                      "%s: step '%.*s': returned a row, expected none", db->path, DB_SQL_SHOWN,
+                      sqlite3_sql(stmt));
+    } else if (rc != SQLITE_DONE) {
+        /* Copied before the reset below, which reports the same error again. */
+        err = db_errf(db->sqlite, db->path, errstr, errstr_size, "step '%.*s'", DB_SQL_SHOWN,
+                      sqlite3_sql(stmt));
+    }
+    /* Bindings are kept on purpose: callers re-step with only the changed ones rebound. */
+    sqlite3_reset(stmt);
+    return err;
+}
+
+mm_err_t mm_db_query_i64(mm_db_t *db, const char *sql, int64_t *out, bool *found, char *errstr,
+                         size_t errstr_size) {
+    if (found) *found = false;
+    if (!out) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db query: no output");
+    *out = 0;
+    sqlite3_stmt *stmt = NULL;
+    mm_err_t err = mm_db_prepare(db, &stmt, sql, errstr, errstr_size);
+    if (err) return err;
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+            *out = sqlite3_column_int64(stmt, 0);
+            if (found) *found = true;
+        }
+    } else if (rc != SQLITE_DONE) {
+        err = db_errf(db->sqlite, db->path, errstr, errstr_size, "query '%.*s'", DB_SQL_SHOWN, sql);
+    }
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+/* PRAGMA user_version of an open connection. */
+static mm_err_t read_user_version(mm_db_t *db, int64_t *version, char *errstr, size_t errstr_size) {
+    bool found = false;
+    mm_err_t err = mm_db_query_i64(db, "PRAGMA user_version", version, &found, errstr, errstr_size);
+    if (!err && !found) *version = 0;
+    return err;
+}
+
+/*
+ * Apply migrations one transaction each. The version is read again inside
+ * each write transaction, so two processes opening the same new database at
+ * once cannot both apply a migration: the second one sees the first one's
+ * user_version and moves on.
+ */
+static mm_err_t migrate(mm_db_t *db, const char *const *migrations, size_t n_migrations,
+                        char *errstr, size_t errstr_size) {
+    int64_t version = 0;
+    mm_err_t err = read_user_version(db, &version, errstr, errstr_size);
+    if (err) return err;
+    for (;;) {
+        if (version > (int64_t)n_migrations)
+            return mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
+                           "%s: database schema version %lld is newer than this program (%zu)",
+                           db->path, (long long)version, n_migrations);
+        if (version == (int64_t)n_migrations) return MM_OK;
+
+        err = mm_db_begin(db, errstr, errstr_size);
+        if (err) return err;
+        err = read_user_version(db, &version, errstr, errstr_size);
+        if (err) {
+            mm_db_rollback(db);
+            return err;
+        }
+        if (version >= (int64_t)n_migrations) {
+            mm_db_rollback(db);
+            continue; /* someone else migrated meanwhile; re-check the bound above */
+        }
+        const char *sql = migrations[version];
+        if (!sql) {
+            mm_db_rollback(db);
+            return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "%s: migration %lld is NULL",
+                           db->path, (long long)version + 1);
+        }
+        if (sqlite3_exec(db->sqlite, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            err = db_errf(db->sqlite, db->path, errstr, errstr_size,
+                          "migration to schema version %lld of %zu", (long long)version + 1,
+                          n_migrations);
+            mm_db_rollback(db);
+            return err;
+        }
+        char set_version[64];
+        snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %lld",
+                 (long long)version + 1);
+        err = mm_db_exec(db, set_version, errstr, errstr_size);
+        if (!err) err = mm_db_commit(db, errstr, errstr_size);
+        if (err) {
+            mm_db_rollback(db);
+            return err;
+        }
+        version++;
+    }
+}
+
+static mm_err_t configure(mm_db_t *db, char *errstr, size_t errstr_size) {
+    /* Set first, so that even switching to WAL waits out another writer. */
+    if (sqlite3_busy_timeout(db->sqlite, DB_BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return db_errf(db->sqlite, db->path, errstr, errstr_size, "set busy timeout");
+
+    sqlite3_stmt *stmt = NULL;
+    mm_err_t err = mm_db_prepare(db, &stmt, "PRAGMA journal_mode=WAL", errstr, errstr_size);
+    if (err) return err;
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        err = db_errf(db->sqlite, db->path, errstr, errstr_size, "set journal_mode=WAL");
+        sqlite3_finalize(stmt);
+        return err;
+    }
+    const char *mode = (const char *)sqlite3_column_text(stmt, 0);
+    const char *filename = sqlite3_db_filename(db->sqlite, "main");
+    bool in_memory = !filename || !*filename; /* ":memory:" and temporary databases */
+    if (!in_memory && (!mode || strcmp(mode, "wal") != 0)) {
+        err = mm_errf(MM_ERR_DB, errstr, errstr_size,
+                      "%s: set journal_mode=WAL: the database stayed in mode '%s'", db->path,
+                      mode ? mode : "?");
+    }
+    sqlite3_finalize(stmt);
+    if (err) return err;
+
+    /*
+     * WAL with synchronous=NORMAL: a commit is in the WAL file (in the OS page
+     * cache) before COMMIT returns and is only fsynced at checkpoints. That is
+     * durable across a crash or kill -9 of this process, which is what we
+     * require; a power loss or kernel crash may roll back the last few
+     * commits but never corrupts the database. FULL would add an fsync per
+     * commit for protection we do not need.
+     */
+    err = mm_db_exec(db, "PRAGMA synchronous=NORMAL", errstr, errstr_size);
+    if (!err) err = mm_db_exec(db, "PRAGMA foreign_keys=ON", errstr, errstr_size);
+    return err;
+}
+
+mm_err_t mm_db_open_err(mm_db_t **out, const char *path, const char *const *migrations,
+                        size_t n_migrations, char *errstr, size_t errstr_size) {
+    if (!out || !path || (n_migrations > 0 && !migrations))
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db open: invalid arguments");
+    *out = NULL;
+    mm_db_t *db = calloc(1, sizeof(*db));
+    if (!db) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", path);
+    db->path = strdup(path);
+    if (!db->path) {
+        free(db);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", path);
+    }
+    int rc = sqlite3_open_v2(
+        path, &db->sqlite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    mm_err_t err = MM_OK;
+    if (rc != SQLITE_OK) {
+        /* sqlite3_open_v2 usually returns a handle even on failure, holding the message. */
+        err = db_errf(db->sqlite, db->path, errstr, errstr_size, "open");
+    } else {
+        sqlite3_extended_result_codes(db->sqlite, 1);
+        err = configure(db, errstr, errstr_size);
+        if (!err) err = migrate(db, migrations, n_migrations, errstr, errstr_size);
+    }
+    if (err) {
+        mm_db_close(db);
+        return err;
+    }
+    *out = db;
+    return MM_OK;
+}
+
+mm_db_t *mm_db_open(const char *path, const char *const *migrations, size_t n_migrations,
+                    char *errstr, size_t errstr_size) {
+    mm_db_t *db = NULL;
+    if (mm_db_open_err(&db, path, migrations, n_migrations, errstr, errstr_size)) return NULL;
+    return db;
+}
+
+void mm_db_close(mm_db_t *db) {
+    if (!db) return;
+    /* close_v2 defers the close until a leaked statement is finalized instead of failing. */
+    sqlite3_close_v2(db->sqlite);
+    free(db->path);
+    free(db);
+}

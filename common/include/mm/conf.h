@@ -75,12 +75,22 @@ typedef enum mm_conf_action {
  *        array allocated, caller frees it with free()); may be NULL if none accepted.
  * @param action set to MM_CONF_EXIT_OK when a help/dump flag was handled (printed to stdout).
  * @returns MM_ERR_CONFIG with "--flag: why" or "MM_ENV: why" in errstr.
+ * @remark @p cfg must start zeroed (or hold strings of an earlier parse): old
+ *         strings are freed as they are replaced. An empty environment
+ *         variable counts as unset. A bare boolean flag takes the next argument
+ *         as its value only if that reads as a boolean. Help flags are handled
+ *         before anything is validated; --dump-config prints even when a
+ *         required property is missing.
+ * @remark On failure the strings of @p cfg and @p kafka are freed and
+ *         *positional is NULL; calling mm_conf_free / mm_kv_list_free again is
+ *         harmless.
  */
 mm_err_t mm_conf_parse(const mm_conf_schema_t *schema, void *cfg, int argc, char **argv,
                        mm_kv_list_t *kafka, char ***positional, size_t *n_positional,
                        mm_conf_action_t *action, char *errstr, size_t errstr_size);
 
-/** @brief Same as mm_conf_parse without argv/env: set defaults only (used by tests). */
+/** @brief Same as mm_conf_parse without argv/env: set defaults only (used by tests).
+ * @p cfg must start zeroed, as for mm_conf_parse. */
 mm_err_t mm_conf_defaults(const mm_conf_schema_t *schema, void *cfg, char *errstr,
                           size_t errstr_size);
 
@@ -91,7 +101,7 @@ void mm_conf_dump(const mm_conf_schema_t *schema, const void *cfg, const mm_kv_l
 void mm_conf_help(const mm_conf_schema_t *schema, FILE *out);
 /** @brief Print the reference table in Markdown (docs/CONFIGURATION.md is generated from it). */
 void mm_conf_markdown(const mm_conf_schema_t *schema, FILE *out);
-/** @brief Free the string fields of @p cfg. */
+/** @brief Free the string fields of @p cfg and set them NULL (safe to call twice). */
 void mm_conf_free(const mm_conf_schema_t *schema, void *cfg);
 
 /** @returns true if @p key names a secret librdkafka property (sasl.password, ...). */

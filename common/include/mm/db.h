@@ -28,11 +28,20 @@ typedef struct mm_db {
  */
 mm_db_t *mm_db_open(const char *path, const char *const *migrations, size_t n_migrations,
                     char *errstr, size_t errstr_size);
+/**
+ * @brief Same as mm_db_open, returning why it failed: MM_ERR_UNSUPPORTED when
+ * the database's schema version is newer than @p n_migrations, MM_ERR_BUSY
+ * when another connection holds the lock past the busy timeout, MM_ERR_DB
+ * otherwise. @p *db is set on success and NULL on failure.
+ */
+mm_err_t mm_db_open_err(mm_db_t **db, const char *path, const char *const *migrations,
+                        size_t n_migrations, char *errstr, size_t errstr_size);
 void mm_db_close(mm_db_t *db); /* accepts NULL */
 
 /** @brief Execute SQL with no result rows. */
 mm_err_t mm_db_exec(mm_db_t *db, const char *sql, char *errstr, size_t errstr_size);
 mm_err_t mm_db_begin(mm_db_t *db, char *errstr, size_t errstr_size); /* BEGIN IMMEDIATE */
+/** @remark On failure the transaction is still open: call mm_db_rollback. */
 mm_err_t mm_db_commit(mm_db_t *db, char *errstr, size_t errstr_size);
 void mm_db_rollback(mm_db_t *db); /* best effort, never fails loudly */
 
@@ -42,7 +51,11 @@ mm_err_t mm_db_prepare(mm_db_t *db, sqlite3_stmt **stmt, const char *sql, char *
 /** @brief Step a statement expected to finish (DONE); copies the error out. Resets it. */
 mm_err_t mm_db_step_done(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size);
 
-/** @brief Run a query returning one integer (e.g. COUNT(*)); *found false if no row. */
+/**
+ * @brief Run a query returning one integer (e.g. COUNT(*)); *found false if no
+ * row or a NULL value (MAX() of an empty table), and *out is then 0.
+ * @p found may be NULL.
+ */
 mm_err_t mm_db_query_i64(mm_db_t *db, const char *sql, int64_t *out, bool *found, char *errstr,
                          size_t errstr_size);
 

@@ -1,1 +1,268 @@
+/*
+ * test_db.c - unit tests of common/src/db.c: migrations by user_version,
+ * refusal of a newer schema, transactions, durability across close/reopen,
+ * statement helpers and error messages. Each test works in its own
+ * temporary directory.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+
+#include "mm/db.h"
+
+static char tmpdir[64];
+static char db_path[PATH_MAX];
+static char errstr[512];
+
+static void setup(void) {
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/mm-test-db-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    snprintf(db_path, sizeof(db_path), "%s/state.db", tmpdir);
+    errstr[0] = 0;
+}
+
+static void remove_if_exists(const char *suffix) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s%s", db_path, suffix);
+    unlink(path);
+}
+
+static void teardown(void) {
+    remove_if_exists("");
+    remove_if_exists("-wal");
+    remove_if_exists("-shm");
+    rmdir(tmpdir);
+}
+
+TestSuite(db, .init = setup, .fini = teardown);
+
+/* The second migration inserts a row: applying it twice would show as two rows. */
+static const char *const migrations[] = {
+    "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+    "INSERT INTO kv (k, v) VALUES ('seed', 1);",
+    "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+    "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES "
+    "parent(id));",
+};
+
+static int64_t query(mm_db_t *db, const char *sql) {
+    int64_t v = -1;
+    bool found = false;
+    cr_assert_eq(mm_db_query_i64(db, sql, &v, &found, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert(found, "%s returned no row", sql);
+    return v;
+}
+
+Test(db, migrations_are_applied_once_and_reopen_is_a_no_op) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 3, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(query(db, "PRAGMA user_version"), 3);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM kv"), 1);
+    mm_db_close(db);
+
+    db = mm_db_open(db_path, migrations, 3, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(query(db, "PRAGMA user_version"), 3);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM kv"), 1, "seed migration ran again");
+    mm_db_close(db);
+}
+
+Test(db, reopen_with_more_migrations_applies_only_the_new_ones) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 2, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(query(db, "PRAGMA user_version"), 2);
+    mm_db_close(db);
+
+    db = mm_db_open(db_path, migrations, 3, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(query(db, "PRAGMA user_version"), 3);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM kv"), 1);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM parent"), 0);
+    mm_db_close(db);
+}
+
+Test(db, newer_schema_is_refused) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 3, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    mm_db_close(db);
+
+    cr_assert_null(mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr)));
+    cr_assert(strstr(errstr, "database schema version 3 is newer than this program (1)"), "%s",
+              errstr);
+    cr_assert(strstr(errstr, db_path), "%s", errstr);
+
+    mm_db_t *out = (mm_db_t *)1;
+    cr_assert_eq(mm_db_open_err(&out, db_path, migrations, 2, errstr, sizeof(errstr)),
+                 MM_ERR_UNSUPPORTED);
+    cr_assert_null(out);
+}
+
+Test(db, failed_migration_is_rolled_back_and_names_its_version) {
+    static const char *const broken[] = {
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+        "CREATE TABLE half (x INTEGER); INSERT INTO no_such_table VALUES (1);",
+    };
+    mm_db_t *out = NULL;
+    cr_assert_eq(mm_db_open_err(&out, db_path, broken, 2, errstr, sizeof(errstr)), MM_ERR_DB);
+    cr_assert_null(out);
+    cr_assert(strstr(errstr, "migration to schema version 2 of 2"), "%s", errstr);
+    cr_assert(strstr(errstr, "no_such_table"), "%s", errstr);
+
+    mm_db_t *db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(query(db, "PRAGMA user_version"), 1);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'"), 0);
+    mm_db_close(db);
+}
+
+Test(db, open_sets_wal_and_foreign_keys) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 3, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(mm_db_prepare(db, &stmt, "PRAGMA journal_mode", errstr, sizeof(errstr)), MM_OK);
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+
+    cr_assert_eq(query(db, "PRAGMA synchronous"), 1, "synchronous=NORMAL");
+    cr_assert_eq(query(db, "PRAGMA foreign_keys"), 1);
+    cr_assert_eq(
+        mm_db_exec(db, "INSERT INTO child (id, parent_id) VALUES (1, 42)", errstr, sizeof(errstr)),
+        MM_ERR_DB);
+    cr_assert(strstr(errstr, "FOREIGN KEY"), "%s", errstr);
+    mm_db_close(db);
+}
+
+Test(db, rollback_leaves_nothing) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(mm_db_begin(db, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_db_exec(db, "INSERT INTO kv VALUES ('a', 1)", errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM kv"), 1, "visible inside the transaction");
+    mm_db_rollback(db);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM kv"), 0);
+    mm_db_rollback(db); /* no transaction open: harmless */
+    mm_db_close(db);
+
+    db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM kv"), 0);
+    mm_db_close(db);
+}
+
+Test(db, committed_data_survives_close_and_reopen) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(mm_db_begin(db, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_db_exec(db, "INSERT INTO kv VALUES ('watermark', 1234567890123)", errstr,
+                            sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_db_commit(db, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    mm_db_close(db);
+
+    db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(query(db, "SELECT v FROM kv WHERE k = 'watermark'"), 1234567890123LL);
+    mm_db_close(db);
+}
+
+Test(db, begin_is_immediate_so_a_second_writer_waits_and_fails_busy) {
+    mm_db_t *a = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(a, "%s", errstr);
+    mm_db_t *b = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(b, "%s", errstr);
+    sqlite3_busy_timeout(b->sqlite, 10); /* keep the test fast */
+
+    cr_assert_eq(mm_db_begin(a, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_db_begin(b, errstr, sizeof(errstr)), MM_ERR_BUSY, "%s", errstr);
+    cr_assert(strstr(errstr, "BEGIN IMMEDIATE"), "%s", errstr);
+    mm_db_rollback(a);
+    mm_db_close(b);
+    mm_db_close(a);
+}
+
+Test(db, query_i64_reports_found_and_not_found) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 2, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    int64_t v = -1;
+    bool found = false;
+
+    cr_assert_eq(mm_db_query_i64(db, "SELECT v FROM kv WHERE k = 'seed'", &v, &found, errstr,
+                                 sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert(found);
+    cr_assert_eq(v, 1);
+
+    cr_assert_eq(mm_db_query_i64(db, "SELECT v FROM kv WHERE k = 'absent'", &v, &found, errstr,
+                                 sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_not(found);
+    cr_assert_eq(v, 0);
+
+    found = true;
+    cr_assert_eq(mm_db_query_i64(db, "SELECT MAX(v) FROM kv WHERE k = 'absent'", &v, &found, errstr,
+                                 sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_not(found, "NULL counts as not found");
+
+    cr_assert_eq(mm_db_query_i64(db, "SELECT COUNT(*) FROM kv", &v, NULL, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(v, 1);
+    mm_db_close(db);
+}
+
+Test(db, step_done_resets_but_keeps_bindings) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(
+        mm_db_prepare(db, &stmt, "INSERT INTO kv (k, v) VALUES (?1, ?2)", errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    sqlite3_bind_text(stmt, 1, "a", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, 7);
+    cr_assert_eq(mm_db_step_done(db, stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    /* Only the key is rebound: the value binding must still be 7. */
+    sqlite3_bind_text(stmt, 1, "b", -1, SQLITE_STATIC);
+    cr_assert_eq(mm_db_step_done(db, stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(query(db, "SELECT v FROM kv WHERE k = 'b'"), 7);
+
+    /* A constraint failure is reported with the statement, and the statement stays usable. */
+    cr_assert_eq(mm_db_step_done(db, stmt, errstr, sizeof(errstr)), MM_ERR_DB);
+    cr_assert(strstr(errstr, "UNIQUE constraint failed"), "%s", errstr);
+    cr_assert(strstr(errstr, "INSERT INTO kv"), "%s", errstr);
+    sqlite3_bind_text(stmt, 1, "c", -1, SQLITE_STATIC);
+    cr_assert_eq(mm_db_step_done(db, stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(query(db, "SELECT COUNT(*) FROM kv"), 3);
+    sqlite3_finalize(stmt);
+    mm_db_close(db);
+}
+
+Test(db, prepare_error_names_path_and_sqlite_message) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    sqlite3_stmt *stmt = (sqlite3_stmt *)1;
+    cr_assert_eq(mm_db_prepare(db, &stmt, "SELECT * FROM missing_table", errstr, sizeof(errstr)),
+                 MM_ERR_DB);
+    cr_assert_null(stmt);
+    cr_assert(strstr(errstr, db_path), "%s", errstr);
+    cr_assert(strstr(errstr, "no such table: missing_table"), "%s", errstr);
+    mm_db_close(db);
+}
+
+Test(db, open_in_a_missing_directory_fails_with_the_path) {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/no/such/dir/state.db", tmpdir);
+    cr_assert_null(mm_db_open(path, migrations, 1, errstr, sizeof(errstr)));
+    cr_assert(strstr(errstr, path), "%s", errstr);
+    cr_assert(strstr(errstr, "open"), "%s", errstr);
+}
+
+Test(db, close_accepts_null) {
+    mm_db_close(NULL); /* a crash here fails the test */
+}
