@@ -21,6 +21,6 @@ echo "== tests ==" >&2
 run_suite "$root/build"
 if [[ "${MM_TEST_SANITIZE:-1}" == 1 ]]; then
   echo "== tests under ASan/UBSan ==" >&2
-  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  CRITERION_NO_EARLY_EXIT=1 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     MM_TEST_TIMEOUT_MULT=3 run_suite "$root/build-sanitize" -DMM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 fi

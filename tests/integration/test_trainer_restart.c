@@ -58,7 +58,7 @@ static char *run(bool interrupt) {
         int64_t deadline = mm_mono_ms() + mmt_timeout_ms(120000);
         int64_t batches = 0;
         while (mm_mono_ms() < deadline) {
-            batches = mmt_pipeline_query(&p, "trainer.db", "SELECT COUNT(*) FROM load_batches");
+            batches = mmt_pipeline_try_query(&p, "trainer.db", "SELECT COUNT(*) FROM load_batches");
             if (batches >= 40) break;
             mm_sleep_ms(20, NULL);
         }
@@ -74,7 +74,7 @@ static char *run(bool interrupt) {
         /* Second kill: while models are being trained. */
         int64_t deadline = mm_mono_ms() + mmt_timeout_ms(180000);
         while (mm_mono_ms() < deadline &&
-               mmt_pipeline_query(&p, "trainer.db", "SELECT COUNT(*) FROM trained") < 1)
+               mmt_pipeline_try_query(&p, "trainer.db", "SELECT COUNT(*) FROM trained") < 1)
             mm_sleep_ms(10, NULL);
         mmt_pipeline_kill_trainer(&p);
         cr_log_info("killed the trainer with %ld of %ld keys trained",

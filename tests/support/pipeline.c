@@ -284,6 +284,23 @@ int mmt_pipeline_score(mmt_pipeline_t *p) {
     return st;
 }
 
+int64_t mmt_pipeline_try_query(mmt_pipeline_t *p, const char *db_name, const char *sql) {
+    char *path = path_in(p, db_name);
+    sqlite3 *db = NULL;
+    int64_t v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 10000);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    free(path);
+    return v;
+}
+
 int64_t mmt_pipeline_query(mmt_pipeline_t *p, const char *db_name, const char *sql) {
     char *path = path_in(p, db_name);
     sqlite3 *db = NULL;

@@ -53,6 +53,9 @@ int mmt_pipeline_score(mmt_pipeline_t *p);
 /** @brief Query one integer from a SQLite file in the pipeline dir ("trainer.db", ...). */
 int64_t mmt_pipeline_query(mmt_pipeline_t *p, const char *db_name, const char *sql);
 
+/** @brief Like mmt_pipeline_query, but -1 when the database or table does not exist yet. */
+int64_t mmt_pipeline_try_query(mmt_pipeline_t *p, const char *db_name, const char *sql);
+
 /** @brief Stop the services and the broker, remove the directory. */
 void mmt_pipeline_stop(mmt_pipeline_t *p);
 
