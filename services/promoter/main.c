@@ -1,2 +1,146 @@
-#include "mm/err.h"
-int main(void) { return 0; }
+/*
+ * mm-promoter: arguments, configuration, signals and shutdown order only; the
+ * logic (policy, registry, outbox, the consume loop) lives in promoter.c.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mm/blob.h"
+#include "mm/conf.h"
+#include "mm/kafka.h"
+#include "mm/log.h"
+#include "mm/service.h"
+#include "promoter.h"
+
+typedef struct promoter_conf {
+    mm_service_common_t common;
+    char *registry;
+    char *group_id;
+    int64_t outbox_batch;
+    int64_t flush_timeout_ms;
+} promoter_conf_t;
+
+static const mm_conf_prop_t promoter_props[] = {
+    MM_SERVICE_CONF_KAFKA(promoter_conf_t, common),
+    MM_SERVICE_CONF_SPEC(promoter_conf_t, common),
+    MM_SERVICE_CONF_BLOB(promoter_conf_t, common),
+    {"registry", MM_CONF_STR, NULL, 0, -1, "MM_PROMOTER_REGISTRY",
+     "SQLite model registry: versions, aliases, tags, audit, consumed offsets, outbox",
+     MM_CONF_F_REQUIRED, offsetof(promoter_conf_t, registry)},
+    {"group-id", MM_CONF_STR, MM_PROMOTER_GROUP, 0, -1, "MM_PROMOTER_GROUP_ID",
+     "Kafka consumer group", 0, offsetof(promoter_conf_t, group_id)},
+    {"outbox-batch", MM_CONF_INT, "500", 1, 100000, "MM_PROMOTER_OUTBOX_BATCH",
+     "outbox rows handed to the producer per batch", 0, offsetof(promoter_conf_t, outbox_batch)},
+    {"flush-timeout-ms", MM_CONF_INT, "10000", 0, 600000, "MM_PROMOTER_FLUSH_TIMEOUT_MS",
+     "at shutdown, how long to keep delivering the outbox (the rest is sent at the next start)", 0,
+     offsetof(promoter_conf_t, flush_timeout_ms)},
+    MM_SERVICE_CONF_LOG(promoter_conf_t, common),
+};
+
+static const mm_conf_schema_t promoter_schema = {
+    .program = "mm-promoter",
+    .summary = "Judge trained models against the promotion policy, keep the model registry, "
+               "publish decisions.",
+    .props = promoter_props,
+    .n_props = sizeof(promoter_props) / sizeof(promoter_props[0]),
+};
+
+int main(int argc, char **argv) {
+    promoter_conf_t conf = {0};
+    mm_kv_list_t kafka = {0};
+    mm_conf_action_t action = MM_CONF_RUN;
+    mm_spec_t spec = {0};
+    char *bootstrap = NULL;
+    mm_blob_t *blob = NULL;
+    mm_promoter_t *promoter = NULL;
+    mm_promoter_outbox_t outbox = {0};
+    mm_kafka_producer_t *producer = NULL;
+    mm_kafka_consumer_t *consumer = NULL;
+    char errstr[1024];
+    int status = 1;
+    bool ran = false;
+
+    if (mm_conf_parse(&promoter_schema, &conf, argc, argv, &kafka, NULL, NULL, &action, errstr,
+                      sizeof(errstr))) {
+        fprintf(stderr, "mm-promoter: %s\n", errstr);
+        mm_kv_list_free(&kafka);
+        mm_conf_free(&promoter_schema, &conf);
+        return 2;
+    }
+    if (action == MM_CONF_EXIT_OK) {
+        status = 0;
+        goto out;
+    }
+    mm_service_install_signals();
+    if (mm_service_setup(MM_PROMOTER_SERVICE, &conf.common, &spec, &bootstrap, errstr,
+                         sizeof(errstr))) {
+        mm_log_error("config_invalid", "%s", errstr);
+        goto out;
+    }
+
+    mm_blob_opts_t blob_opts;
+    mm_service_blob_opts(&conf.common, &blob_opts);
+    blob = mm_blob_new(conf.common.blob_url, &blob_opts, errstr, sizeof(errstr));
+    if (!blob) {
+        mm_log_error("start_failed", "blob store: %s", errstr);
+        goto out;
+    }
+    mm_promoter_config_t cfg = {
+        .registry_path = conf.registry,
+        .spec = &spec,
+        .blob = blob,
+    };
+    promoter = mm_promoter_new(&cfg, errstr, sizeof(errstr));
+    if (!promoter) {
+        mm_log_error("start_failed", "registry %s: %s", conf.registry, errstr);
+        goto out;
+    }
+    if (mm_promoter_outbox_init(&outbox, mm_promoter_db(promoter), (size_t)conf.outbox_batch,
+                                errstr, sizeof(errstr))) {
+        mm_log_error("start_failed", "%s", errstr);
+        goto out;
+    }
+    producer = mm_kafka_producer_new(bootstrap, &kafka, mm_promoter_outbox_dr_cb, &outbox, errstr,
+                                     sizeof(errstr));
+    if (!producer) {
+        mm_log_error("start_failed", "producer: %s", errstr);
+        goto out;
+    }
+    static const char *const topics[] = {MM_TOPIC_MODELS};
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = mm_promoter_on_assign, .opaque = promoter};
+    consumer = mm_kafka_consumer_new(bootstrap, conf.group_id, topics, 1, &kafka, &cbs, errstr,
+                                     sizeof(errstr));
+    if (!consumer) {
+        mm_log_error("start_failed", "consumer: %s", errstr);
+        goto out;
+    }
+    mm_log_info("started", "registry %s, group %s, policy from %s", conf.registry, conf.group_id,
+                conf.common.spec_path);
+
+    ran = true;
+    mm_err_t err = mm_promoter_run(promoter, consumer, producer, &outbox, &mm_service_stop, errstr,
+                                   sizeof(errstr));
+    if (err) mm_log_error("stopped", "%s", errstr);
+    status = err ? 1 : 0;
+
+out:
+    /* Shutdown order: stop intake (the loop has returned), leave the group, deliver what the
+     * outbox holds within the timeout (the rest is re-sent at the next start), destroy. */
+    mm_kafka_consumer_close(consumer);
+    if (producer) {
+        if (mm_promoter_outbox_flush(&outbox, producer, (int)conf.flush_timeout_ms, errstr,
+                                     sizeof(errstr)))
+            mm_log_warn("shutdown", "%s", errstr);
+        mm_kafka_producer_destroy(producer, 5000);
+    }
+    mm_promoter_outbox_free(&outbox);
+    mm_promoter_destroy(promoter);
+    mm_blob_destroy(blob);
+    free(bootstrap);
+    mm_spec_clear(&spec);
+    mm_kv_list_free(&kafka);
+    mm_conf_free(&promoter_schema, &conf);
+    if (ran && status == 0) mm_log_info("exit", "mm-promoter stopped");
+    return status;
+}
