@@ -1,1 +1,535 @@
+/*
+ * test_kafka.c - the Kafka wrappers (common/src/kafka.c) against mm-devbroker.
+ *
+ * A consumer group join on the mock broker waits session.timeout.ms - 1 s, so
+ * the suite keeps joins few (four in all) and sets session.timeout.ms to 6 s.
+ * The kafka_offline tests need no broker (unreachable addresses only).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
+
+#include "broker.h"
+#include "mm/kafka.h"
+#include "mm/util.h"
+#include "support.h"
+
+#define PARTITIONS 4
+#define MAX_MSGS   512
+/* Nothing listens on port 1 of loopback: connections are refused at once. */
+#define DEAD_BOOTSTRAP "127.0.0.1:1"
+
+/* ---------------------------------------------------------------- helpers */
+
+static mm_kv_t group_props_items[] = {{"session.timeout.ms", "6000"},
+                                      {"heartbeat.interval.ms", "500"}};
+static const mm_kv_list_t group_props = {group_props_items, MM_ARRAY_SIZE(group_props_items)};
+/* The same with an eager assignor, to cover the non-cooperative rebalance path. */
+static mm_kv_t eager_props_items[] = {{"session.timeout.ms", "6000"},
+                                      {"heartbeat.interval.ms", "500"},
+                                      {"partition.assignment.strategy", "range"}};
+static const mm_kv_list_t eager_props = {eager_props_items, MM_ARRAY_SIZE(eager_props_items)};
+
+typedef struct dr_log {
+    int delivered;
+    int failed;
+    mm_err_t last_err;
+    char last_reason[512];
+    int seen[MAX_MSGS]; /* reports per msg_opaque index */
+} dr_log_t;
+
+static void record_dr(void *opaque, void *msg_opaque, mm_err_t err, const char *reason) {
+    dr_log_t *log = opaque;
+    intptr_t index = (intptr_t)msg_opaque;
+    if (index >= 0 && index < MAX_MSGS) log->seen[index]++;
+    if (err == MM_OK) {
+        log->delivered++;
+        return;
+    }
+    log->failed++;
+    log->last_err = err;
+    snprintf(log->last_reason, sizeof(log->last_reason), "%s", reason ? reason : "(none)");
+}
+
+static mm_kafka_producer_t *producer_new(const char *bootstrap, const mm_kv_list_t *props,
+                                         dr_log_t *log) {
+    char errstr[512];
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(bootstrap, props, record_dr, log, errstr, sizeof(errstr));
+    cr_assert(producer, "producer_new: %s", errstr);
+    return producer;
+}
+
+/* Produce "key-<i>" -> "value-<i>" for i in [first, first + n), msg_opaque i. */
+static void produce_range(mm_kafka_producer_t *producer, const char *topic, int first, int n) {
+    for (int i = first; i < first + n; i++) {
+        char key[32], value[32], errstr[512];
+        int key_len = snprintf(key, sizeof(key), "key-%d", i);
+        int value_len = snprintf(value, sizeof(value), "value-%d", i);
+        mm_err_t rc =
+            mm_kafka_produce(producer, topic, key, (size_t)key_len, value, (size_t)value_len,
+                             (void *)(intptr_t)i, 5000, errstr, sizeof(errstr));
+        cr_assert_eq(rc, MM_OK, "produce %d: %s", i, errstr);
+    }
+}
+
+static void flush_all(mm_kafka_producer_t *producer, const dr_log_t *log, int expected) {
+    cr_assert_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(30000)), MM_OK,
+                 "flush timed out with %d message(s) in flight",
+                 mm_kafka_producer_outq_len(producer));
+    cr_assert_eq(log->failed, 0, "%d delivery failure(s), last: %s", log->failed, log->last_reason);
+    cr_assert_eq(log->delivered, expected);
+}
+
+/* @returns i from "value-<i>" (test payloads only). */
+static int value_index(const mm_kafka_msg_t *msg) {
+    char text[32];
+    cr_assert(msg->value && msg->value_len > 6 && msg->value_len < sizeof(text));
+    memcpy(text, msg->value, msg->value_len);
+    text[msg->value_len] = '\0';
+    int64_t index = -1;
+    cr_assert(mm_parse_i64(text + 6, &index), "unexpected payload %s", text);
+    cr_assert(index >= 0 && index < MAX_MSGS);
+    return (int)index;
+}
+
+static void expect_on_key_partition(const mm_kafka_msg_t *msg, int32_t partition_cnt) {
+    cr_assert(msg->key, "message without key");
+    cr_expect_eq(msg->partition, mm_kafka_partition_for_key(msg->key, msg->key_len, partition_cnt),
+                 "key %.*s was put on partition %" PRId32, (int)msg->key_len,
+                 (const char *)msg->key, msg->partition);
+}
+
+typedef struct consumed {
+    int count;           /* messages received */
+    int times[MAX_MSGS]; /* receptions per index */
+    int64_t offset[MAX_MSGS];
+    int32_t partition[MAX_MSGS];
+    int errors; /* consumer errors returned by poll */
+    char last_error[512];
+} consumed_t;
+
+/* Poll until @p want messages arrived or @p timeout_ms passed; then @p linger_ms more for extras.
+ */
+static void consume(mm_kafka_consumer_t *consumer, consumed_t *out, int want, int64_t timeout_ms,
+                    int64_t linger_ms) {
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(timeout_ms);
+    bool lingering = false;
+    for (;;) {
+        if (!lingering && out->count >= want) {
+            lingering = true;
+            deadline = mm_mono_ms() + linger_ms;
+        }
+        if (mm_mono_ms() >= deadline) break;
+        mm_kafka_msg_t msg;
+        char errstr[512];
+        mm_err_t rc = mm_kafka_consumer_poll(consumer, 200, &msg, errstr, sizeof(errstr));
+        if (rc == MM_ERR_TIMEOUT) continue;
+        if (rc != MM_OK) {
+            cr_assert_eq(rc, MM_ERR_KAFKA, "unexpected consumer error %s: %s", mm_err_name(rc),
+                         errstr);
+            out->errors++;
+            snprintf(out->last_error, sizeof(out->last_error), "%s", errstr);
+            continue;
+        }
+        int index = value_index(&msg);
+        expect_on_key_partition(&msg, PARTITIONS);
+        out->times[index]++;
+        out->offset[index] = msg.offset;
+        out->partition[index] = msg.partition;
+        out->count++;
+    }
+}
+
+static mm_kafka_consumer_t *consumer_new(const char *bootstrap, const char *group,
+                                         const char *topic, const mm_kv_list_t *props,
+                                         const mm_kafka_rebalance_cbs_t *cbs) {
+    char errstr[512];
+    const char *topics[] = {topic};
+    mm_kafka_consumer_t *consumer =
+        mm_kafka_consumer_new(bootstrap, group, topics, 1, props, cbs, errstr, sizeof(errstr));
+    cr_assert(consumer, "consumer_new: %s", errstr);
+    return consumer;
+}
+
+/* ----------------------------------------------------- offline (no broker) */
+
+Test(kafka_offline, partition_for_key_matches_java_murmur2_vectors) {
+    /* Kafka's Utils.murmur2 test vectors (signed 32-bit results). */
+    static const struct {
+        const char *key;
+        int32_t java;
+    } cases[] = {
+        {"21", -973932308},
+        {"foobar", -790332482},
+        {"a-little-bit-long-string", -985981536},
+        {"a-little-bit-longer-string", -1486304829},
+        {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
+        {"abc", 479470107},
+    };
+    for (size_t i = 0; i < MM_ARRAY_SIZE(cases); i++) {
+        uint32_t positive = (uint32_t)cases[i].java & 0x7fffffffu;
+        cr_expect_eq(mm_kafka_partition_for_key(cases[i].key, strlen(cases[i].key), INT32_MAX),
+                     (int32_t)(positive % INT32_MAX), "key %s", cases[i].key);
+        cr_expect_eq(mm_kafka_partition_for_key(cases[i].key, strlen(cases[i].key), 12),
+                     (int32_t)(positive % 12), "key %s", cases[i].key);
+    }
+}
+
+Test(kafka_offline, partition_for_key_agrees_with_librdkafka_murmur2) {
+    static const int32_t counts[] = {1, 3, 4, 7, 64, 1000};
+    char key[128];
+    for (int i = 0; i < 500; i++) {
+        /* Lengths 0..~60 exercise every tail length of the 4-byte blocks. */
+        int len = snprintf(key, sizeof(key), "store=%d/item=%.*s", i, i % 40,
+                           "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
+        for (size_t c = 0; c < MM_ARRAY_SIZE(counts); c++) {
+            int32_t want =
+                rd_kafka_msg_partitioner_murmur2(NULL, key, (size_t)len, counts[c], NULL, NULL);
+            cr_assert_eq(mm_kafka_partition_for_key(key, (size_t)len, counts[c]), want,
+                         "key %s among %" PRId32, key, counts[c]);
+        }
+    }
+    cr_expect_eq(mm_kafka_partition_for_key("x", 1, 0), -1, "no partitions: no answer");
+}
+
+Test(kafka_offline, producer_new_names_the_rejected_property) {
+    mm_kv_t items[] = {{"linger.ms", "5"}, {"no.such.property", "1"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    char errstr[512] = "";
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(DEAD_BOOTSTRAP, &props, NULL, NULL, errstr, sizeof(errstr));
+    cr_assert_null(producer);
+    cr_expect(strstr(errstr, "no.such.property"), "errstr: %s", errstr);
+}
+
+Test(kafka_offline, pass_through_properties_override_the_defaults) {
+    /* An idempotent producer rejects acks=0: the override must reach librdkafka after ours. */
+    mm_kv_t items[] = {{"acks", "0"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    char errstr[512] = "";
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(DEAD_BOOTSTRAP, &props, NULL, NULL, errstr, sizeof(errstr));
+    cr_expect_null(producer, "acks=0 with enable.idempotence=true must be refused");
+    mm_kafka_producer_destroy(producer, 0);
+
+    mm_kv_t allowed[] = {{"enable.idempotence", "false"}, {"acks", "0"}};
+    mm_kv_list_t props2 = {allowed, MM_ARRAY_SIZE(allowed)};
+    producer = mm_kafka_producer_new(DEAD_BOOTSTRAP, &props2, NULL, NULL, errstr, sizeof(errstr));
+    cr_expect(producer, "overriding enable.idempotence: %s", errstr);
+    mm_kafka_producer_destroy(producer, 0);
+}
+
+Test(kafka_offline, consumer_new_requires_a_group_and_topics) {
+    char errstr[256];
+    const char *topics[] = {MM_TOPIC_MODELS};
+    cr_expect_null(
+        mm_kafka_consumer_new(DEAD_BOOTSTRAP, "", topics, 1, NULL, NULL, errstr, sizeof(errstr)));
+    cr_expect_null(
+        mm_kafka_consumer_new(DEAD_BOOTSTRAP, "g", topics, 0, NULL, NULL, errstr, sizeof(errstr)));
+}
+
+Test(kafka_offline, resolve_bootstrap_prefers_servers_then_first_line_of_file) {
+    char errstr[256];
+    char *dir = mmt_tmpdir("kafka");
+    cr_assert(dir);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/bootstrap", dir);
+    cr_assert(mmt_write_file(path, "127.0.0.1:9092,127.0.0.1:9093\r\nignored\n"));
+
+    char *servers = mm_kafka_resolve_bootstrap("broker:9092", path, 0, errstr, sizeof(errstr));
+    cr_expect_str_eq(servers, "broker:9092");
+    free(servers);
+    servers = mm_kafka_resolve_bootstrap("", path, 0, errstr, sizeof(errstr));
+    cr_assert(servers, "%s", errstr);
+    cr_expect_str_eq(servers, "127.0.0.1:9092,127.0.0.1:9093");
+    free(servers);
+    mmt_rmtree(dir);
+    free(dir);
+}
+
+Test(kafka_offline, resolve_bootstrap_fails_when_file_never_appears) {
+    char errstr[256] = "";
+    char *servers =
+        mm_kafka_resolve_bootstrap(NULL, "/nonexistent/mm/bootstrap", 100, errstr, sizeof(errstr));
+    cr_expect_null(servers);
+    cr_expect(strstr(errstr, "/nonexistent/mm/bootstrap"), "errstr: %s", errstr);
+    cr_expect_null(mm_kafka_resolve_bootstrap(NULL, NULL, 0, errstr, sizeof(errstr)));
+}
+
+Test(kafka_offline, produce_returns_busy_when_queue_stays_full_and_destroy_reports_the_rest) {
+    mm_kv_t items[] = {{"queue.buffering.max.messages", "3"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(DEAD_BOOTSTRAP, &props, &log);
+    produce_range(producer, MM_TOPIC_MODELS, 0, 3);
+    /* The out-queue length also counts pending client events (connection errors). */
+    cr_expect_geq(mm_kafka_producer_outq_len(producer), 3);
+
+    char errstr[512] = "";
+    mm_err_t rc = mm_kafka_produce(producer, MM_TOPIC_MODELS, "k", 1, "v", 1, (void *)(intptr_t)3,
+                                   100, errstr, sizeof(errstr));
+    cr_expect_eq(rc, MM_ERR_BUSY, "got %s: %s", mm_err_name(rc), errstr);
+    cr_expect_eq(log.delivered + log.failed, 0, "nothing can have been delivered yet");
+
+    /* Undelivered messages get a failed report at destroy, so an outbox can keep them. */
+    mm_kafka_producer_destroy(producer, 100);
+    cr_expect_eq(log.delivered, 0);
+    cr_expect_eq(log.failed, 3, "failed reports: %d", log.failed);
+    for (int i = 0; i < 3; i++) cr_expect_eq(log.seen[i], 1, "message %d reported once", i);
+}
+
+Test(kafka_offline, message_to_unreachable_broker_times_out_instead_of_hanging) {
+    mm_kv_t items[] = {{"message.timeout.ms", "1000"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(DEAD_BOOTSTRAP, &props, &log);
+    produce_range(producer, MM_TOPIC_MODELS, 0, 1);
+    cr_expect_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(20000)), MM_OK);
+    cr_expect_eq(log.failed, 1);
+    cr_expect_eq(log.last_err, MM_ERR_TIMEOUT, "got %s: %s", mm_err_name(log.last_err),
+                 log.last_reason);
+    cr_expect(strstr(log.last_reason, MM_TOPIC_MODELS), "reason: %s", log.last_reason);
+    mm_kafka_producer_destroy(producer, 0);
+}
+
+/* ------------------------------------------------------- against the broker */
+
+static mmt_broker_t broker;
+
+static void broker_up(void) {
+    mmt_broker_start(&broker, PARTITIONS);
+}
+
+static void broker_down(void) {
+    mmt_broker_stop(&broker);
+}
+
+TestSuite(kafka, .init = broker_up, .fini = broker_down);
+
+Test(kafka, group_consumer_gets_every_message_on_its_key_partition_and_resumes_after_stored) {
+    enum { N = 200, STORED = 100 };
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    produce_range(producer, MM_TOPIC_OBSERVATIONS, 0, N);
+    flush_all(producer, &log, N);
+    mm_kafka_producer_destroy(producer, 1000);
+
+    /* A new group without callbacks starts at the beginning. */
+    static consumed_t first;
+    mm_kafka_consumer_t *consumer =
+        consumer_new(broker.bootstrap, "g-resume", MM_TOPIC_OBSERVATIONS, &group_props, NULL);
+    consume(consumer, &first, N, 60000, 0);
+    cr_assert_eq(first.count, N, "received %d of %d (last error: %s)", first.count, N,
+                 first.last_error);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(first.times[i], 1, "message %d seen %d times", i, first.times[i]);
+
+    /* Store "durable up to" the first STORED messages of each partition (order is per partition).
+     */
+    int64_t next[PARTITIONS];
+    for (int p = 0; p < PARTITIONS; p++) next[p] = 0;
+    for (int i = 0; i < STORED; i++)
+        if (first.offset[i] + 1 > next[first.partition[i]])
+            next[first.partition[i]] = first.offset[i] + 1;
+    for (int p = 0; p < PARTITIONS; p++)
+        if (next[p] > 0)
+            cr_assert_eq(
+                mm_kafka_consumer_store_offset(consumer, MM_TOPIC_OBSERVATIONS, p, next[p]), MM_OK);
+    mm_kafka_consumer_close(consumer); /* commits what was stored */
+
+    /* The group is empty now, so the next member may switch to an eager assignor. */
+    static consumed_t second;
+    consumer =
+        consumer_new(broker.bootstrap, "g-resume", MM_TOPIC_OBSERVATIONS, &eager_props, NULL);
+    consume(consumer, &second, N - STORED, 60000, 1500);
+    mm_kafka_consumer_close(consumer);
+    cr_expect_eq(second.count, N - STORED, "resumed consumer got %d messages (last error: %s)",
+                 second.count, second.last_error);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(second.times[i], i < STORED ? 0 : 1, "message %d seen %d times after resume",
+                     i, second.times[i]);
+}
+
+typedef struct assign_state {
+    int64_t start[PARTITIONS];
+    int assigned;
+    int revoked;
+    int lost;
+} assign_state_t;
+
+static int64_t start_from_table(void *opaque, const char *topic, int32_t partition) {
+    assign_state_t *state = opaque;
+    cr_assert_str_eq(topic, MM_TOPIC_MODELS);
+    cr_assert(partition >= 0 && partition < PARTITIONS);
+    state->assigned++;
+    return state->start[partition];
+}
+
+static void count_revoke(void *opaque, const char *topic, int32_t partition, bool lost) {
+    assign_state_t *state = opaque;
+    (void)topic;
+    (void)partition;
+    state->revoked++;
+    if (lost) state->lost++;
+}
+
+Test(kafka, on_assign_start_offsets_are_honoured_and_missing_commit_is_an_error_not_a_replay) {
+    enum { PER_PARTITION = 10, SKIP = 3 };
+    /* Keys chosen so each partition gets exactly PER_PARTITION messages, in index order. */
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    int per[PARTITIONS] = {0};
+    int produced = 0;
+    static int32_t partition_of[MAX_MSGS];
+    for (int i = 0; produced < PER_PARTITION * PARTITIONS; i++) {
+        char key[32];
+        int key_len = snprintf(key, sizeof(key), "key-%d", i);
+        int32_t p = mm_kafka_partition_for_key(key, (size_t)key_len, PARTITIONS);
+        if (per[p] == PER_PARTITION) continue;
+        per[p]++;
+        produce_range(producer, MM_TOPIC_MODELS, i, 1);
+        partition_of[i] = p;
+        produced++;
+        cr_assert(i < MAX_MSGS);
+    }
+    flush_all(producer, &log, produced);
+    mm_kafka_producer_destroy(producer, 1000);
+
+    assign_state_t state = {.start = {SKIP, SKIP, MM_OFFSET_BEGINNING, MM_OFFSET_COMMITTED}};
+    mm_kafka_rebalance_cbs_t cbs = {start_from_table, count_revoke, &state};
+    static consumed_t got;
+    int want = 2 * (PER_PARTITION - SKIP) + PER_PARTITION;
+    mm_kafka_consumer_t *consumer =
+        consumer_new(broker.bootstrap, "g-start", MM_TOPIC_MODELS, &group_props, &cbs);
+    consume(consumer, &got, want, 60000, 1500);
+    cr_expect_eq(state.assigned, PARTITIONS);
+    mm_kafka_consumer_close(consumer);
+    cr_expect_eq(state.revoked, PARTITIONS, "on_revoke calls at close: %d", state.revoked);
+    cr_expect_eq(state.lost, 0);
+
+    cr_expect_eq(got.count, want, "received %d, expected %d", got.count, want);
+    for (int i = 0; i < MAX_MSGS; i++) {
+        if (!got.times[i]) continue;
+        cr_expect_eq(got.times[i], 1, "message %d seen %d times", i, got.times[i]);
+        cr_expect_eq(got.partition[i], partition_of[i]);
+        cr_expect_neq(got.partition[i], 3, "partition 3 has no commit: must not be read");
+        if (got.partition[i] < 2)
+            cr_expect_geq(got.offset[i], SKIP, "offset %" PRId64 " before the start offset",
+                          got.offset[i]);
+    }
+    /* auto.offset.reset=error: the partition without a committed offset reports, never guesses. */
+    cr_expect_geq(got.errors, 1, "no error for the partition without a committed offset");
+    cr_expect(strstr(got.last_error, "[3]"), "error names the partition: %s", got.last_error);
+}
+
+Test(kafka, reader_reads_all_partitions_to_the_end_then_reports_not_found) {
+    enum { N = 60 };
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    produce_range(producer, MM_TOPIC_DECISIONS, 0, N);
+    flush_all(producer, &log, N);
+
+    char errstr[512];
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(broker.bootstrap, MM_TOPIC_DECISIONS, NULL, errstr, sizeof(errstr));
+    cr_assert(reader, "reader_new: %s", errstr);
+    int times[N] = {0};
+    bool partition_seen[PARTITIONS] = {false};
+    int count = 0;
+    mm_err_t rc;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(30000);
+    mm_kafka_msg_t msg;
+    while ((rc = mm_kafka_reader_poll(reader, 200, &msg, errstr, sizeof(errstr))) !=
+           MM_ERR_NOT_FOUND) {
+        cr_assert(mm_mono_ms() < deadline, "reader never reported the end (%d messages)", count);
+        if (rc == MM_ERR_TIMEOUT) continue;
+        cr_assert_eq(rc, MM_OK, "reader: %s", errstr);
+        int index = value_index(&msg);
+        cr_assert(index < N);
+        expect_on_key_partition(&msg, PARTITIONS);
+        times[index]++;
+        partition_seen[msg.partition] = true;
+        count++;
+    }
+    cr_expect_eq(count, N, "read %d of %d before the end", count, N);
+    for (int i = 0; i < N; i++) cr_expect_eq(times[i], 1, "message %d read %d times", i, times[i]);
+    for (int p = 0; p < PARTITIONS; p++) cr_expect(partition_seen[p], "partition %d not read", p);
+
+    /* Messages produced after the end are still delivered, then the end is reported again. */
+    dr_log_t more_log = {0};
+    mm_kafka_producer_t *more = producer_new(broker.bootstrap, NULL, &more_log);
+    produce_range(more, MM_TOPIC_DECISIONS, N - 1, 1);
+    flush_all(more, &more_log, 1);
+    mm_kafka_producer_destroy(more, 1000);
+    bool again = false, end_again = false;
+    deadline = mm_mono_ms() + mmt_timeout_ms(30000);
+    while (!end_again && mm_mono_ms() < deadline) {
+        rc = mm_kafka_reader_poll(reader, 200, &msg, errstr, sizeof(errstr));
+        if (rc == MM_OK)
+            again = value_index(&msg) == N - 1;
+        else if (rc == MM_ERR_NOT_FOUND)
+            end_again = again;
+        else
+            cr_assert_eq(rc, MM_ERR_TIMEOUT, "reader: %s", errstr);
+    }
+    cr_expect(again, "a message produced after the end was not delivered");
+    cr_expect(end_again, "the end was not reported again");
+    mm_kafka_reader_destroy(reader);
+    mm_kafka_producer_destroy(producer, 1000);
+}
+
+Test(kafka, reader_of_empty_topic_reports_not_found_without_messages) {
+    char errstr[512];
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(broker.bootstrap, MM_TOPIC_PREDICTIONS, NULL, errstr, sizeof(errstr));
+    cr_assert(reader, "reader_new: %s", errstr);
+    mm_kafka_msg_t msg;
+    mm_err_t rc;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(30000);
+    while ((rc = mm_kafka_reader_poll(reader, 200, &msg, errstr, sizeof(errstr))) == MM_ERR_TIMEOUT)
+        cr_assert(mm_mono_ms() < deadline, "no end reported for an empty topic");
+    cr_expect_eq(rc, MM_ERR_NOT_FOUND, "got %s: %s", mm_err_name(rc), errstr);
+    mm_kafka_reader_destroy(reader);
+}
+
+Test(kafka, reader_of_missing_topic_fails_with_not_found) {
+    char errstr[512] = "";
+    mm_kv_t items[] = {{"topic.metadata.refresh.interval.ms", "1000"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(broker.bootstrap, "mm.no-such-topic", &props, errstr, sizeof(errstr));
+    cr_expect_null(reader);
+    cr_expect(strstr(errstr, "mm.no-such-topic"), "errstr: %s", errstr);
+    mm_kafka_reader_destroy(reader);
+}
+
+Test(kafka, topic_ensure_accepts_an_existing_topic) {
+    char errstr[512] = "";
+    cr_expect_eq(mm_kafka_topic_ensure(broker.bootstrap, NULL, MM_TOPIC_MODELS, PARTITIONS, 1,
+                                       errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+}
+
+Test(kafka, producing_to_a_stopped_broker_reports_failure_instead_of_hanging) {
+    mm_kv_t items[] = {{"message.timeout.ms", "3000"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, &props, &log);
+    produce_range(producer, MM_TOPIC_MODELS, 0, 1);
+    flush_all(producer, &log, 1);
+
+    mmt_broker_stop(&broker);
+    produce_range(producer, MM_TOPIC_MODELS, 1, 1);
+    cr_expect_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(30000)), MM_OK,
+                 "flush did not return after message.timeout.ms");
+    cr_expect_eq(log.delivered, 1);
+    cr_expect_eq(log.failed, 1, "the message for the stopped broker was not reported failed");
+    cr_expect_eq(log.seen[1], 1);
+    mm_kafka_producer_destroy(producer, 0);
+}
