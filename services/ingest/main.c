@@ -1,2 +1,145 @@
-#include "mm/err.h"
-int main(void) { return 0; }
+/*
+ * mm-ingest: arguments, configuration, signals and shutdown order only; the
+ * logic lives in ingest.c.
+ *
+ *   mm-ingest --spec sales.json [--bootstrap-servers host:port] [FILE|-]...
+ *
+ * With no FILE, stdin is read. Exit status (docs/ingest.md): 0 all rows
+ * emitted and delivered; 1 fatal (config, input, broker); 2 finished but some
+ * rows were dead-lettered; 3 delivery failure; 4 interrupted by a signal.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ingest.h"
+#include "mm/conf.h"
+#include "mm/log.h"
+#include "mm/service.h"
+#include "mm/util.h"
+
+typedef struct ingest_conf {
+    mm_service_common_t common;
+    int64_t batch_rows;
+    int64_t batch_bytes;
+    int64_t max_buffered_rows;
+    char *load_id;
+    int64_t flush_timeout_ms;
+} ingest_conf_t;
+
+static const mm_conf_prop_t ingest_props[] = {
+    MM_SERVICE_CONF_KAFKA(ingest_conf_t, common),
+    MM_SERVICE_CONF_SPEC(ingest_conf_t, common),
+    {"batch-rows", MM_CONF_INT, "5000", 1, 1000000, "MM_INGEST_BATCH_ROWS",
+     "most rows in one ObservationBatch", 0, offsetof(ingest_conf_t, batch_rows)},
+    /* The broker's message limit is 1 MB: batches stay well under it (DESIGN 4, 7). */
+    {"batch-bytes", MM_CONF_INT, "524288", 4096, 900000, "MM_INGEST_BATCH_BYTES",
+     "most encoded bytes in one ObservationBatch", 0, offsetof(ingest_conf_t, batch_bytes)},
+    {"max-buffered-rows", MM_CONF_INT, "2000000", 1000, 1000000000, "MM_INGEST_MAX_BUFFERED_ROWS",
+     "rows held in memory across all keys before open batches are sent early", 0,
+     offsetof(ingest_conf_t, max_buffered_rows)},
+    {"load-id", MM_CONF_STR, NULL, 0, -1, "MM_INGEST_LOAD_ID",
+     "identifier of this load (default: start time + digest of the source names)", 0,
+     offsetof(ingest_conf_t, load_id)},
+    {"flush-timeout-ms", MM_CONF_INT, "120000", 1000, 3600000, "MM_INGEST_FLUSH_TIMEOUT_MS",
+     "how long to wait for delivery reports at the end of the load", 0,
+     offsetof(ingest_conf_t, flush_timeout_ms)},
+    MM_SERVICE_CONF_LOG(ingest_conf_t, common),
+};
+
+static const mm_conf_schema_t ingest_schema = {
+    .program = "mm-ingest",
+    .summary = "Read CSV files (or stdin), group rows by partition key and publish "
+               "ObservationBatch records; bad rows go to the dead-letter topic. Exit status: "
+               "0 ok, 1 fatal, 2 some rows dead-lettered, 3 delivery failure, 4 interrupted.",
+    .usage_args = "[FILE|-]...",
+    .props = ingest_props,
+    .n_props = sizeof(ingest_props) / sizeof(ingest_props[0]),
+};
+
+int main(int argc, char **argv) {
+    ingest_conf_t conf = {0};
+    mm_kv_list_t kafka = {0};
+    mm_conf_action_t action = MM_CONF_RUN;
+    char **positional = NULL;
+    size_t n_positional = 0;
+    mm_spec_t spec = {0};
+    char *bootstrap = NULL;
+    mm_ingest_t *ingest = NULL;
+    char errstr[1024];
+    int status = MM_INGEST_EXIT_FATAL;
+
+    if (mm_conf_parse(&ingest_schema, &conf, argc, argv, &kafka, &positional, &n_positional,
+                      &action, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mm-ingest: %s\n", errstr);
+        return MM_INGEST_EXIT_FATAL;
+    }
+    if (action == MM_CONF_EXIT_OK) {
+        status = MM_INGEST_EXIT_OK;
+        goto out;
+    }
+    mm_service_install_signals();
+    if (mm_service_setup("mm-ingest", &conf.common, &spec, &bootstrap, errstr, sizeof(errstr))) {
+        mm_log_error("config_invalid", "%s", errstr);
+        fprintf(stderr, "mm-ingest: %s\n", errstr);
+        goto out;
+    }
+
+    static const char *const stdin_only[] = {"-"};
+    const char *const *sources = n_positional ? (const char *const *)positional : stdin_only;
+    size_t n_sources = n_positional ? n_positional : 1;
+    char load_id[128];
+    if (conf.load_id && *conf.load_id)
+        snprintf(load_id, sizeof(load_id), "%s", conf.load_id);
+    else
+        mm_ingest_default_load_id(sources, n_sources, mm_now_ms(), load_id, sizeof(load_id));
+
+    mm_ingest_config_t cfg = {
+        .bootstrap = bootstrap,
+        .kafka = &kafka,
+        .spec = &spec,
+        .load_id = load_id,
+        .batch_rows = conf.batch_rows,
+        .batch_bytes = conf.batch_bytes,
+        .max_buffered_rows = conf.max_buffered_rows,
+        .stop = &mm_service_stop,
+    };
+    ingest = mm_ingest_new(&cfg, errstr, sizeof(errstr));
+    if (!ingest) {
+        mm_log_error("start_failed", "%s", errstr);
+        fprintf(stderr, "mm-ingest: %s\n", errstr);
+        goto out;
+    }
+
+    /* Intake: every source in order; the first fatal error stops the load. */
+    mm_err_t err = MM_OK;
+    for (size_t i = 0; i < n_sources && !err; i++) {
+        err = mm_ingest_file(ingest, sources[i], errstr, sizeof(errstr));
+        if (err == MM_ERR_SHUTDOWN)
+            mm_log_warn("interrupted", "%s", errstr);
+        else if (err)
+            mm_log_error("load_failed", "%s", errstr);
+        if (err) fprintf(stderr, "mm-ingest: %s\n", errstr);
+    }
+    /* Hand over what was read (end-of-load only for a complete load), wait for delivery. */
+    mm_err_t finish_err =
+        mm_ingest_finish(ingest, err == MM_OK, (int)conf.flush_timeout_ms, errstr, sizeof(errstr));
+    if (finish_err) {
+        mm_log_error("delivery_failed", "%s", errstr);
+        fprintf(stderr, "mm-ingest: %s\n", errstr);
+        if (!err) err = finish_err;
+    }
+    mm_ingest_stats_t stats;
+    mm_ingest_get_stats(ingest, &stats);
+    mm_ingest_summary(ingest, stdout);
+    status = mm_ingest_exit_status(err, &stats);
+
+out:
+    mm_ingest_destroy(ingest); /* producer already flushed by finish */
+    free(bootstrap);
+    free(positional);
+    mm_spec_clear(&spec);
+    mm_kv_list_free(&kafka);
+    mm_conf_free(&ingest_schema, &conf);
+    return status;
+}

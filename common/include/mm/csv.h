@@ -7,6 +7,15 @@
  * Errors carry the source name and the line where the record started:
  * "sales.csv:1042: unterminated quoted field". A malformed record does not
  * stop the reader: the next call continues at the following record.
+ *
+ * Strict RFC 4180, by choice: a quote inside an unquoted field, a character
+ * other than a comma or line end after a closing quote, and a bare CR
+ * outside quotes are errors, not silently repaired data. After such an error
+ * the reader resynchronises at the next LF (the quote state is unknowable
+ * once a stray quote is seen). Blank lines are skipped (they are not records
+ * of one empty field). A record longer than MM_CSV_MAX_RECORD_BYTES or with
+ * more than MM_CSV_MAX_FIELDS fields is an error; its raw text is then cut to
+ * MM_CSV_RAW_KEEP_BYTES.
  */
 #ifndef MM_CSV_H
 #define MM_CSV_H
@@ -20,6 +29,7 @@
 
 #define MM_CSV_MAX_FIELDS 1024
 #define MM_CSV_MAX_RECORD_BYTES (1u << 20) /* a longer record is an error, not unbounded growth */
+#define MM_CSV_RAW_KEEP_BYTES 4096u        /* raw text kept of an over-long record (dead letters) */
 
 typedef struct mm_csv_reader mm_csv_reader_t;
 
@@ -28,7 +38,8 @@ typedef struct mm_csv_record {
     const char *fields[MM_CSV_MAX_FIELDS]; /* NUL-terminated, valid until the next call */
     size_t lens[MM_CSV_MAX_FIELDS];
     int64_t line;           /* 1-based physical line where the record starts */
-    const char *raw;        /* the record's raw text (for dead letters), valid until next call */
+    const char *raw;        /* the record's raw text without its line end (for dead letters),
+                               valid until the next call; not NUL-terminated */
     size_t raw_len;
 } mm_csv_record_t;
 
@@ -43,5 +54,8 @@ void mm_csv_reader_destroy(mm_csv_reader_t *reader);
  */
 mm_err_t mm_csv_next(mm_csv_reader_t *reader, mm_csv_record_t *rec, char *errstr,
                      size_t errstr_size);
+
+/** @returns the physical lines consumed so far (for progress reporting). */
+int64_t mm_csv_lines(const mm_csv_reader_t *reader);
 
 #endif

@@ -42,6 +42,16 @@ typedef struct mm_promotion_policy {
     bool require_beats_baseline; /* candidate must beat the seasonal-naive baseline on the metric */
 } mm_promotion_policy_t;
 
+/* How mm_spec_parse_time reads the time column (decided once, at load). */
+typedef enum mm_time_kind {
+    MM_TIME_STRPTIME = 0, /* any strptime(3) pattern in time_format */
+    MM_TIME_DATE,         /* "%Y-%m-%d" (fast path) */
+    MM_TIME_DATETIME,     /* "%Y-%m-%d %H:%M:%S" or "%Y-%m-%dT%H:%M:%S" (fast path) */
+    MM_TIME_ISO8601,      /* date, optional time, fraction and Z / +hh:mm offset */
+    MM_TIME_EPOCH_S,      /* seconds since the epoch (fraction allowed) */
+    MM_TIME_EPOCH_MS,     /* milliseconds since the epoch */
+} mm_time_kind_t;
+
 typedef struct mm_spec {
     char *name;
     mm_task_t task;
@@ -49,6 +59,7 @@ typedef struct mm_spec {
     size_t n_key_columns;
     char *time_column;
     char *time_format;   /* strptime-style ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S") or "epoch_s" / "epoch_ms" / "iso8601" */
+    mm_time_kind_t time_kind;
     mm_freq_t freq;
     char *target_column; /* forecast target, or classify 0/1 label column */
     char *event_column;  /* classify: event column (non-empty/non-zero = event); NULL if label column used */
@@ -69,6 +80,10 @@ void mm_spec_clear(mm_spec_t *spec);
 
 /** @returns period length in ms for @p freq (month: 30.4375 days). */
 int64_t mm_freq_period_ms(mm_freq_t freq);
+/** @returns "hour", "day", "week" or "month". */
+const char *mm_freq_name(mm_freq_t freq);
+/** @brief Parse "hour"/"hourly", "day"/"daily", "week"/"weekly", "month"/"monthly". */
+bool mm_freq_parse(const char *name, mm_freq_t *out);
 
 /**
  * @brief Canonical partition key: "col=value" per key column in spec order,
@@ -84,5 +99,19 @@ mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
  * @returns false if unparsable.
  */
 bool mm_spec_parse_time(const mm_spec_t *spec, const char *text, size_t len, int64_t *out_ms);
+
+/**
+ * @brief Parse a numeric cell. Empty, "NA", "NaN", "nan", "null" (any case)
+ * are missing and give NaN; anything else must be a finite number.
+ * @returns false if unparsable.
+ */
+bool mm_spec_parse_number(const char *text, size_t len, double *out);
+
+/**
+ * @brief Event-column cell to 0/1: empty, a missing token, or a number equal
+ * to 0 (also "false", "no") is 0; any other non-empty text (a number other
+ * than 0, "comp2", "true") is 1. Never fails.
+ */
+double mm_spec_event_value(const char *text, size_t len);
 
 #endif

@@ -1,1 +1,469 @@
+/*
+ * test_spec.c - the dataset spec (common/src/spec.c): validation errors,
+ * defaults, the content hash, partition keys, and cell parsing.
+ *
+ * Data-driven: every tests/fixtures/specs/invalid/<case>.json must fail with
+ * MM_ERR_CONFIG and an error containing the text of <case>.expected; every
+ * .json file under tests/fixtures/specs/valid/ must load.
+ */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/buf.h"
+#include "mm/spec.h"
+#include "mm/util.h"
+
+#define SPEC_FIXTURES MM_FIXTURES_DIR "/specs"
+#define DATAGEN_SPECS MM_SOURCE_DIR "/tools/datagen/specs"
+
+typedef struct spec_case {
+    char name[256];
+} spec_case_t;
+
+static int case_cmp(const void *a, const void *b) {
+    return strcmp(((const spec_case_t *)a)->name, ((const spec_case_t *)b)->name);
+}
+
+static size_t list_cases(const char *dir_path, spec_case_t *cases, size_t max) {
+    size_t n = 0;
+    DIR *dir = opendir(dir_path);
+    if (!dir) return 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL && n < max) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0) continue;
+        snprintf(cases[n].name, sizeof(cases[n].name), "%.*s", (int)(len - 5), de->d_name);
+        n++;
+    }
+    closedir(dir);
+    qsort(cases, n, sizeof(cases[0]), case_cmp);
+    return n;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    mm_buf_t buf;
+    mm_buf_init(&buf, 1u << 20);
+    char errstr[256];
+    cr_assert_eq(mm_file_read(path, &buf, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    return (char *)mm_buf_steal(&buf, len);
+}
+
+static void trim_newline(char *s) {
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
+}
+
+ParameterizedTestParameters(spec, invalid_fixture) {
+    static spec_case_t cases[256];
+    size_t n = list_cases(SPEC_FIXTURES "/invalid", cases, 256);
+    return cr_make_param_array(spec_case_t, cases, n);
+}
+
+ParameterizedTest(spec_case_t *tc, spec, invalid_fixture) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/invalid/%s.json", SPEC_FIXTURES, tc->name);
+    size_t len;
+    char *text = slurp(path, &len);
+    snprintf(path, sizeof(path), "%s/invalid/%s.expected", SPEC_FIXTURES, tc->name);
+    size_t elen;
+    char *expected = slurp(path, &elen);
+    trim_newline(expected);
+
+    mm_spec_t spec;
+    char errstr[512] = "";
+    mm_err_t err = mm_spec_parse(text, len, "invalid.json", &spec, errstr, sizeof(errstr));
+    cr_assert_eq(err, MM_ERR_CONFIG, "[%s] want MM_ERR_CONFIG, got %s (%s)", tc->name,
+                 mm_err_name(err), errstr);
+    cr_assert(strncmp(errstr, "invalid.json:", 13) == 0, "[%s] error lacks the origin: %s",
+              tc->name, errstr);
+    cr_assert(strstr(errstr, expected), "[%s] error\n  %s\nlacks\n  %s", tc->name, errstr,
+              expected);
+    /* on error the spec is left cleared */
+    cr_assert_null(spec.name);
+    cr_assert_eq(spec.n_key_columns, 0);
+    cr_assert_null(spec.time_column);
+    free(text);
+    free(expected);
+}
+
+Test(spec, invalid_fixture_directory_has_cases) {
+    spec_case_t cases[256];
+    cr_assert_geq(list_cases(SPEC_FIXTURES "/invalid", cases, 256), 40);
+}
+
+Test(spec, every_valid_fixture_loads) {
+    spec_case_t cases[64];
+    size_t n = list_cases(SPEC_FIXTURES "/valid", cases, 64);
+    cr_assert_geq(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/valid/%s.json", SPEC_FIXTURES, cases[i].name);
+        mm_spec_t spec;
+        char errstr[512] = "";
+        cr_assert_eq(mm_spec_load_file(path, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+        mm_spec_clear(&spec);
+    }
+}
+
+Test(spec, load_file_error_names_the_path) {
+    mm_spec_t spec;
+    char errstr[512] = "";
+    const char *path = SPEC_FIXTURES "/invalid/horizon_zero.json";
+    cr_assert_eq(mm_spec_load_file(path, &spec, errstr, sizeof(errstr)), MM_ERR_CONFIG);
+    cr_assert(strncmp(errstr, path, strlen(path)) == 0, "%s", errstr);
+    cr_assert(strstr(errstr, ": horizon: "), "%s", errstr);
+}
+
+Test(spec, missing_file_is_an_io_error) {
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_load_file("/nonexistent/spec.json", &spec, errstr, sizeof(errstr)),
+                 MM_ERR_IO);
+    cr_assert(strstr(errstr, "/nonexistent/spec.json"), "%s", errstr);
+}
+
+Test(spec, sales_spec_fields_are_loaded) {
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_load_file(DATAGEN_SPECS "/sales.json", &spec, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_str_eq(spec.name, "sales");
+    cr_assert_eq(spec.task, MM_TASK_FORECAST);
+    cr_assert_eq(spec.n_key_columns, 2);
+    cr_assert_str_eq(spec.key_columns[0], "store");
+    cr_assert_str_eq(spec.key_columns[1], "item");
+    cr_assert_str_eq(spec.time_column, "date");
+    cr_assert_eq(spec.time_kind, MM_TIME_DATE);
+    cr_assert_eq(spec.freq, MM_FREQ_DAY);
+    cr_assert_str_eq(spec.target_column, "sales");
+    cr_assert_null(spec.event_column);
+    cr_assert_eq(spec.n_feature_columns, 2);
+    cr_assert_str_eq(spec.feature_columns[1], "promo");
+    cr_assert_eq(spec.model.features.n_exog, 2);
+    cr_assert_eq(spec.model.features.n_lags, 4);
+    cr_assert_eq(spec.model.features.lags[3], 28);
+    cr_assert_eq(spec.model.horizon, 28);
+    cr_assert_eq(spec.model.holdout, 28);
+    cr_assert_eq(spec.model.season_length, 7);
+    cr_assert_eq(spec.model.period_ms, 86400000LL);
+    cr_assert_eq(spec.model.selection_metric, MM_METRIC_MASE);
+    cr_assert_eq(spec.promotion.metric, MM_METRIC_MASE);
+    cr_assert(spec.promotion.has_threshold);
+    cr_assert_eq(spec.promotion.op, MM_OP_LT);
+    cr_assert_float_eq(spec.promotion.threshold, 1.0, 1e-12);
+    cr_assert_float_eq(spec.promotion.margin, 0.02, 1e-12);
+    cr_assert(spec.promotion.require_beats_baseline);
+    cr_assert(spec.retrain.on_end_of_load);
+    cr_assert_eq(spec.retrain.debounce_ms, 1000);
+    cr_assert_eq(strlen(spec.hash), 64);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, maintenance_spec_uses_event_column_and_lookahead) {
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(
+        mm_spec_load_file(DATAGEN_SPECS "/maintenance.json", &spec, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    cr_assert_eq(spec.task, MM_TASK_CLASSIFY);
+    cr_assert_str_eq(spec.key_columns[0], "machineID");
+    cr_assert_null(spec.target_column);
+    cr_assert_str_eq(spec.event_column, "failure");
+    cr_assert_eq(spec.model.lookahead, 24);
+    cr_assert_eq(spec.freq, MM_FREQ_HOUR);
+    cr_assert_eq(spec.time_kind, MM_TIME_DATETIME);
+    cr_assert_eq(spec.model.features.n_windows, 2);
+    cr_assert_eq(spec.model.features.windows[1], 24);
+    cr_assert_eq(spec.model.candidates, (1u << MM_ALGO_LOGISTIC) | (1u << MM_ALGO_XGB_CLASSIFIER));
+    cr_assert_eq(spec.promotion.op, MM_OP_GE);
+    cr_assert_not(spec.promotion.require_beats_baseline);
+    mm_spec_clear(&spec);
+}
+
+static const char minimal[] = "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
+                              "\"time\":{\"column\":\"t\",\"frequency\":\"hour\"},"
+                              "\"target\":{\"column\":\"y\"}}";
+
+Test(spec, absent_optional_fields_take_defaults) {
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_parse(minimal, strlen(minimal), "m.json", &spec, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    mm_model_config_t defaults;
+    mm_model_config_defaults(&defaults, MM_TASK_FORECAST);
+    cr_assert_eq(spec.time_kind, MM_TIME_ISO8601, "time.format defaults to iso8601");
+    cr_assert_str_eq(spec.time_format, "iso8601");
+    cr_assert_eq(spec.model.season_length, 24, "hourly data defaults to a daily season");
+    cr_assert_eq(spec.model.period_ms, 3600000LL);
+    cr_assert_eq(spec.model.horizon, defaults.horizon);
+    cr_assert_eq(spec.model.holdout, defaults.holdout);
+    cr_assert_eq(spec.model.candidates, defaults.candidates);
+    cr_assert_eq(spec.model.selection_metric, defaults.selection_metric);
+    cr_assert_eq(spec.n_feature_columns, 0);
+    cr_assert(spec.retrain.on_end_of_load);
+    cr_assert_eq(spec.retrain.min_new_rows, 0);
+    cr_assert_not(spec.promotion.has_threshold);
+    cr_assert(spec.promotion.require_beats_baseline);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, hash_ignores_formatting_and_member_order) {
+    static const char reordered[] =
+        "{\n  \"target\": {\"column\": \"y\"},\n  \"time\": {\"frequency\": \"hour\", "
+        "\"column\": \"t\"},\n  \"key\": [\"k\"],\n  \"task\": \"forecast\",\n  \"name\": "
+        "\"d\"\n}\n";
+    mm_spec_t a, b;
+    char errstr[512];
+    cr_assert_eq(mm_spec_parse(minimal, strlen(minimal), "a", &a, errstr, sizeof(errstr)), MM_OK);
+    cr_assert_eq(mm_spec_parse(reordered, strlen(reordered), "b", &b, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_str_eq(a.hash, b.hash);
+    mm_spec_clear(&a);
+    mm_spec_clear(&b);
+}
+
+Test(spec, hash_changes_with_any_value) {
+    static const char other[] = "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
+                                "\"time\":{\"column\":\"t\",\"frequency\":\"hour\"},"
+                                "\"target\":{\"column\":\"y\"},\"horizon\":12}";
+    mm_spec_t a, b;
+    char errstr[512];
+    cr_assert_eq(mm_spec_parse(minimal, strlen(minimal), "a", &a, errstr, sizeof(errstr)), MM_OK);
+    cr_assert_eq(mm_spec_parse(other, strlen(other), "b", &b, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert_str_neq(a.hash, b.hash);
+    cr_assert_eq(b.model.horizon, 12);
+    mm_spec_clear(&a);
+    mm_spec_clear(&b);
+}
+
+Test(spec, clear_accepts_null_and_cleared_spec) {
+    mm_spec_clear(NULL);
+    mm_spec_t spec;
+    memset(&spec, 0, sizeof(spec));
+    mm_spec_clear(&spec);
+    mm_spec_clear(&spec);
+    cr_assert_null(spec.name);
+}
+
+/* ------------------------------------------------------------ partition key */
+
+static mm_spec_t two_key_spec(void) {
+    static const char text[] = "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"store\",\"item\"],"
+                               "\"time\":{\"column\":\"date\",\"frequency\":\"day\","
+                               "\"format\":\"%Y-%m-%d\"},\"target\":{\"column\":\"y\"}}";
+    mm_spec_t spec;
+    char errstr[512];
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "k", &spec, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    return spec;
+}
+
+Test(spec, partition_key_joins_columns_in_spec_order) {
+    mm_spec_t spec = two_key_spec();
+    const char *values[] = {"12", "345"};
+    char key[128];
+    cr_assert_eq(mm_spec_partition_key(&spec, values, NULL, key, sizeof(key)), MM_OK);
+    cr_assert_str_eq(key, "store=12/item=345");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, partition_key_percent_encodes_reserved_bytes_uppercase) {
+    mm_spec_t spec = two_key_spec();
+    const char *values[] = {"New York/5", "a=b%c~d.e_f-g\xc3\xa9"};
+    char key[256];
+    cr_assert_eq(mm_spec_partition_key(&spec, values, NULL, key, sizeof(key)), MM_OK);
+    cr_assert_str_eq(key, "store=New%20York%2F5/item=a%3Db%25c~d.e_f-g%C3%A9");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, partition_key_uses_given_lengths_not_nul) {
+    mm_spec_t spec = two_key_spec();
+    const char *values[] = {"12xyz", "3\0004"};
+    size_t lens[] = {2, 3};
+    char key[128];
+    cr_assert_eq(mm_spec_partition_key(&spec, values, lens, key, sizeof(key)), MM_OK);
+    cr_assert_str_eq(key, "store=12/item=3%004");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, partition_key_rejects_empty_value) {
+    mm_spec_t spec = two_key_spec();
+    const char *values[] = {"12", ""};
+    char key[128];
+    cr_assert_eq(mm_spec_partition_key(&spec, values, NULL, key, sizeof(key)),
+                 MM_ERR_INVALID_ARG);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, partition_key_reports_small_buffer) {
+    mm_spec_t spec = two_key_spec();
+    const char *values[] = {"12", "345"};
+    char key[17]; /* "store=12/item=345" needs 18 */
+    cr_assert_eq(mm_spec_partition_key(&spec, values, NULL, key, sizeof(key)), MM_ERR_NOMEM);
+    char fits[18];
+    cr_assert_eq(mm_spec_partition_key(&spec, values, NULL, fits, sizeof(fits)), MM_OK);
+    const char *encoded[] = {"12", "3 5"}; /* the space needs 3 bytes */
+    char tight[19];
+    cr_assert_eq(mm_spec_partition_key(&spec, encoded, NULL, tight, sizeof(tight)), MM_ERR_NOMEM);
+    mm_spec_clear(&spec);
+}
+
+/* ------------------------------------------------------------ time */
+
+static mm_spec_t spec_with_format(const char *format) {
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],\"time\":{\"column\":\"t\","
+             "\"frequency\":\"day\",\"format\":\"%s\"},\"target\":{\"column\":\"y\"}}",
+             format);
+    mm_spec_t spec;
+    char errstr[512];
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "t", &spec, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    return spec;
+}
+
+static void expect_time(const mm_spec_t *spec, const char *text, int64_t want) {
+    int64_t got = 0;
+    cr_assert(mm_spec_parse_time(spec, text, strlen(text), &got), "[%s] '%s' rejected",
+              spec->time_format, text);
+    cr_assert_eq(got, want, "[%s] '%s' -> %lld, want %lld", spec->time_format, text,
+                 (long long)got, (long long)want);
+}
+
+static void expect_bad_time(const mm_spec_t *spec, const char *text) {
+    int64_t got = 0;
+    cr_assert_not(mm_spec_parse_time(spec, text, strlen(text), &got), "[%s] '%s' accepted as %lld",
+                  spec->time_format, text, (long long)got);
+}
+
+Test(spec, time_date_format_is_utc_midnight) {
+    mm_spec_t spec = spec_with_format("%Y-%m-%d");
+    expect_time(&spec, "1970-01-01", 0);
+    expect_time(&spec, "2024-01-01", 1704067200000LL);
+    expect_time(&spec, "2024-02-29", 1709164800000LL);
+    expect_time(&spec, "2024-1-5", 1704412800000LL); /* strptime accepts unpadded fields */
+    expect_bad_time(&spec, "2023-02-29");
+    expect_bad_time(&spec, "2024-04-31");
+    expect_bad_time(&spec, "2024-13-01");
+    expect_bad_time(&spec, "2024-01-01x");
+    expect_bad_time(&spec, "2024-01-01 00:00:00");
+    expect_bad_time(&spec, "");
+    expect_bad_time(&spec, "yesterday");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, time_datetime_formats_with_space_or_t) {
+    mm_spec_t spec = spec_with_format("%Y-%m-%d %H:%M:%S");
+    expect_time(&spec, "2024-01-01 06:30:15", 1704067200000LL + (6 * 3600 + 30 * 60 + 15) * 1000LL);
+    expect_bad_time(&spec, "2024-01-01T06:30:15");
+    expect_bad_time(&spec, "2024-01-01 24:00:00");
+    expect_bad_time(&spec, "2024-01-01 23:60:00");
+    expect_bad_time(&spec, "2024-01-01 23:59:60");
+    mm_spec_clear(&spec);
+    spec = spec_with_format("%Y-%m-%dT%H:%M:%S");
+    expect_time(&spec, "2024-01-01T00:00:01", 1704067201000LL);
+    expect_bad_time(&spec, "2024-01-01 00:00:01");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, time_iso8601_accepts_dates_times_fractions_and_offsets) {
+    mm_spec_t spec = spec_with_format("iso8601");
+    int64_t base = 1704067200000LL; /* 2024-01-01T00:00:00Z */
+    expect_time(&spec, "2024-01-01", base);
+    expect_time(&spec, "2024-01-01T10:20", base + (10 * 60 + 20) * 60000LL);
+    expect_time(&spec, "2024-01-01 10:20:30", base + ((10 * 60 + 20) * 60 + 30) * 1000LL);
+    expect_time(&spec, "2024-01-01T00:00:00.123Z", base + 123);
+    expect_time(&spec, "2024-01-01T00:00:00.5", base + 500);
+    expect_time(&spec, "2024-01-01T02:00:00+02:00", base);
+    expect_time(&spec, "2024-01-01T02:00:00+0200", base);
+    expect_time(&spec, "2023-12-31T19:00:00-05", base);
+    expect_bad_time(&spec, "2024-01-01T");
+    expect_bad_time(&spec, "2024-01-01T10");
+    expect_bad_time(&spec, "2024-01-01T10:20:30.");
+    expect_bad_time(&spec, "2024-01-01T10:20:30Zjunk");
+    expect_bad_time(&spec, "2024-02-30");
+    expect_bad_time(&spec, "2024-01-01T25:00");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, time_epoch_seconds_and_milliseconds) {
+    mm_spec_t spec = spec_with_format("epoch_s");
+    expect_time(&spec, "1700000000", 1700000000000LL);
+    expect_time(&spec, "1700000000.25", 1700000000250LL);
+    expect_time(&spec, "-1", -1000);
+    expect_bad_time(&spec, "17e8");
+    expect_bad_time(&spec, "1700000000.");
+    expect_bad_time(&spec, "12 ");
+    mm_spec_clear(&spec);
+    spec = spec_with_format("epoch_ms");
+    expect_time(&spec, "1700000000123", 1700000000123LL);
+    expect_bad_time(&spec, "1700000000.5");
+    expect_bad_time(&spec, "9999999999999999999999");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, time_custom_strptime_pattern_rejects_garbage_and_impossible_dates) {
+    mm_spec_t spec = spec_with_format("%d/%m/%Y %H:%M");
+    expect_time(&spec, "31/01/2024 12:00", 1704067200000LL + 30 * 86400000LL + 12 * 3600000LL);
+    expect_bad_time(&spec, "31/02/2024 12:00");
+    expect_bad_time(&spec, "31/01/2024 12:00 extra");
+    expect_bad_time(&spec, "2024-01-31");
+    mm_spec_clear(&spec);
+    spec = spec_with_format("%Y-%m-%d %H:%M:%S %z");
+    expect_time(&spec, "2024-01-01 01:00:00 +0100", 1704067200000LL);
+    mm_spec_clear(&spec);
+}
+
+/* ------------------------------------------------------------ cells */
+
+Test(spec, numbers_parse_and_missing_tokens_are_nan) {
+    double v;
+    cr_assert(mm_spec_parse_number("12", 2, &v));
+    cr_assert_float_eq(v, 12.0, 0);
+    cr_assert(mm_spec_parse_number(" -3.25 ", 7, &v));
+    cr_assert_float_eq(v, -3.25, 0);
+    cr_assert(mm_spec_parse_number("1e3", 3, &v));
+    cr_assert_float_eq(v, 1000.0, 0);
+    cr_assert(mm_spec_parse_number("0012", 4, &v));
+    cr_assert_float_eq(v, 12.0, 0);
+    const char *missing[] = {"", "NA", "nan", "NaN", "null", "NULL", "  "};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(missing); i++) {
+        v = 0;
+        cr_assert(mm_spec_parse_number(missing[i], strlen(missing[i]), &v), "'%s'", missing[i]);
+        cr_assert(isnan(v), "'%s' should be missing", missing[i]);
+    }
+    const char *bad[] = {"abc", "1,5", "12x", "inf", "1e999", "--1"};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(bad); i++)
+        cr_assert_not(mm_spec_parse_number(bad[i], strlen(bad[i]), &v), "'%s' accepted", bad[i]);
+    /* the length is honoured: "12" out of "123" */
+    cr_assert(mm_spec_parse_number("123", 2, &v));
+    cr_assert_float_eq(v, 12.0, 0);
+}
+
+Test(spec, event_cells_map_to_zero_or_one) {
+    const char *zero[] = {"", "0", "0.0", "NA", "false", "no", " 0 "};
+    const char *one[] = {"1", "comp2", "true", "2.5", "failure"};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(zero); i++)
+        cr_assert_eq(mm_spec_event_value(zero[i], strlen(zero[i])), 0.0, "'%s'", zero[i]);
+    for (size_t i = 0; i < MM_ARRAY_SIZE(one); i++)
+        cr_assert_eq(mm_spec_event_value(one[i], strlen(one[i])), 1.0, "'%s'", one[i]);
+}
+
+Test(spec, frequency_names_and_periods) {
+    mm_freq_t f;
+    cr_assert(mm_freq_parse("daily", &f));
+    cr_assert_eq(f, MM_FREQ_DAY);
+    cr_assert(mm_freq_parse("hour", &f));
+    cr_assert_eq(f, MM_FREQ_HOUR);
+    cr_assert_not(mm_freq_parse("minute", &f));
+    cr_assert_eq(mm_freq_period_ms(MM_FREQ_WEEK), 7 * 86400000LL);
+    cr_assert_eq(mm_freq_period_ms(MM_FREQ_MONTH), 2629800000LL);
+    cr_assert_str_eq(mm_freq_name(MM_FREQ_MONTH), "month");
+}

@@ -1,0 +1,140 @@
+/*
+ * ingest.h - mm-ingest's logic (DESIGN.md sections 4 and 5): CSV rows in,
+ * ObservationBatch records per partition key out on mm.observations, bad rows
+ * to mm.deadletter. main.c only wires arguments, config and signals to this.
+ *
+ * One mm_ingest_t is one load: feed it any number of sources with
+ * mm_ingest_file() / mm_ingest_stream(), then mm_ingest_finish() once, which
+ * emits every key's last batch flagged end_of_load and waits for delivery.
+ *
+ * Batching per key: rows are appended to the key's open batch; a batch is
+ * full at batch_rows rows or when its encoded size could pass batch_bytes. A
+ * full batch is held back until another row of that key arrives (then it is
+ * produced, not flagged) or the load ends (then it is the key's flagged last
+ * batch), so the end-of-load batch of a key is never empty. A batch never
+ * mixes sources (its `source` field names one). Memory is bounded by
+ * max_buffered_rows across all keys: past it, every key's open batch except
+ * its newest row is produced early (unflagged).
+ *
+ * Counting: every data record read (header rows and blank lines excluded,
+ * malformed records included) is either emitted in a batch or dead-lettered:
+ * rows_read == rows_emitted + rows_deadlettered after mm_ingest_finish().
+ *
+ * @locality one thread: all calls on one mm_ingest_t from the same thread.
+ */
+#ifndef MM_INGEST_H
+#define MM_INGEST_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mm/conf.h"
+#include "mm/err.h"
+#include "mm/spec.h"
+
+#define MM_INGEST_SERVICE "mm-ingest"
+#define MM_INGEST_DEFAULT_BATCH_ROWS 5000
+#define MM_INGEST_DEFAULT_BATCH_BYTES (512 * 1024)
+#define MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS 2000000
+#define MM_INGEST_MAX_KEY_BYTES 1024     /* canonical partition key, encoded */
+#define MM_INGEST_MAX_ORIGINAL_BYTES 65536 /* row bytes kept in a dead letter */
+
+/* Exit statuses of mm-ingest (documented in docs/ingest.md; scripts rely on them). */
+#define MM_INGEST_EXIT_OK 0          /* every row emitted and delivered */
+#define MM_INGEST_EXIT_FATAL 1       /* config, input or broker error: the load did not finish */
+#define MM_INGEST_EXIT_DEADLETTERS 2 /* finished and delivered, but some rows were dead-lettered */
+#define MM_INGEST_EXIT_DELIVERY 3    /* some messages were not acknowledged by the broker */
+#define MM_INGEST_EXIT_INTERRUPTED 4 /* SIGINT/SIGTERM: what was read was flushed, no end-of-load */
+
+typedef struct mm_ingest_config {
+    const char *bootstrap;          /* Kafka bootstrap servers */
+    const mm_kv_list_t *kafka;      /* librdkafka pass-through properties; may be NULL */
+    const mm_spec_t *spec;          /* borrowed; outlives the ingest */
+    const char *load_id;            /* NULL or "": derived (mm_ingest_default_load_id, no sources) */
+    int64_t batch_rows;             /* 0: MM_INGEST_DEFAULT_BATCH_ROWS */
+    int64_t batch_bytes;            /* 0: MM_INGEST_DEFAULT_BATCH_BYTES */
+    int64_t max_buffered_rows;      /* 0: MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS */
+    const char *topic_observations; /* NULL: MM_TOPIC_OBSERVATIONS */
+    const char *topic_deadletter;   /* NULL: MM_TOPIC_DEADLETTER */
+    int produce_block_ms;           /* wait for room in a full producer queue; 0: 60000 */
+    volatile sig_atomic_t *stop;    /* polled while reading; may be NULL */
+} mm_ingest_config_t;
+
+typedef struct mm_ingest_stats {
+    int64_t files;              /* sources opened */
+    int64_t rows_read;          /* data records read (malformed ones included) */
+    int64_t rows_emitted;       /* rows in produced ObservationBatch records */
+    int64_t rows_deadlettered;  /* rows sent to the dead-letter topic */
+    int64_t rows_buffered;      /* rows read but not yet produced (0 after finish) */
+    int64_t keys;               /* distinct partition keys */
+    int64_t batches;            /* ObservationBatch records produced */
+    int64_t end_of_load_batches;
+    int64_t messages_delivered; /* acknowledged by the broker (batches and dead letters) */
+    int64_t messages_failed;    /* delivery failed */
+    int64_t rows_failed;        /* rows inside batches or dead letters whose delivery failed */
+    double seconds;             /* since mm_ingest_new */
+} mm_ingest_stats_t;
+
+typedef struct mm_ingest mm_ingest_t;
+
+/**
+ * @brief Start a load: creates the producer. @returns NULL with errstr set
+ * (MM_ERR_CONFIG-class problems: bad sizes, producer configuration).
+ */
+mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Read one CSV source: @p path, or stdin for "-".
+ * @returns MM_OK when the source was read to its end (bad rows are dead
+ * letters, not errors); MM_ERR_CONFIG when the header lacks a column the spec
+ * needs (errstr names it) or is unreadable; MM_ERR_IO for open/read errors;
+ * MM_ERR_SHUTDOWN when cfg->stop was raised; MM_ERR_KAFKA / MM_ERR_BUSY when
+ * producing failed.
+ */
+mm_err_t mm_ingest_file(mm_ingest_t *ingest, const char *path, char *errstr, size_t errstr_size);
+
+/** @brief Same as mm_ingest_file() for an open stream (borrowed); @p source names it. */
+mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, char *errstr,
+                          size_t errstr_size);
+
+/**
+ * @brief End the load: produce every key's open batch — flagged end_of_load
+ * with load_rows_for_key / load_batches_for_key when @p complete, unflagged
+ * otherwise (an interrupted or failed load claims no completeness) — then
+ * wait up to @p flush_timeout_ms for delivery reports.
+ * @returns MM_OK; MM_ERR_KAFKA if any delivery failed (errstr has the first
+ * reason); MM_ERR_TIMEOUT if messages were still in flight.
+ */
+mm_err_t mm_ingest_finish(mm_ingest_t *ingest, bool complete, int flush_timeout_ms, char *errstr,
+                          size_t errstr_size);
+
+void mm_ingest_get_stats(const mm_ingest_t *ingest, mm_ingest_stats_t *stats);
+const char *mm_ingest_load_id(const mm_ingest_t *ingest);
+
+/**
+ * @brief Log the summary as one JSON line (event "ingest_summary") and, when
+ * @p human is non-NULL, write a one-line human summary to it.
+ */
+void mm_ingest_summary(const mm_ingest_t *ingest, FILE *human);
+
+/**
+ * @brief The process exit status for a load that ended with @p err
+ * (MM_OK, or what mm_ingest_file/finish returned) and these @p stats.
+ */
+int mm_ingest_exit_status(mm_err_t err, const mm_ingest_stats_t *stats);
+
+/** @brief Destroy (the producer is flushed for at most 5 s first). Accepts NULL. */
+void mm_ingest_destroy(mm_ingest_t *ingest);
+
+/**
+ * @brief Deterministic default load id: "<UTC start time>-<12 hex>" where the
+ * hex is a digest of the source names and @p start_ms, e.g.
+ * "20240101T120000Z-3f2a9c01b7de". Same sources and start: same id.
+ */
+void mm_ingest_default_load_id(const char *const *sources, size_t n_sources, int64_t start_ms,
+                               char *out, size_t out_size);
+
+#endif
