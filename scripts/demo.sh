@@ -101,7 +101,7 @@ summary=$(grep '"event":"ingest_summary"' "$out/logs/ingest.log" | tail -1)
 [[ -n "$summary" ]] || fail "mm-ingest wrote no summary (see $out/logs/ingest.log)"
 keys=$(jq -r '.keys' <<<"$summary")
 rows_emitted=$(jq -r '.rows_emitted' <<<"$summary")
-rows_dead=$(jq -r '.rows_dead_lettered' <<<"$summary")
+rows_dead=$(jq -r '.rows_deadlettered' <<<"$summary")
 say "ingested: $rows_emitted rows emitted, $rows_dead dead-lettered, $keys keys (${t_ingest}s)"
 
 say "waiting until every key has a decision"
