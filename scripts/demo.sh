@@ -46,7 +46,9 @@ say "installing missing dependencies"
 "$root/scripts/deps.sh"
 say "building"
 t=$(now)
-MM_BUILD_TYPE=Release MM_BUILD_DIR="$root/build-release" "$root/scripts/build.sh" -DBUILD_TESTING=OFF >/dev/null
+MM_BUILD_TYPE=Release MM_BUILD_DIR="$root/build-release" \
+  MM_BUILD_TARGETS="mm-datagen mm-devbroker mm-ingest mm-trainer mm-promoter mm-scorer mmctl" \
+  "$root/scripts/build.sh" -DBUILD_TESTING=OFF >/dev/null
 t_build=$(since "$t")
 bin="$root/build-release"
 datagen="$bin/tools/datagen/mm-datagen"
