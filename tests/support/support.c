@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -65,8 +66,9 @@ pid_t mmt_spawn(char *const argv[], char *const env_extra[], const char *log_pat
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid > 0) return pid;
-    /* child */
+    /* child: dies with the test process, so a killed test leaves nothing running */
     setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (log_path) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd >= 0) {

@@ -72,7 +72,8 @@ mm_err_t mm_blob_delete(mm_blob_t *blob, const char *name, char *errstr, size_t 
 /**
  * @brief Copy @p src to @p dst inside the same store (server-side where the
  * backend can, else get + put). @p flags as for put; with
- * MM_BLOB_IF_NONE_MATCH an existing identical @p dst is success.
+ * MM_BLOB_IF_NONE_MATCH an existing identical @p dst is success and a
+ * different one MM_ERR_EXISTS. A missing @p src is MM_ERR_NOT_FOUND.
  */
 mm_err_t mm_blob_copy(mm_blob_t *blob, const char *src, const char *dst, int flags, char *errstr,
                       size_t errstr_size);
@@ -91,5 +92,25 @@ char *mm_blob_azure_string_to_sign(const char *method, const char *const *header
                                    const char *canonical_resource);
 /** @brief base64(HMAC-SHA256(base64decode(key), string_to_sign)); malloc'd or NULL on bad key. */
 char *mm_blob_azure_sign(const char *account_key_b64, const char *string_to_sign);
+
+/**
+ * @brief Build an account SAS token for the Blob service (version 2021-08-06,
+ * https://learn.microsoft.com/rest/api/storageservices/create-account-sas),
+ * usable as mm_blob_opts_t.sas_token.
+ * @param permissions e.g. "rwdlac"; @param resource_types e.g. "sco".
+ * @param expiry_unix_s when the token stops working (seconds since the epoch).
+ * @returns malloc'd query string without a leading '?', or NULL (bad key, OOM).
+ */
+char *mm_blob_azure_account_sas(const char *account_name, const char *account_key_b64,
+                                const char *permissions, const char *resource_types,
+                                int64_t expiry_unix_s);
+
+/**
+ * @brief Ask for at most @p page_size names per list request (Azure
+ * maxresults; 0 = the service default of 5000). Listing still returns every
+ * name: this only changes how many round trips it takes (tests use it to
+ * exercise marker paging). No effect on file://.
+ */
+void mm_blob_set_list_page_size(mm_blob_t *blob, int page_size);
 
 #endif
