@@ -193,11 +193,11 @@ char *mm_blob_azure_account_sas(const char *account_name, const char *account_ke
     char *sig = mm_blob_azure_sign(account_key_b64, (const char *)sts.data);
     mm_buf_free(&sts);
     if (!sig) return NULL;
-    char *sig_enc = mm_url_encode(sig, 0);
-    char *exp_enc = mm_url_encode(expiry, 0);
-    char *spr_enc = mm_url_encode(protocols, 0);
-    char *perm_enc = mm_url_encode(permissions, 0);
-    char *rt_enc = mm_url_encode(resource_types, 0);
+    char *sig_enc = mm_url_encode(sig, "");
+    char *exp_enc = mm_url_encode(expiry, "");
+    char *spr_enc = mm_url_encode(protocols, "");
+    char *perm_enc = mm_url_encode(permissions, "");
+    char *rt_enc = mm_url_encode(resource_types, "");
     char *token = NULL;
     if (sig_enc && exp_enc && spr_enc && perm_enc && rt_enc) {
         mm_buf_t out;
@@ -225,26 +225,7 @@ char *mm_blob_azure_account_sas(const char *account_name, const char *account_ke
  * keys) stay as they are; everything else, '%' included, is encoded, so a
  * name holding "%2F" travels as "%252F" and keeps its literal '%'.
  */
-static char *az_encode_path(const char *s) {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s);
-    char *out = malloc(3 * len + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~' || c == '/' || c == '=') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = 0;
-    return out;
-}
+static char *az_encode_path(const char *s) { return mm_url_encode(s, "/="); }
 
 /* Does @p host name an endpoint that puts the account in the path (Azurite,
  * an IP address, a bare container host name like "azurite")? */
@@ -492,7 +473,7 @@ static mm_err_t az_perform(blob_azure_t *az, const az_req_t *req, mm_http_respon
     err = mm_buf_appendf(&url, "%s%s", az->origin, path);
     if (!err) err = mm_buf_appendf(&canon, "/%s%s", az->account, path);
     for (size_t i = 0; !err && i < req->n_query; i++) {
-        char *enc = mm_url_encode(req->query_values[i], 0);
+        char *enc = mm_url_encode(req->query_values[i], "");
         if (!enc) {
             err = MM_ERR_NOMEM;
             break;

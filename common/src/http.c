@@ -328,7 +328,7 @@ mm_err_t mm_http_status_err(long status) {
     return MM_ERR_HTTP;
 }
 
-char *mm_url_encode(const char *s, int keep_slash) {
+char *mm_url_encode(const char *s, const char *keep) {
     static const char hex[] = "0123456789ABCDEF";
     size_t len = strlen(s);
     char *out = malloc(3 * len + 1);
@@ -337,7 +337,7 @@ char *mm_url_encode(const char *s, int keep_slash) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+            c == '-' || c == '_' || c == '.' || c == '~' || (c && keep && strchr(keep, c))) {
             out[o++] = (char)c;
         } else {
             out[o++] = '%';

@@ -838,15 +838,6 @@ mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
 
 /* ------------------------------------------------------------ time cells */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 static bool date_valid(int64_t y, int m, int d) {
     static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -871,7 +862,7 @@ static inline bool digits(const char *p, size_t n, int *out) {
 }
 
 static int64_t to_ms(int y, int m, int d, int h, int mi, int s) {
-    return ((days_from_civil(y, m, d) * 24 + h) * 60 + mi) * 60000LL + s * 1000LL;
+    return ((mm_days_from_civil(y, m, d) * 24 + h) * 60 + mi) * 60000LL + s * 1000LL;
 }
 
 /* "YYYY-MM-DD" at p (exactly 10 bytes). */

@@ -197,27 +197,6 @@ static bool out_close(out_t *o) {
 
 /* ------------------------------------------------------------ dates */
 
-static void civil_from_days(int64_t z, int *y, int *m, int *d) {
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-static int64_t days_from_civil(int64_t y, int m, int d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool parse_date(const char *s, int64_t *days) {
     int v[3] = {0, 0, 0};
     static const int width[3] = {4, 2, 2};
@@ -231,9 +210,9 @@ static bool parse_date(const char *s, int64_t *days) {
     }
     if (*p) return false;
     if (v[0] < 1900 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31) return false;
-    int64_t z = days_from_civil(v[0], v[1], v[2]);
+    int64_t z = mm_days_from_civil(v[0], v[1], v[2]);
     int y2, m2, d2;
-    civil_from_days(z, &y2, &m2, &d2);
+    mm_civil_from_days(z, &y2, &m2, &d2);
     if (y2 != v[0] || m2 != v[1] || d2 != v[2]) return false; /* 2023-02-30 */
     *days = z;
     return true;
@@ -242,7 +221,7 @@ static bool parse_date(const char *s, int64_t *days) {
 /* "YYYY-MM-DD" into out (11 bytes). */
 static void format_date(int64_t days, char *out) {
     int y, m, d;
-    civil_from_days(days, &y, &m, &d);
+    mm_civil_from_days(days, &y, &m, &d);
     unsigned yy = (unsigned)y % 10000u, mm = (unsigned)m, dd = (unsigned)d;
     out[0] = (char)('0' + yy / 1000);
     out[1] = (char)('0' + yy / 100 % 10);
@@ -407,7 +386,7 @@ static int run_sales(const args_t *a) {
         fprintf(stderr, "mm-datagen sales: --stores, --items and --days are required\n");
         return 1;
     }
-    int64_t start = a->start_set ? a->start_days : days_from_civil(2024, 1, 1);
+    int64_t start = a->start_set ? a->start_days : mm_days_from_civil(2024, 1, 1);
     char(*dates)[11] = malloc((size_t)a->days * sizeof(*dates));
     int *dow = malloc((size_t)a->days * sizeof(*dow));
     double *doy = malloc((size_t)a->days * sizeof(*doy));
@@ -423,8 +402,8 @@ static int run_sales(const args_t *a) {
         format_date(z, dates[t]);
         dow[t] = (int)(((z % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday (3) */
         int y, m, d;
-        civil_from_days(z, &y, &m, &d);
-        doy[t] = (double)(z - days_from_civil(y, 1, 1));
+        mm_civil_from_days(z, &y, &m, &d);
+        doy[t] = (double)(z - mm_days_from_civil(y, 1, 1));
     }
 
     out_t o;
@@ -528,7 +507,7 @@ static int run_maintenance(const args_t *a) {
         fprintf(stderr, "mm-datagen: %s\n", errstr);
         return 1;
     }
-    int64_t start = a->start_set ? a->start_days : days_from_civil(2015, 1, 1);
+    int64_t start = a->start_set ? a->start_days : mm_days_from_civil(2015, 1, 1);
     int64_t hours = a->days * 24;
     char(*dates)[11] = malloc((size_t)a->days * sizeof(*dates));
     failure_t *failures = malloc((size_t)(a->days + 1) * sizeof(*failures));

@@ -61,8 +61,12 @@ void mm_http_response_clear(mm_http_response_t *resp);
  *  408/429/5xx THROTTLED, other HTTP. */
 mm_err_t mm_http_status_err(long status);
 
-/** @brief RFC 3986 percent-encode (unreserved kept; '/' kept when @p keep_slash). malloc'd. */
-char *mm_url_encode(const char *s, int keep_slash);
+/**
+ * @brief RFC 3986 percent-encode: unreserved characters and those in @p keep
+ * (e.g. "/" for a path, "/=" for a blob name; "" for a query value) stay,
+ * everything else, '%' included, becomes %XX. @returns malloc'd or NULL.
+ */
+char *mm_url_encode(const char *s, const char *keep);
 
 /** @brief RFC 1123 date for "now" (x-ms-date): "Sat, 21 Nov 2026 22:50:00 GMT". */
 void mm_http_date_now(char out[40]);

@@ -28,6 +28,11 @@ void mm_sleep_ms(int64_t ms, volatile int *stop);
  */
 int64_t mm_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
 
+/** @brief Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+int64_t mm_days_from_civil(int64_t year, int month, int day);
+/** @brief The inverse of mm_days_from_civil. */
+void mm_civil_from_days(int64_t days, int *year, int *month, int *day);
+
 /** @brief Lower-case hex of @p len bytes into @p out (2*len+1 bytes). */
 void mm_hex(const uint8_t *bytes, size_t len, char *out);
 

@@ -113,8 +113,8 @@ Test(blob_sign, account_sas_token_is_signed_over_documented_fields) {
 }
 
 Test(blob_sign, url_encode_keeps_unreserved_and_optionally_slash) {
-    char *a = mm_url_encode("a-b_c.d~e/f g=h%2F+", 1);
-    char *b = mm_url_encode("a/b", 0);
+    char *a = mm_url_encode("a-b_c.d~e/f g=h%2F+", "/");
+    char *b = mm_url_encode("a/b", "");
     cr_assert(a && b);
     cr_expect_str_eq(a, "a-b_c.d~e/f%20g%3Dh%252F%2B");
     cr_expect_str_eq(b, "a%2Fb");
