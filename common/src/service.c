@@ -1,12 +1,16 @@
 /*
- * service.c - shared start-up of the services (see service.h).
+ * service.c - what the services share (see service.h): signals, start-up,
+ * and the DeadLetter of an input a service cannot use.
  */
 #include "mm/service.h"
 
 #include <string.h>
 
+#include "mm/avro.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
+#include "mm/records.h"
+#include "mm/util.h"
 
 volatile sig_atomic_t mm_service_stop = 0;
 
@@ -47,9 +51,43 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
 
 void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts) {
     memset(opts, 0, sizeof(*opts));
-    opts->account_name = common->blob_account && *common->blob_account ? common->blob_account
-                                                                        : NULL;
+    opts->account_name =
+        common->blob_account && *common->blob_account ? common->blob_account : NULL;
     opts->account_key = common->blob_key && *common->blob_key ? common->blob_key : NULL;
     opts->sas_token = common->blob_sas && *common->blob_sas ? common->blob_sas : NULL;
     opts->create_container = true;
+}
+
+mm_err_t mm_service_dead_letter_encode(const char *service,
+                                       const mm_service_dead_letter_source_t *source,
+                                       const char *partition_key, const void *original,
+                                       size_t original_len, mm_err_t code, const char *reason,
+                                       mm_buf_t *out, char *errstr, size_t errstr_size) {
+    const char *topic = source ? source->topic : NULL;
+    const char *file = source ? source->file : NULL;
+    mm_dead_letter_t letter;
+    memset(&letter, 0, sizeof(letter));
+    /* Encoding only reads the record: borrowed pointers are fine. */
+    letter.service = (char *)service;
+    letter.error_code = (char *)mm_err_name(code);
+    letter.reason = (char *)reason;
+    letter.partition_key = (char *)partition_key;
+    letter.source_topic = (char *)topic;
+    letter.source_partition = topic ? source->partition : -1;
+    letter.source_offset = topic ? source->offset : -1;
+    letter.source_file = (char *)file;
+    letter.source_line = file ? source->line : -1;
+    letter.original = (uint8_t *)original;
+    letter.original_len = original ? original_len : 0;
+    letter.failed_at_ms = mm_now_ms();
+
+    mm_err_t err = mm_avro_encode_dead_letter(&letter, out, errstr, errstr_size);
+    if (err == MM_ERR_NOMEM && letter.original_len > 0) {
+        /* Over the cap: keep the reason and the coordinates, drop the bytes. A failed
+         * encoding leaves @p out as it was. */
+        letter.original = NULL;
+        letter.original_len = 0;
+        err = mm_avro_encode_dead_letter(&letter, out, errstr, errstr_size);
+    }
+    return err;
 }

@@ -12,12 +12,13 @@
 #include "ingest.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "mm/avro.h"
 #include "mm/buf.h"
@@ -25,16 +26,17 @@
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/records.h"
+#include "mm/service.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 
-#define INGEST_MIN_ROWS_ALLOC 64     /* first allocation of a key's open batch */
-#define INGEST_SHRUNK_ROWS 16        /* what a key keeps after a memory-pressure flush */
-#define INGEST_STOP_CHECK_ROWS 1024  /* rows between checks of the stop flag / delivery reports */
-#define INGEST_LOGGED_DEADLETTERS 10 /* dead letters logged one by one; the rest are counted */
-#define INGEST_SHOWN_VALUE 64        /* bytes of a bad cell quoted in a reason */
-#define INGEST_DEFAULT_BLOCK_MS 60000
-#define INGEST_DESTROY_FLUSH_MS 5000
+#define INGEST_MIN_ROWS_ALLOC     64   /* first allocation of a key's open batch */
+#define INGEST_SHRUNK_ROWS        16   /* what a key keeps after a memory-pressure flush */
+#define INGEST_STOP_CHECK_ROWS    1024 /* rows between checks of the stop flag / delivery reports */
+#define INGEST_LOGGED_DEADLETTERS 10   /* dead letters logged one by one; the rest are counted */
+#define INGEST_SHOWN_VALUE        64   /* bytes of a bad cell quoted in a reason */
+#define INGEST_DEFAULT_BLOCK_MS   60000
+#define INGEST_DESTROY_FLUSH_MS   5000
 /* Upper bound of the Avro encoding: a long is at most 10 bytes, a double 8. */
 #define AVRO_MAX_VARINT 10
 
@@ -93,7 +95,7 @@ struct mm_ingest {
     mm_ingest_stats_t stats;
     int64_t started_mono;
     char first_failure[512];
-    mm_err_t fatal;      /* a produce error: the load cannot continue */
+    mm_err_t fatal; /* a produce error: the load cannot continue */
     bool finished;
 };
 
@@ -113,7 +115,9 @@ static int shown_len(size_t len) {
     return (int)(len > INGEST_SHOWN_VALUE ? INGEST_SHOWN_VALUE : len);
 }
 
-static const char *shown_more(size_t len) { return len > INGEST_SHOWN_VALUE ? "..." : ""; }
+static const char *shown_more(size_t len) {
+    return len > INGEST_SHOWN_VALUE ? "..." : "";
+}
 
 void mm_ingest_default_load_id(const char *const *sources, size_t n_sources, int64_t start_ms,
                                char *out, size_t out_size) {
@@ -221,9 +225,9 @@ mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t e
     }
     mm_logj(MM_LOG_INFO, "ingest_started",
             json_pack("{s:s, s:s, s:s, s:I, s:I}", "load_id", ingest->load_id, "dataset",
-                      ingest->spec->name ? ingest->spec->name : "", "spec_hash",
-                      ingest->spec->hash, "batch_rows", (json_int_t)ingest->batch_rows,
-                      "batch_bytes", (json_int_t)ingest->batch_bytes),
+                      ingest->spec->name ? ingest->spec->name : "", "spec_hash", ingest->spec->hash,
+                      "batch_rows", (json_int_t)ingest->batch_rows, "batch_bytes",
+                      (json_int_t)ingest->batch_bytes),
             "load %s started", ingest->load_id);
     return ingest;
 }
@@ -258,7 +262,9 @@ void mm_ingest_destroy(mm_ingest_t *ingest) {
     free(ingest);
 }
 
-const char *mm_ingest_load_id(const mm_ingest_t *ingest) { return ingest ? ingest->load_id : ""; }
+const char *mm_ingest_load_id(const mm_ingest_t *ingest) {
+    return ingest ? ingest->load_id : "";
+}
 
 void mm_ingest_get_stats(const mm_ingest_t *ingest, mm_ingest_stats_t *stats) {
     *stats = ingest->stats;
@@ -380,30 +386,20 @@ static mm_err_t produce_dead_letter(mm_ingest_t *ingest, const char *source, int
     if (ingest->fatal)
         return mm_errf(ingest->fatal, errstr, errstr_size, "load already failed: %s",
                        ingest->first_failure);
-    mm_dead_letter_t dl;
-    memset(&dl, 0, sizeof(dl));
-    dl.service = MM_INGEST_SERVICE;
-    dl.error_code = (char *)mm_err_name(code);
-    dl.reason = (char *)reason;
-    dl.partition_key = (char *)partition_key;
-    dl.source_partition = -1;
-    dl.source_offset = -1;
-    dl.source_file = (char *)source;
-    dl.source_line = line;
-    dl.original = (uint8_t *)raw;
-    dl.original_len = raw_len > MM_INGEST_MAX_ORIGINAL_BYTES ? MM_INGEST_MAX_ORIGINAL_BYTES
-                                                             : raw_len;
-    dl.failed_at_ms = mm_now_ms();
+    mm_service_dead_letter_source_t from = {.file = source, .line = line};
+    size_t original_len =
+        raw_len > MM_INGEST_MAX_ORIGINAL_BYTES ? MM_INGEST_MAX_ORIGINAL_BYTES : raw_len;
     mm_buf_reset(&ingest->enc);
-    mm_err_t err = mm_avro_encode_dead_letter(&dl, &ingest->enc, errstr, errstr_size);
+    mm_err_t err =
+        mm_service_dead_letter_encode(MM_INGEST_SERVICE, &from, partition_key, raw, original_len,
+                                      code, reason, &ingest->enc, errstr, errstr_size);
     if (err) {
         ingest->fatal = err;
         return err;
     }
     err = mm_kafka_produce(ingest->producer, ingest->topic_dl, partition_key,
                            partition_key ? strlen(partition_key) : 0, ingest->enc.data,
-                           ingest->enc.len, dr_tag(1, true), ingest->block_ms, errstr,
-                           errstr_size);
+                           ingest->enc.len, dr_tag(1, true), ingest->block_ms, errstr, errstr_size);
     if (err) {
         ingest->fatal = err;
         snprintf(ingest->first_failure, sizeof(ingest->first_failure), "%s", errstr);
@@ -618,8 +614,7 @@ static bool convert_row(const mm_ingest_t *ingest, const column_map_t *map,
         snprintf(reason, reason_size, "unparsable number in column \"%s\": \"%.*s%s\"",
                  spec->target_column, shown_len(len), cell, shown_more(len));
         return false;
-    } else if (spec->task == MM_TASK_CLASSIFY && !isnan(*target) && *target != 0 &&
-               *target != 1) {
+    } else if (spec->task == MM_TASK_CLASSIFY && !isnan(*target) && *target != 0 && *target != 1) {
         snprintf(reason, reason_size, "label column \"%s\" must be 0 or 1: \"%.*s%s\"",
                  spec->target_column, shown_len(len), cell, shown_more(len));
         return false;
@@ -636,9 +631,9 @@ static bool convert_row(const mm_ingest_t *ingest, const column_map_t *map,
     return true;
 }
 
-static mm_err_t append_row(mm_ingest_t *ingest, const char *source, const char *key,
-                           size_t key_len, int64_t line, int64_t time_ms, double target,
-                           const double *exog, char *errstr, size_t errstr_size) {
+static mm_err_t append_row(mm_ingest_t *ingest, const char *source, const char *key, size_t key_len,
+                           int64_t line, int64_t time_ms, double target, const double *exog,
+                           char *errstr, size_t errstr_size) {
     key_state_t *ks = key_lookup(ingest, key, key_len);
     if (!ks) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (key table)");
     mm_err_t err;
@@ -761,8 +756,8 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
         ingest->stats.rows_read++;
         if (err == MM_ERR_PARSE) {
             err = produce_dead_letter(ingest, src, rec->line, NULL, MM_ERR_PARSE,
-                                      csv_reason(csv_err, src, rec->line), rec->raw,
-                                      rec->raw_len, errstr, errstr_size);
+                                      csv_reason(csv_err, src, rec->line), rec->raw, rec->raw_len,
+                                      errstr, errstr_size);
             if (err) break;
             continue;
         }

@@ -10,6 +10,7 @@
 #include "mm/conf.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
+#include "mm/outbox.h"
 #include "mm/service.h"
 #include "promoter.h"
 
@@ -54,7 +55,7 @@ int main(int argc, char **argv) {
     char *bootstrap = NULL;
     mm_blob_t *blob = NULL;
     mm_promoter_t *promoter = NULL;
-    mm_promoter_outbox_t outbox = {0};
+    mm_outbox_t outbox = {0};
     mm_kafka_producer_t *producer = NULL;
     mm_kafka_consumer_t *consumer = NULL;
     char errstr[1024];
@@ -96,13 +97,13 @@ int main(int argc, char **argv) {
         mm_log_error("start_failed", "registry %s: %s", conf.registry, errstr);
         goto out;
     }
-    if (mm_promoter_outbox_init(&outbox, mm_promoter_db(promoter), (size_t)conf.outbox_batch,
-                                errstr, sizeof(errstr))) {
+    if (mm_outbox_init(&outbox, mm_promoter_db(promoter), (size_t)conf.outbox_batch, errstr,
+                       sizeof(errstr))) {
         mm_log_error("start_failed", "%s", errstr);
         goto out;
     }
-    producer = mm_kafka_producer_new(bootstrap, &kafka, mm_promoter_outbox_dr_cb, &outbox, errstr,
-                                     sizeof(errstr));
+    producer =
+        mm_kafka_producer_new(bootstrap, &kafka, mm_outbox_dr_cb, &outbox, errstr, sizeof(errstr));
     if (!producer) {
         mm_log_error("start_failed", "producer: %s", errstr);
         goto out;
@@ -129,12 +130,11 @@ out:
      * outbox holds within the timeout (the rest is re-sent at the next start), destroy. */
     mm_kafka_consumer_close(consumer);
     if (producer) {
-        if (mm_promoter_outbox_flush(&outbox, producer, (int)conf.flush_timeout_ms, errstr,
-                                     sizeof(errstr)))
+        if (mm_outbox_flush(&outbox, producer, (int)conf.flush_timeout_ms, errstr, sizeof(errstr)))
             mm_log_warn("shutdown", "%s", errstr);
         mm_kafka_producer_destroy(producer, 5000);
     }
-    mm_promoter_outbox_free(&outbox);
+    mm_outbox_free(&outbox);
     mm_promoter_destroy(promoter);
     mm_blob_destroy(blob);
     free(bootstrap);

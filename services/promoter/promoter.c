@@ -2,7 +2,8 @@
  * promoter.c - mm-promoter's logic: judge each ModelTrained against the
  * dataset spec's promotion policy, keep the SQLite registry (versions,
  * aliases, tags, audit), copy approved artifacts to production/, and carry
- * decisions and dead letters to Kafka through an outbox (see promoter.h).
+ * decisions and dead letters to Kafka through the registry's outbox
+ * (mm/outbox.h).
  *
  * Workload: one message per trained model, i.e. about one per key per load
  * (10,000 keys -> 10,000 small transactions per load), each a handful of
@@ -24,6 +25,7 @@
 #include "mm/avro.h"
 #include "mm/buf.h"
 #include "mm/log.h"
+#include "mm/service.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 
@@ -103,14 +105,7 @@ static const char *const registry_migrations[] = {
     "  next_offset INTEGER NOT NULL,"
     "  updated_at_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (topic, \"partition\")"
-    ");"
-    "CREATE TABLE outbox ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  topic TEXT NOT NULL,"
-    "  key TEXT,"
-    "  payload BLOB NOT NULL,"
-    "  created_at_ms INTEGER NOT NULL"
-    ");",
+    ");" MM_OUTBOX_TABLE_SQL,
 };
 
 int mm_promoter_registry_schema_version(void) {
@@ -380,24 +375,6 @@ mm_err_t mm_promoter_stored_offset(mm_db_t *db, const char *topic, int32_t parti
     }
     sqlite3_finalize(stmt);
     return err;
-}
-
-static mm_err_t outbox_insert(mm_db_t *db, const char *topic, const char *key,
-                              const mm_buf_t *payload, int64_t now_ms, char *errstr,
-                              size_t errstr_size) {
-    return db_run(db, errstr, errstr_size,
-                  "INSERT INTO outbox (topic, key, payload, created_at_ms) VALUES (?, ?, ?, ?)",
-                  "ttbi", topic, key, (const void *)payload->data, payload->len, now_ms);
-}
-
-int64_t mm_promoter_outbox_count(mm_db_t *db) {
-    char errstr[256];
-    int64_t n = 0;
-    bool found = false;
-    if (mm_db_query_i64(db, "SELECT count(*) FROM outbox", &n, &found, errstr, sizeof(errstr)) !=
-        MM_OK)
-        return -1;
-    return found ? n : 0;
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -694,7 +671,7 @@ static mm_err_t decision_to_outbox(mm_db_t *db, const char *topic, const char *p
     mm_buf_init(&payload, MM_BUF_CAP_MESSAGE);
     err = mm_avro_encode_model_decision(&decision, &payload, errstr, errstr_size);
     if (err == MM_OK)
-        err = outbox_insert(db, topic, partition_key, &payload, now_ms, errstr, errstr_size);
+        err = mm_outbox_insert(db, topic, partition_key, &payload, now_ms, errstr, errstr_size);
     mm_buf_free(&payload);
     return err;
 }
@@ -759,39 +736,22 @@ static mm_err_t dead_letter_write(mm_promoter_t *promoter, const char *topic, in
                                   int64_t offset, const char *partition_key, const void *original,
                                   size_t original_len, mm_err_t code, const char *reason,
                                   char *errstr, size_t errstr_size) {
-    mm_dead_letter_t letter;
-    memset(&letter, 0, sizeof(letter));
     int64_t now_ms = mm_now_ms();
-    letter.service = (char *)MM_PROMOTER_SERVICE;
-    letter.error_code = (char *)mm_err_name(code);
-    letter.reason = (char *)reason;
-    letter.partition_key = (char *)partition_key;
-    letter.source_topic = (char *)topic;
-    letter.source_partition = topic ? partition : -1;
-    letter.source_offset = topic ? offset : -1;
-    letter.source_line = -1;
-    letter.original = (uint8_t *)original;
-    letter.original_len = original ? original_len : 0;
-    letter.failed_at_ms = now_ms;
-
+    mm_service_dead_letter_source_t source = {
+        .topic = topic, .partition = partition, .offset = offset};
     mm_buf_t payload;
     mm_buf_init(&payload, MM_BUF_CAP_MESSAGE);
-    mm_err_t err = mm_avro_encode_dead_letter(&letter, &payload, errstr, errstr_size);
-    if (err == MM_ERR_NOMEM && letter.original_len > 0) {
-        /* Over the message cap: keep the reason and the coordinates, drop the bytes. */
-        mm_buf_reset(&payload);
-        letter.original = NULL;
-        letter.original_len = 0;
-        err = mm_avro_encode_dead_letter(&letter, &payload, errstr, errstr_size);
-    }
+    mm_err_t err =
+        mm_service_dead_letter_encode(MM_PROMOTER_SERVICE, &source, partition_key, original,
+                                      original_len, code, reason, &payload, errstr, errstr_size);
     if (err != MM_OK) {
         mm_buf_free(&payload);
         return err;
     }
     err = mm_db_begin(promoter->db, errstr, errstr_size);
     if (err == MM_OK)
-        err = outbox_insert(promoter->db, promoter->deadletter_topic, partition_key, &payload,
-                            now_ms, errstr, errstr_size);
+        err = mm_outbox_insert(promoter->db, promoter->deadletter_topic, partition_key, &payload,
+                               now_ms, errstr, errstr_size);
     if (err == MM_OK)
         err = reg_audit(promoter->db, now_ms, partition_key, 0, "dead_letter", NULL, reason,
                         promoter->actor, errstr, errstr_size);
@@ -1370,168 +1330,6 @@ mm_err_t mm_promoter_rollback(mm_db_t *db, const char *partition_key, const char
     return err;
 }
 
-/* ------------------------------------------------------------ outbox */
-
-enum {
-    OUTBOX_QUEUED = 1,
-    OUTBOX_DELIVERED = 2,
-    OUTBOX_DELIVERED_UNDELETED = 3, /* acknowledged, but the delete failed: retry it */
-    OUTBOX_FAILED = 4,
-};
-
-#define OUTBOX_DEFAULT_BATCH 500
-
-mm_err_t mm_promoter_outbox_init(mm_promoter_outbox_t *outbox, mm_db_t *db, size_t batch_cap,
-                                 char *errstr, size_t errstr_size) {
-    memset(outbox, 0, sizeof(*outbox));
-    outbox->db = db;
-    outbox->batch_cap = batch_cap ? batch_cap : OUTBOX_DEFAULT_BATCH;
-    outbox->batch = calloc(outbox->batch_cap, sizeof(*outbox->batch));
-    if (!outbox->batch) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "outbox: out of memory");
-    return MM_OK;
-}
-
-void mm_promoter_outbox_free(mm_promoter_outbox_t *outbox) {
-    if (!outbox) return;
-    for (size_t i = 0; i < outbox->batch_len; i++) free(outbox->batch[i].key);
-    free(outbox->batch);
-    memset(outbox, 0, sizeof(*outbox));
-}
-
-static mm_err_t outbox_delete(mm_db_t *db, int64_t id, char *errstr, size_t errstr_size) {
-    return db_run(db, errstr, errstr_size, "DELETE FROM outbox WHERE id = ?", "i", id);
-}
-
-void mm_promoter_outbox_dr_cb(void *opaque, void *msg_opaque, mm_err_t err, const char *reason) {
-    mm_promoter_outbox_t *outbox = opaque;
-    mm_promoter_outbox_entry_t *entry = msg_opaque;
-    if (!outbox || !entry || entry->state != OUTBOX_QUEUED) return;
-    if (err == MM_OK) {
-        char errstr[256];
-        outbox->delivered++;
-        if (outbox_delete(outbox->db, entry->id, errstr, sizeof(errstr)) == MM_OK) {
-            entry->state = OUTBOX_DELIVERED;
-        } else {
-            entry->state = OUTBOX_DELIVERED_UNDELETED;
-            mm_log_warn("outbox", "row %lld delivered but not deleted yet: %s",
-                        (long long)entry->id, errstr);
-        }
-    } else {
-        outbox->failed++;
-        entry->state = OUTBOX_FAILED;
-        mm_log_warn("outbox", "row %lld not delivered (will retry): %s", (long long)entry->id,
-                    reason ? reason : mm_err2str(err));
-    }
-    if (outbox->pending > 0) outbox->pending--;
-}
-
-/*
- * Close a batch whose reports are all in. A failed row with a newer
- * delivered row for the same key is dropped: sent again, it would land
- * after the newer decision on the compacted topic and win.
- */
-static mm_err_t outbox_settle(mm_promoter_outbox_t *outbox, char *errstr, size_t errstr_size) {
-    mm_err_t err = MM_OK;
-    for (size_t i = 0; i < outbox->batch_len; i++) {
-        mm_promoter_outbox_entry_t *e = &outbox->batch[i];
-        if (e->state == OUTBOX_DELIVERED_UNDELETED) {
-            if (outbox_delete(outbox->db, e->id, errstr, errstr_size) == MM_OK)
-                e->state = OUTBOX_DELIVERED;
-            else
-                err = MM_ERR_BUSY;
-        }
-    }
-    if (err != MM_OK) return err; /* keep the batch: retry the deletes before sending more */
-    for (size_t i = 0; i < outbox->batch_len; i++) {
-        mm_promoter_outbox_entry_t *e = &outbox->batch[i];
-        if (e->state != OUTBOX_FAILED || !e->key) continue;
-        for (size_t j = 0; j < outbox->batch_len; j++) {
-            mm_promoter_outbox_entry_t *later = &outbox->batch[j];
-            if (later->state == OUTBOX_DELIVERED && later->id > e->id && later->key &&
-                strcmp(later->key, e->key) == 0) {
-                if (outbox_delete(outbox->db, e->id, errstr, errstr_size) != MM_OK)
-                    return MM_ERR_BUSY;
-                e->state = OUTBOX_DELIVERED;
-                outbox->superseded++;
-                break;
-            }
-        }
-    }
-    for (size_t i = 0; i < outbox->batch_len; i++) {
-        free(outbox->batch[i].key);
-        outbox->batch[i].key = NULL;
-    }
-    outbox->batch_len = 0;
-    return MM_OK;
-}
-
-mm_err_t mm_promoter_outbox_drain(mm_promoter_outbox_t *outbox, mm_kafka_producer_t *producer,
-                                  size_t *queued, char *errstr, size_t errstr_size) {
-    if (queued) *queued = 0;
-    if (outbox->pending > 0) return MM_OK; /* the batch is still in flight */
-    mm_err_t err = MM_OK;
-    if (outbox->batch_len > 0) {
-        err = outbox_settle(outbox, errstr, errstr_size);
-        if (err != MM_OK) return err;
-    }
-    sqlite3_stmt *stmt = NULL;
-    err = db_query(outbox->db, &stmt, errstr, errstr_size,
-                   "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT ?", "i",
-                   (int64_t)outbox->batch_cap);
-    if (err != MM_OK) return err;
-    while ((err = db_row(outbox->db, stmt, errstr, errstr_size)) == MM_OK) {
-        mm_promoter_outbox_entry_t *entry = &outbox->batch[outbox->batch_len];
-        const char *topic = (const char *)sqlite3_column_text(stmt, 1);
-        const unsigned char *key = sqlite3_column_text(stmt, 2);
-        const void *payload = sqlite3_column_blob(stmt, 3);
-        size_t payload_len = (size_t)sqlite3_column_bytes(stmt, 3);
-        entry->id = sqlite3_column_int64(stmt, 0);
-        entry->key = key ? strdup((const char *)key) : NULL;
-        entry->state = OUTBOX_QUEUED;
-        outbox->batch_len++;
-        outbox->pending++;
-        char why[256];
-        mm_err_t perr = mm_kafka_produce(producer, topic ? topic : "", entry->key,
-                                         entry->key ? strlen(entry->key) : 0, payload, payload_len,
-                                         entry, 0, why, sizeof(why));
-        if (perr != MM_OK) {
-            /* Stop here so rows of one key never overtake each other. */
-            entry->state = OUTBOX_FAILED;
-            outbox->pending--;
-            if (perr != MM_ERR_BUSY)
-                mm_log_warn("outbox", "row %lld not queued: %s", (long long)entry->id, why);
-            err = MM_ERR_NOT_FOUND;
-            break;
-        }
-        if (queued) (*queued)++;
-        if (outbox->batch_len == outbox->batch_cap) {
-            err = MM_ERR_NOT_FOUND;
-            break;
-        }
-    }
-    sqlite3_finalize(stmt);
-    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
-}
-
-mm_err_t mm_promoter_outbox_flush(mm_promoter_outbox_t *outbox, mm_kafka_producer_t *producer,
-                                  int timeout_ms, char *errstr, size_t errstr_size) {
-    int64_t deadline = mm_mono_ms() + timeout_ms;
-    for (;;) {
-        mm_err_t err = mm_promoter_outbox_drain(outbox, producer, NULL, errstr, errstr_size);
-        if (err != MM_OK && err != MM_ERR_BUSY) return err;
-        if (outbox->pending == 0 && outbox->batch_len == 0 &&
-            mm_promoter_outbox_count(outbox->db) == 0)
-            return MM_OK;
-        if (mm_mono_ms() >= deadline) break;
-        mm_kafka_producer_poll(producer, 50);
-    }
-    /* Settle what came back so counts are right, even when time is up. */
-    if (outbox->pending == 0 && outbox->batch_len > 0) outbox_settle(outbox, errstr, errstr_size);
-    int64_t left = mm_promoter_outbox_count(outbox->db);
-    return mm_errf(MM_ERR_TIMEOUT, errstr, errstr_size,
-                   "outbox: %lld rows still undelivered after %d ms", (long long)left, timeout_ms);
-}
-
 /* ------------------------------------------------------------ service loop */
 
 #define RUN_COMMIT_INTERVAL_MS  1000
@@ -1553,7 +1351,7 @@ static void run_wait(mm_kafka_producer_t *producer, int64_t ms, volatile sig_ato
     }
 }
 
-static void run_summary(const run_counts_t *c, const mm_promoter_outbox_t *outbox) {
+static void run_summary(const run_counts_t *c, const mm_outbox_t *outbox) {
     json_t *fields = json_pack(
         "{sIsIsIsIsIsIsIsIsI}", "messages", (json_int_t)c->messages, "approved",
         (json_int_t)c->approved, "rejected", (json_int_t)c->rejected, "replayed",
@@ -1564,7 +1362,7 @@ static void run_summary(const run_counts_t *c, const mm_promoter_outbox_t *outbo
 }
 
 mm_err_t mm_promoter_run(mm_promoter_t *promoter, mm_kafka_consumer_t *consumer,
-                         mm_kafka_producer_t *producer, mm_promoter_outbox_t *outbox,
+                         mm_kafka_producer_t *producer, mm_outbox_t *outbox,
                          volatile sig_atomic_t *stop, char *errstr, size_t errstr_size) {
     run_counts_t counts;
     memset(&counts, 0, sizeof(counts));
@@ -1573,7 +1371,7 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, mm_kafka_consumer_t *consumer,
     char why[512];
 
     while (!*stop) {
-        mm_err_t err = mm_promoter_outbox_drain(outbox, producer, NULL, why, sizeof(why));
+        mm_err_t err = mm_outbox_drain(outbox, producer, NULL, why, sizeof(why));
         if (err != MM_OK) mm_log_warn("outbox", "drain: %s", why);
         mm_kafka_producer_poll(producer, 0);
 

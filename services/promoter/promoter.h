@@ -1,7 +1,8 @@
 /*
  * promoter.h - mm-promoter's testable logic: the model registry (SQLite),
- * the promotion policy, manual promote/rollback, and the outbox that carries
- * decisions to mm.decisions (DESIGN.md sections 5 and 9).
+ * the promotion policy, manual promote/rollback, and the registry's outbox
+ * (mm/outbox.h) that carries decisions to mm.decisions (DESIGN.md sections 5
+ * and 9).
  *
  * Used by services/promoter/main.c (the consumer service), tools/mmctl (the
  * admin CLI: registry queries, manual operations, reports) and the unit tests,
@@ -29,6 +30,7 @@
 #include "mm/err.h"
 #include "mm/kafka.h"
 #include "mm/model.h"
+#include "mm/outbox.h"
 #include "mm/records.h"
 #include "mm/spec.h"
 
@@ -165,74 +167,18 @@ mm_err_t mm_promoter_rollback(mm_db_t *db, const char *partition_key, const char
                               const char *actor, mm_promoter_outcome_t *out, char *errstr,
                               size_t errstr_size);
 
-/* ------------------------------------------------------------ outbox */
-
-/** One outbox row handed to the producer and not yet reported on. */
-typedef struct mm_promoter_outbox_entry {
-    int64_t id;
-    char *key; /* partition key (NULL for a keyless row) */
-    int state; /* internal */
-} mm_promoter_outbox_entry_t;
-
-/**
- * Outbox delivery state. Rows go out in id order, one batch at a time; a
- * row is deleted on its successful delivery report. A row whose delivery
- * failed is sent again with the next batch, unless a newer row for the same
- * key was delivered meanwhile (on a compacted topic it would then overwrite
- * the newer decision), in which case it is dropped as superseded.
- */
-typedef struct mm_promoter_outbox {
-    mm_db_t *db;                       /* borrowed */
-    mm_promoter_outbox_entry_t *batch; /* owned; batch_cap entries */
-    size_t batch_cap;
-    size_t batch_len;
-    size_t pending;    /* entries awaiting a delivery report */
-    int64_t delivered; /* counters since init */
-    int64_t failed;
-    int64_t superseded;
-} mm_promoter_outbox_t;
-
-/** @param batch_cap rows per batch (0 = 500). */
-mm_err_t mm_promoter_outbox_init(mm_promoter_outbox_t *outbox, mm_db_t *db, size_t batch_cap,
-                                 char *errstr, size_t errstr_size);
-void mm_promoter_outbox_free(mm_promoter_outbox_t *outbox); /* accepts NULL */
-
-/**
- * @brief mm_kafka_dr_cb_t for a producer whose opaque is the outbox.
- * @locality the thread calling mm_kafka_producer_poll()/flush().
- */
-void mm_promoter_outbox_dr_cb(void *opaque, void *msg_opaque, mm_err_t err, const char *reason);
-
-/**
- * @brief Settle the previous batch if every report is in, then hand the next
- * batch of rows to @p producer. Does not block for delivery reports: call
- * mm_kafka_producer_poll() between calls. *@p queued (may be NULL) receives
- * how many rows were handed over.
- */
-mm_err_t mm_promoter_outbox_drain(mm_promoter_outbox_t *outbox, mm_kafka_producer_t *producer,
-                                  size_t *queued, char *errstr, size_t errstr_size);
-
-/**
- * @brief Drain until the outbox is empty or @p timeout_ms passes (polling the
- * producer meanwhile). @returns MM_ERR_TIMEOUT if rows remain.
- */
-mm_err_t mm_promoter_outbox_flush(mm_promoter_outbox_t *outbox, mm_kafka_producer_t *producer,
-                                  int timeout_ms, char *errstr, size_t errstr_size);
-
-/** @returns rows waiting in the outbox, or -1 on a database error. */
-int64_t mm_promoter_outbox_count(mm_db_t *db);
-
 /* ------------------------------------------------------------ service loop */
 
 /**
  * @brief The service: poll @p consumer, handle each message (retrying
  * retriable failures with backoff and jitter, without moving past the
  * message), mirror progress with store_offset after each transaction, and
- * drain @p outbox to @p producer, until *@p stop becomes non-zero.
+ * drain @p outbox (over mm_promoter_db(), delivering through @p producer,
+ * whose delivery callback is mm_outbox_dr_cb) until *@p stop becomes non-zero.
  * @returns MM_OK on a requested stop, else the error that ended the loop.
  */
 mm_err_t mm_promoter_run(mm_promoter_t *promoter, mm_kafka_consumer_t *consumer,
-                         mm_kafka_producer_t *producer, mm_promoter_outbox_t *outbox,
+                         mm_kafka_producer_t *producer, mm_outbox_t *outbox,
                          volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
 
 /* ------------------------------------------------------------ reports */

@@ -19,11 +19,12 @@
 #include "mm/log.h"
 #include "mm/model.h"
 #include "mm/records.h"
+#include "mm/service.h"
 #include "mm/util.h"
 #include "model_cache.h"
 
-#define SERVICE_NAME "mm-scorer"
-#define MAP_BUCKETS 8192
+#define SERVICE_NAME  "mm-scorer"
+#define MAP_BUCKETS   8192
 #define SINK_TXN_KEYS 200 /* keys per sink transaction */
 
 const char *const mm_scorer_sink_migrations[] = {
@@ -103,8 +104,8 @@ mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t e
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
     }
-    s->producer = mm_kafka_producer_new(cfg->bootstrap, cfg->kafka, on_delivery, s, errstr,
-                                        errstr_size);
+    s->producer =
+        mm_kafka_producer_new(cfg->bootstrap, cfg->kafka, on_delivery, s, errstr, errstr_size);
     if (!s->producer) goto fail;
     return s;
 fail:
@@ -156,25 +157,16 @@ static mm_err_t map_put(mm_scorer_t *s, mm_model_decision_t *d) {
 
 static void dead_letter(mm_scorer_t *s, const mm_kafka_msg_t *msg, mm_err_t why,
                         const char *reason) {
-    mm_dead_letter_t dl = {0};
     char *key = msg->key ? mm_strndup(msg->key, msg->key_len) : NULL;
-    dl.service = SERVICE_NAME;
-    dl.error_code = (char *)mm_err_name(why);
-    dl.reason = (char *)reason;
-    dl.partition_key = key;
-    dl.source_topic = (char *)msg->topic;
-    dl.source_partition = msg->partition;
-    dl.source_offset = msg->offset;
-    dl.source_line = -1;
-    dl.original = (uint8_t *)msg->value;
-    dl.original_len = msg->value ? msg->value_len : 0;
-    dl.failed_at_ms = mm_now_ms();
+    mm_service_dead_letter_source_t source = {
+        .topic = msg->topic, .partition = msg->partition, .offset = msg->offset};
     mm_buf_t payload;
     mm_buf_init(&payload, MM_BUF_CAP_MESSAGE + 65536);
     char errstr[256];
-    if (mm_avro_encode_dead_letter(&dl, &payload, errstr, sizeof(errstr)) == MM_OK)
-        mm_kafka_produce(s->producer, MM_TOPIC_DEADLETTER, key, key ? strlen(key) : 0,
-                         payload.data, payload.len, NULL, 5000, errstr, sizeof(errstr));
+    if (mm_service_dead_letter_encode(SERVICE_NAME, &source, key, msg->value, msg->value_len, why,
+                                      reason, &payload, errstr, sizeof(errstr)) == MM_OK)
+        mm_kafka_produce(s->producer, MM_TOPIC_DEADLETTER, key, key ? strlen(key) : 0, payload.data,
+                         payload.len, NULL, 5000, errstr, sizeof(errstr));
     mm_buf_free(&payload);
     free(key);
     mm_log_warn("dead_letter", "%s", reason);
@@ -182,9 +174,8 @@ static void dead_letter(mm_scorer_t *s, const mm_kafka_msg_t *msg, mm_err_t why,
 
 mm_err_t mm_scorer_load_decisions(mm_scorer_t *s, volatile sig_atomic_t *stop, char *errstr,
                                   size_t errstr_size) {
-    mm_kafka_reader_t *reader =
-        mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS, s->cfg.kafka, errstr,
-                            errstr_size);
+    mm_kafka_reader_t *reader = mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS,
+                                                    s->cfg.kafka, errstr, errstr_size);
     if (!reader) return MM_ERR_KAFKA;
     mm_err_t result = MM_OK;
     int64_t deadline = mm_mono_ms() + 120000;
@@ -230,8 +221,8 @@ mm_err_t mm_scorer_load_decisions(mm_scorer_t *s, volatile sig_atomic_t *stop, c
     mm_kafka_reader_destroy(reader);
     if (*stop && !result)
         result = mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size, "stopped while reading decisions");
-    mm_log_info("decisions_loaded", "%zu keys from %" PRId64 " decision records (%" PRId64
-                " undecodable)",
+    mm_log_info("decisions_loaded",
+                "%zu keys from %" PRId64 " decision records (%" PRId64 " undecodable)",
                 s->n_entries, s->decisions_read, s->decisions_bad);
     return result;
 }
@@ -274,16 +265,22 @@ static mm_err_t sink_predictions(mm_scorer_t *s, sqlite3_stmt *st, const mm_pred
         sqlite3_bind_text(st, 1, p->partition_key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, p->time_ms[i]);
         sqlite3_bind_double(st, 3, p->value[i]);
-        if (isnan(p->lower[i])) sqlite3_bind_null(st, 4);
-        else sqlite3_bind_double(st, 4, p->lower[i]);
-        if (isnan(p->upper[i])) sqlite3_bind_null(st, 5);
-        else sqlite3_bind_double(st, 5, p->upper[i]);
+        if (isnan(p->lower[i]))
+            sqlite3_bind_null(st, 4);
+        else
+            sqlite3_bind_double(st, 4, p->lower[i]);
+        if (isnan(p->upper[i]))
+            sqlite3_bind_null(st, 5);
+        else
+            sqlite3_bind_double(st, 5, p->upper[i]);
         sqlite3_bind_int(st, 6, p->model_version);
         sqlite3_bind_text(st, 7, p->train_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, p->algorithm, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, p->data_watermark_ms);
-        if (p->load_id) sqlite3_bind_text(st, 10, p->load_id, -1, SQLITE_STATIC);
-        else sqlite3_bind_null(st, 10);
+        if (p->load_id)
+            sqlite3_bind_text(st, 10, p->load_id, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 10);
         sqlite3_bind_text(st, 11, p->request_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 12, p->produced_at_ms);
         mm_err_t err = mm_db_step_done(s->sink, st, errstr, errstr_size);
@@ -391,8 +388,8 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
         err = mm_db_begin(s->sink, errstr, errstr_size);
         if (err) break;
         for (size_t j = i; j < s->n_entries && j < i + SINK_TXN_KEYS && !err; j++)
-            err = score_key(s, &s->entries[j]->decision, run_id, upsert, stats, errstr,
-                            errstr_size);
+            err =
+                score_key(s, &s->entries[j]->decision, run_id, upsert, stats, errstr, errstr_size);
         if (!err) err = mm_db_commit(s->sink, errstr, errstr_size);
         if (err) mm_db_rollback(s->sink);
         mm_kafka_producer_poll(s->producer, 0);
@@ -409,9 +406,9 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
         err = mm_errf(MM_ERR_KAFKA, errstr, errstr_size,
                       "%" PRId64 " prediction records could not be delivered", s->delivery_failed);
     if (!err && stats->failed > 0)
-        err = mm_errf(MM_ERR_INTEGRITY, errstr, errstr_size,
-                      "%" PRId64 " keys could not be scored (see score_failed logs)",
-                      stats->failed);
+        err =
+            mm_errf(MM_ERR_INTEGRITY, errstr, errstr_size,
+                    "%" PRId64 " keys could not be scored (see score_failed logs)", stats->failed);
 
     mm_model_cache_stats_t cs;
     mm_model_cache_stats(s->cache, &cs);
@@ -420,8 +417,8 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
                       (json_int_t)stats->keys, "scored", (json_int_t)stats->scored, "no_model",
                       (json_int_t)stats->no_model, "failed", (json_int_t)stats->failed,
                       "predictions", (json_int_t)stats->predictions, "cache_hits",
-                      (json_int_t)cs.hits, "cache_misses", (json_int_t)cs.misses,
-                      "cache_bytes", (json_int_t)cs.bytes),
+                      (json_int_t)cs.hits, "cache_misses", (json_int_t)cs.misses, "cache_bytes",
+                      (json_int_t)cs.bytes),
             "batch scoring finished");
     return err;
 }

@@ -17,8 +17,9 @@
  *   - train_id = sha256(key, spec hash, data watermark, data digest): a key
  *     whose data has not changed since its last model is not retrained;
  *   - artifacts are content-addressed and written with If-None-Match: *;
- *   - ModelTrained and dead letters go through an outbox written in the same
- *     transaction as the effect and deleted on a successful delivery report.
+ *   - ModelTrained and dead letters go through an outbox (mm/outbox.h) written
+ *     in the same transaction as the effect and deleted on a successful
+ *     delivery report.
  */
 #include "trainer.h"
 
@@ -35,14 +36,16 @@
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
+#include "mm/outbox.h"
 #include "mm/records.h"
+#include "mm/service.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 
-#define SERVICE_NAME "mm-trainer"
-#define JOB_QUEUE_CAP 256         /* keys queued for training at once */
-#define OUTBOX_BATCH 200          /* outbox rows produced per drain pass */
-#define SCHEDULE_INTERVAL_MS 100  /* how often due keys are looked up */
+#define SERVICE_NAME         "mm-trainer"
+#define JOB_QUEUE_CAP        256 /* keys queued for training at once */
+#define OUTBOX_BATCH         200 /* outbox rows handed to the producer per batch */
+#define SCHEDULE_INTERVAL_MS 100 /* how often due keys are looked up */
 
 const char *const mm_trainer_migrations[] = {
     /* v1 */
@@ -54,9 +57,9 @@ const char *const mm_trainer_migrations[] = {
     "  PRIMARY KEY (partition_key, t)) WITHOUT ROWID;"
     "CREATE TABLE keys ("
     "  partition_key TEXT PRIMARY KEY,"
-    "  generation INTEGER NOT NULL DEFAULT 0,"  /* bumped on every data change */
-    "  new_rows INTEGER NOT NULL DEFAULT 0,"    /* rows since the last model */
-    "  dirty INTEGER NOT NULL DEFAULT 0,"       /* a retrain is due */
+    "  generation INTEGER NOT NULL DEFAULT 0," /* bumped on every data change */
+    "  new_rows INTEGER NOT NULL DEFAULT 0,"   /* rows since the last model */
+    "  dirty INTEGER NOT NULL DEFAULT 0,"      /* a retrain is due */
     "  trigger_at_ms INTEGER NOT NULL DEFAULT 0,"
     "  last_load_id TEXT,"
     "  last_train_id TEXT,"
@@ -85,13 +88,7 @@ const char *const mm_trainer_migrations[] = {
     "  sha256 TEXT NOT NULL,"
     "  data_end_ms INTEGER NOT NULL,"
     "  n_rows INTEGER NOT NULL,"
-    "  trained_at_ms INTEGER NOT NULL);"
-    "CREATE TABLE outbox ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  topic TEXT NOT NULL,"
-    "  key TEXT,"
-    "  payload BLOB NOT NULL,"
-    "  created_at_ms INTEGER NOT NULL);",
+    "  trained_at_ms INTEGER NOT NULL);" MM_OUTBOX_TABLE_SQL,
 };
 const size_t mm_trainer_n_migrations = MM_ARRAY_SIZE(mm_trainer_migrations);
 
@@ -114,7 +111,6 @@ struct mm_trainer {
     sqlite3_stmt *st_key_touch;
     sqlite3_stmt *st_key_trigger;
     sqlite3_stmt *st_offset_store;
-    sqlite3_stmt *st_outbox_insert;
 
     /* worker pool */
     pthread_t *threads;
@@ -127,10 +123,8 @@ struct mm_trainer {
     size_t n_inflight, cap_inflight;
     bool stopping;
 
-    /* outbox delivery (poll thread) */
-    int64_t outbox_sent_upto; /* highest id handed to the producer */
-    bool outbox_rescan;       /* a delivery failed: re-send from the lowest id */
-    int64_t outbox_inflight;
+    /* outbox delivery over db (poll thread; the producer's delivery reports land here) */
+    mm_outbox_t outbox;
 
     /* counters (poll thread, except trained/train_failed under lock) */
     int64_t batches, rows, dead_letters, duplicate_batches;
@@ -140,8 +134,7 @@ struct mm_trainer {
 /* ---------------------------------------------------------------- helpers */
 
 static mm_err_t bind_text(sqlite3_stmt *st, int idx, const char *text) {
-    return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT) == SQLITE_OK ? MM_OK
-                                                                               : MM_ERR_DB;
+    return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT) == SQLITE_OK ? MM_OK : MM_ERR_DB;
 }
 
 static bool inflight_has(mm_trainer_t *t, const char *key) {
@@ -160,22 +153,6 @@ static void inflight_remove(mm_trainer_t *t, const char *key) {
     }
 }
 
-/* Insert an outbox row inside the caller's transaction. */
-static mm_err_t outbox_insert(mm_db_t *db, sqlite3_stmt *st, const char *topic, const char *key,
-                              const mm_buf_t *payload, char *errstr, size_t errstr_size) {
-    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
-    if (key)
-        sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 2);
-    sqlite3_bind_blob(st, 3, payload->data, (int)payload->len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, mm_now_ms());
-    return mm_db_step_done(db, st, errstr, errstr_size);
-}
-
-#define SQL_OUTBOX_INSERT                                                                          \
-    "INSERT INTO outbox(topic, key, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)"
-
 /* ------------------------------------------------------- intake (poll thread) */
 
 static mm_err_t store_offset_txn(mm_trainer_t *t, const mm_kafka_msg_t *msg, char *errstr,
@@ -190,26 +167,18 @@ static mm_err_t store_offset_txn(mm_trainer_t *t, const mm_kafka_msg_t *msg, cha
 /* Dead-letter a record we cannot use: outbox + offset in one transaction. */
 static mm_err_t dead_letter_msg(mm_trainer_t *t, const mm_kafka_msg_t *msg, mm_err_t why,
                                 const char *reason, char *errstr, size_t errstr_size) {
-    mm_dead_letter_t dl = {0};
     char *key = msg->key ? mm_strndup(msg->key, msg->key_len) : NULL;
-    dl.service = SERVICE_NAME;
-    dl.error_code = (char *)mm_err_name(why);
-    dl.reason = (char *)reason;
-    dl.partition_key = key;
-    dl.source_topic = (char *)msg->topic;
-    dl.source_partition = msg->partition;
-    dl.source_offset = msg->offset;
-    dl.source_line = -1;
-    dl.original = (uint8_t *)msg->value;
-    dl.original_len = msg->value ? msg->value_len : 0;
-    dl.failed_at_ms = mm_now_ms();
+    mm_service_dead_letter_source_t source = {
+        .topic = msg->topic, .partition = msg->partition, .offset = msg->offset};
     mm_buf_t payload;
     mm_buf_init(&payload, MM_BUF_CAP_MESSAGE + 65536);
-    mm_err_t err = mm_avro_encode_dead_letter(&dl, &payload, errstr, errstr_size);
+    mm_err_t err =
+        mm_service_dead_letter_encode(SERVICE_NAME, &source, key, msg->value, msg->value_len, why,
+                                      reason, &payload, errstr, errstr_size);
     if (!err) err = mm_db_begin(t->db, errstr, errstr_size);
     if (!err) {
-        err = outbox_insert(t->db, t->st_outbox_insert, MM_TOPIC_DEADLETTER, key, &payload, errstr,
-                            errstr_size);
+        err = mm_outbox_insert(t->db, MM_TOPIC_DEADLETTER, key, &payload, mm_now_ms(), errstr,
+                               errstr_size);
         if (!err) err = store_offset_txn(t, msg, errstr, errstr_size);
         if (!err) err = mm_db_commit(t->db, errstr, errstr_size);
         if (err) mm_db_rollback(t->db);
@@ -219,9 +188,8 @@ static mm_err_t dead_letter_msg(mm_trainer_t *t, const mm_kafka_msg_t *msg, mm_e
     if (!err) {
         t->dead_letters++;
         mm_logj(MM_LOG_WARN, "dead_letter",
-                json_pack("{s:s, s:i, s:I, s:s}", "topic", msg->topic, "partition",
-                          msg->partition, "offset", (json_int_t)msg->offset, "error",
-                          mm_err_name(why)),
+                json_pack("{s:s, s:i, s:I, s:s}", "topic", msg->topic, "partition", msg->partition,
+                          "offset", (json_int_t)msg->offset, "error", mm_err_name(why)),
                 "record dead-lettered: %s", reason);
     }
     return err;
@@ -331,12 +299,11 @@ static mm_err_t apply_batch(mm_trainer_t *t, const mm_kafka_msg_t *msg,
                         (b->load_rows_for_key >= 0 && got_rows != b->load_rows_for_key))
                         mm_logj(MM_LOG_WARN, "load_incomplete",
                                 json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "partition_key",
-                                          b->partition_key, "load_id", b->load_id,
-                                          "expected_rows", (json_int_t)b->load_rows_for_key,
-                                          "received_rows", (json_int_t)got_rows,
-                                          "expected_batches",
-                                          (json_int_t)b->load_batches_for_key,
-                                          "received_batches", (json_int_t)got_batches),
+                                          b->partition_key, "load_id", b->load_id, "expected_rows",
+                                          (json_int_t)b->load_rows_for_key, "received_rows",
+                                          (json_int_t)got_rows, "expected_batches",
+                                          (json_int_t)b->load_batches_for_key, "received_batches",
+                                          (json_int_t)got_batches),
                                 "end of load for %s arrived but %" PRId64 " of %" PRId64
                                 " rows are here; training on what arrived",
                                 b->partition_key, got_rows, b->load_rows_for_key);
@@ -382,11 +349,11 @@ static mm_err_t handle_message(mm_trainer_t *t, const mm_kafka_msg_t *msg) {
 /* ------------------------------------------------------------- training */
 
 typedef struct key_data {
-    size_t n_rows;   /* observations stored */
-    size_t n;        /* regular series length */
+    size_t n_rows; /* observations stored */
+    size_t n;      /* regular series length */
     int64_t *time_ms;
     double *y;
-    double *x;       /* n_exog * n, column-major */
+    double *x; /* n_exog * n, column-major */
     const double **exog;
     int64_t generation;
     char digest[MM_SHA256_HEX_LEN + 1];
@@ -413,8 +380,8 @@ static int64_t period_index(const mm_spec_t *spec, int64_t t0, int64_t t) {
     return (t - t0 + p / 2) / p;
 }
 
-static mm_err_t load_key(mm_trainer_t *t, mm_db_t *db, const char *key, key_data_t *d,
-                         char *errstr, size_t errstr_size) {
+static mm_err_t load_key(mm_trainer_t *t, mm_db_t *db, const char *key, key_data_t *d, char *errstr,
+                         size_t errstr_size) {
     const mm_spec_t *spec = t->spec;
     size_t nx = spec->n_feature_columns;
     memset(d, 0, sizeof(*d));
@@ -429,9 +396,8 @@ static mm_err_t load_key(mm_trainer_t *t, mm_db_t *db, const char *key, key_data
     sqlite3_finalize(st);
     st = NULL;
 
-    err = mm_db_prepare(db, &st,
-                        "SELECT t, y, x FROM history WHERE partition_key = ?1 ORDER BY t", errstr,
-                        errstr_size);
+    err = mm_db_prepare(db, &st, "SELECT t, y, x FROM history WHERE partition_key = ?1 ORDER BY t",
+                        errstr, errstr_size);
     if (err) goto out;
     bind_text(st, 1, key);
     size_t cap = 0, n = 0;
@@ -571,7 +537,8 @@ static void train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const char 
         char material[2048];
         int ml = snprintf(material, sizeof(material), "%s\n%s\n%" PRId64 "\n%zu\n%s", key,
                           spec->hash, d.time_ms[d.n - 1], d.n_rows, d.digest);
-        mm_sha256_hex(material, (size_t)(ml < (int)sizeof(material) ? ml : (int)sizeof(material) - 1),
+        mm_sha256_hex(material,
+                      (size_t)(ml < (int)sizeof(material) ? ml : (int)sizeof(material) - 1),
                       train_id);
     }
 
@@ -647,8 +614,8 @@ static void train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const char 
         /* The load that last touched this key, for lineage. */
         char *load_id = NULL;
         sqlite3_stmt *q = NULL;
-        if (mm_db_prepare(db, &q, "SELECT last_load_id FROM keys WHERE partition_key = ?1",
-                          errstr, sizeof(errstr)) == MM_OK) {
+        if (mm_db_prepare(db, &q, "SELECT last_load_id FROM keys WHERE partition_key = ?1", errstr,
+                          sizeof(errstr)) == MM_OK) {
             bind_text(q, 1, key);
             if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
                 load_id = strdup((const char *)sqlite3_column_text(q, 0));
@@ -686,15 +653,9 @@ static void train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const char 
             err = mm_db_step_done(db, st, errstr, sizeof(errstr));
             sqlite3_finalize(st);
         }
-        if (!err) {
-            st = NULL;
-            err = mm_db_prepare(db, &st, SQL_OUTBOX_INSERT, errstr, sizeof(errstr));
-            if (!err) {
-                err = outbox_insert(db, st, MM_TOPIC_MODELS, key, &payload, errstr,
-                                    sizeof(errstr));
-                sqlite3_finalize(st);
-            }
-        }
+        if (!err)
+            err = mm_outbox_insert(db, MM_TOPIC_MODELS, key, &payload, mm_now_ms(), errstr,
+                                   sizeof(errstr));
     }
     if (!err) {
         sqlite3_stmt *st = NULL;
@@ -774,9 +735,10 @@ static void *worker_main(void *arg_) {
     char errstr[512];
     mm_db_t *db = mm_db_open(t->cfg.state_path, mm_trainer_migrations, mm_trainer_n_migrations,
                              errstr, sizeof(errstr));
-    mm_blob_t *blob = db ? mm_blob_new(t->cfg.blob_url, &t->cfg.blob_opts, errstr, sizeof(errstr))
-                         : NULL;
-    if (!db || !blob) mm_log_error("worker_failed", "worker %d cannot start: %s", arg->index, errstr);
+    mm_blob_t *blob =
+        db ? mm_blob_new(t->cfg.blob_url, &t->cfg.blob_opts, errstr, sizeof(errstr)) : NULL;
+    if (!db || !blob)
+        mm_log_error("worker_failed", "worker %d cannot start: %s", arg->index, errstr);
 
     for (;;) {
         pthread_mutex_lock(&t->lock);
@@ -846,61 +808,6 @@ static void schedule_due(mm_trainer_t *t) {
     sqlite3_finalize(st);
 }
 
-/* ------------------------------------------------------------- outbox */
-
-static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char *reason) {
-    mm_trainer_t *t = opaque;
-    int64_t id = (int64_t)(intptr_t)msg_opaque;
-    t->outbox_inflight--;
-    if (err) {
-        mm_log_warn("outbox_delivery_failed", "outbox row %" PRId64 ": %s; will re-send", id,
-                    reason ? reason : mm_err2str(err));
-        t->outbox_rescan = true;
-        return;
-    }
-    char errstr[256];
-    sqlite3_stmt *st = NULL;
-    if (mm_db_prepare(t->db, &st, "DELETE FROM outbox WHERE id = ?1", errstr, sizeof(errstr)) ==
-        MM_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        if (mm_db_step_done(t->db, st, errstr, sizeof(errstr)))
-            mm_log_warn("outbox_delete_failed", "outbox row %" PRId64 ": %s", id, errstr);
-        sqlite3_finalize(st);
-    }
-}
-
-static void drain_outbox(mm_trainer_t *t) {
-    char errstr[512];
-    if (t->outbox_rescan && t->outbox_inflight == 0) {
-        t->outbox_sent_upto = 0;
-        t->outbox_rescan = false;
-    }
-    sqlite3_stmt *st = NULL;
-    if (mm_db_prepare(t->db, &st,
-                      "SELECT id, topic, key, payload FROM outbox WHERE id > ?1 ORDER BY id "
-                      "LIMIT ?2",
-                      errstr, sizeof(errstr)) != MM_OK)
-        return;
-    sqlite3_bind_int64(st, 1, t->outbox_sent_upto);
-    sqlite3_bind_int(st, 2, OUTBOX_BATCH);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        const char *topic = (const char *)sqlite3_column_text(st, 1);
-        const char *key = (const char *)sqlite3_column_text(st, 2);
-        const void *payload = sqlite3_column_blob(st, 3);
-        size_t plen = (size_t)sqlite3_column_bytes(st, 3);
-        mm_err_t err = mm_kafka_produce(t->producer, topic, key, key ? strlen(key) : 0, payload,
-                                        plen, (void *)(intptr_t)id, 1000, errstr, sizeof(errstr));
-        if (err) {
-            mm_log_warn("outbox_produce_failed", "outbox row %" PRId64 ": %s", id, errstr);
-            break;
-        }
-        t->outbox_inflight++;
-        t->outbox_sent_upto = id;
-    }
-    sqlite3_finalize(st);
-}
-
 /* ------------------------------------------------------------- rebalance */
 
 static int64_t on_assign(void *opaque, const char *topic, int32_t partition) {
@@ -909,8 +816,8 @@ static int64_t on_assign(void *opaque, const char *topic, int32_t partition) {
     sqlite3_stmt *st = NULL;
     int64_t offset = MM_OFFSET_BEGINNING;
     if (mm_db_prepare(t->db, &st,
-                      "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2",
-                      errstr, sizeof(errstr)) == MM_OK) {
+                      "SELECT next_offset FROM offsets WHERE topic = ?1 AND partition = ?2", errstr,
+                      sizeof(errstr)) == MM_OK) {
         bind_text(st, 1, topic);
         sqlite3_bind_int(st, 2, partition);
         if (sqlite3_step(st) == SQLITE_ROW) offset = sqlite3_column_int64(st, 0);
@@ -944,7 +851,6 @@ static const char *const poll_sql[] = {
     "UPDATE keys SET dirty = 1, trigger_at_ms = ?2 WHERE partition_key = ?1",
     "INSERT INTO offsets(topic, partition, next_offset) VALUES (?1, ?2, ?3) "
     "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
-    SQL_OUTBOX_INSERT,
 };
 
 mm_trainer_t *mm_trainer_new(const mm_trainer_config_t *cfg, char *errstr, size_t errstr_size) {
@@ -965,9 +871,12 @@ mm_trainer_t *mm_trainer_new(const mm_trainer_config_t *cfg, char *errstr, size_
                        errstr_size);
     if (!t->db) goto fail;
     sqlite3_stmt **stmts[] = {&t->st_history_upsert, &t->st_batch_insert, &t->st_key_touch,
-                              &t->st_key_trigger,    &t->st_offset_store, &t->st_outbox_insert};
+                              &t->st_key_trigger, &t->st_offset_store};
     for (size_t i = 0; i < MM_ARRAY_SIZE(stmts); i++)
         if (mm_db_prepare(t->db, stmts[i], poll_sql[i], errstr, errstr_size)) goto fail;
+    /* Delivery reports are served on the poll thread (mm_kafka_producer_poll), so the
+     * outbox uses the poll thread's connection; workers insert on their own. */
+    if (mm_outbox_init(&t->outbox, t->db, OUTBOX_BATCH, errstr, errstr_size)) goto fail;
 
     /* Check the blob store before consuming anything. */
     {
@@ -976,13 +885,13 @@ mm_trainer_t *mm_trainer_new(const mm_trainer_config_t *cfg, char *errstr, size_
         mm_blob_destroy(probe);
     }
 
-    t->producer = mm_kafka_producer_new(cfg->bootstrap, cfg->kafka, on_delivery, t, errstr,
-                                        errstr_size);
+    t->producer = mm_kafka_producer_new(cfg->bootstrap, cfg->kafka, mm_outbox_dr_cb, &t->outbox,
+                                        errstr, errstr_size);
     if (!t->producer) goto fail;
     mm_kafka_rebalance_cbs_t cbs = {.on_assign = on_assign, .on_revoke = on_revoke, .opaque = t};
     const char *topics[] = {MM_TOPIC_OBSERVATIONS};
-    t->consumer = mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id, topics, 1, cfg->kafka,
-                                        &cbs, errstr, errstr_size);
+    t->consumer = mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id, topics, 1, cfg->kafka, &cbs,
+                                        errstr, errstr_size);
     if (!t->consumer) goto fail;
 
     t->threads = calloc((size_t)t->cfg.workers, sizeof(pthread_t));
@@ -1012,8 +921,7 @@ static void log_progress(mm_trainer_t *t, const char *event) {
                           (json_int_t)t->duplicate_batches, "dead_letters",
                           (json_int_t)t->dead_letters, "trained", (json_int_t)t->trained,
                           "train_skipped", (json_int_t)t->train_skipped, "train_failed",
-                          (json_int_t)t->train_failed, "training_queue",
-                          (json_int_t)t->n_inflight);
+                          (json_int_t)t->train_failed, "training_queue", (json_int_t)t->n_inflight);
     pthread_mutex_unlock(&t->lock);
     mm_logj(MM_LOG_INFO, event, f, "trainer progress");
 }
@@ -1043,7 +951,8 @@ mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
         int64_t now = mm_mono_ms();
         if (now >= next_schedule) {
             schedule_due(t);
-            drain_outbox(t);
+            if (mm_outbox_drain(&t->outbox, t->producer, NULL, errstr, sizeof(errstr)))
+                mm_log_warn("outbox_drain_failed", "%s", errstr);
             next_schedule = now + SCHEDULE_INTERVAL_MS;
         }
         mm_kafka_producer_poll(t->producer, 0);
@@ -1074,12 +983,9 @@ mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
     for (int i = 0; i < t->n_threads; i++) pthread_join(t->threads[i], NULL);
     t->n_threads = 0;
 
-    /* Deliver what the outbox holds, bounded in time. */
-    int64_t deadline = mm_mono_ms() + 10000;
-    do {
-        drain_outbox(t);
-        mm_kafka_producer_poll(t->producer, 100);
-    } while ((t->outbox_inflight > 0 || t->outbox_rescan) && mm_mono_ms() < deadline);
+    /* Deliver what the outbox holds, bounded in time (the rest goes at the next start). */
+    if (mm_outbox_flush(&t->outbox, t->producer, 10000, errstr, sizeof(errstr)))
+        mm_log_warn("outbox_flush_failed", "%s", errstr);
     log_progress(t, "trainer_stopped");
     return MM_OK;
 }
@@ -1095,9 +1001,12 @@ void mm_trainer_destroy(mm_trainer_t *t) {
     }
     free(t->threads);
     mm_kafka_consumer_close(t->consumer);
+    /* The producer before the outbox (its last reports point into the batch), the outbox
+     * before its database. */
     mm_kafka_producer_destroy(t->producer, 5000);
+    mm_outbox_free(&t->outbox);
     sqlite3_stmt *stmts[] = {t->st_history_upsert, t->st_batch_insert, t->st_key_touch,
-                             t->st_key_trigger,    t->st_offset_store, t->st_outbox_insert};
+                             t->st_key_trigger, t->st_offset_store};
     for (size_t i = 0; i < MM_ARRAY_SIZE(stmts); i++) sqlite3_finalize(stmts[i]);
     mm_db_close(t->db);
     for (size_t i = 0; i < t->n_inflight; i++) free(t->inflight[i]);

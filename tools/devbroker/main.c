@@ -23,6 +23,7 @@
 #include "mm/err.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
+#include "mm/service.h"
 #include "mm/util.h"
 
 /* The main loop's poll slice: how quickly a signal or a vanished parent is noticed. */
@@ -67,22 +68,6 @@ static const mm_conf_schema_t devbroker_schema = {
     .props = devbroker_props,
     .n_props = MM_ARRAY_SIZE(devbroker_props),
 };
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int signo) {
-    (void)signo;
-    stop_requested = 1;
-}
-
-static void install_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
 
 /* librdkafka logs with syslog levels (0 emerg .. 7 debug). */
 static void devbroker_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -161,7 +146,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     mm_log_set_level(level);
-    install_signals();
+    mm_service_install_signals();
 
     /* The mock cluster needs a client handle for its bookkeeping; a producer serves. */
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -215,7 +200,7 @@ int main(int argc, char **argv) {
                       "partitions", (int)cfg.partitions),
             "serving on %s", bootstrap);
 
-    while (!stop_requested) {
+    while (!mm_service_stop) {
         rd_kafka_poll(rk, DEVBROKER_POLL_MS);
         if (parent_gone(cfg.watch_pid)) {
             mm_log_warn("watched_process_gone", "process %lld is gone; stopping",

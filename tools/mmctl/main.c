@@ -13,8 +13,9 @@
  *
  * Workload: an operator's occasional command or a script polling `report` once a
  * second; queries are single SQL statements over registries of ~10,000 keys.
- * Registry logic (schema, manual promote/rollback, outbox, counts) lives in
- * services/promoter/promoter.c; this file parses arguments and prints.
+ * Registry logic (schema, manual promote/rollback, counts) lives in
+ * services/promoter/promoter.c and outbox delivery in common/src/outbox.c; this
+ * file parses arguments and prints.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +38,7 @@
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
+#include "mm/outbox.h"
 #include "mm/spec.h"
 #include "mm/util.h"
 #include "promoter.h"
@@ -562,23 +564,22 @@ static mm_err_t deliver_outbox(const mmctl_opts_t *o, mm_db_t *db, char *errstr,
     char *bootstrap = mm_kafka_resolve_bootstrap(o->bootstrap_servers, o->bootstrap_file, 5000,
                                                  errstr, errstr_size);
     if (!bootstrap) return MM_ERR_CONFIG;
-    mm_promoter_outbox_t outbox;
-    mm_err_t err = mm_promoter_outbox_init(&outbox, db, 0, errstr, errstr_size);
+    mm_outbox_t outbox;
+    mm_err_t err = mm_outbox_init(&outbox, db, 0, errstr, errstr_size);
     if (err) {
         free(bootstrap);
         return err;
     }
-    mm_kafka_producer_t *producer = mm_kafka_producer_new(
-        bootstrap, &o->kafka, mm_promoter_outbox_dr_cb, &outbox, errstr, errstr_size);
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(bootstrap, &o->kafka, mm_outbox_dr_cb, &outbox, errstr, errstr_size);
     free(bootstrap);
     if (!producer) {
-        mm_promoter_outbox_free(&outbox);
+        mm_outbox_free(&outbox);
         return MM_ERR_KAFKA;
     }
-    err =
-        mm_promoter_outbox_flush(&outbox, producer, MMCTL_DELIVER_TIMEOUT_MS, errstr, errstr_size);
+    err = mm_outbox_flush(&outbox, producer, MMCTL_DELIVER_TIMEOUT_MS, errstr, errstr_size);
     mm_kafka_producer_destroy(producer, 5000);
-    mm_promoter_outbox_free(&outbox);
+    mm_outbox_free(&outbox);
     return err;
 }
 
@@ -587,9 +588,9 @@ static int cmd_outbox_deliver(const mmctl_opts_t *o) {
     int rc = open_registry(o, &db);
     if (rc) return rc;
     char errstr[1024];
-    int64_t before = mm_promoter_outbox_count(db);
+    int64_t before = mm_outbox_count(db);
     mm_err_t err = deliver_outbox(o, db, errstr, sizeof(errstr));
-    int64_t after = mm_promoter_outbox_count(db);
+    int64_t after = mm_outbox_count(db);
     mm_db_close(db);
     if (err == MM_ERR_NOT_FOUND)
         return usage_error("outbox deliver needs --bootstrap-servers or --bootstrap-file");

@@ -1,15 +1,18 @@
 /*
- * service.h - what every long-running service's main.c shares: the common
+ * service.h - what every long-running service shares: the common
  * configuration entries (Kafka, dataset spec, blob store, logging), signal
- * handling that only sets a flag, and start-up (logging, spec, bootstrap).
+ * handling that only sets a flag, start-up (logging, spec, bootstrap), and
+ * the DeadLetter record for an input the service cannot use.
  */
 #ifndef MM_SERVICE_H
 #define MM_SERVICE_H
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mm/blob.h"
+#include "mm/buf.h"
 #include "mm/conf.h"
 #include "mm/err.h"
 #include "mm/spec.h"
@@ -27,6 +30,7 @@ typedef struct mm_service_common {
 
 /* Configuration entries shared by the services; @p type is the service's
  * config struct, @p member its mm_service_common_t member. */
+/* clang-format off */
 #define MM_SERVICE_CONF_KAFKA(type, member)                                                        \
     {"bootstrap-servers", MM_CONF_STR, NULL, 0, -1, "MM_BOOTSTRAP_SERVERS",                        \
      "Kafka bootstrap servers (host:port,...)", 0,                                                 \
@@ -54,6 +58,7 @@ typedef struct mm_service_common {
 #define MM_SERVICE_CONF_LOG(type, member)                                                          \
     {"log-level", MM_CONF_STR, "info", 0, -1, "MM_LOG_LEVEL", "debug, info, warn or error", 0,     \
      offsetof(type, member.log_level)}
+/* clang-format on */
 
 /** Set by SIGINT/SIGTERM (the handler does nothing else). */
 extern volatile sig_atomic_t mm_service_stop;
@@ -71,5 +76,31 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
 
 /** @brief Blob options from the common configuration (pointers borrowed). */
 void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts);
+
+/** Where a dead-lettered input came from: a consumed Kafka record or a line of a file. */
+typedef struct mm_service_dead_letter_source {
+    const char *topic; /* NULL when not from Kafka: partition and offset are then -1 */
+    int32_t partition;
+    int64_t offset;
+    const char *file; /* NULL when not from a file: line is then -1 */
+    int64_t line;
+} mm_service_dead_letter_source_t;
+
+/**
+ * @brief Encode the DeadLetter of an input @p service cannot use and append it
+ * (framed Avro) to @p out: error_code mm_err_name(@p code), @p reason, where
+ * it came from, failed_at now. When the encoding exceeds @p out's limit
+ * (MM_ERR_NOMEM) and @p original bytes are present, they are dropped and the
+ * record is encoded again, so the coordinates and the reason still go out.
+ * @param source where the input came from (NULL: nowhere known).
+ * @param partition_key may be NULL.
+ * @param original the input's bytes (borrowed); NULL for none.
+ * @returns MM_OK, or the encoder's error with @p out unchanged.
+ */
+mm_err_t mm_service_dead_letter_encode(const char *service,
+                                       const mm_service_dead_letter_source_t *source,
+                                       const char *partition_key, const void *original,
+                                       size_t original_len, mm_err_t code, const char *reason,
+                                       mm_buf_t *out, char *errstr, size_t errstr_size);
 
 #endif

@@ -641,13 +641,15 @@ Test(promoter, promote_of_a_rejected_version_copies_it_and_makes_it_champion) {
     free(second);
 }
 
-/* ------------------------------------------------------------ outbox delivery */
+/* ------------------------------------------------------------ outbox rows */
 
 /*
- * Delivery reports are simulated by calling the callback directly; the
- * producer points at a closed loopback port and only queues locally.
+ * Delivery is the outbox's (tests/unit/common/test_outbox.c). What the promoter
+ * owes it: decisions keyed by their partition key, so a newer delivered
+ * decision supersedes an older failed one of the same key, and rows in the
+ * order they were decided.
  */
-Test(promoter, outbox_drops_a_failed_decision_superseded_by_a_newer_delivered_one) {
+Test(promoter, decisions_are_queued_in_the_outbox_keyed_by_partition_key_in_decision_order) {
     candidate_t *first = candidate_new(KEY, "a", 0.80, 0.98, true);
     candidate_t *second = candidate_new(KEY, "b", 0.70, 0.98, true);
     candidate_t *other = candidate_new("store=2/item=2", "a", 0.70, 0.98, true);
@@ -655,43 +657,27 @@ Test(promoter, outbox_drops_a_failed_decision_superseded_by_a_newer_delivered_on
     handle(second, 1);
     handle(other, 2);
     cr_assert_eq(count("SELECT count(*) FROM outbox"), 3);
-    int64_t other_id = count("SELECT max(id) FROM outbox");
+    cr_expect_eq(count("SELECT count(*) FROM outbox WHERE topic = '" MM_TOPIC_DECISIONS "'"), 3);
+    cr_expect_eq(count("SELECT count(*) FROM outbox WHERE key = '" KEY "'"), 2);
+    cr_expect_eq(count("SELECT count(*) FROM outbox WHERE key = 'store=2/item=2'"), 1);
 
-    mm_promoter_outbox_t outbox;
-    cr_assert_eq(
-        mm_promoter_outbox_init(&outbox, mm_promoter_db(promoter), 0, errstr, sizeof(errstr)),
-        MM_OK);
-    mm_kafka_producer_t *producer = mm_kafka_producer_new(
-        "127.0.0.1:1", NULL, mm_promoter_outbox_dr_cb, &outbox, errstr, sizeof(errstr));
-    cr_assert_not_null(producer, "%s", errstr);
-
-    size_t queued = 0;
-    cr_assert_eq(mm_promoter_outbox_drain(&outbox, producer, &queued, errstr, sizeof(errstr)),
+    /* The newer decision of KEY (v2) comes after the older one (v1). */
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(mm_db_prepare(mm_promoter_db(promoter), &stmt,
+                               "SELECT payload FROM outbox WHERE key = '" KEY "' ORDER BY id",
+                               errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
-    cr_expect_eq(queued, 3);
-    cr_expect_eq(outbox.pending, 3);
-    /* While a batch is in flight nothing more is queued. */
-    cr_expect_eq(mm_promoter_outbox_drain(&outbox, producer, &queued, errstr, sizeof(errstr)),
-                 MM_OK);
-    cr_expect_eq(queued, 0);
-
-    /* Row 1 (KEY, older) fails, row 2 (KEY, newer) is delivered, row 3 (other key) fails. */
-    mm_promoter_outbox_dr_cb(&outbox, &outbox.batch[0], MM_ERR_TRANSPORT, "injected");
-    mm_promoter_outbox_dr_cb(&outbox, &outbox.batch[1], MM_OK, NULL);
-    mm_promoter_outbox_dr_cb(&outbox, &outbox.batch[2], MM_ERR_TRANSPORT, "injected");
-    cr_expect_eq(outbox.pending, 0);
-    cr_expect_eq(count("SELECT count(*) FROM outbox"), 2, "a delivered row must be deleted");
-
-    cr_assert_eq(mm_promoter_outbox_drain(&outbox, producer, &queued, errstr, sizeof(errstr)),
-                 MM_OK, "%s", errstr);
-    cr_expect_eq(outbox.superseded, 1);
-    cr_expect_eq(count("SELECT count(*) FROM outbox"), 1,
-                 "the older decision must not be re-sent after the newer one");
-    cr_expect_eq(queued, 1, "the other key's failed row is sent again");
-    cr_expect_eq(outbox.batch[0].id, other_id);
-
-    mm_kafka_producer_destroy(producer, 0);
-    mm_promoter_outbox_free(&outbox);
+    for (int32_t version = 1; version <= 2; version++) {
+        cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
+        mm_model_decision_t decision = {0};
+        cr_assert_eq(mm_avro_decode_model_decision(sqlite3_column_blob(stmt, 0),
+                                                   (size_t)sqlite3_column_bytes(stmt, 0), &decision,
+                                                   errstr, sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+        cr_expect_eq(decision.candidate_version, version);
+        mm_model_decision_clear(&decision);
+    }
+    sqlite3_finalize(stmt);
     free(first);
     free(second);
     free(other);
