@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 apt_packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang-format
   librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libnlopt-dev liblapacke-dev libopenblas-dev libxgboost-dev libmicrohttpd-dev
   libcriterion-dev
