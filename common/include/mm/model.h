@@ -9,6 +9,10 @@
  * Tuned for many small models: a series of a few hundred to a few thousand
  * points is fitted in milliseconds, an artifact is a few KiB and loads in
  * microseconds.
+ *
+ * Threads: every function is re-entrant; a loaded mm_model_t is read-only
+ * and may be used by several threads at once (mm_model_forecast,
+ * mm_model_predict); only mm_model_destroy needs exclusive access.
  */
 #ifndef MM_MODEL_H
 #define MM_MODEL_H
@@ -26,20 +30,20 @@ typedef enum mm_task {
 
 /* Stable ids: they are written into artifacts. Never renumber. */
 typedef enum mm_algo {
-    MM_ALGO_AUTO = 0,        /* pick the best candidate per key by backtest */
-    MM_ALGO_SNAIVE = 1,      /* seasonal naive: the baseline */
-    MM_ALGO_ETS = 2,         /* exponential smoothing (Holt-Winters family) */
-    MM_ALGO_CROSTON = 3,     /* Croston (classic) */
-    MM_ALGO_SBA = 4,         /* Syntetos-Boylan approximation */
-    MM_ALGO_TSB = 5,         /* Teunter-Syntetos-Babai */
-    MM_ALGO_RIDGE = 6,       /* ridge regression on lags/calendar/exogenous, recursive */
-    MM_ALGO_XGBOOST = 7,     /* gradient-boosted trees (XGBoost C API), recursive */
-    MM_ALGO_LOGISTIC = 8,    /* L2 logistic regression (classify) */
+    MM_ALGO_AUTO = 0,           /* pick the best candidate per key by backtest */
+    MM_ALGO_SNAIVE = 1,         /* seasonal naive: the baseline */
+    MM_ALGO_ETS = 2,            /* exponential smoothing (Holt-Winters family) */
+    MM_ALGO_CROSTON = 3,        /* Croston (classic) */
+    MM_ALGO_SBA = 4,            /* Syntetos-Boylan approximation */
+    MM_ALGO_TSB = 5,            /* Teunter-Syntetos-Babai */
+    MM_ALGO_RIDGE = 6,          /* ridge regression on lags/calendar/exogenous, recursive */
+    MM_ALGO_XGBOOST = 7,        /* gradient-boosted trees (XGBoost C API), recursive */
+    MM_ALGO_LOGISTIC = 8,       /* L2 logistic regression (classify) */
     MM_ALGO_XGB_CLASSIFIER = 9, /* XGBoost binary classifier (classify) */
     MM_ALGO__COUNT
 } mm_algo_t;
 
-const char *mm_algo_name(mm_algo_t algo);      /* "snaive", "ets", ... */
+const char *mm_algo_name(mm_algo_t algo); /* "snaive", "ets", ... */
 bool mm_algo_parse(const char *name, mm_algo_t *out);
 
 typedef enum mm_metric_id {
@@ -68,42 +72,91 @@ typedef struct mm_metrics {
 
 void mm_metrics_init(mm_metrics_t *m); /* all NaN */
 
-/* Forecast error metrics over n points; insample/season for MASE scaling. */
-void mm_metrics_forecast(const double *actual, const double *pred, size_t n,
-                         const double *insample, size_t n_insample, int season_length,
-                         mm_metrics_t *out);
-/* Classification metrics: labels 0/1, scores are probabilities, threshold 0.5. */
+/**
+ * @brief Forecast error metrics over n points (points whose actual is NaN are
+ * skipped): RMSE; MAE; sMAPE in percent, mean of 200|p-a|/(|a|+|p|) with 0/0
+ * counted as 0; MASE = MAE / in-sample seasonal-naive MAE of @p insample
+ * (lag @p season_length, lag 1 when n_insample <= season_length; NaN when
+ * that scale is 0 but the errors are not, 0 when both are, NaN without
+ * in-sample data); bias = mean(pred - actual),
+ * positive when over-forecasting. Classification entries stay NaN.
+ */
+void mm_metrics_forecast(const double *actual, const double *pred, size_t n, const double *insample,
+                         size_t n_insample, int season_length, mm_metrics_t *out);
+/**
+ * @brief Classification metrics: labels 0/1, scores are probabilities,
+ * threshold 0.5 (score >= 0.5 is positive). Precision/recall/F1 with a zero
+ * denominator are 0 (scikit-learn's default); ROC AUC by ranks with ties
+ * averaged, NaN when only one class is present. NaN rows are skipped.
+ */
 void mm_metrics_classify(const double *label, const double *score, size_t n, mm_metrics_t *out);
 
-#define MM_MODEL_MAX_LAGS 32
+#define MM_MODEL_MAX_LAGS    32
 #define MM_MODEL_MAX_WINDOWS 8
-#define MM_MODEL_MAX_EXOG 32
+#define MM_MODEL_MAX_EXOG    32
 
 typedef struct mm_feature_config {
-    int lags[MM_MODEL_MAX_LAGS];        /* target lags in periods, e.g. 1,7,14,28 */
+    int lags[MM_MODEL_MAX_LAGS]; /* target lags in periods, e.g. 1,7,14,28 */
     size_t n_lags;
-    bool calendar;                      /* day of week, week of year, month */
-    int windows[MM_MODEL_MAX_WINDOWS];  /* rolling windows (classify telemetry) */
+    bool calendar;                     /* day of week, week of year, month */
+    int windows[MM_MODEL_MAX_WINDOWS]; /* rolling windows (classify telemetry) */
     size_t n_windows;
-    size_t n_exog;                      /* exogenous numeric columns, in spec order */
+    size_t n_exog; /* exogenous numeric columns, in spec order */
 } mm_feature_config_t;
 
 typedef struct mm_model_config {
     mm_task_t task;
-    int64_t period_ms;       /* sampling period: hour/day/week (month = 30.4375 days nominal) */
-    int horizon;             /* forecast steps */
-    int holdout;             /* points per backtest window */
-    int backtest_windows;    /* rolling-origin windows (>= 1) */
-    int season_length;       /* e.g. 7 for daily data with weekly seasonality; 1 = none */
-    int min_history;         /* fewer points: declared fallback */
-    mm_algo_t fallback;      /* algorithm used for short series (default snaive) */
-    uint32_t candidates;     /* bit (1u << mm_algo_t) per candidate; only AUTO picks among several */
+    int64_t period_ms;    /* sampling period: hour/day/week (month = 30.4375 days nominal) */
+    int horizon;          /* forecast steps */
+    int holdout;          /* points per backtest window */
+    int backtest_windows; /* rolling-origin windows (>= 1) */
+    int season_length;    /* e.g. 7 for daily data with weekly seasonality; 1 = none */
+    int min_history;      /* fewer points: declared fallback */
+    mm_algo_t fallback;   /* algorithm used for short series (default snaive) */
+    uint32_t candidates;  /* bit (1u << mm_algo_t) per candidate; only AUTO picks among several */
     mm_metric_id_t selection_metric;
-    double interval_level;   /* e.g. 0.95 */
+    double interval_level; /* e.g. 0.95 */
     mm_feature_config_t features;
     /* classification */
-    int lookahead;           /* label derived from an event column within this many periods; 0 = label column */
+    int lookahead; /* label derived from an event column within this many periods; 0 = label column
+                    */
+    /*
+     * Algorithm tuning. Zero means "the library default" for every field
+     * below, so a zero-initialised tail (code written before these fields
+     * existed) stays valid; mm_model_config_defaults() writes the defaults out.
+     */
+    int ets_trend;  /* mm_ets_trend_form_t: which trend forms ETS may use (0 = auto by AICc) */
+    int ets_season; /* mm_ets_season_form_t: which seasonal forms ETS may use (0 = auto by AICc) */
+    double ridge_lambda; /* ridge penalty on standardised features (default 1.0) */
+    double logistic_c;   /* L2 logistic inverse penalty, scikit-learn's C (default 1.0) */
+    int xgb_rounds;      /* boosting rounds (default 100) */
+    int xgb_max_depth;   /* tree depth (default 4) */
+    double xgb_eta;      /* learning rate (default 0.1) */
+    int class_weight;    /* mm_class_weight_t (default balanced) */
 } mm_model_config_t;
+
+/* ETS form choices for mm_model_config_t.ets_trend / .ets_season. */
+typedef enum mm_ets_trend_form {
+    MM_ETS_TREND_AUTO = 0, /* none, additive or damped additive, by AICc */
+    MM_ETS_TREND_NONE = 1,
+    MM_ETS_TREND_ADD = 2,
+    MM_ETS_TREND_DAMPED = 3, /* additive damped */
+} mm_ets_trend_form_t;
+
+typedef enum mm_ets_season_form {
+    MM_ETS_SEASON_AUTO = 0, /* none, additive or multiplicative (positive data only), by AICc */
+    MM_ETS_SEASON_NONE = 1,
+    MM_ETS_SEASON_ADD = 2,
+    MM_ETS_SEASON_MUL = 3,
+} mm_ets_season_form_t;
+
+/* Class-imbalance handling for classifiers. */
+typedef enum mm_class_weight {
+    MM_CLASS_WEIGHT_DEFAULT = 0, /* = balanced */
+    MM_CLASS_WEIGHT_BALANCED =
+        1, /* positives weighted n_neg/n_pos (logistic weights, XGBoost scale_pos_weight) */
+    MM_CLASS_WEIGHT_NONE = 2,
+} mm_class_weight_t;
 
 /** @brief Fill sensible defaults for @p task (daily, horizon 28, weekly seasonality, ...). */
 void mm_model_config_defaults(mm_model_config_t *cfg, mm_task_t task);
@@ -114,19 +167,21 @@ mm_err_t mm_model_config_validate(const mm_model_config_t *cfg, char *errstr, si
 typedef struct mm_series {
     size_t n;
     const int64_t *time_ms;
-    const double *y;             /* target (forecast) or label/event indicator (classify) */
+    const double *y; /* target (forecast) or label/event indicator (classify) */
     size_t n_exog;
-    const double *const *exog;   /* exog[j][i], j < n_exog; may be NULL when n_exog == 0 */
+    const double *const *exog; /* exog[j][i], j < n_exog; may be NULL when n_exog == 0 */
 } mm_series_t;
 
 typedef struct mm_train_result {
-    mm_algo_t algorithm;         /* chosen */
-    bool fallback;               /* declared fallback for short history */
+    mm_algo_t algorithm; /* chosen */
+    bool fallback;       /* declared fallback for short history */
     char fallback_reason[128];
-    mm_metrics_t metrics;        /* backtest metrics of the chosen algorithm */
-    mm_metrics_t baseline;       /* backtest metrics of seasonal naive (forecast) / prior rate (classify) */
-    mm_metrics_t per_algo[MM_ALGO__COUNT]; /* backtest metrics of every candidate tried (NaN if not) */
-    uint8_t *artifact;           /* malloc'd artifact bytes; owned by the result */
+    mm_metrics_t metrics; /* backtest metrics of the chosen algorithm */
+    mm_metrics_t
+        baseline; /* backtest metrics of seasonal naive (forecast) / prior rate (classify) */
+    mm_metrics_t
+        per_algo[MM_ALGO__COUNT]; /* backtest metrics of every candidate tried (NaN if not) */
+    uint8_t *artifact;            /* malloc'd artifact bytes; owned by the result */
     size_t artifact_len;
 } mm_train_result_t;
 
@@ -134,7 +189,27 @@ typedef struct mm_train_result {
  * @brief Backtest the candidates, pick by cfg->selection_metric, refit on all
  * data, and serialise the artifact. Deterministic: the same inputs give the
  * same artifact bytes.
- * @returns MM_ERR_INSUFFICIENT_DATA only when not even the fallback can be fitted.
+ *
+ * Backtest: cfg->backtest_windows rolling origins, each forecasting
+ * cfg->holdout points from the data before it (known future exogenous
+ * values are the actual ones); metrics are averaged over the windows; ties
+ * go to the lower algorithm id. Seasonal naive is always measured: it is
+ * @p out->baseline. Classification backtests in time order too; training
+ * rows whose look-ahead window reaches into a test window are left out.
+ *
+ * Fallback: with fewer than cfg->min_history points, too few for the
+ * backtest, or no candidate that fits, cfg->fallback is fitted on all data
+ * (seasonal naive if even that fails), @p out->fallback is set with a
+ * reason, and metrics stay NaN. A classifier whose labels hold one class
+ * only becomes a constant-rate model, also flagged as fallback.
+ *
+ * @param cfg config; its tuning fields at 0 mean the library defaults.
+ * @param series one key's history; series->n_exog must match
+ *        cfg->features.n_exog when that is non-zero.
+ * @returns MM_ERR_INSUFFICIENT_DATA only when not even the fallback can be
+ * fitted (no observed target); MM_ERR_CONFIG for an invalid config;
+ * MM_ERR_INVALID_ARG for unsorted times or mismatched columns.
+ * @remark @p out owns the artifact: release it with mm_train_result_clear().
  */
 mm_err_t mm_model_train(const mm_model_config_t *cfg, const mm_series_t *series,
                         mm_train_result_t *out, char *errstr, size_t errstr_size);
@@ -144,7 +219,7 @@ void mm_train_result_clear(mm_train_result_t *res);
 
 typedef struct mm_model mm_model_t;
 
-#define MM_ARTIFACT_MAGIC "MMMODEL"
+#define MM_ARTIFACT_MAGIC  "MMMODEL"
 #define MM_ARTIFACT_FORMAT 1 /* current artifact format version */
 
 /**
@@ -165,17 +240,27 @@ size_t mm_model_memory_size(const mm_model_t *model);
 
 typedef struct mm_forecast {
     size_t h;
-    int64_t *time_ms;  /* h target times after the last observation */
+    int64_t *time_ms; /* h target times after the last observation */
     double *mean;
-    double *lower;     /* prediction interval at level */
+    double *lower; /* prediction interval at level */
     double *upper;
     double level;
 } mm_forecast_t;
 
 /**
- * @brief Forecast @p h steps from the end of the training data.
+ * @brief Forecast @p h steps from the end of the training data, at times
+ * data_end + k * period_ms (k = 1..h).
  * @param future_exog known future exogenous values, future_exog[j][i] for i < h;
- *        NULL (or a NaN value) means "last known value is carried forward".
+ *        NULL (or a NaN value) means "last known value is carried forward"
+ *        (the last value given earlier in the horizon, else the last value
+ *        seen in training).
+ * @remark Intervals at cfg->interval_level: analytic for seasonal naive and
+ * additive exponential smoothing; otherwise from the chosen model's backtest
+ * errors (a power law in the step fitted to the per-step RMS errors). For a
+ * series that never went negative, means and lower bounds are clipped at 0.
+ * A model trained as a declared fallback without backtest has analytic
+ * intervals only (NaN bounds where there are none).
+ * @returns MM_ERR_INVALID_ARG for a classification model or h outside 1..100000.
  */
 mm_err_t mm_model_forecast(const mm_model_t *model, size_t h, const double *const *future_exog,
                            mm_forecast_t *out, char *errstr, size_t errstr_size);
@@ -185,6 +270,11 @@ void mm_forecast_clear(mm_forecast_t *fc);
  * @brief Classification: probability of the positive class for @p n rows of
  * raw telemetry (times and exogenous columns, exog[j][i]), features computed
  * by the shared feature code path. @p proba receives n values.
+ * @remark Rolling-window features of a row use the rows before it in this
+ * call (as in training, windows at the start use what is there): pass at
+ * least max(window) - 1 rows of recent history before the rows of interest.
+ * With class weighting (the default) the scores rank well and 0.5 balances
+ * recall and precision; they are not calibrated to the raw base rate.
  */
 mm_err_t mm_model_predict(const mm_model_t *model, size_t n, const int64_t *time_ms,
                           const double *const *exog, double *proba, char *errstr,

@@ -1,0 +1,300 @@
+/*
+ * models_int.h - internals shared by the files of the model library
+ * (common/models/). Not installed, not for services: they use mm/model.h.
+ *
+ * Workload: many small fits (one per key, a few hundred to a few thousand
+ * points), so everything here works on plain arrays without copies where it
+ * can, and every fit is deterministic.
+ */
+#ifndef MM_MODELS_INT_H
+#define MM_MODELS_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/model.h"
+
+#define MM_MODELS__MS_PER_DAY INT64_C(86400000)
+/* Artifacts above this size are refused on write and on load. */
+#define MM_MODELS__ARTIFACT_MAX ((size_t)64 << 20)
+/* Named parameter vectors per artifact, and the longest name. */
+#define MM_MODELS__MAX_PARAMS     48
+#define MM_MODELS__PARAM_NAME_MAX 31
+
+/* ------------------------------------------------------------ numerics */
+
+/** @returns the standard normal quantile at @p p (0 < p < 1). */
+double mm_models__norm_ppf(double p);
+/** @returns z such that a central interval at @p level is mean +- z*sd. */
+double mm_models__interval_z(double level);
+
+/* ------------------------------------------------------------ named parameters */
+
+enum { MM_MODELS__PARAM_F64 = 1, MM_MODELS__PARAM_BYTES = 2 };
+
+typedef struct mm_models__param {
+    char name[MM_MODELS__PARAM_NAME_MAX + 1];
+    uint8_t kind;
+    uint32_t n;     /* doubles (F64) or bytes (BYTES) */
+    double *v;      /* owned, kind F64 */
+    uint8_t *bytes; /* owned, kind BYTES */
+} mm_models__param_t;
+
+/* The fitted parameters of one model as named vectors: what the artifact
+ * stores, so an artifact can be inspected without knowing the algorithm. */
+typedef struct mm_models__params {
+    mm_models__param_t p[MM_MODELS__MAX_PARAMS];
+    size_t n;
+} mm_models__params_t;
+
+mm_err_t mm_models__params_add(mm_models__params_t *ps, const char *name, const double *v,
+                               size_t n);
+mm_err_t mm_models__params_add1(mm_models__params_t *ps, const char *name, double v);
+mm_err_t mm_models__params_add_bytes(mm_models__params_t *ps, const char *name, const void *bytes,
+                                     size_t n);
+/** @returns the vector named @p name if it has exactly @p n values (n == 0: any length). */
+const mm_models__param_t *mm_models__params_get(const mm_models__params_t *ps, const char *name,
+                                                size_t n);
+void mm_models__params_clear(mm_models__params_t *ps);
+
+/* ------------------------------------------------------------ calendar and features */
+
+typedef struct mm_models__civil {
+    int year, month, day; /* month 1..12 */
+    int dow;              /* 0 = Monday .. 6 = Sunday */
+    int iso_week;         /* 1..53 */
+    int hour;
+} mm_models__civil_t;
+
+void mm_models__civil_from_ms(int64_t ms, mm_models__civil_t *out);
+
+/* Column layout of a feature row, derived from the config alone so training
+ * and scoring agree by construction. */
+typedef struct mm_models__layout {
+    size_t n_lags; /* forecast: target lags */
+    size_t n_ywin; /* forecast: rolling means of the target over windows */
+    size_t n_cal;  /* calendar columns */
+    size_t n_exog; /* exogenous values at t */
+    size_t n_xwin; /* classify: 4 aggregates x windows x exogenous columns */
+    size_t width;
+    size_t max_lookback; /* target values needed before t */
+    bool hourly;         /* hour-of-day terms present */
+} mm_models__layout_t;
+
+void mm_models__layout_init(const mm_model_config_t *cfg, size_t n_exog, mm_models__layout_t *lay);
+
+/**
+ * @brief One forecast feature row for the point at index @p t of @p y
+ * (y[t-lag] etc.; indices below zero are NaN). Calendar from @p time_ms,
+ * exogenous values from @p exog_t (n_exog values, may be NULL when 0).
+ */
+void mm_models__forecast_row(const mm_model_config_t *cfg, const mm_models__layout_t *lay,
+                             const double *y, size_t t, int64_t time_ms, const double *exog_t,
+                             double *row);
+
+/**
+ * @brief Classification feature rows for n raw telemetry rows: current
+ * values, rolling mean/std/min/max over each window (windows that reach
+ * before the first row use the rows available), calendar. @p X is n x width,
+ * row-major.
+ */
+void mm_models__classify_rows(const mm_model_config_t *cfg, const mm_models__layout_t *lay,
+                              size_t n, const int64_t *time_ms, const double *const *exog,
+                              double *X);
+
+/**
+ * @brief Labels for classification: the 0/1 column as is (lookahead 0), or 1
+ * when an event (y > 0) occurs in (t, t+lookahead]. Rows whose look-ahead
+ * window runs past @p n_known without an event get NaN (unknown).
+ */
+void mm_models__labels(const double *y, size_t n, size_t n_known, int lookahead, double *label);
+
+/* ------------------------------------------------------------ metrics helpers */
+
+/** @returns in-sample seasonal-naive MAE of @p y (m := 1 when n <= m); NaN if undefined. */
+double mm_models__mase_scale(const double *y, size_t n, int season_length);
+/** @brief Average @p k metric sets value by value, ignoring NaN entries. */
+void mm_models__metrics_mean(const mm_metrics_t *sets, size_t k, mm_metrics_t *out);
+
+/* ------------------------------------------------------------ algorithms */
+
+/* A training view: the first n points of the series. */
+typedef struct mm_models__view {
+    const mm_model_config_t *cfg;
+    size_t n;
+    const int64_t *time_ms;
+    const double *y;
+    size_t n_exog;
+    const double *const *exog;
+} mm_models__view_t;
+
+/* What a forecaster knows at forecast time besides its own state. */
+typedef struct mm_models__fcctx {
+    const mm_model_config_t *cfg;
+    const double *hist; /* most recent targets, hist[n_hist-1] is the last */
+    size_t n_hist;
+    int64_t end_ms; /* time of hist[n_hist-1] */
+    size_t n_exog;
+    const double *const *fexog; /* fexog[j][k]: exogenous value at step k+1, resolved */
+} mm_models__fcctx_t;
+
+typedef struct mm_models__ops {
+    mm_algo_t algo;
+    mm_task_t task;
+    /* Forecasters: fit a view; forecast h steps; sd[k] analytic or NaN. */
+    mm_err_t (*fit)(const mm_models__view_t *v, void **state, char *errstr, size_t errstr_size);
+    mm_err_t (*forecast)(const void *state, const mm_models__fcctx_t *fc, size_t h, double *mean,
+                         double *sd, char *errstr, size_t errstr_size);
+    /* Classifiers: fit rows X (n x p) with labels and weights; predict probabilities. */
+    mm_err_t (*fit_xy)(const mm_model_config_t *cfg, const double *X, const double *y,
+                       const double *w, size_t n, size_t p, void **state, char *errstr,
+                       size_t errstr_size);
+    mm_err_t (*predict_x)(const void *state, const double *X, size_t n, size_t p, double *out,
+                          char *errstr, size_t errstr_size);
+    mm_err_t (*save)(const void *state, mm_models__params_t *ps);
+    mm_err_t (*load)(const mm_models__params_t *ps, const mm_model_config_t *cfg, void **state,
+                     char *errstr, size_t errstr_size);
+    void (*destroy)(void *state);
+    size_t (*memsize)(const void *state);
+} mm_models__ops_t;
+
+/** @returns the operations of @p algo, or NULL if it has none (AUTO, unknown). */
+const mm_models__ops_t *mm_models__ops(mm_algo_t algo);
+
+extern const mm_models__ops_t mm_snaive_ops;
+extern const mm_models__ops_t mm_ets_ops;
+extern const mm_models__ops_t mm_croston_ops;
+extern const mm_models__ops_t mm_sba_ops;
+extern const mm_models__ops_t mm_tsb_ops;
+extern const mm_models__ops_t mm_ridge_ops;
+extern const mm_models__ops_t mm_xgboost_ops;
+extern const mm_models__ops_t mm_logistic_ops;
+extern const mm_models__ops_t mm_xgbc_ops;
+
+/* ------------------------------------------------------------ ETS internals (tests, bench) */
+
+typedef enum mm_ets_trend {
+    MM_ETS_T_NONE = 0,
+    MM_ETS_T_ADD = 1,
+    MM_ETS_T_DAMPED = 2
+} mm_ets_trend_t;
+typedef enum mm_ets_season {
+    MM_ETS_S_NONE = 0,
+    MM_ETS_S_ADD = 1,
+    MM_ETS_S_MUL = 2
+} mm_ets_season_t;
+
+#define MM_ETS_MAX_SEASON 400
+
+/* An additive-error ETS model (Hyndman et al. 2008 notation, as statsmodels
+ * ETSModel): b_t = phi b_{t-1} + beta e_t (beta, not Holt's beta*). */
+typedef struct mm_ets {
+    mm_ets_trend_t trend;
+    mm_ets_season_t season;
+    int m; /* season length (1 when no season) */
+    double alpha, beta, gamma, phi;
+    double l0, b0;                /* initial states */
+    double s0[MM_ETS_MAX_SEASON]; /* s0[j] = s_{j-m}: initial seasonal states, oldest first */
+    /* after filtering */
+    double level, slope;
+    double s_end[MM_ETS_MAX_SEASON]; /* s_end[j]: seasonal state used by forecast step j+1 */
+    double sse;
+    size_t nobs;   /* non-missing observations */
+    double sigma2; /* SSE / nobs */
+    double loglik, aicc;
+    int n_params; /* smoothing parameters + free initial states */
+    int n_evals;  /* likelihood evaluations the fit used (diagnostics) */
+} mm_ets_t;
+
+/**
+ * @brief Run the filter over y (NaN = missing) with the model's parameters
+ * and initial states; sets level/slope/s_end, sse, nobs, sigma2, loglik,
+ * aicc. @p fitted (may be NULL) receives the one-step predictions.
+ * @returns false when the states leave the admissible region (e.g. a
+ * multiplicative seasonal state <= 0).
+ */
+bool mm_ets_filter(mm_ets_t *ets, const double *y, size_t n, double *fitted);
+
+/** @brief Fit one form by maximum likelihood (NLopt). */
+mm_err_t mm_ets_fit_form(const double *y, size_t n, int m, mm_ets_trend_t trend,
+                         mm_ets_season_t season, mm_ets_t *out, char *errstr, size_t errstr_size);
+
+/** @brief Forecast h steps: mean, and analytic sd (NaN for multiplicative seasonality). */
+void mm_ets_forecast(const mm_ets_t *ets, size_t h, double *mean, double *sd);
+
+/* ------------------------------------------------------------ linear learners (tests, bench) */
+
+typedef struct mm_linear {
+    size_t p;
+    double intercept;
+    double *coef;  /* p, on the standardised scale */
+    double *mean;  /* p, column means (also the fill value for missing) */
+    double *scale; /* p, column standard deviations (1 when constant) */
+} mm_linear_t;
+
+/** @brief Ridge: min sum (y - b0 - Zb)^2 + lambda |b|^2 on standardised Z. */
+mm_err_t mm_ridge_fit_xy(const double *X, const double *y, size_t n, size_t p, double lambda,
+                         mm_linear_t *out, char *errstr, size_t errstr_size);
+/** @brief L2 logistic: min sum w_i logloss_i + |b|^2 / (2C) on standardised Z (sklearn's
+ * objective). */
+mm_err_t mm_logistic_fit_xy(const double *X, const double *y, const double *w, size_t n, size_t p,
+                            double c, mm_linear_t *out, char *errstr, size_t errstr_size);
+double mm_linear_eval(const mm_linear_t *lin, const double *row);
+void mm_linear_free(mm_linear_t *lin);
+/** @brief Rebuild a linear model of @p p features from named parameters (regress.c). */
+mm_err_t mm_models__linear_load(const mm_models__params_t *ps, size_t p, mm_linear_t *lin,
+                                char *errstr, size_t errstr_size);
+
+/* ------------------------------------------------------------ XGBoost (xgb.c) */
+
+typedef struct mm_xgb mm_xgb_t;
+
+/** @brief Fit boosted trees (squared error, or logistic when @p classify) on X (n x p). */
+mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double *y, const double *w,
+                    size_t n, size_t p, bool classify, double scale_pos_weight, mm_xgb_t **out,
+                    char *errstr, size_t errstr_size);
+/** @brief Rebuild the trees from the packed bytes mm_xgb_raw() gave (no XGBoost call). */
+mm_err_t mm_xgb_load(const uint8_t *raw, size_t len, size_t p, mm_xgb_t **out, char *errstr,
+                     size_t errstr_size);
+/** @brief Predict n rows (values, or probabilities for a classifier). Read-only: safe across
+ * threads. */
+mm_err_t mm_xgb_predict(const mm_xgb_t *x, const double *X, size_t n, double *out, char *errstr,
+                        size_t errstr_size);
+/** @returns the packed trees (borrowed) and their length: what artifacts store. */
+size_t mm_xgb_raw(const mm_xgb_t *x, const uint8_t **raw);
+void mm_xgb_free(mm_xgb_t *x);
+
+/* ------------------------------------------------------------ model objects */
+
+struct mm_model {
+    mm_model_config_t cfg;
+    mm_algo_t algo;
+    int64_t data_end_ms;
+    uint64_t n_obs;
+    bool nonneg;  /* the training target never went below zero */
+    double *tail; /* last n_tail targets (lags, seasonal naive) */
+    size_t n_tail;
+    double *exog_last; /* last known value of each exogenous column */
+    size_t n_exog;
+    double *interval_sd; /* backtest-residual sd per step (when not analytic) */
+    size_t n_interval_sd;
+    mm_metrics_t metrics;
+    mm_metrics_t baseline;
+    const mm_models__ops_t *ops;
+    void *state;
+    size_t state_bytes;
+};
+
+/** @brief Classification training (classify.c), called by mm_model_train. */
+mm_err_t mm_models__train_classify(const mm_model_config_t *cfg, const mm_series_t *s,
+                                   mm_train_result_t *out, char *errstr, size_t errstr_size);
+
+/** @brief Serialise @p model into a malloc'd artifact. */
+mm_err_t mm_models__serialize(const mm_model_t *model, uint8_t **out, size_t *out_len, char *errstr,
+                              size_t errstr_size);
+
+/** @returns CRC-32 (IEEE) of @p len bytes. */
+uint32_t mm_models__crc32(const void *data, size_t len);
+
+#endif

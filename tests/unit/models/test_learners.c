@@ -1,0 +1,205 @@
+/*
+ * test_learners.c - ridge, logistic, XGBoost and the intermittent-demand
+ * methods held to golden values from scikit-learn, xgboost and an
+ * independent Python implementation (tests/fixtures/models/make_golden.py).
+ *
+ * Tolerances: ridge is one linear solve on both sides (1e-9 relative);
+ * logistic regression compares two Newton-type solvers stopped at their own
+ * tolerances (1e-6); XGBoost trains with the same library (1.7.4) and our
+ * native tree walk evaluates in float as XGBoost does, so predictions agree
+ * to float rounding (1e-6 relative).
+ */
+#include <math.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "golden.h"
+#include "models_int.h"
+#include "testdata.h"
+
+static void assert_rel(double got, double want, double rel, const char *what, size_t i) {
+    cr_assert(fabs(got - want) <= rel * fmax(1.0, fabs(want)), "%s[%zu]: got %.12g, want %.12g",
+              what, i, got, want);
+}
+
+Test(learners, ridge_coefficients_match_scikit_learn) {
+    size_t nx, n;
+    const double *X = golden("ridge.X", &nx);
+    const double *y = golden("ridge.y", &n);
+    const double *coef = golden("ridge.coef", NULL);
+    mm_linear_t lin;
+    char errstr[256] = "";
+    cr_assert_eq(mm_ridge_fit_xy(X, y, n, nx / n, 3.0, &lin, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    for (size_t j = 0; j < lin.p; j++) assert_rel(lin.coef[j], coef[j], 1e-9, "ridge.coef", j);
+    assert_rel(lin.intercept, golden1("ridge.intercept"), 1e-9, "ridge.intercept", 0);
+    mm_linear_free(&lin);
+}
+
+Test(learners, weighted_logistic_coefficients_match_scikit_learn) {
+    size_t nx, n;
+    const double *X = golden("logistic.X", &nx);
+    const double *y = golden("logistic.y", &n);
+    const double *coef = golden("logistic.coef", NULL);
+    double pos = 0;
+    for (size_t i = 0; i < n; i++) pos += y[i];
+    double *w = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) /* class_weight="balanced" */
+        w[i] = y[i] > 0.5 ? (double)n / (2 * pos) : (double)n / (2 * ((double)n - pos));
+    mm_linear_t lin;
+    char errstr[256] = "";
+    cr_assert_eq(mm_logistic_fit_xy(X, y, w, n, nx / n, 0.5, &lin, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    for (size_t j = 0; j < lin.p; j++) assert_rel(lin.coef[j], coef[j], 1e-6, "logistic.coef", j);
+    assert_rel(lin.intercept, golden1("logistic.intercept"), 1e-6, "logistic.intercept", 0);
+    mm_linear_free(&lin);
+    free(w);
+}
+
+Test(learners, missing_feature_values_count_as_the_training_mean) {
+    double X[8] = {1, 10, 2, 20, 3, 30, 4, 40}, y[4] = {1, 2, 3, 4};
+    mm_linear_t lin;
+    char errstr[256] = "";
+    cr_assert_eq(mm_ridge_fit_xy(X, y, 4, 2, 0.1, &lin, errstr, sizeof errstr), MM_OK);
+    double row_nan[2] = {NAN, NAN}, row_mean[2] = {2.5, 25};
+    cr_assert_float_eq(mm_linear_eval(&lin, row_nan), mm_linear_eval(&lin, row_mean), 1e-12);
+    mm_linear_free(&lin);
+}
+
+static mm_model_config_t xgb_cfg(void) {
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    cfg.xgb_rounds = 20;
+    cfg.xgb_max_depth = 4;
+    cfg.xgb_eta = 0.1;
+    return cfg;
+}
+
+static void check_xgb(bool classify, const char *ylabel, const char *want_name) {
+    size_t nx, n, nt;
+    const double *X = golden("xgb.X", &nx);
+    const double *y = golden(ylabel, &n);
+    const double *Xt = golden("xgb.Xtest", &nt);
+    const double *want = golden(want_name, NULL);
+    size_t p = nx / n, rows = nt / p;
+    double spw = 1;
+    if (classify) {
+        double pos = 0;
+        for (size_t i = 0; i < n; i++) pos += y[i];
+        spw = ((double)n - pos) / pos;
+    }
+    mm_model_config_t cfg = xgb_cfg();
+    mm_xgb_t *x = NULL;
+    char errstr[256] = "";
+    cr_assert_eq(mm_xgb_fit(&cfg, X, y, NULL, n, p, classify, spw, &x, errstr, sizeof errstr),
+                 MM_OK, "%s", errstr);
+    double pred[16];
+    cr_assert_eq(mm_xgb_predict(x, Xt, rows, pred, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    for (size_t i = 0; i < rows; i++) assert_rel(pred[i], want[i], 1e-6, want_name, i);
+    /* rebuilt from its packed bytes, the model predicts bit for bit the same */
+    const uint8_t *raw;
+    size_t len = mm_xgb_raw(x, &raw);
+    mm_xgb_t *back = NULL;
+    cr_assert_eq(mm_xgb_load(raw, len, p, &back, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    double again[16];
+    cr_assert_eq(mm_xgb_predict(back, Xt, rows, again, errstr, sizeof errstr), MM_OK);
+    cr_assert(memcmp(pred, again, rows * sizeof(double)) == 0);
+    mm_xgb_free(back);
+    mm_xgb_free(x);
+}
+
+Test(learners, xgboost_regressor_matches_python_xgboost) {
+    check_xgb(false, "xgb.y", "xgb.reg_pred");
+}
+
+Test(learners, xgboost_classifier_with_imbalance_weight_matches_python_xgboost) {
+    check_xgb(true, "xgb.yc", "xgb.clf_pred");
+}
+
+Test(learners, xgboost_model_bytes_with_wrong_feature_count_are_refused) {
+    size_t nx, n;
+    const double *X = golden("xgb.X", &nx);
+    const double *y = golden("xgb.y", &n);
+    mm_model_config_t cfg = xgb_cfg();
+    mm_xgb_t *x = NULL, *back = NULL;
+    char errstr[256] = "";
+    cr_assert_eq(mm_xgb_fit(&cfg, X, y, NULL, n, nx / n, false, 1, &x, errstr, sizeof errstr),
+                 MM_OK);
+    const uint8_t *raw;
+    size_t len = mm_xgb_raw(x, &raw);
+    cr_assert_eq(mm_xgb_load(raw, len, nx / n + 1, &back, errstr, sizeof errstr), MM_ERR_PARSE);
+    cr_assert_eq(mm_xgb_load(raw, len / 2, nx / n, &back, errstr, sizeof errstr), MM_ERR_PARSE);
+    cr_assert_null(back);
+    mm_xgb_free(x);
+}
+
+/* Intermittent demand through the public API: fit on the golden series,
+ * read the chosen constants and forecast back from the artifact. */
+static void check_intermittent(mm_algo_t algo, const char *name, size_t n_params) {
+    size_t n;
+    const double *y = golden("interm.y", &n);
+    const double *want = golden(name, NULL);
+    td_series_t ts;
+    td_alloc(&ts, n, 0);
+    memcpy(ts.y, y, n * sizeof(double));
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    cfg.candidates = 1u << algo;
+    cfg.holdout = 7;
+    cfg.min_history = 10;
+    mm_train_result_t res;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_eq(res.algorithm, algo);
+    cr_assert_not(res.fallback, "%s", res.fallback_reason);
+    mm_model_t *model = NULL;
+    cr_assert_eq(mm_model_load(res.artifact, res.artifact_len, &model, errstr, sizeof errstr),
+                 MM_OK);
+    const mm_models__ops_t *ops = mm_models__ops(algo);
+    mm_models__params_t ps = {0};
+    cr_assert_eq(ops->save(model->state, &ps), MM_OK);
+    assert_rel(mm_models__params_get(&ps, "alpha", 1)->v[0], want[0], 1e-12, name, 0);
+    if (n_params == 3)
+        assert_rel(mm_models__params_get(&ps, "beta", 1)->v[0], want[1], 1e-12, name, 1);
+    mm_models__params_clear(&ps);
+    mm_forecast_t fc;
+    cr_assert_eq(mm_model_forecast(model, 5, NULL, &fc, errstr, sizeof errstr), MM_OK);
+    for (size_t k = 0; k < 5; k++) {
+        assert_rel(fc.mean[k], want[n_params - 1], 1e-12, name, k);
+        cr_assert(fc.lower[k] >= 0, "demand intervals stay non-negative");
+        cr_assert(fc.upper[k] > fc.mean[k]);
+    }
+    mm_forecast_clear(&fc);
+    mm_model_destroy(model);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
+
+Test(learners, croston_matches_reference_implementation) {
+    check_intermittent(MM_ALGO_CROSTON, "interm.croston", 2);
+}
+
+Test(learners, sba_matches_reference_implementation) {
+    check_intermittent(MM_ALGO_SBA, "interm.sba", 2);
+}
+
+Test(learners, tsb_matches_reference_implementation) {
+    check_intermittent(MM_ALGO_TSB, "interm.tsb", 3);
+}
+
+Test(learners, intermittent_methods_refuse_negative_demand) {
+    td_series_t ts;
+    td_seasonal(&ts, 200, 3, 0, 0, 5, 1); /* oscillates around zero */
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    cfg.candidates = (1u << MM_ALGO_CROSTON) | (1u << MM_ALGO_TSB);
+    mm_train_result_t res;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert(res.fallback, "no candidate fits, so the declared fallback is used");
+    cr_assert(isnan(res.per_algo[MM_ALGO_CROSTON].v[MM_METRIC_RMSE]));
+    cr_assert(strstr(res.fallback_reason, "negative") != NULL, "%s", res.fallback_reason);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
