@@ -2,9 +2,11 @@
  * mm-trainer: arguments, configuration, signals and shutdown order only; the
  * logic lives in trainer.c.
  */
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "mm/conf.h"
@@ -48,6 +50,20 @@ static const mm_conf_schema_t trainer_schema = {
     .n_props = sizeof(trainer_props) / sizeof(trainer_props[0]),
 };
 
+/*
+ * Training runs one model per worker thread; BLAS threads inside each fit
+ * would only contend with the pool. OpenBLAS (when it is the BLAS in use)
+ * reads OPENBLAS_NUM_THREADS at load time, so an unset variable is settled here.
+ */
+static void single_threaded_blas(void) {
+    if (getenv("OPENBLAS_NUM_THREADS")) return;
+    void *sym = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    if (!sym) return;
+    void (*set_threads)(int);
+    memcpy(&set_threads, &sym, sizeof(set_threads));
+    set_threads(1);
+}
+
 int main(int argc, char **argv) {
     trainer_conf_t conf = {0};
     mm_kv_list_t kafka = {0};
@@ -69,6 +85,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     mm_service_install_signals();
+    single_threaded_blas();
     if (mm_service_setup("mm-trainer", &conf.common, &spec, &bootstrap, errstr, sizeof(errstr))) {
         mm_log_error("config_invalid", "%s", errstr);
         goto out;
