@@ -21,16 +21,17 @@
  */
 #include "mm/avro.h"
 
-#include <avro.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <avro.h>
+#include <jansson.h>
 
 #include "schemas_embedded.h"
 
@@ -225,8 +226,8 @@ mm_err_t mm_avro_peek(const void *payload, size_t len, mm_record_type_t *type, i
     if (p[0] != MM_WIRE_MAGIC)
         return mm_errf(MM_ERR_SCHEMA, errstr, errstr_size,
                        "unknown magic byte 0x%02x (expected 0x%02x)", p[0], MM_WIRE_MAGIC);
-    int32_t id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
-                           ((uint32_t)p[3] << 8) | (uint32_t)p[4]);
+    int32_t id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) |
+                           (uint32_t)p[4]);
     for (int t = 0; t < MM_RECORD__COUNT; t++) {
         if (schemas[t].id == id) {
             if (type) *type = (mm_record_type_t)t;
@@ -316,9 +317,8 @@ static void walk_path(const walk_t *w, char *out, size_t size) {
     }
 }
 
-__attribute__((format(printf, 4, 5))) static mm_err_t walk_fail(walk_t *w, mm_err_t err,
-                                                                size_t at, const char *fmt,
-                                                                ...) {
+__attribute__((format(printf, 4, 5))) static mm_err_t walk_fail(walk_t *w, mm_err_t err, size_t at,
+                                                                const char *fmt, ...) {
     char path[256], what[256];
     walk_path(w, path, sizeof(path));
     va_list ap;
@@ -329,10 +329,10 @@ __attribute__((format(printf, 4, 5))) static mm_err_t walk_fail(walk_t *w, mm_er
                    w->base + at);
 }
 
-#define WALK_TRY(expr)                                                                        \
-    do {                                                                                       \
-        mm_err_t walk_err_ = (expr);                                                          \
-        if (walk_err_) return walk_err_;                                                       \
+#define WALK_TRY(expr)                                                                             \
+    do {                                                                                           \
+        mm_err_t walk_err_ = (expr);                                                               \
+        if (walk_err_) return walk_err_;                                                           \
     } while (0)
 
 static mm_err_t walk_push(walk_t *w, const char *field, int64_t index) {
@@ -398,8 +398,7 @@ static inline mm_err_t walk_varint(walk_t *w, int max_bytes, int64_t *out) {
         uint8_t b = w->body[w->pos++];
         if (i == max_bytes - 1) {
             if (b & 0x80)
-                return walk_fail(w, MM_ERR_PARSE, start, "varint longer than %d bytes",
-                                 max_bytes);
+                return walk_fail(w, MM_ERR_PARSE, start, "varint longer than %d bytes", max_bytes);
             if (b > (max_bytes == 5 ? 0x0F : 0x01))
                 return walk_fail(w, MM_ERR_PARSE, start, "varint overflows %s",
                                  max_bytes == 5 ? "int" : "long");
@@ -416,10 +415,14 @@ static size_t min_size(avro_schema_t schema, int depth) {
     if (depth > WALK_MAX_DEPTH) return 0;
     if (is_avro_link(schema)) schema = avro_schema_link_target(schema);
     switch (avro_typeof(schema)) {
-    case AVRO_NULL: return 0;
-    case AVRO_FLOAT: return 4;
-    case AVRO_DOUBLE: return 8;
-    case AVRO_FIXED: return (size_t)avro_schema_fixed_size(schema);
+    case AVRO_NULL:
+        return 0;
+    case AVRO_FLOAT:
+        return 4;
+    case AVRO_DOUBLE:
+        return 8;
+    case AVRO_FIXED:
+        return (size_t)avro_schema_fixed_size(schema);
     case AVRO_RECORD: {
         size_t sum = 0;
         size_t n = avro_schema_record_size(schema);
@@ -427,7 +430,8 @@ static size_t min_size(avro_schema_t schema, int depth) {
             sum += min_size(avro_schema_record_field_get_by_index(schema, (int)i), depth + 1);
         return sum;
     }
-    default: return 1; /* boolean, varints, lengths, union index, block count */
+    default:
+        return 1; /* boolean, varints, lengths, union index, block count */
     }
 }
 
@@ -553,7 +557,8 @@ static mm_err_t walk_value(walk_t *w, avro_schema_t schema) {
     char num[32];
     int64_t v = 0;
     switch (avro_typeof(schema)) {
-    case AVRO_NULL: return render_lit(w, "null");
+    case AVRO_NULL:
+        return render_lit(w, "null");
     case AVRO_BOOLEAN:
         if (w->pos >= w->len) return walk_fail(w, MM_ERR_PARSE, at, "truncated boolean");
         if (w->body[w->pos] > 1)
@@ -570,8 +575,7 @@ static mm_err_t walk_value(walk_t *w, avro_schema_t schema) {
     case AVRO_DOUBLE: {
         size_t size = avro_typeof(schema) == AVRO_FLOAT ? 4 : 8;
         if (w->len - w->pos < size)
-            return walk_fail(w, MM_ERR_PARSE, at, "truncated %s",
-                             size == 4 ? "float" : "double");
+            return walk_fail(w, MM_ERR_PARSE, at, "truncated %s", size == 4 ? "float" : "double");
         uint64_t bits = 0;
         for (size_t i = 0; i < size; i++) bits |= (uint64_t)w->body[w->pos + i] << (8 * i);
         w->pos += size;
@@ -586,8 +590,10 @@ static mm_err_t walk_value(walk_t *w, avro_schema_t schema) {
         memcpy(&d, &bits, sizeof(d));
         return render_double(w, d);
     }
-    case AVRO_STRING: return walk_string(w, false);
-    case AVRO_BYTES: return walk_string(w, true);
+    case AVRO_STRING:
+        return walk_string(w, false);
+    case AVRO_BYTES:
+        return walk_string(w, true);
     case AVRO_FIXED: {
         size_t size = (size_t)avro_schema_fixed_size(schema);
         if (w->len - w->pos < size) return walk_fail(w, MM_ERR_PARSE, at, "truncated fixed");
@@ -608,13 +614,16 @@ static mm_err_t walk_value(walk_t *w, avro_schema_t schema) {
         WALK_TRY(walk_varint(w, 10, &v));
         size_t n = avro_schema_union_size(schema);
         if (v < 0 || (uint64_t)v >= n)
-            return walk_fail(w, MM_ERR_PARSE, at, "union index %" PRId64 " out of range 0..%zu",
-                             v, n - 1);
+            return walk_fail(w, MM_ERR_PARSE, at, "union index %" PRId64 " out of range 0..%zu", v,
+                             n - 1);
         return walk_value(w, avro_schema_union_branch(schema, (int)v));
     }
-    case AVRO_RECORD: return walk_record(w, schema);
-    case AVRO_ARRAY: return walk_blocks(w, schema, false);
-    case AVRO_MAP: return walk_blocks(w, schema, true);
+    case AVRO_RECORD:
+        return walk_record(w, schema);
+    case AVRO_ARRAY:
+        return walk_blocks(w, schema, false);
+    case AVRO_MAP:
+        return walk_blocks(w, schema, true);
     default:
         return walk_fail(w, MM_ERR_UNSUPPORTED, at, "schema type %s is not supported",
                          avro_schema_type_name(schema));
@@ -622,8 +631,8 @@ static mm_err_t walk_value(walk_t *w, avro_schema_t schema) {
 }
 
 /* Validate (and optionally render) the body of a framed payload whose header was peeked. */
-static mm_err_t walk_payload(const void *payload, size_t len, mm_record_type_t type,
-                             mm_buf_t *json, char *errstr, size_t errstr_size) {
+static mm_err_t walk_payload(const void *payload, size_t len, mm_record_type_t type, mm_buf_t *json,
+                             char *errstr, size_t errstr_size) {
     walk_t w = {
         .body = (const uint8_t *)payload + MM_WIRE_HEADER_LEN,
         .len = len - MM_WIRE_HEADER_LEN,
@@ -669,9 +678,8 @@ typedef struct enc {
     size_t errstr_size;
 } enc_t;
 
-__attribute__((format(printf, 4, 5))) static void enc_fail(enc_t *e, mm_err_t err,
-                                                           const char *field, const char *fmt,
-                                                           ...) {
+__attribute__((format(printf, 4, 5))) static void
+enc_fail(enc_t *e, mm_err_t err, const char *field, const char *fmt, ...) {
     if (e->err) return;
     char what[256];
     va_list ap;
@@ -686,8 +694,8 @@ static void enc_avro_fail(enc_t *e, const char *field, int rc) {
     enc_fail(e, rc == ENOMEM ? MM_ERR_NOMEM : MM_ERR_INVALID_ARG, field, "%s", avro_strerror());
 }
 
-static bool enc_begin(enc_t *e, mm_record_type_t type, const void *rec, mm_buf_t *out,
-                      char *errstr, size_t errstr_size) {
+static bool enc_begin(enc_t *e, mm_record_type_t type, const void *rec, mm_buf_t *out, char *errstr,
+                      size_t errstr_size) {
     memset(e, 0, sizeof(*e));
     e->type = type;
     e->errstr = errstr;
@@ -700,8 +708,8 @@ static bool enc_begin(enc_t *e, mm_record_type_t type, const void *rec, mm_buf_t
         return false;
     }
     if (avro_generic_value_new(schemas[type].iface, &e->rec) != 0) {
-        e->err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: %s", short_name(type),
-                         avro_strerror());
+        e->err =
+            mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: %s", short_name(type), avro_strerror());
         return false;
     }
     e->have_rec = true;
@@ -807,8 +815,7 @@ static void enc_longs(enc_t *e, avro_value_t *parent, const char *field, const i
 static void enc_metrics(enc_t *e, const char *field, const mm_metric_t *metrics, size_t n) {
     avro_value_t arr, item;
     if (!enc_field(e, &e->rec, field, &arr)) return;
-    if (n && !metrics)
-        return enc_fail(e, MM_ERR_INVALID_ARG, field, "NULL array of %zu items", n);
+    if (n && !metrics) return enc_fail(e, MM_ERR_INVALID_ARG, field, "NULL array of %zu items", n);
     for (size_t i = 0; i < n && !e->err; i++) {
         int rc = avro_value_append(&arr, &item, NULL);
         if (rc) return enc_avro_fail(e, field, rc);
@@ -831,8 +838,7 @@ static mm_err_t enc_finish(enc_t *e, mm_buf_t *out) {
             e->err = mm_errf(MM_ERR_NOMEM, e->errstr, e->errstr_size,
                              "%s: %zu encoded bytes do not fit the buffer (%zu used of a %zu-byte "
                              "limit)",
-                             short_name(e->type), MM_WIRE_HEADER_LEN + size, out->len,
-                             out->limit);
+                             short_name(e->type), MM_WIRE_HEADER_LEN + size, out->len, out->limit);
         } else {
             uint8_t *p = out->data + out->len;
             uint32_t id = (uint32_t)schemas[e->type].id;
@@ -888,8 +894,8 @@ mm_err_t mm_avro_encode_model_trained(const mm_model_trained_t *rec, mm_buf_t *o
     return enc_finish(&e, out);
 }
 
-mm_err_t mm_avro_encode_model_decision(const mm_model_decision_t *rec, mm_buf_t *out,
-                                       char *errstr, size_t errstr_size) {
+mm_err_t mm_avro_encode_model_decision(const mm_model_decision_t *rec, mm_buf_t *out, char *errstr,
+                                       size_t errstr_size) {
     enc_t e;
     if (!enc_begin(&e, MM_RECORD_MODEL_DECISION, rec, out, errstr, errstr_size)) return e.err;
     avro_value_t *r = &e.rec;
@@ -954,8 +960,8 @@ mm_err_t mm_avro_encode_score_request(const mm_score_request_t *rec, mm_buf_t *o
     enc_longs(&e, r, "time_ms", rec->time_ms, rec->n_rows);
     size_t n_values = rec->n_rows * rec->n_features;
     if (rec->n_features && n_values / rec->n_features != rec->n_rows)
-        enc_fail(&e, MM_ERR_INVALID_ARG, "values", "%zu rows x %zu features overflows",
-                 rec->n_rows, rec->n_features);
+        enc_fail(&e, MM_ERR_INVALID_ARG, "values", "%zu rows x %zu features overflows", rec->n_rows,
+                 rec->n_features);
     enc_doubles(&e, r, "values", rec->values, n_values);
     enc_long(&e, r, "requested_at_ms", rec->requested_at_ms);
     return enc_finish(&e, out);
@@ -1002,8 +1008,7 @@ mm_err_t mm_avro_encode_dead_letter(const mm_dead_letter_t *rec, mm_buf_t *out, 
     avro_value_t original, branch;
     if (enc_field(&e, r, "original", &original)) {
         if (!rec->original && rec->original_len) {
-            enc_fail(&e, MM_ERR_INVALID_ARG, "original", "NULL with %zu bytes",
-                     rec->original_len);
+            enc_fail(&e, MM_ERR_INVALID_ARG, "original", "NULL with %zu bytes", rec->original_len);
         } else {
             int rc = avro_value_set_branch(&original, rec->original ? 1 : 0, &branch);
             if (!rc)
@@ -1035,9 +1040,9 @@ typedef struct dec {
 
 static void dec_avro_fail(dec_t *d, const char *field, int rc) {
     if (d->err) return;
-    d->err = mm_errf(rc == ENOMEM ? MM_ERR_NOMEM : MM_ERR_SCHEMA, d->errstr, d->errstr_size,
-                     "%s.%s: %s", short_name(d->type), field,
-                     rc == ENOMEM ? "out of memory" : avro_strerror());
+    d->err =
+        mm_errf(rc == ENOMEM ? MM_ERR_NOMEM : MM_ERR_SCHEMA, d->errstr, d->errstr_size, "%s.%s: %s",
+                short_name(d->type), field, rc == ENOMEM ? "out of memory" : avro_strerror());
 }
 
 static void dec_nomem(dec_t *d, const char *field) {
@@ -1078,8 +1083,8 @@ static mm_err_t dec_begin(dec_t *d, mm_record_type_t type, const void *payload, 
         return d->err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory",
                                 short_name(type));
     if (avro_value_read(reader, &d->rec) != 0)
-        d->err = mm_errf(MM_ERR_PARSE, errstr, errstr_size, "%s: %s", short_name(type),
-                         avro_strerror());
+        d->err =
+            mm_errf(MM_ERR_PARSE, errstr, errstr_size, "%s: %s", short_name(type), avro_strerror());
     avro_reader_free(reader);
     return d->err;
 }
@@ -1202,8 +1207,7 @@ static void dec_doubles(dec_t *d, avro_value_t *parent, const char *field, doubl
     if (dec_field(d, parent, field, &arr)) dec_doubles_value(d, field, &arr, out, n);
 }
 
-static void dec_longs(dec_t *d, avro_value_t *parent, const char *field, int64_t **out,
-                      size_t *n) {
+static void dec_longs(dec_t *d, avro_value_t *parent, const char *field, int64_t **out, size_t *n) {
     avro_value_t arr, item;
     if (!dec_field(d, parent, field, &arr)) return;
     *n = dec_size(d, field, &arr);
@@ -1234,9 +1238,8 @@ static void dec_metrics(dec_t *d, const char *field, mm_metric_t **out, size_t *
 static void dec_check_len(dec_t *d, const char *field, size_t got, size_t want,
                           const char *want_from) {
     if (d->err || got == want) return;
-    d->err = mm_errf(MM_ERR_PARSE, d->errstr, d->errstr_size,
-                     "%s.%s: %zu items, expected %zu (%s)", short_name(d->type), field, got, want,
-                     want_from);
+    d->err = mm_errf(MM_ERR_PARSE, d->errstr, d->errstr_size, "%s.%s: %zu items, expected %zu (%s)",
+                     short_name(d->type), field, got, want, want_from);
 }
 
 /*
@@ -1310,8 +1313,10 @@ mm_err_t mm_avro_encode_observation_batch(const mm_observation_batch_t *rec, mm_
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                        "ObservationBatch: NULL record or buffer");
     obs_strings_t strings[5] = {
-        {"dataset", rec->dataset, 0},     {"spec_hash", rec->spec_hash, 0},
-        {"partition_key", rec->partition_key, 0}, {"load_id", rec->load_id, 0},
+        {"dataset", rec->dataset, 0},
+        {"spec_hash", rec->spec_hash, 0},
+        {"partition_key", rec->partition_key, 0},
+        {"load_id", rec->load_id, 0},
         {"source", rec->source, 0},
     };
     size_t n = rec->n_rows, size = 0, bad = 0;
@@ -1326,11 +1331,11 @@ mm_err_t mm_avro_encode_observation_batch(const mm_observation_batch_t *rec, mm_
                            bad);
         size += varint_size((int64_t)strings[i].len) + strings[i].len;
     }
-    const char *null_array = !n                 ? NULL
-                             : !rec->time_ms    ? "time_ms"
-                             : !rec->target     ? "target"
-                             : !rec->line       ? "line"
-                                                : NULL;
+    const char *null_array = !n              ? NULL
+                             : !rec->time_ms ? "time_ms"
+                             : !rec->target  ? "target"
+                             : !rec->line    ? "line"
+                                             : NULL;
     if (null_array)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                        "ObservationBatch.%s: NULL array of %zu items", null_array, n);
@@ -1340,12 +1345,11 @@ mm_err_t mm_avro_encode_observation_batch(const mm_observation_batch_t *rec, mm_
     /* Anything larger cannot fit a buffer anyway; this keeps the sums below from overflowing. */
     if (n > SIZE_MAX / 64 || rec->n_columns > SIZE_MAX / 64 / (n + 1))
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size,
-                       "ObservationBatch: %zu rows x %zu columns is too large", n,
-                       rec->n_columns);
+                       "ObservationBatch: %zu rows x %zu columns is too large", n, rec->n_columns);
     size += varint_size(rec->batch_seq) + 1 + varint_size(rec->load_rows_for_key) +
             varint_size(rec->load_batches_for_key);
     size += array_overhead(n) * 2 + 8 * n; /* time_ms, target */
-    size += array_overhead(n);              /* line */
+    size += array_overhead(n);             /* line */
     for (size_t i = 0; i < n; i++) size += varint_size(rec->time_ms[i]) + varint_size(rec->line[i]);
     size += array_overhead(rec->n_columns);
     for (size_t c = 0; c < rec->n_columns; c++) {
@@ -1498,8 +1502,7 @@ static mm_err_t obs_nomem(char *errstr, size_t errstr_size, const char *field) {
 static mm_err_t obs_len(char *errstr, size_t errstr_size, const char *field, size_t got,
                         size_t want) {
     return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
-                   "ObservationBatch.%s: %zu items, expected %zu (len(time_ms))", field, got,
-                   want);
+                   "ObservationBatch.%s: %zu items, expected %zu (len(time_ms))", field, got, want);
 }
 
 static mm_err_t decode_observation_batch(const uint8_t *p, mm_observation_batch_t *rec,
@@ -1547,10 +1550,10 @@ mm_err_t mm_avro_decode_observation_batch(const void *payload, size_t len,
                                           mm_observation_batch_t *rec, char *errstr,
                                           size_t errstr_size) {
     dec_t d;
-    if (dec_begin(&d, MM_RECORD_OBSERVATION_BATCH, payload, len, rec, sizeof(*rec), false,
-                  errstr, errstr_size) == MM_OK)
-        d.err = decode_observation_batch((const uint8_t *)payload + MM_WIRE_HEADER_LEN, rec,
-                                         errstr, errstr_size);
+    if (dec_begin(&d, MM_RECORD_OBSERVATION_BATCH, payload, len, rec, sizeof(*rec), false, errstr,
+                  errstr_size) == MM_OK)
+        d.err = decode_observation_batch((const uint8_t *)payload + MM_WIRE_HEADER_LEN, rec, errstr,
+                                         errstr_size);
     if (dec_end(&d)) mm_observation_batch_clear(rec);
     return d.err;
 }

@@ -225,7 +225,9 @@ char *mm_blob_azure_account_sas(const char *account_name, const char *account_ke
  * keys) stay as they are; everything else, '%' included, is encoded, so a
  * name holding "%2F" travels as "%252F" and keeps its literal '%'.
  */
-static char *az_encode_path(const char *s) { return mm_url_encode(s, "/="); }
+static char *az_encode_path(const char *s) {
+    return mm_url_encode(s, "/=");
+}
 
 /* Does @p host name an endpoint that puts the account in the path (Azurite,
  * an IP address, a bare container host name like "azurite")? */

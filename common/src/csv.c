@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define CSV_CHUNK_BYTES (1u << 20)
-#define CSV_BUF_BYTES (MM_CSV_MAX_RECORD_BYTES + CSV_CHUNK_BYTES)
+#define CSV_BUF_BYTES   (MM_CSV_MAX_RECORD_BYTES + CSV_CHUNK_BYTES)
 /* field text plus one NUL per field */
 #define CSV_FIELD_BYTES (MM_CSV_MAX_RECORD_BYTES + MM_CSV_MAX_FIELDS + 1)
 
@@ -34,34 +34,34 @@ typedef enum csv_state {
 
 /* Byte classes for the fast scans: which bytes stop an unquoted / quoted run. */
 #define CLS_STOP_UNQUOTED 1
-#define CLS_STOP_QUOTED 2
+#define CLS_STOP_QUOTED   2
 
 struct mm_csv_reader {
     FILE *file; /* borrowed */
     char *name;
-    char *buf;     /* CSV_BUF_BYTES: the current record and read-ahead */
-    size_t len;    /* valid bytes in buf */
-    size_t pos;    /* next byte to parse */
+    char *buf;  /* CSV_BUF_BYTES: the current record and read-ahead */
+    size_t len; /* valid bytes in buf */
+    size_t pos; /* next byte to parse */
     bool eof;
     bool io_error;
-    bool started;  /* BOM check done */
-    int64_t line;  /* physical line of buf[pos] */
+    bool started; /* BOM check done */
+    int64_t line; /* physical line of buf[pos] */
 
-    char *fbuf;    /* CSV_FIELD_BYTES: unescaped, NUL-terminated fields */
+    char *fbuf; /* CSV_FIELD_BYTES: unescaped, NUL-terminated fields */
 
     /* state of the record being parsed (survives refills) */
     csv_state_t state;
-    size_t rec_start;   /* offset of the record's first byte in buf */
+    size_t rec_start; /* offset of the record's first byte in buf */
     int64_t rec_line;
     size_t n_fields;
     size_t field_start; /* offset in fbuf of the current field */
     size_t flen;        /* bytes used in fbuf */
     bool too_long;
     bool too_many;
-    const char *error;  /* first structural error of the record, static text */
-    char *keep;         /* MM_CSV_RAW_KEEP_BYTES: start of an over-long record */
+    const char *error; /* first structural error of the record, static text */
+    char *keep;        /* MM_CSV_RAW_KEEP_BYTES: start of an over-long record */
     size_t keep_len;
-    size_t dropped;     /* bytes of an over-long record already dropped */
+    size_t dropped; /* bytes of an over-long record already dropped */
 };
 
 static unsigned char csv_class[256];
@@ -245,8 +245,8 @@ mm_err_t mm_csv_next(mm_csv_reader_t *reader, mm_csv_record_t *rec, char *errstr
             }
             /* end of input */
             if (reader->io_error)
-                return mm_errf(MM_ERR_IO, errstr, errstr_size, "%s:%lld: read error",
-                               reader->name, (long long)reader->line);
+                return mm_errf(MM_ERR_IO, errstr, errstr_size, "%s:%lld: read error", reader->name,
+                               (long long)reader->line);
             if (reader->n_fields == 0 && reader->dropped == 0 &&
                 ((reader->state == ST_FIELD_START && reader->pos == reader->rec_start) ||
                  (reader->state == ST_CR && reader->pos == reader->rec_start + 1)))

@@ -72,7 +72,8 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
                                            : MM_LOG_DEBUG;
     /* One MM_KAFKA_* environment serves a service's producer and consumer
      * alike, so "consumer property ignored by this producer" is expected. */
-    if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this")) mm_level = MM_LOG_DEBUG;
+    if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this"))
+        mm_level = MM_LOG_DEBUG;
     if (!mm_log_enabled(mm_level)) return;
     mm_logj(mm_level, "kafka_client_log",
             json_pack("{s:s, s:s, s:i}", "client", rd_kafka_name(rk), "facility", fac,

@@ -35,9 +35,13 @@ bool mm_log_level_parse(const char *s, mm_log_level_t *out) {
     return false;
 }
 
-void mm_log_set_level(mm_log_level_t min_level) { log_min_level = (int)min_level; }
+void mm_log_set_level(mm_log_level_t min_level) {
+    log_min_level = (int)min_level;
+}
 
-bool mm_log_enabled(mm_log_level_t level) { return (int)level >= log_min_level; }
+bool mm_log_enabled(mm_log_level_t level) {
+    return (int)level >= log_min_level;
+}
 
 static void log_emit(mm_log_level_t level, const char *event, json_t *fields, const char *fmt,
                      va_list ap) {

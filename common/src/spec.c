@@ -12,7 +12,6 @@
 #include "mm/spec.h"
 
 #include <ctype.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,14 +20,16 @@
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "mm/buf.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 
-#define SPEC_MAX_FILE_BYTES (1u << 20)
-#define SPEC_MAX_NAME 128
+#define SPEC_MAX_FILE_BYTES  (1u << 20)
+#define SPEC_MAX_NAME        128
 #define SPEC_MAX_COLUMN_NAME 256
-#define SPEC_MAX_RANGE 10000
+#define SPEC_MAX_RANGE       10000
 
 /* ------------------------------------------------------------ frequencies */
 
@@ -164,7 +165,8 @@ static mm_err_t spec_check_members(const spec_ctx_t *ctx, const json_t *obj, con
         if (known) continue;
         char path[160];
         spec_path(path, sizeof(path), parent, member);
-        if (closest) return spec_fail(ctx, path, NULL, "unknown field (did you mean \"%s\"?)", closest);
+        if (closest)
+            return spec_fail(ctx, path, NULL, "unknown field (did you mean \"%s\"?)", closest);
         return spec_fail(ctx, path, NULL, "unknown field");
     }
     return MM_OK;
@@ -247,8 +249,7 @@ static mm_err_t spec_string(const spec_ctx_t *ctx, const json_t *obj, const char
 }
 
 /* A column name: non-empty string, bounded, no control characters. */
-static mm_err_t spec_column(const spec_ctx_t *ctx, const json_t *v, const char *path,
-                            char **out) {
+static mm_err_t spec_column(const spec_ctx_t *ctx, const json_t *v, const char *path, char **out) {
     if (!json_is_string(v) || json_string_length(v) == 0)
         return spec_fail(ctx, path, v, "must be a non-empty column name");
     const char *s = json_string_value(v);
@@ -317,8 +318,8 @@ static mm_err_t spec_metric(const spec_ctx_t *ctx, const json_t *obj, const char
     if (!mm_metric_parse(name, &metric))
         return spec_fail(ctx, path, json_object_get(obj, member), "unknown metric");
     if (!spec_metric_fits(metric, task))
-        return spec_fail(ctx, path, json_object_get(obj, member),
-                         "is not a metric for a %s task", spec_task_name(task));
+        return spec_fail(ctx, path, json_object_get(obj, member), "is not a metric for a %s task",
+                         spec_task_name(task));
     *out = metric;
     return MM_OK;
 }
@@ -371,7 +372,8 @@ static mm_err_t spec_parse_time_section(const spec_ctx_t *ctx, const json_t *roo
                          "must be \"iso8601\", \"epoch_s\", \"epoch_ms\" or a strptime pattern "
                          "such as \"%%Y-%%m-%%d\"");
     spec->time_format = strdup(format);
-    if (!spec->time_format) return mm_errf(MM_ERR_NOMEM, ctx->errstr, ctx->errstr_size, "out of memory");
+    if (!spec->time_format)
+        return mm_errf(MM_ERR_NOMEM, ctx->errstr, ctx->errstr_size, "out of memory");
 
     const char *freq;
     err = spec_string(ctx, time_obj, "frequency", "time", true, &freq);
@@ -414,7 +416,8 @@ static mm_err_t spec_parse_target(const spec_ctx_t *ctx, const json_t *root, mm_
     }
     err = spec_column(ctx, event, "target.event_column", &spec->event_column);
     if (err) return err;
-    if (!lookahead) return spec_fail(ctx, "target.lookahead", NULL, "required with \"event_column\"");
+    if (!lookahead)
+        return spec_fail(ctx, "target.lookahead", NULL, "required with \"event_column\"");
     return spec_int32(ctx, target, "lookahead", "target", 1, 100000, &spec->model.lookahead);
 }
 
@@ -539,10 +542,11 @@ static mm_err_t spec_parse_retrain(const spec_ctx_t *ctx, const json_t *root, mm
     if (err || !obj) return err;
     err = spec_check_members(ctx, obj, "retrain", members, MM_ARRAY_SIZE(members));
     if (!err) err = spec_bool(ctx, obj, "on_end_of_load", "retrain", &rp->on_end_of_load);
-    if (!err) err = spec_int(ctx, obj, "min_new_rows", "retrain", 0, 1000000000LL, &rp->min_new_rows);
     if (!err)
-        err = spec_int(ctx, obj, "max_age_seconds", "retrain", 0, 10LL * 365 * 86400,
-                       &rp->max_age_s);
+        err = spec_int(ctx, obj, "min_new_rows", "retrain", 0, 1000000000LL, &rp->min_new_rows);
+    if (!err)
+        err =
+            spec_int(ctx, obj, "max_age_seconds", "retrain", 0, 10LL * 365 * 86400, &rp->max_age_s);
     if (!err) err = spec_int(ctx, obj, "debounce_ms", "retrain", 0, 3600000, &rp->debounce_ms);
     if (err) return err;
     if (!rp->on_end_of_load && rp->min_new_rows == 0 && rp->max_age_s == 0)
@@ -555,8 +559,8 @@ static mm_err_t spec_parse_retrain(const spec_ctx_t *ctx, const json_t *root, mm
 static mm_err_t spec_parse_promotion(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
     static const char *const members[] = {"metric", "threshold", "margin",
                                           "require_beats_baseline"};
-    static const char *const ops[] = {[MM_OP_LT] = "<", [MM_OP_LE] = "<=", [MM_OP_GT] = ">",
-                                      [MM_OP_GE] = ">="};
+    static const char *const ops[] = {
+        [MM_OP_LT] = "<", [MM_OP_LE] = "<=", [MM_OP_GT] = ">", [MM_OP_GE] = ">="};
     mm_promotion_policy_t *pp = &spec->promotion;
     pp->metric = spec->model.selection_metric;
     pp->has_threshold = false;
@@ -571,8 +575,8 @@ static mm_err_t spec_parse_promotion(const spec_ctx_t *ctx, const json_t *root, 
     if (!err) err = spec_metric(ctx, obj, "metric", "promotion", spec->task, &pp->metric);
     if (!err) err = spec_number(ctx, obj, "margin", "promotion", 0, false, 1, true, &pp->margin);
     if (!err)
-        err = spec_bool(ctx, obj, "require_beats_baseline", "promotion",
-                        &pp->require_beats_baseline);
+        err =
+            spec_bool(ctx, obj, "require_beats_baseline", "promotion", &pp->require_beats_baseline);
     if (err) return err;
 
     json_t *th;
@@ -615,7 +619,8 @@ static mm_err_t spec_parse_name(const spec_ctx_t *ctx, const json_t *root, mm_sp
         return spec_fail(ctx, "name", json_object_get(root, "name"),
                          "must be 1 to %d characters of [A-Za-z0-9._-]", SPEC_MAX_NAME);
     spec->name = strdup(name);
-    return spec->name ? MM_OK : mm_errf(MM_ERR_NOMEM, ctx->errstr, ctx->errstr_size, "out of memory");
+    return spec->name ? MM_OK
+                      : mm_errf(MM_ERR_NOMEM, ctx->errstr, ctx->errstr_size, "out of memory");
 }
 
 static mm_err_t spec_parse_key(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
@@ -657,8 +662,7 @@ static mm_err_t spec_check_columns_unique(const spec_ctx_t *ctx, const mm_spec_t
     }
     if (spec->event_column) {
         snprintf(paths[n], sizeof(paths[n]), "target.event_column");
-        if ((err = spec_add_used(ctx, used, used_by, &n, spec->event_column, paths[n])))
-            return err;
+        if ((err = spec_add_used(ctx, used, used_by, &n, spec->event_column, paths[n]))) return err;
     }
     for (size_t i = 0; i < spec->n_feature_columns; i++) {
         snprintf(paths[n], sizeof(paths[n]), "features.exogenous[%zu]", i);
@@ -670,11 +674,10 @@ static mm_err_t spec_check_columns_unique(const spec_ctx_t *ctx, const mm_spec_t
 
 static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
     static const char *const members[] = {
-        "name",          "description",      "task",         "key",
-        "time",          "target",           "features",     "horizon",
-        "holdout",       "backtest_windows", "season_length", "min_history",
-        "algorithms",    "fallback",         "selection_metric", "interval_level",
-        "retrain",       "promotion"};
+        "name",           "description", "task",       "key",      "time",
+        "target",         "features",    "horizon",    "holdout",  "backtest_windows",
+        "season_length",  "min_history", "algorithms", "fallback", "selection_metric",
+        "interval_level", "retrain",     "promotion"};
     if (!json_is_object(root)) return spec_fail(ctx, "(document)", NULL, "must be a JSON object");
     mm_err_t err = spec_check_members(ctx, root, "", members, MM_ARRAY_SIZE(members));
     if (err) return err;
@@ -712,8 +715,7 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         return err;
     if ((err = spec_int32(ctx, root, "season_length", "", 1, SPEC_MAX_RANGE, &mc->season_length)))
         return err;
-    if ((err = spec_int32(ctx, root, "min_history", "", 1, 1000000, &mc->min_history)))
-        return err;
+    if ((err = spec_int32(ctx, root, "min_history", "", 1, 1000000, &mc->min_history))) return err;
     if ((err = spec_parse_algorithms(ctx, root, spec))) return err;
     if ((err = spec_metric(ctx, root, "selection_metric", "", spec->task, &mc->selection_metric)))
         return err;
@@ -749,12 +751,13 @@ mm_err_t mm_spec_parse(const char *json_text, size_t len, const char *origin, mm
     if (!spec) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "spec: NULL argument");
     memset(spec, 0, sizeof(*spec));
     spec_ctx_t ctx = {origin ? origin : "spec", errstr, errstr_size};
-    if (!json_text) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "%s: no text", ctx.origin);
+    if (!json_text)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "%s: no text", ctx.origin);
     json_error_t jerr;
     json_t *root = json_loadb(json_text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "%s:%d:%d: invalid JSON: %s",
-                       ctx.origin, jerr.line, jerr.column, jerr.text);
+        return mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "%s:%d:%d: invalid JSON: %s", ctx.origin,
+                       jerr.line, jerr.column, jerr.text);
     mm_err_t err = spec_validate(&ctx, root, spec);
     if (!err) {
         /* The hash covers the document as written, canonicalised (sorted keys, compact). */
@@ -771,7 +774,8 @@ mm_err_t mm_spec_parse(const char *json_text, size_t len, const char *origin, mm
 }
 
 mm_err_t mm_spec_load_file(const char *path, mm_spec_t *spec, char *errstr, size_t errstr_size) {
-    if (!path || !spec) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "spec: NULL argument");
+    if (!path || !spec)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "spec: NULL argument");
     memset(spec, 0, sizeof(*spec));
     mm_buf_t text;
     mm_buf_init(&text, SPEC_MAX_FILE_BYTES);
@@ -788,8 +792,8 @@ mm_err_t mm_spec_load_file(const char *path, mm_spec_t *spec, char *errstr, size
 /* ------------------------------------------------------------ partition key */
 
 static inline bool key_char_plain(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '~' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '~' || c == '-';
 }
 
 /* Append percent-encoded @p s; false if it does not fit. */
@@ -837,7 +841,6 @@ mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
 }
 
 /* ------------------------------------------------------------ time cells */
-
 
 static bool date_valid(int64_t y, int m, int d) {
     static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -910,7 +913,8 @@ static bool parse_iso8601(const char *p, size_t len, int64_t *out_ms) {
             int oh, om;
             int sign = p[i] == '-' ? -1 : 1;
             i++;
-            if (len - i >= 5 && p[i + 2] == ':' && digits(p + i, 2, &oh) && digits(p + i + 3, 2, &om))
+            if (len - i >= 5 && p[i + 2] == ':' && digits(p + i, 2, &oh) &&
+                digits(p + i + 3, 2, &om))
                 i += 5;
             else if (len - i >= 4 && digits(p + i, 2, &oh) && digits(p + i + 2, 2, &om))
                 i += 4;
@@ -1024,8 +1028,7 @@ static void trim(const char **text, size_t *len) {
 
 static bool is_missing_token(const char *p, size_t n) {
     return n == 0 || (n == 2 && strncasecmp(p, "na", 2) == 0) ||
-           (n == 3 && strncasecmp(p, "nan", 3) == 0) ||
-           (n == 4 && strncasecmp(p, "null", 4) == 0);
+           (n == 3 && strncasecmp(p, "nan", 3) == 0) || (n == 4 && strncasecmp(p, "null", 4) == 0);
 }
 
 bool mm_spec_parse_number(const char *text, size_t len, double *out) {

@@ -35,28 +35,30 @@
 #include "mm/err.h"
 #include "mm/spec.h"
 
-#define MM_INGEST_SERVICE "mm-ingest"
-#define MM_INGEST_DEFAULT_BATCH_ROWS 5000
-#define MM_INGEST_DEFAULT_BATCH_BYTES (512 * 1024)
+#define MM_INGEST_SERVICE                   "mm-ingest"
+#define MM_INGEST_DEFAULT_BATCH_ROWS        5000
+#define MM_INGEST_DEFAULT_BATCH_BYTES       (512 * 1024)
 #define MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS 2000000
-#define MM_INGEST_MAX_KEY_BYTES 1024     /* canonical partition key, encoded */
-#define MM_INGEST_MAX_ORIGINAL_BYTES 65536 /* row bytes kept in a dead letter */
+#define MM_INGEST_MAX_KEY_BYTES             1024  /* canonical partition key, encoded */
+#define MM_INGEST_MAX_ORIGINAL_BYTES        65536 /* row bytes kept in a dead letter */
 
 /* Exit statuses of mm-ingest (documented in docs/ingest.md; scripts rely on them). */
-#define MM_INGEST_EXIT_OK 0          /* every row emitted and delivered */
-#define MM_INGEST_EXIT_FATAL 1       /* config, input or broker error: the load did not finish */
-#define MM_INGEST_EXIT_DEADLETTERS 2 /* finished and delivered, but some rows were dead-lettered */
-#define MM_INGEST_EXIT_DELIVERY 3    /* some messages were not acknowledged by the broker */
-#define MM_INGEST_EXIT_INTERRUPTED 4 /* SIGINT/SIGTERM: what was read was flushed, no end-of-load */
+#define MM_INGEST_EXIT_OK          0 /* every row emitted and delivered */
+#define MM_INGEST_EXIT_FATAL       1 /* config, input or broker error: the load did not finish */
+#define MM_INGEST_EXIT_DEADLETTERS 2 /* finished and delivered, but some rows were dead-lettered   \
+                                      */
+#define MM_INGEST_EXIT_DELIVERY    3 /* some messages were not acknowledged by the broker */
+#define MM_INGEST_EXIT_INTERRUPTED 4 /* SIGINT/SIGTERM: what was read was flushed, no end-of-load  \
+                                      */
 
 typedef struct mm_ingest_config {
-    const char *bootstrap;          /* Kafka bootstrap servers */
-    const mm_kv_list_t *kafka;      /* librdkafka pass-through properties; may be NULL */
-    const mm_spec_t *spec;          /* borrowed; outlives the ingest */
-    const char *load_id;            /* NULL or "": derived (mm_ingest_default_load_id, no sources) */
-    int64_t batch_rows;             /* 0: MM_INGEST_DEFAULT_BATCH_ROWS */
-    int64_t batch_bytes;            /* 0: MM_INGEST_DEFAULT_BATCH_BYTES */
-    int64_t max_buffered_rows;      /* 0: MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS */
+    const char *bootstrap;     /* Kafka bootstrap servers */
+    const mm_kv_list_t *kafka; /* librdkafka pass-through properties; may be NULL */
+    const mm_spec_t *spec;     /* borrowed; outlives the ingest */
+    const char *load_id;       /* NULL or "": derived (mm_ingest_default_load_id, no sources) */
+    int64_t batch_rows;        /* 0: MM_INGEST_DEFAULT_BATCH_ROWS */
+    int64_t batch_bytes;       /* 0: MM_INGEST_DEFAULT_BATCH_BYTES */
+    int64_t max_buffered_rows; /* 0: MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS */
     const char *topic_observations; /* NULL: MM_TOPIC_OBSERVATIONS */
     const char *topic_deadletter;   /* NULL: MM_TOPIC_DEADLETTER */
     int produce_block_ms;           /* wait for room in a full producer queue; 0: 60000 */
@@ -64,13 +66,13 @@ typedef struct mm_ingest_config {
 } mm_ingest_config_t;
 
 typedef struct mm_ingest_stats {
-    int64_t files;              /* sources opened */
-    int64_t rows_read;          /* data records read (malformed ones included) */
-    int64_t rows_emitted;       /* rows in produced ObservationBatch records */
-    int64_t rows_deadlettered;  /* rows sent to the dead-letter topic */
-    int64_t rows_buffered;      /* rows read but not yet produced (0 after finish) */
-    int64_t keys;               /* distinct partition keys */
-    int64_t batches;            /* ObservationBatch records produced */
+    int64_t files;             /* sources opened */
+    int64_t rows_read;         /* data records read (malformed ones included) */
+    int64_t rows_emitted;      /* rows in produced ObservationBatch records */
+    int64_t rows_deadlettered; /* rows sent to the dead-letter topic */
+    int64_t rows_buffered;     /* rows read but not yet produced (0 after finish) */
+    int64_t keys;              /* distinct partition keys */
+    int64_t batches;           /* ObservationBatch records produced */
     int64_t end_of_load_batches;
     int64_t messages_delivered; /* acknowledged by the broker (batches and dead letters) */
     int64_t messages_failed;    /* delivery failed */

@@ -96,8 +96,7 @@ int main(int argc, char **argv) {
     mm_scorer_batch_stats_t stats = {0};
     mm_err_t err = mm_scorer_load_decisions(scorer, &mm_service_stop, errstr, sizeof(errstr));
     if (!err)
-        err = mm_scorer_run_batch(scorer, run_id, &mm_service_stop, &stats, errstr,
-                                  sizeof(errstr));
+        err = mm_scorer_run_batch(scorer, run_id, &mm_service_stop, &stats, errstr, sizeof(errstr));
     mm_scorer_destroy(scorer); /* producer flush, sink close */
     if (err) mm_log_error("batch_failed", "%s", errstr);
     printf("mm-scorer: %s run %s: keys %" PRId64 ", scored %" PRId64 ", no model %" PRId64

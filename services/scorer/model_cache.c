@@ -43,10 +43,14 @@ static unsigned bucket_of(const char *sha) {
 }
 
 static void lru_unlink(mm_model_cache_t *c, entry_t *e) {
-    if (e->prev) e->prev->next = e->next;
-    else if (c->head == e) c->head = e->next;
-    if (e->next) e->next->prev = e->prev;
-    else if (c->tail == e) c->tail = e->prev;
+    if (e->prev)
+        e->prev->next = e->next;
+    else if (c->head == e)
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else if (c->tail == e)
+        c->tail = e->prev;
     e->prev = e->next = NULL;
 }
 

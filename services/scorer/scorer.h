@@ -21,22 +21,22 @@
 typedef struct mm_scorer_config {
     const char *bootstrap;
     const mm_kv_list_t *kafka;
-    const mm_spec_t *spec;       /* borrowed */
+    const mm_spec_t *spec; /* borrowed */
     const char *blob_url;
     mm_blob_opts_t blob_opts;
-    const char *sink_path;       /* SQLite prediction sink */
-    size_t cache_bytes;          /* model cache bound */
-    int horizon;                 /* 0 = the spec's horizon */
+    const char *sink_path; /* SQLite prediction sink */
+    size_t cache_bytes;    /* model cache bound */
+    int horizon;           /* 0 = the spec's horizon */
 } mm_scorer_config_t;
 
 typedef struct mm_scorer_batch_stats {
-    int64_t keys;             /* keys with a decision */
-    int64_t scored;           /* keys forecast */
-    int64_t no_model;         /* keys without a production model */
-    int64_t failed;           /* keys whose model could not be loaded or applied */
-    int64_t predictions;      /* prediction rows written */
-    int64_t decisions_read;   /* records read from mm.decisions */
-    int64_t decisions_bad;    /* undecodable decision records (dead-lettered) */
+    int64_t keys;           /* keys with a decision */
+    int64_t scored;         /* keys forecast */
+    int64_t no_model;       /* keys without a production model */
+    int64_t failed;         /* keys whose model could not be loaded or applied */
+    int64_t predictions;    /* prediction rows written */
+    int64_t decisions_read; /* records read from mm.decisions */
+    int64_t decisions_bad;  /* undecodable decision records (dead-lettered) */
 } mm_scorer_batch_stats_t;
 
 typedef struct mm_scorer mm_scorer_t;
@@ -52,9 +52,8 @@ mm_err_t mm_scorer_load_decisions(mm_scorer_t *scorer, volatile sig_atomic_t *st
  * delivery. @returns MM_OK when every key was answered (scored or "no model")
  * and every record delivered; MM_ERR_* otherwise with stats filled.
  */
-mm_err_t mm_scorer_run_batch(mm_scorer_t *scorer, const char *run_id,
-                             volatile sig_atomic_t *stop, mm_scorer_batch_stats_t *stats,
-                             char *errstr, size_t errstr_size);
+mm_err_t mm_scorer_run_batch(mm_scorer_t *scorer, const char *run_id, volatile sig_atomic_t *stop,
+                             mm_scorer_batch_stats_t *stats, char *errstr, size_t errstr_size);
 
 void mm_scorer_destroy(mm_scorer_t *scorer);
 

@@ -17,16 +17,16 @@
 #include "mm/spec.h"
 
 typedef struct mm_trainer_config {
-    const char *bootstrap;          /* resolved bootstrap servers */
-    const mm_kv_list_t *kafka;      /* librdkafka pass-through (may be NULL) */
-    const char *group_id;           /* consumer group ("mm-trainer") */
-    const mm_spec_t *spec;          /* borrowed; outlives the trainer */
-    const char *state_path;         /* SQLite state store */
+    const char *bootstrap;     /* resolved bootstrap servers */
+    const mm_kv_list_t *kafka; /* librdkafka pass-through (may be NULL) */
+    const char *group_id;      /* consumer group ("mm-trainer") */
+    const mm_spec_t *spec;     /* borrowed; outlives the trainer */
+    const char *state_path;    /* SQLite state store */
     const char *blob_url;
     mm_blob_opts_t blob_opts;
-    int workers;                    /* training threads (>= 1) */
-    const char *instance_id;        /* written into ModelTrained.trainer */
-    int64_t max_series_points;      /* longest regular series trained (older points dropped) */
+    int workers;               /* training threads (>= 1) */
+    const char *instance_id;   /* written into ModelTrained.trainer */
+    int64_t max_series_points; /* longest regular series trained (older points dropped) */
 } mm_trainer_config_t;
 
 typedef struct mm_trainer mm_trainer_t;

@@ -9,12 +9,13 @@
  * key with 8 rows ends on a full batch, which exercises the hold-back rule.
  * Tests in the ingest_offline suite need no broker.
  */
-#include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <criterion/criterion.h>
 
 #include "broker.h"
 #include "ingest.h"
@@ -25,12 +26,12 @@
 #include "mm/util.h"
 #include "support.h"
 
-#define FIXTURE_CSV MM_FIXTURES_DIR "/csv/ingest_good_and_bad_rows/input.csv"
-#define SALES_SPEC MM_SOURCE_DIR "/tools/datagen/specs/sales.json"
-#define PARTITIONS 3
-#define MAX_KEYS 64
-#define MAX_LINES 4096
-#define READ_TIMEOUT_MS 30000
+#define FIXTURE_CSV      MM_FIXTURES_DIR "/csv/ingest_good_and_bad_rows/input.csv"
+#define SALES_SPEC       MM_SOURCE_DIR "/tools/datagen/specs/sales.json"
+#define PARTITIONS       3
+#define MAX_KEYS         64
+#define MAX_LINES        4096
+#define READ_TIMEOUT_MS  30000
 #define FLUSH_TIMEOUT_MS 30000
 /* Nothing listens on port 1 of loopback. */
 #define DEAD_BOOTSTRAP "127.0.0.1:1"
@@ -42,8 +43,8 @@ typedef struct key_seen {
     int batches;
     int max_seq;
     int seq_seen[256];
-    int end_of_load;      /* batches flagged */
-    int end_seq;          /* batch_seq of the flagged one */
+    int end_of_load; /* batches flagged */
+    int end_seq;     /* batch_seq of the flagged one */
     int64_t rows;
     int64_t load_rows;    /* from the flagged batch */
     int32_t load_batches; /* from the flagged batch */
@@ -121,9 +122,9 @@ static void take_batch(readback_t *rb, const mm_kafka_msg_t *msg, const char *lo
     mm_observation_batch_t b;
     memset(&b, 0, sizeof(b));
     char errstr[512];
-    cr_assert_eq(mm_avro_decode_observation_batch(msg->value, msg->value_len, &b, errstr,
-                                                  sizeof(errstr)),
-                 MM_OK, "decode: %s", errstr);
+    cr_assert_eq(
+        mm_avro_decode_observation_batch(msg->value, msg->value_len, &b, errstr, sizeof(errstr)),
+        MM_OK, "decode: %s", errstr);
     cr_assert_eq(msg->key_len, strlen(b.partition_key), "Kafka key is not the partition key");
     cr_assert(memcmp(msg->key, b.partition_key, msg->key_len) == 0,
               "Kafka key is not the partition key");
@@ -177,9 +178,9 @@ static void take_dead_letter(readback_t *rb, const mm_kafka_msg_t *msg) {
     mm_dead_letter_t dl;
     memset(&dl, 0, sizeof(dl));
     char errstr[512];
-    cr_assert_eq(mm_avro_decode_dead_letter(msg->value, msg->value_len, &dl, errstr,
-                                            sizeof(errstr)),
-                 MM_OK, "decode: %s", errstr);
+    cr_assert_eq(
+        mm_avro_decode_dead_letter(msg->value, msg->value_len, &dl, errstr, sizeof(errstr)), MM_OK,
+        "decode: %s", errstr);
     rb->dead_letters++;
     cr_assert(dl.source_line > 0 && dl.source_line < MAX_LINES);
     dl_seen_t *d = &rb->dls[dl.source_line];
@@ -243,8 +244,7 @@ static void check_key_invariants(const readback_t *rb) {
 static mm_spec_t load_spec(void) {
     mm_spec_t spec;
     char errstr[512];
-    cr_assert_eq(mm_spec_load_file(SALES_SPEC, &spec, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    cr_assert_eq(mm_spec_load_file(SALES_SPEC, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
     return spec;
 }
 
@@ -297,8 +297,7 @@ Test(ingest, every_good_row_lands_once_under_its_key_and_bad_rows_are_dead_lette
     mm_spec_t spec = load_spec();
     mm_ingest_t *ingest = ingest_new(broker.bootstrap, &spec, "load-fixture", 4, 0, NULL);
     char errstr[1024];
-    cr_assert_eq(mm_ingest_file(ingest, FIXTURE_CSV, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    cr_assert_eq(mm_ingest_file(ingest, FIXTURE_CSV, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
     cr_assert_eq(mm_ingest_finish(ingest, true, (int)mmt_timeout_ms(FLUSH_TIMEOUT_MS), errstr,
                                   sizeof(errstr)),
                  MM_OK, "%s", errstr);
@@ -542,8 +541,7 @@ Test(ingest_offline, missing_required_column_is_a_config_error_naming_it) {
     static const char text[] = "store,item,date,price,promo\n1,1,2024-01-01,2,0\n";
     FILE *f = fmemopen((void *)text, strlen(text), "r");
     char errstr[1024] = "";
-    cr_assert_eq(mm_ingest_stream(ingest, f, "nosales.csv", errstr, sizeof(errstr)),
-                 MM_ERR_CONFIG);
+    cr_assert_eq(mm_ingest_stream(ingest, f, "nosales.csv", errstr, sizeof(errstr)), MM_ERR_CONFIG);
     fclose(f);
     cr_assert(strstr(errstr, "nosales.csv:1: missing column \"sales\" (target.column"), "%s",
               errstr);
@@ -622,8 +620,8 @@ Test(ingest_offline, undeliverable_messages_make_finish_fail_with_delivery_statu
     cr_assert_eq(mm_ingest_stream(ingest, f, "one.csv", errstr, sizeof(errstr)), MM_OK, "%s",
                  errstr);
     fclose(f);
-    mm_err_t err = mm_ingest_finish(ingest, true, (int)mmt_timeout_ms(20000), errstr,
-                                    sizeof(errstr));
+    mm_err_t err =
+        mm_ingest_finish(ingest, true, (int)mmt_timeout_ms(20000), errstr, sizeof(errstr));
     cr_assert_neq(err, MM_OK);
     mm_ingest_stats_t stats;
     mm_ingest_get_stats(ingest, &stats);

@@ -7,10 +7,10 @@
 #include "pipeline.h"
 #include "support.h"
 
-#define STORES 4
-#define ITEMS 3
-#define DAYS 150
-#define HORIZON 14
+#define STORES   4
+#define ITEMS    3
+#define DAYS     150
+#define HORIZON  14
 #define BAD_ROWS 3
 
 Test(pipeline, every_key_is_decided_and_every_approved_key_is_forecast_for_the_whole_horizon,
@@ -39,7 +39,8 @@ Test(pipeline, every_key_is_decided_and_every_approved_key_is_forecast_for_the_w
 
     int64_t with_production = 0;
     cr_expect_eq(mmt_pipeline_decisions(&p, &with_production), keys);
-    cr_expect_gt(with_production, 0, "no key was approved: the sample data should beat the threshold");
+    cr_expect_gt(with_production, 0,
+                 "no key was approved: the sample data should beat the threshold");
 
     /* Rows in == rows in the trainer's store + rows dead-lettered. */
     int64_t stored = mmt_pipeline_query(&p, "trainer.db", "SELECT COUNT(*) FROM history");

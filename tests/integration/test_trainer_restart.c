@@ -4,19 +4,20 @@
  * of models comes out as from an uninterrupted run: no row lost, no model
  * version or prediction duplicated.
  */
-#include <criterion/criterion.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
 
 #include "mm/util.h"
 #include "pipeline.h"
 #include "support.h"
 
-#define STORES 5
-#define ITEMS 4
-#define DAYS 200
+#define STORES  5
+#define ITEMS   4
+#define DAYS    200
 #define HORIZON 7
 
 /* "key train_id" lines of the trainer's models, sorted: the set of models. */
@@ -94,9 +95,9 @@ static char *run(bool interrupt) {
                  "the outbox should be delivered");
     /* The registry has exactly one version per key, whatever the stream carried twice. */
     cr_expect_eq(mmt_pipeline_query(&p, "registry.db", "SELECT COUNT(*) FROM versions"), keys);
-    cr_expect_eq(mmt_pipeline_query(&p, "registry.db",
-                                    "SELECT COUNT(DISTINCT partition_key) FROM versions"),
-                 keys);
+    cr_expect_eq(
+        mmt_pipeline_query(&p, "registry.db", "SELECT COUNT(DISTINCT partition_key) FROM versions"),
+        keys);
     int64_t with_production = 0;
     mmt_pipeline_decisions(&p, &with_production);
     cr_expect_eq(mmt_pipeline_query(&p, "predictions.db", "SELECT COUNT(*) FROM predictions"),

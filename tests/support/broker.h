@@ -8,8 +8,8 @@
 
 typedef struct mmt_broker {
     pid_t pid;
-    char *dir;        /* working directory (bootstrap file lives here) */
-    char *bootstrap;  /* "127.0.0.1:port,..." */
+    char *dir;       /* working directory (bootstrap file lives here) */
+    char *bootstrap; /* "127.0.0.1:port,..." */
     char *bootstrap_file;
 } mmt_broker_t;
 

@@ -4,12 +4,13 @@
  */
 #include "pipeline.h"
 
-#include <criterion/criterion.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
 
 #include "mm/avro.h"
 #include "mm/kafka.h"
@@ -70,8 +71,8 @@ int64_t mmt_pipeline_generate(mmt_pipeline_t *p, int stores, int items, int days
     snprintf(i, sizeof(i), "%d", items);
     snprintf(d, sizeof(d), "%d", days);
     snprintf(sd, sizeof(sd), "%d", seed);
-    char *argv[] = {bin,  "sales", "--stores", s, "--items", i,           "--days", d,
-                    "--seed", sd,  "--out",   p->csv_path, NULL};
+    char *argv[] = {bin, "sales",  "--stores", s,       "--items",   i,   "--days",
+                    d,   "--seed", sd,         "--out", p->csv_path, NULL};
     char *log = path_in(p, "datagen.log");
     pid_t pid = mmt_spawn(argv, NULL, log);
     int st = mmt_wait(pid, mmt_timeout_ms(60000));
@@ -209,8 +210,8 @@ int64_t mmt_pipeline_decided_keys(mmt_pipeline_t *p) {
 
 int64_t mmt_pipeline_decisions(mmt_pipeline_t *p, int64_t *with_production) {
     char err[512];
-    mm_kafka_reader_t *r = mm_kafka_reader_new(p->broker.bootstrap, "mm.decisions", NULL, err,
-                                               sizeof(err));
+    mm_kafka_reader_t *r =
+        mm_kafka_reader_new(p->broker.bootstrap, "mm.decisions", NULL, err, sizeof(err));
     cr_assert_not_null(r, "%s", err);
     key_set_t keys = {0};
     int64_t deadline = mm_mono_ms() + mmt_timeout_ms(30000);

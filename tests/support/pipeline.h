@@ -14,10 +14,10 @@
 
 typedef struct mmt_pipeline {
     mmt_broker_t broker;
-    char *dir;          /* everything lives here */
+    char *dir; /* everything lives here */
     char *spec_path;
     char *blob_url;
-    char *csv_path;     /* generated sales data */
+    char *csv_path; /* generated sales data */
     pid_t trainer, promoter;
     int trainer_starts;
 } mmt_pipeline_t;
@@ -40,7 +40,8 @@ pid_t mmt_pipeline_ingest_async(mmt_pipeline_t *p, const char *const *files, con
 
 /** @brief Read mm.decisions: the number of distinct keys with a decision. */
 int64_t mmt_pipeline_decided_keys(mmt_pipeline_t *p);
-/** @brief Read mm.decisions: distinct keys, and those whose latest decision names a production model. */
+/** @brief Read mm.decisions: distinct keys, and those whose latest decision names a production
+ * model. */
 int64_t mmt_pipeline_decisions(mmt_pipeline_t *p, int64_t *with_production);
 /** @brief Poll until @p keys keys have a decision or the (scaled) timeout passes. */
 bool mmt_pipeline_wait_decisions(mmt_pipeline_t *p, int64_t keys, int64_t timeout_ms);

@@ -18,7 +18,8 @@ char *mmt_tmpdir(const char *tag);
 /** @brief rm -rf @p path (best effort). */
 void mmt_rmtree(const char *path);
 
-/** @returns malloc'd absolute path of a built binary ("mm-trainer" -> build/services/trainer/mm-trainer). */
+/** @returns malloc'd absolute path of a built binary ("mm-trainer" ->
+ * build/services/trainer/mm-trainer). */
 char *mmt_binary(const char *name);
 
 /**

@@ -37,7 +37,7 @@
 #include "mm/util.h"
 
 #define OUT_BUF_BYTES (1u << 20)
-#define MAX_DAYS 36600 /* a century of days */
+#define MAX_DAYS      36600 /* a century of days */
 
 /* ------------------------------------------------------------ PRNG */
 
@@ -58,7 +58,9 @@ static void rng_seed(rng_t *r, uint64_t seed, uint64_t a, uint64_t b) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 static inline uint64_t rng_next(rng_t *r) { /* xoshiro256** */
     uint64_t *s = r->s;
@@ -149,9 +151,13 @@ static inline void out_mem(out_t *o, const char *s, size_t n) {
     o->len += n;
 }
 
-static inline void out_str(out_t *o, const char *s) { out_mem(o, s, strlen(s)); }
+static inline void out_str(out_t *o, const char *s) {
+    out_mem(o, s, strlen(s));
+}
 
-static inline void out_char(out_t *o, char c) { o->buf[o->len++] = c; }
+static inline void out_char(out_t *o, char c) {
+    o->buf[o->len++] = c;
+}
 
 static inline void out_i64(out_t *o, int64_t v) {
     char tmp[24];
@@ -249,13 +255,12 @@ typedef struct args {
 } args_t;
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mm-datagen sales --stores N --items M --days D [--start YYYY-MM-DD]\n"
-            "                        [--seed S] [--intermittent-share 0.15] [--out FILE|-]\n"
-            "       mm-datagen maintenance --machines N --days D [--start YYYY-MM-DD]\n"
-            "                        [--seed S] --out-dir DIR\n"
-            "\n"
-            "Deterministic: the same arguments always give the same bytes.\n");
+    fprintf(f, "usage: mm-datagen sales --stores N --items M --days D [--start YYYY-MM-DD]\n"
+               "                        [--seed S] [--intermittent-share 0.15] [--out FILE|-]\n"
+               "       mm-datagen maintenance --machines N --days D [--start YYYY-MM-DD]\n"
+               "                        [--seed S] --out-dir DIR\n"
+               "\n"
+               "Deterministic: the same arguments always give the same bytes.\n");
 }
 
 static bool arg_int(const char *name, const char *text, int64_t lo, int64_t hi, int64_t *out) {
@@ -352,14 +357,14 @@ static int parse_args(int argc, char **argv, args_t *a) {
 
 typedef struct series {
     bool intermittent;
-    double level;      /* mean daily units at day 0 */
-    double trend;      /* relative change per day */
-    double weekly[7];  /* multiplicative, by day of week (0 = Monday) */
+    double level;     /* mean daily units at day 0 */
+    double trend;     /* relative change per day */
+    double weekly[7]; /* multiplicative, by day of week (0 = Monday) */
     double yearly_amp;
     double yearly_phase;
     double base_price;
-    double elasticity; /* lift per unit of relative price cut */
-    double promo_rate; /* promotion starts per day */
+    double elasticity;  /* lift per unit of relative price cut */
+    double promo_rate;  /* promotion starts per day */
     double demand_rate; /* intermittent: probability of a non-zero day */
     double demand_size; /* intermittent: mean units on a non-zero day */
 } series_t;
@@ -429,14 +434,14 @@ static int run_sales(const args_t *a) {
                 }
                 bool promo = promo_left > 0;
                 if (promo_left > 0) promo_left--;
-                double price = promo ? floor(s.base_price * (1 - cut) * 100 + 0.5) / 100
-                                     : s.base_price;
+                double price =
+                    promo ? floor(s.base_price * (1 - cut) * 100 + 0.5) / 100 : s.base_price;
                 double lift = promo ? 1 + s.elasticity * cut : 1;
                 int64_t units;
                 if (s.intermittent) {
                     double p = s.demand_rate * (promo ? 1.5 : 1.0) * s.weekly[dow[t]];
-                    units = rng_uniform(&r) < p ? 1 + rng_poisson(&r, s.demand_size * lift - 0.5)
-                                                : 0;
+                    units =
+                        rng_uniform(&r) < p ? 1 + rng_poisson(&r, s.demand_size * lift - 0.5) : 0;
                 } else {
                     double yearly =
                         1 + s.yearly_amp * sin(2 * M_PI * doy[t] / 365.25 + s.yearly_phase);
@@ -473,7 +478,7 @@ static int run_sales(const args_t *a) {
 
 /* ------------------------------------------------------------ maintenance */
 
-#define N_COMPONENTS 4
+#define N_COMPONENTS  4
 #define DEGRADE_HOURS 48
 
 typedef struct failure {

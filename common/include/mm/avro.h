@@ -23,7 +23,7 @@
 #include "mm/err.h"
 #include "mm/records.h"
 
-#define MM_WIRE_MAGIC 0x00
+#define MM_WIRE_MAGIC      0x00
 #define MM_WIRE_HEADER_LEN 5
 
 typedef enum mm_record_type {
@@ -58,8 +58,8 @@ mm_err_t mm_avro_encode_observation_batch(const mm_observation_batch_t *rec, mm_
                                           char *errstr, size_t errstr_size);
 mm_err_t mm_avro_encode_model_trained(const mm_model_trained_t *rec, mm_buf_t *out, char *errstr,
                                       size_t errstr_size);
-mm_err_t mm_avro_encode_model_decision(const mm_model_decision_t *rec, mm_buf_t *out,
-                                       char *errstr, size_t errstr_size);
+mm_err_t mm_avro_encode_model_decision(const mm_model_decision_t *rec, mm_buf_t *out, char *errstr,
+                                       size_t errstr_size);
 mm_err_t mm_avro_encode_score_request(const mm_score_request_t *rec, mm_buf_t *out, char *errstr,
                                       size_t errstr_size);
 mm_err_t mm_avro_encode_prediction_batch(const mm_prediction_batch_t *rec, mm_buf_t *out,

@@ -24,15 +24,15 @@
 typedef struct mm_blob mm_blob_t;
 
 typedef struct mm_blob_opts {
-    const char *account_name;  /* SharedKey: account (default: from the URL) */
-    const char *account_key;   /* SharedKey: base64 key; NULL to use SAS or anonymous */
-    const char *sas_token;     /* SAS query string without leading '?'; NULL if unused */
-    long connect_timeout_ms;   /* 0 = 5000 */
-    long total_timeout_ms;     /* 0 = 60000 */
-    int max_retries;           /* 0 = 5; -1 = no retries */
-    int64_t retry_base_ms;     /* 0 = 200 */
-    int64_t retry_cap_ms;      /* 0 = 10000 */
-    bool create_container;     /* create the container / directory if missing */
+    const char *account_name; /* SharedKey: account (default: from the URL) */
+    const char *account_key;  /* SharedKey: base64 key; NULL to use SAS or anonymous */
+    const char *sas_token;    /* SAS query string without leading '?'; NULL if unused */
+    long connect_timeout_ms;  /* 0 = 5000 */
+    long total_timeout_ms;    /* 0 = 60000 */
+    int max_retries;          /* 0 = 5; -1 = no retries */
+    int64_t retry_base_ms;    /* 0 = 200 */
+    int64_t retry_cap_ms;     /* 0 = 10000 */
+    bool create_container;    /* create the container / directory if missing */
 } mm_blob_opts_t;
 
 /** @param opts may be NULL (defaults). */

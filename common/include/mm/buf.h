@@ -14,15 +14,15 @@
 #include "mm/err.h"
 
 /* Named caps used across the code base. */
-#define MM_BUF_CAP_MESSAGE (8u * 1024u * 1024u)    /* one Kafka payload we build or accept */
+#define MM_BUF_CAP_MESSAGE   (8u * 1024u * 1024u)   /* one Kafka payload we build or accept */
 #define MM_BUF_CAP_HTTP_BODY (256u * 1024u * 1024u) /* one HTTP response body */
-#define MM_BUF_CAP_ARTIFACT (64u * 1024u * 1024u)   /* one model artifact */
+#define MM_BUF_CAP_ARTIFACT  (64u * 1024u * 1024u)  /* one model artifact */
 
 typedef struct mm_buf {
     uint8_t *data; /* owned; NUL-terminated after every append (not counted in len) */
     size_t len;
-    size_t cap;    /* allocated bytes */
-    size_t limit;  /* max len; 0 means MM_BUF_CAP_MESSAGE */
+    size_t cap;   /* allocated bytes */
+    size_t limit; /* max len; 0 means MM_BUF_CAP_MESSAGE */
 } mm_buf_t;
 
 /** @brief Initialise an empty buffer that may grow to @p limit bytes. */

@@ -25,18 +25,18 @@ typedef enum mm_conf_type {
     MM_CONF_BOOL = 3, /* bool */
 } mm_conf_type_t;
 
-#define MM_CONF_F_SECRET 0x1   /* redacted in --dump-config and logs */
+#define MM_CONF_F_SECRET   0x1 /* redacted in --dump-config and logs */
 #define MM_CONF_F_REQUIRED 0x2 /* must be set (non-empty) */
 
 typedef struct mm_conf_prop {
-    const char *name;    /* flag name without dashes: "bootstrap-servers" -> --bootstrap-servers */
+    const char *name; /* flag name without dashes: "bootstrap-servers" -> --bootstrap-servers */
     mm_conf_type_t type;
-    const char *defval;  /* default as text (NULL = unset / empty string) */
-    double min, max;     /* inclusive range for INT/DBL (ignored when min > max) */
-    const char *env;     /* environment variable: "MM_BOOTSTRAP_SERVERS" */
-    const char *desc;    /* one line for --help and the docs */
-    int flags;           /* MM_CONF_F_* */
-    size_t offset;       /* offsetof(service config struct, field) */
+    const char *defval; /* default as text (NULL = unset / empty string) */
+    double min, max;    /* inclusive range for INT/DBL (ignored when min > max) */
+    const char *env;    /* environment variable: "MM_BOOTSTRAP_SERVERS" */
+    const char *desc;   /* one line for --help and the docs */
+    int flags;          /* MM_CONF_F_* */
+    size_t offset;      /* offsetof(service config struct, field) */
 } mm_conf_prop_t;
 
 /* librdkafka pass-through properties, in the order given. */
@@ -55,16 +55,16 @@ const char *mm_kv_list_get(const mm_kv_list_t *list, const char *key);
 void mm_kv_list_free(mm_kv_list_t *list);
 
 typedef struct mm_conf_schema {
-    const char *program;       /* "mm-trainer" */
-    const char *summary;       /* one line: what the program does */
-    const char *usage_args;    /* positional args in usage ("[FILE...]"), or NULL */
+    const char *program;    /* "mm-trainer" */
+    const char *summary;    /* one line: what the program does */
+    const char *usage_args; /* positional args in usage ("[FILE...]"), or NULL */
     const mm_conf_prop_t *props;
     size_t n_props;
 } mm_conf_schema_t;
 
 typedef enum mm_conf_action {
-    MM_CONF_RUN = 0,          /* parsed: run the program */
-    MM_CONF_EXIT_OK = 1,      /* --help / --dump-config / --help-markdown printed: exit 0 */
+    MM_CONF_RUN = 0,     /* parsed: run the program */
+    MM_CONF_EXIT_OK = 1, /* --help / --dump-config / --help-markdown printed: exit 0 */
 } mm_conf_action_t;
 
 /**

@@ -27,9 +27,9 @@
 
 #include "mm/err.h"
 
-#define MM_CSV_MAX_FIELDS 1024
+#define MM_CSV_MAX_FIELDS       1024
 #define MM_CSV_MAX_RECORD_BYTES (1u << 20) /* a longer record is an error, not unbounded growth */
-#define MM_CSV_RAW_KEEP_BYTES 4096u        /* raw text kept of an over-long record (dead letters) */
+#define MM_CSV_RAW_KEEP_BYTES   4096u      /* raw text kept of an over-long record (dead letters) */
 
 typedef struct mm_csv_reader mm_csv_reader_t;
 
@@ -37,9 +37,9 @@ typedef struct mm_csv_record {
     size_t n_fields;
     const char *fields[MM_CSV_MAX_FIELDS]; /* NUL-terminated, valid until the next call */
     size_t lens[MM_CSV_MAX_FIELDS];
-    int64_t line;           /* 1-based physical line where the record starts */
-    const char *raw;        /* the record's raw text without its line end (for dead letters),
-                               valid until the next call; not NUL-terminated */
+    int64_t line;    /* 1-based physical line where the record starts */
+    const char *raw; /* the record's raw text without its line end (for dead letters),
+                        valid until the next call; not NUL-terminated */
     size_t raw_len;
 } mm_csv_record_t;
 

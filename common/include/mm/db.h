@@ -8,10 +8,11 @@
 #ifndef MM_DB_H
 #define MM_DB_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <sqlite3.h>
 
 #include "mm/err.h"
 

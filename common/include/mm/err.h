@@ -13,27 +13,27 @@
 
 typedef enum mm_err {
     MM_OK = 0,
-    MM_ERR_INVALID_ARG = 1,       /* caller passed something unusable */
-    MM_ERR_NOMEM = 2,             /* allocation failed or a named cap was hit */
-    MM_ERR_IO = 3,                /* local file or socket I/O */
-    MM_ERR_PARSE = 4,             /* malformed input (CSV, JSON, Avro body) */
-    MM_ERR_CONFIG = 5,            /* invalid configuration or dataset spec */
-    MM_ERR_NOT_FOUND = 6,         /* blob, key, row, ... does not exist */
-    MM_ERR_EXISTS = 7,            /* conditional create found it already there */
-    MM_ERR_TIMEOUT = 8,           /* nothing arrived / deadline passed */
-    MM_ERR_TRANSPORT = 9,         /* network failure (retriable) */
-    MM_ERR_HTTP = 10,             /* HTTP status that retrying will not fix */
-    MM_ERR_THROTTLED = 11,        /* 408/429/5xx: retriable server condition */
-    MM_ERR_AUTH = 12,             /* 401/403: credentials or signature */
-    MM_ERR_KAFKA = 13,            /* Kafka client error */
-    MM_ERR_DB = 14,               /* SQLite error */
-    MM_ERR_SCHEMA = 15,           /* wrong magic byte or unknown schema id */
-    MM_ERR_INTEGRITY = 16,        /* checksum / content mismatch */
-    MM_ERR_UNSUPPORTED = 17,      /* unknown or newer format version */
-    MM_ERR_NUMERIC = 18,          /* a fit or solve failed numerically */
-    MM_ERR_INSUFFICIENT_DATA = 19,/* too little history for the request */
-    MM_ERR_SHUTDOWN = 20,         /* interrupted by an orderly shutdown */
-    MM_ERR_BUSY = 21,             /* resource busy (database lock, full queue) */
+    MM_ERR_INVALID_ARG = 1,        /* caller passed something unusable */
+    MM_ERR_NOMEM = 2,              /* allocation failed or a named cap was hit */
+    MM_ERR_IO = 3,                 /* local file or socket I/O */
+    MM_ERR_PARSE = 4,              /* malformed input (CSV, JSON, Avro body) */
+    MM_ERR_CONFIG = 5,             /* invalid configuration or dataset spec */
+    MM_ERR_NOT_FOUND = 6,          /* blob, key, row, ... does not exist */
+    MM_ERR_EXISTS = 7,             /* conditional create found it already there */
+    MM_ERR_TIMEOUT = 8,            /* nothing arrived / deadline passed */
+    MM_ERR_TRANSPORT = 9,          /* network failure (retriable) */
+    MM_ERR_HTTP = 10,              /* HTTP status that retrying will not fix */
+    MM_ERR_THROTTLED = 11,         /* 408/429/5xx: retriable server condition */
+    MM_ERR_AUTH = 12,              /* 401/403: credentials or signature */
+    MM_ERR_KAFKA = 13,             /* Kafka client error */
+    MM_ERR_DB = 14,                /* SQLite error */
+    MM_ERR_SCHEMA = 15,            /* wrong magic byte or unknown schema id */
+    MM_ERR_INTEGRITY = 16,         /* checksum / content mismatch */
+    MM_ERR_UNSUPPORTED = 17,       /* unknown or newer format version */
+    MM_ERR_NUMERIC = 18,           /* a fit or solve failed numerically */
+    MM_ERR_INSUFFICIENT_DATA = 19, /* too little history for the request */
+    MM_ERR_SHUTDOWN = 20,          /* interrupted by an orderly shutdown */
+    MM_ERR_BUSY = 21,              /* resource busy (database lock, full queue) */
     MM_ERR__COUNT
 } mm_err_t;
 

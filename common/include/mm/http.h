@@ -21,24 +21,24 @@ typedef struct mm_http_header {
 } mm_http_header_t;
 
 typedef struct mm_http_request {
-    const char *method;         /* "GET", "PUT", "DELETE", "HEAD" */
+    const char *method; /* "GET", "PUT", "DELETE", "HEAD" */
     const char *url;
     const mm_http_header_t *headers;
     size_t n_headers;
-    const void *body;           /* may be NULL */
+    const void *body; /* may be NULL */
     size_t body_len;
-    long connect_timeout_ms;    /* 0 = 5000 */
-    long total_timeout_ms;      /* 0 = 60000 */
-    size_t max_response_bytes;  /* 0 = MM_BUF_CAP_HTTP_BODY */
+    long connect_timeout_ms;   /* 0 = 5000 */
+    long total_timeout_ms;     /* 0 = 60000 */
+    size_t max_response_bytes; /* 0 = MM_BUF_CAP_HTTP_BODY */
 } mm_http_request_t;
 
 #define MM_HTTP_MAX_RESP_HEADERS 32
 
 typedef struct mm_http_response {
-    long status;                /* 0 when no response arrived */
+    long status; /* 0 when no response arrived */
     mm_buf_t body;
     size_t n_headers;
-    char *header_names[MM_HTTP_MAX_RESP_HEADERS];  /* lower-cased */
+    char *header_names[MM_HTTP_MAX_RESP_HEADERS]; /* lower-cased */
     char *header_values[MM_HTTP_MAX_RESP_HEADERS];
 } mm_http_response_t;
 

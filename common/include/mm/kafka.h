@@ -29,16 +29,16 @@
 #include "mm/err.h"
 
 /* Logical topic names (DESIGN.md section 4). A deployment may prefix them. */
-#define MM_TOPIC_OBSERVATIONS "mm.observations"
-#define MM_TOPIC_MODELS "mm.models"
-#define MM_TOPIC_DECISIONS "mm.decisions"
+#define MM_TOPIC_OBSERVATIONS   "mm.observations"
+#define MM_TOPIC_MODELS         "mm.models"
+#define MM_TOPIC_DECISIONS      "mm.decisions"
 #define MM_TOPIC_SCORE_REQUESTS "mm.score-requests"
-#define MM_TOPIC_PREDICTIONS "mm.predictions"
-#define MM_TOPIC_DEADLETTER "mm.deadletter"
+#define MM_TOPIC_PREDICTIONS    "mm.predictions"
+#define MM_TOPIC_DEADLETTER     "mm.deadletter"
 
 /* Special start offsets for on_assign. */
 #define MM_OFFSET_BEGINNING (-2)
-#define MM_OFFSET_END (-1)
+#define MM_OFFSET_END       (-1)
 #define MM_OFFSET_COMMITTED (-1000) /* use the group's committed offset */
 
 /**
@@ -83,7 +83,8 @@ int mm_kafka_producer_poll(mm_kafka_producer_t *producer, int timeout_ms);
 mm_err_t mm_kafka_producer_flush(mm_kafka_producer_t *producer, int timeout_ms);
 /** @returns messages queued or in flight. */
 int mm_kafka_producer_outq_len(mm_kafka_producer_t *producer);
-/** @brief Flush (bounded by @p flush_timeout_ms, logging what is lost) and destroy. Accepts NULL. */
+/** @brief Flush (bounded by @p flush_timeout_ms, logging what is lost) and destroy. Accepts NULL.
+ */
 void mm_kafka_producer_destroy(mm_kafka_producer_t *producer, int flush_timeout_ms);
 
 /* ---------------------------------------------------------------- consumer */
@@ -132,15 +133,17 @@ mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *gr
  * MM_ERR_TIMEOUT when nothing arrived; another code for a consumer error
  * (errstr says which; MM_ERR_KAFKA errors that are not fatal can be logged and polling continued).
  */
-mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms,
-                                mm_kafka_msg_t *msg, char *errstr, size_t errstr_size);
+mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms, mm_kafka_msg_t *msg,
+                                char *errstr, size_t errstr_size);
 
-/** @brief Record that everything before @p next_offset is durable (for the lag-monitoring commit). */
+/** @brief Record that everything before @p next_offset is durable (for the lag-monitoring commit).
+ */
 mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
                                         int32_t partition, int64_t next_offset);
 /** @brief Commit stored offsets asynchronously (lag monitoring only). */
 void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer);
-/** @brief Leave the group (revoking partitions through the callbacks), then destroy. Accepts NULL. */
+/** @brief Leave the group (revoking partitions through the callbacks), then destroy. Accepts NULL.
+ */
 void mm_kafka_consumer_close(mm_kafka_consumer_t *consumer);
 
 /* ---------------------------------------------------------------- reader */
@@ -149,8 +152,7 @@ typedef struct mm_kafka_reader mm_kafka_reader_t;
 
 /** @brief Assign every partition of @p topic from the beginning, no group. */
 mm_kafka_reader_t *mm_kafka_reader_new(const char *bootstrap, const char *topic,
-                                       const mm_kv_list_t *props, char *errstr,
-                                       size_t errstr_size);
+                                       const mm_kv_list_t *props, char *errstr, size_t errstr_size);
 /**
  * @returns MM_OK with a message; MM_ERR_TIMEOUT if nothing arrived;
  * MM_ERR_NOT_FOUND once every partition has reached its end at least once

@@ -9,8 +9,9 @@
 #ifndef MM_LOG_H
 #define MM_LOG_H
 
-#include <jansson.h>
 #include <stdbool.h>
+
+#include <jansson.h>
 
 typedef enum mm_log_level {
     MM_LOG_DEBUG = 0,
@@ -19,7 +20,8 @@ typedef enum mm_log_level {
     MM_LOG_ERROR = 3,
 } mm_log_level_t;
 
-/** @brief Set the service name written in every line (default "mm"). Not thread-safe; call at start. */
+/** @brief Set the service name written in every line (default "mm"). Not thread-safe; call at
+ * start. */
 void mm_log_init(const char *service, mm_log_level_t min_level);
 /** @brief Parse "debug|info|warn|error". @returns false if unknown. */
 bool mm_log_level_parse(const char *s, mm_log_level_t *out);
@@ -38,8 +40,8 @@ void mm_logj(mm_log_level_t level, const char *event, json_t *fields, const char
     __attribute__((format(printf, 4, 5)));
 
 #define mm_log_debug(event, ...) mm_log(MM_LOG_DEBUG, event, __VA_ARGS__)
-#define mm_log_info(event, ...) mm_log(MM_LOG_INFO, event, __VA_ARGS__)
-#define mm_log_warn(event, ...) mm_log(MM_LOG_WARN, event, __VA_ARGS__)
+#define mm_log_info(event, ...)  mm_log(MM_LOG_INFO, event, __VA_ARGS__)
+#define mm_log_warn(event, ...)  mm_log(MM_LOG_WARN, event, __VA_ARGS__)
 #define mm_log_error(event, ...) mm_log(MM_LOG_ERROR, event, __VA_ARGS__)
 
 #endif

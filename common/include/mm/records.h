@@ -24,19 +24,19 @@ typedef struct mm_obs_column {
 } mm_obs_column_t;
 
 typedef struct mm_observation_batch {
-    char *dataset;        /* dataset spec name */
-    char *spec_hash;      /* sha256 hex of the canonical dataset spec */
-    char *partition_key;  /* canonical key: "store=12/item=345" */
-    char *load_id;        /* identifies one ingest run (one load) */
-    char *source;         /* file path, "-" for stdin, or blob URI */
-    int32_t batch_seq;    /* 0,1,2,... per key within the load */
-    bool end_of_load;     /* last batch of this key in this load */
+    char *dataset;                /* dataset spec name */
+    char *spec_hash;              /* sha256 hex of the canonical dataset spec */
+    char *partition_key;          /* canonical key: "store=12/item=345" */
+    char *load_id;                /* identifies one ingest run (one load) */
+    char *source;                 /* file path, "-" for stdin, or blob URI */
+    int32_t batch_seq;            /* 0,1,2,... per key within the load */
+    bool end_of_load;             /* last batch of this key in this load */
     int64_t load_rows_for_key;    /* on end_of_load: rows of this key in the whole load; else -1 */
     int32_t load_batches_for_key; /* on end_of_load: batches of this key in the load; else -1 */
     size_t n_rows;
-    int64_t *time_ms;     /* n_rows observation times */
-    double *target;       /* n_rows target values (label for classify) */
-    int64_t *line;        /* n_rows source line numbers (lineage) */
+    int64_t *time_ms; /* n_rows observation times */
+    double *target;   /* n_rows target values (label for classify) */
+    int64_t *line;    /* n_rows source line numbers (lineage) */
     size_t n_columns;
     mm_obs_column_t *columns;
     int64_t produced_at_ms;
@@ -47,12 +47,12 @@ void mm_observation_batch_clear(mm_observation_batch_t *rec);
 /* ---------------------------------------------------------- ModelTrained */
 
 typedef struct mm_metric {
-    char *name;   /* "rmse", "mae", "smape", "mase", "bias", "accuracy", ... */
+    char *name; /* "rmse", "mae", "smape", "mase", "bias", "accuracy", ... */
     double value;
 } mm_metric_t;
 
 typedef struct mm_model_trained {
-    char *train_id;        /* sha256 hex of key + spec hash + data watermark */
+    char *train_id; /* sha256 hex of key + spec hash + data watermark */
     char *dataset;
     char *spec_hash;
     char *partition_key;
@@ -64,16 +64,16 @@ typedef struct mm_model_trained {
     int64_t artifact_size;
     int32_t artifact_format; /* artifact format version */
     size_t n_metrics;
-    mm_metric_t *metrics;    /* holdout / backtest metrics of the chosen model */
+    mm_metric_t *metrics; /* holdout / backtest metrics of the chosen model */
     size_t n_baseline;
-    mm_metric_t *baseline;   /* the seasonal-naive baseline on the same windows */
-    int64_t data_start_ms;   /* first observation time used */
-    int64_t data_end_ms;     /* last observation time used: the data watermark */
-    int64_t n_rows;          /* observations used */
-    char *data_digest;       /* sha256 hex over the training rows */
-    char *load_id;           /* the load whose end triggered training (optional) */
+    mm_metric_t *baseline; /* the seasonal-naive baseline on the same windows */
+    int64_t data_start_ms; /* first observation time used */
+    int64_t data_end_ms;   /* last observation time used: the data watermark */
+    int64_t n_rows;        /* observations used */
+    char *data_digest;     /* sha256 hex over the training rows */
+    char *load_id;         /* the load whose end triggered training (optional) */
     int64_t trained_at_ms;
-    char *trainer;           /* trainer instance id */
+    char *trainer; /* trainer instance id */
 } mm_model_trained_t;
 
 void mm_model_trained_clear(mm_model_trained_t *rec);
@@ -91,12 +91,12 @@ const char *mm_decision_kind_name(mm_decision_kind_t kind); /* "approved", ... *
 
 typedef struct mm_production_model {
     char *train_id;
-    int32_t version;       /* registry version number for the key (1, 2, ...) */
+    int32_t version; /* registry version number for the key (1, 2, ...) */
     char *algorithm;
-    char *artifact_uri;    /* blob name under production/ */
+    char *artifact_uri; /* blob name under production/ */
     char *artifact_sha256;
     int64_t artifact_size;
-    int64_t data_end_ms;   /* data watermark of the training data */
+    int64_t data_end_ms; /* data watermark of the training data */
     int64_t n_rows;
     char *load_id;
 } mm_production_model_t;
@@ -106,11 +106,11 @@ typedef struct mm_model_decision {
     char *dataset;
     char *spec_hash;
     mm_decision_kind_t decision;
-    char *reason;              /* human-readable policy outcome */
-    char *candidate_train_id;  /* the version this decision is about */
+    char *reason;             /* human-readable policy outcome */
+    char *candidate_train_id; /* the version this decision is about */
     int32_t candidate_version;
     int64_t decided_at_ms;
-    bool has_production;       /* false: the key has no production model */
+    bool has_production;              /* false: the key has no production model */
     mm_production_model_t production; /* the key's production model after this decision */
 } mm_model_decision_t;
 
@@ -121,13 +121,13 @@ void mm_model_decision_clear(mm_model_decision_t *rec);
 typedef struct mm_score_request {
     char *request_id;
     char *partition_key;
-    char *dataset;          /* optional */
-    int32_t horizon;        /* forecast: steps ahead; 0 = the spec's horizon */
+    char *dataset;   /* optional */
+    int32_t horizon; /* forecast: steps ahead; 0 = the spec's horizon */
     size_t n_features;
-    char **feature_names;   /* n_features */
-    size_t n_rows;          /* classify: rows to score; forecast: known future exogenous values */
-    int64_t *time_ms;       /* n_rows */
-    double *values;         /* n_rows * n_features, row-major */
+    char **feature_names; /* n_features */
+    size_t n_rows;        /* classify: rows to score; forecast: known future exogenous values */
+    int64_t *time_ms;     /* n_rows */
+    double *values;       /* n_rows * n_features, row-major */
     int64_t requested_at_ms;
 } mm_score_request_t;
 
@@ -148,17 +148,17 @@ typedef struct mm_prediction_batch {
     char *partition_key;
     char *dataset;
     mm_prediction_status_t status;
-    char *message;          /* optional */
-    char *train_id;         /* optional when status != OK */
+    char *message;  /* optional */
+    char *train_id; /* optional when status != OK */
     int32_t model_version;
-    char *algorithm;        /* optional */
+    char *algorithm;           /* optional */
     int64_t data_watermark_ms; /* data_end of the model's training data */
-    char *load_id;          /* optional: the load that produced the training data */
-    double interval_level;  /* e.g. 0.95 */
+    char *load_id;             /* optional: the load that produced the training data */
+    double interval_level;     /* e.g. 0.95 */
     size_t n;
-    int64_t *time_ms;       /* target times */
-    double *value;          /* point forecast or probability */
-    double *lower;          /* NaN when not available */
+    int64_t *time_ms; /* target times */
+    double *value;    /* point forecast or probability */
+    double *lower;    /* NaN when not available */
     double *upper;
     int64_t produced_at_ms;
 } mm_prediction_batch_t;
@@ -168,16 +168,16 @@ void mm_prediction_batch_clear(mm_prediction_batch_t *rec);
 /* ------------------------------------------------------------ DeadLetter */
 
 typedef struct mm_dead_letter {
-    char *service;        /* "mm-ingest", "mm-trainer", ... */
-    char *error_code;     /* mm_err_name(): "MM_ERR_PARSE" */
-    char *reason;         /* what failed, why */
-    char *partition_key;  /* optional */
-    char *source_topic;   /* optional */
+    char *service;            /* "mm-ingest", "mm-trainer", ... */
+    char *error_code;         /* mm_err_name(): "MM_ERR_PARSE" */
+    char *reason;             /* what failed, why */
+    char *partition_key;      /* optional */
+    char *source_topic;       /* optional */
     int32_t source_partition; /* -1 if not from Kafka */
     int64_t source_offset;    /* -1 if not from Kafka */
-    char *source_file;    /* optional */
-    int64_t source_line;  /* -1 if not from a file */
-    uint8_t *original;    /* the original bytes (row text or message value); may be NULL */
+    char *source_file;        /* optional */
+    int64_t source_line;      /* -1 if not from a file */
+    uint8_t *original;        /* the original bytes (row text or message value); may be NULL */
     size_t original_len;
     int64_t failed_at_ms;
 } mm_dead_letter_t;

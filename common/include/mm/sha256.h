@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_SHA256_LEN 32
+#define MM_SHA256_LEN     32
 #define MM_SHA256_HEX_LEN 64 /* without the NUL */
 
 typedef struct mm_sha256_ctx mm_sha256_ctx_t;

@@ -25,20 +25,21 @@ typedef enum mm_freq {
 #define MM_SPEC_MAX_KEY_COLUMNS 8
 
 typedef struct mm_retrain_policy {
-    bool on_end_of_load;      /* train a key when its end-of-load batch arrives */
-    int64_t min_new_rows;     /* also train after this many new rows (0 = off) */
-    int64_t max_age_s;        /* also train when the model is older than this and new rows exist (0 = off) */
-    int64_t debounce_ms;      /* wait this long after a trigger to coalesce (default 1000) */
+    bool on_end_of_load;  /* train a key when its end-of-load batch arrives */
+    int64_t min_new_rows; /* also train after this many new rows (0 = off) */
+    int64_t
+        max_age_s; /* also train when the model is older than this and new rows exist (0 = off) */
+    int64_t debounce_ms; /* wait this long after a trigger to coalesce (default 1000) */
 } mm_retrain_policy_t;
 
 typedef enum mm_threshold_op { MM_OP_LT = 0, MM_OP_LE, MM_OP_GT, MM_OP_GE } mm_threshold_op_t;
 
 typedef struct mm_promotion_policy {
-    mm_metric_id_t metric;     /* the metric judged, e.g. MASE */
+    mm_metric_id_t metric; /* the metric judged, e.g. MASE */
     bool has_threshold;
-    mm_threshold_op_t op;      /* candidate metric <op> threshold, e.g. mase < 1.0 */
+    mm_threshold_op_t op; /* candidate metric <op> threshold, e.g. mase < 1.0 */
     double threshold;
-    double margin;             /* relative: challenger must beat champion by this fraction (0.02 = 2%) */
+    double margin; /* relative: challenger must beat champion by this fraction (0.02 = 2%) */
     bool require_beats_baseline; /* candidate must beat the seasonal-naive baseline on the metric */
 } mm_promotion_policy_t;
 
@@ -58,17 +59,19 @@ typedef struct mm_spec {
     char *key_columns[MM_SPEC_MAX_KEY_COLUMNS];
     size_t n_key_columns;
     char *time_column;
-    char *time_format;   /* strptime-style ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S") or "epoch_s" / "epoch_ms" / "iso8601" */
+    char *time_format; /* strptime-style ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S") or "epoch_s" / "epoch_ms"
+                          / "iso8601" */
     mm_time_kind_t time_kind;
     mm_freq_t freq;
     char *target_column; /* forecast target, or classify 0/1 label column */
-    char *event_column;  /* classify: event column (non-empty/non-zero = event); NULL if label column used */
+    char *event_column; /* classify: event column (non-empty/non-zero = event); NULL if label column
+                           used */
     char *feature_columns[MM_MODEL_MAX_EXOG]; /* exogenous numeric columns */
     size_t n_feature_columns;
     mm_model_config_t model;
     mm_retrain_policy_t retrain;
     mm_promotion_policy_t promotion;
-    char hash[65];       /* sha256 hex of the canonical JSON */
+    char hash[65]; /* sha256 hex of the canonical JSON */
 } mm_spec_t;
 
 /** @brief Load and validate a spec file. On error @p spec is left cleared. */
@@ -89,7 +92,8 @@ bool mm_freq_parse(const char *name, mm_freq_t *out);
  * @brief Canonical partition key: "col=value" per key column in spec order,
  * joined by '/', values percent-encoded where needed (anything but
  * [A-Za-z0-9._~-], so '/', '=', '%' and spaces are encoded).
- * @returns MM_ERR_INVALID_ARG for an empty value (a missing key), MM_ERR_NOMEM if @p out is too small.
+ * @returns MM_ERR_INVALID_ARG for an empty value (a missing key), MM_ERR_NOMEM if @p out is too
+ * small.
  */
 mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
                                const size_t *value_lens, char *out, size_t out_size);

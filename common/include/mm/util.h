@@ -18,7 +18,8 @@
 int64_t mm_now_ms(void);
 /** @returns monotonic milliseconds (for timeouts and durations). */
 int64_t mm_mono_ms(void);
-/** @brief Sleep @p ms milliseconds (restarts on EINTR unless *stop becomes non-zero; stop may be NULL). */
+/** @brief Sleep @p ms milliseconds (restarts on EINTR unless *stop becomes non-zero; stop may be
+ * NULL). */
 void mm_sleep_ms(int64_t ms, volatile int *stop);
 
 /**

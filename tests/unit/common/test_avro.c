@@ -7,14 +7,15 @@
  * Malformed bodies are built by hand with the small Avro writer below, which
  * follows the Avro specification independently of avro.c.
  */
-#include <avro.h>
-#include <criterion/criterion.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <avro.h>
+#include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "mm/avro.h"
 #include "mm/buf.h"
@@ -60,8 +61,8 @@ static void assert_doubles(const char *field, const double *got, const double *w
 
 static void assert_longs(const char *field, const int64_t *got, const int64_t *want, size_t n) {
     for (size_t i = 0; i < n; i++)
-        cr_assert_eq(got[i], want[i], "%s[%zu]: got %lld, want %lld", field, i,
-                     (long long)got[i], (long long)want[i]);
+        cr_assert_eq(got[i], want[i], "%s[%zu]: got %lld, want %lld", field, i, (long long)got[i],
+                     (long long)want[i]);
 }
 
 static bool all_zero(const void *p, size_t n) {
@@ -135,12 +136,13 @@ static void put_dl_prefix(mm_buf_t *b) {
     put_str(b, "r");
 }
 
-/* Expect @p payload to be rejected as a dead letter with @p code and a reason containing @p want. */
+/* Expect @p payload to be rejected as a dead letter with @p code and a reason containing @p want.
+ */
 static void assert_dl_rejected(const mm_buf_t *payload, mm_err_t code, const char *want) {
     mm_dead_letter_t rec = {0};
     errstr[0] = 0;
-    mm_err_t err = mm_avro_decode_dead_letter(payload->data, payload->len, &rec, errstr,
-                                              sizeof(errstr));
+    mm_err_t err =
+        mm_avro_decode_dead_letter(payload->data, payload->len, &rec, errstr, sizeof(errstr));
     cr_assert_eq(err, code, "got %s (%s), want %s", mm_err_name(err), errstr, mm_err_name(code));
     cr_assert(strstr(errstr, want), "reason \"%s\" lacks \"%s\"", errstr, want);
     cr_assert(all_zero(&rec, sizeof(rec)), "record not cleared after failure");
@@ -149,8 +151,8 @@ static void assert_dl_rejected(const mm_buf_t *payload, mm_err_t code, const cha
 static void assert_obs_rejected(const mm_buf_t *payload, mm_err_t code, const char *want) {
     mm_observation_batch_t rec = {0};
     errstr[0] = 0;
-    mm_err_t err = mm_avro_decode_observation_batch(payload->data, payload->len, &rec, errstr,
-                                                    sizeof(errstr));
+    mm_err_t err =
+        mm_avro_decode_observation_batch(payload->data, payload->len, &rec, errstr, sizeof(errstr));
     cr_assert_eq(err, code, "got %s (%s), want %s", mm_err_name(err), errstr, mm_err_name(code));
     cr_assert(strstr(errstr, want), "reason \"%s\" lacks \"%s\"", errstr, want);
     cr_assert(all_zero(&rec, sizeof(rec)), "record not cleared after failure");
@@ -186,7 +188,8 @@ static mm_observation_batch_t sample_obs(void) {
     };
 }
 
-static void assert_obs_equal(const mm_observation_batch_t *got, const mm_observation_batch_t *want) {
+static void assert_obs_equal(const mm_observation_batch_t *got,
+                             const mm_observation_batch_t *want) {
     assert_str("dataset", got->dataset, want->dataset);
     assert_str("spec_hash", got->spec_hash, want->spec_hash);
     assert_str("partition_key", got->partition_key, want->partition_key);
@@ -437,11 +440,11 @@ static void assert_dead_letter_equal(const mm_dead_letter_t *got, const mm_dead_
 }
 
 /* Encode one record into a fresh buffer (asserting success). */
-#define ENCODE(fn, rec, buf)                                                                  \
-    do {                                                                                       \
-        mm_buf_init((buf), 0);                                                                 \
-        mm_err_t enc_err_ = fn((rec), (buf), errstr, sizeof(errstr));                          \
-        cr_assert_eq(enc_err_, MM_OK, #fn ": %s", errstr);                                     \
+#define ENCODE(fn, rec, buf)                                                                       \
+    do {                                                                                           \
+        mm_buf_init((buf), 0);                                                                     \
+        mm_err_t enc_err_ = fn((rec), (buf), errstr, sizeof(errstr));                              \
+        cr_assert_eq(enc_err_, MM_OK, #fn ": %s", errstr);                                         \
     } while (0)
 
 /* ------------------------------------------------------------ catalog */
@@ -647,8 +650,8 @@ Test(avro, prediction_batch_round_trips_with_optionals_set_and_null) {
         mm_buf_t buf;
         ENCODE(mm_avro_encode_prediction_batch, &want, &buf);
         cr_assert_eq(
-            mm_avro_decode_prediction_batch(buf.data, buf.len, &got, errstr, sizeof(errstr)),
-            MM_OK, "%s", errstr);
+            mm_avro_decode_prediction_batch(buf.data, buf.len, &got, errstr, sizeof(errstr)), MM_OK,
+            "%s", errstr);
         assert_prediction_equal(&got, &want);
         mm_prediction_batch_clear(&got);
         mm_buf_free(&buf);
@@ -675,8 +678,8 @@ Test(avro, dead_letter_keeps_an_empty_original_distinct_from_none) {
     want.original_len = 0;
     mm_buf_t buf;
     ENCODE(mm_avro_encode_dead_letter, &want, &buf);
-    cr_assert_eq(mm_avro_decode_dead_letter(buf.data, buf.len, &got, errstr, sizeof(errstr)),
-                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_avro_decode_dead_letter(buf.data, buf.len, &got, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
     cr_assert_not_null(got.original);
     cr_assert_eq(got.original_len, 0);
     mm_dead_letter_clear(&got);
@@ -693,9 +696,9 @@ Test(avro, encoders_append_after_existing_content) {
     cr_assert_eq(both.len, first_len + one.len);
     cr_assert(memcmp(both.data + first_len, one.data, one.len) == 0);
     mm_dead_letter_t got = {0};
-    cr_assert_eq(mm_avro_decode_dead_letter(both.data + first_len, one.len, &got, errstr,
-                                            sizeof(errstr)),
-                 MM_OK, "%s", errstr);
+    cr_assert_eq(
+        mm_avro_decode_dead_letter(both.data + first_len, one.len, &got, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
     assert_dead_letter_equal(&got, &second);
     mm_dead_letter_clear(&got);
     mm_buf_free(&one);
@@ -993,7 +996,7 @@ Test(avro, negative_block_count_with_matching_byte_size_is_accepted) {
     put_long(&b, 7);
     put_long(&b, 8);
     put_long(&b, 0);
-    put_long(&b, 0); /* columns: none */
+    put_long(&b, 0);  /* columns: none */
     put_long(&b, 99); /* produced_at_ms */
     mm_observation_batch_t rec = {0};
     cr_assert_eq(mm_avro_decode_observation_batch(b.data, b.len, &rec, errstr, sizeof(errstr)),
@@ -1065,8 +1068,9 @@ Test(avro, boolean_other_than_zero_or_one_is_rejected) {
     for (int i = 0; i < 5; i++) put_str(&b, "x");
     put_long(&b, 0);
     put_byte(&b, 2);
-    assert_obs_rejected(&b, MM_ERR_PARSE,
-                        "ObservationBatch.end_of_load: boolean byte 0x02 is not 0 or 1 at offset 16");
+    assert_obs_rejected(
+        &b, MM_ERR_PARSE,
+        "ObservationBatch.end_of_load: boolean byte 0x02 is not 0 or 1 at offset 16");
     mm_buf_free(&b);
 }
 
@@ -1128,7 +1132,8 @@ Test(avro, column_with_the_wrong_number_of_values_is_rejected) {
     put_long(&b, 0);
     put_long(&b, 0);
     put_long(&b, 0); /* produced_at_ms */
-    assert_obs_rejected(&b, MM_ERR_PARSE, "ObservationBatch.columns[1].values: 2 items, expected 1");
+    assert_obs_rejected(&b, MM_ERR_PARSE,
+                        "ObservationBatch.columns[1].values: 2 items, expected 1");
     mm_buf_free(&b);
 }
 
@@ -1338,8 +1343,7 @@ Test(avro, to_json_renders_nan_bytes_and_unions_readably) {
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(columns, 1), "name")),
                      "promo");
     cr_assert_str_eq(
-        json_string_value(json_array_get(
-            json_object_get(json_array_get(columns, 0), "values"), 3)),
+        json_string_value(json_array_get(json_object_get(json_array_get(columns, 0), "values"), 3)),
         "-Infinity");
     json_decref(parsed);
     free(json);

@@ -7,13 +7,14 @@
  * size) and buffer-boundary behaviour are generated here, as they are too big
  * for fixtures.
  */
-#include <criterion/criterion.h>
-#include <criterion/parameterized.h>
 #include <dirent.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <jansson.h>
 
 #include "mm/csv.h"
 
@@ -66,19 +67,19 @@ ParameterizedTest(csv_case_t *tc, csv, fixture) {
         char errstr[512] = "";
         mm_err_t err = mm_csv_next(reader, rec, errstr, sizeof(errstr));
         json_int_t line = json_integer_value(json_object_get(want, "line"));
-        cr_assert_eq(rec->line, (int64_t)line, "[%s] record %zu: line %lld, want %lld", tc->name,
-                     i, (long long)rec->line, (long long)line);
+        cr_assert_eq(rec->line, (int64_t)line, "[%s] record %zu: line %lld, want %lld", tc->name, i,
+                     (long long)rec->line, (long long)line);
         const char *fragment = json_string_value(json_object_get(want, "error"));
         if (fragment) {
-            cr_assert_eq(err, MM_ERR_PARSE, "[%s] record %zu: want a parse error, got %s",
-                         tc->name, i, mm_err_name(err));
+            cr_assert_eq(err, MM_ERR_PARSE, "[%s] record %zu: want a parse error, got %s", tc->name,
+                         i, mm_err_name(err));
             char prefix[64];
             snprintf(prefix, sizeof(prefix), "input.csv:%lld: ", (long long)line);
             cr_assert(strncmp(errstr, prefix, strlen(prefix)) == 0,
                       "[%s] record %zu: error '%s' does not start with '%s'", tc->name, i, errstr,
                       prefix);
-            cr_assert(strstr(errstr, fragment), "[%s] record %zu: error '%s' lacks '%s'",
-                      tc->name, i, errstr, fragment);
+            cr_assert(strstr(errstr, fragment), "[%s] record %zu: error '%s' lacks '%s'", tc->name,
+                      i, errstr, fragment);
         } else {
             cr_assert_eq(err, MM_OK, "[%s] record %zu: %s", tc->name, i, errstr);
             json_t *fields = json_object_get(want, "fields");
@@ -234,8 +235,8 @@ Test(csv, records_straddling_buffer_refills_are_intact) {
             len += (size_t)snprintf(text + len, cap - len, "%zu,\"q\"\"%zu,\n\",%zu.5\r\n", i,
                                     i * 3, i % 97);
         else
-            len += (size_t)snprintf(text + len, cap - len, "%zu,plain%zu,%zu.5\n", i, i * 3,
-                                    i % 97);
+            len +=
+                (size_t)snprintf(text + len, cap - len, "%zu,plain%zu,%zu.5\n", i, i * 3, i % 97);
     }
     FILE *f = mem_file(text, len);
     mm_csv_reader_t *reader = mm_csv_reader_new(f, "big.csv");

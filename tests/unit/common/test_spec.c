@@ -6,13 +6,14 @@
  * MM_ERR_CONFIG and an error containing the text of <case>.expected; every
  * .json file under tests/fixtures/specs/valid/ must load.
  */
-#include <criterion/criterion.h>
-#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include "mm/buf.h"
 #include "mm/spec.h"
@@ -234,8 +235,8 @@ Test(spec, hash_changes_with_any_value) {
     mm_spec_t a, b;
     char errstr[512];
     cr_assert_eq(mm_spec_parse(minimal, strlen(minimal), "a", &a, errstr, sizeof(errstr)), MM_OK);
-    cr_assert_eq(mm_spec_parse(other, strlen(other), "b", &b, errstr, sizeof(errstr)), MM_OK,
-                 "%s", errstr);
+    cr_assert_eq(mm_spec_parse(other, strlen(other), "b", &b, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
     cr_assert_str_neq(a.hash, b.hash);
     cr_assert_eq(b.model.horizon, 12);
     mm_spec_clear(&a);
@@ -259,8 +260,8 @@ static mm_spec_t two_key_spec(void) {
                                "\"format\":\"%Y-%m-%d\"},\"target\":{\"column\":\"y\"}}";
     mm_spec_t spec;
     char errstr[512];
-    cr_assert_eq(mm_spec_parse(text, strlen(text), "k", &spec, errstr, sizeof(errstr)), MM_OK,
-                 "%s", errstr);
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "k", &spec, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
     return spec;
 }
 
@@ -296,8 +297,7 @@ Test(spec, partition_key_rejects_empty_value) {
     mm_spec_t spec = two_key_spec();
     const char *values[] = {"12", ""};
     char key[128];
-    cr_assert_eq(mm_spec_partition_key(&spec, values, NULL, key, sizeof(key)),
-                 MM_ERR_INVALID_ARG);
+    cr_assert_eq(mm_spec_partition_key(&spec, values, NULL, key, sizeof(key)), MM_ERR_INVALID_ARG);
     mm_spec_clear(&spec);
 }
 
@@ -324,8 +324,8 @@ static mm_spec_t spec_with_format(const char *format) {
              format);
     mm_spec_t spec;
     char errstr[512];
-    cr_assert_eq(mm_spec_parse(text, strlen(text), "t", &spec, errstr, sizeof(errstr)), MM_OK,
-                 "%s", errstr);
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "t", &spec, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
     return spec;
 }
 
@@ -333,8 +333,8 @@ static void expect_time(const mm_spec_t *spec, const char *text, int64_t want) {
     int64_t got = 0;
     cr_assert(mm_spec_parse_time(spec, text, strlen(text), &got), "[%s] '%s' rejected",
               spec->time_format, text);
-    cr_assert_eq(got, want, "[%s] '%s' -> %lld, want %lld", spec->time_format, text,
-                 (long long)got, (long long)want);
+    cr_assert_eq(got, want, "[%s] '%s' -> %lld, want %lld", spec->time_format, text, (long long)got,
+                 (long long)want);
 }
 
 static void expect_bad_time(const mm_spec_t *spec, const char *text) {
