@@ -24,14 +24,23 @@ static char *path_in(const mmt_pipeline_t *p, const char *name) {
     return strdup(buf);
 }
 
-void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int horizon) {
+void mmt_pipeline_init_spec(mmt_pipeline_t *p, const char *tag, int partitions,
+                            const char *spec_json) {
     memset(p, 0, sizeof(*p));
     p->trainer = p->promoter = -1;
     p->dir = mmt_tmpdir(tag);
     cr_assert_not_null(p->dir, "cannot create a temporary directory");
     mmt_broker_start(&p->broker, partitions);
-
     p->spec_path = path_in(p, "spec.json");
+    cr_assert(mmt_write_file(p->spec_path, spec_json));
+    char url[4200];
+    snprintf(url, sizeof(url), "file://%s/blobs", p->dir);
+    p->blob_url = strdup(url);
+    char err[512];
+    cr_assert_eq(mm_avro_init(err, sizeof(err)), MM_OK, "%s", err);
+}
+
+void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int horizon) {
     char spec[2048];
     snprintf(spec, sizeof(spec),
              "{\n"
@@ -54,12 +63,7 @@ void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int h
              "1.2}, \"margin\": 0.0, \"require_beats_baseline\": false}\n"
              "}\n",
              horizon);
-    cr_assert(mmt_write_file(p->spec_path, spec));
-    char url[4200];
-    snprintf(url, sizeof(url), "file://%s/blobs", p->dir);
-    p->blob_url = strdup(url);
-    char err[512];
-    cr_assert_eq(mm_avro_init(err, sizeof(err)), MM_OK, "%s", err);
+    mmt_pipeline_init_spec(p, tag, partitions, spec);
 }
 
 int64_t mmt_pipeline_generate(mmt_pipeline_t *p, int stores, int items, int days, int seed) {
@@ -87,6 +91,27 @@ int64_t mmt_pipeline_generate(mmt_pipeline_t *p, int stores, int items, int days
         if (c == '\n') lines++;
     fclose(f);
     return lines - 1; /* header */
+}
+
+void mmt_pipeline_generate_maintenance(mmt_pipeline_t *p, int machines, int days, int seed) {
+    char *bin = mmt_binary("mm-datagen");
+    cr_assert_not_null(bin, "mm-datagen is not built");
+    char m[16], d[16], sd[16];
+    snprintf(m, sizeof(m), "%d", machines);
+    snprintf(d, sizeof(d), "%d", days);
+    snprintf(sd, sizeof(sd), "%d", seed);
+    char *out_dir = path_in(p, "maintenance");
+    char *argv[] = {bin, "maintenance", "--machines", m, "--days", d, "--seed", sd, "--out-dir",
+                    out_dir, NULL};
+    char *log = path_in(p, "datagen.log");
+    int st = mmt_wait(mmt_spawn(argv, NULL, log), mmt_timeout_ms(60000));
+    cr_assert_eq(st, 0, "mm-datagen maintenance exited %d (see %s)", st, log);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/telemetry_labeled.csv", out_dir);
+    p->csv_path = strdup(path);
+    free(out_dir);
+    free(log);
+    free(bin);
 }
 
 char *mmt_pipeline_extra_csv(mmt_pipeline_t *p, const char *name, const char *text) {

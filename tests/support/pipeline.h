@@ -24,6 +24,11 @@ typedef struct mmt_pipeline {
 
 /** @brief Start a broker and write a sales spec (horizon @p horizon) into a fresh dir. */
 void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int horizon);
+/** @brief Like mmt_pipeline_init with the dataset spec given as JSON text. */
+void mmt_pipeline_init_spec(mmt_pipeline_t *p, const char *tag, int partitions,
+                            const char *spec_json);
+/** @brief Generate predictive-maintenance data; csv_path is its telemetry_labeled.csv. */
+void mmt_pipeline_generate_maintenance(mmt_pipeline_t *p, int machines, int days, int seed);
 /** @brief Generate sales CSV with mm-datagen; @returns the data rows written. */
 int64_t mmt_pipeline_generate(mmt_pipeline_t *p, int stores, int items, int days, int seed);
 /** @brief Append @p text (CSV rows incl. header) as a second file; @returns its path (malloc'd). */
