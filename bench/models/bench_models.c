@@ -15,8 +15,12 @@
  * forecast (the cost a per-key refit pays); "ets_aada" is exponential
  * smoothing fixed to damped additive trend + additive season, the
  * statsmodels configuration; "ets" chooses its form by AICc; "auto" is the
- * whole mm_model_train path (backtest of the default candidates, selection,
- * refit, artifact) plus load and forecast, the cost the trainer pays per key.
+ * whole mm_model_train path (backtest of the default candidates, selection
+ * with combination, refit, artifact) plus load and forecast, the cost the
+ * trainer pays per key; "auto_xgb" adds XGBoost to the candidates of every
+ * key; "auto_single" is selection as it was before combination and
+ * history-based XGBoost (ensemble_max 1, xgb_min_history -1); "auto_max3"
+ * may combine up to three candidates.
  *
  * Metrics per series on the holdout: RMSE, sMAPE, MASE (scaled by the
  * in-sample seasonal-naive MAE of the training part, m = 7), then averaged
@@ -48,8 +52,9 @@ typedef struct algo_run {
     char name[32];
     double sum_rmse, sum_smape, sum_mase, sum_ms;
     size_t n_ok, n_mase, n_fail;
-    size_t chosen[MM_ALGO__COUNT]; /* auto: which algorithm won */
-    double sum_load_us, sum_bytes; /* auto: artifact load time and size */
+    size_t chosen[MM_ALGO__COUNT];      /* auto: which algorithm won */
+    size_t in_ensemble[MM_ALGO__COUNT]; /* auto: how often each was an ensemble member */
+    double sum_load_us, sum_bytes;      /* auto: artifact load time and size */
     size_t n_load;
 } algo_run_t;
 
@@ -197,7 +202,17 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
                       algo_run_t *run) {
     mm_model_config_t cfg;
     base_config(&cfg, H);
-    if (strcmp(name, "auto_xgb") == 0) cfg.candidates |= 1u << MM_ALGO_XGBOOST;
+    if (strcmp(name, "auto_xgb") == 0) {
+        cfg.candidates |= 1u << MM_ALGO_XGBOOST;
+    } else if (strcmp(name, "auto_single") == 0) {
+        cfg.ensemble_max = 1;
+        cfg.xgb_min_history = -1;
+    } else if (strcmp(name, "auto_max3") == 0) {
+        cfg.ensemble_max = 3;
+    } else if (strcmp(name, "auto") != 0) {
+        fprintf(stderr, "bench_models: unknown algorithm %s\n", name);
+        exit(2);
+    }
     cfg.backtest_windows = backtest_windows;
     size_t n_train = s->n - H;
     const double *exog[2] = {s->price, s->promo};
@@ -209,6 +224,8 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
         return false;
     }
     *won = res.algorithm;
+    if (res.algorithm == MM_ALGO_ENSEMBLE)
+        for (size_t i = 0; i < res.n_members; i++) run->in_ensemble[res.members[i]]++;
     mm_model_t *model = NULL;
     double t0 = now_ms();
     mm_err_t err = mm_model_load(res.artifact, res.artifact_len, &model, errstr, sizeof errstr);
@@ -313,6 +330,12 @@ int main(int argc, char **argv) {
                    run->sum_bytes / (double)run->n_load);
             for (int a = 0; a < MM_ALGO__COUNT; a++)
                 if (run->chosen[a]) printf(" %s=%zu", mm_algo_name((mm_algo_t)a), run->chosen[a]);
+            if (run->chosen[MM_ALGO_ENSEMBLE]) {
+                printf("; ensemble members:");
+                for (int a = 0; a < MM_ALGO__COUNT; a++)
+                    if (run->in_ensemble[a])
+                        printf(" %s=%zu", mm_algo_name((mm_algo_t)a), run->in_ensemble[a]);
+            }
         }
         printf("\n");
     }

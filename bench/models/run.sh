@@ -19,7 +19,7 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 "$DATAGEN" sales --stores 4 --items 25 --days 4000 --seed 7 --out "$OUT/sales_4000.csv"
 
 for set in 730 4000; do
-    algos=snaive,ets_aada,ets,croston,sba,tsb,ridge,xgboost,auto,auto_xgb
+    algos=snaive,ets_aada,ets,croston,sba,tsb,ridge,xgboost,auto,auto_xgb,auto_single
     "$BENCH" --csv "$OUT/sales_$set.csv" --holdout 28 --algos "$algos" \
         --out "$OUT/c_$set.csv" > "$OUT/c_$set.txt"
     "$PY" bench/models/reference.py --csv "$OUT/sales_$set.csv" --holdout 28 \

@@ -11,8 +11,22 @@
  *                seasonal naive), last exogenous values (carry-forward),
  *                residual interval sd per step
  *     3 METRICS  (metric id, backtest value, baseline value) triples
- *     4 PARAMS   named vectors: f64 arrays or byte strings (an XGBoost model)
+ *     4 PARAMS   named vectors: f64 arrays or byte strings (an XGBoost model;
+ *                an ensemble's members as "m<i>.<name>", see ensemble.c)
+ *     5 SELECTION  config fields added after the first format-1 writers:
+ *                i32 ensemble_max, i32 xgb_min_history (later fields may
+ *                follow); absent = 0, the library defaults
+ *     6 TELEMETRY  classification: the last rows of raw telemetry, the
+ *                longest rolling window, for mm_model_predict_latest:
+ *                u32 rows, u32 columns, then f64 values column by column;
+ *                absent in artifacts written before it existed
  *   u32 CRC-32 of everything before it
+ *
+ * Sections 5 and 6 and the ensemble (algorithm 10) came later without a
+ * format change: a reader that predates them skips the new sections (it
+ * forecasts and predicts as before), refuses an ensemble as an unknown
+ * algorithm (MM_ERR_UNSUPPORTED), and this reader loads the earlier
+ * artifacts, where only mm_model_predict_latest is unavailable.
  *
  * Named parameter vectors make an artifact readable without knowing the
  * algorithm ("alpha", "level", "coef", ...). Unknown section tags are
@@ -34,7 +48,17 @@
 #define MAGIC_LEN  8
 #define HEADER_LEN (MAGIC_LEN + 2 + 2 + 4)
 
-enum { SEC_CONFIG = 1, SEC_DATA = 2, SEC_METRICS = 3, SEC_PARAMS = 4 };
+enum {
+    SEC_CONFIG = 1,
+    SEC_DATA = 2,
+    SEC_METRICS = 3,
+    SEC_PARAMS = 4,
+    SEC_SELECTION = 5,
+    SEC_TELEMETRY = 6
+};
+
+/* Telemetry rows an artifact may hold: the longest rolling window allowed. */
+#define MAX_TELEMETRY_ROWS 100000
 
 /* ------------------------------------------------------------ named parameters */
 
@@ -251,6 +275,10 @@ static void write_config(wbuf_t *w, const mm_model_config_t *c) {
     w_f64(w, c->xgb_eta);
     w_i32(w, c->class_weight);
     w_section_end(w, at);
+    at = w_section_begin(w, SEC_SELECTION);
+    w_i32(w, c->ensemble_max);
+    w_i32(w, c->xgb_min_history);
+    w_section_end(w, at);
 }
 
 mm_err_t mm_models__serialize(const mm_model_t *model, uint8_t **out, size_t *out_len, char *errstr,
@@ -281,6 +309,15 @@ mm_err_t mm_models__serialize(const mm_model_t *model, uint8_t **out, size_t *ou
     w_f64s(&w, model->exog_last, model->n_exog);
     w_f64s(&w, model->interval_sd, model->n_interval_sd);
     w_section_end(&w, at);
+
+    if (model->n_telemetry > 0) {
+        at = w_section_begin(&w, SEC_TELEMETRY);
+        w_u32(&w, (uint32_t)model->n_telemetry);
+        w_u32(&w, (uint32_t)model->n_exog);
+        for (size_t i = 0; i < model->n_telemetry * model->n_exog; i++)
+            w_f64(&w, model->telemetry[i]);
+        w_section_end(&w, at);
+    }
 
     at = w_section_begin(&w, SEC_METRICS);
     w_u8(&w, MM_METRIC__COUNT);
@@ -454,12 +491,28 @@ static bool read_params(rbuf_t *r, mm_models__params_t *ps) {
     return true;
 }
 
+/* Section 6: rows x columns values, counts checked against what remains. */
+static bool read_telemetry(rbuf_t *r, mm_model_t *model, size_t *cols) {
+    uint32_t rows = r_u32(r);
+    *cols = r_u32(r);
+    if (r->failed || rows == 0 || rows > MAX_TELEMETRY_ROWS || *cols > MM_MODEL_MAX_EXOG ||
+        (size_t)rows * *cols > (r->len - r->pos) / 8)
+        return false;
+    size_t count = (size_t)rows * *cols;
+    model->telemetry = malloc((count + 1) * sizeof(double));
+    if (!model->telemetry) return false;
+    for (size_t i = 0; i < count; i++) model->telemetry[i] = r_f64(r);
+    model->n_telemetry = rows;
+    return !r->failed;
+}
+
 void mm_model_destroy(mm_model_t *model) {
     if (!model) return;
     if (model->ops && model->state) model->ops->destroy(model->state);
     free(model->tail);
     free(model->exog_last);
     free(model->interval_sd);
+    free(model->telemetry);
     free(model);
 }
 
@@ -504,7 +557,10 @@ mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char 
     mm_metrics_init(&model->metrics);
     mm_metrics_init(&model->baseline);
     mm_models__params_t ps = {0};
-    bool have_config = false, have_data = false, have_params = false;
+    bool have_config = false, have_data = false, have_params = false, have_telemetry = false;
+    size_t telemetry_cols = 0;
+    int32_t ensemble_max = 0, xgb_min_history = 0;
+    uint32_t seen = 0;
     const char *bad = NULL;
     r.len = len - 4;
     while (!bad && r.pos < r.len) {
@@ -516,6 +572,14 @@ mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char 
         }
         rbuf_t s = {.p = r.p + r.pos, .len = sec_len};
         r.pos += sec_len;
+        if (tag >= SEC_CONFIG && tag <= SEC_TELEMETRY) {
+            /* a second copy would leak the first, and means a broken writer */
+            if (seen & (1u << tag)) {
+                bad = "a section appears twice";
+                break;
+            }
+            seen |= 1u << tag;
+        }
         switch (tag) {
         case SEC_CONFIG:
             if (!read_config(&s, &model->cfg)) bad = "config section";
@@ -548,18 +612,33 @@ mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char 
             if (!read_params(&s, &ps)) bad = "parameters section";
             have_params = true;
             break;
+        case SEC_SELECTION:
+            /* fields appended later may follow: the rest is skipped */
+            ensemble_max = r_i32(&s);
+            xgb_min_history = r_i32(&s);
+            if (s.failed) bad = "selection section";
+            s.pos = s.len;
+            break;
+        case SEC_TELEMETRY:
+            if (!read_telemetry(&s, model, &telemetry_cols)) bad = "telemetry section";
+            have_telemetry = true;
+            break;
         default:
-            break; /* a section this build does not know: skip it */
+            s.pos = s.len; /* a section this build does not know: skip it */
+            break;
         }
-        if (!bad && s.pos != s.len && tag >= SEC_CONFIG && tag <= SEC_PARAMS)
-            bad = "section length does not match its content";
+        if (!bad && s.pos != s.len) bad = "section length does not match its content";
     }
     if (!bad && !(have_config && have_data && have_params)) bad = "a required section is missing";
+    model->cfg.ensemble_max = ensemble_max;
+    model->cfg.xgb_min_history = xgb_min_history;
     char why[160];
     if (!bad && mm_model_config_validate(&model->cfg, why, sizeof why) != MM_OK)
         bad = "config section is inconsistent";
     if (!bad && model->cfg.features.n_exog != model->n_exog)
         bad = "exogenous column count disagrees with the config";
+    if (!bad && have_telemetry && telemetry_cols != model->n_exog)
+        bad = "telemetry column count disagrees with the config";
     if (!bad && ops->task != model->cfg.task) bad = "algorithm does not match the task";
     if (bad) {
         mm_models__params_clear(&ps);

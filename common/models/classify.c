@@ -13,6 +13,11 @@
  * is purged (its label would leak the future), which labelling "as known at
  * the cut" does by construction. The baseline predicts the training prior.
  *
+ * Batch scoring: the model keeps the last max(window) rows of raw telemetry
+ * it was trained on, so mm_model_predict_latest can score the end of the
+ * data through the same feature code as mm_model_predict, without the
+ * caller fetching history.
+ *
  * Class imbalance: failures are rare, so by default the classes are weighted
  * inversely to their frequency (scikit-learn's class_weight="balanced";
  * XGBoost's scale_pos_weight = negatives/positives). The scores then rank
@@ -430,12 +435,27 @@ mm_err_t mm_models__train_classify(const mm_model_config_t *cfg, const mm_series
                 break;
             }
     }
+    /* the rows the last row's rolling windows reach back over */
+    size_t rows = 1;
+    for (size_t i = 0; i < cfg->features.n_windows; i++)
+        if ((size_t)cfg->features.windows[i] > rows) rows = (size_t)cfg->features.windows[i];
+    if (rows > n) rows = n;
+    model->telemetry = malloc((rows * s->n_exog + 1) * sizeof(double));
+    if (!model->telemetry) {
+        err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "train: out of memory");
+        goto done;
+    }
+    model->n_telemetry = rows;
+    for (size_t j = 0; j < s->n_exog; j++)
+        memcpy(model->telemetry + j * rows, s->exog[j] + n - rows, rows * sizeof(double));
     model->data_end_ms = s->time_ms[n - 1];
     model->n_obs = n;
     model->state_bytes = model->ops->memsize(model->state);
     out->algorithm = model->algo;
     out->metrics = model->metrics;
     out->baseline = model->baseline;
+    out->n_members =
+        mm_model_members(model, out->members, out->member_weights, MM_MODEL_MAX_ENSEMBLE);
     err = mm_models__serialize(model, &out->artifact, &out->artifact_len, errstr, errstr_size);
 done:
     mm_model_destroy(model);
@@ -471,5 +491,33 @@ mm_err_t mm_model_predict(const mm_model_t *model, size_t n, const int64_t *time
     mm_models__classify_rows(&model->cfg, &lay, n, time_ms, exog, X);
     mm_err_t err = model->ops->predict_x(model->state, X, n, lay.width, proba, errstr, errstr_size);
     free(X);
+    return err;
+}
+
+mm_err_t mm_model_predict_latest(const mm_model_t *model, double *proba, int64_t *at_ms,
+                                 char *errstr, size_t errstr_size) {
+    if (!model || !proba)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "predict_latest: NULL argument");
+    if (model->cfg.task != MM_TASK_CLASSIFY)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "predict_latest: %s is a forecasting model (use mm_model_forecast)",
+                       mm_algo_name(model->algo));
+    if (!model->telemetry || model->n_telemetry == 0)
+        return mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
+                       "predict_latest: the artifact predates stored telemetry (no tail of raw "
+                       "rows to score); retrain the key, or call mm_model_predict with recent "
+                       "rows");
+    size_t rows = model->n_telemetry;
+    const double *cols[MM_MODEL_MAX_EXOG];
+    for (size_t j = 0; j < model->n_exog; j++) cols[j] = model->telemetry + j * rows;
+    mm_models__layout_t lay;
+    mm_models__layout_init(&model->cfg, model->n_exog, &lay);
+    double *row = malloc((lay.width + 1) * sizeof(double));
+    if (!row) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "predict_latest: out of memory");
+    mm_models__classify_last_row(&model->cfg, &lay, rows, model->data_end_ms, cols, row);
+    mm_err_t err =
+        model->ops->predict_x(model->state, row, 1, lay.width, proba, errstr, errstr_size);
+    free(row);
+    if (err == MM_OK && at_ms) *at_ms = model->data_end_ms;
     return err;
 }

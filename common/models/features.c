@@ -121,43 +121,52 @@ void mm_models__forecast_row(const mm_model_config_t *cfg, const mm_models__layo
     for (size_t j = 0; j < lay->n_exog; j++) *col++ = exog_t[j];
 }
 
+/* Row @p t of the classification features: needs rows t+1-max(window)..t. */
+static void classify_row(const mm_model_config_t *cfg, const mm_models__layout_t *lay, size_t t,
+                         int64_t time_ms, const double *const *exog, double *col) {
+    const mm_feature_config_t *f = &cfg->features;
+    for (size_t j = 0; j < lay->n_exog; j++) *col++ = exog[j][t];
+    for (size_t wi = 0; wi < f->n_windows; wi++) {
+        size_t w = (size_t)f->windows[wi];
+        size_t from = t + 1 >= w ? t + 1 - w : 0;
+        for (size_t j = 0; j < lay->n_exog; j++) {
+            double sum = 0, sq = 0, mn = INFINITY, mx = -INFINITY;
+            size_t cnt = 0;
+            for (size_t k = from; k <= t; k++) {
+                double v = exog[j][k];
+                if (isnan(v)) continue;
+                sum += v;
+                sq += v * v;
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+                cnt++;
+            }
+            if (cnt == 0) {
+                col[0] = col[1] = col[2] = col[3] = NAN;
+            } else {
+                double mean = sum / (double)cnt;
+                double var = sq / (double)cnt - mean * mean;
+                col[0] = mean;
+                col[1] = var > 0 ? sqrt(var) : 0;
+                col[2] = mn;
+                col[3] = mx;
+            }
+            col += 4;
+        }
+    }
+    calendar_cols(lay, time_ms, col);
+}
+
 void mm_models__classify_rows(const mm_model_config_t *cfg, const mm_models__layout_t *lay,
                               size_t n, const int64_t *time_ms, const double *const *exog,
                               double *X) {
-    const mm_feature_config_t *f = &cfg->features;
-    for (size_t t = 0; t < n; t++) {
-        double *col = X + t * lay->width;
-        for (size_t j = 0; j < lay->n_exog; j++) *col++ = exog[j][t];
-        for (size_t wi = 0; wi < f->n_windows; wi++) {
-            size_t w = (size_t)f->windows[wi];
-            size_t from = t + 1 >= w ? t + 1 - w : 0;
-            for (size_t j = 0; j < lay->n_exog; j++) {
-                double sum = 0, sq = 0, mn = INFINITY, mx = -INFINITY;
-                size_t cnt = 0;
-                for (size_t k = from; k <= t; k++) {
-                    double v = exog[j][k];
-                    if (isnan(v)) continue;
-                    sum += v;
-                    sq += v * v;
-                    mn = v < mn ? v : mn;
-                    mx = v > mx ? v : mx;
-                    cnt++;
-                }
-                if (cnt == 0) {
-                    col[0] = col[1] = col[2] = col[3] = NAN;
-                } else {
-                    double mean = sum / (double)cnt;
-                    double var = sq / (double)cnt - mean * mean;
-                    col[0] = mean;
-                    col[1] = var > 0 ? sqrt(var) : 0;
-                    col[2] = mn;
-                    col[3] = mx;
-                }
-                col += 4;
-            }
-        }
-        calendar_cols(lay, time_ms[t], col);
-    }
+    for (size_t t = 0; t < n; t++) classify_row(cfg, lay, t, time_ms[t], exog, X + t * lay->width);
+}
+
+void mm_models__classify_last_row(const mm_model_config_t *cfg, const mm_models__layout_t *lay,
+                                  size_t n, int64_t time_ms, const double *const *exog,
+                                  double *row) {
+    classify_row(cfg, lay, n - 1, time_ms, exog, row);
 }
 
 void mm_models__labels(const double *y, size_t n, size_t n_known, int lookahead, double *label) {

@@ -5,10 +5,15 @@
  *
  * Training a forecasting key: for each candidate algorithm, fit on the data
  * before each of k backtest origins and forecast `holdout` points; average
- * the window metrics; pick the best by the selection metric (ties go to the
- * lower algorithm id, the simpler model); refit the winner on all data;
- * store its backtest residual spread for intervals where the model has no
- * analytic ones. Seasonal naive is always backtested: it is the baseline.
+ * the window metrics; rank the candidates by the selection metric (ties go
+ * to the lower algorithm id, the simpler model); try the best two (up to
+ * ensemble_max) as a combination, scored on the same windows from their
+ * window forecasts, and keep it if it backtests strictly better than the
+ * best one alone; refit the winner (or every member) on all data; store the
+ * backtest residual spread for intervals where the model has no analytic
+ * ones. Seasonal naive is always backtested: it is the baseline. XGBoost
+ * joins the automatic candidates on long histories (xgb_min_history), where
+ * its trees have the rows to beat the linear model.
  *
  * Workload: one call per key on a trainer worker thread; everything is
  * re-entrant (no globals besides constant tables) and deterministic.
@@ -31,6 +36,7 @@ static const char *const algo_names[MM_ALGO__COUNT] = {
     [MM_ALGO_SBA] = "sba",           [MM_ALGO_TSB] = "tsb",
     [MM_ALGO_RIDGE] = "ridge",       [MM_ALGO_XGBOOST] = "xgboost",
     [MM_ALGO_LOGISTIC] = "logistic", [MM_ALGO_XGB_CLASSIFIER] = "xgb_classifier",
+    [MM_ALGO_ENSEMBLE] = "ensemble",
 };
 
 const char *mm_algo_name(mm_algo_t algo) {
@@ -107,6 +113,8 @@ const mm_models__ops_t *mm_models__ops(mm_algo_t algo) {
         return &mm_logistic_ops;
     case MM_ALGO_XGB_CLASSIFIER:
         return &mm_xgbc_ops;
+    case MM_ALGO_ENSEMBLE:
+        return &mm_ensemble_ops;
     default:
         return NULL;
     }
@@ -126,6 +134,16 @@ const mm_models__ops_t *mm_models__ops(mm_algo_t algo) {
      BIT(MM_ALGO_TSB) | BIT(MM_ALGO_RIDGE) | BIT(MM_ALGO_XGBOOST))
 #define CLASSIFY_ALGOS (BIT(MM_ALGO_LOGISTIC) | BIT(MM_ALGO_XGB_CLASSIFIER))
 
+/* The best two capture what combination gains; every further option is
+ * one more chance for three backtest windows to select noise (pairs beat
+ * up-to-three on both benchmark datasets, bench/models/RESULTS.md). */
+#define DEFAULT_ENSEMBLE_MAX 2
+/* XGBoost's trees beat ridge on the same features only with enough rows:
+ * on 702 daily points it loses to ridge, and as a candidate costs 4x the
+ * time per key for no gain; on 3,972 it wins, and auto with it gains 5% in
+ * MASE for 2.2x the time (bench/models/RESULTS.md). */
+#define DEFAULT_XGB_MIN_HISTORY 1000
+
 /* ------------------------------------------------------------ configuration */
 
 void mm_model_config_defaults(mm_model_config_t *cfg, mm_task_t task) {
@@ -140,6 +158,8 @@ void mm_model_config_defaults(mm_model_config_t *cfg, mm_task_t task) {
     cfg->class_weight = MM_CLASS_WEIGHT_BALANCED;
     cfg->ets_trend = MM_ETS_TREND_AUTO;
     cfg->ets_season = MM_ETS_SEASON_AUTO;
+    cfg->ensemble_max = DEFAULT_ENSEMBLE_MAX;
+    cfg->xgb_min_history = DEFAULT_XGB_MIN_HISTORY;
     mm_feature_config_t *f = &cfg->features;
     if (task == MM_TASK_FORECAST) {
         static const int lags[] = {1, 2, 3, 7, 14, 21, 28};
@@ -181,6 +201,8 @@ static void resolve_tuning(mm_model_config_t *cfg) {
     if (cfg->xgb_max_depth == 0) cfg->xgb_max_depth = 4;
     if (cfg->xgb_eta == 0) cfg->xgb_eta = 0.1;
     if (cfg->class_weight == MM_CLASS_WEIGHT_DEFAULT) cfg->class_weight = MM_CLASS_WEIGHT_BALANCED;
+    if (cfg->ensemble_max == 0) cfg->ensemble_max = DEFAULT_ENSEMBLE_MAX;
+    if (cfg->xgb_min_history == 0) cfg->xgb_min_history = DEFAULT_XGB_MIN_HISTORY;
 }
 
 #define CHECK(cond, field, ...)                                                                    \
@@ -241,6 +263,10 @@ mm_err_t mm_model_config_validate(const mm_model_config_t *cfg, char *errstr, si
     CHECK(cfg->xgb_eta >= 0 && cfg->xgb_eta <= 1, "xgb_eta", "must be in [0,1]");
     CHECK(cfg->class_weight >= MM_CLASS_WEIGHT_DEFAULT && cfg->class_weight <= MM_CLASS_WEIGHT_NONE,
           "class_weight", "unknown value %d", cfg->class_weight);
+    CHECK(cfg->ensemble_max >= 0 && cfg->ensemble_max <= MM_MODEL_MAX_ENSEMBLE, "ensemble_max",
+          "must be in 0..%d, got %d", MM_MODEL_MAX_ENSEMBLE, cfg->ensemble_max);
+    CHECK(cfg->xgb_min_history >= -1, "xgb_min_history", "must be -1 (never) or >= 0, got %d",
+          cfg->xgb_min_history);
     if (cfg->task == MM_TASK_CLASSIFY)
         CHECK(f->n_exog >= 1, "features.exog", "classification needs at least one column");
     return MM_OK;
@@ -309,8 +335,15 @@ static void last_known_exog(const mm_series_t *s, size_t upto, double *out) {
 typedef struct backtest {
     mm_metrics_t metrics; /* mean over windows */
     double *err;          /* K x H forecast errors (actual - forecast), NaN where unknown */
+    double *fc;           /* K x H forecasts (clipped as mm_model_forecast clips) */
     bool ok;
 } backtest_t;
+
+static void backtest_free(backtest_t *bt) {
+    free(bt->err);
+    free(bt->fc);
+    bt->err = bt->fc = NULL;
+}
 
 static mm_err_t run_backtest(const mm_model_config_t *cfg, const mm_series_t *s,
                              const mm_models__ops_t *ops, bool nonneg, backtest_t *bt, char *errstr,
@@ -319,10 +352,11 @@ static mm_err_t run_backtest(const mm_model_config_t *cfg, const mm_series_t *s,
     bt->ok = false;
     mm_metrics_init(&bt->metrics);
     bt->err = malloc(K * H * sizeof(double));
-    double *mean = malloc(H * sizeof(double)), *sd = malloc(H * sizeof(double));
+    bt->fc = malloc(K * H * sizeof(double));
+    double *sd = malloc(H * sizeof(double));
     mm_metrics_t *wm = malloc(K * sizeof *wm);
     exog_buf_t eb = {0};
-    bool ok = bt->err && mean && sd && wm && exog_buf_init(&eb, s->n_exog, H);
+    bool ok = bt->err && bt->fc && sd && wm && exog_buf_init(&eb, s->n_exog, H);
     mm_err_t err =
         ok ? MM_OK : mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "backtest: out of memory");
     for (size_t w = 0; ok && w < K; w++) {
@@ -346,7 +380,9 @@ static mm_err_t run_backtest(const mm_model_config_t *cfg, const mm_series_t *s,
                                  .n_hist = cut,
                                  .end_ms = s->time_ms[cut - 1],
                                  .n_exog = s->n_exog,
-                                 .fexog = (const double *const *)eb.col};
+                                 .fexog = (const double *const *)eb.col,
+                                 .nonneg = nonneg};
+        double *mean = bt->fc + w * H;
         mm_err_t ferr = ops->forecast(state, &fc, H, mean, sd, errstr, errstr_size);
         ops->destroy(state);
         if (ferr != MM_OK) {
@@ -361,7 +397,6 @@ static mm_err_t run_backtest(const mm_model_config_t *cfg, const mm_series_t *s,
         mm_models__metrics_mean(wm, K, &bt->metrics);
         bt->ok = true;
     }
-    free(mean);
     free(sd);
     free(wm);
     free(eb.mem);
@@ -412,14 +447,87 @@ static bool better(mm_metric_id_t id, double a, double b) {
     return mm_metric_higher_is_better(id) ? a > b : a < b;
 }
 
-static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, char *errstr,
-                          size_t errstr_size) {
-    mm_models__view_t v = {.cfg = &model->cfg,
+/* The eligible candidates with a value of @p id, best first (ties: lower id
+ * first, the simpler model). @returns how many. */
+static size_t rank_candidates(mm_metric_id_t id, const backtest_t *bts, uint32_t eligible,
+                              mm_algo_t *rank) {
+    size_t k = 0;
+    for (int a = 0; a < MM_ALGO__COUNT; a++) {
+        if (!(eligible & BIT(a)) || !bts[a].ok || isnan(bts[a].metrics.v[id])) continue;
+        size_t at = k++;
+        for (; at > 0 && better(id, bts[a].metrics.v[id], bts[rank[at - 1]].metrics.v[id]); at--)
+            rank[at] = rank[at - 1];
+        rank[at] = (mm_algo_t)a;
+    }
+    return k;
+}
+
+/* Weights of a combination: proportional to 1 / backtest metric (Bates and
+ * Granger's inverse-error weighting, with the selection metric in place of
+ * the error variance); equal when a member's metric is not positive (bias
+ * can be negative, a perfect backtest is 0). Fixed here, stored with the
+ * model. */
+static void combination_weights(mm_metric_id_t id, const backtest_t *bts, const mm_algo_t *members,
+                                size_t k, double *w) {
+    bool inverse = id != MM_METRIC_BIAS;
+    for (size_t i = 0; i < k; i++) {
+        double v = bts[members[i]].metrics.v[id];
+        if (!(v > 0) || !isfinite(v)) inverse = false;
+    }
+    double sum = 0;
+    for (size_t i = 0; i < k; i++) {
+        w[i] = inverse ? 1.0 / bts[members[i]].metrics.v[id] : 1.0;
+        sum += w[i];
+    }
+    for (size_t i = 0; i < k; i++) w[i] /= sum;
+}
+
+/* Score a combination on the backtest windows from its members' window
+ * forecasts: the same sums mm_model_forecast computes for an ensemble. */
+static mm_err_t combine_backtest(const mm_model_config_t *cfg, const mm_series_t *s,
+                                 const backtest_t *bts, const mm_algo_t *members,
+                                 const double *weights, size_t k, backtest_t *out, char *errstr,
+                                 size_t errstr_size) {
+    size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout, n = s->n;
+    memset(out, 0, sizeof *out);
+    mm_metrics_init(&out->metrics);
+    out->fc = malloc(K * H * sizeof(double));
+    out->err = malloc(K * H * sizeof(double));
+    mm_metrics_t *wm = malloc(K * sizeof *wm);
+    if (!out->fc || !out->err || !wm) {
+        free(wm);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "backtest: out of memory");
+    }
+    for (size_t w = 0; w < K; w++) {
+        size_t cut = n - (K - w) * H;
+        double *f = out->fc + w * H;
+        for (size_t h = 0; h < H; h++) {
+            double v = 0;
+            for (size_t i = 0; i < k; i++) v += weights[i] * bts[members[i]].fc[w * H + h];
+            f[h] = v;
+            out->err[w * H + h] = s->y[cut + h] - v;
+        }
+        mm_metrics_forecast(s->y + cut, f, H, s->y, cut, cfg->season_length, &wm[w]);
+    }
+    mm_models__metrics_mean(wm, K, &out->metrics);
+    out->ok = true;
+    free(wm);
+    return MM_OK;
+}
+
+static mm_models__view_t full_view(const mm_model_config_t *cfg, const mm_series_t *s) {
+    mm_models__view_t v = {.cfg = cfg,
                            .n = s->n,
                            .time_ms = s->time_ms,
                            .y = s->y,
                            .n_exog = s->n_exog,
                            .exog = s->exog};
+    return v;
+}
+
+static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, char *errstr,
+                          size_t errstr_size) {
+    mm_models__view_t v = full_view(&model->cfg, s);
     return model->ops->fit(&v, &model->state, errstr, errstr_size);
 }
 
@@ -446,6 +554,8 @@ static mm_err_t finish_model(mm_model_t *model, const mm_series_t *s, mm_train_r
     out->algorithm = model->algo;
     out->metrics = model->metrics;
     out->baseline = model->baseline;
+    out->n_members =
+        mm_model_members(model, out->members, out->member_weights, MM_MODEL_MAX_ENSEMBLE);
     return mm_models__serialize(model, &out->artifact, &out->artifact_len, errstr, errstr_size);
 }
 
@@ -494,65 +604,90 @@ static mm_err_t train_forecast(const mm_model_config_t *cfg, const mm_series_t *
                    "%zu points are too few for %zu backtest windows of %zu plus %zu to train", n, K,
                    H, min_train);
     } else {
-        uint32_t cands = cfg->candidates & FORECAST_ALGOS;
-        if (cands == 0) cands = DEFAULT_FORECAST_CANDIDATES & FORECAST_ALGOS;
-        cands |= BIT(MM_ALGO_SNAIVE); /* the baseline is always measured */
-        backtest_t bts[MM_ALGO__COUNT];
+        uint32_t listed = cfg->candidates & FORECAST_ALGOS;
+        uint32_t defaults = DEFAULT_FORECAST_CANDIDATES & FORECAST_ALGOS;
+        uint32_t eligible = listed ? listed : defaults;
+        bool default_candidates =
+            listed == 0 || (listed == defaults && (cfg->candidates & BIT(MM_ALGO_AUTO)));
+        if (default_candidates && cfg->xgb_min_history >= 0 && n >= (size_t)cfg->xgb_min_history)
+            eligible |= BIT(MM_ALGO_XGBOOST); /* a long history: the trees have the rows */
+        uint32_t measured = eligible | BIT(MM_ALGO_SNAIVE); /* the baseline is always measured */
+        backtest_t bts[MM_ALGO__COUNT], combo = {0};
         memset(bts, 0, sizeof bts);
-        mm_algo_t best = MM_ALGO_AUTO;
-        for (int a = 0; a < MM_ALGO__COUNT; a++) {
-            if (!(cands & BIT(a))) continue;
+        for (int a = 0; a < MM_ALGO__COUNT && err == MM_OK; a++) {
+            if (!(measured & BIT(a))) continue;
             err = run_backtest(cfg, s, mm_models__ops((mm_algo_t)a), nonneg, &bts[a], why,
                                sizeof why);
-            if (err != MM_OK) break;
-            if (!bts[a].ok) continue;
-            out->per_algo[a] = bts[a].metrics;
-            bool is_candidate =
-                (cfg->candidates & BIT(a)) || (cfg->candidates & FORECAST_ALGOS) == 0;
-            if (!is_candidate) continue;
-            double va = bts[a].metrics.v[cfg->selection_metric];
-            double vb = best == MM_ALGO_AUTO ? NAN : bts[best].metrics.v[cfg->selection_metric];
-            if (best == MM_ALGO_AUTO ? !isnan(va) : better(cfg->selection_metric, va, vb))
-                best = (mm_algo_t)a;
+            if (err == MM_OK && bts[a].ok) out->per_algo[a] = bts[a].metrics;
         }
-        /* No finite selection metric anywhere (a flat history makes MASE
-         * undefined): fall back to RMSE among the candidates. */
-        if (err == MM_OK && best == MM_ALGO_AUTO) {
-            for (int a = 0; a < MM_ALGO__COUNT; a++) {
-                if (!bts[a].ok ||
-                    !((cfg->candidates & BIT(a)) || (cfg->candidates & FORECAST_ALGOS) == 0))
-                    continue;
-                double va = bts[a].metrics.v[MM_METRIC_RMSE];
-                if (best == MM_ALGO_AUTO
-                        ? !isnan(va)
-                        : better(MM_METRIC_RMSE, va, bts[best].metrics.v[MM_METRIC_RMSE]))
-                    best = (mm_algo_t)a;
+        mm_metric_id_t id = cfg->selection_metric;
+        mm_algo_t rank[MM_ALGO__COUNT];
+        size_t n_rank = err == MM_OK ? rank_candidates(id, bts, eligible, rank) : 0;
+        if (err == MM_OK && n_rank == 0) {
+            /* No finite selection metric anywhere (a flat history makes MASE
+             * undefined): the best by RMSE, alone. */
+            n_rank = rank_candidates(MM_METRIC_RMSE, bts, eligible, rank) > 0 ? 1 : 0;
+        }
+        /* the best combination of the best k, k = 2..ensemble_max */
+        size_t combo_k = 0;
+        double combo_w[MM_MODEL_MAX_ENSEMBLE] = {0};
+        size_t k_max = (size_t)cfg->ensemble_max < n_rank ? (size_t)cfg->ensemble_max : n_rank;
+        for (size_t k = 2; err == MM_OK && k <= k_max; k++) {
+            double w[MM_MODEL_MAX_ENSEMBLE];
+            backtest_t cb;
+            combination_weights(id, bts, rank, k, w);
+            err = combine_backtest(cfg, s, bts, rank, w, k, &cb, why, sizeof why);
+            if (err == MM_OK && cb.ok &&
+                (!combo.ok || better(id, cb.metrics.v[id], combo.metrics.v[id]))) {
+                backtest_free(&combo);
+                combo = cb;
+                combo_k = k;
+                memcpy(combo_w, w, k * sizeof(double));
+            } else {
+                backtest_free(&cb);
             }
         }
+        if (combo.ok) out->per_algo[MM_ALGO_ENSEMBLE] = combo.metrics;
+        bool use_combo =
+            err == MM_OK && combo.ok && better(id, combo.metrics.v[id], bts[rank[0]].metrics.v[id]);
         if (bts[MM_ALGO_SNAIVE].ok) model->baseline = bts[MM_ALGO_SNAIVE].metrics;
-        if (err == MM_OK && best != MM_ALGO_AUTO) {
+        if (err == MM_OK && n_rank > 0) {
+            model->n_interval_sd = H;
+            model->interval_sd = malloc(H * sizeof(double));
+            if (!model->interval_sd) err = mm_errf(MM_ERR_NOMEM, why, sizeof why, "out of memory");
+        }
+        if (err == MM_OK && use_combo) {
+            model->algo = MM_ALGO_ENSEMBLE;
+            model->ops = &mm_ensemble_ops;
+            model->metrics = combo.metrics;
+            residual_spread(combo.err, K, H, model->interval_sd);
+            mm_models__view_t v = full_view(&model->cfg, s);
+            if (mm_models__ensemble_fit(&v, combo_k, rank, combo_w, &model->state, why,
+                                        sizeof why) != MM_OK) {
+                /* a member's refit on all data failed although its windows
+                 * worked: the best candidate alone instead */
+                model->state = NULL;
+                use_combo = false;
+            }
+        }
+        if (err == MM_OK && n_rank > 0 && !use_combo) {
+            mm_algo_t best = rank[0];
             model->algo = best;
             model->ops = mm_models__ops(best);
             model->metrics = bts[best].metrics;
-            model->n_interval_sd = H;
-            model->interval_sd = malloc(H * sizeof(double));
-            if (!model->interval_sd)
-                err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "train: out of memory");
-            else
-                residual_spread(bts[best].err, K, H, model->interval_sd);
-            if (err == MM_OK) {
-                err = fit_final(model, s, why, sizeof why);
-                if (err != MM_OK) {
-                    /* the refit on all data failed although windows worked: fall back */
-                    set_reason(out, false, "%s refit failed: %s", mm_algo_name(best), why);
-                    model->state = NULL;
-                    err = MM_OK;
-                }
+            residual_spread(bts[best].err, K, H, model->interval_sd);
+            err = fit_final(model, s, why, sizeof why);
+            if (err != MM_OK) {
+                /* the refit on all data failed although windows worked: fall back */
+                set_reason(out, false, "%s refit failed: %s", mm_algo_name(best), why);
+                model->state = NULL;
+                err = MM_OK;
             }
-        } else if (err == MM_OK) {
+        } else if (err == MM_OK && n_rank == 0) {
             set_reason(out, false, "no candidate could be backtested (%s)", why);
         }
-        for (int a = 0; a < MM_ALGO__COUNT; a++) free(bts[a].err);
+        for (int a = 0; a < MM_ALGO__COUNT; a++) backtest_free(&bts[a]);
+        backtest_free(&combo);
         if (err != MM_OK) {
             mm_model_destroy(model);
             return mm_errf(err, errstr, errstr_size, "train: %s", why);
@@ -653,8 +788,21 @@ int64_t mm_model_data_end_ms(const mm_model_t *model) {
     return model->data_end_ms;
 }
 
+size_t mm_model_members(const mm_model_t *model, mm_algo_t *algos, double *weights, size_t max) {
+    if (model->algo == MM_ALGO_ENSEMBLE && model->state)
+        return mm_models__ensemble_members(model->state, algos, weights, max);
+    if (max > 0) {
+        if (algos) algos[0] = model->algo;
+        if (weights) weights[0] = 1.0;
+    }
+    return 1;
+}
+
 size_t mm_model_memory_size(const mm_model_t *model) {
-    return sizeof *model + (model->n_tail + model->n_exog + model->n_interval_sd) * sizeof(double) +
+    return sizeof *model +
+           (model->n_tail + model->n_exog + model->n_interval_sd +
+            model->n_telemetry * model->n_exog) *
+               sizeof(double) +
            model->state_bytes;
 }
 
@@ -696,7 +844,8 @@ mm_err_t mm_model_forecast(const mm_model_t *model, size_t h, const double *cons
                              .n_hist = model->n_tail,
                              .end_ms = model->data_end_ms,
                              .n_exog = model->n_exog,
-                             .fexog = (const double *const *)eb.col};
+                             .fexog = (const double *const *)eb.col,
+                             .nonneg = model->nonneg};
     double *sd = out->lower; /* analytic sd lands here first */
     mm_err_t err = model->ops->forecast(model->state, &fc, h, out->mean, sd, errstr, errstr_size);
     free(eb.mem);

@@ -102,6 +102,11 @@ void mm_models__forecast_row(const mm_model_config_t *cfg, const mm_models__layo
 void mm_models__classify_rows(const mm_model_config_t *cfg, const mm_models__layout_t *lay,
                               size_t n, const int64_t *time_ms, const double *const *exog,
                               double *X);
+/** @brief The last of those rows alone (n >= 1, @p time_ms its time): what
+ * mm_models__classify_rows gives as row n-1, without the rows before it. */
+void mm_models__classify_last_row(const mm_model_config_t *cfg, const mm_models__layout_t *lay,
+                                  size_t n, int64_t time_ms, const double *const *exog,
+                                  double *row);
 
 /**
  * @brief Labels for classification: the 0/1 column as is (lookahead 0), or 1
@@ -137,6 +142,8 @@ typedef struct mm_models__fcctx {
     int64_t end_ms; /* time of hist[n_hist-1] */
     size_t n_exog;
     const double *const *fexog; /* fexog[j][k]: exogenous value at step k+1, resolved */
+    bool nonneg; /* the series never went negative: forecasts are clipped at 0 (an ensemble
+                    clips each member, as its backtest did) */
 } mm_models__fcctx_t;
 
 typedef struct mm_models__ops {
@@ -171,6 +178,21 @@ extern const mm_models__ops_t mm_ridge_ops;
 extern const mm_models__ops_t mm_xgboost_ops;
 extern const mm_models__ops_t mm_logistic_ops;
 extern const mm_models__ops_t mm_xgbc_ops;
+extern const mm_models__ops_t mm_ensemble_ops;
+
+/* ------------------------------------------------------------ ensembles (ensemble.c) */
+
+/**
+ * @brief Fit every member of a combination on the view: @p k forecasting
+ * algorithms (no ensembles) with positive @p weights. Its ops are
+ * mm_ensemble_ops (whose own fit refuses: members come from selection).
+ */
+mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_algo_t *algos,
+                                 const double *weights, void **state, char *errstr,
+                                 size_t errstr_size);
+/** @returns the members of an ensemble state, writing at most @p max of them. */
+size_t mm_models__ensemble_members(const void *state, mm_algo_t *algos, double *weights,
+                                   size_t max);
 
 /* ------------------------------------------------------------ ETS internals (tests, bench) */
 
@@ -279,6 +301,11 @@ struct mm_model {
     size_t n_exog;
     double *interval_sd; /* backtest-residual sd per step (when not analytic) */
     size_t n_interval_sd;
+    /* classification: the last rows of raw telemetry (the longest rolling
+     * window), column-major: telemetry[j * n_telemetry + i]; NULL in
+     * artifacts written before it was stored */
+    double *telemetry;
+    size_t n_telemetry;
     mm_metrics_t metrics;
     mm_metrics_t baseline;
     const mm_models__ops_t *ops;

@@ -4,7 +4,8 @@
  * Pure computation: no I/O, no logging, no globals besides constant tables.
  * One code path computes features for training and for scoring, so
  * train/serve skew cannot happen. Used by mm-trainer (mm_model_train) and
- * mm-scorer (mm_model_load + mm_model_forecast / mm_model_predict).
+ * mm-scorer (mm_model_load + mm_model_forecast / mm_model_predict /
+ * mm_model_predict_latest).
  *
  * Tuned for many small models: a series of a few hundred to a few thousand
  * points is fitted in milliseconds, an artifact is a few KiB and loads in
@@ -12,7 +13,8 @@
  *
  * Threads: every function is re-entrant; a loaded mm_model_t is read-only
  * and may be used by several threads at once (mm_model_forecast,
- * mm_model_predict); only mm_model_destroy needs exclusive access.
+ * mm_model_predict, mm_model_predict_latest); only mm_model_destroy needs
+ * exclusive access.
  */
 #ifndef MM_MODEL_H
 #define MM_MODEL_H
@@ -40,6 +42,8 @@ typedef enum mm_algo {
     MM_ALGO_XGBOOST = 7,        /* gradient-boosted trees (XGBoost C API), recursive */
     MM_ALGO_LOGISTIC = 8,       /* L2 logistic regression (classify) */
     MM_ALGO_XGB_CLASSIFIER = 9, /* XGBoost binary classifier (classify) */
+    MM_ALGO_ENSEMBLE = 10,      /* weighted mean of forecasters' forecasts: an outcome of
+                                   selection (forecast), not a candidate to list */
     MM_ALGO__COUNT
 } mm_algo_t;
 
@@ -91,9 +95,10 @@ void mm_metrics_forecast(const double *actual, const double *pred, size_t n, con
  */
 void mm_metrics_classify(const double *label, const double *score, size_t n, mm_metrics_t *out);
 
-#define MM_MODEL_MAX_LAGS    32
-#define MM_MODEL_MAX_WINDOWS 8
-#define MM_MODEL_MAX_EXOG    32
+#define MM_MODEL_MAX_LAGS     32
+#define MM_MODEL_MAX_WINDOWS  8
+#define MM_MODEL_MAX_EXOG     32
+#define MM_MODEL_MAX_ENSEMBLE 4 /* members of a forecast combination */
 
 typedef struct mm_feature_config {
     int lags[MM_MODEL_MAX_LAGS]; /* target lags in periods, e.g. 1,7,14,28 */
@@ -133,6 +138,17 @@ typedef struct mm_model_config {
     int xgb_max_depth;   /* tree depth (default 4) */
     double xgb_eta;      /* learning rate (default 0.1) */
     int class_weight;    /* mm_class_weight_t (default balanced) */
+    /*
+     * Selection (forecasting); zero means the library default here too.
+     * ensemble_max: the most candidates selection may average into one
+     * forecast (default 2; 1 = always a single algorithm; at most
+     * MM_MODEL_MAX_ENSEMBLE). xgb_min_history: when the candidates are the
+     * defaults (as mm_model_config_defaults() sets them, or none named: a
+     * spec's "auto"), keys with at least this many points also backtest
+     * XGBoost (default 1000; -1 = never).
+     */
+    int ensemble_max;
+    int xgb_min_history;
 } mm_model_config_t;
 
 /* ETS form choices for mm_model_config_t.ets_trend / .ets_season. */
@@ -180,9 +196,15 @@ typedef struct mm_train_result {
     mm_metrics_t
         baseline; /* backtest metrics of seasonal naive (forecast) / prior rate (classify) */
     mm_metrics_t
-        per_algo[MM_ALGO__COUNT]; /* backtest metrics of every candidate tried (NaN if not) */
+        per_algo[MM_ALGO__COUNT]; /* backtest metrics of every candidate tried (NaN if not);
+                                     [MM_ALGO_ENSEMBLE]: the best combination tried */
     uint8_t *artifact;            /* malloc'd artifact bytes; owned by the result */
     size_t artifact_len;
+    /* What the model forecasts with: the chosen algorithm alone (one member,
+     * weight 1), or an ensemble's members, best backtest first. */
+    size_t n_members;
+    mm_algo_t members[MM_MODEL_MAX_ENSEMBLE];
+    double member_weights[MM_MODEL_MAX_ENSEMBLE];
 } mm_train_result_t;
 
 /**
@@ -196,6 +218,18 @@ typedef struct mm_train_result {
  * go to the lower algorithm id. Seasonal naive is always measured: it is
  * @p out->baseline. Classification backtests in time order too; training
  * rows whose look-ahead window reaches into a test window are left out.
+ *
+ * Combination (forecasting): with cfg->ensemble_max >= 2 and two or more
+ * candidates backtested, the best k (k = 2..ensemble_max) by the selection
+ * metric are also tried as one forecast: their weighted mean, weights
+ * proportional to 1 / backtest metric (equal when the metric can be zero or
+ * negative). A combination is scored on the same windows from its members'
+ * window forecasts and chosen only when it backtests strictly better than
+ * the best single candidate; the model is then MM_ALGO_ENSEMBLE and every
+ * member is refitted on all data (should a refit fail, the best candidate
+ * alone is used). Combining is the robust answer to
+ * selection noise: a few backtest windows often cannot tell two good
+ * candidates apart, and their errors partly cancel.
  *
  * Fallback: with fewer than cfg->min_history points, too few for the
  * backtest, or no candidate that fits, cfg->fallback is fitted on all data
@@ -225,6 +259,12 @@ typedef struct mm_model mm_model_t;
 /**
  * @brief Parse an artifact. Unknown magic is MM_ERR_PARSE; a newer format or
  * an unknown algorithm is MM_ERR_UNSUPPORTED; lengths are checked.
+ * @remark Format 1 grew optional sections (the selection settings, a
+ * classifier's telemetry tail) and the ensemble algorithm without a new
+ * format number: artifacts written before them load (with ensemble_max and
+ * xgb_min_history 0, the defaults; without mm_model_predict_latest), and a
+ * build that predates them loads every new artifact except an ensemble,
+ * which it refuses as an unknown algorithm.
  */
 mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char *errstr,
                        size_t errstr_size);
@@ -235,6 +275,13 @@ mm_task_t mm_model_task(const mm_model_t *model);
 const mm_model_config_t *mm_model_config(const mm_model_t *model);
 /** @returns time of the last observation the model was fitted on. */
 int64_t mm_model_data_end_ms(const mm_model_t *model);
+/**
+ * @brief The algorithms a model forecasts with: an ensemble's members and
+ * their weights (best backtest first), or the model's own algorithm with
+ * weight 1. Writes at most @p max entries (either array may be NULL).
+ * @returns the number of members (1..MM_MODEL_MAX_ENSEMBLE).
+ */
+size_t mm_model_members(const mm_model_t *model, mm_algo_t *algos, double *weights, size_t max);
 /** @returns approximate heap bytes held (for byte-bounded caches). */
 size_t mm_model_memory_size(const mm_model_t *model);
 
@@ -256,7 +303,8 @@ typedef struct mm_forecast {
  *        seen in training).
  * @remark Intervals at cfg->interval_level: analytic for seasonal naive and
  * additive exponential smoothing; otherwise from the chosen model's backtest
- * errors (a power law in the step fitted to the per-step RMS errors). For a
+ * errors (a power law in the step fitted to the per-step RMS errors; for an
+ * ensemble, the errors of its combined backtest forecast). For a
  * series that never went negative, means and lower bounds are clipped at 0.
  * A model trained as a declared fallback without backtest has analytic
  * intervals only (NaN bounds where there are none).
@@ -279,5 +327,21 @@ void mm_forecast_clear(mm_forecast_t *fc);
 mm_err_t mm_model_predict(const mm_model_t *model, size_t n, const int64_t *time_ms,
                           const double *const *exog, double *proba, char *errstr,
                           size_t errstr_size);
+
+/**
+ * @brief Classification, batch scoring: probability of the positive class as
+ * of the end of the training data, from the last rows of telemetry the
+ * model was trained on (the artifact keeps the max(window) rows its rolling
+ * features need). Equals the last value mm_model_predict gives for those
+ * rows, or for the whole training history.
+ * @param proba receives the probability.
+ * @param at_ms receives the time it refers to, mm_model_data_end_ms() (may
+ *        be NULL).
+ * @returns MM_ERR_INVALID_ARG for a forecasting model; MM_ERR_UNSUPPORTED
+ * for an artifact written before the telemetry tail was stored (retrain the
+ * key to score it this way; mm_model_predict still works on it).
+ */
+mm_err_t mm_model_predict_latest(const mm_model_t *model, double *proba, int64_t *at_ms,
+                                 char *errstr, size_t errstr_size);
 
 #endif

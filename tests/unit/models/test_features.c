@@ -1,7 +1,8 @@
 /*
  * test_features.c - the shared feature code path (calendar, labels), the
  * regression forecasters with exogenous columns, and classification end to
- * end through the public API.
+ * end through the public API, batch scoring from the stored telemetry tail
+ * included.
  */
 #include <math.h>
 #include <string.h>
@@ -254,6 +255,10 @@ Test(classify, a_machine_that_never_failed_gets_a_constant_rate_fallback) {
         mm_model_predict(model, 5, ts.t, (const double *const *)ts.x, proba, errstr, sizeof errstr),
         MM_OK);
     cr_assert(proba[0] < 0.01 && proba[0] == proba[4]);
+    double latest = NAN;
+    cr_assert_eq(mm_model_predict_latest(model, &latest, NULL, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    cr_assert_eq(latest, proba[0], "a constant-rate model scores the data end at its rate");
     mm_model_destroy(model);
     mm_train_result_clear(&res);
     td_free(&ts);
@@ -291,6 +296,172 @@ Test(classify, forecasting_model_refuses_predict) {
     double p[1];
     cr_assert_eq(mm_model_predict(model, 1, ts.t, NULL, p, errstr, sizeof errstr),
                  MM_ERR_INVALID_ARG);
+    int64_t at = 0;
+    cr_assert_eq(mm_model_predict_latest(model, p, &at, errstr, sizeof errstr), MM_ERR_INVALID_ARG);
+    cr_assert(strstr(errstr, "forecasting model") != NULL, "%s", errstr);
+    mm_model_destroy(model);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
+
+/* ------------------------------------------------------------ batch scoring (predict_latest) */
+
+/* Failures every 200 hours, the last one 100+ hours before the end, so the
+ * end of the data is healthy; with @p degrading_end the last 20 hours ramp
+ * up as they do before a failure, one that has not happened yet. */
+static void machine_series_ending(td_series_t *ts, size_t n, uint64_t seed, bool degrading_end) {
+    machine_series(ts, n, seed, false);
+    for (size_t f = 150; f + 100 < n; f += 200) {
+        ts->y[f] = 1;
+        for (size_t k = 1; k <= 30; k++) ts->x[1][f - k] += (double)(31 - k);
+    }
+    if (degrading_end)
+        for (size_t k = 1; k <= 20; k++) ts->x[1][n - k] += (double)(31 - k);
+}
+
+static mm_model_t *train_and_load(const td_series_t *ts, uint32_t candidates,
+                                  mm_train_result_t *res) {
+    mm_model_config_t cfg = classify_cfg();
+    cfg.candidates = candidates;
+    cfg.features.calendar = true; /* the time of the scored row matters too */
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts->s, res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_not(res->fallback, "%s", res->fallback_reason);
+    mm_model_t *model = NULL;
+    cr_assert_eq(mm_model_load(res->artifact, res->artifact_len, &model, errstr, sizeof errstr),
+                 MM_OK, "%s", errstr);
+    return model;
+}
+
+Test(classify, batch_score_is_high_when_the_training_data_ends_degrading) {
+    /* Same machine, same history except the last 20 hours; those have no
+     * known label yet (the look-ahead runs past the end), so both models
+     * are fitted on the same rows: only the end of the data differs. */
+    td_series_t degrading, healthy;
+    machine_series_ending(&degrading, 2000, 21, true);
+    machine_series_ending(&healthy, 2000, 21, false);
+    mm_train_result_t rd, rh;
+    uint32_t cands =
+        (1u << MM_ALGO_AUTO) | (1u << MM_ALGO_LOGISTIC) | (1u << MM_ALGO_XGB_CLASSIFIER);
+    mm_model_t *md = train_and_load(&degrading, cands, &rd);
+    mm_model_t *mh = train_and_load(&healthy, cands, &rh);
+    double pd = NAN, ph = NAN;
+    int64_t at_d = 0, at_h = 0;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_predict_latest(md, &pd, &at_d, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    cr_assert_eq(mm_model_predict_latest(mh, &ph, &at_h, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    cr_log_info("batch score: degrading end %.4f, healthy end %.4f (%s)", pd, ph,
+                mm_algo_name(rd.algorithm));
+    cr_assert(pd > 0.5, "degrading end scored %g", pd);
+    cr_assert(ph < 0.5, "healthy end scored %g", ph);
+    cr_assert(pd > ph);
+    cr_assert_eq(at_d, degrading.t[1999], "the score refers to the data end");
+    cr_assert_eq(at_h, mm_model_data_end_ms(mh));
+    mm_model_destroy(md);
+    mm_model_destroy(mh);
+    mm_train_result_clear(&rd);
+    mm_train_result_clear(&rh);
+    td_free(&degrading);
+    td_free(&healthy);
+}
+
+Test(classify, batch_score_equals_predict_on_the_last_rows_and_survives_the_artifact) {
+    td_series_t ts;
+    machine_series_ending(&ts, 2000, 23, true);
+    mm_train_result_t res;
+    /* logistic: a continuous score, so any other row or time would show */
+    mm_model_t *model = train_and_load(&ts, 1u << MM_ALGO_LOGISTIC, &res);
+    char errstr[256] = "";
+    double latest = NAN;
+    cr_assert_eq(mm_model_predict_latest(model, &latest, NULL, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    cr_assert(latest > 0 && latest < 1, "%g", latest);
+
+    /* the last max(window) = 24 rows, as a scorer holding them would pass them */
+    const size_t w = 24, from = 2000 - w;
+    const double *tail[2] = {ts.x[0] + from, ts.x[1] + from};
+    double proba[2000];
+    cr_assert_eq(mm_model_predict(model, w, ts.t + from, tail, proba, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(proba[w - 1], latest, "%.17g vs %.17g", proba[w - 1], latest);
+    /* the whole history gives the same last value */
+    cr_assert_eq(mm_model_predict(model, 2000, ts.t, (const double *const *)ts.x, proba, errstr,
+                                  sizeof errstr),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(proba[1999], latest);
+    /* fewer rows than the longest window would change it: the tail is needed */
+    const double *last3[2] = {ts.x[0] + 1997, ts.x[1] + 1997};
+    cr_assert_eq(mm_model_predict(model, 3, ts.t + 1997, last3, proba, errstr, sizeof errstr),
+                 MM_OK);
+    cr_assert_neq(proba[2], latest);
+
+    /* artifact round trip: byte-exact, same score */
+    uint8_t *again;
+    size_t len;
+    cr_assert_eq(mm_models__serialize(model, &again, &len, errstr, sizeof errstr), MM_OK);
+    cr_assert(len == res.artifact_len && memcmp(again, res.artifact, len) == 0, "byte-exact");
+    mm_model_t *reloaded = NULL;
+    cr_assert_eq(mm_model_load(again, len, &reloaded, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    double again_latest = NAN;
+    cr_assert_eq(mm_model_predict_latest(reloaded, &again_latest, NULL, errstr, sizeof errstr),
+                 MM_OK);
+    cr_assert_eq(again_latest, latest);
+    cr_assert(mm_model_memory_size(reloaded) >= w * 2 * sizeof(double), "the tail is accounted");
+    free(again);
+    mm_model_destroy(reloaded);
+    mm_model_destroy(model);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
+
+Test(classify, artifact_without_the_telemetry_tail_loads_but_cannot_batch_score) {
+    /* an artifact as written before the tail was stored: no section 6 */
+    td_series_t ts;
+    machine_series_ending(&ts, 2000, 25, false);
+    mm_train_result_t res;
+    mm_model_t *model = train_and_load(&ts, 1u << MM_ALGO_LOGISTIC, &res);
+    size_t old_len;
+    uint8_t *old = td_artifact_edit(res.artifact, res.artifact_len, 6, NULL, 0, &old_len);
+    cr_assert(old_len < res.artifact_len, "the telemetry section was there to remove");
+    mm_model_t *old_model = NULL;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_load(old, old_len, &old_model, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    double p = NAN;
+    cr_assert_eq(mm_model_predict_latest(old_model, &p, NULL, errstr, sizeof errstr),
+                 MM_ERR_UNSUPPORTED);
+    cr_assert(strstr(errstr, "retrain") != NULL, "%s", errstr);
+    /* scoring given rows still works, with the same model */
+    double a[48], b[48];
+    cr_assert_eq(mm_model_predict(old_model, 48, ts.t, (const double *const *)ts.x, a, errstr,
+                                  sizeof errstr),
+                 MM_OK);
+    cr_assert_eq(
+        mm_model_predict(model, 48, ts.t, (const double *const *)ts.x, b, errstr, sizeof errstr),
+        MM_OK);
+    cr_assert(memcmp(a, b, sizeof a) == 0);
+
+    /* a telemetry section twice is a broken writer, not something to guess about */
+    size_t sec_at = 0, sec_len = 0;
+    for (size_t at = 16; at + 6 <= res.artifact_len - 4;) {
+        size_t len = 6 + ((size_t)res.artifact[at + 2] | (size_t)res.artifact[at + 3] << 8 |
+                          (size_t)res.artifact[at + 4] << 16 | (size_t)res.artifact[at + 5] << 24);
+        if (res.artifact[at] == 6 && res.artifact[at + 1] == 0) sec_at = at, sec_len = len;
+        at += len;
+    }
+    cr_assert(sec_len > 0);
+    size_t twice_len;
+    uint8_t *twice = td_artifact_edit(res.artifact, res.artifact_len, 0xffff, res.artifact + sec_at,
+                                      sec_len, &twice_len);
+    mm_model_t *bad = NULL;
+    cr_assert_eq(mm_model_load(twice, twice_len, &bad, errstr, sizeof errstr), MM_ERR_PARSE);
+    cr_assert(strstr(errstr, "twice") != NULL, "%s", errstr);
+    cr_assert_null(bad);
+    free(twice);
+    free(old);
+    mm_model_destroy(old_model);
     mm_model_destroy(model);
     mm_train_result_clear(&res);
     td_free(&ts);

@@ -1,6 +1,7 @@
 /*
  * testdata.h - deterministic synthetic series for the model tests: a small
- * PRNG (splitmix64 + Box-Muller) so tests never depend on libc's rand().
+ * PRNG (splitmix64 + Box-Muller) so tests never depend on libc's rand();
+ * and artifact surgery for the compatibility tests.
  */
 #ifndef MM_TEST_MODELS_TESTDATA_H
 #define MM_TEST_MODELS_TESTDATA_H
@@ -8,8 +9,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "mm/model.h"
+#include "models_int.h"
 
 #define TD_DAY_MS   INT64_C(86400000)
 #define TD_START_MS INT64_C(1640995200000) /* 2022-01-01T00:00:00Z, a Saturday */
@@ -72,6 +74,40 @@ static inline void td_free(td_series_t *ts) {
     free(ts->t);
     free(ts->y);
     for (size_t j = 0; j < ts->n_exog; j++) free(ts->x[j]);
+}
+
+/*
+ * Artifact surgery for compatibility tests (layout in common/models/
+ * artifact.c: a 16-byte header ending in the u32 body length, tagged
+ * sections "u16 tag, u32 len, payload", a CRC-32 trailer): a malloc'd copy
+ * of @p a without the sections tagged @p drop_tag, with @p extra (a whole
+ * section, may be NULL) appended, length and CRC re-sealed.
+ */
+static inline uint8_t *td_artifact_edit(const uint8_t *a, size_t len, unsigned drop_tag,
+                                        const uint8_t *extra, size_t extra_len, size_t *out_len) {
+    uint8_t *b = malloc(len + extra_len);
+    size_t at = 16, k = 16;
+    memcpy(b, a, 16);
+    while (at + 6 <= len - 4) {
+        unsigned tag = (unsigned)a[at] | (unsigned)a[at + 1] << 8;
+        size_t sec = 6 + ((size_t)a[at + 2] | (size_t)a[at + 3] << 8 | (size_t)a[at + 4] << 16 |
+                          (size_t)a[at + 5] << 24);
+        if (tag != drop_tag) {
+            memcpy(b + k, a + at, sec);
+            k += sec;
+        }
+        at += sec;
+    }
+    if (extra) {
+        memcpy(b + k, extra, extra_len);
+        k += extra_len;
+    }
+    uint32_t body = (uint32_t)(k - 16);
+    for (int i = 0; i < 4; i++) b[12 + i] = (uint8_t)(body >> (8 * i));
+    uint32_t crc = mm_models__crc32(b, k);
+    for (int i = 0; i < 4; i++) b[k + (size_t)i] = (uint8_t)(crc >> (8 * i));
+    *out_len = k + 4;
+    return b;
 }
 
 #endif
