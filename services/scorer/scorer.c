@@ -297,6 +297,35 @@ static mm_err_t sink_predictions(mm_scorer_t *s, sqlite3_stmt *st, const mm_pred
     return err;
 }
 
+/*
+ * What a batch run asks of a model: a forecast of the horizon after the end
+ * of its data, or, for a classifier, the probability of the positive class
+ * (e.g. a failure within the look-ahead window) as of the end of its data,
+ * as a one-step answer without an interval.
+ */
+static mm_err_t apply_model(const mm_scorer_t *s, const mm_model_t *model, mm_forecast_t *fc,
+                            char *errstr, size_t errstr_size) {
+    if (mm_model_task(model) == MM_TASK_FORECAST) {
+        size_t h = (size_t)(s->cfg.horizon > 0 ? s->cfg.horizon : mm_model_config(model)->horizon);
+        return mm_model_forecast(model, h, NULL, fc, errstr, errstr_size);
+    }
+    memset(fc, 0, sizeof(*fc));
+    fc->time_ms = malloc(sizeof(int64_t));
+    fc->mean = malloc(sizeof(double));
+    fc->lower = malloc(sizeof(double));
+    fc->upper = malloc(sizeof(double));
+    if (!fc->time_ms || !fc->mean || !fc->lower || !fc->upper) {
+        mm_forecast_clear(fc);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    fc->h = 1;
+    fc->level = NAN;
+    fc->lower[0] = fc->upper[0] = NAN;
+    mm_err_t err = mm_model_predict_latest(model, fc->mean, fc->time_ms, errstr, errstr_size);
+    if (err) mm_forecast_clear(fc);
+    return err;
+}
+
 /* Answer one key: a forecast from its production model, or an explicit refusal. */
 static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const char *run_id,
                           sqlite3_stmt *upsert, mm_scorer_batch_stats_t *stats, char *errstr,
@@ -334,8 +363,7 @@ static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const ch
                                       &model, why, sizeof(why));
     mm_forecast_t fc = {0};
     if (!err) {
-        size_t h = (size_t)(s->cfg.horizon > 0 ? s->cfg.horizon : mm_model_config(model)->horizon);
-        err = mm_model_forecast(model, h, NULL, &fc, why, sizeof(why));
+        err = apply_model(s, model, &fc, why, sizeof(why));
         mm_model_cache_release(s->cache, pm->artifact_sha256);
     }
     if (err) {

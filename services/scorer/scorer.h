@@ -2,7 +2,9 @@
  * scorer.h - mm-scorer's logic. The key -> production model map is built
  * from mm.decisions (read from the beginning; the latest record per key
  * wins). Batch mode forecasts the horizon for every key with a production
- * model and writes PredictionBatch records to mm.predictions and rows to the
+ * model (for a classification dataset: the probability of the positive class,
+ * e.g. a failure within the look-ahead window, as of the end of the key's
+ * data) and writes PredictionBatch records to mm.predictions and rows to the
  * SQLite sink (upserts keyed by (key, target time), so a replay never
  * duplicates). A key without a production model gets an explicit "no model"
  * answer, never a guess.
