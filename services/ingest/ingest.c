@@ -8,6 +8,9 @@
  * on the stack, one open-addressing hash lookup, and a few stores into the
  * key's columnar arrays; encoding and producing happen once per batch of
  * thousands of rows. Memory is bounded by max_buffered_rows across keys.
+ * Pacing (ingest.h) adds, per batch, one murmur2 of the key and one entry in
+ * a ring of sizes; the consumer group's lag is read only when a partition's
+ * estimated backlog reaches the budget, then every ~200 ms while waiting.
  */
 #include "ingest.h"
 
@@ -37,6 +40,14 @@
 #define INGEST_SHOWN_VALUE        64   /* bytes of a bad cell quoted in a reason */
 #define INGEST_DEFAULT_BLOCK_MS   60000
 #define INGEST_DESTROY_FLUSH_MS   5000
+#define PACE_READ_INTERVAL_MS     200  /* re-read the pace group's lag this often while waiting */
+#define PACE_PROBE_TIMEOUT_MS     5000 /* bound of one lag read */
+#define PACE_LOG_INTERVAL_MS      5000 /* at most one "paced" line (and probe warning) per this */
+#define PACE_POLL_MS              50   /* delivery-report slice while waiting */
+/* Unconsumed batches tracked per partition (4 bytes each): beyond it a partition
+ * counts as full whatever its bytes. With batches of at least ~100 bytes, only
+ * a budget over ~100 MB could reach it. */
+#define PACE_MAX_TRACKED (1u << 20)
 /* Upper bound of the Avro encoding: a long is at most 10 bytes, a double 8. */
 #define AVRO_MAX_VARINT 10
 
@@ -63,6 +74,38 @@ typedef struct column_map {
     int target; /* target.column or target.event_column */
     int exog[MM_MODEL_MAX_EXOG];
 } column_map_t;
+
+/*
+ * One partition of the observations topic as pacing sees it. The group's lag
+ * counts the newest messages of the partition, so the sizes of this load's
+ * own batches are kept in produce order (= offset order) and a read drops
+ * the oldest beyond the lag (consumed); lag beyond the ring is messages of
+ * earlier loads or other producers, counted at this load's average size.
+ * Between reads the group can only have consumed more, so the estimate errs
+ * on the safe side.
+ */
+typedef struct pace_partition {
+    uint32_t *sizes;     /* ring of encoded batch sizes, oldest first */
+    size_t head, n, cap; /* cap grows by doubling up to PACE_MAX_TRACKED */
+    int64_t bytes;       /* sum of the sizes in the ring */
+    int64_t others;      /* unconsumed messages not in the ring, at the last read */
+} pace_partition_t;
+
+/* Pacing against a consumer group (ingest.h). */
+typedef struct pace {
+    mm_kafka_lag_probe_t *probe; /* NULL: no pacing */
+    char *group;
+    int64_t max_bytes;
+    int32_t n_partitions;
+    int64_t *lag;                 /* read buffer: one per partition */
+    pace_partition_t *partitions; /* n_partitions */
+    bool have_reading;
+    int64_t read_mono;      /* when the last read was attempted */
+    int64_t log_mono;       /* when "paced" was last logged (0: never) */
+    int64_t warn_mono;      /* when a failed read was last logged (0: never) */
+    int64_t bytes, batches; /* ObservationBatch records produced: their average size */
+    int64_t paced_ms;
+} pace_t;
 
 struct mm_ingest {
     const mm_spec_t *spec;
@@ -91,6 +134,8 @@ struct mm_ingest {
     mm_buf_t enc;
     mm_obs_column_t *batch_columns;
     mm_csv_record_t *rec;
+
+    pace_t pace;
 
     mm_ingest_stats_t stats;
     int64_t started_mono;
@@ -168,13 +213,35 @@ static void ingest_dr(void *opaque, void *msg_opaque, mm_err_t err, const char *
 
 /* ------------------------------------------------------------ new / destroy */
 
+static mm_err_t pace_init(mm_ingest_t *ingest, const mm_ingest_config_t *cfg, char *errstr,
+                          size_t errstr_size) {
+    pace_t *pace = &ingest->pace;
+    pace->max_bytes = cfg->pace_max_bytes ? cfg->pace_max_bytes : MM_INGEST_DEFAULT_PACE_MAX_BYTES;
+    pace->group = strdup(cfg->pace_group);
+    if (!pace->group) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    char why[768];
+    pace->probe = mm_kafka_lag_probe_new(cfg->bootstrap, cfg->kafka, pace->group, ingest->topic_obs,
+                                         why, sizeof(why));
+    if (!pace->probe)
+        return mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
+                       "pacing against consumer group %s: %s (--pace-group \"\" turns pacing off)",
+                       pace->group, why);
+    pace->n_partitions = mm_kafka_lag_probe_partitions(pace->probe);
+    pace->lag = calloc((size_t)pace->n_partitions, sizeof(*pace->lag));
+    pace->partitions = calloc((size_t)pace->n_partitions, sizeof(*pace->partitions));
+    if (!pace->lag || !pace->partitions)
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    return MM_OK;
+}
+
 mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t errstr_size) {
     if (!cfg || !cfg->spec || !cfg->bootstrap) {
         mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "ingest: spec and bootstrap required");
         return NULL;
     }
-    if (cfg->batch_rows < 0 || cfg->batch_bytes < 0 || cfg->max_buffered_rows < 0) {
-        mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "ingest: negative batch limits");
+    if (cfg->batch_rows < 0 || cfg->batch_bytes < 0 || cfg->max_buffered_rows < 0 ||
+        cfg->pace_max_bytes < 0) {
+        mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "ingest: negative batch or pacing limits");
         return NULL;
     }
     if (mm_avro_init(errstr, errstr_size)) return NULL;
@@ -223,12 +290,21 @@ mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t e
         mm_ingest_destroy(ingest);
         return NULL;
     }
+    if (cfg->pace_group && *cfg->pace_group &&
+        pace_init(ingest, cfg, errstr, errstr_size) != MM_OK) {
+        mm_ingest_destroy(ingest);
+        return NULL;
+    }
     mm_logj(MM_LOG_INFO, "ingest_started",
-            json_pack("{s:s, s:s, s:s, s:I, s:I}", "load_id", ingest->load_id, "dataset",
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I}", "load_id", ingest->load_id, "dataset",
                       ingest->spec->name ? ingest->spec->name : "", "spec_hash", ingest->spec->hash,
                       "batch_rows", (json_int_t)ingest->batch_rows, "batch_bytes",
-                      (json_int_t)ingest->batch_bytes),
-            "load %s started", ingest->load_id);
+                      (json_int_t)ingest->batch_bytes, "pace_group",
+                      ingest->pace.group ? ingest->pace.group : "", "pace_max_bytes",
+                      (json_int_t)ingest->pace.max_bytes),
+            "load %s started%s%s", ingest->load_id,
+            ingest->pace.group ? ", paced by consumer group " : " (not paced)",
+            ingest->pace.group ? ingest->pace.group : "");
     return ingest;
 }
 
@@ -247,6 +323,12 @@ static void key_free(key_state_t *ks, size_t n_exog) {
 void mm_ingest_destroy(mm_ingest_t *ingest) {
     if (!ingest) return;
     mm_kafka_producer_destroy(ingest->producer, INGEST_DESTROY_FLUSH_MS);
+    mm_kafka_lag_probe_destroy(ingest->pace.probe);
+    free(ingest->pace.group);
+    free(ingest->pace.lag);
+    for (int32_t p = 0; ingest->pace.partitions && p < ingest->pace.n_partitions; p++)
+        free(ingest->pace.partitions[p].sizes);
+    free(ingest->pace.partitions);
     for (size_t i = 0; i < ingest->n_keys; i++)
         key_free(ingest->keys[i], ingest->spec->n_feature_columns);
     free(ingest->keys);
@@ -270,6 +352,7 @@ void mm_ingest_get_stats(const mm_ingest_t *ingest, mm_ingest_stats_t *stats) {
     *stats = ingest->stats;
     stats->keys = (int64_t)ingest->n_keys;
     stats->seconds = (double)(mm_mono_ms() - ingest->started_mono) / 1000.0;
+    stats->paced_seconds = (double)ingest->pace.paced_ms / 1000.0;
 }
 
 /* ------------------------------------------------------------ producing */
@@ -315,10 +398,149 @@ static void key_shift(mm_ingest_t *ingest, key_state_t *ks, size_t count) {
     ks->n = left;
 }
 
+/* ------------------------------------------------------------ pacing */
+
+static mm_err_t paced_stop(mm_ingest_t *ingest, int32_t partition, char *errstr,
+                           size_t errstr_size) {
+    return mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size,
+                   "interrupted while waiting for consumer group %s to consume partition %d of %s",
+                   ingest->pace.group, (int)partition, ingest->topic_obs);
+}
+
+/* Estimated bytes of @p partition the pace group has not consumed yet. */
+static int64_t pace_backlog(const pace_t *pace, int32_t partition, size_t next_bytes) {
+    const pace_partition_t *pp = &pace->partitions[partition];
+    int64_t average = pace->batches ? pace->bytes / pace->batches : (int64_t)next_bytes;
+    return pp->bytes + pp->others * average;
+}
+
+static bool pace_track(pace_partition_t *pp, size_t bytes) {
+    if (pp->n == pp->cap) {
+        size_t cap = pp->cap ? pp->cap * 2 : 256;
+        uint32_t *sizes = malloc(cap * sizeof(*sizes));
+        if (!sizes) return false;
+        for (size_t i = 0; i < pp->n; i++) sizes[i] = pp->sizes[(pp->head + i) % pp->cap];
+        free(pp->sizes);
+        pp->sizes = sizes;
+        pp->head = 0;
+        pp->cap = cap;
+    }
+    pp->sizes[(pp->head + pp->n) % pp->cap] = (uint32_t)bytes;
+    pp->n++;
+    pp->bytes += (int64_t)bytes;
+    return true;
+}
+
+/* The group has @p lag messages of the partition left: the older ones in the ring are consumed. */
+static void pace_consumed(pace_partition_t *pp, int64_t lag) {
+    while ((int64_t)pp->n > lag) {
+        pp->bytes -= pp->sizes[pp->head];
+        pp->head = (pp->head + 1) % pp->cap;
+        pp->n--;
+    }
+    pp->others = lag - (int64_t)pp->n;
+}
+
+/*
+ * Read the pace group's lag. Everything produced so far is acknowledged
+ * first, so that it is inside the high watermarks being read. A failed read
+ * keeps the previous (conservative) estimate and is retried at the next
+ * interval.
+ */
+static mm_err_t pace_read(mm_ingest_t *ingest, int32_t partition, char *errstr,
+                          size_t errstr_size) {
+    pace_t *pace = &ingest->pace;
+    while (mm_kafka_producer_flush(ingest->producer, PACE_POLL_MS) == MM_ERR_TIMEOUT)
+        if (ingest->stop && *ingest->stop)
+            return paced_stop(ingest, partition, errstr, errstr_size);
+    char why[512];
+    mm_err_t err = mm_kafka_lag_probe_read(pace->probe, pace->lag, pace->n_partitions, NULL,
+                                           PACE_PROBE_TIMEOUT_MS, why, sizeof(why));
+    int64_t now = mm_mono_ms();
+    pace->read_mono = now;
+    if (err) {
+        if (pace->warn_mono == 0 || now - pace->warn_mono >= PACE_LOG_INTERVAL_MS) {
+            pace->warn_mono = now;
+            mm_log_warn("pace_probe_failed", "reading the progress of consumer group %s: %s",
+                        pace->group, why);
+        }
+        return MM_OK;
+    }
+    for (int32_t p = 0; p < pace->n_partitions; p++)
+        pace_consumed(&pace->partitions[p], pace->lag[p]);
+    pace->have_reading = true;
+    return MM_OK;
+}
+
+/*
+ * Wait until @p bytes more for the partition of @p ks keep that partition's
+ * estimated backlog within the budget (or the partition is drained: a batch
+ * larger than the budget still goes out then), then account for them.
+ * @returns MM_OK; MM_ERR_SHUTDOWN when the stop flag was raised meanwhile;
+ * MM_ERR_NOMEM.
+ */
+static mm_err_t pace_wait(mm_ingest_t *ingest, const key_state_t *ks, size_t bytes, char *errstr,
+                          size_t errstr_size) {
+    pace_t *pace = &ingest->pace;
+    if (!pace->probe) return MM_OK;
+    int32_t partition = mm_kafka_partition_for_key(ks->key, ks->key_len, pace->n_partitions);
+    int64_t waiting_since = 0;
+    mm_err_t err = MM_OK;
+    pace_partition_t *pp = &pace->partitions[partition];
+    for (;;) {
+        if (pace->have_reading && pp->n < PACE_MAX_TRACKED) {
+            int64_t backlog = pace_backlog(pace, partition, bytes);
+            if (backlog == 0 || backlog + (int64_t)bytes <= pace->max_bytes) break;
+        }
+        if (ingest->stop && *ingest->stop) {
+            err = paced_stop(ingest, partition, errstr, errstr_size);
+            break;
+        }
+        int64_t now = mm_mono_ms();
+        if (!pace->have_reading || now - pace->read_mono >= PACE_READ_INTERVAL_MS) {
+            err = pace_read(ingest, partition, errstr, errstr_size);
+            if (err) break;
+            if (pace->have_reading) continue; /* a fresh reading: look again */
+        }
+        /* Over the budget by a fresh enough reading: this is waiting for the group. */
+        if (!waiting_since) waiting_since = now;
+        if (pace->have_reading &&
+            (pace->log_mono == 0 || now - pace->log_mono >= PACE_LOG_INTERVAL_MS)) {
+            pace->log_mono = now;
+            int64_t backlog = pace_backlog(pace, partition, bytes);
+            mm_logj(MM_LOG_INFO, "paced",
+                    json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I}", "group", pace->group, "topic",
+                              ingest->topic_obs, "partition", (int)partition, "backlog_bytes",
+                              (json_int_t)backlog, "backlog_batches",
+                              (json_int_t)((int64_t)pp->n + pp->others), "max_bytes",
+                              (json_int_t)pace->max_bytes, "paced_ms",
+                              (json_int_t)(pace->paced_ms + now - waiting_since)),
+                    "waiting for consumer group %s: partition %d of %s holds ~%lld unconsumed "
+                    "bytes (budget %lld)",
+                    pace->group, (int)partition, ingest->topic_obs, (long long)backlog,
+                    (long long)pace->max_bytes);
+        }
+        int64_t slice = PACE_READ_INTERVAL_MS - (now - pace->read_mono);
+        if (slice > PACE_POLL_MS) slice = PACE_POLL_MS;
+        if (slice < 1) slice = 1;
+        mm_kafka_producer_poll(ingest->producer, (int)slice);
+    }
+    if (waiting_since) pace->paced_ms += mm_mono_ms() - waiting_since;
+    if (err) return err;
+    if (!pace_track(pp, bytes))
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (pacing)");
+    pace->bytes += (int64_t)bytes;
+    pace->batches++;
+    return MM_OK;
+}
+
+/* ------------------------------------------------------------ producing batches */
+
 /*
  * Produce the first @p count rows of @p ks's open batch. @p final flags it
  * end_of_load (only ever with count == ks->n). A batch whose encoding turns
- * out larger than batch_bytes is split in two.
+ * out larger than batch_bytes is split in two. MM_ERR_SHUTDOWN (stopped while
+ * paced) leaves the rows with the key and the load able to finish unflagged.
  */
 static mm_err_t produce_rows(mm_ingest_t *ingest, key_state_t *ks, size_t count, bool final,
                              char *errstr, size_t errstr_size) {
@@ -359,6 +581,11 @@ static mm_err_t produce_rows(mm_ingest_t *ingest, key_state_t *ks, size_t count,
         size_t half = count / 2;
         err = produce_rows(ingest, ks, half, false, errstr, errstr_size);
         if (!err) err = produce_rows(ingest, ks, count - half, final, errstr, errstr_size);
+        return err;
+    }
+    err = pace_wait(ingest, ks, ingest->enc.len, errstr, errstr_size);
+    if (err) {
+        if (err != MM_ERR_SHUTDOWN) ingest->fatal = err;
         return err;
     }
     err = mm_kafka_produce(ingest->producer, ingest->topic_obs, ks->key, ks->key_len,
@@ -640,7 +867,11 @@ static mm_err_t append_row(mm_ingest_t *ingest, const char *source, const char *
     /* A held-back full batch, or one from another source, goes out now: this row follows it. */
     if (ks->n > 0 && (ks->n >= ks->max_rows || ks->source != source)) {
         err = produce_rows(ingest, ks, ks->n, false, errstr, errstr_size);
-        if (err) return err;
+        if (err) {
+            /* Stopped while paced: this row was read and is not sent (counted so). */
+            if (err == MM_ERR_SHUTDOWN) ingest->stats.rows_buffered++;
+            return err;
+        }
     }
     if (ks->n == 0) {
         ks->source = source;
@@ -843,23 +1074,27 @@ void mm_ingest_summary(const mm_ingest_t *ingest, FILE *human) {
     if (!ingest) return;
     mm_ingest_stats_t s;
     mm_ingest_get_stats(ingest, &s);
-    mm_logj(MM_LOG_INFO, "ingest_summary",
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "load_id",
-                      ingest->load_id, "dataset", ingest->spec->name ? ingest->spec->name : "",
-                      "files", (json_int_t)s.files, "rows_read", (json_int_t)s.rows_read,
-                      "rows_emitted", (json_int_t)s.rows_emitted, "rows_deadlettered",
-                      (json_int_t)s.rows_deadlettered, "rows_unsent", (json_int_t)s.rows_buffered,
-                      "keys", (json_int_t)s.keys, "batches", (json_int_t)s.batches,
-                      "messages_failed", (json_int_t)s.messages_failed, "rows_failed",
-                      (json_int_t)s.rows_failed, "duration_ms", (json_int_t)(s.seconds * 1000)),
-            "load %s: %lld rows read, %lld emitted, %lld dead-lettered", ingest->load_id,
-            (long long)s.rows_read, (long long)s.rows_emitted, (long long)s.rows_deadlettered);
+    mm_logj(
+        MM_LOG_INFO, "ingest_summary",
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "load_id",
+                  ingest->load_id, "dataset", ingest->spec->name ? ingest->spec->name : "", "files",
+                  (json_int_t)s.files, "rows_read", (json_int_t)s.rows_read, "rows_emitted",
+                  (json_int_t)s.rows_emitted, "rows_deadlettered", (json_int_t)s.rows_deadlettered,
+                  "rows_unsent", (json_int_t)s.rows_buffered, "keys", (json_int_t)s.keys, "batches",
+                  (json_int_t)s.batches, "messages_failed", (json_int_t)s.messages_failed,
+                  "rows_failed", (json_int_t)s.rows_failed, "duration_ms",
+                  (json_int_t)(s.seconds * 1000), "paced_ms", (json_int_t)ingest->pace.paced_ms),
+        "load %s: %lld rows read, %lld emitted, %lld dead-lettered", ingest->load_id,
+        (long long)s.rows_read, (long long)s.rows_emitted, (long long)s.rows_deadlettered);
     if (!human) return;
     fprintf(human,
             "mm-ingest: load %s: %lld rows read, %lld emitted, %lld dead-lettered, %lld keys, "
             "%lld batches, %.2f s",
             ingest->load_id, (long long)s.rows_read, (long long)s.rows_emitted,
             (long long)s.rows_deadlettered, (long long)s.keys, (long long)s.batches, s.seconds);
+    if (ingest->pace.paced_ms > 0)
+        fprintf(human, " (%.2f s waiting for consumer group %s)", s.paced_seconds,
+                ingest->pace.group);
     if (s.rows_buffered > 0) fprintf(human, ", %lld rows not sent", (long long)s.rows_buffered);
     if (s.messages_failed > 0)
         fprintf(human, ", %lld messages NOT DELIVERED (%lld rows)", (long long)s.messages_failed,

@@ -16,9 +16,24 @@
  * max_buffered_rows across all keys: past it, every key's open batch except
  * its newest row is produced early (unflagged).
  *
+ * Pacing: the broker may keep only a bounded amount per partition (the dev
+ * broker keeps the newest ~5 MiB and silently drops older batches, DESIGN.md
+ * section 7). With a pace group set, a batch for partition p is produced only
+ * while the bytes that group has not yet consumed from p stay within
+ * pace_max_bytes. The group's lag[p] (mm_kafka_lag_probe) says how many of
+ * p's newest messages are unconsumed: those that are this load's batches
+ * count at their encoded size, any older ones at this load's average, and
+ * batches produced since the read are added. Until a batch fits, the load
+ * waits, serving delivery reports and re-reading the lag (after everything
+ * in flight is acknowledged) every ~200 ms. A group with no members at all
+ * makes the load wait as long as it takes: that is correct, since the data
+ * would be lost otherwise. Dead letters are small and not paced.
+ *
  * Counting: every data record read (header rows and blank lines excluded,
  * malformed records included) is either emitted in a batch or dead-lettered:
- * rows_read == rows_emitted + rows_deadlettered after mm_ingest_finish().
+ * rows_read == rows_emitted + rows_deadlettered after mm_ingest_finish(),
+ * unless the load was stopped (cfg->stop) while pacing held rows back: those
+ * are counted in rows_buffered (reported as not sent).
  *
  * @locality one thread: all calls on one mm_ingest_t from the same thread.
  */
@@ -39,17 +54,23 @@
 #define MM_INGEST_DEFAULT_BATCH_ROWS        5000
 #define MM_INGEST_DEFAULT_BATCH_BYTES       (512 * 1024)
 #define MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS 2000000
-#define MM_INGEST_MAX_KEY_BYTES             1024  /* canonical partition key, encoded */
-#define MM_INGEST_MAX_ORIGINAL_BYTES        65536 /* row bytes kept in a dead letter */
+/* Per partition: well under the dev broker's ~5 MiB retention (DESIGN.md section 7). */
+#define MM_INGEST_DEFAULT_PACE_MAX_BYTES (3 * 1024 * 1024)
+/* The consumer group mm-ingest paces itself against by default (mm-trainer's). */
+#define MM_INGEST_DEFAULT_PACE_GROUP "mm-trainer"
+#define MM_INGEST_MAX_KEY_BYTES      1024  /* canonical partition key, encoded */
+#define MM_INGEST_MAX_ORIGINAL_BYTES 65536 /* row bytes kept in a dead letter */
 
 /* Exit statuses of mm-ingest (documented in docs/ingest.md; scripts rely on them). */
-#define MM_INGEST_EXIT_OK          0 /* every row emitted and delivered */
-#define MM_INGEST_EXIT_FATAL       1 /* config, input or broker error: the load did not finish */
-#define MM_INGEST_EXIT_DEADLETTERS 2 /* finished and delivered, but some rows were dead-lettered   \
-                                      */
-#define MM_INGEST_EXIT_DELIVERY    3 /* some messages were not acknowledged by the broker */
-#define MM_INGEST_EXIT_INTERRUPTED 4 /* SIGINT/SIGTERM: what was read was flushed, no end-of-load  \
-                                      */
+#define MM_INGEST_EXIT_OK    0 /* every row emitted and delivered */
+#define MM_INGEST_EXIT_FATAL 1 /* config, input or broker error: the load did not finish */
+#define MM_INGEST_EXIT_DEADLETTERS                                                                 \
+    2                             /* finished and delivered, but some rows were dead-lettered      \
+                                   */
+#define MM_INGEST_EXIT_DELIVERY 3 /* some messages were not acknowledged by the broker */
+#define MM_INGEST_EXIT_INTERRUPTED                                                                 \
+    4 /* SIGINT/SIGTERM: what was read was flushed, no end-of-load                                 \
+       */
 
 typedef struct mm_ingest_config {
     const char *bootstrap;     /* Kafka bootstrap servers */
@@ -62,7 +83,11 @@ typedef struct mm_ingest_config {
     const char *topic_observations; /* NULL: MM_TOPIC_OBSERVATIONS */
     const char *topic_deadletter;   /* NULL: MM_TOPIC_DEADLETTER */
     int produce_block_ms;           /* wait for room in a full producer queue; 0: 60000 */
-    volatile sig_atomic_t *stop;    /* polled while reading; may be NULL */
+    volatile sig_atomic_t *stop;    /* polled while reading and while paced; may be NULL */
+    /* Consumer group whose committed offsets on topic_observations pace the
+     * load; NULL or "": no pacing (main.c defaults to MM_INGEST_DEFAULT_PACE_GROUP). */
+    const char *pace_group;
+    int64_t pace_max_bytes; /* unconsumed bytes allowed per partition; 0: the default */
 } mm_ingest_config_t;
 
 typedef struct mm_ingest_stats {
@@ -70,7 +95,7 @@ typedef struct mm_ingest_stats {
     int64_t rows_read;         /* data records read (malformed ones included) */
     int64_t rows_emitted;      /* rows in produced ObservationBatch records */
     int64_t rows_deadlettered; /* rows sent to the dead-letter topic */
-    int64_t rows_buffered;     /* rows read but not yet produced (0 after finish) */
+    int64_t rows_buffered;     /* rows read but not yet produced (after finish: not sent) */
     int64_t keys;              /* distinct partition keys */
     int64_t batches;           /* ObservationBatch records produced */
     int64_t end_of_load_batches;
@@ -78,13 +103,16 @@ typedef struct mm_ingest_stats {
     int64_t messages_failed;    /* delivery failed */
     int64_t rows_failed;        /* rows inside batches or dead letters whose delivery failed */
     double seconds;             /* since mm_ingest_new */
+    double paced_seconds;       /* of which spent waiting for the pace group */
 } mm_ingest_stats_t;
 
 typedef struct mm_ingest mm_ingest_t;
 
 /**
- * @brief Start a load: creates the producer. @returns NULL with errstr set
- * (MM_ERR_CONFIG-class problems: bad sizes, producer configuration).
+ * @brief Start a load: creates the producer, and the lag probe when pacing.
+ * @returns NULL with errstr set (MM_ERR_CONFIG-class problems: bad sizes,
+ * producer configuration; with pacing, topic_observations missing from the
+ * cluster).
  */
 mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t errstr_size);
 
@@ -93,8 +121,8 @@ mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t e
  * @returns MM_OK when the source was read to its end (bad rows are dead
  * letters, not errors); MM_ERR_CONFIG when the header lacks a column the spec
  * needs (errstr names it) or is unreadable; MM_ERR_IO for open/read errors;
- * MM_ERR_SHUTDOWN when cfg->stop was raised; MM_ERR_KAFKA / MM_ERR_BUSY when
- * producing failed.
+ * MM_ERR_SHUTDOWN when cfg->stop was raised (also while paced); MM_ERR_KAFKA /
+ * MM_ERR_BUSY when producing failed.
  */
 mm_err_t mm_ingest_file(mm_ingest_t *ingest, const char *path, char *errstr, size_t errstr_size);
 
@@ -108,7 +136,8 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
  * otherwise (an interrupted or failed load claims no completeness) — then
  * wait up to @p flush_timeout_ms for delivery reports.
  * @returns MM_OK; MM_ERR_KAFKA if any delivery failed (errstr has the first
- * reason); MM_ERR_TIMEOUT if messages were still in flight.
+ * reason); MM_ERR_TIMEOUT if messages were still in flight; MM_ERR_SHUTDOWN
+ * if cfg->stop was raised while pacing held batches back (they stay unsent).
  */
 mm_err_t mm_ingest_finish(mm_ingest_t *ingest, bool complete, int flush_timeout_ms, char *errstr,
                           size_t errstr_size);

@@ -958,7 +958,7 @@ mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
         mm_kafka_producer_poll(t->producer, 0);
         if (now >= next_commit) {
             mm_kafka_consumer_commit_async(t->consumer);
-            next_commit = now + 5000;
+            next_commit = now + 1000;
         }
         if (now >= next_report) {
             log_progress(t, "trainer_progress");

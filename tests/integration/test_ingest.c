@@ -7,9 +7,13 @@
  * (also a CSV reader fixture): three interleaved keys (10, 8 and 5 rows, one
  * key value quoted with a comma) and six bad rows. With batch_rows = 4 the
  * key with 8 rows ends on a full batch, which exercises the hold-back rule.
- * Tests in the ingest_offline suite need no broker.
+ * Tests in the ingest_offline suite need no broker. Pacing is off (no pace
+ * group) except in the test about it, which is the only one with a consumer
+ * group (one join, ~5 s on the dev broker).
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -529,6 +533,251 @@ Test(ingest, interrupted_load_flushes_what_was_read_without_end_of_load) {
         cr_assert_eq(rb->keys[i].end_of_load, 0, "%s flagged end-of-load", rb->keys[i].key);
     readback_free(rb);
     free(text);
+    mm_spec_clear(&spec);
+    mmt_broker_stop(&broker);
+}
+
+/* ------------------------------------------------------------ pacing */
+
+#define PACE_GROUP  "g-paced"
+#define PACE_BUDGET 65536
+
+/* One load on its own thread (the only thread touching the mm_ingest_t until joined). */
+typedef struct paced_load {
+    mm_ingest_t *ingest;
+    char *csv;
+    size_t csv_len;
+    mm_err_t stream_err;
+    mm_err_t finish_err;
+    char errstr[1024];
+    atomic_bool done;
+} paced_load_t;
+
+static void *paced_load_run(void *arg) {
+    paced_load_t *load = arg;
+    FILE *f = fmemopen(load->csv, load->csv_len, "r");
+    load->stream_err =
+        f ? mm_ingest_stream(load->ingest, f, "paced.csv", load->errstr, sizeof(load->errstr))
+          : MM_ERR_IO;
+    if (f) fclose(f);
+    if (load->stream_err == MM_OK)
+        load->finish_err =
+            mm_ingest_finish(load->ingest, true, (int)mmt_timeout_ms(FLUSH_TIMEOUT_MS),
+                             load->errstr, sizeof(load->errstr));
+    atomic_store(&load->done, true);
+    return NULL;
+}
+
+static int64_t lag_total(mm_kafka_lag_probe_t *probe, int64_t *lag) {
+    char errstr[512];
+    mm_err_t rc = mm_kafka_lag_probe_read(probe, lag, PARTITIONS, NULL, (int)mmt_timeout_ms(10000),
+                                          errstr, sizeof(errstr));
+    cr_assert_eq(rc, MM_OK, "lag probe: %s", errstr);
+    int64_t total = 0;
+    for (int p = 0; p < PARTITIONS; p++) total += lag[p];
+    return total;
+}
+
+Test(ingest, pacing_holds_the_load_until_the_pace_group_consumes_and_commits) {
+    enum { KEYS = 40, DAYS = 300, ROWS = KEYS * DAYS };
+    mmt_broker_t broker;
+    mmt_broker_start(&broker, PARTITIONS);
+    mm_spec_t spec = load_spec();
+
+    /* Premise: some partition gets far more than the budget (~30 encoded bytes a row). */
+    int keys_on[PARTITIONS] = {0}, most = 0;
+    for (int k = 0; k < KEYS; k++) {
+        char key[64];
+        int len = snprintf(key, sizeof(key), "store=%d/item=%d", k / 10, k % 10);
+        int32_t p = mm_kafka_partition_for_key(key, (size_t)len, PARTITIONS);
+        if (++keys_on[p] > most) most = keys_on[p];
+    }
+    cr_assert_geq(most * DAYS * 30, 2 * PACE_BUDGET, "test data too small to need pacing");
+
+    mm_ingest_config_t cfg = {
+        .bootstrap = broker.bootstrap,
+        .spec = &spec,
+        .load_id = "load-paced",
+        .batch_rows = 50,
+        .pace_group = PACE_GROUP,
+        .pace_max_bytes = PACE_BUDGET,
+    };
+    static paced_load_t load;
+    load.ingest = mm_ingest_new(&cfg, load.errstr, sizeof(load.errstr));
+    cr_assert(load.ingest, "mm_ingest_new: %s", load.errstr);
+    load.csv = interleaved_csv(KEYS, DAYS, &load.csv_len);
+    atomic_init(&load.done, false);
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, paced_load_run, &load), 0);
+
+    /* No member, no commit: the load must stall. Wait until the topic stops growing. */
+    char errstr[512];
+    mm_kafka_lag_probe_t *probe = mm_kafka_lag_probe_new(
+        broker.bootstrap, NULL, PACE_GROUP, MM_TOPIC_OBSERVATIONS, errstr, sizeof(errstr));
+    cr_assert(probe, "%s", errstr);
+    int64_t stalled[PARTITIONS];
+    int64_t last = -1;
+    int steady = 0;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    while (steady < 10) {
+        cr_assert(mm_mono_ms() < deadline, "the load never settled");
+        cr_assert_not(atomic_load(&load.done),
+                      "the load finished although its pace group consumed nothing (%s)",
+                      load.errstr);
+        mm_sleep_ms(200, NULL);
+        int64_t total = lag_total(probe, stalled);
+        steady = total > 0 && total == last ? steady + 1 : 0;
+        last = total;
+    }
+    cr_assert_not(atomic_load(&load.done), "the load finished without its pace group");
+
+    /* Now a member of the pace group consumes, stores and commits as it goes. */
+    const char *topics[] = {MM_TOPIC_OBSERVATIONS};
+    mm_kv_t items[] = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    mm_kafka_consumer_t *consumer = mm_kafka_consumer_new(broker.bootstrap, PACE_GROUP, topics, 1,
+                                                          &props, NULL, errstr, sizeof(errstr));
+    cr_assert(consumer, "%s", errstr);
+    int64_t stalled_bytes[PARTITIONS] = {0};
+    int64_t batches = 0, rows = 0, ends = 0, expected_batches = -1;
+    size_t largest = 0;
+    int64_t next_commit = 0;
+    deadline = mm_mono_ms() + mmt_timeout_ms(120000);
+    while (expected_batches < 0 || batches < expected_batches) {
+        cr_assert(mm_mono_ms() < deadline, "consumed %lld batches, %lld rows; load done: %d",
+                  (long long)batches, (long long)rows, (int)atomic_load(&load.done));
+        mm_kafka_msg_t msg;
+        mm_err_t rc = mm_kafka_consumer_poll(consumer, 100, &msg, errstr, sizeof(errstr));
+        if (rc == MM_OK) {
+            mm_observation_batch_t b;
+            memset(&b, 0, sizeof(b));
+            cr_assert_eq(mm_avro_decode_observation_batch(msg.value, msg.value_len, &b, errstr,
+                                                          sizeof(errstr)),
+                         MM_OK, "decode: %s", errstr);
+            batches++;
+            rows += (int64_t)b.n_rows;
+            ends += b.end_of_load ? 1 : 0;
+            mm_observation_batch_clear(&b);
+            cr_assert(msg.partition >= 0 && msg.partition < PARTITIONS);
+            if (msg.offset < stalled[msg.partition])
+                stalled_bytes[msg.partition] += (int64_t)msg.value_len;
+            if (msg.value_len > largest) largest = msg.value_len;
+            cr_assert_eq(
+                mm_kafka_consumer_store_offset(consumer, msg.topic, msg.partition, msg.offset + 1),
+                MM_OK);
+        } else {
+            cr_assert_eq(rc, MM_ERR_TIMEOUT, "consumer: %s", errstr);
+        }
+        if (mm_mono_ms() >= next_commit) {
+            mm_kafka_consumer_commit_async(consumer);
+            next_commit = mm_mono_ms() + 100;
+        }
+        if (expected_batches < 0 && atomic_load(&load.done)) {
+            cr_assert_eq(pthread_join(thread, NULL), 0);
+            mm_ingest_stats_t stats;
+            mm_ingest_get_stats(load.ingest, &stats);
+            expected_batches = stats.batches;
+        }
+    }
+    mm_kafka_consumer_close(consumer);
+    mm_kafka_lag_probe_destroy(probe);
+
+    cr_assert_eq(load.stream_err, MM_OK, "%s", load.errstr);
+    cr_assert_eq(load.finish_err, MM_OK, "%s", load.errstr);
+    mm_ingest_stats_t stats;
+    mm_ingest_get_stats(load.ingest, &stats);
+    cr_assert_eq(stats.rows_read, ROWS);
+    cr_assert_eq(stats.rows_emitted, ROWS);
+    cr_assert_eq(stats.rows_buffered, 0);
+    cr_assert_eq(stats.messages_failed, 0);
+    cr_assert_gt(stats.paced_seconds, 0.0, "the load never waited");
+    cr_assert_leq(stats.paced_seconds, stats.seconds);
+    cr_assert_eq(rows, ROWS, "the pace group got %lld of %d rows", (long long)rows, ROWS);
+    cr_assert_eq(ends, KEYS, "%lld end-of-load batches", (long long)ends);
+
+    /* While stalled, no partition held more than the budget (the estimate uses the average
+     * batch size, so allow one batch), and some partition was held at it. */
+    int64_t fullest = 0;
+    for (int p = 0; p < PARTITIONS; p++) {
+        cr_assert_leq(stalled_bytes[p], PACE_BUDGET + (int64_t)largest,
+                      "partition %d held %lld unconsumed bytes", p, (long long)stalled_bytes[p]);
+        if (stalled_bytes[p] > fullest) fullest = stalled_bytes[p];
+    }
+    cr_assert_gt(fullest + 2 * (int64_t)largest, PACE_BUDGET,
+                 "the fullest partition held only %lld bytes", (long long)fullest);
+
+    mm_ingest_destroy(load.ingest);
+    free(load.csv);
+    mm_spec_clear(&spec);
+    mmt_broker_stop(&broker);
+}
+
+Test(ingest, stop_raised_while_paced_ends_the_wait_and_counts_held_rows_as_unsent) {
+    mmt_broker_t broker;
+    mmt_broker_start(&broker, PARTITIONS);
+    mm_spec_t spec = load_spec();
+    /* Raised once the load has stalled, as SIGINT/SIGTERM would. */
+    static volatile sig_atomic_t stop;
+    stop = 0;
+    mm_ingest_config_t cfg = {
+        .bootstrap = broker.bootstrap,
+        .spec = &spec,
+        .load_id = "load-paced-stop",
+        .batch_rows = 50,
+        .pace_group = PACE_GROUP,
+        .pace_max_bytes = PACE_BUDGET,
+        .stop = &stop,
+    };
+    static paced_load_t load;
+    load.ingest = mm_ingest_new(&cfg, load.errstr, sizeof(load.errstr));
+    cr_assert(load.ingest, "mm_ingest_new: %s", load.errstr);
+    load.csv = interleaved_csv(40, 300, &load.csv_len);
+    atomic_init(&load.done, false);
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, paced_load_run, &load), 0);
+
+    char errstr[512];
+    mm_kafka_lag_probe_t *probe = mm_kafka_lag_probe_new(
+        broker.bootstrap, NULL, PACE_GROUP, MM_TOPIC_OBSERVATIONS, errstr, sizeof(errstr));
+    cr_assert(probe, "%s", errstr);
+    int64_t lag[PARTITIONS];
+    int64_t last = -1;
+    int steady = 0;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    while (steady < 5) {
+        cr_assert(mm_mono_ms() < deadline, "the load never settled");
+        cr_assert_not(atomic_load(&load.done), "the load finished without its pace group");
+        mm_sleep_ms(200, NULL);
+        int64_t total = lag_total(probe, lag);
+        steady = total > 0 && total == last ? steady + 1 : 0;
+        last = total;
+    }
+    mm_kafka_lag_probe_destroy(probe);
+    stop = 1;
+    deadline = mm_mono_ms() + mmt_timeout_ms(30000);
+    while (!atomic_load(&load.done)) {
+        cr_assert(mm_mono_ms() < deadline, "the paced load ignored the stop flag");
+        mm_sleep_ms(50, NULL);
+    }
+    cr_assert_eq(pthread_join(thread, NULL), 0);
+    cr_assert_eq(load.stream_err, MM_ERR_SHUTDOWN, "%s", load.errstr);
+    cr_assert(strstr(load.errstr, PACE_GROUP), "%s", load.errstr);
+    /* An interrupted load claims no completeness: what pacing held back stays unsent. */
+    cr_assert_eq(mm_ingest_finish(load.ingest, false, (int)mmt_timeout_ms(FLUSH_TIMEOUT_MS),
+                                  load.errstr, sizeof(load.errstr)),
+                 MM_ERR_SHUTDOWN, "%s", load.errstr);
+    mm_ingest_stats_t stats;
+    mm_ingest_get_stats(load.ingest, &stats);
+    cr_assert_gt(stats.rows_buffered, 0);
+    cr_assert_eq(stats.rows_read,
+                 stats.rows_emitted + stats.rows_deadlettered + stats.rows_buffered,
+                 "read %lld, emitted %lld, unsent %lld", (long long)stats.rows_read,
+                 (long long)stats.rows_emitted, (long long)stats.rows_buffered);
+    cr_assert_eq(stats.end_of_load_batches, 0);
+    cr_assert_eq(stats.messages_failed, 0);
+    cr_assert_eq(mm_ingest_exit_status(load.stream_err, &stats), MM_INGEST_EXIT_INTERRUPTED);
+    mm_ingest_destroy(load.ingest);
+    free(load.csv);
     mm_spec_clear(&spec);
     mmt_broker_stop(&broker);
 }

@@ -2,7 +2,7 @@
  * test_kafka.c - the Kafka wrappers (common/src/kafka.c) against mm-devbroker.
  *
  * A consumer group join on the mock broker waits session.timeout.ms - 1 s, so
- * the suite keeps joins few (four in all) and sets session.timeout.ms to 6 s.
+ * the suite keeps joins few (five in all) and sets session.timeout.ms to 6 s.
  * The kafka_offline tests need no broker (unreachable addresses only).
  */
 #include <inttypes.h>
@@ -234,6 +234,16 @@ Test(kafka_offline, consumer_new_requires_a_group_and_topics) {
         mm_kafka_consumer_new(DEAD_BOOTSTRAP, "g", topics, 0, NULL, NULL, errstr, sizeof(errstr)));
 }
 
+Test(kafka_offline, lag_probe_requires_a_group_and_a_topic) {
+    char errstr[256] = "";
+    cr_expect_null(mm_kafka_lag_probe_new(DEAD_BOOTSTRAP, NULL, "", MM_TOPIC_OBSERVATIONS, errstr,
+                                          sizeof(errstr)));
+    cr_expect(strstr(errstr, "group"), "errstr: %s", errstr);
+    cr_expect_null(mm_kafka_lag_probe_new(DEAD_BOOTSTRAP, NULL, "g", NULL, errstr, sizeof(errstr)));
+    cr_expect_eq(mm_kafka_lag_probe_partitions(NULL), 0);
+    mm_kafka_lag_probe_destroy(NULL);
+}
+
 Test(kafka_offline, resolve_bootstrap_prefers_servers_then_first_line_of_file) {
     char errstr[256];
     char *dir = mmt_tmpdir("kafka");
@@ -426,6 +436,124 @@ Test(kafka, on_assign_start_offsets_are_honoured_and_missing_commit_is_an_error_
     /* auto.offset.reset=error: the partition without a committed offset reports, never guesses. */
     cr_expect_geq(got.errors, 1, "no error for the partition without a committed offset");
     cr_expect(strstr(got.last_error, "[3]"), "error names the partition: %s", got.last_error);
+}
+
+typedef struct member_state {
+    int assigned;
+    int revoked;
+} member_state_t;
+
+static int64_t start_at_beginning(void *opaque, const char *topic, int32_t partition) {
+    (void)topic;
+    (void)partition;
+    ((member_state_t *)opaque)->assigned++;
+    return MM_OFFSET_BEGINNING;
+}
+
+static void count_member_revoke(void *opaque, const char *topic, int32_t partition, bool lost) {
+    (void)topic;
+    (void)partition;
+    (void)lost;
+    ((member_state_t *)opaque)->revoked++;
+}
+
+static mm_kafka_lag_probe_t *lag_probe_new(const char *group) {
+    /* Pass-through properties that ask for commits must not make the probe commit. */
+    mm_kv_t items[] = {{"enable.auto.commit", "true"}, {"session.timeout.ms", "6000"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    char errstr[512];
+    mm_kafka_lag_probe_t *probe = mm_kafka_lag_probe_new(
+        broker.bootstrap, &props, group, MM_TOPIC_OBSERVATIONS, errstr, sizeof(errstr));
+    cr_assert(probe, "lag_probe_new: %s", errstr);
+    cr_assert_eq(mm_kafka_lag_probe_partitions(probe), PARTITIONS);
+    return probe;
+}
+
+static void lag_read(mm_kafka_lag_probe_t *probe, int64_t lag[PARTITIONS]) {
+    char errstr[512];
+    int32_t n = -1;
+    mm_err_t rc = mm_kafka_lag_probe_read(probe, lag, PARTITIONS, &n, (int)mmt_timeout_ms(10000),
+                                          errstr, sizeof(errstr));
+    cr_assert_eq(rc, MM_OK, "lag_probe_read: %s: %s", mm_err_name(rc), errstr);
+    cr_assert_eq(n, PARTITIONS);
+}
+
+Test(kafka, lag_probe_counts_what_the_group_has_not_committed_without_joining_or_committing) {
+    enum { N = 120, STORED = 50 };
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    produce_range(producer, MM_TOPIC_OBSERVATIONS, 0, N);
+    flush_all(producer, &log, N);
+    mm_kafka_producer_destroy(producer, 1000);
+    int64_t produced[PARTITIONS] = {0};
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        int key_len = snprintf(key, sizeof(key), "key-%d", i);
+        produced[mm_kafka_partition_for_key(key, (size_t)key_len, PARTITIONS)]++;
+    }
+
+    /* A group that never committed: everything in the log counts. */
+    mm_kafka_lag_probe_t *probe = lag_probe_new("g-lag");
+    int64_t lag[PARTITIONS];
+    lag_read(probe, lag);
+    for (int p = 0; p < PARTITIONS; p++)
+        cr_expect_eq(lag[p], produced[p], "partition %d: lag %" PRId64 ", produced %" PRId64, p,
+                     lag[p], produced[p]);
+    char errstr[512] = "";
+    int64_t small[PARTITIONS - 1];
+    cr_expect_eq(
+        mm_kafka_lag_probe_read(probe, small, PARTITIONS - 1, NULL, 1000, errstr, sizeof(errstr)),
+        MM_ERR_INVALID_ARG, "an array too small must be refused");
+
+    /* A member of the group consumes everything, stores offsets for the first
+     * STORED messages (order is per partition) and commits them. */
+    member_state_t member = {0};
+    mm_kafka_rebalance_cbs_t cbs = {start_at_beginning, count_member_revoke, &member};
+    mm_kafka_consumer_t *consumer =
+        consumer_new(broker.bootstrap, "g-lag", MM_TOPIC_OBSERVATIONS, &group_props, &cbs);
+    static consumed_t got;
+    consume(consumer, &got, N, 60000, 0);
+    cr_assert_eq(got.count, N, "received %d of %d (last error: %s)", got.count, N, got.last_error);
+    int64_t next[PARTITIONS] = {0};
+    for (int i = 0; i < STORED; i++)
+        if (got.offset[i] + 1 > next[got.partition[i]]) next[got.partition[i]] = got.offset[i] + 1;
+    for (int p = 0; p < PARTITIONS; p++)
+        if (next[p] > 0)
+            cr_assert_eq(
+                mm_kafka_consumer_store_offset(consumer, MM_TOPIC_OBSERVATIONS, p, next[p]), MM_OK);
+    mm_kafka_consumer_commit_async(consumer);
+
+    /* The probe sees the commit; reading while the member is active disturbs nothing. */
+    bool seen = false;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(30000);
+    while (!seen && mm_mono_ms() < deadline) {
+        mm_kafka_msg_t msg;
+        mm_kafka_consumer_poll(consumer, 100, &msg, errstr, sizeof(errstr));
+        lag_read(probe, lag);
+        seen = true;
+        for (int p = 0; p < PARTITIONS; p++) seen = seen && lag[p] == produced[p] - next[p];
+    }
+    for (int p = 0; p < PARTITIONS; p++)
+        cr_expect_eq(lag[p], produced[p] - next[p],
+                     "partition %d: lag %" PRId64 " after committing %" PRId64 " of %" PRId64, p,
+                     lag[p], next[p], produced[p]);
+    cr_expect_eq(member.assigned, PARTITIONS, "the member should hold every partition");
+    cr_expect_eq(member.revoked, 0, "a probe read caused a rebalance");
+    mm_kafka_lag_probe_destroy(probe);
+    mm_kafka_consumer_close(consumer); /* commits the same stored offsets again */
+    cr_expect_eq(member.revoked, PARTITIONS);
+
+    /* The first probe committed nothing of its own: a new one reads the same lag. */
+    probe = lag_probe_new("g-lag");
+    lag_read(probe, lag);
+    for (int p = 0; p < PARTITIONS; p++)
+        cr_expect_eq(lag[p], produced[p] - next[p], "partition %d: lag %" PRId64, p, lag[p]);
+    mm_kafka_lag_probe_destroy(probe);
+
+    /* Asking about a topic never creates it. */
+    cr_expect_null(mm_kafka_lag_probe_new(broker.bootstrap, NULL, "g-lag", "mm.no-such-topic",
+                                          errstr, sizeof(errstr)));
+    cr_expect(strstr(errstr, "mm.no-such-topic"), "errstr: %s", errstr);
 }
 
 Test(kafka, reader_reads_all_partitions_to_the_end_then_reports_not_found) {

@@ -17,6 +17,10 @@
  * Reader: a group-less consumer that assigns every partition of one topic
  * from the beginning and reports when it has reached the end of all of them
  * (used to rebuild compacted state such as mm.decisions).
+ *
+ * Lag probe: reads how far a consumer group's committed offsets trail the
+ * end of a topic, per partition, without joining that group or committing
+ * (a producer paces itself with it against a broker of bounded retention).
  */
 #ifndef MM_KAFKA_H
 #define MM_KAFKA_H
@@ -161,6 +165,52 @@ mm_kafka_reader_t *mm_kafka_reader_new(const char *bootstrap, const char *topic,
 mm_err_t mm_kafka_reader_poll(mm_kafka_reader_t *reader, int timeout_ms, mm_kafka_msg_t *msg,
                               char *errstr, size_t errstr_size);
 void mm_kafka_reader_destroy(mm_kafka_reader_t *reader);
+
+/* ---------------------------------------------------------------- lag probe */
+
+typedef struct mm_kafka_lag_probe mm_kafka_lag_probe_t;
+
+/**
+ * @brief Watch consumer group @p group_id on @p topic. The probe is a
+ * consumer handle with that group.id that never subscribes (so it never
+ * joins the group or disturbs its members) and never commits
+ * (enable.auto.commit=false, whatever @p props say).
+ * @param props librdkafka pass-through properties (may be NULL); group.id and
+ *        the commit settings are ours.
+ * @returns NULL with errstr set: bad arguments or properties
+ * (MM_ERR_CONFIG class), or @p topic absent from the cluster's metadata
+ * (waited for up to 3 s; the topic is never auto-created by asking).
+ * @remark The partition count is read once, here.
+ */
+mm_kafka_lag_probe_t *mm_kafka_lag_probe_new(const char *bootstrap, const mm_kv_list_t *props,
+                                             const char *group_id, const char *topic, char *errstr,
+                                             size_t errstr_size);
+
+/** @returns the partition count of the probed topic (as read by mm_kafka_lag_probe_new). */
+int32_t mm_kafka_lag_probe_partitions(const mm_kafka_lag_probe_t *probe);
+
+/**
+ * @brief Read the group's lag: for each partition p, the messages still in the
+ * log that the group has not committed past, high watermark - max(committed,
+ * low watermark). A partition the group never committed counts from its low
+ * watermark; a committed offset below it (the broker dropped those messages)
+ * counts from there too, since only messages still held can be consumed.
+ * @param lag receives one value per partition, indexed by partition.
+ * @param max_partitions room in @p lag; must be at least the partition count.
+ * @param n_partitions receives the partition count (may be NULL).
+ * @param timeout_ms bounds the whole read (one OffsetFetch, one
+ *        watermark query per partition).
+ * @returns MM_OK; MM_ERR_TIMEOUT when a request did not complete in time;
+ * MM_ERR_KAFKA for a broker or client error (errstr says which partition);
+ * MM_ERR_INVALID_ARG when @p lag is too small. @p lag is unspecified on error.
+ * @locality any one thread at a time.
+ */
+mm_err_t mm_kafka_lag_probe_read(mm_kafka_lag_probe_t *probe, int64_t *lag, int32_t max_partitions,
+                                 int32_t *n_partitions, int timeout_ms, char *errstr,
+                                 size_t errstr_size);
+
+/** @brief Destroy (nothing is committed, no group is left). Accepts NULL. */
+void mm_kafka_lag_probe_destroy(mm_kafka_lag_probe_t *probe);
 
 /* ---------------------------------------------------------------- admin */
 
