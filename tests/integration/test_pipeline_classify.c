@@ -11,7 +11,7 @@
 #include "support.h"
 
 #define MACHINES 4
-#define DAYS 120
+#define DAYS     120
 
 static const char spec[] =
     "{\n"
@@ -45,7 +45,8 @@ Test(pipeline_classify, every_machine_with_a_model_gets_a_failure_probability, .
     int st = mmt_pipeline_ingest(&p, files, NULL);
     cr_assert_eq(st, 0, "mm-ingest exited %d", st);
 
-    cr_assert(mmt_pipeline_wait_decisions(&p, MACHINES, 300000), "not every machine got a decision");
+    cr_assert(mmt_pipeline_wait_decisions(&p, MACHINES, 300000),
+              "not every machine got a decision");
     cr_assert_eq(mmt_pipeline_score(&p), 0, "mm-scorer failed");
 
     int64_t with_production = 0;

@@ -101,8 +101,8 @@ void mmt_pipeline_generate_maintenance(mmt_pipeline_t *p, int machines, int days
     snprintf(d, sizeof(d), "%d", days);
     snprintf(sd, sizeof(sd), "%d", seed);
     char *out_dir = path_in(p, "maintenance");
-    char *argv[] = {bin, "maintenance", "--machines", m, "--days", d, "--seed", sd, "--out-dir",
-                    out_dir, NULL};
+    char *argv[] = {bin, "maintenance", "--machines", m,   "--days", d, "--seed",
+                    sd,  "--out-dir",   out_dir,      NULL};
     char *log = path_in(p, "datagen.log");
     int st = mmt_wait(mmt_spawn(argv, NULL, log), mmt_timeout_ms(60000));
     cr_assert_eq(st, 0, "mm-datagen maintenance exited %d (see %s)", st, log);
