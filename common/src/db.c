@@ -278,3 +278,11 @@ void mm_db_close(mm_db_t *db) {
     free(db->path);
     free(db);
 }
+
+mm_err_t mm_db_step_row(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size) {
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) return MM_OK;
+    if (rc == SQLITE_DONE) return MM_ERR_NOT_FOUND;
+    mm_err_t err = mm_db_err(db, "query", errstr, errstr_size);
+    return ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ? MM_ERR_BUSY : err;
+}

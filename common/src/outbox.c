@@ -153,15 +153,6 @@ static mm_err_t outbox_settle(mm_outbox_t *outbox, char *errstr, size_t errstr_s
     return MM_OK;
 }
 
-/* Step the batch query: MM_OK with a row, MM_ERR_NOT_FOUND when done, else the error. */
-static mm_err_t outbox_row(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size) {
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) return MM_OK;
-    if (rc == SQLITE_DONE) return MM_ERR_NOT_FOUND;
-    mm_err_t err = mm_db_err(db, "query", errstr, errstr_size);
-    return ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ? MM_ERR_BUSY : err;
-}
-
 mm_err_t mm_outbox_drain(mm_outbox_t *outbox, mm_kafka_producer_t *producer, size_t *queued,
                          char *errstr, size_t errstr_size) {
     if (queued) *queued = 0;
@@ -181,7 +172,7 @@ mm_err_t mm_outbox_drain(mm_outbox_t *outbox, mm_kafka_producer_t *producer, siz
         sqlite3_finalize(stmt);
         return err;
     }
-    while ((err = outbox_row(outbox->db, stmt, errstr, errstr_size)) == MM_OK) {
+    while ((err = mm_db_step_row(outbox->db, stmt, errstr, errstr_size)) == MM_OK) {
         mm_outbox_entry_t *entry = &outbox->batch[outbox->batch_len];
         const char *topic = (const char *)sqlite3_column_text(stmt, 1);
         const unsigned char *key = sqlite3_column_text(stmt, 2);

@@ -193,15 +193,6 @@ static mm_err_t db_run(mm_db_t *db, char *errstr, size_t errstr_size, const char
     return err;
 }
 
-/* Step a query: MM_OK with a row, MM_ERR_NOT_FOUND when done, else the error. */
-static mm_err_t db_row(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size) {
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) return MM_OK;
-    if (rc == SQLITE_DONE) return MM_ERR_NOT_FOUND;
-    mm_err_t err = mm_db_err(db, "query", errstr, errstr_size);
-    return ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ? MM_ERR_BUSY : err;
-}
-
 static char *col_strdup(sqlite3_stmt *stmt, int col) {
     const unsigned char *s = sqlite3_column_text(stmt, col);
     return s ? strdup((const char *)s) : NULL;
@@ -280,7 +271,7 @@ static mm_err_t reg_version_load(mm_db_t *db, const char *partition_key, int32_t
                             " FROM versions WHERE partition_key = ? AND version = ?",
                             "ti", partition_key, (int64_t)version);
     if (err != MM_OK) return err;
-    err = db_row(db, stmt, errstr, errstr_size);
+    err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) {
         err = reg_version_from_row(stmt, v, errstr, errstr_size);
         *found = err == MM_OK;
@@ -301,7 +292,7 @@ static mm_err_t reg_alias_get(mm_db_t *db, const char *partition_key, const char
                             "SELECT version FROM aliases WHERE partition_key = ? AND alias = ?",
                             "tt", partition_key, alias);
     if (err != MM_OK) return err;
-    err = db_row(db, stmt, errstr, errstr_size);
+    err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) {
         v = sqlite3_column_int64(stmt, 0);
         found = true;
@@ -366,7 +357,7 @@ mm_err_t mm_promoter_stored_offset(mm_db_t *db, const char *topic, int32_t parti
                             " WHERE topic = ? AND \"partition\" = ?",
                             "ti", topic, (int64_t)partition);
     if (err != MM_OK) return err;
-    err = db_row(db, stmt, errstr, errstr_size);
+    err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) {
         *next_offset = sqlite3_column_int64(stmt, 0);
         *found = true;
@@ -809,7 +800,7 @@ static mm_err_t lookup_train_id(mm_db_t *db, const char *train_id, char *partiti
         db, &stmt, errstr, errstr_size,
         "SELECT version, status, partition_key FROM versions WHERE train_id = ?", "t", train_id);
     if (err != MM_OK) return err;
-    err = db_row(db, stmt, errstr, errstr_size);
+    err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) {
         const unsigned char *status = sqlite3_column_text(stmt, 1);
         const unsigned char *key = sqlite3_column_text(stmt, 2);
@@ -1000,7 +991,7 @@ static mm_err_t handle_trained(mm_promoter_t *promoter, const mm_model_trained_t
                        "SELECT coalesce(max(version), 0) FROM versions WHERE partition_key = ?",
                        "t", rec->partition_key);
         if (err == MM_OK) {
-            err = db_row(db, stmt, errstr, errstr_size);
+            err = mm_db_step_row(db, stmt, errstr, errstr_size);
             if (err == MM_OK) max_version = sqlite3_column_int64(stmt, 0);
             sqlite3_finalize(stmt);
         }
@@ -1293,7 +1284,7 @@ mm_err_t mm_promoter_rollback(mm_db_t *db, const char *partition_key, const char
                        " AND version < ? AND production_uri IS NOT NULL",
                        "ti", partition_key, (int64_t)previous);
         if (err == MM_OK) {
-            err = db_row(db, stmt, errstr, errstr_size);
+            err = mm_db_step_row(db, stmt, errstr, errstr_size);
             if (err == MM_OK) older = sqlite3_column_int64(stmt, 0);
             sqlite3_finalize(stmt);
         }
@@ -1484,7 +1475,7 @@ mm_err_t mm_promoter_stats(mm_db_t *db, mm_promoter_stats_t *stats, char *errstr
             " AND json_extract(v.baseline, ?1) IS NOT NULL",
             "t", path);
         if (err != MM_OK) return err;
-        err = db_row(db, stmt, errstr, errstr_size);
+        err = mm_db_step_row(db, stmt, errstr, errstr_size);
         if (err == MM_OK) {
             mean->n = sqlite3_column_int64(stmt, 0);
             if (mean->n > 0) {

@@ -53,6 +53,13 @@ mm_err_t mm_db_prepare(mm_db_t *db, sqlite3_stmt **stmt, const char *sql, char *
 mm_err_t mm_db_step_done(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size);
 
 /**
+ * @brief Step a query: MM_OK with a row, MM_ERR_NOT_FOUND when there are no
+ * more rows, MM_ERR_BUSY when the database is locked, else MM_ERR_DB (errstr
+ * says why).
+ */
+mm_err_t mm_db_step_row(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size);
+
+/**
  * @brief Run a query returning one integer (e.g. COUNT(*)); *found false if no
  * row or a NULL value (MAX() of an empty table), and *out is then 0.
  * @p found may be NULL.
