@@ -4,6 +4,7 @@
  */
 #include "mm/service.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "mm/avro.h"
@@ -47,6 +48,27 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
         if (!*bootstrap) return MM_ERR_CONFIG;
     }
     return MM_OK;
+}
+
+int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_common_t *common,
+                     int argc, char **argv, mm_kv_list_t *kafka, char ***positional,
+                     size_t *n_positional, mm_spec_t *spec, char **bootstrap,
+                     int config_error_status) {
+    char errstr[1024];
+    mm_conf_action_t action = MM_CONF_RUN;
+    if (mm_conf_parse(schema, conf, argc, argv, kafka, positional, n_positional, &action, errstr,
+                      sizeof(errstr))) {
+        fprintf(stderr, "%s: %s\n", schema->program, errstr);
+        return config_error_status;
+    }
+    if (action == MM_CONF_EXIT_OK) return 0;
+    mm_service_install_signals();
+    if (mm_service_setup(schema->program, common, spec, bootstrap, errstr, sizeof(errstr))) {
+        mm_log_error("config_invalid", "%s", errstr);
+        fprintf(stderr, "%s: %s\n", schema->program, errstr);
+        return config_error_status;
+    }
+    return MM_SERVICE_RUN;
 }
 
 void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts) {

@@ -71,7 +71,6 @@ static const mm_conf_schema_t ingest_schema = {
 int main(int argc, char **argv) {
     ingest_conf_t conf = {0};
     mm_kv_list_t kafka = {0};
-    mm_conf_action_t action = MM_CONF_RUN;
     char **positional = NULL;
     size_t n_positional = 0;
     mm_spec_t spec = {0};
@@ -80,21 +79,10 @@ int main(int argc, char **argv) {
     char errstr[1024];
     int status = MM_INGEST_EXIT_FATAL;
 
-    if (mm_conf_parse(&ingest_schema, &conf, argc, argv, &kafka, &positional, &n_positional,
-                      &action, errstr, sizeof(errstr))) {
-        fprintf(stderr, "mm-ingest: %s\n", errstr);
-        return MM_INGEST_EXIT_FATAL;
-    }
-    if (action == MM_CONF_EXIT_OK) {
-        status = MM_INGEST_EXIT_OK;
-        goto out;
-    }
-    mm_service_install_signals();
-    if (mm_service_setup("mm-ingest", &conf.common, &spec, &bootstrap, errstr, sizeof(errstr))) {
-        mm_log_error("config_invalid", "%s", errstr);
-        fprintf(stderr, "mm-ingest: %s\n", errstr);
-        goto out;
-    }
+    status = mm_service_start(&ingest_schema, &conf, &conf.common, argc, argv, &kafka, &positional,
+                              &n_positional, &spec, &bootstrap, MM_INGEST_EXIT_FATAL);
+    if (status != MM_SERVICE_RUN) goto out;
+    status = MM_INGEST_EXIT_FATAL;
 
     static const char *const stdin_only[] = {"-"};
     const char *const *sources = n_positional ? (const char *const *)positional : stdin_only;

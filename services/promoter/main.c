@@ -50,7 +50,6 @@ static const mm_conf_schema_t promoter_schema = {
 int main(int argc, char **argv) {
     promoter_conf_t conf = {0};
     mm_kv_list_t kafka = {0};
-    mm_conf_action_t action = MM_CONF_RUN;
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
     mm_blob_t *blob = NULL;
@@ -62,23 +61,10 @@ int main(int argc, char **argv) {
     int status = 1;
     bool ran = false;
 
-    if (mm_conf_parse(&promoter_schema, &conf, argc, argv, &kafka, NULL, NULL, &action, errstr,
-                      sizeof(errstr))) {
-        fprintf(stderr, "mm-promoter: %s\n", errstr);
-        mm_kv_list_free(&kafka);
-        mm_conf_free(&promoter_schema, &conf);
-        return 2;
-    }
-    if (action == MM_CONF_EXIT_OK) {
-        status = 0;
-        goto out;
-    }
-    mm_service_install_signals();
-    if (mm_service_setup(MM_PROMOTER_SERVICE, &conf.common, &spec, &bootstrap, errstr,
-                         sizeof(errstr))) {
-        mm_log_error("config_invalid", "%s", errstr);
-        goto out;
-    }
+    status = mm_service_start(&promoter_schema, &conf, &conf.common, argc, argv, &kafka, NULL, NULL,
+                              &spec, &bootstrap, 2);
+    if (status != MM_SERVICE_RUN) goto out;
+    status = 1;
 
     mm_blob_opts_t blob_opts;
     mm_service_blob_opts(&conf.common, &blob_opts);

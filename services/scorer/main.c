@@ -49,28 +49,15 @@ static const mm_conf_schema_t scorer_schema = {
 int main(int argc, char **argv) {
     scorer_conf_t conf = {0};
     mm_kv_list_t kafka = {0};
-    mm_conf_action_t action = MM_CONF_RUN;
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
     char errstr[1024];
     int status = 1;
 
-    if (mm_conf_parse(&scorer_schema, &conf, argc, argv, &kafka, NULL, NULL, &action, errstr,
-                      sizeof(errstr))) {
-        fprintf(stderr, "mm-scorer: %s\n", errstr);
-        mm_kv_list_free(&kafka);
-        mm_conf_free(&scorer_schema, &conf);
-        return 2;
-    }
-    if (action == MM_CONF_EXIT_OK) {
-        status = 0;
-        goto out;
-    }
-    mm_service_install_signals();
-    if (mm_service_setup("mm-scorer", &conf.common, &spec, &bootstrap, errstr, sizeof(errstr))) {
-        mm_log_error("config_invalid", "%s", errstr);
-        goto out;
-    }
+    status = mm_service_start(&scorer_schema, &conf, &conf.common, argc, argv, &kafka, NULL, NULL,
+                              &spec, &bootstrap, 2);
+    if (status != MM_SERVICE_RUN) goto out;
+    status = 1;
     mm_scorer_config_t cfg = {
         .bootstrap = bootstrap,
         .kafka = &kafka,
