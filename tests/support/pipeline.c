@@ -134,21 +134,39 @@ static void service_env(mmt_pipeline_t *p, char **env, char *storage, size_t siz
     env[5] = NULL;
 }
 
-void mmt_pipeline_start_trainer(mmt_pipeline_t *p) {
-    char *bin = mmt_binary("mm-trainer");
-    cr_assert_not_null(bin, "mm-trainer is not built");
-    char *state = path_in(p, "trainer.db");
-    char *log = path_in(p, "trainer.log");
+/* Start service @p name ("mm-trainer") with @p args (NULL-terminated, after
+ * the program name), the pipeline's environment, and output appended to
+ * "<name without mm->.log" in the pipeline dir. @returns its pid. */
+static pid_t spawn_service(mmt_pipeline_t *p, const char *name, const char *const *args) {
+    char *bin = mmt_binary(name);
+    cr_assert_not_null(bin, "%s is not built", name);
+    char log_name[64];
+    snprintf(log_name, sizeof(log_name), "%s.log", strncmp(name, "mm-", 3) == 0 ? name + 3 : name);
+    char *log = path_in(p, log_name);
     char storage[8192];
     char *env[6];
     service_env(p, env, storage, sizeof(storage));
-    char *argv[] = {bin, "--state", state, "--workers", "2", NULL};
-    p->trainer = mmt_spawn(argv, env, log);
-    cr_assert_gt(p->trainer, 0);
-    p->trainer_starts++;
+    char *argv[24];
+    size_t n = 0;
+    argv[n++] = bin;
+    for (size_t i = 0; args[i]; i++) {
+        cr_assert_lt(n, MM_ARRAY_SIZE(argv) - 1, "too many arguments for %s", name);
+        argv[n++] = (char *)args[i];
+    }
+    argv[n] = NULL;
+    pid_t pid = mmt_spawn(argv, env, log);
+    cr_assert_gt(pid, 0, "cannot start %s", name);
     free(bin);
-    free(state);
     free(log);
+    return pid;
+}
+
+void mmt_pipeline_start_trainer(mmt_pipeline_t *p) {
+    char *state = path_in(p, "trainer.db");
+    const char *args[] = {"--state", state, "--workers", "2", NULL};
+    p->trainer = spawn_service(p, "mm-trainer", args);
+    p->trainer_starts++;
+    free(state);
 }
 
 void mmt_pipeline_kill_trainer(mmt_pipeline_t *p) {
@@ -159,39 +177,23 @@ void mmt_pipeline_kill_trainer(mmt_pipeline_t *p) {
 }
 
 void mmt_pipeline_start_promoter(mmt_pipeline_t *p) {
-    char *bin = mmt_binary("mm-promoter");
-    cr_assert_not_null(bin, "mm-promoter is not built");
     char *registry = path_in(p, "registry.db");
-    char *log = path_in(p, "promoter.log");
-    char storage[8192];
-    char *env[6];
-    service_env(p, env, storage, sizeof(storage));
-    char *argv[] = {bin, "--registry", registry, NULL};
-    p->promoter = mmt_spawn(argv, env, log);
-    cr_assert_gt(p->promoter, 0);
-    free(bin);
+    const char *args[] = {"--registry", registry, NULL};
+    p->promoter = spawn_service(p, "mm-promoter", args);
     free(registry);
-    free(log);
 }
 
 pid_t mmt_pipeline_ingest_async(mmt_pipeline_t *p, const char *const *files,
                                 const char *extra_arg) {
-    char *bin = mmt_binary("mm-ingest");
-    cr_assert_not_null(bin, "mm-ingest is not built");
-    char *log = path_in(p, "ingest.log");
-    char storage[8192];
-    char *env[6];
-    service_env(p, env, storage, sizeof(storage));
-    char *argv[16];
-    int n = 0;
-    argv[n++] = bin;
-    if (extra_arg) argv[n++] = (char *)extra_arg;
-    for (size_t i = 0; files[i] && n < 15; i++) argv[n++] = (char *)files[i];
-    argv[n] = NULL;
-    pid_t pid = mmt_spawn(argv, env, log);
-    free(bin);
-    free(log);
-    return pid;
+    const char *args[20];
+    size_t n = 0;
+    if (extra_arg) args[n++] = extra_arg;
+    for (size_t i = 0; files[i]; i++) {
+        cr_assert_lt(n, MM_ARRAY_SIZE(args) - 1, "too many input files");
+        args[n++] = files[i];
+    }
+    args[n] = NULL;
+    return spawn_service(p, "mm-ingest", args);
 }
 
 int mmt_pipeline_ingest(mmt_pipeline_t *p, const char *const *files, const char *extra_arg) {
@@ -294,19 +296,10 @@ int64_t mmt_pipeline_count_topic(mmt_pipeline_t *p, const char *topic) {
 }
 
 int mmt_pipeline_score(mmt_pipeline_t *p) {
-    char *bin = mmt_binary("mm-scorer");
-    cr_assert_not_null(bin, "mm-scorer is not built");
     char *sink = path_in(p, "predictions.db");
-    char *log = path_in(p, "scorer.log");
-    char storage[8192];
-    char *env[6];
-    service_env(p, env, storage, sizeof(storage));
-    char *argv[] = {bin, "--sink", sink, NULL};
-    pid_t pid = mmt_spawn(argv, env, log);
-    int st = mmt_wait(pid, mmt_timeout_ms(300000));
-    free(bin);
+    const char *args[] = {"--sink", sink, NULL};
+    int st = mmt_wait(spawn_service(p, "mm-scorer", args), mmt_timeout_ms(300000));
     free(sink);
-    free(log);
     return st;
 }
 
