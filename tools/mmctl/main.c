@@ -374,24 +374,32 @@ static int key_exists(mm_db_t *db, const char *key, bool *exists, char *errstr,
     return err;
 }
 
-static int cmd_models_versions(const mmctl_opts_t *o, const char *key) {
-    mm_db_t *db = NULL;
-    int rc = open_registry(o, &db);
+/* Open the registry for a command about @p key; exit status EXIT_NOT_FOUND if the key has no
+ * version. */
+static int open_registry_for_key(const mmctl_opts_t *o, const char *key, mm_db_t **db) {
+    int rc = open_registry(o, db);
     if (rc) return rc;
     char errstr[1024];
     bool exists = false;
-    mm_err_t err = key_exists(db, key, &exists, errstr, sizeof(errstr));
-    if (err || !exists) {
-        mm_db_close(db);
-        if (err) return fail(err, key, errstr);
-        fprintf(stderr, "mmctl: no such key: %s\n", key);
-        return EXIT_NOT_FOUND;
-    }
+    mm_err_t err = key_exists(*db, key, &exists, errstr, sizeof(errstr));
+    if (!err && exists) return EXIT_OK;
+    mm_db_close(*db);
+    *db = NULL;
+    if (err) return fail(err, key, errstr);
+    fprintf(stderr, "mmctl: no such key: %s\n", key);
+    return EXIT_NOT_FOUND;
+}
+
+static int cmd_models_versions(const mmctl_opts_t *o, const char *key) {
+    mm_db_t *db = NULL;
+    int rc = open_registry_for_key(o, key, &db);
+    if (rc) return rc;
+    char errstr[1024];
     sqlite3_stmt *stmt = NULL;
-    err = mm_db_prepare(db, &stmt,
-                        "SELECT " VERSION_COLUMNS
-                        " FROM versions v WHERE v.partition_key = ? ORDER BY v.version",
-                        errstr, sizeof(errstr));
+    mm_err_t err = mm_db_prepare(db, &stmt,
+                                 "SELECT " VERSION_COLUMNS
+                                 " FROM versions v WHERE v.partition_key = ? ORDER BY v.version",
+                                 errstr, sizeof(errstr));
     if (err) {
         mm_db_close(db);
         return fail(err, key, errstr);
@@ -420,17 +428,9 @@ static int cmd_models_versions(const mmctl_opts_t *o, const char *key) {
 
 static int cmd_models_get(const mmctl_opts_t *o, const char *key) {
     mm_db_t *db = NULL;
-    int rc = open_registry(o, &db);
+    int rc = open_registry_for_key(o, key, &db);
     if (rc) return rc;
     char errstr[1024];
-    bool exists = false;
-    mm_err_t err = key_exists(db, key, &exists, errstr, sizeof(errstr));
-    if (err || !exists) {
-        mm_db_close(db);
-        if (err) return fail(err, key, errstr);
-        fprintf(stderr, "mmctl: no such key: %s\n", key);
-        return EXIT_NOT_FOUND;
-    }
 
     json_t *doc = json_object();
     json_object_set_new(doc, "partition_key", json_string(key));
@@ -439,8 +439,9 @@ static int cmd_models_get(const mmctl_opts_t *o, const char *key) {
     json_object_set_new(aliases, MM_ALIAS_PREVIOUS, json_null());
     json_object_set_new(aliases, MM_ALIAS_CHALLENGER, json_null());
     sqlite3_stmt *stmt = NULL;
-    err = mm_db_prepare(db, &stmt, "SELECT alias, version FROM aliases WHERE partition_key = ?",
-                        errstr, sizeof(errstr));
+    mm_err_t err =
+        mm_db_prepare(db, &stmt, "SELECT alias, version FROM aliases WHERE partition_key = ?",
+                      errstr, sizeof(errstr));
     if (!err) {
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
         while (sqlite3_step(stmt) == SQLITE_ROW)
