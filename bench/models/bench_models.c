@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mm/util.h"
+#include "mm/clock.h"
 #include "models_int.h"
 
 #define MAX_SERIES 100000

@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "mm/util.h"
+#include "mm/clock.h"
 #include "models_int.h"
 
 /* Calendar columns: 6 day-of-week dummies (Monday is the base), 11 month

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "blob_int.h"
+#include "mm/fs.h"
 #include "mm/util.h"
 
 /* Temp files live here; this first segment is reserved in blob names. */

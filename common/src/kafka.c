@@ -21,6 +21,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "mm/buf.h"
+#include "mm/fs.h"
 #include "mm/log.h"
 #include "mm/util.h"
 

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "mm/buf.h"
+#include "mm/fs.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 
+#include "mm/buf.h"
 #include "mm/util.h"
 #include "pipeline.h"
 #include "support.h"

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/fs.h"
 #include "mm/util.h"
 
 #define OUT_BUF_BYTES (1u << 20)

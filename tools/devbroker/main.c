@@ -21,6 +21,7 @@
 
 #include "mm/conf.h"
 #include "mm/err.h"
+#include "mm/fs.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/service.h"

@@ -16,6 +16,7 @@
 #include <criterion/parameterized.h>
 
 #include "mm/buf.h"
+#include "mm/fs.h"
 #include "mm/spec.h"
 #include "mm/util.h"
 
