@@ -20,33 +20,6 @@ struct mm_blob {
     void *backend;
 };
 
-bool mm_blob__name_ok(const char *name, bool is_prefix) {
-    if (!name) return false;
-    size_t len = strlen(name);
-    if (len > MM_BLOB__NAME_MAX) return false;
-    if (len == 0) return is_prefix;
-    if (name[0] == '/') return false;
-    if (name[len - 1] == '/' && !is_prefix) return false;
-    const char *seg = name;
-    for (;;) {
-        const char *slash = strchr(seg, '/');
-        size_t seg_len = slash ? (size_t)(slash - seg) : strlen(seg);
-        bool last = slash == NULL;
-        /* A prefix may end in a partial or empty last segment ("a/", "a/b"),
-         * but "a/.." as a prefix could still walk out of a file:// root. */
-        if (seg_len == 0 && !(last && is_prefix)) return false;
-        if (seg_len == 1 && seg[0] == '.') return false;
-        if (seg_len == 2 && seg[0] == '.' && seg[1] == '.') return false;
-        for (size_t i = 0; i < seg_len; i++) {
-            unsigned char c = (unsigned char)seg[i];
-            if (c < 0x20 || c == 0x7f || c == '\\') return false;
-        }
-        if (last) break;
-        seg = slash + 1;
-    }
-    return true;
-}
-
 mm_blob_t *mm_blob_new(const char *url, const mm_blob_opts_t *opts, char *errstr,
                        size_t errstr_size) {
     if (!url) {
@@ -71,15 +44,14 @@ mm_blob_t *mm_blob_new(const char *url, const mm_blob_opts_t *opts, char *errstr
     }
     if (strncasecmp(url, "file://", 7) == 0) {
         blob->ops = &mm_blob__file_ops;
-        blob->backend = mm_blob__file_open(blob->url, &o, errstr, errstr_size);
     } else if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
         if (query && query[1] && !o.sas_token) o.sas_token = query + 1;
         blob->ops = &mm_blob__azure_ops;
-        blob->backend = mm_blob__azure_open(blob->url, &o, errstr, errstr_size);
     } else {
         mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
                 "blob: unsupported URL %s (expected file://, http:// or https://)", blob->url);
     }
+    if (blob->ops) blob->backend = blob->ops->open(blob->url, &o, errstr, errstr_size);
     if (!blob->backend) {
         free(blob->url);
         free(blob);

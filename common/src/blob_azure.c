@@ -276,8 +276,8 @@ static mm_err_t az_create_container(blob_azure_t *az, char *errstr, size_t errst
     return err;
 }
 
-void *mm_blob__azure_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
-                          size_t errstr_size) {
+static void *az_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
+                     size_t errstr_size) {
     blob_azure_t *az = calloc(1, sizeof(*az));
     char *path_copy = NULL;
     if (!az) {
@@ -909,6 +909,7 @@ static mm_err_t az_list(void *backend, const char *prefix, mm_blob_list_cb_t *cb
 
 const mm_blob__ops_t mm_blob__azure_ops = {
     .scheme_name = "azure",
+    .open = az_open,
     .put = az_put,
     .get = az_get,
     .list = az_list,

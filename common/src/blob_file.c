@@ -112,8 +112,8 @@ static void file_sweep_stale_temps(const blob_file_t *fs) {
     closedir(d);
 }
 
-void *mm_blob__file_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
-                         size_t errstr_size) {
+static void *file_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
+                       size_t errstr_size) {
     const char *path = url + strlen("file://");
     /* Accept file:///abs and file://localhost/abs; nothing relative. */
     if (strncmp(path, "localhost/", 10) == 0) path += strlen("localhost");
@@ -437,6 +437,7 @@ static mm_err_t file_delete(void *backend, const char *name, char *errstr, size_
 
 const mm_blob__ops_t mm_blob__file_ops = {
     .scheme_name = "file",
+    .open = file_open,
     .put = file_put,
     .get = file_get,
     .list = file_list,

@@ -2,9 +2,16 @@
  * blob_int.h - the backend interface behind blob.h, shared by blob.c (URL
  * dispatch, name checks, immutable-put and copy semantics) and the backends
  * blob_file.c and blob_azure.c. Not installed; libmm-internal.
+ *
+ * Dependencies go one way: blob.c knows each backend by its ops table (which
+ * includes how to open it); a backend knows nothing of blob.c. The name rule
+ * both sides need is an inline function here, not a call back into blob.c.
  */
 #ifndef MM_BLOB_INT_H
 #define MM_BLOB_INT_H
+
+#include <stdbool.h>
+#include <string.h>
 
 #include "mm/blob.h"
 
@@ -15,6 +22,9 @@
  */
 typedef struct mm_blob__ops {
     const char *scheme_name; /* for messages: "file", "azure" */
+    /* The URL is as given to mm_blob_new() minus any query string; @returns
+     * the backend or NULL with errstr set. */
+    void *(*open)(const char *url, const mm_blob_opts_t *opts, char *errstr, size_t errstr_size);
     mm_err_t (*put)(void *backend, const char *name, const void *data, size_t len, int flags,
                     char *errstr, size_t errstr_size);
     mm_err_t (*get)(void *backend, const char *name, mm_buf_t *out, char *errstr,
@@ -29,14 +39,10 @@ typedef struct mm_blob__ops {
     void (*destroy)(void *backend);
 } mm_blob__ops_t;
 
-/** @brief Open a file:// store; @returns the backend or NULL with errstr set. */
-void *mm_blob__file_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
-                         size_t errstr_size);
+/* file:// stores (blob_file.c). */
 extern const mm_blob__ops_t mm_blob__file_ops;
 
-/** @brief Open an http(s):// Azure Blob store; @returns the backend or NULL with errstr set. */
-void *mm_blob__azure_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
-                          size_t errstr_size);
+/* http(s):// Azure Blob stores (blob_azure.c). */
 extern const mm_blob__ops_t mm_blob__azure_ops;
 
 /** @brief Longest blob name accepted (Azure's limit is 1024 characters). */
@@ -48,6 +54,31 @@ extern const mm_blob__ops_t mm_blob__azure_ops;
  * MM_BLOB__NAME_MAX bytes. With @p is_prefix an empty string and a trailing
  * '/' or partial last segment are allowed.
  */
-bool mm_blob__name_ok(const char *name, bool is_prefix);
+static inline bool mm_blob__name_ok(const char *name, bool is_prefix) {
+    if (!name) return false;
+    size_t len = strlen(name);
+    if (len > MM_BLOB__NAME_MAX) return false;
+    if (len == 0) return is_prefix;
+    if (name[0] == '/') return false;
+    if (name[len - 1] == '/' && !is_prefix) return false;
+    const char *seg = name;
+    for (;;) {
+        const char *slash = strchr(seg, '/');
+        size_t seg_len = slash ? (size_t)(slash - seg) : strlen(seg);
+        bool last = slash == NULL;
+        /* A prefix may end in a partial or empty last segment ("a/", "a/b"),
+         * but "a/.." as a prefix could still walk out of a file:// root. */
+        if (seg_len == 0 && !(last && is_prefix)) return false;
+        if (seg_len == 1 && seg[0] == '.') return false;
+        if (seg_len == 2 && seg[0] == '.' && seg[1] == '.') return false;
+        for (size_t i = 0; i < seg_len; i++) {
+            unsigned char c = (unsigned char)seg[i];
+            if (c < 0x20 || c == 0x7f || c == '\\') return false;
+        }
+        if (last) break;
+        seg = slash + 1;
+    }
+    return true;
+}
 
 #endif
