@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what manymodels needs on Debian bookworm, only where missing:
-# the Debian -dev packages (build), the Python reference stack (golden
-# fixtures and benchmarks only), and the npm package azurite (the Azure
-# Storage emulator used by the blob tests) into .deps/npm.
+# the Debian -dev packages (build), python3 (the layer check), the Python
+# reference stack (golden fixtures and benchmarks only), and the npm package
+# azurite (the Azure Storage emulator used by the blob tests) into .deps/npm.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -11,7 +11,7 @@ apt_packages=(
   librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libnlopt-dev liblapacke-dev libopenblas-dev libxgboost-dev libmicrohttpd-dev
   libcriterion-dev
-  nodejs npm jq
+  nodejs npm jq python3
 )
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
   apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas)
