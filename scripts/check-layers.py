@@ -385,7 +385,11 @@ def check_objects(libraries, nm):
     for comp in strongly_connected(set(objects), inner):
         circle = " -> ".join(node_name(n) for n in one_circle(comp, inner))
         if comp[0][0] == allowed_lib and {n[1] for n in comp} == allowed_files:
-            notes.append("allowed for now (TEMPORARY_ALLOWED_MODELS_CIRCLE): " + circle)
+            members = ", ".join(sorted(n[1] for n in comp))
+            notes.append(
+                "allowed for now (TEMPORARY_ALLOWED_MODELS_CIRCLE): %s circle of %s, e.g. %s"
+                % (allowed_lib, members, circle)
+            )
             continue
         problems.append("object circle: " + circle)
         problems.extend(edge_lines(comp, inner, why, node_name))
