@@ -127,8 +127,8 @@ void mm_registry_version_clear(mm_registry_version_t *v) {
 }
 
 #define VERSION_COLUMNS                                                                            \
-    "v.version, v.train_id, v.dataset, v.spec_hash, v.algorithm, v.artifact_uri,"                \
-    " v.production_uri, v.sha256, v.metrics, v.baseline, v.load_id, v.status, v.reason,"          \
+    "v.version, v.train_id, v.dataset, v.spec_hash, v.algorithm, v.artifact_uri,"                  \
+    " v.production_uri, v.sha256, v.metrics, v.baseline, v.load_id, v.status, v.reason,"           \
     " (SELECT group_concat(alias, ',') FROM aliases a"                                             \
     "   WHERE a.partition_key = v.partition_key AND a.version = v.version),"                       \
     " v.size, v.data_start_ms, v.data_end_ms, v.n_rows, v.created_at_ms, v.fallback"
@@ -210,9 +210,8 @@ mm_err_t mm_registry_version_get(mm_db_t *db, const char *partition_key, int32_t
     return err;
 }
 
-mm_err_t mm_registry_champion_get(mm_db_t *db, const char *partition_key,
-                                  mm_registry_version_t *v, bool *found, char *errstr,
-                                  size_t errstr_size) {
+mm_err_t mm_registry_champion_get(mm_db_t *db, const char *partition_key, mm_registry_version_t *v,
+                                  bool *found, char *errstr, size_t errstr_size) {
     int32_t version = 0;
     *found = false;
     mm_err_t err =
@@ -347,11 +346,11 @@ mm_err_t mm_registry_version_insert(mm_db_t *db, const mm_registry_judged_t *j, 
             rec->dataset ? rec->dataset : j->dataset, rec->spec_hash ? rec->spec_hash : "",
             rec->algorithm ? rec->algorithm : "unknown", rec->artifact_uri, j->production_uri,
             rec->artifact_sha256 ? rec->artifact_sha256 : "", rec->artifact_size,
-            (int64_t)rec->artifact_format, metrics, baseline, rec->data_start_ms,
-            rec->data_end_ms, rec->n_rows, rec->data_digest, rec->load_id,
-            (int64_t)(rec->fallback ? 1 : 0), rec->fallback_reason, rec->trained_at_ms,
-            rec->trainer, j->now_ms, j->approved ? "approved" : "rejected", j->reason,
-            j->source_topic, (int64_t)j->source_partition, j->source_offset);
+            (int64_t)rec->artifact_format, metrics, baseline, rec->data_start_ms, rec->data_end_ms,
+            rec->n_rows, rec->data_digest, rec->load_id, (int64_t)(rec->fallback ? 1 : 0),
+            rec->fallback_reason, rec->trained_at_ms, rec->trainer, j->now_ms,
+            j->approved ? "approved" : "rejected", j->reason, j->source_topic,
+            (int64_t)j->source_partition, j->source_offset);
     }
     free(metrics);
     free(baseline);

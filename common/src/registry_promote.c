@@ -6,8 +6,6 @@
  * Workload: one call per judged candidate (decision, copy) or per operator
  * command (promote, rollback); a copy reads one artifact of a few KiB.
  */
-#include "mm/registry.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +15,7 @@
 #include "mm/blob_layout.h"
 #include "mm/kafka.h"
 #include "mm/outbox.h"
+#include "mm/registry.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 
@@ -67,8 +66,8 @@ mm_err_t mm_registry_decision_to_outbox(mm_db_t *db, const mm_registry_decision_
 /* ------------------------------------------------------------ artifacts */
 
 mm_err_t mm_registry_artifact_publish(mm_blob_t *blob, const char *candidate,
-                                      const char *production, const char *sha256_hex,
-                                      int64_t size, char *errstr, size_t errstr_size) {
+                                      const char *production, const char *sha256_hex, int64_t size,
+                                      char *errstr, size_t errstr_size) {
     if (!blob)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                        "no blob store configured to copy %s to %s", candidate, production);
@@ -114,8 +113,8 @@ static mm_err_t promote_copy(mm_blob_t *blob, const char *partition_key,
     if (mm_blob_layout_production(target->artifact_uri, production_uri, sizeof(production_uri)) !=
         MM_OK)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
-                       "%s v%d: artifact '%s' is not under %s", partition_key,
-                       (int)target->version, target->artifact_uri, MM_BLOB_LAYOUT_CANDIDATES);
+                       "%s v%d: artifact '%s' is not under %s", partition_key, (int)target->version,
+                       target->artifact_uri, MM_BLOB_LAYOUT_CANDIDATES);
     if (!blob)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                        "%s v%d was never copied to production/; a blob store is needed",
@@ -198,8 +197,8 @@ mm_err_t mm_registry_promote(mm_db_t *db, mm_blob_t *blob, const char *partition
     int32_t champion = 0;
     err = mm_db_begin(db, errstr, errstr_size);
     if (err != MM_OK) goto done;
-    err = mm_registry_alias_get(db, partition_key, MM_ALIAS_CHAMPION, &champion, errstr,
-                                errstr_size);
+    err =
+        mm_registry_alias_get(db, partition_key, MM_ALIAS_CHAMPION, &champion, errstr, errstr_size);
     if (err == MM_OK && champion == version) {
         mm_db_rollback(db);
         change->changed = false;
@@ -265,8 +264,8 @@ mm_err_t mm_registry_rollback(mm_db_t *db, const char *partition_key, const char
     int64_t now_ms = mm_now_ms();
     mm_err_t err = mm_db_begin(db, errstr, errstr_size);
     if (err != MM_OK) return err;
-    err = mm_registry_alias_get(db, partition_key, MM_ALIAS_CHAMPION, &champion, errstr,
-                                errstr_size);
+    err =
+        mm_registry_alias_get(db, partition_key, MM_ALIAS_CHAMPION, &champion, errstr, errstr_size);
     if (err == MM_OK)
         err = mm_registry_alias_get(db, partition_key, MM_ALIAS_PREVIOUS, &previous, errstr,
                                     errstr_size);

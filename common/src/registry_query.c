@@ -7,12 +7,11 @@
  * once a second over registries of ~10,000 keys: one SQL statement per
  * question, rows handed to a callback without being collected.
  */
-#include "mm/registry.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "mm/registry.h"
 #include "mm/util.h"
 
 /* A column as a double, NaN for SQL NULL. */

@@ -52,7 +52,8 @@ static void version_from_record(const mm_model_trained_t *rec, int32_t version,
     v->load_id = rec->load_id;
 }
 
-/* Aliases after a verdict: an approval crowns the candidate, a rejection makes it the challenger. */
+/* Aliases after a verdict: an approval crowns the candidate, a rejection makes it the challenger.
+ */
 static mm_err_t aliases_after(mm_db_t *db, const char *partition_key, bool approved,
                               int32_t version, int32_t old_champion, int64_t now_ms, char *errstr,
                               size_t errstr_size) {
@@ -87,8 +88,7 @@ static mm_err_t record_verdict(mm_promoter_t *promoter, const mm_model_trained_t
         mm_registry_judged_t judged = {.rec = rec,
                                        .version = version,
                                        .dataset = spec->name,
-                                       .production_uri =
-                                           verdict->approved ? production_uri : NULL,
+                                       .production_uri = verdict->approved ? production_uri : NULL,
                                        .approved = verdict->approved,
                                        .reason = verdict->reason,
                                        .failed_check = verdict->failed_check,
@@ -152,9 +152,9 @@ mm_err_t mm_promoter__decide(mm_promoter_t *promoter, const mm_model_trained_t *
     if (verdict.approved && !published) {
         *needs_publish = true;
     } else {
-        err = record_verdict(promoter, rec, &verdict, production_uri,
-                             has_champion ? &champion : NULL, source, now_ms, out, errstr,
-                             errstr_size);
+        err =
+            record_verdict(promoter, rec, &verdict, production_uri, has_champion ? &champion : NULL,
+                           source, now_ms, out, errstr, errstr_size);
     }
     mm_registry_version_clear(&champion);
     return err;

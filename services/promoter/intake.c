@@ -27,9 +27,8 @@
 
 /* ------------------------------------------------------------ consumed offsets */
 
-static mm_err_t store_offset(mm_db_t *db, const char *topic, int32_t partition,
-                             int64_t next_offset, int64_t now_ms, char *errstr,
-                             size_t errstr_size) {
+static mm_err_t store_offset(mm_db_t *db, const char *topic, int32_t partition, int64_t next_offset,
+                             int64_t now_ms, char *errstr, size_t errstr_size) {
     /* Never backwards: a duplicate delivered late must not rewind progress. */
     return mm_db_run(db, errstr, errstr_size,
                      "INSERT INTO consumed_offsets (topic, \"partition\", next_offset,"
@@ -111,8 +110,7 @@ static mm_err_t dead_letter_write(mm_promoter_t *promoter, const char *topic, in
         err = mm_registry_audit_add(promoter->db, now_ms, partition_key, 0, "dead_letter", NULL,
                                     reason, promoter->actor, errstr, errstr_size);
     if (err == MM_OK && topic)
-        err = store_offset(promoter->db, topic, partition, offset + 1, now_ms, errstr,
-                           errstr_size);
+        err = store_offset(promoter->db, topic, partition, offset + 1, now_ms, errstr, errstr_size);
     if (err == MM_OK) err = mm_db_commit(promoter->db, errstr, errstr_size);
     if (err != MM_OK) mm_db_rollback(promoter->db);
     mm_buf_free(&payload);
@@ -202,8 +200,8 @@ static mm_err_t handle_trained(mm_promoter_t *promoter, const mm_model_trained_t
 
     memset(out, 0, sizeof(*out));
     /* Records that cannot be judged: dead-letter, keep going. */
-    mm_err_t why = unjudgeable(spec, rec, production_uri, sizeof(production_uri), reason,
-                               sizeof(reason));
+    mm_err_t why =
+        unjudgeable(spec, rec, production_uri, sizeof(production_uri), reason, sizeof(reason));
     if (why != MM_OK)
         return dead_letter_record(promoter, rec, raw, src, why, reason, out, errstr, errstr_size);
     if (rec->spec_hash && spec->hash[0] && strcmp(rec->spec_hash, spec->hash) != 0)

@@ -77,7 +77,8 @@ int main(int argc, char **argv) {
                 conf.common.spec_path);
     mm_err_t err = mm_promoter_run(promoter, &mm_service_stop, errstr, sizeof(errstr));
     if (err) mm_log_error("stopped", "%s", errstr);
-    mm_promoter_destroy(promoter); /* consumer close, outbox flush, producer close, registry close */
+    mm_promoter_destroy(
+        promoter); /* consumer close, outbox flush, producer close, registry close */
     status = err ? 1 : 0;
     if (status == 0) mm_log_info("exit", "mm-promoter stopped");
 out:

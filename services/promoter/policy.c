@@ -176,4 +176,3 @@ void mm_promoter_policy_judge(const mm_promotion_policy_t *policy, const mm_mode
     }
     snprintf(v->reason, sizeof(v->reason), "%s: %s", v->approved ? "approved" : "rejected", body);
 }
-

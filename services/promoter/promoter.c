@@ -34,8 +34,7 @@ static mm_err_t kafka_new(mm_promoter_t *promoter, const mm_promoter_config_t *c
     promoter->consumer =
         mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id ? cfg->group_id : MM_PROMOTER_GROUP,
                               topics, 1, cfg->kafka, &cbs, why, sizeof(why));
-    if (!promoter->consumer)
-        return mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "consumer: %s", why);
+    if (!promoter->consumer) return mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "consumer: %s", why);
     return MM_OK;
 }
 

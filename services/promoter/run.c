@@ -123,4 +123,3 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
     run_summary(&counts, outbox);
     return MM_OK;
 }
-

@@ -56,8 +56,8 @@ mm_scorer_sink_t *mm_scorer_sink_open(const char *path, char *errstr, size_t err
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "sink: out of memory");
         return NULL;
     }
-    sink->db = mm_db_open(path, sink_migrations, MM_ARRAY_SIZE(sink_migrations), errstr,
-                          errstr_size);
+    sink->db =
+        mm_db_open(path, sink_migrations, MM_ARRAY_SIZE(sink_migrations), errstr, errstr_size);
     if (!sink->db ||
         mm_db_prepare(sink->db, &sink->upsert, SINK_UPSERT_SQL, errstr, errstr_size) != MM_OK) {
         mm_scorer_sink_close(sink);
@@ -90,11 +90,13 @@ void mm_scorer_sink_rollback(mm_scorer_sink_t *sink) {
 mm_err_t mm_scorer_sink_predictions(mm_scorer_sink_t *sink, const mm_prediction_batch_t *p,
                                     char *errstr, size_t errstr_size) {
     for (size_t i = 0; i < p->n; i++) {
-        mm_err_t err = mm_db_bind(sink->db, sink->upsert, errstr, errstr_size, "tiddditti" "tti",
-                                  p->partition_key, p->time_ms[i], p->value[i], p->lower[i],
-                                  p->upper[i], (int64_t)p->model_version, p->train_id, p->algorithm,
-                                  p->data_watermark_ms, p->load_id, p->request_id,
-                                  p->produced_at_ms);
+        mm_err_t err =
+            mm_db_bind(sink->db, sink->upsert, errstr, errstr_size,
+                       "tiddditti"
+                       "tti",
+                       p->partition_key, p->time_ms[i], p->value[i], p->lower[i], p->upper[i],
+                       (int64_t)p->model_version, p->train_id, p->algorithm, p->data_watermark_ms,
+                       p->load_id, p->request_id, p->produced_at_ms);
         if (!err) err = mm_db_step_done(sink->db, sink->upsert, errstr, errstr_size);
         if (err) return err;
     }

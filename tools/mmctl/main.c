@@ -148,7 +148,8 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
             break;
         case 'X': {
             const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) return mmctl_usage_error("-X: expected KEY=VALUE, not '%s'", optarg);
+            if (!eq || eq == optarg)
+                return mmctl_usage_error("-X: expected KEY=VALUE, not '%s'", optarg);
             char *key = mm_strndup(optarg, (size_t)(eq - optarg));
             if (!key || mm_kv_list_set(&o->kafka, key, eq + 1) != MM_OK) {
                 free(key);

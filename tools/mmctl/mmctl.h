@@ -81,8 +81,7 @@ int mmctl_open_registry(const mmctl_opts_t *o, mm_db_t **db);
  * @brief Deliver the registry's outbox with a producer of our own.
  * @returns MM_OK when delivered, MM_ERR_NOT_FOUND when no bootstrap is configured.
  */
-mm_err_t mmctl_deliver_outbox(const mmctl_opts_t *o, mm_db_t *db, char *errstr,
-                              size_t errstr_size);
+mm_err_t mmctl_deliver_outbox(const mmctl_opts_t *o, mm_db_t *db, char *errstr, size_t errstr_size);
 int mmctl_outbox_deliver(const mmctl_opts_t *o);
 
 /* ---- report.c, topics.c */

@@ -216,7 +216,8 @@ static mm_err_t key_document(mm_db_t *db, const char *key, json_t *doc, char *er
     json_t *aliases = json_object();
     for (size_t i = 0; i < MM_ARRAY_SIZE(alias_names); i++) {
         int32_t version = 0;
-        if (!err) err = mm_registry_alias_get(db, key, alias_names[i], &version, errstr, errstr_size);
+        if (!err)
+            err = mm_registry_alias_get(db, key, alias_names[i], &version, errstr, errstr_size);
         json_object_set_new(aliases, alias_names[i], mmctl_json_version_or_null(version));
     }
     json_object_set_new(doc, "aliases", aliases);

@@ -3,11 +3,12 @@
  * promote or rollback: send the registry's pending decisions to Kafka with a
  * producer of mmctl's own (common/src/outbox.c does the work).
  */
+#include "mm/outbox.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "mm/kafka.h"
-#include "mm/outbox.h"
 #include "mmctl.h"
 
 #define MMCTL_DELIVER_TIMEOUT_MS 30000
@@ -19,8 +20,8 @@ mm_err_t mmctl_deliver_outbox(const mmctl_opts_t *o, mm_db_t *db, char *errstr,
     bool has_servers = o->bootstrap_servers && *o->bootstrap_servers;
     bool has_file = o->bootstrap_file && *o->bootstrap_file;
     if (!has_servers && !has_file) return MM_ERR_NOT_FOUND;
-    char *bootstrap = mm_kafka_resolve_bootstrap(o->bootstrap_servers, o->bootstrap_file, MMCTL_BOOTSTRAP_WAIT_MS,
-                                                 errstr, errstr_size);
+    char *bootstrap = mm_kafka_resolve_bootstrap(o->bootstrap_servers, o->bootstrap_file,
+                                                 MMCTL_BOOTSTRAP_WAIT_MS, errstr, errstr_size);
     if (!bootstrap) return MM_ERR_CONFIG;
     mm_outbox_t outbox;
     mm_err_t err = mm_outbox_init(&outbox, db, 0, errstr, errstr_size);
@@ -55,11 +56,10 @@ int mmctl_outbox_deliver(const mmctl_opts_t *o) {
     if (err) return mmctl_fail(err, "outbox deliver", errstr);
     if (o->format == OUT_JSON) {
         mmctl_print_json(json_pack("{sIsI}", "delivered", (json_int_t)(before - after), "pending",
-                             (json_int_t)after));
+                                   (json_int_t)after));
     } else {
         printf("delivered %lld decisions; %lld pending\n", (long long)(before - after),
                (long long)after);
     }
     return EXIT_OK;
 }
-

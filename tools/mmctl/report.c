@@ -65,8 +65,8 @@ int mmctl_report(const mmctl_opts_t *o) {
             json_object_set_new(metrics, mm_metric_name((mm_metric_id_t)m),
                                 json_pack("{soso sI}", "model",
                                           mmctl_json_num_or_null(st.metrics[m].model), "baseline",
-                                          mmctl_json_num_or_null(st.metrics[m].baseline), "champions",
-                                          (json_int_t)st.metrics[m].n));
+                                          mmctl_json_num_or_null(st.metrics[m].baseline),
+                                          "champions", (json_int_t)st.metrics[m].n));
         }
         json_object_set_new(doc, "metrics", metrics);
         if (has_sink) {
@@ -117,4 +117,3 @@ int mmctl_report(const mmctl_opts_t *o) {
     }
     return EXIT_OK;
 }
-

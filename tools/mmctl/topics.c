@@ -16,8 +16,8 @@ int mmctl_topics_init(const mmctl_opts_t *o) {
     if ((!o->bootstrap_servers || !*o->bootstrap_servers) &&
         (!o->bootstrap_file || !*o->bootstrap_file))
         return mmctl_usage_error("topics init needs --bootstrap-servers or --bootstrap-file");
-    char *bootstrap = mm_kafka_resolve_bootstrap(o->bootstrap_servers, o->bootstrap_file, MMCTL_BOOTSTRAP_WAIT_MS,
-                                                 errstr, sizeof(errstr));
+    char *bootstrap = mm_kafka_resolve_bootstrap(o->bootstrap_servers, o->bootstrap_file,
+                                                 MMCTL_BOOTSTRAP_WAIT_MS, errstr, sizeof(errstr));
     if (!bootstrap) return mmctl_fail(MM_ERR_CONFIG, "bootstrap", errstr);
     static const char *const topics[] = {MM_TOPIC_OBSERVATIONS, MM_TOPIC_MODELS,
                                          MM_TOPIC_DECISIONS,    MM_TOPIC_SCORE_REQUESTS,
@@ -34,9 +34,8 @@ int mmctl_topics_init(const mmctl_opts_t *o) {
             printf("%s: ok (%lld partitions)\n", topics[i], (long long)o->partitions);
     }
     if (rc == EXIT_OK && o->format == OUT_JSON)
-        mmctl_print_json(json_pack("{sIsI}", "topics", (json_int_t)MM_ARRAY_SIZE(topics), "partitions",
-                             (json_int_t)o->partitions));
+        mmctl_print_json(json_pack("{sIsI}", "topics", (json_int_t)MM_ARRAY_SIZE(topics),
+                                   "partitions", (json_int_t)o->partitions));
     free(bootstrap);
     return rc;
 }
-

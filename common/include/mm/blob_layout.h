@@ -17,9 +17,9 @@
 
 #include "mm/err.h"
 
-#define MM_BLOB_LAYOUT_CANDIDATES "candidates/" /* what the trainer writes */
-#define MM_BLOB_LAYOUT_PRODUCTION "production/" /* what scorers read */
-#define MM_BLOB_LAYOUT_ARTIFACT_EXT ".mm"        /* artifact file suffix */
+#define MM_BLOB_LAYOUT_CANDIDATES   "candidates/" /* what the trainer writes */
+#define MM_BLOB_LAYOUT_PRODUCTION   "production/" /* what scorers read */
+#define MM_BLOB_LAYOUT_ARTIFACT_EXT ".mm"         /* artifact file suffix */
 
 /**
  * @brief The candidate artifact name of a trained model:

@@ -90,9 +90,8 @@ mm_err_t mm_registry_version_get(mm_db_t *db, const char *partition_key, int32_t
                                  size_t errstr_size);
 
 /** @brief The key's champion row; *@p found false when the key has none. */
-mm_err_t mm_registry_champion_get(mm_db_t *db, const char *partition_key,
-                                  mm_registry_version_t *v, bool *found, char *errstr,
-                                  size_t errstr_size);
+mm_err_t mm_registry_champion_get(mm_db_t *db, const char *partition_key, mm_registry_version_t *v,
+                                  bool *found, char *errstr, size_t errstr_size);
 
 /** @brief Called once per version, oldest first; the row is borrowed. Return false to stop. */
 typedef bool(mm_registry_version_cb_t)(void *opaque, const mm_registry_version_t *v);
@@ -252,8 +251,8 @@ mm_err_t mm_registry_decision_to_outbox(mm_db_t *db, const mm_registry_decision_
  * store's (retry).
  */
 mm_err_t mm_registry_artifact_publish(mm_blob_t *blob, const char *candidate,
-                                      const char *production, const char *sha256_hex,
-                                      int64_t size, char *errstr, size_t errstr_size);
+                                      const char *production, const char *sha256_hex, int64_t size,
+                                      char *errstr, size_t errstr_size);
 
 /** What a manual operation did. */
 typedef struct mm_registry_change {

@@ -25,8 +25,8 @@ Test(blob_layout, candidate_name_refuses_missing_parts_and_a_short_buffer) {
 
 Test(blob_layout, production_name_replaces_only_the_leading_candidates_prefix) {
     char out[256];
-    cr_expect_eq(
-        mm_blob_layout_production("candidates/sales/k=candidates/x.mm", out, sizeof(out)), MM_OK);
+    cr_expect_eq(mm_blob_layout_production("candidates/sales/k=candidates/x.mm", out, sizeof(out)),
+                 MM_OK);
     cr_expect_str_eq(out, "production/sales/k=candidates/x.mm");
     cr_expect_eq(mm_blob_layout_production("production/x.mm", out, sizeof(out)),
                  MM_ERR_INVALID_ARG);

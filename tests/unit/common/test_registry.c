@@ -140,9 +140,8 @@ Test(registry, aliases_are_set_moved_and_removed) {
     add_version(KEY, "t1", 0.8, true);
     add_version(KEY, "t2", 0.7, true);
     int32_t version = -1;
-    cr_assert_eq(mm_registry_alias_get(db, KEY, MM_ALIAS_CHAMPION, &version, errstr,
-                                       sizeof(errstr)),
-                 MM_OK);
+    cr_assert_eq(
+        mm_registry_alias_get(db, KEY, MM_ALIAS_CHAMPION, &version, errstr, sizeof(errstr)), MM_OK);
     cr_expect_eq(version, 0, "unset");
     cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
@@ -175,10 +174,9 @@ static bool collect_audit(void *opaque, const mm_registry_audit_entry_t *e) {
 Test(registry, audit_rows_come_back_newest_first_and_limited) {
     add_version(KEY, "t1", 0.8, true);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(mm_registry_audit_add(db, 100 + i, KEY, i == 2 ? 0 : 1,
-                                           i == 0 ? "judge" : "dead_letter",
-                                           i == 0 ? "approved" : NULL, "why", "me", errstr,
-                                           sizeof(errstr)),
+        cr_assert_eq(mm_registry_audit_add(
+                         db, 100 + i, KEY, i == 2 ? 0 : 1, i == 0 ? "judge" : "dead_letter",
+                         i == 0 ? "approved" : NULL, "why", "me", errstr, sizeof(errstr)),
                      MM_OK, "%s", errstr);
     char seen[256] = "";
     cr_assert_eq(mm_registry_audit_recent(db, KEY, 2, collect_audit, seen, errstr, sizeof(errstr)),
@@ -213,9 +211,9 @@ Test(registry, promote_and_rollback_move_the_champion_and_queue_decisions) {
     add_version(KEY, "t2", 0.7, true);
     mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr));
     mm_registry_change_t change;
-    cr_assert_eq(mm_registry_promote(db, NULL, KEY, 2, "better", "ops", &change, errstr,
-                                     sizeof(errstr)),
-                 MM_OK, "%s", errstr);
+    cr_assert_eq(
+        mm_registry_promote(db, NULL, KEY, 2, "better", "ops", &change, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
     cr_expect(change.changed);
     cr_expect_eq(change.champion, 2);
     cr_expect(strstr(change.reason, "v2 replaces champion v1 by hand: better") != NULL, "%s",

@@ -111,12 +111,12 @@ Test(sink, a_replayed_run_updates_rows_instead_of_duplicating_them) {
 }
 
 Test(sink, no_model_is_upserted_and_cleared_when_the_key_gets_predictions) {
-    cr_assert_eq(mm_scorer_sink_no_model(sink, KEY, "no production model: x", 10, errstr,
-                                         sizeof(errstr)),
-                 MM_OK, "%s", errstr);
-    cr_assert_eq(mm_scorer_sink_no_model(sink, KEY, "no production model: y", 20, errstr,
-                                         sizeof(errstr)),
-                 MM_OK, "%s", errstr);
+    cr_assert_eq(
+        mm_scorer_sink_no_model(sink, KEY, "no production model: x", 10, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    cr_assert_eq(
+        mm_scorer_sink_no_model(sink, KEY, "no production model: y", 20, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
     cr_expect_eq(count("SELECT count(*) FROM no_model WHERE reason = 'no production model: y'"
                        " AND at_ms = 20"),
                  1);
