@@ -222,3 +222,27 @@ mm_err_t mm_blob_copy(mm_blob_t *blob, const char *src, const char *dst, int fla
         err = blob_copy_same_content(blob, src, dst, errstr, errstr_size);
     return err;
 }
+
+/* ------------------------------------------------------------ verified get */
+
+mm_err_t mm_blob_get_verified(mm_blob_t *blob, const char *name, const char *expected_sha256_hex,
+                              int64_t expected_size, mm_buf_t *out, char *errstr,
+                              size_t errstr_size) {
+    mm_err_t err = mm_blob_get(blob, name, out, errstr, errstr_size);
+    if (err == MM_ERR_NOT_FOUND) {
+        err = mm_errf(err, errstr, errstr_size, "blob %s not found", name);
+    } else if (err == MM_OK && expected_size >= 0 &&
+               (uint64_t)out->len != (uint64_t)expected_size) {
+        err = mm_errf(MM_ERR_INTEGRITY, errstr, errstr_size, "blob %s is %zu bytes, expected %lld",
+                      name, out->len, (long long)expected_size);
+    } else if (err == MM_OK) {
+        char actual[MM_SHA256_HEX_LEN + 1];
+        mm_sha256_hex(out->data, out->len, actual);
+        if (!expected_sha256_hex || strcasecmp(actual, expected_sha256_hex) != 0)
+            err =
+                mm_errf(MM_ERR_INTEGRITY, errstr, errstr_size, "blob %s has sha256 %s, expected %s",
+                        name, actual, expected_sha256_hex ? expected_sha256_hex : "(none)");
+    }
+    if (err != MM_OK) mm_buf_reset(out);
+    return err;
+}

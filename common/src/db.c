@@ -10,6 +10,7 @@
  */
 #include "mm/db.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,4 +286,84 @@ mm_err_t mm_db_step_row(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t er
     if (rc == SQLITE_DONE) return MM_ERR_NOT_FOUND;
     mm_err_t err = mm_db_err(db, "query", errstr, errstr_size);
     return ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ? MM_ERR_BUSY : err;
+}
+
+/* ------------------------------------------------------------ binding by type string */
+
+mm_err_t mm_db_bindv(mm_db_t *db, sqlite3_stmt *stmt, const char *types, va_list ap, char *errstr,
+                     size_t errstr_size) {
+    for (int i = 0; types && types[i]; i++) {
+        int idx = i + 1, rc;
+        switch (types[i]) {
+        case 't': {
+            const char *s = va_arg(ap, const char *);
+            rc = s ? sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(stmt, idx);
+            break;
+        }
+        case 'i':
+            rc = sqlite3_bind_int64(stmt, idx, (sqlite3_int64)va_arg(ap, int64_t));
+            break;
+        case 'd': {
+            double d = va_arg(ap, double);
+            rc = isnan(d) ? sqlite3_bind_null(stmt, idx) : sqlite3_bind_double(stmt, idx, d);
+            break;
+        }
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+            rc = sqlite3_bind_blob64(stmt, idx, p ? p : "", (sqlite3_uint64)n, SQLITE_TRANSIENT);
+            break;
+        }
+        default:
+            return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "bind: bad type '%c'",
+                           types[i]);
+        }
+        if (rc != SQLITE_OK) return mm_db_err(db, "bind", errstr, errstr_size);
+    }
+    return MM_OK;
+}
+
+mm_err_t mm_db_bind(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size,
+                    const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    mm_err_t err = mm_db_bindv(db, stmt, types, ap, errstr, errstr_size);
+    va_end(ap);
+    return err;
+}
+
+mm_err_t mm_db_query(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
+                     const char *sql, const char *types, ...) {
+    *stmt = NULL;
+    mm_err_t err = mm_db_prepare(db, stmt, sql, errstr, errstr_size);
+    if (err != MM_OK) return err;
+    va_list ap;
+    va_start(ap, types);
+    err = mm_db_bindv(db, *stmt, types, ap, errstr, errstr_size);
+    va_end(ap);
+    if (err != MM_OK) {
+        sqlite3_finalize(*stmt);
+        *stmt = NULL;
+    }
+    return err;
+}
+
+mm_err_t mm_db_run(mm_db_t *db, char *errstr, size_t errstr_size, const char *sql,
+                   const char *types, ...) {
+    sqlite3_stmt *stmt = NULL;
+    mm_err_t err = mm_db_prepare(db, &stmt, sql, errstr, errstr_size);
+    if (err != MM_OK) return err;
+    va_list ap;
+    va_start(ap, types);
+    err = mm_db_bindv(db, stmt, types, ap, errstr, errstr_size);
+    va_end(ap);
+    if (err == MM_OK) err = mm_db_step_done(db, stmt, errstr, errstr_size);
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+char *mm_db_column_strdup(sqlite3_stmt *stmt, int col) {
+    const unsigned char *s = sqlite3_column_text(stmt, col);
+    return s ? strdup((const char *)s) : NULL;
 }

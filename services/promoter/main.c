@@ -1,16 +1,13 @@
 /*
  * mm-promoter: arguments, configuration, signals and shutdown order only; the
- * logic (policy, registry, outbox, the consume loop) lives in promoter.c.
+ * logic (intake, policy, decisions, the consume loop) lives beside it and the
+ * registry in libmm (mm/registry.h).
  */
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mm/blob.h"
 #include "mm/conf.h"
-#include "mm/kafka.h"
 #include "mm/log.h"
-#include "mm/outbox.h"
 #include "mm/service.h"
 #include "promoter.h"
 
@@ -52,81 +49,42 @@ int main(int argc, char **argv) {
     mm_kv_list_t kafka = {0};
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
-    mm_blob_t *blob = NULL;
-    mm_promoter_t *promoter = NULL;
-    mm_outbox_t outbox = {0};
-    mm_kafka_producer_t *producer = NULL;
-    mm_kafka_consumer_t *consumer = NULL;
     char errstr[1024];
     int status = 1;
-    bool ran = false;
 
     status = mm_service_start(&promoter_schema, &conf, &conf.common, argc, argv, &kafka, NULL, NULL,
                               &spec, &bootstrap, 2);
     if (status != MM_SERVICE_RUN) goto out;
     status = 1;
-
-    mm_blob_opts_t blob_opts;
-    mm_service_blob_opts(&conf.common, &blob_opts);
-    blob = mm_blob_new(conf.common.blob_url, &blob_opts, errstr, sizeof(errstr));
-    if (!blob) {
-        mm_log_error("start_failed", "blob store: %s", errstr);
-        goto out;
-    }
     mm_promoter_config_t cfg = {
         .registry_path = conf.registry,
         .spec = &spec,
-        .blob = blob,
+        .blob_url = conf.common.blob_url,
+        .bootstrap = bootstrap,
+        .kafka = &kafka,
+        .group_id = conf.group_id,
+        .outbox_batch = (size_t)conf.outbox_batch,
+        .flush_timeout_ms = (int)conf.flush_timeout_ms,
     };
-    promoter = mm_promoter_new(&cfg, errstr, sizeof(errstr));
+    mm_service_blob_opts(&conf.common, &cfg.blob_opts);
+
+    mm_promoter_t *promoter = mm_promoter_new(&cfg, errstr, sizeof(errstr));
     if (!promoter) {
-        mm_log_error("start_failed", "registry %s: %s", conf.registry, errstr);
-        goto out;
-    }
-    if (mm_outbox_init(&outbox, mm_promoter_db(promoter), (size_t)conf.outbox_batch, errstr,
-                       sizeof(errstr))) {
         mm_log_error("start_failed", "%s", errstr);
-        goto out;
-    }
-    producer =
-        mm_kafka_producer_new(bootstrap, &kafka, mm_outbox_dr_cb, &outbox, errstr, sizeof(errstr));
-    if (!producer) {
-        mm_log_error("start_failed", "producer: %s", errstr);
-        goto out;
-    }
-    static const char *const topics[] = {MM_TOPIC_MODELS};
-    mm_kafka_rebalance_cbs_t cbs = {.on_assign = mm_promoter_on_assign, .opaque = promoter};
-    consumer = mm_kafka_consumer_new(bootstrap, conf.group_id, topics, 1, &kafka, &cbs, errstr,
-                                     sizeof(errstr));
-    if (!consumer) {
-        mm_log_error("start_failed", "consumer: %s", errstr);
         goto out;
     }
     mm_log_info("started", "registry %s, group %s, policy from %s", conf.registry, conf.group_id,
                 conf.common.spec_path);
-
-    ran = true;
-    mm_err_t err = mm_promoter_run(promoter, consumer, producer, &outbox, &mm_service_stop, errstr,
-                                   sizeof(errstr));
+    mm_err_t err = mm_promoter_run(promoter, &mm_service_stop, errstr, sizeof(errstr));
     if (err) mm_log_error("stopped", "%s", errstr);
+    mm_promoter_destroy(
+        promoter); /* consumer close, outbox flush, producer close, registry close */
     status = err ? 1 : 0;
-
+    if (status == 0) mm_log_info("exit", "mm-promoter stopped");
 out:
-    /* Shutdown order: stop intake (the loop has returned), leave the group, deliver what the
-     * outbox holds within the timeout (the rest is re-sent at the next start), destroy. */
-    mm_kafka_consumer_close(consumer);
-    if (producer) {
-        if (mm_outbox_flush(&outbox, producer, (int)conf.flush_timeout_ms, errstr, sizeof(errstr)))
-            mm_log_warn("shutdown", "%s", errstr);
-        mm_kafka_producer_destroy(producer, 5000);
-    }
-    mm_outbox_free(&outbox);
-    mm_promoter_destroy(promoter);
-    mm_blob_destroy(blob);
     free(bootstrap);
     mm_spec_clear(&spec);
     mm_kv_list_free(&kafka);
     mm_conf_free(&promoter_schema, &conf);
-    if (ran && status == 0) mm_log_info("exit", "mm-promoter stopped");
     return status;
 }

@@ -1,12 +1,13 @@
 /*
- * promoter.h - mm-promoter's testable logic: the model registry (SQLite),
- * the promotion policy, manual promote/rollback, and the registry's outbox
- * (mm/outbox.h) that carries decisions to mm.decisions (DESIGN.md sections 5
- * and 9).
+ * promoter.h - mm-promoter's testable logic: consume ModelTrained, judge each
+ * candidate by the dataset spec's promotion policy, record the outcome in the
+ * model registry (mm/registry.h) and carry decisions to mm.decisions through
+ * the registry's outbox (mm/outbox.h) (docs/ARCHITECTURE.md).
  *
- * Used by services/promoter/main.c (the consumer service), tools/mmctl (the
- * admin CLI: registry queries, manual operations, reports) and the unit tests,
- * which drive mm_promoter_handle_trained() without Kafka.
+ * Used by services/promoter/main.c (the consumer service) and the unit
+ * tests, which drive mm_promoter_handle_trained() without Kafka. Manual
+ * promote/rollback and the registry queries live in the registry module,
+ * which mmctl links without this service.
  *
  * Effectively-once: every effect of one consumed message (registry rows,
  * aliases, audit, the outbox row and the consumed offset) is written in one
@@ -26,60 +27,51 @@
 #include <stdint.h>
 
 #include "mm/blob.h"
+#include "mm/conf.h"
 #include "mm/db.h"
 #include "mm/err.h"
 #include "mm/kafka.h"
 #include "mm/model.h"
-#include "mm/outbox.h"
 #include "mm/records.h"
+#include "mm/registry.h"
 #include "mm/spec.h"
 
 #define MM_PROMOTER_SERVICE "mm-promoter"
 #define MM_PROMOTER_GROUP   "mm-promoter"
-
-/* Blob name prefixes: the trainer writes candidates, scorers read production. */
-#define MM_PROMOTER_CANDIDATES_PREFIX "candidates/"
-#define MM_PROMOTER_PRODUCTION_PREFIX "production/"
-
-/* Aliases a key can carry in the registry. */
-#define MM_ALIAS_CHAMPION   "champion"
-#define MM_ALIAS_PREVIOUS   "previous"
-#define MM_ALIAS_CHALLENGER "challenger"
-
-/* ------------------------------------------------------------ registry */
-
-/**
- * @brief Open (creating and migrating) the registry database at @p path.
- * @returns a handle owned by the caller (mm_db_close), or NULL with errstr set.
- */
-mm_db_t *mm_promoter_registry_open(const char *path, char *errstr, size_t errstr_size);
-
-/** @returns the registry schema version the code migrates to. */
-int mm_promoter_registry_schema_version(void);
-
-/**
- * @brief The production blob name of a candidate: leading "candidates/"
- * replaced by "production/". @returns MM_ERR_INVALID_ARG if @p candidate_uri
- * is not under candidates/, MM_ERR_NOMEM if @p out is too small.
- */
-mm_err_t mm_promoter_production_name(const char *candidate_uri, char *out, size_t out_size);
-
-/* ------------------------------------------------------------ promoter */
 
 typedef struct mm_promoter mm_promoter_t;
 
 typedef struct mm_promoter_config {
     const char *registry_path;    /* SQLite file; created and migrated */
     const mm_spec_t *spec;        /* borrowed: dataset name, hash and the promotion policy */
-    mm_blob_t *blob;              /* borrowed: where candidates/ and production/ live */
+    mm_blob_t *blob;              /* borrowed: where candidates/ and production/ live; */
+    const char *blob_url;         /*   or, when blob is NULL, a store the promoter opens */
+    mm_blob_opts_t blob_opts;     /*   with these options (pointers borrowed during new) */
     const char *actor;            /* audit actor; NULL = "mm-promoter" */
     const char *decisions_topic;  /* NULL = MM_TOPIC_DECISIONS */
     const char *deadletter_topic; /* NULL = MM_TOPIC_DEADLETTER */
+    /* Kafka, for mm_promoter_run(). NULL bootstrap: no Kafka clients (tests). */
+    const char *bootstrap;
+    const mm_kv_list_t *kafka; /* librdkafka pass-through properties */
+    const char *group_id;      /* NULL = MM_PROMOTER_GROUP */
+    size_t outbox_batch;       /* outbox rows per producer batch; 0 = the outbox default */
+    int flush_timeout_ms;      /* at destroy, how long to keep delivering the outbox */
 } mm_promoter_config_t;
 
-/** @brief Open the registry and keep the borrowed spec and blob. NULL with errstr on failure. */
+/**
+ * @brief Open the registry, keep the borrowed spec and blob (or open the
+ * blob store), and with a bootstrap create the outbox, the producer and the
+ * consumer of mm.models (joining the group at the first run poll).
+ * @returns the promoter, or NULL with errstr set (what failed, then why).
+ */
 mm_promoter_t *mm_promoter_new(const mm_promoter_config_t *cfg, char *errstr, size_t errstr_size);
-void mm_promoter_destroy(mm_promoter_t *promoter); /* accepts NULL */
+
+/**
+ * @brief Shut down in order: leave the group (consumer close), deliver what
+ * the outbox holds within flush_timeout_ms (the rest is re-sent at the next
+ * start), destroy the producer, close the registry. Accepts NULL.
+ */
+void mm_promoter_destroy(mm_promoter_t *promoter);
 
 /** @returns the registry database (borrowed; owned by the promoter). */
 mm_db_t *mm_promoter_db(mm_promoter_t *promoter);
@@ -88,11 +80,10 @@ mm_db_t *mm_promoter_db(mm_promoter_t *promoter);
 typedef struct mm_promoter_outcome {
     bool replayed;      /* the train_id was already registered: only the offset moved */
     bool dead_lettered; /* the message went to the dead-letter topic */
-    bool changed;       /* manual operations: false when nothing had to change */
     mm_decision_kind_t decision;
     int32_t version;  /* the version the decision is about (0 if dead-lettered) */
     int32_t champion; /* the key's champion version after the decision; 0 = none */
-    char reason[512]; /* policy outcome or dead-letter reason */
+    char reason[MM_REGISTRY_REASON_MAX]; /* policy outcome or dead-letter reason */
 } mm_promoter_outcome_t;
 
 /**
@@ -141,70 +132,15 @@ mm_err_t mm_promoter_stored_offset(mm_db_t *db, const char *topic, int32_t parti
  */
 int64_t mm_promoter_on_assign(void *opaque, const char *topic, int32_t partition);
 
-/* ------------------------------------------------------------ manual operations */
-
 /**
- * @brief Make @p version of @p partition_key the champion (the old champion
- * becomes previous), writing an audit row and a MM_DECISION_PROMOTED
- * decision into the outbox in one transaction. A version never copied to
- * production/ (a rejected one) is verified and copied first, which needs
- * @p blob (may be NULL otherwise). Promoting the current champion changes
- * nothing (@p out->changed false).
- * @returns MM_ERR_NOT_FOUND for an unknown key or version.
- */
-mm_err_t mm_promoter_promote(mm_db_t *db, mm_blob_t *blob, const char *partition_key,
-                             int32_t version, const char *reason, const char *actor,
-                             mm_promoter_outcome_t *out, char *errstr, size_t errstr_size);
-
-/**
- * @brief Make the previous champion of @p partition_key the champion again.
- * The new previous is the newest production version older than it (none:
- * the alias is removed), so repeated rollbacks walk back through history.
- * Writes an audit row and a MM_DECISION_ROLLED_BACK decision into the outbox.
- * @returns MM_ERR_NOT_FOUND for an unknown key or when there is no previous.
- */
-mm_err_t mm_promoter_rollback(mm_db_t *db, const char *partition_key, const char *reason,
-                              const char *actor, mm_promoter_outcome_t *out, char *errstr,
-                              size_t errstr_size);
-
-/* ------------------------------------------------------------ service loop */
-
-/**
- * @brief The service: poll @p consumer, handle each message (retrying
+ * @brief The service: poll the consumer, handle each message (retrying
  * retriable failures with backoff and jitter, without moving past the
  * message), mirror progress with store_offset after each transaction, and
- * drain @p outbox (over mm_promoter_db(), delivering through @p producer,
- * whose delivery callback is mm_outbox_dr_cb) until *@p stop becomes non-zero.
+ * drain the outbox until *@p stop becomes non-zero. Needs a promoter made
+ * with a bootstrap.
  * @returns MM_OK on a requested stop, else the error that ended the loop.
  */
-mm_err_t mm_promoter_run(mm_promoter_t *promoter, mm_kafka_consumer_t *consumer,
-                         mm_kafka_producer_t *producer, mm_outbox_t *outbox,
-                         volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
-
-/* ------------------------------------------------------------ reports */
-
-typedef struct mm_promoter_metric_mean {
-    int64_t n;    /* champions with both the model's and the baseline's value */
-    double model; /* mean over those champions; NaN when n == 0 */
-    double baseline;
-} mm_promoter_metric_mean_t;
-
-typedef struct mm_promoter_stats {
-    int64_t keys;         /* keys with at least one registered version */
-    int64_t versions;     /* registered versions (every judged candidate) */
-    int64_t approved;     /* versions approved by policy */
-    int64_t rejected;     /* versions rejected by policy */
-    int64_t fallback;     /* keys whose newest version is a declared fallback */
-    int64_t champions;    /* keys with a champion (a production model) */
-    int64_t decided_keys; /* keys with at least one decision in the audit log */
-    int64_t promoted;     /* manual promotions */
-    int64_t rolled_back;  /* manual rollbacks */
-    int64_t outbox;       /* decisions and dead letters not yet delivered */
-    mm_promoter_metric_mean_t metrics[MM_METRIC__COUNT]; /* champions vs their baselines */
-} mm_promoter_stats_t;
-
-/** @brief Count the registry for reports (mmctl report). */
-mm_err_t mm_promoter_stats(mm_db_t *db, mm_promoter_stats_t *stats, char *errstr,
-                           size_t errstr_size);
+mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, char *errstr,
+                         size_t errstr_size);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * scorer.c - mm-scorer: production model map, batch scoring, prediction sink.
+ * scorer.c - mm-scorer: production model map and batch scoring; predictions go
+ * to mm.predictions and to the sink (sink.c).
  *
  * Workload: thousands of keys, each a few-KiB artifact and a horizon of tens
  * of steps: the cost is fetching artifacts (cached, byte-bounded) and writing
@@ -14,7 +15,6 @@
 #include <string.h>
 
 #include "mm/avro.h"
-#include "mm/db.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
@@ -22,33 +22,11 @@
 #include "mm/service.h"
 #include "mm/util.h"
 #include "model_cache.h"
+#include "sink.h"
 
 #define SERVICE_NAME  "mm-scorer"
 #define MAP_BUCKETS   8192
 #define SINK_TXN_KEYS 200 /* keys per sink transaction */
-
-const char *const mm_scorer_sink_migrations[] = {
-    /* v1 */
-    "CREATE TABLE predictions ("
-    "  partition_key TEXT NOT NULL,"
-    "  target_time_ms INTEGER NOT NULL,"
-    "  value REAL,"
-    "  lower REAL,"
-    "  upper REAL,"
-    "  model_version INTEGER,"
-    "  train_id TEXT,"
-    "  algorithm TEXT,"
-    "  data_watermark_ms INTEGER,"
-    "  load_id TEXT,"
-    "  request_id TEXT,"
-    "  produced_at_ms INTEGER,"
-    "  PRIMARY KEY (partition_key, target_time_ms)) WITHOUT ROWID;"
-    "CREATE TABLE no_model ("
-    "  partition_key TEXT PRIMARY KEY,"
-    "  reason TEXT,"
-    "  at_ms INTEGER);",
-};
-const size_t mm_scorer_sink_n_migrations = MM_ARRAY_SIZE(mm_scorer_sink_migrations);
 
 typedef struct key_entry {
     mm_model_decision_t decision; /* latest decision for the key (owned) */
@@ -57,7 +35,7 @@ typedef struct key_entry {
 
 struct mm_scorer {
     mm_scorer_config_t cfg;
-    mm_db_t *sink;
+    mm_scorer_sink_t *sink;
     mm_blob_t *blob;
     mm_model_cache_t *cache;
     mm_kafka_producer_t *producer;
@@ -94,8 +72,7 @@ mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t e
     }
     s->cfg = *cfg;
     if (mm_avro_init(errstr, errstr_size)) goto fail;
-    s->sink = mm_db_open(cfg->sink_path, mm_scorer_sink_migrations, mm_scorer_sink_n_migrations,
-                         errstr, errstr_size);
+    s->sink = mm_scorer_sink_open(cfg->sink_path, errstr, errstr_size);
     if (!s->sink) goto fail;
     s->blob = mm_blob_new(cfg->blob_url, &cfg->blob_opts, errstr, errstr_size);
     if (!s->blob) goto fail;
@@ -123,7 +100,7 @@ void mm_scorer_destroy(mm_scorer_t *s) {
     free(s->entries);
     mm_model_cache_destroy(s->cache);
     mm_blob_destroy(s->blob);
-    mm_db_close(s->sink);
+    mm_scorer_sink_close(s->sink);
     free(s);
 }
 
@@ -242,61 +219,6 @@ static mm_err_t produce_prediction(mm_scorer_t *s, const mm_prediction_batch_t *
     return err;
 }
 
-static mm_err_t sink_no_model(mm_scorer_t *s, const char *key, const char *reason, char *errstr,
-                              size_t errstr_size) {
-    sqlite3_stmt *st = NULL;
-    mm_err_t err = mm_db_prepare(s->sink, &st,
-                                 "INSERT INTO no_model(partition_key, reason, at_ms) VALUES "
-                                 "(?1, ?2, ?3) ON CONFLICT(partition_key) DO UPDATE SET "
-                                 "reason = excluded.reason, at_ms = excluded.at_ms",
-                                 errstr, errstr_size);
-    if (err) return err;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, mm_now_ms());
-    err = mm_db_step_done(s->sink, st, errstr, errstr_size);
-    sqlite3_finalize(st);
-    return err;
-}
-
-static mm_err_t sink_predictions(mm_scorer_t *s, sqlite3_stmt *st, const mm_prediction_batch_t *p,
-                                 char *errstr, size_t errstr_size) {
-    for (size_t i = 0; i < p->n; i++) {
-        sqlite3_bind_text(st, 1, p->partition_key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, p->time_ms[i]);
-        sqlite3_bind_double(st, 3, p->value[i]);
-        if (isnan(p->lower[i]))
-            sqlite3_bind_null(st, 4);
-        else
-            sqlite3_bind_double(st, 4, p->lower[i]);
-        if (isnan(p->upper[i]))
-            sqlite3_bind_null(st, 5);
-        else
-            sqlite3_bind_double(st, 5, p->upper[i]);
-        sqlite3_bind_int(st, 6, p->model_version);
-        sqlite3_bind_text(st, 7, p->train_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, p->algorithm, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 9, p->data_watermark_ms);
-        if (p->load_id)
-            sqlite3_bind_text(st, 10, p->load_id, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 10);
-        sqlite3_bind_text(st, 11, p->request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 12, p->produced_at_ms);
-        mm_err_t err = mm_db_step_done(s->sink, st, errstr, errstr_size);
-        if (err) return err;
-    }
-    /* The key has a model now: drop a stale "no model" row. */
-    sqlite3_stmt *del = NULL;
-    mm_err_t err = mm_db_prepare(s->sink, &del, "DELETE FROM no_model WHERE partition_key = ?1",
-                                 errstr, errstr_size);
-    if (err) return err;
-    sqlite3_bind_text(del, 1, p->partition_key, -1, SQLITE_STATIC);
-    err = mm_db_step_done(s->sink, del, errstr, errstr_size);
-    sqlite3_finalize(del);
-    return err;
-}
-
 /*
  * What a batch run asks of a model: a forecast of the horizon after the end
  * of its data, or, for a classifier, the probability of the positive class
@@ -328,8 +250,7 @@ static mm_err_t apply_model(const mm_scorer_t *s, const mm_model_t *model, mm_fo
 
 /* Answer one key: a forecast from its production model, or an explicit refusal. */
 static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const char *run_id,
-                          sqlite3_stmt *upsert, mm_scorer_batch_stats_t *stats, char *errstr,
-                          size_t errstr_size) {
+                          mm_scorer_batch_stats_t *stats, char *errstr, size_t errstr_size) {
     mm_prediction_batch_t p = {0};
     p.request_id = (char *)run_id;
     p.partition_key = d->partition_key;
@@ -345,7 +266,8 @@ static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const ch
         p.status = MM_PREDICTION_NO_MODEL;
         p.message = message;
         stats->no_model++;
-        mm_err_t err = sink_no_model(s, d->partition_key, message, errstr, errstr_size);
+        mm_err_t err = mm_scorer_sink_no_model(s->sink, d->partition_key, message, mm_now_ms(),
+                                               errstr, errstr_size);
         if (!err) err = produce_prediction(s, &p, errstr, errstr_size);
         return err;
     }
@@ -382,7 +304,7 @@ static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const ch
     p.lower = fc.lower;
     p.upper = fc.upper;
     p.interval_level = fc.level;
-    err = sink_predictions(s, upsert, &p, errstr, errstr_size);
+    err = mm_scorer_sink_predictions(s->sink, &p, errstr, errstr_size);
     if (!err) err = produce_prediction(s, &p, errstr, errstr_size);
     if (!err) {
         stats->scored++;
@@ -398,31 +320,19 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
     stats->keys = (int64_t)s->n_entries;
     stats->decisions_read = s->decisions_read;
     stats->decisions_bad = s->decisions_bad;
-    sqlite3_stmt *upsert = NULL;
-    mm_err_t err = mm_db_prepare(
-        s->sink, &upsert,
-        "INSERT INTO predictions(partition_key, target_time_ms, value, lower, upper, "
-        "model_version, train_id, algorithm, data_watermark_ms, load_id, request_id, "
-        "produced_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-        "ON CONFLICT(partition_key, target_time_ms) DO UPDATE SET value = excluded.value, "
-        "lower = excluded.lower, upper = excluded.upper, model_version = excluded.model_version, "
-        "train_id = excluded.train_id, algorithm = excluded.algorithm, "
-        "data_watermark_ms = excluded.data_watermark_ms, load_id = excluded.load_id, "
-        "request_id = excluded.request_id, produced_at_ms = excluded.produced_at_ms",
-        errstr, errstr_size);
-    if (err) return err;
+    mm_err_t err = MM_OK;
 
     for (size_t i = 0; i < s->n_entries && !*stop && !err; i += SINK_TXN_KEYS) {
-        err = mm_db_begin(s->sink, errstr, errstr_size);
+        err = mm_scorer_sink_begin(s->sink, errstr, errstr_size);
         if (err) break;
         for (size_t j = i; j < s->n_entries && j < i + SINK_TXN_KEYS && !err; j++)
-            err =
-                score_key(s, &s->entries[j]->decision, run_id, upsert, stats, errstr, errstr_size);
-        if (!err) err = mm_db_commit(s->sink, errstr, errstr_size);
-        if (err) mm_db_rollback(s->sink);
+            err = score_key(s, &s->entries[j]->decision, run_id, stats, errstr, errstr_size);
+        if (!err)
+            err = mm_scorer_sink_commit(s->sink, errstr, errstr_size);
+        else
+            mm_scorer_sink_rollback(s->sink);
         mm_kafka_producer_poll(s->producer, 0);
     }
-    sqlite3_finalize(upsert);
     if (!err && *stop)
         err = mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size, "stopped before every key was scored");
 

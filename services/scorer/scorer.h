@@ -59,7 +59,4 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *scorer, const char *run_id, volatile s
 
 void mm_scorer_destroy(mm_scorer_t *scorer);
 
-extern const char *const mm_scorer_sink_migrations[];
-extern const size_t mm_scorer_sink_n_migrations;
-
 #endif

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "mm/avro.h"
+#include "mm/blob_layout.h"
 #include "mm/db.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
@@ -571,8 +572,11 @@ static void train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const char 
             goto done_failed;
         }
         mm_sha256_hex(res.artifact, res.artifact_len, sha);
-        snprintf(artifact_uri, sizeof(artifact_uri), "candidates/%s/%s/%s.mm", spec->name, key,
-                 sha);
+        err = mm_blob_layout_candidate(artifact_uri, sizeof(artifact_uri), spec->name, key, sha);
+        if (err) {
+            mm_log_error("train_failed", "%s: no artifact name: %s", key, mm_err2str(err));
+            goto done_failed;
+        }
         /* Blob outages are retried inside the blob layer; keep trying here too,
          * since losing the model is not an option while we run. */
         for (int attempt = 0;; attempt++) {

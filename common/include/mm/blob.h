@@ -61,6 +61,20 @@ mm_err_t mm_blob_put_immutable(mm_blob_t *blob, const char *name, const void *da
 mm_err_t mm_blob_get(mm_blob_t *blob, const char *name, mm_buf_t *out, char *errstr,
                      size_t errstr_size);
 
+/**
+ * @brief Get @p name and check it is what a record says it is: @p out
+ * receives the bytes (reset first), which must be @p expected_size bytes
+ * long (a negative size is not checked) and hash to @p expected_sha256_hex
+ * (hex, either case).
+ * @returns MM_OK; MM_ERR_NOT_FOUND if the blob is absent; MM_ERR_INTEGRITY
+ * when the size or digest differs (errstr names the blob and both values)
+ * or no expected digest is given; else the store's error (retry may help).
+ * On failure @p out is emptied.
+ */
+mm_err_t mm_blob_get_verified(mm_blob_t *blob, const char *name, const char *expected_sha256_hex,
+                              int64_t expected_size, mm_buf_t *out, char *errstr,
+                              size_t errstr_size);
+
 /** @brief Called once per name, in lexical order. Return false to stop. */
 typedef bool(mm_blob_list_cb_t)(void *opaque, const char *name, int64_t size);
 mm_err_t mm_blob_list(mm_blob_t *blob, const char *prefix, mm_blob_list_cb_t *cb, void *opaque,

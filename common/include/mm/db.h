@@ -1,13 +1,14 @@
 /*
  * db.h - SQLite helpers: open with WAL and a busy timeout, versioned
- * migrations (PRAGMA user_version), transactions, and errors copied out of
- * sqlite3_errmsg() at the call site.
+ * migrations (PRAGMA user_version), transactions, parameter binding by a type
+ * string, and errors copied out of sqlite3_errmsg() at the call site.
  *
  * A handle belongs to one thread at a time; open one per thread.
  */
 #ifndef MM_DB_H
 #define MM_DB_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +67,46 @@ mm_err_t mm_db_step_row(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t er
  */
 mm_err_t mm_db_query_i64(mm_db_t *db, const char *sql, int64_t *out, bool *found, char *errstr,
                          size_t errstr_size);
+
+/*
+ * Binding by a type string: one character per '?' parameter, in order.
+ *   t  const char *        text; NULL binds NULL
+ *   i  int64_t             integer (pass int64_t: cast narrower values)
+ *   d  double              real; NaN binds NULL
+ *   b  const void *, size_t  blob (two arguments); NULL binds an empty blob
+ */
+
+/**
+ * @brief Bind @p ap to @p stmt's parameters 1..strlen(@p types) by @p types.
+ * @returns MM_OK, MM_ERR_INVALID_ARG for an unknown type character, or the
+ * SQLite failure (errstr names the database).
+ */
+mm_err_t mm_db_bindv(mm_db_t *db, sqlite3_stmt *stmt, const char *types, va_list ap, char *errstr,
+                     size_t errstr_size);
+
+/** @brief mm_db_bindv() with variadic arguments. */
+mm_err_t mm_db_bind(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size,
+                    const char *types, ...);
+
+/**
+ * @brief Prepare @p sql and bind the arguments by @p types; the caller steps
+ * (mm_db_step_row) and finalizes *@p stmt. On failure *@p stmt is NULL.
+ */
+mm_err_t mm_db_query(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
+                     const char *sql, const char *types, ...);
+
+/**
+ * @brief Prepare @p sql, bind the arguments by @p types, step it to the end
+ * and finalize: for statements that return no rows (INSERT, UPDATE, DELETE).
+ */
+mm_err_t mm_db_run(mm_db_t *db, char *errstr, size_t errstr_size, const char *sql,
+                   const char *types, ...);
+
+/**
+ * @brief A copy of text column @p col of the current row (malloc'd, caller
+ * frees), or NULL for SQL NULL (or when out of memory).
+ */
+char *mm_db_column_strdup(sqlite3_stmt *stmt, int col);
 
 /** @brief Format a SQLite failure: "what: sqlite message". */
 mm_err_t mm_db_err(mm_db_t *db, const char *what, char *errstr, size_t errstr_size);

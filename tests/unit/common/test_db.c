@@ -5,6 +5,7 @@
  * temporary directory.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,4 +266,61 @@ Test(db, open_in_a_missing_directory_fails_with_the_path) {
 
 Test(db, close_accepts_null) {
     mm_db_close(NULL); /* a crash here fails the test */
+}
+
+/* ------------------------------------------------------------ binding by type string */
+
+Test(db, run_binds_text_integer_real_and_blob_by_type_string) {
+    static const char *const typed[] = {"CREATE TABLE t (s TEXT, i INTEGER, d REAL, b BLOB);"};
+    mm_db_t *db = mm_db_open(db_path, typed, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(mm_db_run(db, errstr, sizeof(errstr), "INSERT INTO t VALUES (?, ?, ?, ?)", "tidb",
+                           "text", (int64_t)INT64_MAX, 2.5, "\x01\x00\x02", (size_t)3),
+                 MM_OK, "%s", errstr);
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(mm_db_query(db, &stmt, errstr, sizeof(errstr),
+                             "SELECT s, i, d, b FROM t WHERE s = ? AND i = ?", "ti", "text",
+                             (int64_t)INT64_MAX),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_db_step_row(db, stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    char *s = mm_db_column_strdup(stmt, 0);
+    cr_expect_str_eq(s, "text");
+    free(s);
+    cr_expect_eq(sqlite3_column_int64(stmt, 1), INT64_MAX);
+    cr_expect_float_eq(sqlite3_column_double(stmt, 2), 2.5, 1e-12);
+    cr_expect_eq(sqlite3_column_bytes(stmt, 3), 3);
+    cr_expect_eq(memcmp(sqlite3_column_blob(stmt, 3), "\x01\x00\x02", 3), 0);
+    sqlite3_finalize(stmt);
+    mm_db_close(db);
+}
+
+Test(db, null_text_and_nan_bind_sql_null) {
+    static const char *const typed[] = {"CREATE TABLE t (s TEXT, d REAL);"};
+    mm_db_t *db = mm_db_open(db_path, typed, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_assert_eq(mm_db_run(db, errstr, sizeof(errstr), "INSERT INTO t VALUES (?, ?)", "td",
+                           (const char *)NULL, NAN),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(query(db, "SELECT count(*) FROM t WHERE s IS NULL AND d IS NULL"), 1);
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(mm_db_query(db, &stmt, errstr, sizeof(errstr), "SELECT s FROM t", NULL), MM_OK);
+    cr_assert_eq(mm_db_step_row(db, stmt, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_null(mm_db_column_strdup(stmt, 0), "SQL NULL copies as NULL");
+    sqlite3_finalize(stmt);
+    mm_db_close(db);
+}
+
+Test(db, an_unknown_type_character_is_refused_and_nothing_runs) {
+    static const char *const typed[] = {"CREATE TABLE t (s TEXT);"};
+    mm_db_t *db = mm_db_open(db_path, typed, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_expect_eq(mm_db_run(db, errstr, sizeof(errstr), "INSERT INTO t VALUES (?)", "x", 1),
+                 MM_ERR_INVALID_ARG);
+    cr_expect(strstr(errstr, "'x'") != NULL, "%s", errstr);
+    sqlite3_stmt *stmt = (sqlite3_stmt *)1;
+    cr_expect_eq(mm_db_query(db, &stmt, errstr, sizeof(errstr), "SELECT ?", "q", 1),
+                 MM_ERR_INVALID_ARG);
+    cr_expect_null(stmt, "a failed query leaves no statement behind");
+    cr_expect_eq(query(db, "SELECT count(*) FROM t"), 0);
+    mm_db_close(db);
 }

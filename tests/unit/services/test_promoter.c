@@ -1,5 +1,5 @@
 /*
- * test_promoter.c - unit tests of services/promoter/promoter.c without Kafka:
+ * test_promoter.c - unit tests of services/promoter/ without Kafka:
  * decoded ModelTrained records are handed to mm_promoter_handle_trained()
  * against a fresh SQLite registry and a file:// blob store in a temporary
  * directory; decisions are read back from the outbox and decoded.
@@ -16,6 +16,7 @@
 
 #include "mm/avro.h"
 #include "mm/blob.h"
+#include "mm/blob_layout.h"
 #include "mm/buf.h"
 #include "mm/sha256.h"
 #include "promoter.h"
@@ -203,7 +204,7 @@ static bool blob_exists(const char *name) {
 }
 
 static void production_of(const candidate_t *c, char *out, size_t size) {
-    cr_assert_eq(mm_promoter_production_name(c->uri, out, size), MM_OK);
+    cr_assert_eq(mm_blob_layout_production(c->uri, out, size), MM_OK);
 }
 
 /* ------------------------------------------------------------ policy */
@@ -567,8 +568,8 @@ Test(promoter, rollback_restores_the_previous_champion) {
     handle(second, 1);
     cr_assert_eq(alias(KEY, MM_ALIAS_CHAMPION), 2);
 
-    mm_promoter_outcome_t out;
-    cr_assert_eq(mm_promoter_rollback(mm_promoter_db(promoter), KEY, "bad forecasts in store 1",
+    mm_registry_change_t out;
+    cr_assert_eq(mm_registry_rollback(mm_promoter_db(promoter), KEY, "bad forecasts in store 1",
                                       "ops", &out, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
     cr_expect_eq(out.champion, 1);
@@ -589,10 +590,10 @@ Test(promoter, rollback_restores_the_previous_champion) {
                  1);
 
     /* Nothing older to go back to. */
-    cr_expect_eq(mm_promoter_rollback(mm_promoter_db(promoter), KEY, "again", "ops", &out, errstr,
+    cr_expect_eq(mm_registry_rollback(mm_promoter_db(promoter), KEY, "again", "ops", &out, errstr,
                                       sizeof(errstr)),
                  MM_ERR_NOT_FOUND);
-    cr_expect_eq(mm_promoter_rollback(mm_promoter_db(promoter), "store=9/item=9", "x", "ops", &out,
+    cr_expect_eq(mm_registry_rollback(mm_promoter_db(promoter), "store=9/item=9", "x", "ops", &out,
                                       errstr, sizeof(errstr)),
                  MM_ERR_NOT_FOUND);
     free(first);
@@ -605,11 +606,11 @@ Test(promoter, promote_of_a_rejected_version_copies_it_and_makes_it_champion) {
     handle(first, 0);
     cr_assert_eq(handle(second, 1).decision, MM_DECISION_REJECTED);
 
-    mm_promoter_outcome_t out;
-    cr_expect_eq(mm_promoter_promote(mm_promoter_db(promoter), NULL, KEY, 2, "why", "ops", &out,
+    mm_registry_change_t out;
+    cr_expect_eq(mm_registry_promote(mm_promoter_db(promoter), NULL, KEY, 2, "why", "ops", &out,
                                      errstr, sizeof(errstr)),
                  MM_ERR_INVALID_ARG, "without a blob store the copy cannot be made");
-    cr_assert_eq(mm_promoter_promote(mm_promoter_db(promoter), blob, KEY, 2, "seasonal event",
+    cr_assert_eq(mm_registry_promote(mm_promoter_db(promoter), blob, KEY, 2, "seasonal event",
                                      "ops", &out, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
     cr_expect(out.changed);
@@ -629,12 +630,12 @@ Test(promoter, promote_of_a_rejected_version_copies_it_and_makes_it_champion) {
 
     /* Promoting the champion again is a no-op: no new decision. */
     int64_t outbox = count("SELECT count(*) FROM outbox");
-    cr_expect_eq(mm_promoter_promote(mm_promoter_db(promoter), blob, KEY, 2, "again", "ops", &out,
+    cr_expect_eq(mm_registry_promote(mm_promoter_db(promoter), blob, KEY, 2, "again", "ops", &out,
                                      errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
     cr_expect_not(out.changed);
     cr_expect_eq(count("SELECT count(*) FROM outbox"), outbox);
-    cr_expect_eq(mm_promoter_promote(mm_promoter_db(promoter), blob, KEY, 7, "x", "ops", &out,
+    cr_expect_eq(mm_registry_promote(mm_promoter_db(promoter), blob, KEY, 7, "x", "ops", &out,
                                      errstr, sizeof(errstr)),
                  MM_ERR_NOT_FOUND);
     free(first);
@@ -683,7 +684,7 @@ Test(promoter, decisions_are_queued_in_the_outbox_keyed_by_partition_key_in_deci
     free(other);
 }
 
-/* ------------------------------------------------------------ reports and names */
+/* ------------------------------------------------------------ reports */
 
 Test(promoter, stats_count_keys_versions_decisions_and_champion_metrics) {
     candidate_t *a1 = candidate_new("store=1/item=1", "a", 0.80, 1.00, true);
@@ -697,8 +698,8 @@ Test(promoter, stats_count_keys_versions_decisions_and_champion_metrics) {
     handle(b1, 2);
     handle(c1, 3);
 
-    mm_promoter_stats_t st;
-    cr_assert_eq(mm_promoter_stats(mm_promoter_db(promoter), &st, errstr, sizeof(errstr)), MM_OK,
+    mm_registry_stats_t st;
+    cr_assert_eq(mm_registry_stats(mm_promoter_db(promoter), &st, errstr, sizeof(errstr)), MM_OK,
                  "%s", errstr);
     cr_expect_eq(st.keys, 3);
     cr_expect_eq(st.versions, 4);
@@ -718,15 +719,4 @@ Test(promoter, stats_count_keys_versions_decisions_and_champion_metrics) {
     free(a2);
     free(b1);
     free(c1);
-}
-
-Test(promoter, production_name_replaces_only_the_leading_candidates_prefix) {
-    char out[256];
-    cr_expect_eq(
-        mm_promoter_production_name("candidates/sales/k=candidates/x.mm", out, sizeof(out)), MM_OK);
-    cr_expect_str_eq(out, "production/sales/k=candidates/x.mm");
-    cr_expect_eq(mm_promoter_production_name("production/x.mm", out, sizeof(out)),
-                 MM_ERR_INVALID_ARG);
-    cr_expect_eq(mm_promoter_production_name("candidates/", out, sizeof(out)), MM_ERR_INVALID_ARG);
-    cr_expect_eq(mm_promoter_production_name("candidates/abc", out, 8), MM_ERR_NOMEM);
 }

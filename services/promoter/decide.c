@@ -1,0 +1,161 @@
+/*
+ * decide.c - the promoter's decision step (see promoter_int.h): a judged
+ * candidate becomes a version row, aliases, an audit row and a ModelDecision
+ * in the registry's outbox, all inside the transaction intake.c opened.
+ *
+ * Workload: one call per consumed ModelTrained (about one per key per load);
+ * a handful of indexed statements each.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "policy.h"
+#include "promoter_int.h"
+
+mm_err_t mm_promoter__replay_check(mm_promoter_t *promoter, const mm_model_trained_t *rec,
+                                   bool *replayed, mm_promoter_outcome_t *out, char *errstr,
+                                   size_t errstr_size) {
+    char known_key[MM_PROMOTER__KEY_MAX];
+    int32_t known_version = 0, champion = 0;
+    bool known_approved = false;
+    *replayed = false;
+    mm_err_t err =
+        mm_registry_find_train_id(promoter->db, rec->train_id, known_key, sizeof(known_key),
+                                  &known_version, &known_approved, errstr, errstr_size);
+    if (err != MM_OK || known_version <= 0) return err;
+    err = mm_registry_alias_get(promoter->db, known_key, MM_ALIAS_CHAMPION, &champion, errstr,
+                                errstr_size);
+    if (err != MM_OK) return err;
+    *replayed = true;
+    out->replayed = true;
+    out->decision = known_approved ? MM_DECISION_APPROVED : MM_DECISION_REJECTED;
+    out->version = known_version;
+    out->champion = champion;
+    snprintf(out->reason, sizeof(out->reason), "replay of %s: already v%d (%s)", rec->train_id,
+             (int)known_version, known_approved ? "approved" : "rejected");
+    return MM_OK;
+}
+
+/* The registry row view of a just-approved candidate (borrowing rec's strings). */
+static void version_from_record(const mm_model_trained_t *rec, int32_t version,
+                                const char *production_uri, mm_registry_version_t *v) {
+    memset(v, 0, sizeof(*v));
+    /* Only read (encoded into the decision): the casts never lead to a write. */
+    v->version = version;
+    v->train_id = rec->train_id;
+    v->algorithm = rec->algorithm;
+    v->production_uri = (char *)production_uri;
+    v->sha256 = rec->artifact_sha256;
+    v->size = rec->artifact_size;
+    v->data_end_ms = rec->data_end_ms;
+    v->n_rows = rec->n_rows;
+    v->load_id = rec->load_id;
+}
+
+/* Aliases after a verdict: an approval crowns the candidate, a rejection makes it the challenger.
+ */
+static mm_err_t aliases_after(mm_db_t *db, const char *partition_key, bool approved,
+                              int32_t version, int32_t old_champion, int64_t now_ms, char *errstr,
+                              size_t errstr_size) {
+    if (!approved)
+        /* The newest candidate that did not make it: what an operator may promote by hand. */
+        return mm_registry_alias_set(db, partition_key, MM_ALIAS_CHALLENGER, version, now_ms,
+                                     errstr, errstr_size);
+    mm_err_t err = MM_OK;
+    if (old_champion > 0)
+        err = mm_registry_alias_set(db, partition_key, MM_ALIAS_PREVIOUS, old_champion, now_ms,
+                                    errstr, errstr_size);
+    if (err == MM_OK)
+        err = mm_registry_alias_set(db, partition_key, MM_ALIAS_CHAMPION, version, now_ms, errstr,
+                                    errstr_size);
+    if (err == MM_OK)
+        err = mm_registry_alias_set(db, partition_key, MM_ALIAS_CHALLENGER, 0, now_ms, errstr,
+                                    errstr_size);
+    return err;
+}
+
+/* Write everything a verdict changes; the champion row (may be NULL) is borrowed. */
+static mm_err_t record_verdict(mm_promoter_t *promoter, const mm_model_trained_t *rec,
+                               const mm_promoter_verdict_t *verdict, const char *production_uri,
+                               const mm_registry_version_t *champion,
+                               const mm_promoter__source_t *source, int64_t now_ms,
+                               mm_promoter_outcome_t *out, char *errstr, size_t errstr_size) {
+    mm_db_t *db = promoter->db;
+    const mm_spec_t *spec = promoter->spec;
+    int32_t version = 0;
+    mm_err_t err = mm_registry_next_version(db, rec->partition_key, &version, errstr, errstr_size);
+    if (err == MM_OK) {
+        mm_registry_judged_t judged = {.rec = rec,
+                                       .version = version,
+                                       .dataset = spec->name,
+                                       .production_uri = verdict->approved ? production_uri : NULL,
+                                       .approved = verdict->approved,
+                                       .reason = verdict->reason,
+                                       .failed_check = verdict->failed_check,
+                                       .source_topic = source->topic,
+                                       .source_partition = source->partition,
+                                       .source_offset = source->offset,
+                                       .now_ms = now_ms};
+        err = mm_registry_version_insert(db, &judged, errstr, errstr_size);
+    }
+    if (err == MM_OK)
+        err = aliases_after(db, rec->partition_key, verdict->approved, version,
+                            champion ? champion->version : 0, now_ms, errstr, errstr_size);
+    mm_decision_kind_t kind = verdict->approved ? MM_DECISION_APPROVED : MM_DECISION_REJECTED;
+    if (err == MM_OK)
+        err = mm_registry_audit_add(db, now_ms, rec->partition_key, version, "judge",
+                                    mm_decision_kind_name(kind), verdict->reason, promoter->actor,
+                                    errstr, errstr_size);
+    if (err == MM_OK) {
+        mm_registry_version_t approved_view;
+        const mm_registry_version_t *production = champion;
+        if (verdict->approved) {
+            version_from_record(rec, version, production_uri, &approved_view);
+            production = &approved_view;
+        }
+        mm_registry_decision_t d = {.topic = promoter->decisions_topic,
+                                    .partition_key = rec->partition_key,
+                                    .dataset = rec->dataset ? rec->dataset : spec->name,
+                                    .spec_hash = rec->spec_hash ? rec->spec_hash : spec->hash,
+                                    .kind = kind,
+                                    .reason = verdict->reason,
+                                    .candidate_train_id = rec->train_id,
+                                    .candidate_version = version,
+                                    .production = production,
+                                    .now_ms = now_ms};
+        err = mm_registry_decision_to_outbox(db, &d, errstr, errstr_size);
+    }
+    if (err != MM_OK) return err;
+    out->decision = kind;
+    out->version = version;
+    out->champion = verdict->approved ? version : (champion ? champion->version : 0);
+    snprintf(out->reason, sizeof(out->reason), "%s", verdict->reason);
+    return MM_OK;
+}
+
+mm_err_t mm_promoter__decide(mm_promoter_t *promoter, const mm_model_trained_t *rec,
+                             const char *production_uri, bool published,
+                             const mm_promoter__source_t *source, int64_t now_ms,
+                             bool *needs_publish, mm_promoter_outcome_t *out, char *errstr,
+                             size_t errstr_size) {
+    mm_registry_version_t champion;
+    memset(&champion, 0, sizeof(champion));
+    bool has_champion = false;
+    *needs_publish = false;
+    mm_err_t err = mm_registry_champion_get(promoter->db, rec->partition_key, &champion,
+                                            &has_champion, errstr, errstr_size);
+    if (err != MM_OK) return err;
+
+    mm_promoter_verdict_t verdict;
+    mm_promoter_policy_judge(&promoter->spec->promotion, rec, has_champion ? &champion : NULL,
+                             &verdict);
+    if (verdict.approved && !published) {
+        *needs_publish = true;
+    } else {
+        err =
+            record_verdict(promoter, rec, &verdict, production_uri, has_champion ? &champion : NULL,
+                           source, now_ms, out, errstr, errstr_size);
+    }
+    mm_registry_version_clear(&champion);
+    return err;
+}

@@ -1,0 +1,236 @@
+/*
+ * test_registry.c - unit tests of common/src/registry*.c: schema, version
+ * rows, aliases, the audit log, the list/versions queries and the manual
+ * promote/rollback primitives, against a fresh SQLite file. Versions are
+ * inserted as judged candidates the way mm-promoter does, without a policy.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "mm/avro.h"
+#include "mm/kafka.h"
+#include "mm/registry.h"
+#include "mm/util.h"
+#include "support.h"
+
+#define KEY "store=1/item=1"
+
+static char *tmpdir;
+static char path[4096];
+static mm_db_t *db;
+static char errstr[1024];
+
+static void setup(void) {
+    tmpdir = mmt_tmpdir("registry");
+    cr_assert_not_null(tmpdir);
+    snprintf(path, sizeof(path), "%s/registry.db", tmpdir);
+    db = mm_registry_open(path, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+}
+
+static void teardown(void) {
+    mm_db_close(db);
+    mmt_rmtree(tmpdir);
+    free(tmpdir);
+}
+
+TestSuite(registry, .init = setup, .fini = teardown);
+
+/* Register a judged candidate of @p key; approved ones get a production name. */
+static int32_t add_version(const char *key, const char *train_id, double mase, bool approved) {
+    char uri[256], production[256];
+    snprintf(uri, sizeof(uri), "candidates/sales/%s/%s.mm", key, train_id);
+    snprintf(production, sizeof(production), "production/sales/%s/%s.mm", key, train_id);
+    mm_metric_t metrics[] = {{.name = "mase", .value = mase}};
+    mm_metric_t baseline[] = {{.name = "mase", .value = 1.0}};
+    mm_model_trained_t rec = {0};
+    rec.partition_key = (char *)key;
+    rec.train_id = (char *)train_id;
+    rec.dataset = (char *)"sales";
+    rec.spec_hash = (char *)"hash";
+    rec.algorithm = (char *)"ets";
+    rec.artifact_uri = uri;
+    rec.artifact_sha256 = (char *)"00";
+    rec.artifact_size = 2;
+    rec.metrics = metrics;
+    rec.n_metrics = 1;
+    rec.baseline = baseline;
+    rec.n_baseline = 1;
+    rec.data_end_ms = 86400000;
+    rec.n_rows = 10;
+    int32_t version = 0;
+    cr_assert_eq(mm_registry_next_version(db, key, &version, errstr, sizeof(errstr)), MM_OK);
+    mm_registry_judged_t judged = {.rec = &rec,
+                                   .version = version,
+                                   .dataset = "sales",
+                                   .production_uri = approved ? production : NULL,
+                                   .approved = approved,
+                                   .reason = approved ? "approved: test" : "rejected: test",
+                                   .failed_check = approved ? NULL : "threshold",
+                                   .now_ms = 1000 + version};
+    cr_assert_eq(mm_registry_version_insert(db, &judged, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    return version;
+}
+
+static int64_t count(const char *sql) {
+    int64_t n = -1;
+    bool found = false;
+    cr_assert_eq(mm_db_query_i64(db, sql, &n, &found, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    return n;
+}
+
+Test(registry, opens_at_the_current_schema_version_and_reopens_unchanged) {
+    cr_expect_eq(count("PRAGMA user_version"), mm_registry_schema_version());
+    cr_expect_eq(count("SELECT count(*) FROM sqlite_master WHERE name IN ('versions', 'aliases',"
+                       " 'tags', 'audit', 'consumed_offsets', 'outbox')"),
+                 6);
+    mm_db_close(db);
+    db = mm_registry_open(path, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_expect_eq(count("PRAGMA user_version"), mm_registry_schema_version());
+    cr_expect_null(mm_registry_open("", errstr, sizeof(errstr)));
+}
+
+Test(registry, versions_are_numbered_per_key_and_read_back_whole) {
+    cr_expect_eq(add_version(KEY, "t1", 0.8, true), 1);
+    cr_expect_eq(add_version(KEY, "t2", 1.2, false), 2);
+    cr_expect_eq(add_version("store=2/item=1", "t3", 0.5, true), 1);
+
+    mm_registry_version_t v;
+    bool found = false;
+    cr_assert_eq(mm_registry_version_get(db, KEY, 2, &v, &found, errstr, sizeof(errstr)), MM_OK);
+    cr_assert(found);
+    cr_expect_str_eq(v.train_id, "t2");
+    cr_expect_str_eq(v.status, "rejected");
+    cr_expect_null(v.production_uri, "a rejected version is not in production");
+    cr_expect_str_eq(v.metrics, "{\"mase\":1.2}");
+    cr_expect_eq(v.data_end_ms, 86400000);
+    mm_registry_version_clear(&v);
+    cr_expect_eq(count("SELECT count(*) FROM tags WHERE tag = 'failed_check'"
+                       " AND value = 'threshold'"),
+                 1);
+
+    cr_assert_eq(mm_registry_version_get(db, KEY, 9, &v, &found, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_not(found);
+    int64_t n = 0;
+    cr_assert_eq(mm_registry_version_count(db, KEY, &n, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_eq(n, 2);
+
+    char key[64];
+    int32_t version = 0;
+    bool approved = false;
+    cr_assert_eq(mm_registry_find_train_id(db, "t3", key, sizeof(key), &version, &approved, errstr,
+                                           sizeof(errstr)),
+                 MM_OK);
+    cr_expect_str_eq(key, "store=2/item=1");
+    cr_expect_eq(version, 1);
+    cr_expect(approved);
+    cr_assert_eq(mm_registry_find_train_id(db, "nope", key, sizeof(key), &version, &approved,
+                                           errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_expect_eq(version, 0);
+}
+
+Test(registry, aliases_are_set_moved_and_removed) {
+    add_version(KEY, "t1", 0.8, true);
+    add_version(KEY, "t2", 0.7, true);
+    int32_t version = -1;
+    cr_assert_eq(
+        mm_registry_alias_get(db, KEY, MM_ALIAS_CHAMPION, &version, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_eq(version, 0, "unset");
+    cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 2, 6, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    mm_registry_alias_get(db, KEY, MM_ALIAS_CHAMPION, &version, errstr, sizeof(errstr));
+    cr_expect_eq(version, 2);
+    mm_registry_version_t champion;
+    bool found = false;
+    cr_assert_eq(mm_registry_champion_get(db, KEY, &champion, &found, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_assert(found);
+    cr_expect_str_eq(champion.train_id, "t2");
+    cr_expect_str_eq(champion.aliases, MM_ALIAS_CHAMPION);
+    mm_registry_version_clear(&champion);
+    cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 0, 7, errstr, sizeof(errstr)),
+                 MM_OK);
+    mm_registry_alias_get(db, KEY, MM_ALIAS_CHAMPION, &version, errstr, sizeof(errstr));
+    cr_expect_eq(version, 0, "removed");
+}
+
+static bool collect_audit(void *opaque, const mm_registry_audit_entry_t *e) {
+    char *out = opaque;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s:%d:%s;", e->action, (int)e->version,
+             e->decision ? e->decision : "-");
+    return true;
+}
+
+Test(registry, audit_rows_come_back_newest_first_and_limited) {
+    add_version(KEY, "t1", 0.8, true);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(mm_registry_audit_add(
+                         db, 100 + i, KEY, i == 2 ? 0 : 1, i == 0 ? "judge" : "dead_letter",
+                         i == 0 ? "approved" : NULL, "why", "me", errstr, sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+    char seen[256] = "";
+    cr_assert_eq(mm_registry_audit_recent(db, KEY, 2, collect_audit, seen, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_expect_str_eq(seen, "dead_letter:0:-;dead_letter:1:-;");
+}
+
+static bool collect_keys(void *opaque, const mm_registry_key_summary_t *k) {
+    char *out = opaque;
+    size_t used = strlen(out);
+    snprintf(out + used, 512 - used, "%s c%d p%d x%d %s %.2f/%.2f n%lld;", k->partition_key,
+             (int)k->champion, (int)k->previous, (int)k->challenger,
+             k->algorithm ? k->algorithm : "-", k->value, k->baseline, (long long)k->versions);
+    return true;
+}
+
+Test(registry, list_summarises_each_key_with_its_aliases_and_champion_metric) {
+    add_version(KEY, "t1", 0.8, true);
+    add_version(KEY, "t2", 1.3, false);
+    add_version("store=2/item=1", "t3", 1.4, false);
+    mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr));
+    mm_registry_alias_set(db, KEY, MM_ALIAS_CHALLENGER, 2, 5, errstr, sizeof(errstr));
+    char seen[512] = "";
+    cr_assert_eq(mm_registry_list(db, "mase", collect_keys, seen, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_expect_str_eq(seen, "store=1/item=1 c1 p0 x2 ets 0.80/1.00 n2;"
+                           "store=2/item=1 c0 p0 x0 - nan/nan n1;");
+}
+
+Test(registry, promote_and_rollback_move_the_champion_and_queue_decisions) {
+    add_version(KEY, "t1", 0.8, true);
+    add_version(KEY, "t2", 0.7, true);
+    mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr));
+    mm_registry_change_t change;
+    cr_assert_eq(
+        mm_registry_promote(db, NULL, KEY, 2, "better", "ops", &change, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    cr_expect(change.changed);
+    cr_expect_eq(change.champion, 2);
+    cr_expect(strstr(change.reason, "v2 replaces champion v1 by hand: better") != NULL, "%s",
+              change.reason);
+    cr_expect_eq(count("SELECT count(*) FROM outbox WHERE topic = '" MM_TOPIC_DECISIONS "'"), 1);
+
+    cr_assert_eq(mm_registry_rollback(db, KEY, NULL, NULL, &change, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_expect_eq(change.champion, 1);
+    cr_expect_eq(count("SELECT count(*) FROM audit WHERE action = 'rollback'"
+                       " AND actor = '" MM_REGISTRY_DEFAULT_ACTOR "'"
+                       " AND reason LIKE '%(no reason given)'"),
+                 1);
+    cr_expect_eq(count("SELECT count(*) FROM outbox"), 2);
+    cr_expect_eq(mm_registry_rollback(db, KEY, "x", "ops", &change, errstr, sizeof(errstr)),
+                 MM_ERR_NOT_FOUND, "nothing older than v1");
+    cr_expect_eq(mm_registry_promote(db, NULL, "store=9/item=9", 1, "x", "ops", &change, errstr,
+                                     sizeof(errstr)),
+                 MM_ERR_NOT_FOUND);
+}

@@ -1,0 +1,142 @@
+/*
+ * test_sink.c - unit tests of services/scorer/sink.c: the SQLite prediction
+ * sink, in a temporary directory. Rows are read back with plain SQL.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "sink.h"
+#include "support.h"
+
+#define KEY "store=1/item=1"
+
+static char *tmpdir;
+static char sink_path[4096];
+static mm_scorer_sink_t *sink;
+static char errstr[1024];
+
+static void setup(void) {
+    tmpdir = mmt_tmpdir("sink");
+    cr_assert_not_null(tmpdir);
+    snprintf(sink_path, sizeof(sink_path), "%s/predictions.db", tmpdir);
+    sink = mm_scorer_sink_open(sink_path, errstr, sizeof(errstr));
+    cr_assert_not_null(sink, "%s", errstr);
+}
+
+static void teardown(void) {
+    mm_scorer_sink_close(sink);
+    mmt_rmtree(tmpdir);
+    free(tmpdir);
+}
+
+TestSuite(sink, .init = setup, .fini = teardown);
+
+static int64_t time_ms[] = {1000, 2000, 3000};
+static double value[] = {1.5, 2.5, 3.5};
+static double lower[] = {1.0, NAN, 3.0};
+static double upper[] = {2.0, NAN, 4.0};
+
+static mm_prediction_batch_t batch(const char *request_id, double shift) {
+    static double shifted[3];
+    for (int i = 0; i < 3; i++) shifted[i] = value[i] + shift;
+    mm_prediction_batch_t p = {0};
+    p.partition_key = (char *)KEY;
+    p.request_id = (char *)request_id;
+    p.train_id = (char *)"train-1";
+    p.algorithm = (char *)"ets";
+    p.model_version = 4;
+    p.data_watermark_ms = 900;
+    p.load_id = NULL;
+    p.produced_at_ms = 5000;
+    p.n = 3;
+    p.time_ms = time_ms;
+    p.value = shift == 0.0 ? value : shifted;
+    p.lower = lower;
+    p.upper = upper;
+    return p;
+}
+
+static void write_batch(const mm_prediction_batch_t *p) {
+    cr_assert_eq(mm_scorer_sink_begin(sink, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_scorer_sink_predictions(sink, p, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_scorer_sink_commit(sink, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+}
+
+/* A second connection, as a BI tool would read the sink. */
+static int64_t count(const char *sql) {
+    sqlite3 *raw = NULL;
+    cr_assert_eq(sqlite3_open_v2(sink_path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(raw, sql, -1, &stmt, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(raw));
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(raw);
+    return n;
+}
+
+Test(sink, stores_one_row_per_target_time_with_every_column) {
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    write_batch(&p);
+    cr_expect_eq(count("SELECT count(*) FROM predictions"), 3);
+    cr_expect_eq(count("SELECT count(*) FROM predictions WHERE partition_key = '" KEY "'"
+                       " AND target_time_ms = 1000 AND value = 1.5 AND lower = 1.0 AND upper = 2.0"
+                       " AND model_version = 4 AND train_id = 'train-1' AND algorithm = 'ets'"
+                       " AND data_watermark_ms = 900 AND load_id IS NULL"
+                       " AND request_id = 'run-1' AND produced_at_ms = 5000"),
+                 1);
+    cr_expect_eq(count("SELECT count(*) FROM predictions WHERE target_time_ms = 2000"
+                       " AND lower IS NULL AND upper IS NULL"),
+                 1, "a missing interval is stored as NULL");
+}
+
+Test(sink, a_replayed_run_updates_rows_instead_of_duplicating_them) {
+    mm_prediction_batch_t first = batch("run-1", 0.0);
+    write_batch(&first);
+    write_batch(&first);
+    cr_expect_eq(count("SELECT count(*) FROM predictions"), 3, "same run twice: same rows");
+
+    mm_prediction_batch_t again = batch("run-2", 10.0);
+    write_batch(&again);
+    cr_expect_eq(count("SELECT count(*) FROM predictions"), 3);
+    cr_expect_eq(count("SELECT count(*) FROM predictions WHERE request_id = 'run-2'"
+                       " AND target_time_ms = 3000 AND value = 13.5"),
+                 1, "the newer run's values win");
+}
+
+Test(sink, no_model_is_upserted_and_cleared_when_the_key_gets_predictions) {
+    cr_assert_eq(
+        mm_scorer_sink_no_model(sink, KEY, "no production model: x", 10, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    cr_assert_eq(
+        mm_scorer_sink_no_model(sink, KEY, "no production model: y", 20, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    cr_expect_eq(count("SELECT count(*) FROM no_model WHERE reason = 'no production model: y'"
+                       " AND at_ms = 20"),
+                 1);
+    mm_scorer_sink_counts_t c;
+    cr_assert_eq(mm_scorer_sink_counts(sink, &c, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(c.no_model_keys, 1);
+    cr_expect_eq(c.rows, 0);
+
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    write_batch(&p);
+    cr_assert_eq(mm_scorer_sink_counts(sink, &c, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(c.no_model_keys, 0, "the key has a model now");
+    cr_expect_eq(c.rows, 3);
+    cr_expect_eq(c.keys, 1);
+}
+
+Test(sink, a_rolled_back_transaction_leaves_no_rows) {
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    cr_assert_eq(mm_scorer_sink_begin(sink, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_scorer_sink_predictions(sink, &p, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    mm_scorer_sink_rollback(sink);
+    cr_expect_eq(count("SELECT count(*) FROM predictions"), 0);
+}
