@@ -60,9 +60,8 @@ static mm_err_t clf_fit(mm_algo_t algo, const mm_model_config_t *cfg, const doub
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", mm_algo_name(algo));
     c->algo = algo;
     c->p = p;
-    c->learner.trees = algo == MM_ALGO_XGB_CLASSIFIER;
     mm_err_t err;
-    if (!c->learner.trees) {
+    if (algo == MM_ALGO_LOGISTIC) {
         err = mm_logistic_fit_xy(X, y, w, n, p, cfg->logistic_c, &c->learner.lin, errstr,
                                  errstr_size);
     } else {
@@ -106,7 +105,7 @@ static mm_err_t clf_predict(const void *state, const double *X, size_t n, size_t
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                        "predict: %zu features, the model has %zu", p, c->p);
     mm_err_t err = mm_models__learner_predict(&c->learner, X, n, p, out, errstr, errstr_size);
-    if (err == MM_OK && !c->learner.trees)
+    if (err == MM_OK && !c->learner.xgb)
         for (size_t i = 0; i < n; i++) out[i] = sigmoid(out[i]);
     return err;
 }

@@ -33,7 +33,7 @@ size_t mm_models__learner_memsize(const mm_models__learner_t *l) {
 }
 
 mm_err_t mm_models__learner_save(const mm_models__learner_t *l, mm_models__params_t *ps) {
-    if (l->trees) {
+    if (l->xgb) {
         const uint8_t *raw;
         size_t len = mm_xgb_raw(l->xgb, &raw);
         return mm_models__params_add_bytes(ps, "xgboost_trees", raw, len);
@@ -83,7 +83,6 @@ mm_err_t mm_models__linear_load(const mm_models__params_t *ps, size_t p, mm_line
 mm_err_t mm_models__learner_load(mm_models__learner_t *l, bool trees, const mm_models__params_t *ps,
                                  size_t p, char *errstr, size_t errstr_size) {
     memset(l, 0, sizeof *l);
-    l->trees = trees;
     if (!trees) return mm_models__linear_load(ps, p, &l->lin, errstr, errstr_size);
     const mm_models__param_t *m = mm_models__params_get(ps, "xgboost_trees", 0);
     if (!m || m->kind != MM_MODELS__PARAM_BYTES)
@@ -93,7 +92,7 @@ mm_err_t mm_models__learner_load(mm_models__learner_t *l, bool trees, const mm_m
 
 mm_err_t mm_models__learner_predict(const mm_models__learner_t *l, const double *X, size_t n,
                                     size_t p, double *out, char *errstr, size_t errstr_size) {
-    if (l->trees) return mm_xgb_predict(l->xgb, X, n, out, errstr, errstr_size);
+    if (l->xgb) return mm_xgb_predict(l->xgb, X, n, out, errstr, errstr_size);
     for (size_t i = 0; i < n; i++) out[i] = mm_linear_eval(&l->lin, X + i * p);
     return MM_OK;
 }

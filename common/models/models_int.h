@@ -331,9 +331,8 @@ void mm_xgb_free(mm_xgb_t *x);
 /* A fitted row learner: a linear model or boosted trees, the one plumbing
  * regression (regress.c) and classification (classify.c) share. */
 typedef struct mm_models__learner {
-    bool trees;      /* boosted trees (xgb), else the linear model (lin) */
-    mm_linear_t lin; /* zero when trees */
-    mm_xgb_t *xgb;   /* NULL when linear */
+    mm_linear_t lin; /* the linear model; zero when trees */
+    mm_xgb_t *xgb;   /* boosted trees; NULL for a linear model */
 } mm_models__learner_t;
 
 void mm_models__learner_free(mm_models__learner_t *l);

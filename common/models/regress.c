@@ -79,8 +79,7 @@ static mm_err_t regress_fit(mm_algo_t algo, const mm_models__view_t *v, void **s
         yv[k++] = v->y[t];
     }
     mm_err_t err;
-    r->learner.trees = algo == MM_ALGO_XGBOOST;
-    if (!r->learner.trees)
+    if (algo == MM_ALGO_RIDGE)
         err = mm_ridge_fit_xy(X, yv, rows, width, cfg->ridge_lambda, &r->learner.lin, errstr,
                               errstr_size);
     else
