@@ -236,7 +236,8 @@ mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_
                                  const double *weights, void **state, char *errstr,
                                  size_t errstr_size);
 
-/* ------------------------------------------------------------ ETS internals (tests, bench) */
+/* ------------------------------------------------------------ ETS internals (ets_model.c,
+ * ets_fit.c; tests, bench) */
 
 typedef enum mm_ets_trend {
     MM_ETS_T_NONE = 0,
@@ -270,6 +271,13 @@ typedef struct mm_ets {
     int n_params; /* smoothing parameters + free initial states */
     int n_evals;  /* likelihood evaluations the fit used (diagnostics) */
 } mm_ets_t;
+
+static inline bool mm_ets_has_trend(const mm_ets_t *e) {
+    return e->trend != MM_ETS_T_NONE;
+}
+/** @returns the parameters the likelihood counts: smoothing parameters and free initial
+ * states. */
+int mm_ets_count_params(const mm_ets_t *e);
 
 /**
  * @brief Run the filter over y (NaN = missing) with the model's parameters
