@@ -524,51 +524,17 @@ static mm_err_t fit_concentrated(const double *y, size_t n, mm_ets_t *out, doubl
     return MM_OK;
 }
 
-mm_err_t mm_ets_fit_form(const double *y, size_t n, int m, mm_ets_trend_t trend,
-                         mm_ets_season_t season, mm_ets_t *out, char *errstr, size_t errstr_size) {
-    memset(out, 0, sizeof *out);
-    if (season == MM_ETS_S_NONE) m = 1;
-    if (m < 1 || m > MM_ETS_MAX_SEASON || (season != MM_ETS_S_NONE && m < 2))
-        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "ets: season length %d unusable",
-                       m);
-    out->trend = trend;
-    out->season = season;
-    out->m = m;
-    out->phi = 1.0;
-    size_t nobs = 0;
-    double ymin = INFINITY, ymax = -INFINITY, sumabs = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(y[i])) continue;
-        nobs++;
-        ymin = y[i] < ymin ? y[i] : ymin;
-        ymax = y[i] > ymax ? y[i] : ymax;
-        sumabs += fabs(y[i]);
-    }
-    int k = mm_ets_count_params(out) + 1;
-    if (nobs < (size_t)k + 2 || (season != MM_ETS_S_NONE && n < 2 * (size_t)m))
-        return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size,
-                       "ets: %zu observations are too few for %d parameters", nobs, k);
-    if (season == MM_ETS_S_MUL && !(ymin > 0))
-        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
-                       "ets: multiplicative seasonality needs strictly positive data");
-
-    double *yf = malloc(n * sizeof(double));
-    if (!yf) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "ets: out of memory");
-    fill_gaps(y, n, yf);
-    heuristic_init(yf, n, out);
-    free(yf);
-
-    double scale = ymax - ymin;
-    double meanabs = sumabs / (double)nobs;
-    if (!(scale > 1e-9 * meanabs) || scale == 0) scale = meanabs > 0 ? meanabs : 1.0;
-
-    if (season != MM_ETS_S_MUL)
-        return fit_concentrated(y, n, out, scale, nobs, errstr, errstr_size);
-
-    /* Multiplicative season: not linear in the initial states, so they are
-     * searched with the smoothing parameters (seasonal states only for
-     * seasons up to CONC_MAX_FREE_SEASON; longer ones keep their start).
-     * The start is the additive-season fit of the same trend, translated
+/* Multiplicative season: not linear in the initial states, so they are
+ * searched with the smoothing parameters (seasonal states only for seasons
+ * up to CONC_MAX_FREE_SEASON; longer ones keep their start). @p out holds
+ * the form and the heuristic start. */
+static mm_err_t fit_multiplicative(const double *y, size_t n, mm_ets_t *out, double scale,
+                                   size_t nobs, double ymin, double ymax, char *errstr,
+                                   size_t errstr_size) {
+    const int m = out->m;
+    const mm_ets_trend_t trend = out->trend;
+    const mm_ets_season_t season = out->season;
+    /* The start is the additive-season fit of the same trend, translated
      * (s_mul = 1 + s_add / level, same smoothing): a far better point than
      * the heuristic, so the 12-dimensional search is short. */
     mm_ets_t *warm = malloc(sizeof *warm);
@@ -665,4 +631,48 @@ mm_err_t mm_ets_fit_form(const double *y, size_t n, int m, mm_ets_trend_t trend,
         return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
                        "ets: no admissible fit (nlopt status %d)", (int)rc);
     return MM_OK;
+}
+
+mm_err_t mm_ets_fit_form(const double *y, size_t n, int m, mm_ets_trend_t trend,
+                         mm_ets_season_t season, mm_ets_t *out, char *errstr, size_t errstr_size) {
+    memset(out, 0, sizeof *out);
+    if (season == MM_ETS_S_NONE) m = 1;
+    if (m < 1 || m > MM_ETS_MAX_SEASON || (season != MM_ETS_S_NONE && m < 2))
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "ets: season length %d unusable",
+                       m);
+    out->trend = trend;
+    out->season = season;
+    out->m = m;
+    out->phi = 1.0;
+    size_t nobs = 0;
+    double ymin = INFINITY, ymax = -INFINITY, sumabs = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(y[i])) continue;
+        nobs++;
+        ymin = y[i] < ymin ? y[i] : ymin;
+        ymax = y[i] > ymax ? y[i] : ymax;
+        sumabs += fabs(y[i]);
+    }
+    int k = mm_ets_count_params(out) + 1;
+    if (nobs < (size_t)k + 2 || (season != MM_ETS_S_NONE && n < 2 * (size_t)m))
+        return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size,
+                       "ets: %zu observations are too few for %d parameters", nobs, k);
+    if (season == MM_ETS_S_MUL && !(ymin > 0))
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "ets: multiplicative seasonality needs strictly positive data");
+
+    double *yf = malloc(n * sizeof(double));
+    if (!yf) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "ets: out of memory");
+    fill_gaps(y, n, yf);
+    heuristic_init(yf, n, out);
+    free(yf);
+
+    double scale = ymax - ymin;
+    double meanabs = sumabs / (double)nobs;
+    if (!(scale > 1e-9 * meanabs) || scale == 0) scale = meanabs > 0 ? meanabs : 1.0;
+
+    if (season != MM_ETS_S_MUL)
+        return fit_concentrated(y, n, out, scale, nobs, errstr, errstr_size);
+
+    return fit_multiplicative(y, n, out, scale, nobs, ymin, ymax, errstr, errstr_size);
 }
