@@ -1,6 +1,10 @@
 /*
  * models_int.h - internals shared by the files of the model library
  * (common/models/). Not installed, not for services: they use mm/model.h.
+ * Each declaration names the file that defines it; those files call each
+ * other from the top down only (CMakeLists.txt lists them from the leaves
+ * up), so a model carries its operations and an ensemble its members'
+ * instead of looking them up in the registry.
  *
  * Workload: many small fits (one per key, a few hundred to a few thousand
  * points), so everything here works on plain arrays without copies where it
