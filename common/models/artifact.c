@@ -38,15 +38,14 @@
  * Workload: the scorer loads artifacts on demand (a few KiB, microseconds);
  * the trainer writes one per key.
  */
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models_int.h"
 
 #define MAGIC_LEN  8
-#define HEADER_LEN (MAGIC_LEN + 2 + 2 + 4)
+#define HEADER_LEN (MAGIC_LEN + 2 + 2 + 4) /* magic, format, algorithm, body length */
+#define CRC_LEN    4
 
 enum {
     SEC_CONFIG = 1,
@@ -59,62 +58,6 @@ enum {
 
 /* Telemetry rows an artifact may hold: the longest rolling window allowed. */
 #define MAX_TELEMETRY_ROWS 100000
-
-/* ------------------------------------------------------------ named parameters */
-
-static mm_models__param_t *params_slot(mm_models__params_t *ps, const char *name) {
-    size_t len = strlen(name);
-    if (ps->n >= MM_MODELS__MAX_PARAMS || len == 0 || len > MM_MODELS__PARAM_NAME_MAX) return NULL;
-    mm_models__param_t *p = &ps->p[ps->n];
-    memset(p, 0, sizeof *p);
-    memcpy(p->name, name, len + 1);
-    return p;
-}
-
-mm_err_t mm_models__params_add(mm_models__params_t *ps, const char *name, const double *v,
-                               size_t n) {
-    mm_models__param_t *p = params_slot(ps, name);
-    if (!p || n > UINT32_MAX) return MM_ERR_INVALID_ARG;
-    p->kind = MM_MODELS__PARAM_F64;
-    p->n = (uint32_t)n;
-    p->v = malloc(n ? n * sizeof(double) : 1);
-    if (!p->v) return MM_ERR_NOMEM;
-    if (n) memcpy(p->v, v, n * sizeof(double));
-    ps->n++;
-    return MM_OK;
-}
-
-mm_err_t mm_models__params_add1(mm_models__params_t *ps, const char *name, double v) {
-    return mm_models__params_add(ps, name, &v, 1);
-}
-
-mm_err_t mm_models__params_add_bytes(mm_models__params_t *ps, const char *name, const void *bytes,
-                                     size_t n) {
-    mm_models__param_t *p = params_slot(ps, name);
-    if (!p || n > UINT32_MAX) return MM_ERR_INVALID_ARG;
-    p->kind = MM_MODELS__PARAM_BYTES;
-    p->n = (uint32_t)n;
-    p->bytes = malloc(n ? n : 1);
-    if (!p->bytes) return MM_ERR_NOMEM;
-    if (n) memcpy(p->bytes, bytes, n);
-    ps->n++;
-    return MM_OK;
-}
-
-const mm_models__param_t *mm_models__params_get(const mm_models__params_t *ps, const char *name,
-                                                size_t n) {
-    for (size_t i = 0; i < ps->n; i++)
-        if (strcmp(ps->p[i].name, name) == 0) return (n == 0 || ps->p[i].n == n) ? &ps->p[i] : NULL;
-    return NULL;
-}
-
-void mm_models__params_clear(mm_models__params_t *ps) {
-    for (size_t i = 0; i < ps->n; i++) {
-        free(ps->p[i].v);
-        free(ps->p[i].bytes);
-    }
-    ps->n = 0;
-}
 
 /* ------------------------------------------------------------ CRC-32 */
 
@@ -361,6 +304,16 @@ mm_err_t mm_models__serialize(const mm_model_t *model, uint8_t **out, size_t *ou
     return MM_OK;
 }
 
+mm_err_t mm_models__train_result_fill(const mm_model_t *model, mm_train_result_t *out, char *errstr,
+                                      size_t errstr_size) {
+    out->algorithm = model->algo;
+    out->metrics = model->metrics;
+    out->baseline = model->baseline;
+    out->n_members =
+        mm_model_members(model, out->members, out->member_weights, MM_MODEL_MAX_ENSEMBLE);
+    return mm_models__serialize(model, &out->artifact, &out->artifact_len, errstr, errstr_size);
+}
+
 /* ------------------------------------------------------------ reader */
 
 typedef struct rbuf {
@@ -506,148 +459,184 @@ static bool read_telemetry(rbuf_t *r, mm_model_t *model, size_t *cols) {
     return !r->failed;
 }
 
-void mm_model_destroy(mm_model_t *model) {
-    if (!model) return;
-    if (model->ops && model->state) model->ops->destroy(model->state);
-    free(model->tail);
-    free(model->exog_last);
-    free(model->interval_sd);
-    free(model->telemetry);
-    free(model);
+/* The header and the CRC; @returns the algorithm's operations, or NULL
+ * with the error in @p err. */
+static const mm_models__ops_t *check_header(const uint8_t *p, size_t len, mm_err_t *err,
+                                            char *errstr, size_t errstr_size) {
+    *err = MM_ERR_PARSE;
+    if (!p || len < HEADER_LEN + CRC_LEN) {
+        mm_errf(MM_ERR_PARSE, errstr, errstr_size,
+                "artifact: %zu bytes is shorter than any artifact (truncated)", len);
+        return NULL;
+    }
+    if (len > MM_MODELS__ARTIFACT_MAX) {
+        mm_errf(MM_ERR_PARSE, errstr, errstr_size, "artifact: %zu bytes is over the %zu-byte cap",
+                len, MM_MODELS__ARTIFACT_MAX);
+        return NULL;
+    }
+    rbuf_t r = {.p = p, .len = len};
+    if (memcmp(r.p, MM_ARTIFACT_MAGIC "", MAGIC_LEN) != 0) {
+        mm_errf(MM_ERR_PARSE, errstr, errstr_size,
+                "artifact: bad magic (not a manymodels model artifact)");
+        return NULL;
+    }
+    r.pos = MAGIC_LEN;
+    uint16_t format = r_u16(&r);
+    uint16_t algo = r_u16(&r);
+    uint32_t body_len = r_u32(&r);
+    if (format == 0 || format > MM_ARTIFACT_FORMAT) {
+        *err = mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
+                       "artifact: format version %u is not supported (this build reads 1..%d)",
+                       (unsigned)format, MM_ARTIFACT_FORMAT);
+        return NULL;
+    }
+    const mm_models__ops_t *ops = algo < MM_ALGO__COUNT ? mm_models__ops((mm_algo_t)algo) : NULL;
+    if (!ops) {
+        *err = mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
+                       "artifact: algorithm id %u is unknown to this build", (unsigned)algo);
+        return NULL;
+    }
+    if ((size_t)body_len != len - HEADER_LEN - CRC_LEN) {
+        mm_errf(MM_ERR_PARSE, errstr, errstr_size,
+                "artifact: body length %u does not match the %zu bytes given (truncated?)",
+                (unsigned)body_len, len);
+        return NULL;
+    }
+    uint32_t crc_stored = 0;
+    for (int i = 0; i < CRC_LEN; i++)
+        crc_stored |= (uint32_t)p[len - CRC_LEN + (size_t)i] << (8 * i);
+    if (mm_models__crc32(p, len - CRC_LEN) != crc_stored) {
+        mm_errf(MM_ERR_PARSE, errstr, errstr_size, "artifact: CRC mismatch (corrupt)");
+        return NULL;
+    }
+    *err = MM_OK;
+    return ops;
+}
+
+/* What the body's sections gave besides the model's own fields. */
+typedef struct loaded {
+    mm_models__params_t ps;
+    bool have_config, have_data, have_params, have_telemetry;
+    size_t telemetry_cols;
+    int32_t ensemble_max, xgb_min_history;
+} loaded_t;
+
+static const char *read_data(rbuf_t *s, mm_model_t *model) {
+    model->data_end_ms = (int64_t)r_le(s, 8);
+    model->n_obs = r_le(s, 8);
+    model->nonneg = r_u8(s) != 0;
+    if (!r_f64s(s, &model->tail, &model->n_tail, UINT32_MAX) ||
+        !r_f64s(s, &model->exog_last, &model->n_exog, MM_MODEL_MAX_EXOG) ||
+        !r_f64s(s, &model->interval_sd, &model->n_interval_sd, UINT32_MAX))
+        return "data section";
+    return NULL;
+}
+
+static const char *read_metrics(rbuf_t *s, mm_model_t *model) {
+    uint8_t count = r_u8(s);
+    for (uint8_t i = 0; i < count && !s->failed; i++) {
+        uint8_t id = r_u8(s);
+        double v = r_f64(s), b = r_f64(s);
+        if (id < MM_METRIC__COUNT) {
+            model->metrics.v[id] = v;
+            model->baseline.v[id] = b;
+        }
+    }
+    return s->failed ? "metrics section" : NULL;
+}
+
+/* One section's payload. @returns what is wrong with it, or NULL. */
+static const char *read_section(uint16_t tag, rbuf_t *s, mm_model_t *model, loaded_t *ld) {
+    switch (tag) {
+    case SEC_CONFIG:
+        ld->have_config = true;
+        return read_config(s, &model->cfg) ? NULL : "config section";
+    case SEC_DATA:
+        ld->have_data = true;
+        return read_data(s, model);
+    case SEC_METRICS:
+        return read_metrics(s, model);
+    case SEC_PARAMS:
+        ld->have_params = true;
+        return read_params(s, &ld->ps) ? NULL : "parameters section";
+    case SEC_SELECTION:
+        /* fields appended later may follow: the rest is skipped */
+        ld->ensemble_max = r_i32(s);
+        ld->xgb_min_history = r_i32(s);
+        s->pos = s->len;
+        return s->failed ? "selection section" : NULL;
+    case SEC_TELEMETRY:
+        ld->have_telemetry = true;
+        return read_telemetry(s, model, &ld->telemetry_cols) ? NULL : "telemetry section";
+    default:
+        s->pos = s->len; /* a section this build does not know: skip it */
+        return NULL;
+    }
+}
+
+static const char *read_body(rbuf_t *r, mm_model_t *model, loaded_t *ld) {
+    uint32_t seen = 0;
+    while (r->pos < r->len) {
+        uint16_t tag = r_u16(r);
+        uint32_t sec_len = r_u32(r);
+        if (r->failed || !r_need(r, sec_len)) return "section header runs past the end";
+        rbuf_t s = {.p = r->p + r->pos, .len = sec_len};
+        r->pos += sec_len;
+        if (tag >= SEC_CONFIG && tag <= SEC_TELEMETRY) {
+            /* a second copy would leak the first, and means a broken writer */
+            if (seen & (1u << tag)) return "a section appears twice";
+            seen |= 1u << tag;
+        }
+        const char *bad = read_section(tag, &s, model, ld);
+        if (bad) return bad;
+        if (s.pos != s.len) return "section length does not match its content";
+    }
+    return NULL;
+}
+
+/* Consistency of what was read, config validation included. */
+static const char *check_body(mm_model_t *model, const loaded_t *ld, const mm_models__ops_t *ops,
+                              char *why, size_t why_size) {
+    if (!(ld->have_config && ld->have_data && ld->have_params))
+        return "a required section is missing";
+    model->cfg.ensemble_max = ld->ensemble_max;
+    model->cfg.xgb_min_history = ld->xgb_min_history;
+    if (mm_model_config_validate(&model->cfg, why, why_size) != MM_OK)
+        return "config section is inconsistent";
+    if (!mm_models__time_in_range(model->data_end_ms))
+        return "data end time is outside years 1..9999";
+    if (model->cfg.features.n_exog != model->n_exog)
+        return "exogenous column count disagrees with the config";
+    if (ld->have_telemetry && ld->telemetry_cols != model->n_exog)
+        return "telemetry column count disagrees with the config";
+    if (ops->task != model->cfg.task) return "algorithm does not match the task";
+    return NULL;
 }
 
 mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char *errstr,
                        size_t errstr_size) {
     *out = NULL;
-    if (!artifact || len < HEADER_LEN + 4)
-        return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
-                       "artifact: %zu bytes is shorter than any artifact (truncated)", len);
-    if (len > MM_MODELS__ARTIFACT_MAX)
-        return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
-                       "artifact: %zu bytes is over the %zu-byte cap", len,
-                       MM_MODELS__ARTIFACT_MAX);
-    rbuf_t r = {.p = artifact, .len = len};
-    if (memcmp(r.p, MM_ARTIFACT_MAGIC "", MAGIC_LEN) != 0)
-        return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
-                       "artifact: bad magic (not a manymodels model artifact)");
-    r.pos = MAGIC_LEN;
-    uint16_t format = r_u16(&r);
-    uint16_t algo = r_u16(&r);
-    uint32_t body_len = r_u32(&r);
-    if (format == 0 || format > MM_ARTIFACT_FORMAT)
-        return mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
-                       "artifact: format version %u is not supported (this build reads 1..%d)",
-                       (unsigned)format, MM_ARTIFACT_FORMAT);
-    const mm_models__ops_t *ops = algo < MM_ALGO__COUNT ? mm_models__ops((mm_algo_t)algo) : NULL;
-    if (!ops)
-        return mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
-                       "artifact: algorithm id %u is unknown to this build", (unsigned)algo);
-    if ((size_t)body_len != len - HEADER_LEN - 4)
-        return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
-                       "artifact: body length %u does not match the %zu bytes given (truncated?)",
-                       (unsigned)body_len, len);
-    uint32_t crc_stored = 0;
-    for (int i = 0; i < 4; i++) crc_stored |= (uint32_t)r.p[len - 4 + (size_t)i] << (8 * i);
-    if (mm_models__crc32(r.p, len - 4) != crc_stored)
-        return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "artifact: CRC mismatch (corrupt)");
-
-    mm_model_t *model = calloc(1, sizeof *model);
+    mm_err_t err;
+    const mm_models__ops_t *ops = check_header(artifact, len, &err, errstr, errstr_size);
+    if (!ops) return err;
+    mm_model_t *model = mm_models__model_new(NULL);
     if (!model) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "artifact: out of memory");
-    model->algo = (mm_algo_t)algo;
-    mm_metrics_init(&model->metrics);
-    mm_metrics_init(&model->baseline);
-    mm_models__params_t ps = {0};
-    bool have_config = false, have_data = false, have_params = false, have_telemetry = false;
-    size_t telemetry_cols = 0;
-    int32_t ensemble_max = 0, xgb_min_history = 0;
-    uint32_t seen = 0;
-    const char *bad = NULL;
-    r.len = len - 4;
-    while (!bad && r.pos < r.len) {
-        uint16_t tag = r_u16(&r);
-        uint32_t sec_len = r_u32(&r);
-        if (r.failed || !r_need(&r, sec_len)) {
-            bad = "section header runs past the end";
-            break;
-        }
-        rbuf_t s = {.p = r.p + r.pos, .len = sec_len};
-        r.pos += sec_len;
-        if (tag >= SEC_CONFIG && tag <= SEC_TELEMETRY) {
-            /* a second copy would leak the first, and means a broken writer */
-            if (seen & (1u << tag)) {
-                bad = "a section appears twice";
-                break;
-            }
-            seen |= 1u << tag;
-        }
-        switch (tag) {
-        case SEC_CONFIG:
-            if (!read_config(&s, &model->cfg)) bad = "config section";
-            have_config = true;
-            break;
-        case SEC_DATA:
-            model->data_end_ms = (int64_t)r_le(&s, 8);
-            model->n_obs = r_le(&s, 8);
-            model->nonneg = r_u8(&s) != 0;
-            if (!r_f64s(&s, &model->tail, &model->n_tail, UINT32_MAX) ||
-                !r_f64s(&s, &model->exog_last, &model->n_exog, MM_MODEL_MAX_EXOG) ||
-                !r_f64s(&s, &model->interval_sd, &model->n_interval_sd, UINT32_MAX))
-                bad = "data section";
-            have_data = true;
-            break;
-        case SEC_METRICS: {
-            uint8_t count = r_u8(&s);
-            for (uint8_t i = 0; i < count && !s.failed; i++) {
-                uint8_t id = r_u8(&s);
-                double v = r_f64(&s), b = r_f64(&s);
-                if (id < MM_METRIC__COUNT) {
-                    model->metrics.v[id] = v;
-                    model->baseline.v[id] = b;
-                }
-            }
-            if (s.failed) bad = "metrics section";
-            break;
-        }
-        case SEC_PARAMS:
-            if (!read_params(&s, &ps)) bad = "parameters section";
-            have_params = true;
-            break;
-        case SEC_SELECTION:
-            /* fields appended later may follow: the rest is skipped */
-            ensemble_max = r_i32(&s);
-            xgb_min_history = r_i32(&s);
-            if (s.failed) bad = "selection section";
-            s.pos = s.len;
-            break;
-        case SEC_TELEMETRY:
-            if (!read_telemetry(&s, model, &telemetry_cols)) bad = "telemetry section";
-            have_telemetry = true;
-            break;
-        default:
-            s.pos = s.len; /* a section this build does not know: skip it */
-            break;
-        }
-        if (!bad && s.pos != s.len) bad = "section length does not match its content";
-    }
-    if (!bad && !(have_config && have_data && have_params)) bad = "a required section is missing";
-    model->cfg.ensemble_max = ensemble_max;
-    model->cfg.xgb_min_history = xgb_min_history;
-    char why[160];
-    if (!bad && mm_model_config_validate(&model->cfg, why, sizeof why) != MM_OK)
-        bad = "config section is inconsistent";
-    if (!bad && model->cfg.features.n_exog != model->n_exog)
-        bad = "exogenous column count disagrees with the config";
-    if (!bad && have_telemetry && telemetry_cols != model->n_exog)
-        bad = "telemetry column count disagrees with the config";
-    if (!bad && ops->task != model->cfg.task) bad = "algorithm does not match the task";
+    model->algo = ops->algo;
+    loaded_t ld = {0};
+    rbuf_t r = {.p = artifact, .len = len - CRC_LEN, .pos = HEADER_LEN};
+    char why[160] = "";
+    const char *bad = read_body(&r, model, &ld);
+    if (!bad) bad = check_body(model, &ld, ops, why, sizeof why);
     if (bad) {
-        mm_models__params_clear(&ps);
+        mm_models__params_clear(&ld.ps);
         mm_model_destroy(model);
+        if (why[0])
+            return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "artifact: %s (%s)", bad, why);
         return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "artifact: %s", bad);
     }
     model->ops = ops;
-    mm_err_t err = ops->load(&ps, &model->cfg, &model->state, errstr, errstr_size);
-    mm_models__params_clear(&ps);
+    err = ops->load(&ld.ps, &model->cfg, &model->state, errstr, errstr_size);
+    mm_models__params_clear(&ld.ps);
     if (err != MM_OK) {
         mm_model_destroy(model);
         return err;

@@ -2,9 +2,12 @@
  * ensemble.c - forecast combination: the weighted mean of two or more
  * forecasters' forecasts (MM_ALGO_ENSEMBLE).
  *
- * Selection (model.c) decides the members and their weights from the
- * backtest; this file fits the members on all data, forecasts with them,
- * and stores them. In an artifact the ensemble is its members' named
+ * Selection (train_forecast.c) decides the members and their weights from
+ * the backtest; this file fits the members on all data, forecasts with them,
+ * and stores them. Members are single forecasters, looked up in their own
+ * table (forecasters.c), never the full registry: an ensemble cannot
+ * contain an ensemble or a classifier, and keeps its members' operations
+ * with their states. In an artifact the ensemble is its members' named
  * parameters with a prefix ("m0.alpha", "m1.coef", ...) next to "members"
  * (algorithm ids) and "weights", so it stays readable without knowing the
  * algorithm, and each member is loaded by its own algorithm's code.
@@ -58,8 +61,8 @@ static mm_err_t ensemble_new(size_t k, const mm_algo_t *algos, const double *wei
     ensemble_t *e = calloc(1, sizeof *e);
     if (!e) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "ensemble: out of memory");
     for (size_t i = 0; i < k; i++) {
-        const mm_models__ops_t *ops = mm_models__ops(algos[i]);
-        if (!ops || ops->task != MM_TASK_FORECAST || algos[i] == MM_ALGO_ENSEMBLE) {
+        const mm_models__ops_t *ops = mm_models__forecaster_ops(algos[i]);
+        if (!ops) {
             free(e);
             return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                            "ensemble: member %zu (%s) is not a forecasting algorithm", i,
@@ -97,8 +100,7 @@ mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_
     return MM_OK;
 }
 
-size_t mm_models__ensemble_members(const void *state, mm_algo_t *algos, double *weights,
-                                   size_t max) {
+static size_t ensemble_members(const void *state, mm_algo_t *algos, double *weights, size_t max) {
     const ensemble_t *e = state;
     for (size_t i = 0; i < e->k && i < max; i++) {
         if (algos) algos[i] = e->algo[i];
@@ -229,4 +231,5 @@ const mm_models__ops_t mm_ensemble_ops = {
     .load = ensemble_load,
     .destroy = ensemble_destroy,
     .memsize = ensemble_memsize,
+    .members = ensemble_members,
 };

@@ -1,6 +1,10 @@
 /*
  * models_int.h - internals shared by the files of the model library
  * (common/models/). Not installed, not for services: they use mm/model.h.
+ * Each declaration names the file that defines it; those files call each
+ * other from the top down only (CMakeLists.txt lists them from the leaves
+ * up), so a model carries its operations and an ensemble its members'
+ * instead of looking them up in the registry.
  *
  * Workload: many small fits (one per key, a few hundred to a few thousand
  * points), so everything here works on plain arrays without copies where it
@@ -16,11 +20,51 @@
 #include "mm/model.h"
 
 #define MM_MODELS__MS_PER_DAY INT64_C(86400000)
+/* Forecast steps one call may ask for (and the longest configured horizon). */
+#define MM_MODELS__MAX_FORECAST_STEPS 100000
+/* The longest sampling period: 100 years of 365.25 days. */
+#define MM_MODELS__MAX_PERIOD_MS (INT64_C(36525) * MM_MODELS__MS_PER_DAY)
+/* Times a model may end at: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z.
+ * With the period and horizon bounds, data_end + k * period never leaves
+ * int64 (config.c asserts it). */
+#define MM_MODELS__MIN_TIME_MS INT64_C(-62135596800000)
+#define MM_MODELS__MAX_TIME_MS INT64_C(253402300799999)
 /* Artifacts above this size are refused on write and on load. */
 #define MM_MODELS__ARTIFACT_MAX ((size_t)64 << 20)
 /* Named parameter vectors per artifact, and the longest name. */
 #define MM_MODELS__MAX_PARAMS     48
 #define MM_MODELS__PARAM_NAME_MAX 31
+
+/* ------------------------------------------------------------ names and config (names.c, config.c)
+ */
+
+#define MM_MODELS__BIT(a) (1u << (a))
+
+/* XGBoost is not a default candidate: it costs two orders of magnitude more
+ * per key than the rest; add it in the spec where it pays (or let
+ * xgb_min_history add it on long histories). */
+#define MM_MODELS__DEFAULT_FORECAST_CANDIDATES                                                     \
+    (MM_MODELS__BIT(MM_ALGO_AUTO) | MM_MODELS__BIT(MM_ALGO_SNAIVE) | MM_MODELS__BIT(MM_ALGO_ETS) | \
+     MM_MODELS__BIT(MM_ALGO_CROSTON) | MM_MODELS__BIT(MM_ALGO_SBA) | MM_MODELS__BIT(MM_ALGO_TSB) | \
+     MM_MODELS__BIT(MM_ALGO_RIDGE))
+#define MM_MODELS__DEFAULT_CLASSIFY_CANDIDATES                                                     \
+    (MM_MODELS__BIT(MM_ALGO_AUTO) | MM_MODELS__BIT(MM_ALGO_LOGISTIC) |                             \
+     MM_MODELS__BIT(MM_ALGO_XGB_CLASSIFIER))
+#define MM_MODELS__FORECAST_ALGOS                                                                  \
+    (MM_MODELS__BIT(MM_ALGO_SNAIVE) | MM_MODELS__BIT(MM_ALGO_ETS) |                                \
+     MM_MODELS__BIT(MM_ALGO_CROSTON) | MM_MODELS__BIT(MM_ALGO_SBA) | MM_MODELS__BIT(MM_ALGO_TSB) | \
+     MM_MODELS__BIT(MM_ALGO_RIDGE) | MM_MODELS__BIT(MM_ALGO_XGBOOST))
+#define MM_MODELS__CLASSIFY_ALGOS                                                                  \
+    (MM_MODELS__BIT(MM_ALGO_LOGISTIC) | MM_MODELS__BIT(MM_ALGO_XGB_CLASSIFIER))
+
+/** @returns whether metric @p id applies to @p task. */
+bool mm_models__metric_for_task(mm_metric_id_t id, mm_task_t task);
+/** @returns whether @p a is a better value of metric @p id than @p b (NaN is worst). */
+bool mm_models__better(mm_metric_id_t id, double a, double b);
+/** @brief Replace the tuning fields left at zero by the library defaults. */
+void mm_models__resolve_tuning(mm_model_config_t *cfg);
+/** @returns whether @p ms lies in MM_MODELS__MIN_TIME_MS..MM_MODELS__MAX_TIME_MS. */
+bool mm_models__time_in_range(int64_t ms);
 
 /* ------------------------------------------------------------ numerics */
 
@@ -29,7 +73,7 @@ double mm_models__norm_ppf(double p);
 /** @returns z such that a central interval at @p level is mean +- z*sd. */
 double mm_models__interval_z(double level);
 
-/* ------------------------------------------------------------ named parameters */
+/* ------------------------------------------------------------ named parameters (params.c) */
 
 enum { MM_MODELS__PARAM_F64 = 1, MM_MODELS__PARAM_BYTES = 2 };
 
@@ -164,10 +208,15 @@ typedef struct mm_models__ops {
                      char *errstr, size_t errstr_size);
     void (*destroy)(void *state);
     size_t (*memsize)(const void *state);
+    /* Combinations only (NULL otherwise): the members and their weights. */
+    size_t (*members)(const void *state, mm_algo_t *algos, double *weights, size_t max);
 } mm_models__ops_t;
 
-/** @returns the operations of @p algo, or NULL if it has none (AUTO, unknown). */
+/** @returns the operations of @p algo, or NULL if it has none (AUTO, unknown) (registry.c). */
 const mm_models__ops_t *mm_models__ops(mm_algo_t algo);
+/** @returns the operations of a single forecaster (no ensemble, no classifier), else NULL
+ * (forecasters.c). */
+const mm_models__ops_t *mm_models__forecaster_ops(mm_algo_t algo);
 
 extern const mm_models__ops_t mm_snaive_ops;
 extern const mm_models__ops_t mm_ets_ops;
@@ -190,11 +239,9 @@ extern const mm_models__ops_t mm_ensemble_ops;
 mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_algo_t *algos,
                                  const double *weights, void **state, char *errstr,
                                  size_t errstr_size);
-/** @returns the members of an ensemble state, writing at most @p max of them. */
-size_t mm_models__ensemble_members(const void *state, mm_algo_t *algos, double *weights,
-                                   size_t max);
 
-/* ------------------------------------------------------------ ETS internals (tests, bench) */
+/* ------------------------------------------------------------ ETS internals (ets_model.c,
+ * ets_fit.c; tests, bench) */
 
 typedef enum mm_ets_trend {
     MM_ETS_T_NONE = 0,
@@ -228,6 +275,13 @@ typedef struct mm_ets {
     int n_params; /* smoothing parameters + free initial states */
     int n_evals;  /* likelihood evaluations the fit used (diagnostics) */
 } mm_ets_t;
+
+static inline bool mm_ets_has_trend(const mm_ets_t *e) {
+    return e->trend != MM_ETS_T_NONE;
+}
+/** @returns the parameters the likelihood counts: smoothing parameters and free initial
+ * states. */
+int mm_ets_count_params(const mm_ets_t *e);
 
 /**
  * @brief Run the filter over y (NaN = missing) with the model's parameters
@@ -264,9 +318,6 @@ mm_err_t mm_logistic_fit_xy(const double *X, const double *y, const double *w, s
                             double c, mm_linear_t *out, char *errstr, size_t errstr_size);
 double mm_linear_eval(const mm_linear_t *lin, const double *row);
 void mm_linear_free(mm_linear_t *lin);
-/** @brief Rebuild a linear model of @p p features from named parameters (regress.c). */
-mm_err_t mm_models__linear_load(const mm_models__params_t *ps, size_t p, mm_linear_t *lin,
-                                char *errstr, size_t errstr_size);
 
 /* ------------------------------------------------------------ XGBoost (xgb.c) */
 
@@ -286,6 +337,90 @@ mm_err_t mm_xgb_predict(const mm_xgb_t *x, const double *X, size_t n, double *ou
 /** @returns the packed trees (borrowed) and their length: what artifacts store. */
 size_t mm_xgb_raw(const mm_xgb_t *x, const uint8_t **raw);
 void mm_xgb_free(mm_xgb_t *x);
+
+/* ------------------------------------------------------------ row learners (learner.c) */
+
+/* A fitted row learner: a linear model or boosted trees, the one plumbing
+ * regression (regress.c) and classification (classify.c) share. */
+typedef struct mm_models__learner {
+    mm_linear_t lin; /* the linear model; zero when trees */
+    mm_xgb_t *xgb;   /* boosted trees; NULL for a linear model */
+} mm_models__learner_t;
+
+void mm_models__learner_free(mm_models__learner_t *l);
+/** @returns heap bytes the learner holds. */
+size_t mm_models__learner_memsize(const mm_models__learner_t *l);
+/** @brief Store as named parameters ("intercept", "coef", ... or "xgboost_trees"). */
+mm_err_t mm_models__learner_save(const mm_models__learner_t *l, mm_models__params_t *ps);
+/** @brief Rebuild a learner of @p p features from what mm_models__learner_save stored. */
+mm_err_t mm_models__learner_load(mm_models__learner_t *l, bool trees, const mm_models__params_t *ps,
+                                 size_t p, char *errstr, size_t errstr_size);
+/** @brief Rebuild a linear model of @p p features from named parameters. */
+mm_err_t mm_models__linear_load(const mm_models__params_t *ps, size_t p, mm_linear_t *lin,
+                                char *errstr, size_t errstr_size);
+/** @brief Raw predictions for n rows of X (n x p): the linear value, or the trees' output
+ * (values, or probabilities for a classifier). */
+mm_err_t mm_models__learner_predict(const mm_models__learner_t *l, const double *X, size_t n,
+                                    size_t p, double *out, char *errstr, size_t errstr_size);
+
+/* ------------------------------------------------------------ classifiers (classify.c) */
+
+/** @brief Per-row weights for labels @p y: balanced (n / (2 n_class)) unless the config says
+ * none or one class is absent, then 1. */
+void mm_models__class_weights(const mm_model_config_t *cfg, const double *y, size_t n, double *w);
+/** @brief A logistic state that predicts @p rate for every row of @p p features. */
+mm_err_t mm_models__constant_classifier(size_t p, double rate, void **state, char *errstr,
+                                        size_t errstr_size);
+
+/* ------------------------------------------------------------ horizon (horizon.c) */
+
+typedef struct mm_models__exog_buf {
+    double *mem;
+    double *col[MM_MODEL_MAX_EXOG];
+} mm_models__exog_buf_t;
+
+/** @brief out[j][k] for k < h: given[j][given_off + k], or (NULL/NaN) the value before it
+ * carried forward, starting from @p last_known[j] (may be NULL: NaN). */
+void mm_models__resolve_exog(size_t n_exog, const double *const *given, size_t given_off,
+                             const double *last_known, size_t h, double **out);
+/** @brief The last non-NaN value of each column before index @p upto (NaN if none). */
+void mm_models__last_known_exog(size_t n_exog, const double *const *exog, size_t upto, double *out);
+/** @brief Room for n_exog columns of h values (col[j]). @returns false when out of memory. */
+bool mm_models__exog_buf_init(mm_models__exog_buf_t *eb, size_t n_exog, size_t h);
+void mm_models__exog_buf_free(mm_models__exog_buf_t *eb);
+/** @brief Clip @p mean at zero when @p nonneg. */
+void mm_models__clip_nonneg(bool nonneg, double *mean, size_t h);
+
+/* ------------------------------------------------------------ backtest (backtest.c) */
+
+typedef struct mm_models__backtest {
+    mm_metrics_t metrics; /* mean over windows */
+    double *err;          /* K x H forecast errors (actual - forecast), NaN where unknown */
+    double *fc;           /* K x H forecasts (clipped as mm_model_forecast clips) */
+    bool ok;
+} mm_models__backtest_t;
+
+void mm_models__backtest_free(mm_models__backtest_t *bt);
+/** @brief Backtest one forecaster on cfg->backtest_windows windows of cfg->holdout points.
+ * bt->ok is false when a window cannot be fitted or forecast (@p errstr says why).
+ * @returns MM_ERR_NOMEM only. */
+mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t *s,
+                                 const mm_models__ops_t *ops, bool nonneg,
+                                 mm_models__backtest_t *bt, char *errstr, size_t errstr_size);
+/** @brief Per-step residual sd (H values) from K windows of errors: sd_k = c k^b. */
+void mm_models__residual_spread(const double *err, size_t K, size_t H, double *sd_out);
+/** @brief The eligible, backtested candidates with a value of @p id, best first (ties:
+ * lower id first). @returns how many. */
+size_t mm_models__rank_candidates(mm_metric_id_t id, const mm_models__backtest_t *bts,
+                                  uint32_t eligible, mm_algo_t *rank);
+/** @brief Weights of a combination of @p k members: proportional to 1 / metric. */
+void mm_models__combination_weights(mm_metric_id_t id, const mm_models__backtest_t *bts,
+                                    const mm_algo_t *members, size_t k, double *w);
+/** @brief Score a combination on the backtest windows from its members' window forecasts. */
+mm_err_t mm_models__combine_backtest(const mm_model_config_t *cfg, const mm_series_t *s,
+                                     const mm_models__backtest_t *bts, const mm_algo_t *members,
+                                     const double *weights, size_t k, mm_models__backtest_t *out,
+                                     char *errstr, size_t errstr_size);
 
 /* ------------------------------------------------------------ model objects */
 
@@ -313,11 +448,23 @@ struct mm_model {
     size_t state_bytes;
 };
 
-/** @brief Classification training (classify.c), called by mm_model_train. */
+/** @returns a zeroed model with @p cfg (may be NULL) and NaN metrics; NULL when out of
+ * memory (object.c). */
+mm_model_t *mm_models__model_new(const mm_model_config_t *cfg);
+
+/** @brief Forecast training (train_forecast.c), called by mm_model_train with a resolved,
+ * validated config and a checked series. */
+mm_err_t mm_models__train_forecast(const mm_model_config_t *cfg, const mm_series_t *s,
+                                   mm_train_result_t *out, char *errstr, size_t errstr_size);
+/** @brief Classification training (train_classify.c), called by mm_model_train. */
 mm_err_t mm_models__train_classify(const mm_model_config_t *cfg, const mm_series_t *s,
                                    mm_train_result_t *out, char *errstr, size_t errstr_size);
+/** @brief The result of training a finished model: summary fields and the artifact
+ * (artifact.c). */
+mm_err_t mm_models__train_result_fill(const mm_model_t *model, mm_train_result_t *out, char *errstr,
+                                      size_t errstr_size);
 
-/** @brief Serialise @p model into a malloc'd artifact. */
+/** @brief Serialise @p model into a malloc'd artifact (artifact.c). */
 mm_err_t mm_models__serialize(const mm_model_t *model, uint8_t **out, size_t *out_len, char *errstr,
                               size_t errstr_size);
 

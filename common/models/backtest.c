@@ -1,0 +1,193 @@
+/*
+ * backtest.c - rolling-origin backtest of forecasters and what selection
+ * does with it: K windows of `holdout` points at the end of the data, each
+ * forecast from a fit on the data before it (known future exogenous values
+ * are the actual ones, forecasts clipped as mm_model_forecast clips); window
+ * metrics averaged; candidates ranked by the selection metric (ties to the
+ * lower algorithm id, the simpler model); combinations weighted and scored
+ * from their members' window forecasts; and the per-step residual spread
+ * that becomes the prediction intervals of models without analytic ones.
+ *
+ * It is handed each candidate's operations by its caller and knows no
+ * algorithm by name.
+ *
+ * Workload: per key, every candidate is fitted K times (K = 3 by default);
+ * the fits dominate, the bookkeeping here is O(K x holdout).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models_int.h"
+
+void mm_models__backtest_free(mm_models__backtest_t *bt) {
+    free(bt->err);
+    free(bt->fc);
+    bt->err = bt->fc = NULL;
+}
+
+mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t *s,
+                                 const mm_models__ops_t *ops, bool nonneg,
+                                 mm_models__backtest_t *bt, char *errstr, size_t errstr_size) {
+    size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout, n = s->n;
+    bt->ok = false;
+    mm_metrics_init(&bt->metrics);
+    bt->err = malloc(K * H * sizeof(double));
+    bt->fc = malloc(K * H * sizeof(double));
+    double *sd = malloc(H * sizeof(double));
+    mm_metrics_t *wm = malloc(K * sizeof *wm);
+    mm_models__exog_buf_t eb = {0};
+    bool ok = bt->err && bt->fc && sd && wm && mm_models__exog_buf_init(&eb, s->n_exog, H);
+    mm_err_t err =
+        ok ? MM_OK : mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "backtest: out of memory");
+    for (size_t w = 0; ok && w < K; w++) {
+        size_t cut = n - (K - w) * H;
+        mm_models__view_t v = {.cfg = cfg,
+                               .n = cut,
+                               .time_ms = s->time_ms,
+                               .y = s->y,
+                               .n_exog = s->n_exog,
+                               .exog = s->exog};
+        void *state = NULL;
+        if (ops->fit(&v, &state, errstr, errstr_size) != MM_OK) {
+            ok = false;
+            break;
+        }
+        double last[MM_MODEL_MAX_EXOG];
+        mm_models__last_known_exog(s->n_exog, s->exog, cut, last);
+        mm_models__resolve_exog(s->n_exog, s->exog, cut, last, H, eb.col);
+        mm_models__fcctx_t fc = {.cfg = cfg,
+                                 .hist = s->y,
+                                 .n_hist = cut,
+                                 .end_ms = s->time_ms[cut - 1],
+                                 .n_exog = s->n_exog,
+                                 .fexog = (const double *const *)eb.col,
+                                 .nonneg = nonneg};
+        double *mean = bt->fc + w * H;
+        mm_err_t ferr = ops->forecast(state, &fc, H, mean, sd, errstr, errstr_size);
+        ops->destroy(state);
+        if (ferr != MM_OK) {
+            ok = false;
+            break;
+        }
+        mm_models__clip_nonneg(nonneg, mean, H);
+        for (size_t k = 0; k < H; k++) bt->err[w * H + k] = s->y[cut + k] - mean[k];
+        mm_metrics_forecast(s->y + cut, mean, H, s->y, cut, cfg->season_length, &wm[w]);
+    }
+    if (ok) {
+        mm_models__metrics_mean(wm, K, &bt->metrics);
+        bt->ok = true;
+    }
+    free(sd);
+    free(wm);
+    mm_models__exog_buf_free(&eb);
+    return err;
+}
+
+/* Per-step residual sd from K windows: sd_k = c k^b. Three windows per step
+ * are too few to use raw, so the growth b comes from a log-log fit of the
+ * per-step RMS errors, and the level c from matching the pooled squared
+ * errors (a log-space fit alone sits low: the mean log of an RMS of few
+ * values is biased down). */
+void mm_models__residual_spread(const double *err, size_t K, size_t H, double *sd_out) {
+    double sx = 0, sy = 0, sxx = 0, sxy = 0, cnt = 0, pooled = 0, pooled_n = 0;
+    for (size_t k = 0; k < H; k++) {
+        double ss = 0, c = 0;
+        for (size_t w = 0; w < K; w++) {
+            double e = err[w * H + k];
+            if (!isnan(e)) {
+                ss += e * e;
+                c++;
+            }
+        }
+        pooled += ss;
+        pooled_n += c;
+        if (c == 0 || ss <= 0) continue;
+        double x = log((double)(k + 1)), yv = 0.5 * log(ss / c);
+        sx += x, sy += yv, sxx += x * x, sxy += x * yv, cnt++;
+    }
+    double b = 0;
+    if (cnt >= 2 && cnt * sxx - sx * sx > 0) {
+        b = (cnt * sxy - sx * sy) / (cnt * sxx - sx * sx);
+        b = b < 0 ? 0 : b > 1 ? 1 : b;
+    }
+    /* c^2 sum_k n_k k^2b = sum of squared errors */
+    double den = 0;
+    for (size_t k = 0; k < H; k++) {
+        double c = 0;
+        for (size_t w = 0; w < K; w++) c += !isnan(err[w * H + k]);
+        den += c * pow((double)(k + 1), 2 * b);
+    }
+    double scale = den > 0 && pooled > 0 ? sqrt(pooled / den) : (pooled_n > 0 ? 0 : NAN);
+    for (size_t k = 0; k < H; k++) sd_out[k] = scale * pow((double)(k + 1), b);
+}
+
+/* The eligible candidates with a value of @p id, best first (ties: lower id
+ * first, the simpler model). @returns how many. */
+size_t mm_models__rank_candidates(mm_metric_id_t id, const mm_models__backtest_t *bts,
+                                  uint32_t eligible, mm_algo_t *rank) {
+    size_t k = 0;
+    for (int a = 0; a < MM_ALGO__COUNT; a++) {
+        if (!(eligible & MM_MODELS__BIT(a)) || !bts[a].ok || isnan(bts[a].metrics.v[id])) continue;
+        size_t at = k++;
+        for (;
+             at > 0 && mm_models__better(id, bts[a].metrics.v[id], bts[rank[at - 1]].metrics.v[id]);
+             at--)
+            rank[at] = rank[at - 1];
+        rank[at] = (mm_algo_t)a;
+    }
+    return k;
+}
+
+/* Weights of a combination: proportional to 1 / backtest metric (Bates and
+ * Granger's inverse-error weighting, with the selection metric in place of
+ * the error variance); equal when a member's metric is not positive (bias
+ * can be negative, a perfect backtest is 0). Fixed here, stored with the
+ * model. */
+void mm_models__combination_weights(mm_metric_id_t id, const mm_models__backtest_t *bts,
+                                    const mm_algo_t *members, size_t k, double *w) {
+    bool inverse = id != MM_METRIC_BIAS;
+    for (size_t i = 0; i < k; i++) {
+        double v = bts[members[i]].metrics.v[id];
+        if (!(v > 0) || !isfinite(v)) inverse = false;
+    }
+    double sum = 0;
+    for (size_t i = 0; i < k; i++) {
+        w[i] = inverse ? 1.0 / bts[members[i]].metrics.v[id] : 1.0;
+        sum += w[i];
+    }
+    for (size_t i = 0; i < k; i++) w[i] /= sum;
+}
+
+/* Score a combination on the backtest windows from its members' window
+ * forecasts: the same sums mm_model_forecast computes for an ensemble. */
+mm_err_t mm_models__combine_backtest(const mm_model_config_t *cfg, const mm_series_t *s,
+                                     const mm_models__backtest_t *bts, const mm_algo_t *members,
+                                     const double *weights, size_t k, mm_models__backtest_t *out,
+                                     char *errstr, size_t errstr_size) {
+    size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout, n = s->n;
+    memset(out, 0, sizeof *out);
+    mm_metrics_init(&out->metrics);
+    out->fc = malloc(K * H * sizeof(double));
+    out->err = malloc(K * H * sizeof(double));
+    mm_metrics_t *wm = malloc(K * sizeof *wm);
+    if (!out->fc || !out->err || !wm) {
+        free(wm);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "backtest: out of memory");
+    }
+    for (size_t w = 0; w < K; w++) {
+        size_t cut = n - (K - w) * H;
+        double *f = out->fc + w * H;
+        for (size_t h = 0; h < H; h++) {
+            double v = 0;
+            for (size_t i = 0; i < k; i++) v += weights[i] * bts[members[i]].fc[w * H + h];
+            f[h] = v;
+            out->err[w * H + h] = s->y[cut + h] - v;
+        }
+        mm_metrics_forecast(s->y + cut, f, H, s->y, cut, cfg->season_length, &wm[w]);
+    }
+    mm_models__metrics_mean(wm, K, &out->metrics);
+    out->ok = true;
+    free(wm);
+    return MM_OK;
+}
