@@ -44,7 +44,7 @@ mm_err_t mm_trainer_run(mm_trainer_t *trainer, volatile sig_atomic_t *stop);
 
 void mm_trainer_destroy(mm_trainer_t *trainer); /* accepts NULL */
 
-/** State store schema migrations (exposed for tests and tools). */
+/** State store schema migrations (exposed for tests and tools; defined in store.c). */
 extern const char *const mm_trainer_migrations[];
 extern const size_t mm_trainer_n_migrations;
 

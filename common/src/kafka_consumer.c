@@ -1,0 +1,239 @@
+/*
+ * kafka_consumer.c - the services' group consumer (see mm/kafka.h): a group
+ * member whose partitions start where the service's own state store says
+ * (on_assign), with offsets stored only after the work they cover is
+ * durable and commits that only mirror progress for lag monitoring.
+ *
+ * Workload: one message at a time handed to a service loop; rebalances are
+ * rare and served on the polling thread.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka_int.h"
+#include "mm/log.h"
+#include "mm/util.h"
+
+struct mm_kafka_consumer {
+    rd_kafka_t *rk;
+    mm_kafka_rebalance_cbs_t cbs;
+    bool has_cbs;
+    rd_kafka_message_t *held; /* the message last returned by poll (owned) */
+};
+
+/* Where a partition starts when the service has no say: committed, else the beginning. */
+static void offsets_from_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed, KAFKA_REQUEST_TIMEOUT_MS);
+    for (int i = 0; i < partitions->cnt; i++) {
+        rd_kafka_topic_partition_t *rktpar = &partitions->elems[i];
+        const rd_kafka_topic_partition_t *c = &committed->elems[i];
+        if (err || c->err) {
+            /*
+             * Unknown: let librdkafka fetch the committed offset itself. With
+             * auto.offset.reset=error a missing one then surfaces as a consumer
+             * error instead of a silent replay or skip.
+             */
+            mm_log_warn("kafka_committed_unknown", "committed offset of %s [%" PRId32 "]: %s",
+                        rktpar->topic, rktpar->partition, rd_kafka_err2str(err ? err : c->err));
+            rktpar->offset = RD_KAFKA_OFFSET_STORED;
+        } else if (c->offset < 0) {
+            rktpar->offset = RD_KAFKA_OFFSET_BEGINNING; /* the group never committed here */
+        } else {
+            rktpar->offset = c->offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+}
+
+static int64_t start_offset(int64_t wanted, const char *topic, int32_t partition) {
+    if (wanted >= 0) return wanted;
+    switch (wanted) {
+    case MM_OFFSET_BEGINNING:
+        return RD_KAFKA_OFFSET_BEGINNING;
+    case MM_OFFSET_END:
+        return RD_KAFKA_OFFSET_END;
+    case MM_OFFSET_COMMITTED:
+        return RD_KAFKA_OFFSET_STORED;
+    default:
+        mm_log_error("kafka_bad_start_offset",
+                     "on_assign returned %" PRId64 " for %s [%" PRId32
+                     "]; using the committed offset",
+                     wanted, topic, partition);
+        return RD_KAFKA_OFFSET_STORED;
+    }
+}
+
+static void log_assignment(const char *event, const rd_kafka_topic_partition_list_t *partitions,
+                           const char *protocol) {
+    json_t *parts = json_array();
+    for (int i = 0; i < partitions->cnt; i++)
+        json_array_append_new(parts,
+                              json_pack("{s:s, s:i, s:I}", "topic", partitions->elems[i].topic,
+                                        "partition", (int)partitions->elems[i].partition, "offset",
+                                        (json_int_t)partitions->elems[i].offset));
+    mm_logj(MM_LOG_INFO, event, json_pack("{s:o, s:s}", "partitions", parts, "protocol", protocol),
+            "%d partition(s)", partitions->cnt);
+}
+
+static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                  rd_kafka_topic_partition_list_t *partitions, void *opaque) {
+    mm_kafka_consumer_t *consumer = opaque;
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    bool cooperative = protocol && strcmp(protocol, "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t assign_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        if (consumer->has_cbs && consumer->cbs.on_assign) {
+            for (int i = 0; i < partitions->cnt; i++) {
+                rd_kafka_topic_partition_t *rktpar = &partitions->elems[i];
+                int64_t wanted =
+                    consumer->cbs.on_assign(consumer->cbs.opaque, rktpar->topic, rktpar->partition);
+                rktpar->offset = start_offset(wanted, rktpar->topic, rktpar->partition);
+            }
+        } else if (partitions->cnt > 0) {
+            offsets_from_committed(rk, partitions);
+        }
+        log_assignment("kafka_assigned", partitions, protocol ? protocol : "?");
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, partitions);
+        else
+            assign_err = rd_kafka_assign(rk, partitions);
+        break;
+
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
+        bool lost = rd_kafka_assignment_lost(rk) != 0;
+        log_assignment(lost ? "kafka_lost" : "kafka_revoked", partitions,
+                       protocol ? protocol : "?");
+        if (consumer->has_cbs && consumer->cbs.on_revoke)
+            for (int i = 0; i < partitions->cnt; i++)
+                consumer->cbs.on_revoke(consumer->cbs.opaque, partitions->elems[i].topic,
+                                        partitions->elems[i].partition, lost);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, partitions);
+        else
+            assign_err = rd_kafka_assign(rk, NULL);
+        break;
+    }
+
+    default:
+        mm_log_error("kafka_rebalance_error", "rebalance failed: %s", rd_kafka_err2str(err));
+        assign_err = rd_kafka_assign(rk, NULL);
+        break;
+    }
+
+    if (error) {
+        mm_log_error("kafka_assign_failed", "incremental (un)assign: %s",
+                     rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (assign_err) {
+        mm_log_error("kafka_assign_failed", "assign: %s", rd_kafka_err2str(assign_err));
+    }
+}
+
+mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *group_id,
+                                           const char *const *topics, size_t n_topics,
+                                           const mm_kv_list_t *props,
+                                           const mm_kafka_rebalance_cbs_t *cbs, char *errstr,
+                                           size_t errstr_size) {
+    static const char *const defaults[][2] = {
+        {"client.id", "mm-consumer"},
+        /* An offset is stored only after the work it covers is durable (DESIGN 4). */
+        {"enable.auto.offset.store", "false"},
+        /* Never silently skip or replay (DESIGN 9). */
+        {"auto.offset.reset", "error"},
+        /* Commits only what was stored: they mirror progress for lag monitoring. */
+        {"enable.auto.commit", "true"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"enable.partition.eof", "false"},
+    };
+    if (!group_id || !*group_id || !topics || n_topics == 0) {
+        mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "consumer needs a group id and topics");
+        return NULL;
+    }
+    mm_kafka_consumer_t *consumer = calloc(1, sizeof(*consumer));
+    if (!consumer) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (cbs) {
+        consumer->cbs = *cbs;
+        consumer->has_cbs = true;
+    }
+    rd_kafka_topic_partition_list_t *subscription = NULL;
+    rd_kafka_conf_t *conf = mm_kafka__conf_build(bootstrap, defaults, MM_ARRAY_SIZE(defaults),
+                                                 props, consumer, errstr, errstr_size);
+    if (!conf) goto fail;
+    if (mm_kafka__conf_set(conf, "group.id", group_id, errstr, errstr_size) != MM_OK) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, consumer_rebalance_cb);
+    consumer->rk = mm_kafka__new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    conf = NULL; /* now owned by rk (or destroyed) */
+    if (!consumer->rk) goto fail;
+    rd_kafka_poll_set_consumer(consumer->rk);
+
+    subscription = rd_kafka_topic_partition_list_new((int)n_topics);
+    for (size_t i = 0; i < n_topics; i++)
+        rd_kafka_topic_partition_list_add(subscription, topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer->rk, subscription);
+    rd_kafka_topic_partition_list_destroy(subscription);
+    if (err) {
+        mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "subscribe (group %s): %s", group_id,
+                rd_kafka_err2str(err));
+        rd_kafka_destroy(consumer->rk);
+        goto fail;
+    }
+    return consumer;
+fail:
+    free(consumer);
+    return NULL;
+}
+
+mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms, mm_kafka_msg_t *msg,
+                                char *errstr, size_t errstr_size) {
+    if (!consumer || !msg)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "poll: no consumer or message");
+    return mm_kafka__poll(consumer->rk, &consumer->held, timeout_ms, NULL, msg, errstr,
+                          errstr_size);
+}
+
+mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
+                                        int32_t partition, int64_t next_offset) {
+    if (!consumer || !topic || next_offset < 0) return MM_ERR_INVALID_ARG;
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offsets, topic, partition)->offset = next_offset;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(consumer->rk, offsets);
+    if (!err) err = offsets->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (err) {
+        /* Typically the partition was revoked meanwhile: its new owner resumes from its state. */
+        mm_log_warn("kafka_store_offset_failed",
+                    "store offset %" PRId64 " for %s [%" PRId32 "]: %s", next_offset, topic,
+                    partition, rd_kafka_err2str(err));
+        return MM_ERR_KAFKA;
+    }
+    return MM_OK;
+}
+
+void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer) {
+    if (!consumer) return;
+    rd_kafka_resp_err_t err = rd_kafka_commit(consumer->rk, NULL, 1);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        mm_log_warn("kafka_commit_failed", "commit: %s", rd_kafka_err2str(err));
+}
+
+void mm_kafka_consumer_close(mm_kafka_consumer_t *consumer) {
+    if (!consumer) return;
+    if (consumer->held) rd_kafka_message_destroy(consumer->held);
+    /* Leaves the group: the revoke callback runs and stored offsets are committed. */
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer->rk);
+    if (err) mm_log_warn("kafka_close_failed", "consumer close: %s", rd_kafka_err2str(err));
+    rd_kafka_destroy(consumer->rk);
+    free(consumer);
+}

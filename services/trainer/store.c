@@ -1,0 +1,472 @@
+/*
+ * store.c - mm-trainer's SQLite state store (see store.h).
+ *
+ * Workload: the poll thread writes one transaction per ObservationBatch (up
+ * to a few thousand row upserts through one prepared statement); workers
+ * read one key's whole history per training (tens to hundreds of thousands
+ * of rows, in time order off the primary key) and record one model.
+ *
+ * Idempotence on redelivery: a batch is identified by (key, load, batch_seq)
+ * and a redelivered one changes nothing but the offset; an observation is
+ * identified by (key, time) and a re-sent one replaces the earlier value.
+ */
+#include "store.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/log.h"
+#include "mm/model.h"
+#include "mm/outbox.h"
+#include "mm/util.h"
+
+/* A DeadLetter's room beyond a full-size original: the envelope (reason, coordinates). */
+#define DEADLETTER_ENVELOPE_SLACK 65536
+/* First allocation, in rows, of a history read (doubled as it grows). */
+#define HISTORY_INITIAL_ROWS 1024
+
+const char *const mm_trainer_migrations[] = {
+    /* v1 */
+    "CREATE TABLE history ("
+    "  partition_key TEXT NOT NULL,"
+    "  t INTEGER NOT NULL,"
+    "  y REAL,"
+    "  x BLOB,"
+    "  PRIMARY KEY (partition_key, t)) WITHOUT ROWID;"
+    "CREATE TABLE keys ("
+    "  partition_key TEXT PRIMARY KEY,"
+    "  generation INTEGER NOT NULL DEFAULT 0," /* bumped on every data change */
+    "  new_rows INTEGER NOT NULL DEFAULT 0,"   /* rows since the last model */
+    "  dirty INTEGER NOT NULL DEFAULT 0,"      /* a retrain is due */
+    "  trigger_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_load_id TEXT,"
+    "  last_train_id TEXT,"
+    "  last_trained_at_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX keys_due ON keys(dirty, trigger_at_ms);"
+    "CREATE TABLE load_batches ("
+    "  partition_key TEXT NOT NULL,"
+    "  load_id TEXT NOT NULL,"
+    "  batch_seq INTEGER NOT NULL,"
+    "  n_rows INTEGER NOT NULL,"
+    "  end_of_load INTEGER NOT NULL,"
+    "  expected_rows INTEGER NOT NULL,"
+    "  expected_batches INTEGER NOT NULL,"
+    "  PRIMARY KEY (partition_key, load_id, batch_seq)) WITHOUT ROWID;"
+    "CREATE TABLE offsets ("
+    "  topic TEXT NOT NULL,"
+    "  partition INTEGER NOT NULL,"
+    "  next_offset INTEGER NOT NULL,"
+    "  PRIMARY KEY (topic, partition));"
+    "CREATE TABLE trained ("
+    "  train_id TEXT PRIMARY KEY,"
+    "  partition_key TEXT NOT NULL,"
+    "  algorithm TEXT NOT NULL,"
+    "  fallback INTEGER NOT NULL,"
+    "  artifact_uri TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  data_end_ms INTEGER NOT NULL,"
+    "  n_rows INTEGER NOT NULL,"
+    "  trained_at_ms INTEGER NOT NULL);" MM_OUTBOX_TABLE_SQL,
+};
+const size_t mm_trainer_n_migrations = MM_ARRAY_SIZE(mm_trainer_migrations);
+
+static mm_err_t bind_text(sqlite3_stmt *st, int idx, const char *text) {
+    return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT) == SQLITE_OK ? MM_OK : MM_ERR_DB;
+}
+
+/* ------------------------------------------------------------ poll thread */
+
+/* The poll thread's statements, in the order of the store's fields. */
+static const char *const poll_sql[] = {
+    /* history upsert: a re-sent observation replaces the earlier value */
+    "INSERT INTO history(partition_key, t, y, x) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT(partition_key, t) DO UPDATE SET y = excluded.y, x = excluded.x",
+    "INSERT OR IGNORE INTO load_batches(partition_key, load_id, batch_seq, n_rows, end_of_load, "
+    "expected_rows, expected_batches) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    "INSERT INTO keys(partition_key, generation, new_rows, last_load_id) VALUES (?1, 1, ?2, ?3) "
+    "ON CONFLICT(partition_key) DO UPDATE SET generation = generation + 1, "
+    "new_rows = new_rows + excluded.new_rows, last_load_id = excluded.last_load_id",
+    "SELECT new_rows FROM keys WHERE partition_key = ?1",
+    "UPDATE keys SET dirty = 1, trigger_at_ms = ?2 WHERE partition_key = ?1",
+    "SELECT COUNT(*), COALESCE(SUM(n_rows),0) FROM load_batches "
+    "WHERE partition_key = ?1 AND load_id = ?2",
+};
+
+static sqlite3_stmt **poll_stmts(mm_trainer_store_t *store, size_t i) {
+    sqlite3_stmt **stmts[] = {&store->st_history_upsert, &store->st_batch_insert,
+                              &store->st_key_touch,      &store->st_key_new_rows,
+                              &store->st_key_trigger,    &store->st_load_received};
+    _Static_assert(MM_ARRAY_SIZE(stmts) == MM_ARRAY_SIZE(poll_sql), "one statement per field");
+    return stmts[i];
+}
+
+mm_err_t mm_trainer_store_open(mm_trainer_store_t *store, const char *path, const mm_spec_t *spec,
+                               const char *service, char *errstr, size_t errstr_size) {
+    memset(store, 0, sizeof(*store));
+    store->spec = spec;
+    mm_err_t err = mm_db_open_err(&store->db, path, mm_trainer_migrations, mm_trainer_n_migrations,
+                                  errstr, errstr_size);
+    if (err) return err;
+    for (size_t i = 0; i < MM_ARRAY_SIZE(poll_sql); i++) {
+        err = mm_db_prepare(store->db, poll_stmts(store, i), poll_sql[i], errstr, errstr_size);
+        if (err) goto fail;
+    }
+    mm_consumer_state_config_t offsets = {.table = MM_TRAINER_OFFSETS_TABLE,
+                                          .service = service,
+                                          .deadletter_cap =
+                                              MM_BUF_CAP_MESSAGE + DEADLETTER_ENVELOPE_SLACK};
+    store->offsets = mm_consumer_state_new(store->db, &offsets, errstr, errstr_size);
+    if (!store->offsets) {
+        err = MM_ERR_DB;
+        goto fail;
+    }
+    return MM_OK;
+fail:
+    mm_trainer_store_close(store);
+    return err;
+}
+
+void mm_trainer_store_close(mm_trainer_store_t *store) {
+    mm_consumer_state_destroy(store->offsets);
+    for (size_t i = 0; i < MM_ARRAY_SIZE(poll_sql); i++) sqlite3_finalize(*poll_stmts(store, i));
+    mm_db_close(store->db);
+    memset(store, 0, sizeof(*store));
+}
+
+/* Map the batch's columns onto the spec's exogenous features (by name). */
+static void map_columns(const mm_spec_t *spec, const mm_observation_batch_t *b, int *col_of) {
+    for (size_t j = 0; j < spec->n_feature_columns; j++) {
+        col_of[j] = -1;
+        for (size_t c = 0; c < b->n_columns; c++)
+            if (b->columns[c].name && strcmp(b->columns[c].name, spec->feature_columns[j]) == 0)
+                col_of[j] = (int)c;
+    }
+}
+
+static mm_err_t upsert_rows(mm_trainer_store_t *store, const mm_observation_batch_t *b,
+                            char *errstr, size_t errstr_size) {
+    const mm_spec_t *spec = store->spec;
+    int col_of[MM_MODEL_MAX_EXOG];
+    double x[MM_MODEL_MAX_EXOG];
+    map_columns(spec, b, col_of);
+    sqlite3_stmt *hs = store->st_history_upsert;
+    for (size_t i = 0; i < b->n_rows; i++) {
+        bind_text(hs, 1, b->partition_key);
+        sqlite3_bind_int64(hs, 2, b->time_ms[i]);
+        if (isnan(b->target[i]))
+            sqlite3_bind_null(hs, 3);
+        else
+            sqlite3_bind_double(hs, 3, b->target[i]);
+        if (spec->n_feature_columns > 0) {
+            for (size_t j = 0; j < spec->n_feature_columns; j++)
+                x[j] = col_of[j] >= 0 ? b->columns[col_of[j]].values[i] : NAN;
+            sqlite3_bind_blob(hs, 4, x, (int)(spec->n_feature_columns * sizeof(double)),
+                              SQLITE_TRANSIENT);
+        } else {
+            sqlite3_bind_null(hs, 4);
+        }
+        mm_err_t err = mm_db_step_done(store->db, hs, errstr, errstr_size);
+        if (err) return err;
+    }
+    return MM_OK;
+}
+
+/* The key's generation moves; an end of load or enough new rows is a trigger. */
+static mm_err_t touch_key(mm_trainer_store_t *store, const mm_observation_batch_t *b,
+                          bool *triggered, char *errstr, size_t errstr_size) {
+    const mm_retrain_policy_t *rp = &store->spec->retrain;
+    sqlite3_stmt *ks = store->st_key_touch;
+    bind_text(ks, 1, b->partition_key);
+    sqlite3_bind_int64(ks, 2, (sqlite3_int64)b->n_rows);
+    bind_text(ks, 3, b->load_id);
+    mm_err_t err = mm_db_step_done(store->db, ks, errstr, errstr_size);
+    if (err) return err;
+
+    bool trigger = b->end_of_load && rp->on_end_of_load;
+    if (!trigger && rp->min_new_rows > 0) {
+        sqlite3_stmt *q = store->st_key_new_rows;
+        bind_text(q, 1, b->partition_key);
+        err = mm_db_step_row(store->db, q, errstr, errstr_size);
+        if (err == MM_OK) trigger = sqlite3_column_int64(q, 0) >= rp->min_new_rows;
+        sqlite3_reset(q);
+        if (err && err != MM_ERR_NOT_FOUND) return err;
+    }
+    *triggered = trigger;
+    if (!trigger) return MM_OK;
+    sqlite3_stmt *ts = store->st_key_trigger;
+    bind_text(ts, 1, b->partition_key);
+    sqlite3_bind_int64(ts, 2, mm_now_ms() + rp->debounce_ms);
+    return mm_db_step_done(store->db, ts, errstr, errstr_size);
+}
+
+/* Completeness: every batch of the key's load should be here by the end of load. */
+static void check_load_complete(mm_trainer_store_t *store, const mm_observation_batch_t *b) {
+    char errstr[256];
+    sqlite3_stmt *q = store->st_load_received;
+    bind_text(q, 1, b->partition_key);
+    bind_text(q, 2, b->load_id);
+    if (mm_db_step_row(store->db, q, errstr, sizeof(errstr)) == MM_OK) {
+        int64_t got_batches = sqlite3_column_int64(q, 0);
+        int64_t got_rows = sqlite3_column_int64(q, 1);
+        if ((b->load_batches_for_key >= 0 && got_batches != b->load_batches_for_key) ||
+            (b->load_rows_for_key >= 0 && got_rows != b->load_rows_for_key))
+            mm_logj(MM_LOG_WARN, "load_incomplete",
+                    json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "partition_key", b->partition_key,
+                              "load_id", b->load_id, "expected_rows",
+                              (json_int_t)b->load_rows_for_key, "received_rows",
+                              (json_int_t)got_rows, "expected_batches",
+                              (json_int_t)b->load_batches_for_key, "received_batches",
+                              (json_int_t)got_batches),
+                    "end of load for %s arrived but %" PRId64 " of %" PRId64
+                    " rows are here; training on what arrived",
+                    b->partition_key, got_rows, b->load_rows_for_key);
+    }
+    sqlite3_reset(q);
+}
+
+mm_err_t mm_trainer_store_apply_batch(mm_trainer_store_t *store, const char *topic,
+                                      int32_t partition, int64_t offset,
+                                      const mm_observation_batch_t *b,
+                                      mm_trainer_batch_outcome_t *outcome, char *errstr,
+                                      size_t errstr_size) {
+    memset(outcome, 0, sizeof(*outcome));
+    mm_err_t err = mm_db_begin(store->db, errstr, errstr_size);
+    if (err) return err;
+
+    /* A batch already seen (a redelivery) changes nothing but the offset. */
+    sqlite3_stmt *st = store->st_batch_insert;
+    bind_text(st, 1, b->partition_key);
+    bind_text(st, 2, b->load_id);
+    sqlite3_bind_int(st, 3, b->batch_seq);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b->n_rows);
+    sqlite3_bind_int(st, 5, b->end_of_load ? 1 : 0);
+    sqlite3_bind_int64(st, 6, b->load_rows_for_key);
+    sqlite3_bind_int(st, 7, b->load_batches_for_key);
+    err = mm_db_step_done(store->db, st, errstr, errstr_size);
+    if (err) goto fail;
+    outcome->fresh = sqlite3_changes(store->db->sqlite) > 0;
+
+    if (outcome->fresh) {
+        err = upsert_rows(store, b, errstr, errstr_size);
+        if (!err) err = touch_key(store, b, &outcome->triggered, errstr, errstr_size);
+        if (err) goto fail;
+    }
+    err =
+        mm_consumer_state_store(store->offsets, topic, partition, offset + 1, errstr, errstr_size);
+    if (!err) err = mm_db_commit(store->db, errstr, errstr_size);
+    if (err) goto fail;
+    if (outcome->fresh && b->end_of_load) check_load_complete(store, b);
+    return MM_OK;
+fail:
+    mm_db_rollback(store->db);
+    memset(outcome, 0, sizeof(*outcome));
+    return err;
+}
+
+mm_err_t mm_trainer_store_due_keys(mm_db_t *db, const mm_spec_t *spec, int64_t now_ms, int limit,
+                                   mm_trainer_due_cb_t *cb, void *opaque, char *errstr,
+                                   size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err =
+        mm_db_prepare(db, &st,
+                      "SELECT partition_key FROM keys WHERE (dirty = 1 AND trigger_at_ms <= ?1) "
+                      "OR (?2 > 0 AND new_rows > 0 AND last_trained_at_ms > 0 AND "
+                      "last_trained_at_ms <= ?1 - ?2 * 1000) ORDER BY trigger_at_ms LIMIT ?3",
+                      errstr, errstr_size);
+    if (err) return err;
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int64(st, 2, spec->retrain.max_age_s);
+    sqlite3_bind_int(st, 3, limit);
+    while ((err = mm_db_step_row(db, st, errstr, errstr_size)) == MM_OK) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        if (key && !cb(opaque, key)) break;
+    }
+    sqlite3_finalize(st);
+    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
+}
+
+/* ------------------------------------------------------------ workers */
+
+void mm_trainer_history_clear(mm_trainer_history_t *h) {
+    free(h->time_ms);
+    free(h->y);
+    free(h->x);
+    free(h->last_load_id);
+    memset(h, 0, sizeof(*h));
+}
+
+static mm_err_t read_key_row(mm_db_t *db, const char *key, mm_trainer_history_t *h, char *errstr,
+                             size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err =
+        mm_db_prepare(db, &st, "SELECT generation, last_load_id FROM keys WHERE partition_key = ?1",
+                      errstr, errstr_size);
+    if (err) return err;
+    bind_text(st, 1, key);
+    err = mm_db_step_row(db, st, errstr, errstr_size);
+    if (err == MM_OK) {
+        h->generation = sqlite3_column_int64(st, 0);
+        const char *load_id = (const char *)sqlite3_column_text(st, 1);
+        if (load_id && !(h->last_load_id = strdup(load_id)))
+            err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    } else if (err == MM_ERR_NOT_FOUND) {
+        err = MM_OK;
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+static bool history_grow(mm_trainer_history_t *h, size_t *cap) {
+    size_t ncap = *cap ? *cap * 2 : HISTORY_INITIAL_ROWS;
+    int64_t *nt = realloc(h->time_ms, ncap * sizeof(*nt));
+    if (nt) h->time_ms = nt;
+    double *ny = realloc(h->y, ncap * sizeof(*ny));
+    if (ny) h->y = ny;
+    double *nx = h->n_exog ? realloc(h->x, ncap * h->n_exog * sizeof(*nx)) : h->x;
+    if (nx) h->x = nx;
+    if (!nt || !ny || (h->n_exog && !nx)) return false;
+    *cap = ncap;
+    return true;
+}
+
+static mm_err_t read_rows(mm_db_t *db, const char *key, mm_trainer_history_t *h, char *errstr,
+                          size_t errstr_size) {
+    const size_t nx = h->n_exog;
+    sqlite3_stmt *st = NULL;
+    mm_err_t err =
+        mm_db_prepare(db, &st, "SELECT t, y, x FROM history WHERE partition_key = ?1 ORDER BY t",
+                      errstr, errstr_size);
+    if (err) return err;
+    bind_text(st, 1, key);
+    mm_sha256_ctx_t *sha = mm_sha256_new();
+    size_t cap = 0;
+    while ((err = mm_db_step_row(db, st, errstr, errstr_size)) == MM_OK) {
+        if (h->n == cap && !history_grow(h, &cap)) {
+            err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: history too large", key);
+            break;
+        }
+        size_t n = h->n;
+        h->time_ms[n] = sqlite3_column_int64(st, 0);
+        h->y[n] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+        const void *blob = sqlite3_column_blob(st, 2);
+        int blen = sqlite3_column_bytes(st, 2);
+        for (size_t j = 0; j < nx; j++) {
+            double v = NAN;
+            if (blob && (size_t)blen >= (j + 1) * sizeof(double))
+                memcpy(&v, (const uint8_t *)blob + j * sizeof(double), sizeof(double));
+            h->x[n * nx + j] = v;
+        }
+        mm_sha256_update(sha, &h->time_ms[n], sizeof(int64_t));
+        mm_sha256_update(sha, &h->y[n], sizeof(double));
+        if (nx) mm_sha256_update(sha, &h->x[n * nx], nx * sizeof(double));
+        h->n++;
+    }
+    mm_sha256_final_hex(sha, h->digest);
+    sqlite3_finalize(st);
+    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
+}
+
+mm_err_t mm_trainer_store_read_history(mm_db_t *db, const char *key, size_t n_exog,
+                                       mm_trainer_history_t *h, char *errstr, size_t errstr_size) {
+    memset(h, 0, sizeof(*h));
+    h->n_exog = n_exog;
+    mm_err_t err = mm_db_begin(db, errstr, errstr_size); /* one consistent snapshot */
+    if (err) return err;
+    err = read_key_row(db, key, h, errstr, errstr_size);
+    if (!err) err = read_rows(db, key, h, errstr, errstr_size);
+    mm_db_rollback(db); /* read-only snapshot: nothing to commit */
+    if (!err && h->n == 0)
+        err = mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size, "%s: no history", key);
+    if (err) mm_trainer_history_clear(h);
+    return err;
+}
+
+mm_err_t mm_trainer_store_is_trained(mm_db_t *db, const char *train_id, bool *trained, char *errstr,
+                                     size_t errstr_size) {
+    *trained = false;
+    sqlite3_stmt *q = NULL;
+    mm_err_t err =
+        mm_db_prepare(db, &q, "SELECT 1 FROM trained WHERE train_id = ?1", errstr, errstr_size);
+    if (err) return err;
+    bind_text(q, 1, train_id);
+    err = mm_db_step_row(db, q, errstr, errstr_size);
+    sqlite3_finalize(q);
+    if (err == MM_OK) *trained = true;
+    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
+}
+
+static mm_err_t insert_model(mm_db_t *db, const mm_trainer_model_row_t *m, char *errstr,
+                             size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err =
+        mm_db_prepare(db, &st,
+                      "INSERT OR IGNORE INTO trained(train_id, partition_key, algorithm, "
+                      "fallback, artifact_uri, sha256, data_end_ms, n_rows, "
+                      "trained_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                      errstr, errstr_size);
+    if (err) return err;
+    bind_text(st, 1, m->train_id);
+    bind_text(st, 2, m->partition_key);
+    bind_text(st, 3, m->algorithm);
+    sqlite3_bind_int(st, 4, m->fallback ? 1 : 0);
+    bind_text(st, 5, m->artifact_uri);
+    bind_text(st, 6, m->sha256);
+    sqlite3_bind_int64(st, 7, m->data_end_ms);
+    sqlite3_bind_int64(st, 8, m->n_rows);
+    sqlite3_bind_int64(st, 9, mm_now_ms());
+    err = mm_db_step_done(db, st, errstr, errstr_size);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static mm_err_t clear_trigger(mm_db_t *db, const char *key, int64_t generation,
+                              const char *train_id, char *errstr, size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err =
+        mm_db_prepare(db, &st,
+                      "UPDATE keys SET dirty = CASE WHEN generation = ?2 THEN 0 ELSE dirty "
+                      "END, new_rows = CASE WHEN generation = ?2 THEN 0 ELSE new_rows END, "
+                      "last_train_id = ?3, last_trained_at_ms = ?4 WHERE partition_key = ?1",
+                      errstr, errstr_size);
+    if (err) return err;
+    bind_text(st, 1, key);
+    sqlite3_bind_int64(st, 2, generation);
+    bind_text(st, 3, train_id);
+    sqlite3_bind_int64(st, 4, mm_now_ms());
+    err = mm_db_step_done(db, st, errstr, errstr_size);
+    sqlite3_finalize(st);
+    return err;
+}
+
+mm_err_t mm_trainer_store_record_model(mm_db_t *db, const char *key, int64_t generation,
+                                       const char *train_id, const mm_trainer_model_row_t *model,
+                                       const mm_buf_t *event, char *errstr, size_t errstr_size) {
+    mm_err_t err = mm_db_begin(db, errstr, errstr_size);
+    if (err) return err;
+    if (model) {
+        err = insert_model(db, model, errstr, errstr_size);
+        if (!err)
+            err =
+                mm_outbox_insert(db, MM_TOPIC_MODELS, key, event, mm_now_ms(), errstr, errstr_size);
+    }
+    if (!err) err = clear_trigger(db, key, generation, train_id, errstr, errstr_size);
+    if (!err) err = mm_db_commit(db, errstr, errstr_size);
+    if (err) mm_db_rollback(db);
+    return err;
+}
+
+mm_err_t mm_trainer_store_postpone(mm_db_t *db, const char *key, int64_t at_ms, char *errstr,
+                                   size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err = mm_db_prepare(
+        db, &st, "UPDATE keys SET trigger_at_ms = ?2 WHERE partition_key = ?1 AND dirty = 1",
+        errstr, errstr_size);
+    if (err) return err;
+    bind_text(st, 1, key);
+    sqlite3_bind_int64(st, 2, at_ms);
+    err = mm_db_step_done(db, st, errstr, errstr_size);
+    sqlite3_finalize(st);
+    return err;
+}

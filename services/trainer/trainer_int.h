@@ -1,0 +1,84 @@
+/*
+ * trainer_int.h - what the parts of mm-trainer share: the trainer itself,
+ * and the entry points of its intake (intake.c), its training of one key
+ * (train.c) and its worker pool (pool.c). trainer.c wires them together.
+ */
+#ifndef MM_TRAINER_INT_H
+#define MM_TRAINER_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mm/blob.h"
+#include "mm/kafka.h"
+#include "mm/outbox.h"
+#include "store.h"
+#include "trainer.h"
+
+#define MM_TRAINER_SERVICE "mm-trainer"
+/* Keys queued for training at once. */
+#define MM_TRAINER_JOB_QUEUE_CAP 256
+
+typedef struct mm_trainer_job {
+    char *partition_key;
+} mm_trainer_job_t;
+
+struct mm_trainer {
+    mm_trainer_config_t cfg;
+    const mm_spec_t *spec;
+    mm_trainer_store_t store; /* the poll thread's connection */
+    mm_kafka_producer_t *producer;
+    mm_kafka_consumer_t *consumer;
+
+    /* worker pool (pool.c) */
+    pthread_t *threads;
+    int n_threads;
+    pthread_mutex_t lock;
+    pthread_cond_t cond_jobs;
+    mm_trainer_job_t queue[MM_TRAINER_JOB_QUEUE_CAP];
+    size_t q_head, q_len;
+    char **inflight; /* keys queued or training (small: <= queue cap + workers) */
+    size_t n_inflight, cap_inflight;
+    bool stopping;
+    /* Set once at shutdown; retry waits (train.c) give up when it is. */
+    volatile int stop_retries;
+
+    /* outbox delivery over the poll thread's db (delivery reports land there) */
+    mm_outbox_t outbox;
+
+    /* counters (poll thread, except trained/train_skipped/train_failed under lock) */
+    int64_t batches, rows, dead_letters, duplicate_batches;
+    int64_t trained, train_skipped, train_failed;
+};
+
+/**
+ * @brief Decode, check and apply one consumed record (or dead-letter it).
+ * @returns MM_OK when the record's effect and offset are durable; an error
+ * when the state store refused the write (the caller stops).
+ * @locality the poll thread.
+ */
+mm_err_t mm_trainer__handle_message(mm_trainer_t *trainer, const mm_kafka_msg_t *msg);
+
+/** mm_kafka_rebalance_cbs_t callbacks with the trainer as opaque. */
+int64_t mm_trainer__on_assign(void *opaque, const char *topic, int32_t partition);
+void mm_trainer__on_revoke(void *opaque, const char *topic, int32_t partition, bool lost);
+
+/**
+ * @brief Train one key: load history, build the series, fit, write the
+ * artifact, record the model and queue ModelTrained. Failures are logged and
+ * counted; the key then stays due with its next attempt postponed.
+ * @locality a worker thread, with its own @p db and @p blob.
+ */
+void mm_trainer__train_key(mm_trainer_t *trainer, mm_db_t *db, mm_blob_t *blob, const char *key);
+
+/** @brief Start cfg.workers training threads. */
+mm_err_t mm_trainer__pool_start(mm_trainer_t *trainer, char *errstr, size_t errstr_size);
+/** @brief Queue due keys that are not already queued or training (poll thread). */
+void mm_trainer__pool_schedule_due(mm_trainer_t *trainer);
+/** @brief Drop queued jobs, let running ones finish, join the threads. */
+void mm_trainer__pool_stop(mm_trainer_t *trainer);
+/** @brief Free what the pool holds (after mm_trainer__pool_stop). */
+void mm_trainer__pool_free(mm_trainer_t *trainer);
+
+#endif

@@ -1,0 +1,279 @@
+/*
+ * test_trainer_store.c - unit tests of services/trainer/store.c on a real
+ * SQLite file, no network: a redelivered batch changes only the offset, a
+ * re-sent observation replaces the earlier one, end of load (or enough new
+ * rows) makes a key due, a recorded model clears the trigger unless new data
+ * arrived meanwhile, and the history reads back in time order with a digest
+ * that follows the data.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "mm/kafka.h"
+#include "mm/outbox.h"
+#include "mm/util.h"
+#include "store.h"
+#include "support.h"
+
+#define TOPIC   "mm.observations"
+#define KEY     "store=1/item=1"
+#define LOAD    "load-1"
+#define DAY_MS  86400000LL
+#define SERVICE "mm-trainer"
+
+static char *tmpdir;
+static char path[4200];
+static mm_spec_t spec;
+static mm_trainer_store_t store;
+static char errstr[1024];
+
+static void setup(void) {
+    tmpdir = mmt_tmpdir("trainer_store");
+    cr_assert_not_null(tmpdir);
+    snprintf(path, sizeof(path), "%s/trainer.db", tmpdir);
+    memset(&spec, 0, sizeof(spec));
+    spec.name = "sales";
+    spec.freq = MM_FREQ_DAY;
+    spec.retrain.on_end_of_load = true;
+    snprintf(spec.hash, sizeof(spec.hash), "%064d", 7);
+    cr_assert_eq(mm_trainer_store_open(&store, path, &spec, SERVICE, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+}
+
+static void teardown(void) {
+    mm_trainer_store_close(&store);
+    mmt_rmtree(tmpdir);
+    free(tmpdir);
+}
+
+TestSuite(trainer_store, .init = setup, .fini = teardown);
+
+/* ------------------------------------------------------------ helpers */
+
+/* A batch of @p n daily rows from day @p first, targets first_value, first_value + 1, ... */
+typedef struct test_batch {
+    mm_observation_batch_t b;
+    int64_t time_ms[16];
+    double target[16];
+} test_batch_t;
+
+static test_batch_t *make_batch(int seq, size_t n, int first_day, double first_value, bool end) {
+    static test_batch_t tb;
+    memset(&tb, 0, sizeof(tb));
+    cr_assert_leq(n, 16u);
+    tb.b.partition_key = KEY;
+    tb.b.load_id = LOAD;
+    tb.b.spec_hash = spec.hash;
+    tb.b.batch_seq = seq;
+    tb.b.end_of_load = end;
+    tb.b.load_rows_for_key = -1;
+    tb.b.load_batches_for_key = -1;
+    tb.b.n_rows = n;
+    for (size_t i = 0; i < n; i++) {
+        tb.time_ms[i] = (first_day + (int64_t)i) * DAY_MS;
+        tb.target[i] = first_value + (double)i;
+    }
+    tb.b.time_ms = tb.time_ms;
+    tb.b.target = tb.target;
+    return &tb;
+}
+
+static mm_trainer_batch_outcome_t apply(test_batch_t *tb, int64_t offset) {
+    mm_trainer_batch_outcome_t outcome;
+    cr_assert_eq(mm_trainer_store_apply_batch(&store, TOPIC, 0, offset, &tb->b, &outcome, errstr,
+                                              sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    return outcome;
+}
+
+static int64_t query(const char *sql) {
+    int64_t v = -1;
+    cr_assert_eq(mm_db_query_i64(store.db, sql, &v, NULL, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    return v;
+}
+
+static int64_t next_offset(void) {
+    int64_t next = 0;
+    cr_assert_eq(
+        mm_consumer_state_load(store.offsets, TOPIC, 0, &next, NULL, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    return next;
+}
+
+static bool collect_key(void *opaque, const char *key) {
+    int *n = opaque;
+    cr_expect_str_eq(key, KEY);
+    (*n)++;
+    return true;
+}
+
+static int due_keys(int64_t now_ms) {
+    int n = 0;
+    cr_assert_eq(mm_trainer_store_due_keys(store.db, &spec, now_ms, 10, collect_key, &n, errstr,
+                                           sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    return n;
+}
+
+/* ------------------------------------------------------------ intake */
+
+Test(trainer_store, batch_rows_and_offset_are_stored_together) {
+    mm_trainer_batch_outcome_t o = apply(make_batch(0, 5, 0, 10.0, false), 7);
+    cr_expect(o.fresh);
+    cr_expect_not(o.triggered);
+    cr_expect_eq(query("SELECT COUNT(*) FROM history"), 5);
+    cr_expect_eq(query("SELECT new_rows FROM keys"), 5);
+    cr_expect_eq(query("SELECT generation FROM keys"), 1);
+    cr_expect_eq(next_offset(), 8);
+}
+
+Test(trainer_store, redelivered_batch_changes_only_the_offset) {
+    apply(make_batch(0, 5, 0, 10.0, false), 7);
+    mm_trainer_batch_outcome_t o = apply(make_batch(0, 5, 0, 99.0, false), 9);
+    cr_expect_not(o.fresh);
+    cr_expect_eq(query("SELECT COUNT(*) FROM history"), 5);
+    cr_expect_eq(query("SELECT CAST(SUM(y) AS INTEGER) FROM history"), 10 + 11 + 12 + 13 + 14);
+    cr_expect_eq(query("SELECT generation FROM keys"), 1);
+    cr_expect_eq(query("SELECT new_rows FROM keys"), 5);
+    cr_expect_eq(next_offset(), 10);
+}
+
+Test(trainer_store, resent_observation_replaces_the_earlier_value) {
+    apply(make_batch(0, 3, 0, 1.0, false), 0);
+    apply(make_batch(1, 2, 2, 50.0, false), 1); /* day 2 again, then day 3 */
+    cr_expect_eq(query("SELECT COUNT(*) FROM history"), 4);
+    cr_expect_eq(query("SELECT CAST(y AS INTEGER) FROM history WHERE t = 2 * 86400000"), 50);
+    cr_expect_eq(query("SELECT generation FROM keys"), 2);
+}
+
+Test(trainer_store, late_duplicate_does_not_rewind_the_offset) {
+    apply(make_batch(0, 2, 0, 1.0, false), 20);
+    apply(make_batch(0, 2, 0, 1.0, false), 3);
+    cr_expect_eq(next_offset(), 21);
+}
+
+Test(trainer_store, end_of_load_makes_the_key_due_after_the_debounce) {
+    spec.retrain.debounce_ms = 60000;
+    apply(make_batch(0, 3, 0, 1.0, false), 0);
+    cr_expect_eq(due_keys(mm_now_ms() + 120000), 0);
+    mm_trainer_batch_outcome_t o = apply(make_batch(1, 3, 3, 1.0, true), 1);
+    cr_expect(o.triggered);
+    cr_expect_eq(due_keys(mm_now_ms()), 0);
+    cr_expect_eq(due_keys(mm_now_ms() + 120000), 1);
+}
+
+Test(trainer_store, enough_new_rows_make_the_key_due) {
+    spec.retrain.on_end_of_load = false;
+    spec.retrain.min_new_rows = 6;
+    cr_expect_not(apply(make_batch(0, 4, 0, 1.0, false), 0).triggered);
+    cr_expect(apply(make_batch(1, 4, 4, 1.0, true), 1).triggered);
+    cr_expect_eq(due_keys(mm_now_ms() + 1), 1);
+}
+
+Test(trainer_store, end_of_load_is_no_trigger_when_the_spec_says_so) {
+    spec.retrain.on_end_of_load = false;
+    cr_expect_not(apply(make_batch(0, 4, 0, 1.0, true), 0).triggered);
+    cr_expect_eq(due_keys(mm_now_ms() + 1), 0);
+}
+
+/* ------------------------------------------------------------ workers */
+
+Test(trainer_store, history_reads_back_in_time_order_with_a_digest_of_the_data) {
+    apply(make_batch(0, 3, 5, 1.0, false), 0);
+    apply(make_batch(1, 3, 0, 7.0, false), 1);
+    mm_trainer_history_t h;
+    cr_assert_eq(mm_trainer_store_read_history(store.db, KEY, 0, &h, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(h.n, 6u);
+    for (size_t i = 1; i < h.n; i++) cr_expect_lt(h.time_ms[i - 1], h.time_ms[i]);
+    cr_expect_str_eq(h.last_load_id, LOAD);
+    cr_expect_eq(h.generation, 2);
+    char digest[sizeof(h.digest)];
+    memcpy(digest, h.digest, sizeof(digest));
+    mm_trainer_history_clear(&h);
+
+    apply(make_batch(2, 1, 0, 100.0, false), 2); /* day 0 replaced: the data changed */
+    cr_assert_eq(mm_trainer_store_read_history(store.db, KEY, 0, &h, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_expect_str_neq(h.digest, digest);
+    mm_trainer_history_clear(&h);
+}
+
+Test(trainer_store, history_of_an_unknown_key_is_insufficient_data) {
+    mm_trainer_history_t h;
+    cr_expect_eq(
+        mm_trainer_store_read_history(store.db, "store=9/item=9", 0, &h, errstr, sizeof(errstr)),
+        MM_ERR_INSUFFICIENT_DATA);
+}
+
+static mm_trainer_model_row_t model_row(const char *train_id) {
+    return (mm_trainer_model_row_t){.train_id = train_id,
+                                    .partition_key = KEY,
+                                    .algorithm = "ets",
+                                    .artifact_uri = "candidates/sales/" KEY "/abc.mm",
+                                    .sha256 = "abc",
+                                    .data_end_ms = 5 * DAY_MS,
+                                    .n_rows = 6};
+}
+
+Test(trainer_store, recorded_model_clears_the_trigger_and_queues_its_event_once) {
+    apply(make_batch(0, 3, 0, 1.0, true), 0);
+    cr_expect_eq(due_keys(mm_now_ms() + 60000), 1);
+    mm_buf_t event;
+    mm_buf_init(&event, 0);
+    mm_buf_append_str(&event, "ModelTrained bytes");
+    mm_trainer_model_row_t row = model_row("t1");
+    cr_assert_eq(
+        mm_trainer_store_record_model(store.db, KEY, 1, "t1", &row, &event, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    /* A second worker recording the same train id adds no second event row. */
+    cr_assert_eq(
+        mm_trainer_store_record_model(store.db, KEY, 1, "t1", NULL, &event, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    mm_buf_free(&event);
+    bool trained = false;
+    cr_assert_eq(mm_trainer_store_is_trained(store.db, "t1", &trained, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_expect(trained);
+    cr_expect_eq(mm_outbox_count(store.db), 1);
+    cr_expect_eq(query("SELECT new_rows FROM keys"), 0);
+    cr_expect_eq(due_keys(mm_now_ms() + 60000), 0);
+}
+
+Test(trainer_store, data_arriving_during_training_keeps_the_key_due) {
+    apply(make_batch(0, 3, 0, 1.0, true), 0);
+    apply(make_batch(1, 2, 3, 1.0, true), 1); /* generation 2 while generation 1 trains */
+    mm_buf_t event;
+    mm_buf_init(&event, 0);
+    mm_buf_append_str(&event, "x");
+    mm_trainer_model_row_t row = model_row("t1");
+    cr_assert_eq(
+        mm_trainer_store_record_model(store.db, KEY, 1, "t1", &row, &event, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    mm_buf_free(&event);
+    cr_expect_eq(query("SELECT new_rows FROM keys"), 5);
+    cr_expect_eq(due_keys(mm_now_ms() + 60000), 1);
+}
+
+Test(trainer_store, postponed_key_is_not_due_until_then) {
+    apply(make_batch(0, 3, 0, 1.0, true), 0);
+    int64_t later = mm_now_ms() + 3600000;
+    cr_assert_eq(mm_trainer_store_postpone(store.db, KEY, later, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_eq(due_keys(later - 1000), 0);
+    cr_expect_eq(due_keys(later), 1);
+}
+
+Test(trainer_store, reopened_store_keeps_history_and_offsets) {
+    apply(make_batch(0, 3, 0, 1.0, false), 41);
+    mm_trainer_store_close(&store);
+    cr_assert_eq(mm_trainer_store_open(&store, path, &spec, SERVICE, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_expect_eq(next_offset(), 42);
+    cr_expect_eq(query("SELECT COUNT(*) FROM history"), 3);
+    cr_expect_not(apply(make_batch(0, 3, 0, 1.0, false), 41).fresh);
+}
