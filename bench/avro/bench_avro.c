@@ -60,17 +60,16 @@ int main(int argc, char **argv) {
     }
     for (int c = 0; c < COLUMNS; c++) {
         memset(&columns[c], 0, sizeof(columns[c]));
-        *(const char **)&columns[c].name = column_names[c];
+        columns[c].name = column_names[c];
         columns[c].values = values[c];
     }
     mm_observation_batch_t batch;
     memset(&batch, 0, sizeof(batch));
-    *(const char **)&batch.dataset = "retail";
-    *(const char **)&batch.spec_hash =
-        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-    *(const char **)&batch.partition_key = "store=12/item=345";
-    *(const char **)&batch.load_id = "load-2024-01-01";
-    *(const char **)&batch.source = "data/sales.csv";
+    batch.dataset = "retail";
+    batch.spec_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    batch.partition_key = "store=12/item=345";
+    batch.load_id = "load-2024-01-01";
+    batch.source = "data/sales.csv";
     batch.load_rows_for_key = -1;
     batch.load_batches_for_key = -1;
     batch.n_rows = ROWS;
@@ -84,20 +83,20 @@ int main(int argc, char **argv) {
     memset(metrics, 0, sizeof(metrics));
     static const char *const metric_names[3] = {"rmse", "mase", "smape"};
     for (int i = 0; i < 3; i++) {
-        *(const char **)&metrics[i].name = metric_names[i];
+        metrics[i].name = metric_names[i];
         metrics[i].value = 1.0 + i;
     }
     mm_model_trained_t trained;
     memset(&trained, 0, sizeof(trained));
-    *(const char **)&trained.train_id = "a1b2c3";
-    *(const char **)&trained.dataset = "retail";
-    *(const char **)&trained.spec_hash = "c3d4";
-    *(const char **)&trained.partition_key = "store=1/item=2";
-    *(const char **)&trained.algorithm = "ets";
-    *(const char **)&trained.artifact_uri = "candidates/retail/store=1/item=2/a1b2.mmm";
-    *(const char **)&trained.artifact_sha256 = "e5f6";
-    *(const char **)&trained.data_digest = "7788";
-    *(const char **)&trained.trainer = "trainer-0";
+    trained.train_id = "a1b2c3";
+    trained.dataset = "retail";
+    trained.spec_hash = "c3d4";
+    trained.partition_key = "store=1/item=2";
+    trained.algorithm = "ets";
+    trained.artifact_uri = "candidates/retail/store=1/item=2/a1b2.mmm";
+    trained.artifact_sha256 = "e5f6";
+    trained.data_digest = "7788";
+    trained.trainer = "trainer-0";
     trained.n_metrics = 3;
     trained.metrics = metrics;
 

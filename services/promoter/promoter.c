@@ -872,19 +872,22 @@ static mm_err_t insert_version(mm_promoter_t *promoter, const mm_model_trained_t
     return err;
 }
 
-/* Build the reg_version_t view of a just-approved candidate (borrowing rec's strings). */
+/*
+ * Build the reg_version_t view of a just-approved candidate, borrowing rec's
+ * strings: the view is only read and never cleared, so the casts are safe.
+ */
 static void version_from_record(const mm_model_trained_t *rec, int32_t version,
                                 char *production_uri, reg_version_t *v) {
     memset(v, 0, sizeof(*v));
     v->version = version;
-    v->train_id = rec->train_id;
-    v->algorithm = rec->algorithm;
+    v->train_id = (char *)rec->train_id;
+    v->algorithm = (char *)rec->algorithm;
     v->production_uri = production_uri;
-    v->sha256 = rec->artifact_sha256;
+    v->sha256 = (char *)rec->artifact_sha256;
     v->size = rec->artifact_size;
     v->data_end_ms = rec->data_end_ms;
     v->n_rows = rec->n_rows;
-    v->load_id = rec->load_id;
+    v->load_id = (char *)rec->load_id;
 }
 
 static mm_err_t handle_trained(mm_promoter_t *promoter, const mm_model_trained_t *rec,

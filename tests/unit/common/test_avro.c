@@ -322,7 +322,7 @@ static void assert_decision_equal(const mm_model_decision_t *got, const mm_model
     assert_str("production.load_id", g->load_id, w->load_id);
 }
 
-static char *score_features[2] = {"price", "promo"};
+static const char *score_features[2] = {"price", "promo"};
 static int64_t score_time[3] = {1700000000000, 1700086400000, 1700172800000};
 static double score_values[6] = {9.99, 0, NAN, 1, 10.5, 0};
 
