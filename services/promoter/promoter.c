@@ -645,12 +645,12 @@ static mm_err_t decision_to_outbox(mm_db_t *db, const char *topic, const char *p
     mm_model_decision_t decision;
     memset(&decision, 0, sizeof(decision));
     /* Encoding only reads the struct: borrowed pointers are fine. */
-    decision.partition_key = (char *)partition_key;
-    decision.dataset = (char *)dataset;
-    decision.spec_hash = (char *)spec_hash;
+    decision.partition_key = partition_key;
+    decision.dataset = dataset;
+    decision.spec_hash = spec_hash;
     decision.decision = kind;
-    decision.reason = (char *)reason;
-    decision.candidate_train_id = (char *)candidate_train_id;
+    decision.reason = reason;
+    decision.candidate_train_id = candidate_train_id;
     decision.candidate_version = candidate_version;
     decision.decided_at_ms = now_ms;
     decision.has_production = production != NULL;

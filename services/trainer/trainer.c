@@ -509,7 +509,7 @@ static void metrics_to_records(const mm_metrics_t *m, mm_metric_t *out, size_t *
     size_t n = 0;
     for (int i = 0; i < MM_METRIC__COUNT; i++) {
         if (isnan(m->v[i])) continue;
-        out[n].name = (char *)mm_metric_name((mm_metric_id_t)i);
+        out[n].name = mm_metric_name((mm_metric_id_t)i);
         out[n].value = m->v[i];
         n++;
     }
@@ -591,9 +591,9 @@ static void train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const char 
         mm_metric_t metrics[MM_METRIC__COUNT], baseline[MM_METRIC__COUNT];
         ev.train_id = train_id;
         ev.dataset = spec->name;
-        ev.spec_hash = (char *)spec->hash;
-        ev.partition_key = (char *)key;
-        ev.algorithm = (char *)mm_algo_name(res.algorithm);
+        ev.spec_hash = spec->hash;
+        ev.partition_key = key;
+        ev.algorithm = mm_algo_name(res.algorithm);
         ev.fallback = res.fallback;
         ev.fallback_reason = res.fallback ? res.fallback_reason : NULL;
         ev.artifact_uri = artifact_uri;
@@ -609,7 +609,7 @@ static void train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const char 
         ev.n_rows = (int64_t)d.n_rows;
         ev.data_digest = d.digest;
         ev.trained_at_ms = mm_now_ms();
-        ev.trainer = (char *)t->cfg.instance_id;
+        ev.trainer = t->cfg.instance_id;
 
         /* The load that last touched this key, for lineage. */
         char *load_id = NULL;
