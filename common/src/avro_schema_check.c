@@ -126,9 +126,12 @@ static mm_err_t check_counts(check_t *c, const mm_avro__record_t *record, size_t
 static mm_err_t check_record(check_t *c, const mm_avro__record_t *record, avro_schema_t schema) {
     schema = resolve(schema);
     const char *name = avro_schema_name(schema);
-    if (avro_typeof(schema) != AVRO_RECORD || !name || strcmp(name, record->name) != 0)
-        return drift(c, "the descriptor says record %s, the schema %s %s", record->name,
-                     avro_schema_type_name(schema), name ? name : "");
+    if (avro_typeof(schema) != AVRO_RECORD)
+        return drift(c, "the descriptor says record %s, the schema %s", record->name,
+                     avro_schema_type_name(schema));
+    if (!name || strcmp(name, record->name) != 0)
+        return drift(c, "the descriptor says record %s, the schema record %s", record->name,
+                     name ? name : "?");
     size_t n = avro_schema_record_size(schema);
     for (size_t i = 0; i < n || i < record->n_fields; i++) {
         const char *field = i < n ? avro_schema_record_field_name(schema, (int)i) : NULL;
