@@ -40,14 +40,11 @@ static mm_err_t enc_push(enc_t *e, const char *field, size_t index) {
     return MM_OK;
 }
 
-static size_t varint_size(int64_t v) {
+/* Bytes of the zig-zag varint of @p v: one per 7 significant bits (branch-free: hot on timestamps).
+ */
+static inline size_t varint_size(int64_t v) {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 1;
-    while (z >= 0x80) {
-        z >>= 7;
-        n++;
-    }
-    return n;
+    return (size_t)(64 - __builtin_clzll(z | 1) + 6) / 7;
 }
 
 static inline uint8_t *put_varint(uint8_t *p, int64_t v) {
