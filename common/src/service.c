@@ -90,16 +90,16 @@ mm_err_t mm_service_dead_letter_encode(const char *service,
     mm_dead_letter_t letter;
     memset(&letter, 0, sizeof(letter));
     /* Encoding only reads the record: borrowed pointers are fine. */
-    letter.service = (char *)service;
-    letter.error_code = (char *)mm_err_name(code);
-    letter.reason = (char *)reason;
-    letter.partition_key = (char *)partition_key;
-    letter.source_topic = (char *)topic;
+    letter.service = service;
+    letter.error_code = mm_err_name(code);
+    letter.reason = reason;
+    letter.partition_key = partition_key;
+    letter.source_topic = topic;
     letter.source_partition = topic ? source->partition : -1;
     letter.source_offset = topic ? source->offset : -1;
-    letter.source_file = (char *)file;
+    letter.source_file = file;
     letter.source_line = file ? source->line : -1;
-    letter.original = (uint8_t *)original;
+    letter.original = original;
     letter.original_len = original ? original_len : 0;
     letter.failed_at_ms = mm_now_ms();
 

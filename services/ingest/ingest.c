@@ -551,10 +551,10 @@ static mm_err_t produce_rows(mm_ingest_t *ingest, key_state_t *ks, size_t count,
     mm_observation_batch_t batch;
     memset(&batch, 0, sizeof(batch));
     batch.dataset = spec->name;
-    batch.spec_hash = (char *)spec->hash;
+    batch.spec_hash = spec->hash;
     batch.partition_key = ks->key;
     batch.load_id = ingest->load_id;
-    batch.source = (char *)(ks->source ? ks->source : "-");
+    batch.source = ks->source ? ks->source : "-";
     batch.batch_seq = ks->batch_seq;
     batch.end_of_load = final;
     batch.load_rows_for_key = final ? ks->rows_total : -1;

@@ -42,14 +42,14 @@ static void version_from_record(const mm_model_trained_t *rec, int32_t version,
     memset(v, 0, sizeof(*v));
     /* Only read (encoded into the decision): the casts never lead to a write. */
     v->version = version;
-    v->train_id = rec->train_id;
-    v->algorithm = rec->algorithm;
+    v->train_id = (char *)rec->train_id;
+    v->algorithm = (char *)rec->algorithm;
     v->production_uri = (char *)production_uri;
-    v->sha256 = rec->artifact_sha256;
+    v->sha256 = (char *)rec->artifact_sha256;
     v->size = rec->artifact_size;
     v->data_end_ms = rec->data_end_ms;
     v->n_rows = rec->n_rows;
-    v->load_id = rec->load_id;
+    v->load_id = (char *)rec->load_id;
 }
 
 /* Aliases after a verdict: an approval crowns the candidate, a rejection makes it the challenger.

@@ -252,7 +252,7 @@ static mm_err_t apply_model(const mm_scorer_t *s, const mm_model_t *model, mm_fo
 static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const char *run_id,
                           mm_scorer_batch_stats_t *stats, char *errstr, size_t errstr_size) {
     mm_prediction_batch_t p = {0};
-    p.request_id = (char *)run_id;
+    p.request_id = run_id;
     p.partition_key = d->partition_key;
     p.dataset = d->dataset;
     p.interval_level = s->cfg.spec ? s->cfg.spec->model.interval_level : 0.95;

@@ -11,11 +11,17 @@
  * MM_ERR_PARSE (or MM_ERR_SCHEMA for a wrong magic byte / unknown id) with a
  * reason naming the field and byte offset; it never crashes.
  *
+ * Every record type is described once, by a table of field rows
+ * (common/src/avro_records.c) that drives encoding, decoding, clearing,
+ * equality and JSON rendering. mm_avro_init() checks each table against its
+ * parsed .avsc schema and fails, naming the record and field, on any drift.
+ *
  * Thread-safe after mm_avro_init() (call once at start; idempotent).
  */
 #ifndef MM_AVRO_H
 #define MM_AVRO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,8 +42,23 @@ typedef enum mm_record_type {
     MM_RECORD__COUNT
 } mm_record_type_t;
 
-/** @brief Parse the embedded schemas and catalog. */
+/**
+ * @brief Parse the embedded schemas and catalog, and check every record
+ * descriptor against its schema (field names, order, types, union branches,
+ * enum symbols).
+ * @returns MM_ERR_SCHEMA with a reason naming the record and field on drift.
+ */
 mm_err_t mm_avro_init(char *errstr, size_t errstr_size);
+
+/**
+ * @brief Check the codec's descriptor of @p type against a schema text, as
+ * mm_avro_init() does with the embedded one.
+ * @param schema_json an Avro record schema (JSON).
+ * @returns MM_OK, or MM_ERR_SCHEMA naming the record and the first field
+ * that differs.
+ */
+mm_err_t mm_avro_check_schema(mm_record_type_t type, const char *schema_json, char *errstr,
+                              size_t errstr_size);
 
 /** @returns the catalog schema id of @p type. */
 int32_t mm_avro_schema_id(mm_record_type_t type);
@@ -53,7 +74,48 @@ const char *mm_avro_schema_json(mm_record_type_t type);
 mm_err_t mm_avro_peek(const void *payload, size_t len, mm_record_type_t *type, int32_t *schema_id,
                       char *errstr, size_t errstr_size);
 
-/* Encoders append the framed record to @p out (which is not reset). */
+/**
+ * @brief Encode the record @p rec of @p type (an mm_<record>_t) and append it,
+ * framed, to @p out (which is not reset). On failure nothing is appended.
+ * @returns MM_ERR_INVALID_ARG naming the field (NULL required string or
+ * array, invalid UTF-8, enum out of range), MM_ERR_NOMEM when the buffer's
+ * limit is too small.
+ */
+mm_err_t mm_avro_encode(mm_record_type_t type, const void *rec, mm_buf_t *out, char *errstr,
+                        size_t errstr_size);
+
+/**
+ * @brief Decode a framed payload of @p type into @p rec (an mm_<record>_t),
+ * which is zeroed first and cleared again on failure. Single pass: every
+ * length and count is checked against the bytes that remain before anything
+ * is allocated.
+ * @returns MM_ERR_SCHEMA for a wrong magic byte or schema id, MM_ERR_PARSE
+ * for a malformed body (with the field path and payload offset).
+ */
+mm_err_t mm_avro_decode(mm_record_type_t type, const void *payload, size_t len, void *rec,
+                        char *errstr, size_t errstr_size);
+
+/** @brief Free what a decoded @p rec of @p type owns and zero it. Accepts NULL. */
+void mm_avro_clear(mm_record_type_t type, void *rec);
+
+/**
+ * @brief Compare two records of @p type field by field (NaN equals NaN; -0.0
+ * differs from 0.0; absent differs from empty).
+ * @param diff if not NULL, receives the path of the first difference.
+ * @returns true if equal.
+ */
+bool mm_avro_equal(mm_record_type_t type, const void *a, const void *b, char *diff,
+                   size_t diff_size);
+
+/**
+ * @brief Append a JSON rendering of @p rec of @p type to @p out: unions as
+ * their value or null, bytes as U+0000..U+00FF, NaN and infinities as
+ * strings ("NaN", "Infinity", "-Infinity").
+ */
+mm_err_t mm_avro_record_to_json(mm_record_type_t type, const void *rec, mm_buf_t *out, char *errstr,
+                                size_t errstr_size);
+
+/* Typed forms of mm_avro_encode(). */
 mm_err_t mm_avro_encode_observation_batch(const mm_observation_batch_t *rec, mm_buf_t *out,
                                           char *errstr, size_t errstr_size);
 mm_err_t mm_avro_encode_model_trained(const mm_model_trained_t *rec, mm_buf_t *out, char *errstr,
@@ -67,10 +129,7 @@ mm_err_t mm_avro_encode_prediction_batch(const mm_prediction_batch_t *rec, mm_bu
 mm_err_t mm_avro_encode_dead_letter(const mm_dead_letter_t *rec, mm_buf_t *out, char *errstr,
                                     size_t errstr_size);
 
-/*
- * Decoders take a framed payload, check that its schema id is the expected
- * type's, and fill a zeroed @p rec (cleared again on failure).
- */
+/* Typed forms of mm_avro_decode(). */
 mm_err_t mm_avro_decode_observation_batch(const void *payload, size_t len,
                                           mm_observation_batch_t *rec, char *errstr,
                                           size_t errstr_size);

@@ -1,11 +1,14 @@
 /*
  * records.h - the six record types that travel on the topics (DESIGN.md
  * section 4), as plain C structs. The Avro schemas in schemas/ are their wire
- * form; common/src/avro.c converts between the two.
+ * form; the codec in common/src/avro*.c converts between the two, driven by one
+ * descriptor table per record (common/src/avro_records.c): a field added here
+ * needs its .avsc field and one row there.
  *
  * Ownership: a decoded record owns every pointer in it; free them with the
  * matching mm_<record>_clear(), which leaves the struct zeroed (accepts a
- * zeroed struct). For encoding, the struct is only read.
+ * zeroed struct). For encoding, the struct is only read, so its strings and
+ * bytes are const: a caller may point them at borrowed storage without casts.
  * Optional strings are NULL when absent. Times are epoch milliseconds (UTC).
  * Missing numeric values are NaN.
  */
@@ -19,16 +22,16 @@
 /* ------------------------------------------------------- ObservationBatch */
 
 typedef struct mm_obs_column {
-    char *name;     /* exogenous feature column name, as in the dataset spec */
-    double *values; /* n_rows values; NaN = missing */
+    const char *name; /* exogenous feature column name, as in the dataset spec */
+    double *values;   /* n_rows values; NaN = missing */
 } mm_obs_column_t;
 
 typedef struct mm_observation_batch {
-    char *dataset;                /* dataset spec name */
-    char *spec_hash;              /* sha256 hex of the canonical dataset spec */
-    char *partition_key;          /* canonical key: "store=12/item=345" */
-    char *load_id;                /* identifies one ingest run (one load) */
-    char *source;                 /* file path, "-" for stdin, or blob URI */
+    const char *dataset;          /* dataset spec name */
+    const char *spec_hash;        /* sha256 hex of the canonical dataset spec */
+    const char *partition_key;    /* canonical key: "store=12/item=345" */
+    const char *load_id;          /* identifies one ingest run (one load) */
+    const char *source;           /* file path, "-" for stdin, or blob URI */
     int32_t batch_seq;            /* 0,1,2,... per key within the load */
     bool end_of_load;             /* last batch of this key in this load */
     int64_t load_rows_for_key;    /* on end_of_load: rows of this key in the whole load; else -1 */
@@ -47,33 +50,33 @@ void mm_observation_batch_clear(mm_observation_batch_t *rec);
 /* ---------------------------------------------------------- ModelTrained */
 
 typedef struct mm_metric {
-    char *name; /* "rmse", "mae", "smape", "mase", "bias", "accuracy", ... */
+    const char *name; /* "rmse", "mae", "smape", "mase", "bias", "accuracy", ... */
     double value;
 } mm_metric_t;
 
 typedef struct mm_model_trained {
-    char *train_id; /* sha256 hex of key + spec hash + data watermark */
-    char *dataset;
-    char *spec_hash;
-    char *partition_key;
-    char *algorithm;       /* "snaive", "ets", "croston", "ridge", "xgboost", ... */
+    const char *train_id; /* sha256 hex of key + spec hash + data watermark */
+    const char *dataset;
+    const char *spec_hash;
+    const char *partition_key;
+    const char *algorithm; /* "snaive", "ets", "croston", "ridge", "xgboost", ... */
     bool fallback;         /* a declared fallback (too little history), not a selected model */
-    char *fallback_reason; /* optional */
-    char *artifact_uri;    /* blob name under candidates/ */
-    char *artifact_sha256;
+    const char *fallback_reason; /* optional */
+    const char *artifact_uri;    /* blob name under candidates/ */
+    const char *artifact_sha256;
     int64_t artifact_size;
     int32_t artifact_format; /* artifact format version */
     size_t n_metrics;
     mm_metric_t *metrics; /* holdout / backtest metrics of the chosen model */
     size_t n_baseline;
-    mm_metric_t *baseline; /* the seasonal-naive baseline on the same windows */
-    int64_t data_start_ms; /* first observation time used */
-    int64_t data_end_ms;   /* last observation time used: the data watermark */
-    int64_t n_rows;        /* observations used */
-    char *data_digest;     /* sha256 hex over the training rows */
-    char *load_id;         /* the load whose end triggered training (optional) */
+    mm_metric_t *baseline;   /* the seasonal-naive baseline on the same windows */
+    int64_t data_start_ms;   /* first observation time used */
+    int64_t data_end_ms;     /* last observation time used: the data watermark */
+    int64_t n_rows;          /* observations used */
+    const char *data_digest; /* sha256 hex over the training rows */
+    const char *load_id;     /* the load whose end triggered training (optional) */
     int64_t trained_at_ms;
-    char *trainer; /* trainer instance id */
+    const char *trainer; /* trainer instance id */
 } mm_model_trained_t;
 
 void mm_model_trained_clear(mm_model_trained_t *rec);
@@ -90,24 +93,24 @@ typedef enum mm_decision_kind {
 const char *mm_decision_kind_name(mm_decision_kind_t kind); /* "approved", ... */
 
 typedef struct mm_production_model {
-    char *train_id;
+    const char *train_id;
     int32_t version; /* registry version number for the key (1, 2, ...) */
-    char *algorithm;
-    char *artifact_uri; /* blob name under production/ */
-    char *artifact_sha256;
+    const char *algorithm;
+    const char *artifact_uri; /* blob name under production/ */
+    const char *artifact_sha256;
     int64_t artifact_size;
     int64_t data_end_ms; /* data watermark of the training data */
     int64_t n_rows;
-    char *load_id;
+    const char *load_id;
 } mm_production_model_t;
 
 typedef struct mm_model_decision {
-    char *partition_key;
-    char *dataset;
-    char *spec_hash;
+    const char *partition_key;
+    const char *dataset;
+    const char *spec_hash;
     mm_decision_kind_t decision;
-    char *reason;             /* human-readable policy outcome */
-    char *candidate_train_id; /* the version this decision is about */
+    const char *reason;             /* human-readable policy outcome */
+    const char *candidate_train_id; /* the version this decision is about */
     int32_t candidate_version;
     int64_t decided_at_ms;
     bool has_production;              /* false: the key has no production model */
@@ -119,15 +122,15 @@ void mm_model_decision_clear(mm_model_decision_t *rec);
 /* ---------------------------------------------------------- ScoreRequest */
 
 typedef struct mm_score_request {
-    char *request_id;
-    char *partition_key;
-    char *dataset;   /* optional */
-    int32_t horizon; /* forecast: steps ahead; 0 = the spec's horizon */
+    const char *request_id;
+    const char *partition_key;
+    const char *dataset; /* optional */
+    int32_t horizon;     /* forecast: steps ahead; 0 = the spec's horizon */
     size_t n_features;
-    char **feature_names; /* n_features */
-    size_t n_rows;        /* classify: rows to score; forecast: known future exogenous values */
-    int64_t *time_ms;     /* n_rows */
-    double *values;       /* n_rows * n_features, row-major */
+    const char **feature_names; /* n_features */
+    size_t n_rows;    /* classify: rows to score; forecast: known future exogenous values */
+    int64_t *time_ms; /* n_rows */
+    double *values;   /* n_rows * n_features, row-major */
     int64_t requested_at_ms;
 } mm_score_request_t;
 
@@ -144,16 +147,16 @@ typedef enum mm_prediction_status {
 const char *mm_prediction_status_name(mm_prediction_status_t status);
 
 typedef struct mm_prediction_batch {
-    char *request_id;
-    char *partition_key;
-    char *dataset;
+    const char *request_id;
+    const char *partition_key;
+    const char *dataset;
     mm_prediction_status_t status;
-    char *message;  /* optional */
-    char *train_id; /* optional when status != OK */
+    const char *message;  /* optional */
+    const char *train_id; /* optional when status != OK */
     int32_t model_version;
-    char *algorithm;           /* optional */
+    const char *algorithm;     /* optional */
     int64_t data_watermark_ms; /* data_end of the model's training data */
-    char *load_id;             /* optional: the load that produced the training data */
+    const char *load_id;       /* optional: the load that produced the training data */
     double interval_level;     /* e.g. 0.95 */
     size_t n;
     int64_t *time_ms; /* target times */
@@ -168,16 +171,16 @@ void mm_prediction_batch_clear(mm_prediction_batch_t *rec);
 /* ------------------------------------------------------------ DeadLetter */
 
 typedef struct mm_dead_letter {
-    char *service;            /* "mm-ingest", "mm-trainer", ... */
-    char *error_code;         /* mm_err_name(): "MM_ERR_PARSE" */
-    char *reason;             /* what failed, why */
-    char *partition_key;      /* optional */
-    char *source_topic;       /* optional */
-    int32_t source_partition; /* -1 if not from Kafka */
-    int64_t source_offset;    /* -1 if not from Kafka */
-    char *source_file;        /* optional */
-    int64_t source_line;      /* -1 if not from a file */
-    uint8_t *original;        /* the original bytes (row text or message value); may be NULL */
+    const char *service;       /* "mm-ingest", "mm-trainer", ... */
+    const char *error_code;    /* mm_err_name(): "MM_ERR_PARSE" */
+    const char *reason;        /* what failed, why */
+    const char *partition_key; /* optional */
+    const char *source_topic;  /* optional */
+    int32_t source_partition;  /* -1 if not from Kafka */
+    int64_t source_offset;     /* -1 if not from Kafka */
+    const char *source_file;   /* optional */
+    int64_t source_line;       /* -1 if not from a file */
+    const uint8_t *original;   /* the original bytes (row text or message value); may be NULL */
     size_t original_len;
     int64_t failed_at_ms;
 } mm_dead_letter_t;

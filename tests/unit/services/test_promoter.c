@@ -104,7 +104,7 @@ static candidate_t *candidate_new(const char *key, const char *train_tag, double
     r->train_id = c->train_id;
     r->dataset = "sales";
     r->spec_hash = spec.hash;
-    r->partition_key = (char *)key;
+    r->partition_key = key;
     r->algorithm = "ets";
     r->artifact_uri = c->uri;
     r->artifact_sha256 = c->sha;
