@@ -1,5 +1,6 @@
 /*
- * ingest.h - mm-ingest's logic (DESIGN.md sections 4 and 5): CSV rows in,
+ * ingest.h - mm-ingest's logic (docs/ARCHITECTURE.md, "Topics and records"
+ * and "mm-ingest"; operator guide docs/ingest.md): CSV rows in,
  * ObservationBatch records per partition key out on mm.observations, bad rows
  * to mm.deadletter. main.c only wires arguments, config and signals to this.
  *
@@ -17,8 +18,8 @@
  * its newest row is produced early (unflagged).
  *
  * Pacing: the broker may keep only a bounded amount per partition (the dev
- * broker keeps the newest ~5 MiB and silently drops older batches, DESIGN.md
- * section 7). With a pace group set, a batch for partition p is produced only
+ * broker keeps the newest ~5 MiB and silently drops older batches: docs/ARCHITECTURE.md,
+ * "The dev broker"). With a pace group set, a batch for partition p is produced only
  * while the bytes that group has not yet consumed from p stay within
  * pace_max_bytes. The group's lag[p] (mm_kafka_lag_probe) says how many of
  * p's newest messages are unconsumed: those that are this load's batches
@@ -54,7 +55,8 @@
 #define MM_INGEST_DEFAULT_BATCH_ROWS        5000
 #define MM_INGEST_DEFAULT_BATCH_BYTES       (512 * 1024)
 #define MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS 2000000
-/* Per partition: well under the dev broker's ~5 MiB retention (DESIGN.md section 7). */
+/* Per partition: well under the dev broker's ~5 MiB retention (docs/ARCHITECTURE.md,
+ * "The dev broker"). */
 #define MM_INGEST_DEFAULT_PACE_MAX_BYTES (3 * 1024 * 1024)
 /* The consumer group mm-ingest paces itself against by default (mm-trainer's). */
 #define MM_INGEST_DEFAULT_PACE_GROUP "mm-trainer"
