@@ -12,7 +12,7 @@
 #include "mm/hashmap.h"
 
 #define MANY_KEYS 20000
-#define KEY_BYTES 32
+#define KEY_BYTES 48
 
 /* Keys that live as long as the map, as the ownership rule asks. */
 static char (*make_keys(size_t n))[KEY_BYTES] {
