@@ -65,7 +65,8 @@ mkdir -p "$out/data" "$out/logs" "$out/blobs"
 export MM_SPEC="$spec"
 export MM_BOOTSTRAP_FILE="$out/bootstrap.txt"
 export MM_BLOB_URL="file://$out/blobs"
-# Short group session so the one-machine broker settles quickly (DESIGN.md section 7).
+# Short group session so the one-machine broker settles quickly (docs/ARCHITECTURE.md,
+# "The dev broker": group joins wait session.timeout.ms - 1 s).
 export MM_KAFKA_SESSION_TIMEOUT_MS=6000
 
 say "generating $((stores * items)) series x $days days (seed $seed)"

@@ -1,5 +1,6 @@
 /*
- * ingest.h - mm-ingest's logic (DESIGN.md sections 4 and 5): CSV rows in,
+ * ingest.h - mm-ingest's logic (docs/ARCHITECTURE.md, "Topics and records"
+ * and "mm-ingest"; operator guide docs/ingest.md): CSV rows in,
  * ObservationBatch records per partition key out on mm.observations, bad rows
  * to mm.deadletter. main.c only wires arguments, config and signals to this.
  *
@@ -17,8 +18,8 @@
  * its newest row is produced early (unflagged).
  *
  * Pacing: the broker may keep only a bounded amount per partition (the dev
- * broker keeps the newest ~5 MiB and silently drops older batches, DESIGN.md
- * section 7). With a pace group set, a batch for partition p is produced only
+ * broker keeps the newest ~5 MiB and silently drops older batches: docs/ARCHITECTURE.md,
+ * "The dev broker"). With a pace group set, a batch for partition p is produced only
  * while the bytes that group has not yet consumed from p stay within
  * pace_max_bytes. The group's lag[p] (mm_kafka_lag_probe) says how many of
  * p's newest messages are unconsumed: those that are this load's batches
@@ -27,7 +28,7 @@
  * waits, serving delivery reports and re-reading the lag (after everything
  * in flight is acknowledged) every ~200 ms. A group with no members at all
  * makes the load wait as long as it takes: that is correct, since the data
- * would be lost otherwise. Dead letters are small and not paced.
+ * would be lost otherwise. Dead letters are small and not paced (pacing.c).
  *
  * Counting: every data record read (header rows and blank lines excluded,
  * malformed records included) is either emitted in a batch or dead-lettered:
@@ -54,7 +55,8 @@
 #define MM_INGEST_DEFAULT_BATCH_ROWS        5000
 #define MM_INGEST_DEFAULT_BATCH_BYTES       (512 * 1024)
 #define MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS 2000000
-/* Per partition: well under the dev broker's ~5 MiB retention (DESIGN.md section 7). */
+/* Per partition: well under the dev broker's ~5 MiB retention (docs/ARCHITECTURE.md,
+ * "The dev broker"). */
 #define MM_INGEST_DEFAULT_PACE_MAX_BYTES (3 * 1024 * 1024)
 /* The consumer group mm-ingest paces itself against by default (mm-trainer's). */
 #define MM_INGEST_DEFAULT_PACE_GROUP "mm-trainer"
@@ -72,8 +74,20 @@
     4 /* SIGINT/SIGTERM: what was read was flushed, no end-of-load                                 \
        */
 
+/**
+ * @brief Where records go instead of Kafka (tests, tools): called once per
+ * record, in produce order, with the topic, the key (NULL for a dead letter
+ * of a row without one) and the encoded value, all borrowed for the call.
+ * @returns the record's delivery outcome, reported at once: MM_OK delivered;
+ * anything else counts as a failed delivery, with @p reason (may be left
+ * empty) as its reason.
+ */
+typedef mm_err_t (*mm_ingest_sink_fn)(void *opaque, const char *topic, const char *key,
+                                      size_t key_len, const void *value, size_t value_len,
+                                      char *reason, size_t reason_size);
+
 typedef struct mm_ingest_config {
-    const char *bootstrap;     /* Kafka bootstrap servers */
+    const char *bootstrap;     /* Kafka bootstrap servers (unused with a sink) */
     const mm_kv_list_t *kafka; /* librdkafka pass-through properties; may be NULL */
     const mm_spec_t *spec;     /* borrowed; outlives the ingest */
     const char *load_id;       /* NULL or "": derived (mm_ingest_default_load_id, no sources) */
@@ -88,6 +102,10 @@ typedef struct mm_ingest_config {
      * load; NULL or "": no pacing (main.c defaults to MM_INGEST_DEFAULT_PACE_GROUP). */
     const char *pace_group;
     int64_t pace_max_bytes; /* unconsumed bytes allowed per partition; 0: the default */
+    /* NULL: produce to Kafka at bootstrap. Otherwise every record goes to
+     * sink(sink_opaque, ...) and no producer is created (no pacing then). */
+    mm_ingest_sink_fn sink;
+    void *sink_opaque;
 } mm_ingest_config_t;
 
 typedef struct mm_ingest_stats {
@@ -109,10 +127,11 @@ typedef struct mm_ingest_stats {
 typedef struct mm_ingest mm_ingest_t;
 
 /**
- * @brief Start a load: creates the producer, and the lag probe when pacing.
+ * @brief Start a load: creates the producer (unless cfg->sink is set), and
+ * the lag probe when pacing.
  * @returns NULL with errstr set (MM_ERR_CONFIG-class problems: bad sizes,
  * producer configuration; with pacing, topic_observations missing from the
- * cluster).
+ * cluster; a sink together with a pace group).
  */
 mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t errstr_size);
 
@@ -142,7 +161,9 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
 mm_err_t mm_ingest_finish(mm_ingest_t *ingest, bool complete, int flush_timeout_ms, char *errstr,
                           size_t errstr_size);
 
+/** @brief Copy the load's counts so far into @p stats. */
 void mm_ingest_get_stats(const mm_ingest_t *ingest, mm_ingest_stats_t *stats);
+/** @returns the load id (borrowed; lives as long as @p ingest), "" for NULL. */
 const char *mm_ingest_load_id(const mm_ingest_t *ingest);
 
 /**

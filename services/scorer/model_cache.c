@@ -2,9 +2,9 @@
  * model_cache.c - byte-bounded LRU of loaded models (see model_cache.h).
  *
  * Tuned for thousands of small models (a few KiB each) and many more
- * lookups than loads: a chained hash table on the sha256 plus an intrusive
- * LRU list. Entries in use (refcount > 0) or loading are never evicted, so
- * the bound can be exceeded only by what is borrowed at that moment.
+ * lookups than loads: a hash map on the sha256 (mm/hashmap.h, keyed by the
+ * entry's own copy of the digest) plus an intrusive LRU list. Entries in use (refcount > 0) or
+ * loading are never evicted, so the bound can be exceeded only by what is borrowed at that moment.
  */
 #include "model_cache.h"
 
@@ -13,9 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/hashmap.h"
 #include "mm/sha256.h"
-
-#define BUCKETS 4096
 
 typedef struct entry {
     char sha[MM_SHA256_HEX_LEN + 1];
@@ -23,23 +22,20 @@ typedef struct entry {
     size_t bytes;
     int refs;
     bool loading;
-    struct entry *hnext;
     struct entry *prev, *next; /* LRU: head = most recent */
 } entry_t;
 
 struct mm_model_cache {
     pthread_mutex_t lock;
     pthread_cond_t loaded;
-    entry_t *buckets[BUCKETS];
+    mm_hashmap_t *by_sha; /* sha -> entry_t; keys borrowed from entry->sha */
     entry_t *head, *tail;
     size_t max_bytes;
     mm_model_cache_stats_t stats;
 };
 
-static unsigned bucket_of(const char *sha) {
-    unsigned h = 2166136261u;
-    for (const char *p = sha; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-    return h % BUCKETS;
+static entry_t *table_find(mm_model_cache_t *c, const char *sha) {
+    return mm_hashmap_get(c->by_sha, sha, strlen(sha));
 }
 
 static void lru_unlink(mm_model_cache_t *c, entry_t *e) {
@@ -63,9 +59,7 @@ static void lru_push_front(mm_model_cache_t *c, entry_t *e) {
 }
 
 static void table_remove(mm_model_cache_t *c, entry_t *e) {
-    entry_t **pp = &c->buckets[bucket_of(e->sha)];
-    while (*pp && *pp != e) pp = &(*pp)->hnext;
-    if (*pp) *pp = e->hnext;
+    mm_hashmap_remove(c->by_sha, e->sha, MM_SHA256_HEX_LEN);
 }
 
 static void evict(mm_model_cache_t *c) {
@@ -88,6 +82,11 @@ static void evict(mm_model_cache_t *c) {
 mm_model_cache_t *mm_model_cache_new(size_t max_bytes) {
     mm_model_cache_t *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
+    c->by_sha = mm_hashmap_new(0);
+    if (!c->by_sha) {
+        free(c);
+        return NULL;
+    }
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->loaded, NULL);
     c->max_bytes = max_bytes;
@@ -103,6 +102,7 @@ void mm_model_cache_destroy(mm_model_cache_t *c) {
         free(e);
         e = next;
     }
+    mm_hashmap_destroy(c->by_sha);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->loaded);
     free(c);
@@ -117,8 +117,7 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
                        sha256_hex ? sha256_hex : "");
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        entry_t *e = c->buckets[bucket_of(sha256_hex)];
-        while (e && strcmp(e->sha, sha256_hex) != 0) e = e->hnext;
+        entry_t *e = table_find(c, sha256_hex);
         if (!e) break;
         if (e->loading) { /* someone else is loading it: wait, then look again */
             pthread_cond_wait(&c->loaded, &c->lock);
@@ -140,9 +139,11 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
     }
     memcpy(e->sha, sha256_hex, MM_SHA256_HEX_LEN + 1);
     e->loading = true;
-    unsigned b = bucket_of(e->sha);
-    e->hnext = c->buckets[b];
-    c->buckets[b] = e;
+    if (mm_hashmap_put(c->by_sha, e->sha, MM_SHA256_HEX_LEN, e) != MM_OK) {
+        pthread_mutex_unlock(&c->lock);
+        free(e);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
     c->stats.misses++;
     pthread_mutex_unlock(&c->lock);
 
@@ -179,8 +180,7 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
 void mm_model_cache_release(mm_model_cache_t *c, const char *sha256_hex) {
     if (!sha256_hex) return;
     pthread_mutex_lock(&c->lock);
-    entry_t *e = c->buckets[bucket_of(sha256_hex)];
-    while (e && strcmp(e->sha, sha256_hex) != 0) e = e->hnext;
+    entry_t *e = table_find(c, sha256_hex);
     if (e && e->refs > 0) e->refs--;
     evict(c);
     pthread_mutex_unlock(&c->lock);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/hashmap.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
@@ -25,12 +26,10 @@
 #include "sink.h"
 
 #define SERVICE_NAME  "mm-scorer"
-#define MAP_BUCKETS   8192
 #define SINK_TXN_KEYS 200 /* keys per sink transaction */
 
 typedef struct key_entry {
     mm_model_decision_t decision; /* latest decision for the key (owned) */
-    struct key_entry *hnext;
 } key_entry_t;
 
 struct mm_scorer {
@@ -39,18 +38,12 @@ struct mm_scorer {
     mm_blob_t *blob;
     mm_model_cache_t *cache;
     mm_kafka_producer_t *producer;
-    key_entry_t *buckets[MAP_BUCKETS];
+    mm_hashmap_t *by_key;  /* partition key -> key_entry_t (keys borrowed from the decisions) */
     key_entry_t **entries; /* insertion order, for a stable scoring order */
     size_t n_entries, cap_entries;
     int64_t decisions_read, decisions_bad;
     int64_t delivered, delivery_failed;
 };
-
-static unsigned key_bucket(const char *key) {
-    unsigned h = 2166136261u;
-    for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-    return h % MAP_BUCKETS;
-}
 
 static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char *reason) {
     mm_scorer_t *s = opaque;
@@ -71,6 +64,11 @@ mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t e
         return NULL;
     }
     s->cfg = *cfg;
+    s->by_key = mm_hashmap_new(0);
+    if (!s->by_key) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     if (mm_avro_init(errstr, errstr_size)) goto fail;
     s->sink = mm_scorer_sink_open(cfg->sink_path, errstr, errstr_size);
     if (!s->sink) goto fail;
@@ -98,6 +96,7 @@ void mm_scorer_destroy(mm_scorer_t *s) {
         free(s->entries[i]);
     }
     free(s->entries);
+    mm_hashmap_destroy(s->by_key);
     mm_model_cache_destroy(s->cache);
     mm_blob_destroy(s->blob);
     mm_scorer_sink_close(s->sink);
@@ -106,10 +105,12 @@ void mm_scorer_destroy(mm_scorer_t *s) {
 
 /* Replace the key's decision with @p d (stolen). */
 static mm_err_t map_put(mm_scorer_t *s, mm_model_decision_t *d) {
-    unsigned b = key_bucket(d->partition_key);
-    key_entry_t *e = s->buckets[b];
-    while (e && strcmp(e->decision.partition_key, d->partition_key) != 0) e = e->hnext;
+    const char *key = d->partition_key;
+    size_t key_len = strlen(key);
+    key_entry_t *e = mm_hashmap_get(s->by_key, key, key_len);
     if (e) {
+        /* Re-point the map at the new decision's key before the old one is freed. */
+        mm_hashmap_put(s->by_key, key, key_len, e);
         mm_model_decision_clear(&e->decision);
         e->decision = *d;
         memset(d, 0, sizeof(*d));
@@ -124,10 +125,12 @@ static mm_err_t map_put(mm_scorer_t *s, mm_model_decision_t *d) {
     }
     e = calloc(1, sizeof(*e));
     if (!e) return MM_ERR_NOMEM;
+    if (mm_hashmap_put(s->by_key, key, key_len, e) != MM_OK) {
+        free(e);
+        return MM_ERR_NOMEM;
+    }
     e->decision = *d;
     memset(d, 0, sizeof(*d));
-    e->hnext = s->buckets[b];
-    s->buckets[b] = e;
     s->entries[s->n_entries++] = e;
     return MM_OK;
 }

@@ -7,6 +7,8 @@
  * paging.
  *
  * Azurite missing is a failure with a clear message, unless MM_SKIP_AZURITE=1.
+ * Built twice (see MMT_BLOB_AZURITE below): test_blob_conformance_file is a
+ * unit test, test_blob_conformance the integration test against Azurite.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,6 +27,7 @@
 #include <criterion/criterion.h>
 
 #include "azurite.h"
+#include "fake_http.h"
 #include "mm/blob.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
@@ -41,11 +44,15 @@ typedef struct store {
 
 static store_t g_store;
 
+#if MMT_BLOB_AZURITE
 static bool azurite_skipped(void) {
     const char *skip = getenv("MM_SKIP_AZURITE");
     return skip && strcmp(skip, "1") == 0;
 }
 
+#endif
+
+#if !MMT_BLOB_AZURITE
 static void file_store_open(store_t *st) {
     char errstr[512] = "";
     memset(st, 0, sizeof(*st));
@@ -57,7 +64,9 @@ static void file_store_open(store_t *st) {
     st->blob = mm_blob_new(url, &opts, errstr, sizeof(errstr));
     cr_assert_not_null(st->blob, "mm_blob_new(%s): %s", url, errstr);
 }
+#endif
 
+#if MMT_BLOB_AZURITE
 static char *azurite_url(const store_t *st, const char *container) {
     char url[512];
     snprintf(url, sizeof(url), "%s/%s", st->azurite.endpoint, container);
@@ -82,6 +91,8 @@ static void azurite_store_open(store_t *st) {
     free(url);
 }
 
+#endif
+
 static void store_close(void) {
     store_t *st = &g_store;
     mm_blob_destroy(st->blob);
@@ -94,28 +105,32 @@ static void store_close(void) {
     }
 }
 
-/* One behaviour, two tests: Test(blob_file, name) and Test(blob_azurite, name). */
+/*
+ * This file builds two binaries: MMT_BLOB_AZURITE=0 is the unit binary
+ * (file:// and the scripted loopback server: no network, no processes),
+ * MMT_BLOB_AZURITE=1 the integration binary (Azurite only). One behaviour,
+ * one body: Test(blob_file, name) in the first, Test(blob_azurite, name) in
+ * the second.
+ */
+#if MMT_BLOB_AZURITE
+#define BOTH_BACKENDS(name)                                                                        \
+    static void name##_body(store_t *st);                                                          \
+    Test(blob_azurite, name, .fini = store_close) {                                                \
+        if (azurite_skipped()) cr_skip_test("MM_SKIP_AZURITE=1");                                  \
+        azurite_store_open(&g_store);                                                              \
+        name##_body(&g_store);                                                                     \
+    }                                                                                              \
+    static void name##_body(store_t *st)
+#define AZURITE_ONLY(name) BOTH_BACKENDS(name)
+#else
 #define BOTH_BACKENDS(name)                                                                        \
     static void name##_body(store_t *st);                                                          \
     Test(blob_file, name, .fini = store_close) {                                                   \
         file_store_open(&g_store);                                                                 \
         name##_body(&g_store);                                                                     \
     }                                                                                              \
-    Test(blob_azurite, name, .fini = store_close) {                                                \
-        if (azurite_skipped()) cr_skip_test("MM_SKIP_AZURITE=1");                                  \
-        azurite_store_open(&g_store);                                                              \
-        name##_body(&g_store);                                                                     \
-    }                                                                                              \
     static void name##_body(store_t *st)
-
-#define AZURITE_ONLY(name)                                                                         \
-    static void name##_body(store_t *st);                                                          \
-    Test(blob_azurite, name, .fini = store_close) {                                                \
-        if (azurite_skipped()) cr_skip_test("MM_SKIP_AZURITE=1");                                  \
-        azurite_store_open(&g_store);                                                              \
-        name##_body(&g_store);                                                                     \
-    }                                                                                              \
-    static void name##_body(store_t *st)
+#endif
 
 /* ---- helpers ---- */
 
@@ -418,6 +433,7 @@ BOTH_BACKENDS(names_that_could_escape_or_are_ambiguous_are_rejected) {
                  MM_ERR_INVALID_ARG);
 }
 
+#if MMT_BLOB_AZURITE
 /* ---- Azure only: authorization ---- */
 
 AZURITE_ONLY(wrong_account_key_is_an_auth_error) {
@@ -498,7 +514,9 @@ AZURITE_ONLY(store_url_with_a_path_keeps_names_under_it) {
     mm_blob_destroy(sub);
     free(url);
 }
+#endif
 
+#if !MMT_BLOB_AZURITE
 /* ---- file:// only ---- */
 
 Test(blob_file, put_leaves_no_temp_files_and_delete_prunes_empty_directories, .fini = store_close) {
@@ -627,98 +645,7 @@ Test(blob_file, concurrent_if_none_match_puts_have_exactly_one_winner, .fini = s
 
 /* ---- Azure protocol against a scripted loopback HTTP server ---- */
 
-typedef struct fake_reply {
-    int status;
-    const char *headers; /* extra header lines, each ending in \r\n */
-    const char *body;
-} fake_reply_t;
-
-#define FAKE_MAX 16
-
-typedef struct fake_server {
-    int fd;
-    int port;
-    pthread_t thread;
-    const fake_reply_t *script;
-    size_t n_script;
-    size_t n_requests;
-    char requests[FAKE_MAX][4096]; /* request line and headers */
-} fake_server_t;
-
-static void *fake_server_main(void *arg) {
-    fake_server_t *fs = arg;
-    for (size_t i = 0; i < fs->n_script; i++) {
-        struct pollfd pfd = {.fd = fs->fd, .events = POLLIN};
-        if (poll(&pfd, 1, (int)mmt_timeout_ms(10000)) <= 0) break;
-        int c = accept(fs->fd, NULL, NULL);
-        if (c < 0) break;
-        char buf[65536];
-        size_t got = 0;
-        char *head_end = NULL;
-        while (!head_end && got < sizeof(buf) - 1) {
-            ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
-            if (n <= 0) break;
-            got += (size_t)n;
-            buf[got] = 0;
-            head_end = strstr(buf, "\r\n\r\n");
-        }
-        if (!head_end) {
-            close(c);
-            break;
-        }
-        size_t head_len = (size_t)(head_end - buf) + 4;
-        /* Drain the body so the client sees a clean exchange. */
-        long body_len = 0;
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        if (cl && cl < head_end) body_len = strtol(cl + 17, NULL, 10);
-        while ((long)(got - head_len) < body_len) {
-            char sink[4096];
-            ssize_t n = read(c, sink, sizeof(sink));
-            if (n <= 0) break;
-            got += (size_t)n;
-        }
-        if (fs->n_requests < FAKE_MAX) {
-            size_t keep = head_len < 4095 ? head_len : 4095;
-            memcpy(fs->requests[fs->n_requests], buf, keep);
-            fs->requests[fs->n_requests][keep] = 0;
-        }
-        fs->n_requests++;
-        const fake_reply_t *r = &fs->script[i];
-        const char *body = r->body ? r->body : "";
-        char resp[8192];
-        int n = snprintf(resp, sizeof(resp),
-                         "HTTP/1.1 %d Scripted\r\nContent-Length: %zu\r\nConnection: close\r\n%s"
-                         "\r\n%s",
-                         r->status, strlen(body), r->headers ? r->headers : "", body);
-        if (n > 0 && write(c, resp, (size_t)n) < 0) { /* the client gave up: fine */
-        }
-        close(c);
-    }
-    return NULL;
-}
-
-static void fake_start(fake_server_t *fs, const fake_reply_t *script, size_t n) {
-    memset(fs, 0, sizeof(*fs));
-    fs->script = script;
-    fs->n_script = n;
-    fs->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert(fs->fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    cr_assert_eq(bind(fs->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    cr_assert_eq(listen(fs->fd, 8), 0);
-    cr_assert_eq(getsockname(fs->fd, (struct sockaddr *)&addr, &len), 0);
-    fs->port = ntohs(addr.sin_port);
-    cr_assert_eq(pthread_create(&fs->thread, NULL, fake_server_main, fs), 0);
-}
-
-static void fake_join(fake_server_t *fs) {
-    pthread_join(fs->thread, NULL);
-    close(fs->fd);
-}
-
-static mm_blob_t *fake_store(const fake_server_t *fs, int max_retries) {
+static mm_blob_t *fake_store(const mmt_fake_http_t *fs, int max_retries) {
     char url[128], errstr[512] = "";
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s/models", fs->port, MMT_AZURITE_ACCOUNT);
     mm_blob_opts_t opts = {.account_key = MMT_AZURITE_KEY,
@@ -732,18 +659,18 @@ static mm_blob_t *fake_store(const fake_server_t *fs, int max_retries) {
 }
 
 Test(blob_azure_protocol, put_retries_503_and_re_signs_each_attempt) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {503, "x-ms-error-code: ServerBusy\r\n", NULL},
         {503, "x-ms-error-code: ServerBusy\r\n", NULL},
         {201, NULL, NULL},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 5);
     char errstr[512] = "";
     mm_err_t err = mm_blob_put(blob, "candidates/k=1/a.mm", "hello", 5, MM_BLOB_IF_NONE_MATCH,
                                errstr, sizeof(errstr));
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_eq(err, MM_OK, "%s: %s", mm_err_name(err), errstr);
     cr_assert_eq(fs.n_requests, 3);
     for (size_t i = 0; i < 3; i++) {
@@ -763,19 +690,19 @@ Test(blob_azure_protocol, put_retries_503_and_re_signs_each_attempt) {
 }
 
 Test(blob_azure_protocol, gives_up_after_max_retries_with_the_last_error) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {500, "x-ms-error-code: InternalError\r\n", NULL},
         {500, "x-ms-error-code: InternalError\r\n", NULL},
         {500, "x-ms-error-code: InternalError\r\n", NULL},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 2);
     char errstr[512] = "";
     mm_buf_t out;
     mm_buf_init(&out, 1024);
     mm_err_t err = mm_blob_get(blob, "a", &out, errstr, sizeof(errstr));
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_eq(err, MM_ERR_THROTTLED, "%s", mm_err_name(err));
     cr_expect_eq(fs.n_requests, 3, "one try and two retries");
     cr_expect(strstr(errstr, "InternalError") != NULL, "%s", errstr);
@@ -784,21 +711,21 @@ Test(blob_azure_protocol, gives_up_after_max_retries_with_the_last_error) {
 }
 
 Test(blob_azure_protocol, does_not_retry_4xx_and_reports_error_code_and_message) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {400, "x-ms-error-code: InvalidHeaderValue\r\n",
          "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>InvalidHeaderValue</Code>"
          "<Message>The value for one of the HTTP headers is not in the correct format.\n"
          "RequestId:1</Message></Error>"},
         {201, NULL, NULL},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 5);
     char errstr[512] = "";
     mm_err_t err = mm_blob_put(blob, "a", "x", 1, 0, errstr, sizeof(errstr));
     /* Let the server's accept time out on the second slot. */
     shutdown(fs.fd, SHUT_RDWR);
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_eq(err, MM_ERR_HTTP, "%s", mm_err_name(err));
     cr_expect_eq(fs.n_requests, 1, "a 400 is not retried");
     cr_expect(strstr(errstr, "400") && strstr(errstr, "InvalidHeaderValue") &&
@@ -808,17 +735,17 @@ Test(blob_azure_protocol, does_not_retry_4xx_and_reports_error_code_and_message)
 }
 
 Test(blob_azure_protocol, put_conflict_maps_to_exists) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {409, "x-ms-error-code: BlobAlreadyExists\r\n", NULL},
         {412, "x-ms-error-code: ConditionNotMet\r\n", NULL},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 5);
     char errstr[512] = "";
     mm_err_t e1 = mm_blob_put(blob, "a", "x", 1, MM_BLOB_IF_NONE_MATCH, errstr, sizeof(errstr));
     mm_err_t e2 = mm_blob_put(blob, "a", "x", 1, MM_BLOB_IF_NONE_MATCH, errstr, sizeof(errstr));
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_eq(e1, MM_ERR_EXISTS, "409: %s", mm_err_name(e1));
     cr_expect_eq(e2, MM_ERR_EXISTS, "412: %s", mm_err_name(e2));
     cr_expect_eq(fs.n_requests, 2);
@@ -826,17 +753,17 @@ Test(blob_azure_protocol, put_conflict_maps_to_exists) {
 }
 
 Test(blob_azure_protocol, pending_copy_is_polled_until_success) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {202, "x-ms-copy-id: c1\r\nx-ms-copy-status: pending\r\n", NULL},
         {200, "x-ms-copy-id: c1\r\nx-ms-copy-status: pending\r\n", NULL},
         {200, "x-ms-copy-id: c1\r\nx-ms-copy-status: success\r\n", NULL},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 5);
     char errstr[512] = "";
     mm_err_t err = mm_blob_copy(blob, "src/a%2Fb", "dst/a", 0, errstr, sizeof(errstr));
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_eq(err, MM_OK, "%s: %s", mm_err_name(err), errstr);
     cr_assert_eq(fs.n_requests, 3);
     char want[256];
@@ -850,26 +777,26 @@ Test(blob_azure_protocol, pending_copy_is_polled_until_success) {
 }
 
 Test(blob_azure_protocol, failed_copy_is_an_error_with_its_description) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {202, "x-ms-copy-id: c1\r\nx-ms-copy-status: pending\r\n", NULL},
         {200,
          "x-ms-copy-id: c1\r\nx-ms-copy-status: failed\r\n"
          "x-ms-copy-status-description: 500 InternalError\r\n",
          NULL},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 5);
     char errstr[512] = "";
     mm_err_t err = mm_blob_copy(blob, "a", "b", 0, errstr, sizeof(errstr));
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_neq(err, MM_OK);
     cr_expect(strstr(errstr, "failed") && strstr(errstr, "500 InternalError"), "%s", errstr);
     mm_blob_destroy(blob);
 }
 
 Test(blob_azure_protocol, list_follows_next_marker_and_decodes_names) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {200, "Content-Type: application/xml\r\n",
          "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"x\" "
          "ContainerName=\"models\"><Prefix>p/</Prefix><MaxResults>2</MaxResults><Blobs>"
@@ -884,14 +811,14 @@ Test(blob_azure_protocol, list_follows_next_marker_and_decodes_names) {
          "<Content-Length>12</Content-Length></Properties></Blob></Blobs><NextMarker />"
          "</EnumerationResults>"},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 5);
     mm_blob_set_list_page_size(blob, 2);
     char errstr[512] = "";
     listing_t l = {0};
     mm_err_t err = mm_blob_list(blob, "p/", collect, &l, errstr, sizeof(errstr));
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_eq(err, MM_OK, "%s", errstr);
     cr_assert_eq(l.n, 3);
     cr_expect_str_eq(l.names[0], "p/a&b");
@@ -910,16 +837,16 @@ Test(blob_azure_protocol, list_follows_next_marker_and_decodes_names) {
 }
 
 Test(blob_azure_protocol, malformed_list_response_is_a_parse_error) {
-    static const fake_reply_t script[] = {
+    static const mmt_fake_reply_t script[] = {
         {200, NULL, "<EnumerationResults><Blobs><Blob><Name>p/a</Name>"},
     };
-    fake_server_t fs;
-    fake_start(&fs, script, MM_ARRAY_SIZE(script));
+    mmt_fake_http_t fs;
+    mmt_fake_http_start(&fs, script, MM_ARRAY_SIZE(script));
     mm_blob_t *blob = fake_store(&fs, 5);
     char errstr[512] = "";
     listing_t l = {0};
     mm_err_t err = mm_blob_list(blob, "", collect, &l, errstr, sizeof(errstr));
-    fake_join(&fs);
+    mmt_fake_http_join(&fs);
     cr_expect_eq(err, MM_ERR_PARSE, "%s: %s", mm_err_name(err), errstr);
     cr_expect_eq(l.n, 0);
     mm_blob_destroy(blob);
@@ -927,10 +854,10 @@ Test(blob_azure_protocol, malformed_list_response_is_a_parse_error) {
 
 Test(blob_azure_protocol, connection_refused_is_retried_then_transport_error) {
     /* Bind a port, then close it: nothing listens there. */
-    fake_server_t fs;
-    static const fake_reply_t none[] = {{200, NULL, NULL}};
-    fake_start(&fs, none, 0);
-    fake_join(&fs);
+    mmt_fake_http_t fs;
+    static const mmt_fake_reply_t none[] = {{200, NULL, NULL}};
+    mmt_fake_http_start(&fs, none, 0);
+    mmt_fake_http_join(&fs);
     mm_blob_t *blob = fake_store(&fs, 2);
     char errstr[512] = "";
     mm_buf_t out;
@@ -941,3 +868,4 @@ Test(blob_azure_protocol, connection_refused_is_retried_then_transport_error) {
     mm_buf_free(&out);
     mm_blob_destroy(blob);
 }
+#endif

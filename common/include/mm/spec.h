@@ -1,6 +1,7 @@
 /*
- * spec.h - the dataset spec (DESIGN.md section 3): one JSON file per dataset,
- * shared by every service. Validated on load; an invalid spec is
+ * spec.h - the dataset spec (docs/ARCHITECTURE.md, "The dataset spec";
+ * fields in docs/dataset-spec.md): one JSON file per dataset, shared by
+ * every service. Validated on load; an invalid spec is
  * MM_ERR_CONFIG with "path:field: why" in errstr, never a silent default for
  * a field that is present but wrong. Its content hash (sha256 of the
  * canonical JSON) travels in records so services can detect a mismatch.
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mm/cells.h"
 #include "mm/err.h"
 #include "mm/model.h"
 
@@ -43,16 +45,6 @@ typedef struct mm_promotion_policy {
     bool require_beats_baseline; /* candidate must beat the seasonal-naive baseline on the metric */
 } mm_promotion_policy_t;
 
-/* How mm_spec_parse_time reads the time column (decided once, at load). */
-typedef enum mm_time_kind {
-    MM_TIME_STRPTIME = 0, /* any strptime(3) pattern in time_format */
-    MM_TIME_DATE,         /* "%Y-%m-%d" (fast path) */
-    MM_TIME_DATETIME,     /* "%Y-%m-%d %H:%M:%S" or "%Y-%m-%dT%H:%M:%S" (fast path) */
-    MM_TIME_ISO8601,      /* date, optional time, fraction and Z / +hh:mm offset */
-    MM_TIME_EPOCH_S,      /* seconds since the epoch (fraction allowed) */
-    MM_TIME_EPOCH_MS,     /* milliseconds since the epoch */
-} mm_time_kind_t;
-
 typedef struct mm_spec {
     char *name;
     mm_task_t task;
@@ -61,7 +53,7 @@ typedef struct mm_spec {
     char *time_column;
     char *time_format; /* strptime-style ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S") or "epoch_s" / "epoch_ms"
                           / "iso8601" */
-    mm_time_kind_t time_kind;
+    mm_time_kind_t time_kind; /* decided at load (mm/cells.h) */
     mm_freq_t freq;
     char *target_column; /* forecast target, or classify 0/1 label column */
     char *event_column; /* classify: event column (non-empty/non-zero = event); NULL if label column
@@ -99,23 +91,16 @@ mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
                                const size_t *value_lens, char *out, size_t out_size);
 
 /**
- * @brief Parse a time cell per the spec's time_format into epoch ms (UTC).
- * @returns false if unparsable.
+ * @brief Parse a time cell per the spec's time_format into epoch ms (UTC):
+ * mm_cells_parse_time() with the spec's time kind and format.
+ * @returns false if unparsable or out of range.
  */
 bool mm_spec_parse_time(const mm_spec_t *spec, const char *text, size_t len, int64_t *out_ms);
 
-/**
- * @brief Parse a numeric cell. Empty, "NA", "NaN", "nan", "null" (any case)
- * are missing and give NaN; anything else must be a finite number.
- * @returns false if unparsable.
- */
+/** @brief Same as mm_cells_parse_number() (kept for the spec's callers). */
 bool mm_spec_parse_number(const char *text, size_t len, double *out);
 
-/**
- * @brief Event-column cell to 0/1: empty, a missing token, or a number equal
- * to 0 (also "false", "no") is 0; any other non-empty text (a number other
- * than 0, "comp2", "true") is 1. Never fails.
- */
+/** @brief Same as mm_cells_event_value() (kept for the spec's callers). */
 double mm_spec_event_value(const char *text, size_t len);
 
 #endif

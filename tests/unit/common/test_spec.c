@@ -1,6 +1,7 @@
 /*
  * test_spec.c - the dataset spec (common/src/spec.c): validation errors,
- * defaults, the content hash, partition keys, and cell parsing.
+ * defaults, the content hash, partition keys, and applying the spec's time
+ * format to a cell (the cells themselves: test_cells.c).
  *
  * Data-driven: every tests/fixtures/specs/invalid/<case>.json must fail with
  * MM_ERR_CONFIG and an error containing the text of <case>.expected; every
@@ -315,146 +316,37 @@ Test(spec, partition_key_reports_small_buffer) {
     mm_spec_clear(&spec);
 }
 
-/* ------------------------------------------------------------ time */
+/* ------------------------------------------------------------ cells through the spec */
 
-static mm_spec_t spec_with_format(const char *format) {
-    char text[512];
-    snprintf(text, sizeof(text),
-             "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],\"time\":{\"column\":\"t\","
-             "\"frequency\":\"day\",\"format\":\"%s\"},\"target\":{\"column\":\"y\"}}",
-             format);
+Test(spec, parse_time_applies_the_spec_format_and_cells_keep_their_meaning) {
+    const char *text = "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],\"time\":{"
+                       "\"column\":\"t\",\"frequency\":\"day\",\"format\":\"%d/%m/%Y\"},"
+                       "\"target\":{\"column\":\"y\"}}";
     mm_spec_t spec;
     char errstr[512];
     cr_assert_eq(mm_spec_parse(text, strlen(text), "t", &spec, errstr, sizeof(errstr)), MM_OK, "%s",
                  errstr);
-    return spec;
-}
-
-static void expect_time(const mm_spec_t *spec, const char *text, int64_t want) {
-    int64_t got = 0;
-    cr_assert(mm_spec_parse_time(spec, text, strlen(text), &got), "[%s] '%s' rejected",
-              spec->time_format, text);
-    cr_assert_eq(got, want, "[%s] '%s' -> %lld, want %lld", spec->time_format, text, (long long)got,
-                 (long long)want);
-}
-
-static void expect_bad_time(const mm_spec_t *spec, const char *text) {
-    int64_t got = 0;
-    cr_assert_not(mm_spec_parse_time(spec, text, strlen(text), &got), "[%s] '%s' accepted as %lld",
-                  spec->time_format, text, (long long)got);
-}
-
-Test(spec, time_date_format_is_utc_midnight) {
-    mm_spec_t spec = spec_with_format("%Y-%m-%d");
-    expect_time(&spec, "1970-01-01", 0);
-    expect_time(&spec, "2024-01-01", 1704067200000LL);
-    expect_time(&spec, "2024-02-29", 1709164800000LL);
-    expect_time(&spec, "2024-1-5", 1704412800000LL); /* strptime accepts unpadded fields */
-    expect_bad_time(&spec, "2023-02-29");
-    expect_bad_time(&spec, "2024-04-31");
-    expect_bad_time(&spec, "2024-13-01");
-    expect_bad_time(&spec, "2024-01-01x");
-    expect_bad_time(&spec, "2024-01-01 00:00:00");
-    expect_bad_time(&spec, "");
-    expect_bad_time(&spec, "yesterday");
+    cr_assert_eq(spec.time_kind, MM_TIME_STRPTIME);
+    int64_t ms = 0;
+    cr_assert(mm_spec_parse_time(&spec, "02/01/2024", 10, &ms));
+    cr_assert_eq(ms, 1704153600000LL);
+    cr_assert_not(mm_spec_parse_time(&spec, "2024-01-02", 10, &ms));
+    double v = 0;
+    cr_assert(mm_spec_parse_number("2.5", 3, &v));
+    cr_assert_float_eq(v, 2.5, 0);
+    cr_assert_eq(mm_spec_event_value("comp2", 5), 1.0);
     mm_spec_clear(&spec);
 }
 
-Test(spec, time_datetime_formats_with_space_or_t) {
-    mm_spec_t spec = spec_with_format("%Y-%m-%d %H:%M:%S");
-    expect_time(&spec, "2024-01-01 06:30:15", 1704067200000LL + (6 * 3600 + 30 * 60 + 15) * 1000LL);
-    expect_bad_time(&spec, "2024-01-01T06:30:15");
-    expect_bad_time(&spec, "2024-01-01 24:00:00");
-    expect_bad_time(&spec, "2024-01-01 23:60:00");
-    expect_bad_time(&spec, "2024-01-01 23:59:60");
-    mm_spec_clear(&spec);
-    spec = spec_with_format("%Y-%m-%dT%H:%M:%S");
-    expect_time(&spec, "2024-01-01T00:00:01", 1704067201000LL);
-    expect_bad_time(&spec, "2024-01-01 00:00:01");
-    mm_spec_clear(&spec);
-}
-
-Test(spec, time_iso8601_accepts_dates_times_fractions_and_offsets) {
-    mm_spec_t spec = spec_with_format("iso8601");
-    int64_t base = 1704067200000LL; /* 2024-01-01T00:00:00Z */
-    expect_time(&spec, "2024-01-01", base);
-    expect_time(&spec, "2024-01-01T10:20", base + (10 * 60 + 20) * 60000LL);
-    expect_time(&spec, "2024-01-01 10:20:30", base + ((10 * 60 + 20) * 60 + 30) * 1000LL);
-    expect_time(&spec, "2024-01-01T00:00:00.123Z", base + 123);
-    expect_time(&spec, "2024-01-01T00:00:00.5", base + 500);
-    expect_time(&spec, "2024-01-01T02:00:00+02:00", base);
-    expect_time(&spec, "2024-01-01T02:00:00+0200", base);
-    expect_time(&spec, "2023-12-31T19:00:00-05", base);
-    expect_bad_time(&spec, "2024-01-01T");
-    expect_bad_time(&spec, "2024-01-01T10");
-    expect_bad_time(&spec, "2024-01-01T10:20:30.");
-    expect_bad_time(&spec, "2024-01-01T10:20:30Zjunk");
-    expect_bad_time(&spec, "2024-02-30");
-    expect_bad_time(&spec, "2024-01-01T25:00");
-    mm_spec_clear(&spec);
-}
-
-Test(spec, time_epoch_seconds_and_milliseconds) {
-    mm_spec_t spec = spec_with_format("epoch_s");
-    expect_time(&spec, "1700000000", 1700000000000LL);
-    expect_time(&spec, "1700000000.25", 1700000000250LL);
-    expect_time(&spec, "-1", -1000);
-    expect_bad_time(&spec, "17e8");
-    expect_bad_time(&spec, "1700000000.");
-    expect_bad_time(&spec, "12 ");
-    mm_spec_clear(&spec);
-    spec = spec_with_format("epoch_ms");
-    expect_time(&spec, "1700000000123", 1700000000123LL);
-    expect_bad_time(&spec, "1700000000.5");
-    expect_bad_time(&spec, "9999999999999999999999");
-    mm_spec_clear(&spec);
-}
-
-Test(spec, time_custom_strptime_pattern_rejects_garbage_and_impossible_dates) {
-    mm_spec_t spec = spec_with_format("%d/%m/%Y %H:%M");
-    expect_time(&spec, "31/01/2024 12:00", 1704067200000LL + 30 * 86400000LL + 12 * 3600000LL);
-    expect_bad_time(&spec, "31/02/2024 12:00");
-    expect_bad_time(&spec, "31/01/2024 12:00 extra");
-    expect_bad_time(&spec, "2024-01-31");
-    mm_spec_clear(&spec);
-    spec = spec_with_format("%Y-%m-%d %H:%M:%S %z");
-    expect_time(&spec, "2024-01-01 01:00:00 +0100", 1704067200000LL);
-    mm_spec_clear(&spec);
-}
-
-/* ------------------------------------------------------------ cells */
-
-Test(spec, numbers_parse_and_missing_tokens_are_nan) {
-    double v;
-    cr_assert(mm_spec_parse_number("12", 2, &v));
-    cr_assert_float_eq(v, 12.0, 0);
-    cr_assert(mm_spec_parse_number(" -3.25 ", 7, &v));
-    cr_assert_float_eq(v, -3.25, 0);
-    cr_assert(mm_spec_parse_number("1e3", 3, &v));
-    cr_assert_float_eq(v, 1000.0, 0);
-    cr_assert(mm_spec_parse_number("0012", 4, &v));
-    cr_assert_float_eq(v, 12.0, 0);
-    const char *missing[] = {"", "NA", "nan", "NaN", "null", "NULL", "  "};
-    for (size_t i = 0; i < MM_ARRAY_SIZE(missing); i++) {
-        v = 0;
-        cr_assert(mm_spec_parse_number(missing[i], strlen(missing[i]), &v), "'%s'", missing[i]);
-        cr_assert(isnan(v), "'%s' should be missing", missing[i]);
-    }
-    const char *bad[] = {"abc", "1,5", "12x", "inf", "1e999", "--1"};
-    for (size_t i = 0; i < MM_ARRAY_SIZE(bad); i++)
-        cr_assert_not(mm_spec_parse_number(bad[i], strlen(bad[i]), &v), "'%s' accepted", bad[i]);
-    /* the length is honoured: "12" out of "123" */
-    cr_assert(mm_spec_parse_number("123", 2, &v));
-    cr_assert_float_eq(v, 12.0, 0);
-}
-
-Test(spec, event_cells_map_to_zero_or_one) {
-    const char *zero[] = {"", "0", "0.0", "NA", "false", "no", " 0 "};
-    const char *one[] = {"1", "comp2", "true", "2.5", "failure"};
-    for (size_t i = 0; i < MM_ARRAY_SIZE(zero); i++)
-        cr_assert_eq(mm_spec_event_value(zero[i], strlen(zero[i])), 0.0, "'%s'", zero[i]);
-    for (size_t i = 0; i < MM_ARRAY_SIZE(one); i++)
-        cr_assert_eq(mm_spec_event_value(one[i], strlen(one[i])), 1.0, "'%s'", one[i]);
+Test(spec, time_format_without_a_conversion_is_rejected) {
+    const char *text = "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],\"time\":{"
+                       "\"column\":\"t\",\"frequency\":\"day\",\"format\":\"YYYY-MM-DD\"},"
+                       "\"target\":{\"column\":\"y\"}}";
+    mm_spec_t spec;
+    char errstr[512];
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "t", &spec, errstr, sizeof(errstr)),
+                 MM_ERR_CONFIG);
+    cr_assert(strstr(errstr, "time.format"), "%s", errstr);
 }
 
 Test(spec, frequency_names_and_periods) {

@@ -1,9 +1,12 @@
 /*
- * test_kafka.c - the Kafka wrappers (common/src/kafka.c) against mm-devbroker.
+ * test_kafka_broker.c - the Kafka wrappers (common/src/kafka.c) against
+ * mm-devbroker.
  *
  * A consumer group join on the mock broker waits session.timeout.ms - 1 s, so
  * the suite keeps joins few (five in all) and sets session.timeout.ms to 6 s.
- * The kafka_offline tests need no broker (unreachable addresses only).
+ * The kafka_unreachable_broker tests start no broker: their producers talk
+ * to a loopback port nothing listens on. Checks that open no connection at
+ * all are tests/unit/common/test_kafka.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -157,122 +160,10 @@ static mm_kafka_consumer_t *consumer_new(const char *bootstrap, const char *grou
     return consumer;
 }
 
-/* ----------------------------------------------------- offline (no broker) */
+/* ------------------------------------------- no broker listening */
 
-Test(kafka_offline, partition_for_key_matches_java_murmur2_vectors) {
-    /* Kafka's Utils.murmur2 test vectors (signed 32-bit results). */
-    static const struct {
-        const char *key;
-        int32_t java;
-    } cases[] = {
-        {"21", -973932308},
-        {"foobar", -790332482},
-        {"a-little-bit-long-string", -985981536},
-        {"a-little-bit-longer-string", -1486304829},
-        {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
-        {"abc", 479470107},
-    };
-    for (size_t i = 0; i < MM_ARRAY_SIZE(cases); i++) {
-        uint32_t positive = (uint32_t)cases[i].java & 0x7fffffffu;
-        cr_expect_eq(mm_kafka_partition_for_key(cases[i].key, strlen(cases[i].key), INT32_MAX),
-                     (int32_t)(positive % INT32_MAX), "key %s", cases[i].key);
-        cr_expect_eq(mm_kafka_partition_for_key(cases[i].key, strlen(cases[i].key), 12),
-                     (int32_t)(positive % 12), "key %s", cases[i].key);
-    }
-}
-
-Test(kafka_offline, partition_for_key_agrees_with_librdkafka_murmur2) {
-    static const int32_t counts[] = {1, 3, 4, 7, 64, 1000};
-    char key[128];
-    for (int i = 0; i < 500; i++) {
-        /* Lengths 0..~60 exercise every tail length of the 4-byte blocks. */
-        int len = snprintf(key, sizeof(key), "store=%d/item=%.*s", i, i % 40,
-                           "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
-        for (size_t c = 0; c < MM_ARRAY_SIZE(counts); c++) {
-            int32_t want =
-                rd_kafka_msg_partitioner_murmur2(NULL, key, (size_t)len, counts[c], NULL, NULL);
-            cr_assert_eq(mm_kafka_partition_for_key(key, (size_t)len, counts[c]), want,
-                         "key %s among %" PRId32, key, counts[c]);
-        }
-    }
-    cr_expect_eq(mm_kafka_partition_for_key("x", 1, 0), -1, "no partitions: no answer");
-}
-
-Test(kafka_offline, producer_new_names_the_rejected_property) {
-    mm_kv_t items[] = {{"linger.ms", "5"}, {"no.such.property", "1"}};
-    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
-    char errstr[512] = "";
-    mm_kafka_producer_t *producer =
-        mm_kafka_producer_new(DEAD_BOOTSTRAP, &props, NULL, NULL, errstr, sizeof(errstr));
-    cr_assert_null(producer);
-    cr_expect(strstr(errstr, "no.such.property"), "errstr: %s", errstr);
-}
-
-Test(kafka_offline, pass_through_properties_override_the_defaults) {
-    /* An idempotent producer rejects acks=0: the override must reach librdkafka after ours. */
-    mm_kv_t items[] = {{"acks", "0"}};
-    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
-    char errstr[512] = "";
-    mm_kafka_producer_t *producer =
-        mm_kafka_producer_new(DEAD_BOOTSTRAP, &props, NULL, NULL, errstr, sizeof(errstr));
-    cr_expect_null(producer, "acks=0 with enable.idempotence=true must be refused");
-    mm_kafka_producer_destroy(producer, 0);
-
-    mm_kv_t allowed[] = {{"enable.idempotence", "false"}, {"acks", "0"}};
-    mm_kv_list_t props2 = {allowed, MM_ARRAY_SIZE(allowed)};
-    producer = mm_kafka_producer_new(DEAD_BOOTSTRAP, &props2, NULL, NULL, errstr, sizeof(errstr));
-    cr_expect(producer, "overriding enable.idempotence: %s", errstr);
-    mm_kafka_producer_destroy(producer, 0);
-}
-
-Test(kafka_offline, consumer_new_requires_a_group_and_topics) {
-    char errstr[256];
-    const char *topics[] = {MM_TOPIC_MODELS};
-    cr_expect_null(
-        mm_kafka_consumer_new(DEAD_BOOTSTRAP, "", topics, 1, NULL, NULL, errstr, sizeof(errstr)));
-    cr_expect_null(
-        mm_kafka_consumer_new(DEAD_BOOTSTRAP, "g", topics, 0, NULL, NULL, errstr, sizeof(errstr)));
-}
-
-Test(kafka_offline, lag_probe_requires_a_group_and_a_topic) {
-    char errstr[256] = "";
-    cr_expect_null(mm_kafka_lag_probe_new(DEAD_BOOTSTRAP, NULL, "", MM_TOPIC_OBSERVATIONS, errstr,
-                                          sizeof(errstr)));
-    cr_expect(strstr(errstr, "group"), "errstr: %s", errstr);
-    cr_expect_null(mm_kafka_lag_probe_new(DEAD_BOOTSTRAP, NULL, "g", NULL, errstr, sizeof(errstr)));
-    cr_expect_eq(mm_kafka_lag_probe_partitions(NULL), 0);
-    mm_kafka_lag_probe_destroy(NULL);
-}
-
-Test(kafka_offline, resolve_bootstrap_prefers_servers_then_first_line_of_file) {
-    char errstr[256];
-    char *dir = mmt_tmpdir("kafka");
-    cr_assert(dir);
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/bootstrap", dir);
-    cr_assert(mmt_write_file(path, "127.0.0.1:9092,127.0.0.1:9093\r\nignored\n"));
-
-    char *servers = mm_kafka_resolve_bootstrap("broker:9092", path, 0, errstr, sizeof(errstr));
-    cr_expect_str_eq(servers, "broker:9092");
-    free(servers);
-    servers = mm_kafka_resolve_bootstrap("", path, 0, errstr, sizeof(errstr));
-    cr_assert(servers, "%s", errstr);
-    cr_expect_str_eq(servers, "127.0.0.1:9092,127.0.0.1:9093");
-    free(servers);
-    mmt_rmtree(dir);
-    free(dir);
-}
-
-Test(kafka_offline, resolve_bootstrap_fails_when_file_never_appears) {
-    char errstr[256] = "";
-    char *servers =
-        mm_kafka_resolve_bootstrap(NULL, "/nonexistent/mm/bootstrap", 100, errstr, sizeof(errstr));
-    cr_expect_null(servers);
-    cr_expect(strstr(errstr, "/nonexistent/mm/bootstrap"), "errstr: %s", errstr);
-    cr_expect_null(mm_kafka_resolve_bootstrap(NULL, NULL, 0, errstr, sizeof(errstr)));
-}
-
-Test(kafka_offline, produce_returns_busy_when_queue_stays_full_and_destroy_reports_the_rest) {
+Test(kafka_unreachable_broker,
+     produce_returns_busy_when_queue_stays_full_and_destroy_reports_the_rest) {
     mm_kv_t items[] = {{"queue.buffering.max.messages", "3"}};
     mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
     dr_log_t log = {0};
@@ -294,7 +185,7 @@ Test(kafka_offline, produce_returns_busy_when_queue_stays_full_and_destroy_repor
     for (int i = 0; i < 3; i++) cr_expect_eq(log.seen[i], 1, "message %d reported once", i);
 }
 
-Test(kafka_offline, message_to_unreachable_broker_times_out_instead_of_hanging) {
+Test(kafka_unreachable_broker, message_to_unreachable_broker_times_out_instead_of_hanging) {
     mm_kv_t items[] = {{"message.timeout.ms", "1000"}};
     mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
     dr_log_t log = {0};

@@ -1,13 +1,16 @@
 /*
- * test_ingest.c - mm-ingest's logic (services/ingest/ingest.c) against
+ * test_ingest_broker.c - mm-ingest's logic (services/ingest/) against
  * mm-devbroker: rows in, ObservationBatch records and dead letters out, read
- * back from the topics and checked row by row.
+ * back from the topics and checked row by row; pacing against a real
+ * consumer group; a broker that does not answer. The same logic without a
+ * broker (a sink in place of the producer) is tests/unit/services/test_ingest.c.
  *
  * The main fixture is tests/fixtures/csv/ingest_good_and_bad_rows/input.csv
  * (also a CSV reader fixture): three interleaved keys (10, 8 and 5 rows, one
  * key value quoted with a comma) and six bad rows. With batch_rows = 4 the
  * key with 8 rows ends on a full batch, which exercises the hold-back rule.
- * Tests in the ingest_offline suite need no broker. Pacing is off (no pace
+ * The ingest_unreachable_broker suite starts no broker: its producer talks to
+ * a loopback port nothing listens on. Pacing is off (no pace
  * group) except in the test about it, which is the only one with a consumer
  * group (one join, ~5 s on the dev broker).
  */
@@ -782,80 +785,9 @@ Test(ingest, stop_raised_while_paced_ends_the_wait_and_counts_held_rows_as_unsen
     mmt_broker_stop(&broker);
 }
 
-/* ------------------------------------------------------------ no broker needed */
+/* ------------------------------------------------------------ no broker listening */
 
-Test(ingest_offline, missing_required_column_is_a_config_error_naming_it) {
-    mm_spec_t spec = load_spec();
-    mm_ingest_t *ingest = ingest_new(DEAD_BOOTSTRAP, &spec, "load-x", 0, 0, NULL);
-    static const char text[] = "store,item,date,price,promo\n1,1,2024-01-01,2,0\n";
-    FILE *f = fmemopen((void *)text, strlen(text), "r");
-    char errstr[1024] = "";
-    cr_assert_eq(mm_ingest_stream(ingest, f, "nosales.csv", errstr, sizeof(errstr)), MM_ERR_CONFIG);
-    fclose(f);
-    cr_assert(strstr(errstr, "nosales.csv:1: missing column \"sales\" (target.column"), "%s",
-              errstr);
-    mm_ingest_stats_t stats;
-    mm_ingest_get_stats(ingest, &stats);
-    cr_assert_eq(stats.rows_read, 0);
-    mm_ingest_destroy(ingest);
-    mm_spec_clear(&spec);
-}
-
-Test(ingest_offline, duplicate_header_column_is_a_config_error) {
-    mm_spec_t spec = load_spec();
-    mm_ingest_t *ingest = ingest_new(DEAD_BOOTSTRAP, &spec, "load-x", 0, 0, NULL);
-    static const char text[] = "store,item,date,sales,price,promo,sales\n";
-    FILE *f = fmemopen((void *)text, strlen(text), "r");
-    char errstr[1024] = "";
-    cr_assert_eq(mm_ingest_stream(ingest, f, "dup.csv", errstr, sizeof(errstr)), MM_ERR_CONFIG);
-    fclose(f);
-    cr_assert(strstr(errstr, "column \"sales\" appears twice"), "%s", errstr);
-    mm_ingest_destroy(ingest);
-    mm_spec_clear(&spec);
-}
-
-Test(ingest_offline, missing_file_is_an_io_error) {
-    mm_spec_t spec = load_spec();
-    mm_ingest_t *ingest = ingest_new(DEAD_BOOTSTRAP, &spec, "load-x", 0, 0, NULL);
-    char errstr[1024] = "";
-    cr_assert_eq(mm_ingest_file(ingest, "/nonexistent/data.csv", errstr, sizeof(errstr)),
-                 MM_ERR_IO);
-    cr_assert(strstr(errstr, "/nonexistent/data.csv"), "%s", errstr);
-    mm_ingest_destroy(ingest);
-    mm_spec_clear(&spec);
-}
-
-Test(ingest_offline, exit_status_says_the_outcome) {
-    mm_ingest_stats_t s;
-    memset(&s, 0, sizeof(s));
-    cr_assert_eq(mm_ingest_exit_status(MM_OK, &s), MM_INGEST_EXIT_OK);
-    s.rows_deadlettered = 1;
-    cr_assert_eq(mm_ingest_exit_status(MM_OK, &s), MM_INGEST_EXIT_DEADLETTERS);
-    cr_assert_eq(mm_ingest_exit_status(MM_ERR_CONFIG, &s), MM_INGEST_EXIT_FATAL);
-    cr_assert_eq(mm_ingest_exit_status(MM_ERR_SHUTDOWN, &s), MM_INGEST_EXIT_INTERRUPTED);
-    cr_assert_eq(mm_ingest_exit_status(MM_ERR_TIMEOUT, &s), MM_INGEST_EXIT_DELIVERY);
-    s.messages_failed = 1;
-    cr_assert_eq(mm_ingest_exit_status(MM_ERR_KAFKA, &s), MM_INGEST_EXIT_DELIVERY);
-    cr_assert_eq(mm_ingest_exit_status(MM_ERR_SHUTDOWN, &s), MM_INGEST_EXIT_DELIVERY,
-                 "lost messages outrank an interruption");
-}
-
-Test(ingest_offline, default_load_id_is_deterministic_per_sources_and_start) {
-    const char *a[] = {"sales.csv", "more.csv"};
-    const char *b[] = {"sales.csv"};
-    char id1[128], id2[128], id3[128], id4[128];
-    mm_ingest_default_load_id(a, 2, 1704067200000LL, id1, sizeof(id1));
-    mm_ingest_default_load_id(a, 2, 1704067200000LL, id2, sizeof(id2));
-    mm_ingest_default_load_id(b, 1, 1704067200000LL, id3, sizeof(id3));
-    mm_ingest_default_load_id(a, 2, 1704067201000LL, id4, sizeof(id4));
-    cr_assert_str_eq(id1, id2);
-    cr_assert_str_neq(id1, id3);
-    cr_assert_str_neq(id1, id4);
-    cr_assert(strncmp(id1, "20240101T000000Z-", 17) == 0, "%s", id1);
-    cr_assert_eq(strlen(id1), 17 + 12);
-}
-
-Test(ingest_offline, undeliverable_messages_make_finish_fail_with_delivery_status) {
+Test(ingest_unreachable_broker, undeliverable_messages_make_finish_fail_with_delivery_status) {
     mm_spec_t spec = load_spec();
     mm_kv_t items[] = {{"message.timeout.ms", "1500"}};
     mm_kv_list_t props = {items, 1};

@@ -1,0 +1,154 @@
+/*
+ * ingest_int.h - what the pieces of mm-ingest share (not part of its API):
+ * the load's state, one key's open batch, and the functions one file of
+ * services/ingest/ calls in another.
+ *
+ *   ingest.c   the load: new/destroy, the read loop, finish, summary
+ *   rows.c     header to column map, CSV record to a checked row or a reason
+ *   keys.c     the key table and each key's open batch (hold-back, memory bound)
+ *   produce.c  encoding, splitting by bytes, the output (Kafka or a sink), delivery
+ *   pacing.c   waiting for the pace group to consume (pacing.h)
+ *
+ * @locality one thread, as ingest.h says.
+ */
+#ifndef MM_INGEST_INT_H
+#define MM_INGEST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ingest.h"
+#include "mm/buf.h"
+#include "mm/csv.h"
+#include "mm/hashmap.h"
+#include "mm/kafka.h"
+#include "mm/records.h"
+#include "pacing.h"
+
+#define INGEST_MAX_REASON 512 /* bytes of a dead letter's reason */
+
+/* One partition key of the load and its open batch (columnar, cap rows allocated). */
+typedef struct mm_ingest_key {
+    char *key; /* owned; also the key the key table borrows */
+    size_t key_len;
+    int32_t batch_seq;  /* batches of this key produced so far */
+    int64_t rows_total; /* rows of this key in the load: produced + open */
+    const char *source; /* source of the open batch (owned by ingest->sources) */
+    size_t n;           /* rows in the open batch */
+    size_t cap;         /* rows allocated */
+    size_t max_rows;    /* the open batch is full at this many rows */
+    int64_t *time_ms;
+    int64_t *line;
+    double *target;
+    double **cols; /* n_feature_columns arrays of cap values */
+} mm_ingest_key_t;
+
+/* Where each column the spec needs sits in a source's header. */
+typedef struct mm_ingest_column_map {
+    size_t n_header;
+    int key[MM_SPEC_MAX_KEY_COLUMNS];
+    int time;
+    int target; /* target.column or target.event_column */
+    int exog[MM_MODEL_MAX_EXOG];
+} mm_ingest_column_map_t;
+
+/* One row that passed every check, ready for its key's open batch. */
+typedef struct mm_ingest_row {
+    int64_t line;
+    int64_t time_ms;
+    double target;
+    double exog[MM_MODEL_MAX_EXOG];
+} mm_ingest_row_t;
+
+struct mm_ingest {
+    const mm_spec_t *spec;
+    char *topic_obs;
+    char *topic_dl;
+    int64_t batch_rows;
+    int64_t batch_bytes;
+    int64_t max_buffered_rows;
+    int block_ms;
+    volatile sig_atomic_t *stop;
+    char load_id[128];
+    mm_kafka_producer_t *producer; /* NULL when records go to the sink */
+    mm_ingest_sink_fn sink;
+    void *sink_opaque;
+
+    mm_ingest_key_t **keys; /* in order of first appearance */
+    size_t n_keys, keys_cap;
+    mm_hashmap_t *key_table; /* partition key -> mm_ingest_key_t (keys borrowed) */
+
+    char **sources;
+    size_t n_sources;
+
+    int64_t allocated_rows; /* sum of key caps */
+    int64_t pressure_floor; /* allocation left after the last pressure flush */
+
+    mm_buf_t enc;
+    mm_obs_column_t *batch_columns;
+    mm_csv_record_t *rec;
+
+    mm_ingest_pace_t *pace; /* NULL: not paced */
+
+    mm_ingest_stats_t stats;
+    int64_t started_mono;
+    char first_failure[512];
+    mm_err_t fatal; /* a produce error: the load cannot continue */
+    bool finished;
+};
+
+/* ---- rows.c */
+
+/** @brief Find every column the spec needs in @p header (errors name source:line and the role). */
+mm_err_t mm_ingest__map_columns(const mm_spec_t *spec, const mm_csv_record_t *header,
+                                const char *source, mm_ingest_column_map_t *map, char *errstr,
+                                size_t errstr_size);
+
+/**
+ * @brief Check and convert one record. On a bad row fill @p reason and return
+ * false; @p key_ok says whether @p key (the partition key) was built first.
+ */
+bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t *map,
+                            const mm_csv_record_t *rec, char *key, size_t key_size, bool *key_ok,
+                            mm_ingest_row_t *row, char *reason, size_t reason_size);
+
+/** @returns the CSV reader's reason for a bad record without its "source:line: " prefix. */
+const char *mm_ingest__csv_reason(const char *errstr, const char *source, int64_t line);
+
+/* ---- keys.c */
+
+/** @brief Append @p row to @p key's open batch, producing what it holds back first. */
+mm_err_t mm_ingest__append_row(mm_ingest_t *ingest, const char *source, const char *key,
+                               size_t key_len, const mm_ingest_row_t *row, char *errstr,
+                               size_t errstr_size);
+/** @brief Drop the first @p count rows of the open batch (they were produced). */
+void mm_ingest__key_shift(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_t count);
+/** @brief Free every key and the key table. */
+void mm_ingest__keys_free(mm_ingest_t *ingest);
+
+/* ---- produce.c */
+
+/** @returns how many rows fit one batch of @p ks by batch_rows and by batch_bytes (at least 1). */
+size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_t *ks);
+/** @brief The delivery report of one record (the producer's callback; the sink's result). */
+void mm_ingest__delivered(void *opaque, void *msg_opaque, mm_err_t err, const char *reason);
+/**
+ * @brief Produce the first @p count rows of @p ks's open batch, flagged
+ * end_of_load when @p final (only with count == ks->n).
+ */
+mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_t count, bool final,
+                                 char *errstr, size_t errstr_size);
+/** @brief Produce one dead letter for a bad row (@p partition_key NULL when unknown). */
+mm_err_t mm_ingest__produce_dead_letter(mm_ingest_t *ingest, const char *source, int64_t line,
+                                        const char *partition_key, const char *reason,
+                                        const char *raw, size_t raw_len, char *errstr,
+                                        size_t errstr_size);
+/** @brief Serve delivery reports for up to @p timeout_ms (nothing to do with a sink). */
+void mm_ingest__poll(mm_ingest_t *ingest, int timeout_ms);
+/** @returns MM_OK when everything produced is acknowledged, MM_ERR_TIMEOUT otherwise. */
+mm_err_t mm_ingest__flush(mm_ingest_t *ingest, int timeout_ms);
+/** @returns messages still waiting for a delivery report. */
+int mm_ingest__in_flight(const mm_ingest_t *ingest);
+
+#endif

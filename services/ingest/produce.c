@@ -1,0 +1,220 @@
+/*
+ * produce.c - mm-ingest's output: a key's rows encoded as one
+ * ObservationBatch (split in two while the encoding exceeds batch_bytes),
+ * dead letters, and where records go: a Kafka producer, or the sink of
+ * mm_ingest_config_t (tests, tools), whose result is the delivery report.
+ * Delivery reports update the counts.
+ *
+ * Workload: once per batch of thousands of rows; the encoder reuses one
+ * buffer for the whole load.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ingest_int.h"
+#include "mm/avro.h"
+#include "mm/log.h"
+#include "mm/service.h"
+#include "mm/util.h"
+
+#define PRODUCE_LOGGED_FAILURES 10 /* failures and dead letters logged one by one; then counted */
+/* Upper bound of the Avro encoding: a long is at most 10 bytes, a double 8. */
+#define AVRO_MAX_VARINT   10
+#define AVRO_DOUBLE_BYTES 8
+#define BATCH_LONG_FIELDS 5   /* batch_seq, end_of_load, rows, batches, produced_at */
+#define BATCH_ARRAYS      4   /* time, target, line, columns (each column adds one more) */
+#define BATCH_SLACK       256 /* for an encoder that splits arrays into several blocks */
+
+/* ------------------------------------------------------------ output */
+
+/* Hand one encoded record to the output; a sink's result is its delivery report at once. */
+static mm_err_t output_send(mm_ingest_t *ingest, const char *topic, const char *key, size_t key_len,
+                            void *tag, char *errstr, size_t errstr_size) {
+    if (!ingest->sink)
+        return mm_kafka_produce(ingest->producer, topic, key, key_len, ingest->enc.data,
+                                ingest->enc.len, tag, ingest->block_ms, errstr, errstr_size);
+    char reason[INGEST_MAX_REASON] = "";
+    mm_err_t err = ingest->sink(ingest->sink_opaque, topic, key, key_len, ingest->enc.data,
+                                ingest->enc.len, reason, sizeof(reason));
+    mm_ingest__delivered(ingest, tag, err, reason[0] ? reason : NULL);
+    return MM_OK;
+}
+
+void mm_ingest__poll(mm_ingest_t *ingest, int timeout_ms) {
+    if (ingest->producer) mm_kafka_producer_poll(ingest->producer, timeout_ms);
+}
+
+mm_err_t mm_ingest__flush(mm_ingest_t *ingest, int timeout_ms) {
+    return ingest->producer ? mm_kafka_producer_flush(ingest->producer, timeout_ms) : MM_OK;
+}
+
+int mm_ingest__in_flight(const mm_ingest_t *ingest) {
+    return ingest->producer ? mm_kafka_producer_outq_len(ingest->producer) : 0;
+}
+
+/* ------------------------------------------------------------ delivery */
+
+/* msg_opaque carries (rows << 1) | is_dead_letter, so a failure knows what it lost. */
+static void *dr_tag(size_t rows, bool dead_letter) {
+    return (void *)(((uintptr_t)rows << 1) | (dead_letter ? 1u : 0u));
+}
+
+void mm_ingest__delivered(void *opaque, void *msg_opaque, mm_err_t err, const char *reason) {
+    mm_ingest_t *ingest = opaque;
+    uintptr_t tag = (uintptr_t)msg_opaque;
+    if (!err) {
+        ingest->stats.messages_delivered++;
+        return;
+    }
+    ingest->stats.messages_failed++;
+    ingest->stats.rows_failed += (int64_t)(tag >> 1);
+    if (!ingest->first_failure[0])
+        snprintf(ingest->first_failure, sizeof(ingest->first_failure), "%s",
+                 reason ? reason : mm_err2str(err));
+    if (ingest->stats.messages_failed <= PRODUCE_LOGGED_FAILURES)
+        mm_log_error("delivery_failed", "%s of %zu row(s) not delivered: %s",
+                     (tag & 1) ? "dead letter" : "observation batch", (size_t)(tag >> 1),
+                     reason ? reason : mm_err2str(err));
+}
+
+/* ------------------------------------------------------------ batches */
+
+/* Upper bound of the encoded bytes of a batch of @p ks with no rows. */
+static size_t batch_overhead(const mm_ingest_t *ingest, const mm_ingest_key_t *ks) {
+    const mm_spec_t *spec = ingest->spec;
+    size_t n = MM_WIRE_HEADER_LEN;
+    const char *strings[] = {spec->name ? spec->name : "", spec->hash, ks->key, ingest->load_id,
+                             ks->source ? ks->source : ""};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(strings); i++) n += AVRO_MAX_VARINT + strlen(strings[i]);
+    n += BATCH_LONG_FIELDS * AVRO_MAX_VARINT + 1;
+    /* array block headers and terminators */
+    n += (BATCH_ARRAYS + spec->n_feature_columns) * (AVRO_MAX_VARINT + 1);
+    for (size_t j = 0; j < spec->n_feature_columns; j++)
+        n += AVRO_MAX_VARINT + strlen(spec->feature_columns[j]);
+    return n + BATCH_SLACK;
+}
+
+static size_t row_bytes(const mm_ingest_t *ingest) {
+    /* time and line are longs, the target and every column a double */
+    return 2 * AVRO_MAX_VARINT + AVRO_DOUBLE_BYTES * (1 + ingest->spec->n_feature_columns);
+}
+
+size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_t *ks) {
+    size_t overhead = batch_overhead(ingest, ks);
+    size_t by_bytes = (size_t)ingest->batch_bytes > overhead
+                          ? ((size_t)ingest->batch_bytes - overhead) / row_bytes(ingest)
+                          : 1;
+    size_t rows = (size_t)ingest->batch_rows < by_bytes ? (size_t)ingest->batch_rows : by_bytes;
+    return rows ? rows : 1;
+}
+
+/*
+ * Produce the first @p count rows of @p ks's open batch. @p final flags it
+ * end_of_load (only ever with count == ks->n). A batch whose encoding turns
+ * out larger than batch_bytes is split in two. MM_ERR_SHUTDOWN (stopped while
+ * paced) leaves the rows with the key and the load able to finish unflagged.
+ */
+mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_t count, bool final,
+                                 char *errstr, size_t errstr_size) {
+    if (ingest->fatal)
+        return mm_errf(ingest->fatal, errstr, errstr_size, "load already failed: %s",
+                       ingest->first_failure);
+    const mm_spec_t *spec = ingest->spec;
+    mm_observation_batch_t batch;
+    memset(&batch, 0, sizeof(batch));
+    batch.dataset = spec->name;
+    batch.spec_hash = (char *)spec->hash;
+    batch.partition_key = ks->key;
+    batch.load_id = ingest->load_id;
+    batch.source = (char *)(ks->source ? ks->source : "-");
+    batch.batch_seq = ks->batch_seq;
+    batch.end_of_load = final;
+    batch.load_rows_for_key = final ? ks->rows_total : -1;
+    batch.load_batches_for_key = final ? ks->batch_seq + 1 : -1;
+    batch.n_rows = count;
+    batch.time_ms = ks->time_ms;
+    batch.target = ks->target;
+    batch.line = ks->line;
+    batch.n_columns = spec->n_feature_columns;
+    for (size_t j = 0; j < spec->n_feature_columns; j++) {
+        ingest->batch_columns[j].name = spec->feature_columns[j];
+        ingest->batch_columns[j].values = ks->cols[j];
+    }
+    batch.columns = ingest->batch_columns;
+    batch.produced_at_ms = mm_now_ms();
+
+    mm_buf_reset(&ingest->enc);
+    mm_err_t err = mm_avro_encode_observation_batch(&batch, &ingest->enc, errstr, errstr_size);
+    if (err) {
+        ingest->fatal = err;
+        return err;
+    }
+    if (ingest->enc.len > (size_t)ingest->batch_bytes && count > 1) {
+        size_t half = count / 2;
+        err = mm_ingest__produce_rows(ingest, ks, half, false, errstr, errstr_size);
+        if (!err)
+            err = mm_ingest__produce_rows(ingest, ks, count - half, final, errstr, errstr_size);
+        return err;
+    }
+    err = mm_ingest__pace_wait(ingest->pace, ingest->producer, ingest->stop, ks->key, ks->key_len,
+                               ingest->enc.len, errstr, errstr_size);
+    if (err) {
+        if (err != MM_ERR_SHUTDOWN) ingest->fatal = err;
+        return err;
+    }
+    err = output_send(ingest, ingest->topic_obs, ks->key, ks->key_len, dr_tag(count, false), errstr,
+                      errstr_size);
+    if (err) {
+        ingest->fatal = err;
+        snprintf(ingest->first_failure, sizeof(ingest->first_failure), "%s", errstr);
+        return err;
+    }
+    ingest->stats.batches++;
+    if (final) ingest->stats.end_of_load_batches++;
+    ingest->stats.rows_emitted += (int64_t)count;
+    ingest->stats.rows_buffered -= (int64_t)count;
+    ks->batch_seq++;
+    mm_ingest__key_shift(ingest, ks, count);
+    mm_ingest__poll(ingest, 0);
+    return MM_OK;
+}
+
+mm_err_t mm_ingest__produce_dead_letter(mm_ingest_t *ingest, const char *source, int64_t line,
+                                        const char *partition_key, const char *reason,
+                                        const char *raw, size_t raw_len, char *errstr,
+                                        size_t errstr_size) {
+    if (ingest->fatal)
+        return mm_errf(ingest->fatal, errstr, errstr_size, "load already failed: %s",
+                       ingest->first_failure);
+    mm_service_dead_letter_source_t from = {.file = source, .line = line};
+    size_t original_len =
+        raw_len > MM_INGEST_MAX_ORIGINAL_BYTES ? MM_INGEST_MAX_ORIGINAL_BYTES : raw_len;
+    mm_buf_reset(&ingest->enc);
+    mm_err_t err =
+        mm_service_dead_letter_encode(MM_INGEST_SERVICE, &from, partition_key, raw, original_len,
+                                      MM_ERR_PARSE, reason, &ingest->enc, errstr, errstr_size);
+    if (err) {
+        ingest->fatal = err;
+        return err;
+    }
+    err = output_send(ingest, ingest->topic_dl, partition_key,
+                      partition_key ? strlen(partition_key) : 0, dr_tag(1, true), errstr,
+                      errstr_size);
+    if (err) {
+        ingest->fatal = err;
+        snprintf(ingest->first_failure, sizeof(ingest->first_failure), "%s", errstr);
+        return err;
+    }
+    ingest->stats.rows_deadlettered++;
+    if (ingest->stats.rows_deadlettered <= PRODUCE_LOGGED_FAILURES)
+        mm_logj(MM_LOG_WARN, "row_deadlettered",
+                json_pack("{s:s, s:I, s:s}", "file", source, "line", (json_int_t)line, "reason",
+                          reason),
+                "%s:%lld: %s", source, (long long)line, reason);
+    else if (ingest->stats.rows_deadlettered == PRODUCE_LOGGED_FAILURES + 1)
+        mm_log_warn("row_deadlettered", "more dead-lettered rows: counted in the summary only");
+    return MM_OK;
+}
