@@ -79,31 +79,6 @@ REQUIRED_LIBRARIES = ["mm_core", "mm_models", "mm"]
 # Libraries whose object files must not call each other in a circle.
 OBJECT_CIRCLE_CHECKED = ["mm_core", "mm_models", "mm"]
 
-# TEMPORARY_ALLOWED_MODELS_CIRCLE: the one object circle tolerated for now.
-# In the model library, model.c (configuration, training, the algorithm
-# table) calls classify.c, ensemble.c and regress.c, which call back into
-# model.c and into artifact.c, which calls model.c again; ets.c, snaive.c and
-# intermittent.c sit on the same circle (model.c's table -> their ops ->
-# artifact.c's parameter helpers -> model.c). The allowance goes when the
-# model library is split so that these files no longer call each other in a
-# circle: delete this entry then. It matches only a circle of exactly these
-# files; any other circle, or this one grown, fails.
-TEMPORARY_ALLOWED_MODELS_CIRCLE = (
-    "mm_models",
-    frozenset(
-        {
-            "artifact.c",
-            "classify.c",
-            "ensemble.c",
-            "ets.c",
-            "intermittent.c",
-            "model.c",
-            "regress.c",
-            "snaive.c",
-        }
-    ),
-)
-
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 SOURCE_SUFFIXES = (".c", ".h")
 
@@ -381,20 +356,9 @@ def check_objects(libraries, nm):
         a: {b for b in bs if b[0] == a[0] and a[0] in OBJECT_CIRCLE_CHECKED}
         for a, bs in edges.items()
     }
-    allowed_lib, allowed_files = TEMPORARY_ALLOWED_MODELS_CIRCLE
     for comp in strongly_connected(set(objects), inner):
-        circle = " -> ".join(node_name(n) for n in one_circle(comp, inner))
-        if comp[0][0] == allowed_lib and {n[1] for n in comp} == allowed_files:
-            members = ", ".join(sorted(n[1] for n in comp))
-            notes.append(
-                "allowed for now (TEMPORARY_ALLOWED_MODELS_CIRCLE): %s circle of %s, e.g. %s"
-                % (allowed_lib, members, circle)
-            )
-            continue
-        problems.append("object circle: " + circle)
+        problems.append("object circle: " + " -> ".join(node_name(n) for n in one_circle(comp, inner)))
         problems.extend(edge_lines(comp, inner, why, node_name))
-    if allowed_lib in libraries and not any(n.startswith("allowed for now") for n in notes):
-        notes.append("TEMPORARY_ALLOWED_MODELS_CIRCLE matches nothing any more: delete it")
     return problems, notes
 
 

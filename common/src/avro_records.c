@@ -1,7 +1,9 @@
 /*
  * avro_records.c - the descriptors of the six record types: one static table
- * of field rows per record, in the field order of its schemas/ .avsc file,
- * and the typed per-record wrappers of avro.h over the table-driven codec.
+ * of field rows per record, in the field order of its schemas/ .avsc file.
+ * Pure data and one lookup: the codec, the schema check and the typed
+ * wrappers (avro_typed.c) all read these tables, and this file calls none of
+ * them.
  *
  * Adding a field means its .avsc field plus one row here; the start-up schema
  * check (avro_schema_check.c) fails, naming the record and field, if a table
@@ -249,25 +251,3 @@ static const mm_avro__record_t descriptors[MM_RECORD__COUNT] = {
 const mm_avro__record_t *mm_avro__descriptor(mm_record_type_t type) {
     return &descriptors[type];
 }
-
-/* ------------------------------------------------------ typed wrappers */
-
-#define WRAPPERS(lower, TYPE, ctype)                                                               \
-    mm_err_t mm_avro_encode_##lower(const ctype *rec, mm_buf_t *out, char *errstr,                 \
-                                    size_t errstr_size) {                                          \
-        return mm_avro_encode(TYPE, rec, out, errstr, errstr_size);                                \
-    }                                                                                              \
-    mm_err_t mm_avro_decode_##lower(const void *payload, size_t len, ctype *rec, char *errstr,     \
-                                    size_t errstr_size) {                                          \
-        return mm_avro_decode(TYPE, payload, len, rec, errstr, errstr_size);                       \
-    }                                                                                              \
-    void mm_##lower##_clear(ctype *rec) {                                                          \
-        mm_avro_clear(TYPE, rec);                                                                  \
-    }
-
-WRAPPERS(observation_batch, MM_RECORD_OBSERVATION_BATCH, mm_observation_batch_t)
-WRAPPERS(model_trained, MM_RECORD_MODEL_TRAINED, mm_model_trained_t)
-WRAPPERS(model_decision, MM_RECORD_MODEL_DECISION, mm_model_decision_t)
-WRAPPERS(score_request, MM_RECORD_SCORE_REQUEST, mm_score_request_t)
-WRAPPERS(prediction_batch, MM_RECORD_PREDICTION_BATCH, mm_prediction_batch_t)
-WRAPPERS(dead_letter, MM_RECORD_DEAD_LETTER, mm_dead_letter_t)
