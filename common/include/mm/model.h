@@ -107,6 +107,12 @@ typedef struct mm_feature_config {
     int windows[MM_MODEL_MAX_WINDOWS]; /* rolling windows (classify telemetry) */
     size_t n_windows;
     size_t n_exog; /* exogenous numeric columns, in spec order */
+    /* Bit j set: exogenous column j is known in advance (a planned price or
+     * promotion): its future values are given at scoring time, and the
+     * backtest uses its actual values. Bit clear: at scoring time only its
+     * past is known, so the forecast carries the last value forward and the
+     * backtest does the same from each origin. */
+    uint32_t known_in_advance;
 } mm_feature_config_t;
 
 typedef struct mm_model_config {
@@ -343,5 +349,61 @@ mm_err_t mm_model_predict(const mm_model_t *model, size_t n, const int64_t *time
  */
 mm_err_t mm_model_predict_latest(const mm_model_t *model, double *proba, int64_t *at_ms,
                                  char *errstr, size_t errstr_size);
+
+/* ------------------------------------------------------------ scoring new data */
+
+/**
+ * A key's scoring data: what the scorer keeps for it, independent of when its
+ * model was trained.
+ */
+typedef struct mm_scoring_input {
+    /* The key's newest observations, sorted, regular at the model's period
+     * (gaps are NaN targets). May overlap the training data: points at or
+     * before the model's data end serve only as lag history. */
+    const mm_series_t *recent;
+    /* Planned covariates: rows after the latest observation whose target is
+     * empty; their known-in-advance exogenous values, matched to horizon
+     * steps by time (y ignored; NaN = not planned). NULL = none. */
+    const mm_series_t *planned;
+    /* 0: the forecast starts one period after the latest observation. Else
+     * the forecast window is as_of + period .. as_of + h * period for every
+     * key alike; a key whose latest observation is earlier is forecast
+     * through the gap, and observations after as_of are ignored. */
+    int64_t as_of_ms;
+} mm_scoring_input_t;
+
+/** What a forecast from scoring data used. */
+typedef struct mm_forecast_info {
+    int64_t watermark_ms;   /* time of the latest observation used */
+    size_t n_new;           /* observations after the model's data end that were applied */
+    size_t n_planned_steps; /* steps whose known-in-advance covariates were all planned */
+    size_t n_carried_steps; /* steps where a known-in-advance covariate was carried forward */
+} mm_forecast_info_t;
+
+/**
+ * @returns how many of a key's most recent periods the model needs in
+ * mm_scoring_input_t.recent to forecast from new data (its largest lag, two
+ * seasons, rolling windows; at least 1). A scorer keeps at least this many.
+ */
+size_t mm_model_history_needed(const mm_model_t *model);
+
+/**
+ * @brief Apply the production model to a key's newest data without
+ * refitting, and forecast @p h steps from there: exponential smoothing runs
+ * its fitted filter from the end of training over the new points; seasonal
+ * naive and the lag models (ridge, XGBoost) take their lags from the new
+ * points; Croston/SBA/TSB update their demand and interval state (a NaN is a
+ * missing value, not a zero demand); an ensemble combines its members'
+ * forecasts with its weights. Known-in-advance exogenous values come from
+ * @p in->planned, the others (and unplanned steps) are carried forward from
+ * the latest observation. With no new points the result equals
+ * mm_model_forecast() with the same covariates.
+ * @param info may be NULL.
+ * @returns MM_ERR_INVALID_ARG for a classification model, h outside
+ * 1..100000, unsorted or irregular times, or mismatched exogenous columns.
+ */
+mm_err_t mm_model_forecast_from(const mm_model_t *model, const mm_scoring_input_t *in, size_t h,
+                                mm_forecast_t *out, mm_forecast_info_t *info, char *errstr,
+                                size_t errstr_size);
 
 #endif
