@@ -27,97 +27,57 @@
 
 /* ------------------------------------------------------------ consumed offsets */
 
-static mm_err_t store_offset(mm_db_t *db, const char *topic, int32_t partition, int64_t next_offset,
-                             int64_t now_ms, char *errstr, size_t errstr_size) {
-    /* Never backwards: a duplicate delivered late must not rewind progress. */
-    return mm_db_run(db, errstr, errstr_size,
-                     "INSERT INTO consumed_offsets (topic, \"partition\", next_offset,"
-                     " updated_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (topic, \"partition\") DO"
-                     " UPDATE SET next_offset = max(next_offset, excluded.next_offset),"
-                     " updated_at_ms = excluded.updated_at_ms",
-                     "tiii", topic, (int64_t)partition, next_offset, now_ms);
-}
-
 mm_err_t mm_promoter_stored_offset(mm_db_t *db, const char *topic, int32_t partition,
                                    int64_t *next_offset, bool *found, char *errstr,
                                    size_t errstr_size) {
-    sqlite3_stmt *stmt;
-    *found = false;
-    *next_offset = MM_OFFSET_BEGINNING;
-    mm_err_t err = mm_db_query(db, &stmt, errstr, errstr_size,
-                               "SELECT next_offset FROM consumed_offsets"
-                               " WHERE topic = ? AND \"partition\" = ?",
-                               "ti", topic, (int64_t)partition);
-    if (err != MM_OK) return err;
-    err = mm_db_step_row(db, stmt, errstr, errstr_size);
-    if (err == MM_OK) {
-        *next_offset = sqlite3_column_int64(stmt, 0);
-        *found = true;
-    } else if (err == MM_ERR_NOT_FOUND) {
-        err = MM_OK;
-    }
-    sqlite3_finalize(stmt);
+    mm_consumer_state_config_t cfg = {.table = MM_PROMOTER__OFFSETS_TABLE,
+                                      .service = MM_PROMOTER_SERVICE};
+    mm_consumer_state_t *offsets = mm_consumer_state_new(db, &cfg, errstr, errstr_size);
+    if (!offsets) return MM_ERR_DB;
+    mm_err_t err =
+        mm_consumer_state_load(offsets, topic, partition, next_offset, found, errstr, errstr_size);
+    mm_consumer_state_destroy(offsets);
     return err;
 }
 
 int64_t mm_promoter_on_assign(void *opaque, const char *topic, int32_t partition) {
     mm_promoter_t *promoter = opaque;
-    char errstr[256];
-    int64_t next_offset = MM_OFFSET_BEGINNING;
-    bool found = false;
-    mm_err_t err = mm_promoter_stored_offset(promoter->db, topic, partition, &next_offset, &found,
-                                             errstr, sizeof(errstr));
-    if (err != MM_OK) {
-        /* Starting over is safe: replays change nothing. */
-        mm_log_error("assign", "%s[%d]: stored offset unreadable (%s); starting from the beginning",
-                     topic, (int)partition, errstr);
-        return MM_OFFSET_BEGINNING;
-    }
-    if (!found) {
-        mm_log_info("assign", "%s[%d]: no stored offset, starting from the beginning", topic,
-                    (int)partition);
-        return MM_OFFSET_BEGINNING;
-    }
-    mm_log_info("assign", "%s[%d]: starting at stored offset %lld", topic, (int)partition,
-                (long long)next_offset);
-    return next_offset;
+    return mm_consumer_state_resume_offset(promoter->offsets, topic, partition);
 }
 
 /* ------------------------------------------------------------ dead letters */
 
-/* A dead letter for a message at (topic, partition, offset), in one transaction with its offset. */
+/* The promoter's own write in a dead letter's transaction: the audit row. */
+typedef struct audit_ctx {
+    const mm_promoter_t *promoter;
+    const char *partition_key;
+    const char *reason;
+} audit_ctx_t;
+
+static mm_err_t audit_dead_letter(void *opaque, mm_db_t *db, char *errstr, size_t errstr_size) {
+    const audit_ctx_t *ctx = opaque;
+    return mm_registry_audit_add(db, mm_now_ms(), ctx->partition_key, 0, "dead_letter", NULL,
+                                 ctx->reason, ctx->promoter->actor, errstr, errstr_size);
+}
+
+/* A dead letter for a message at (topic, partition, offset): outbox, audit row and the
+ * offset past it in one transaction (mm/consumer_state.h). */
 static mm_err_t dead_letter_write(mm_promoter_t *promoter, const char *topic, int32_t partition,
                                   int64_t offset, const char *partition_key, const void *original,
                                   size_t original_len, mm_err_t code, const char *reason,
                                   char *errstr, size_t errstr_size) {
-    int64_t now_ms = mm_now_ms();
-    mm_service_dead_letter_source_t source = {
-        .topic = topic, .partition = partition, .offset = offset};
-    mm_buf_t payload;
-    mm_buf_init(&payload, MM_BUF_CAP_MESSAGE);
-    mm_err_t err =
-        mm_service_dead_letter_encode(MM_PROMOTER_SERVICE, &source, partition_key, original,
-                                      original_len, code, reason, &payload, errstr, errstr_size);
-    if (err != MM_OK) {
-        mm_buf_free(&payload);
-        return err;
-    }
-    err = mm_db_begin(promoter->db, errstr, errstr_size);
-    if (err == MM_OK)
-        err = mm_outbox_insert(promoter->db, promoter->deadletter_topic, partition_key, &payload,
-                               now_ms, errstr, errstr_size);
-    if (err == MM_OK)
-        err = mm_registry_audit_add(promoter->db, now_ms, partition_key, 0, "dead_letter", NULL,
-                                    reason, promoter->actor, errstr, errstr_size);
-    if (err == MM_OK && topic)
-        err = store_offset(promoter->db, topic, partition, offset + 1, now_ms, errstr, errstr_size);
-    if (err == MM_OK) err = mm_db_commit(promoter->db, errstr, errstr_size);
-    if (err != MM_OK) mm_db_rollback(promoter->db);
-    mm_buf_free(&payload);
-    if (err == MM_OK)
-        mm_log_warn("dead_letter", "%s[%d]@%lld: %s", topic ? topic : "-", (int)partition,
-                    (long long)offset, reason);
-    return err;
+    audit_ctx_t ctx = {.promoter = promoter, .partition_key = partition_key, .reason = reason};
+    mm_consumer_dead_letter_t dl = {.topic = topic,
+                                    .partition = partition,
+                                    .offset = offset,
+                                    .partition_key = partition_key,
+                                    .original = original,
+                                    .original_len = original_len,
+                                    .code = code,
+                                    .reason = reason,
+                                    .also = audit_dead_letter,
+                                    .also_opaque = &ctx};
+    return mm_consumer_state_dead_letter(promoter->offsets, &dl, errstr, errstr_size);
 }
 
 /* Dead-letter a decoded record whose raw bytes are not at hand: re-encode it. */
@@ -179,12 +139,13 @@ static mm_err_t unjudgeable(const mm_spec_t *spec, const mm_model_trained_t *rec
 }
 
 /* Store the next offset (when from Kafka) and commit; on failure roll back. */
-static mm_err_t commit_with_offset(mm_db_t *db, const mm_promoter__source_t *src, int64_t now_ms,
+static mm_err_t commit_with_offset(mm_promoter_t *promoter, const mm_promoter__source_t *src,
                                    char *errstr, size_t errstr_size) {
+    mm_db_t *db = promoter->db;
     mm_err_t err = MM_OK;
     if (src->topic)
-        err = store_offset(db, src->topic, src->partition, src->offset + 1, now_ms, errstr,
-                           errstr_size);
+        err = mm_consumer_state_store(promoter->offsets, src->topic, src->partition,
+                                      src->offset + 1, errstr, errstr_size);
     if (err == MM_OK) err = mm_db_commit(db, errstr, errstr_size);
     if (err != MM_OK) mm_db_rollback(db);
     return err;
@@ -239,7 +200,7 @@ static mm_err_t handle_trained(mm_promoter_t *promoter, const mm_model_trained_t
             published = true;
             continue;
         }
-        err = commit_with_offset(db, src, now_ms, errstr, errstr_size);
+        err = commit_with_offset(promoter, src, errstr, errstr_size);
         if (err != MM_OK) {
             memset(out, 0, sizeof(*out));
             return err;

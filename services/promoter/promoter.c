@@ -30,7 +30,8 @@ static mm_err_t kafka_new(mm_promoter_t *promoter, const mm_promoter_config_t *c
                                                &promoter->outbox, why, sizeof(why));
     if (!promoter->producer) return mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "producer: %s", why);
     static const char *const topics[] = {MM_TOPIC_MODELS};
-    mm_kafka_rebalance_cbs_t cbs = {.on_assign = mm_promoter_on_assign, .opaque = promoter};
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = mm_consumer_state_on_assign,
+                                    .opaque = promoter->offsets};
     promoter->consumer =
         mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id ? cfg->group_id : MM_PROMOTER_GROUP,
                               topics, 1, cfg->kafka, &cbs, why, sizeof(why));
@@ -81,6 +82,15 @@ mm_promoter_t *mm_promoter_new(const mm_promoter_config_t *cfg, char *errstr, si
                 cfg->registry_path ? cfg->registry_path : "", why);
         goto fail;
     }
+    mm_consumer_state_config_t offsets_cfg = {.table = MM_PROMOTER__OFFSETS_TABLE,
+                                              .service = MM_PROMOTER_SERVICE,
+                                              .deadletter_topic = promoter->deadletter_topic};
+    promoter->offsets = mm_consumer_state_new(promoter->db, &offsets_cfg, why, sizeof(why));
+    if (!promoter->offsets) {
+        mm_errf(MM_ERR_DB, errstr, errstr_size, "registry %s: %s",
+                cfg->registry_path ? cfg->registry_path : "", why);
+        goto fail;
+    }
     if (cfg->bootstrap && kafka_new(promoter, cfg, errstr, errstr_size) != MM_OK) goto fail;
     return promoter;
 fail:
@@ -101,6 +111,7 @@ void mm_promoter_destroy(mm_promoter_t *promoter) {
         mm_kafka_producer_destroy(promoter->producer, PROMOTER_PRODUCER_CLOSE_MS);
     }
     if (promoter->has_outbox) mm_outbox_free(&promoter->outbox);
+    mm_consumer_state_destroy(promoter->offsets);
     mm_db_close(promoter->db);
     mm_blob_destroy(promoter->owned_blob);
     free(promoter->actor);

@@ -5,14 +5,17 @@
 #ifndef MM_PROMOTER_INT_H
 #define MM_PROMOTER_INT_H
 
+#include "mm/consumer_state.h"
 #include "mm/outbox.h"
 #include "promoter.h"
 
-#define MM_PROMOTER__NAME_MAX 1280 /* longest blob name we build (Azure allows 1024) */
-#define MM_PROMOTER__KEY_MAX  1024 /* longest Kafka key kept as a dead letter's partition key */
+#define MM_PROMOTER__NAME_MAX      1280 /* longest blob name we build (Azure allows 1024) */
+#define MM_PROMOTER__OFFSETS_TABLE "consumed_offsets" /* released name of the offsets table */
+#define MM_PROMOTER__KEY_MAX       1024 /* longest Kafka key kept as a dead letter's partition key */
 
 struct mm_promoter {
     mm_db_t *db;
+    mm_consumer_state_t *offsets; /* consumed_offsets in db: where mm.models resumes */
     const mm_spec_t *spec;
     mm_blob_t *blob;
     mm_blob_t *owned_blob; /* blob, when the promoter opened it */
