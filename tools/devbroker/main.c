@@ -1,6 +1,6 @@
 /*
  * mm-devbroker - an embedded Kafka for one machine: librdkafka's mock cluster
- * serving the real Kafka protocol on loopback (DESIGN.md section 7).
+ * serving the real Kafka protocol on loopback (docs/ARCHITECTURE.md, "The dev broker").
  *
  * Workload: tests, demos and single-machine runs. It creates the pipeline's
  * topics, publishes its (ephemeral) bootstrap address on stdout and in a

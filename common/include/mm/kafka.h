@@ -32,7 +32,8 @@
 #include "mm/conf.h"
 #include "mm/err.h"
 
-/* Logical topic names (DESIGN.md section 4). A deployment may prefix them. */
+/* Logical topic names (docs/ARCHITECTURE.md, "Topics and records"). A deployment may prefix them.
+ */
 #define MM_TOPIC_OBSERVATIONS   "mm.observations"
 #define MM_TOPIC_MODELS         "mm.models"
 #define MM_TOPIC_DECISIONS      "mm.decisions"

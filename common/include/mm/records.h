@@ -1,7 +1,7 @@
 /*
- * records.h - the six record types that travel on the topics (DESIGN.md
- * section 4), as plain C structs. The Avro schemas in schemas/ are their wire
- * form; the codec in common/src/avro*.c converts between the two, driven by one
+ * records.h - the six record types that travel on the topics
+ * (docs/ARCHITECTURE.md, "Topics and records"), as plain C structs. The Avro schemas in schemas/
+ * are their wire form; the codec in common/src/avro*.c converts between the two, driven by one
  * descriptor table per record (common/src/avro_records.c): a field added here
  * needs its .avsc field and one row there.
  *
