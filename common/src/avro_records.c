@@ -137,7 +137,8 @@ static const mm_avro__field_t model_trained_fields[] = {
 /* --------------------------------------------------------- ModelDecision */
 
 /* Indexed by mm_decision_kind_t; the symbols of DecisionKind. */
-static const char *const decision_kinds[] = {"approved", "rejected", "rolled_back", "promoted"};
+static const char *const decision_kinds[] = {"approved", "rejected", "rolled_back", "promoted",
+                                             "fallback"};
 
 #define T mm_production_model_t
 static const mm_avro__field_t production_model_fields[] = {

@@ -16,6 +16,8 @@ const char *mm_decision_kind_name(mm_decision_kind_t kind) {
         return "rolled_back";
     case MM_DECISION_PROMOTED:
         return "promoted";
+    case MM_DECISION_FALLBACK:
+        return "fallback";
     }
     return "unknown";
 }

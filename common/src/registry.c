@@ -92,7 +92,94 @@ static const char *const registry_migrations[] = {
     "  updated_at_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (topic, \"partition\")"
     ");" MM_OUTBOX_TABLE_SQL,
+    /*
+     * 1 -> 2: status 'fallback' (a declared fallback, never a champion on
+     * merit) and alias 'fallback' (the one served while a key has no
+     * champion). SQLite cannot widen a CHECK in place, so the three tables
+     * are rebuilt; tags and aliases go first, as they reference versions
+     * and foreign keys stay on during migrations.
+     */
+    "CREATE TABLE versions_v2 ("
+    "  partition_key TEXT NOT NULL,"
+    "  version INTEGER NOT NULL CHECK (version > 0),"
+    "  train_id TEXT NOT NULL UNIQUE,"
+    "  dataset TEXT NOT NULL,"
+    "  spec_hash TEXT NOT NULL,"
+    "  algorithm TEXT NOT NULL,"
+    "  artifact_uri TEXT NOT NULL,"
+    "  production_uri TEXT,"
+    "  sha256 TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  artifact_format INTEGER NOT NULL,"
+    "  metrics TEXT NOT NULL,"
+    "  baseline TEXT NOT NULL,"
+    "  data_start_ms INTEGER NOT NULL,"
+    "  data_end_ms INTEGER NOT NULL,"
+    "  n_rows INTEGER NOT NULL,"
+    "  data_digest TEXT,"
+    "  load_id TEXT,"
+    "  fallback INTEGER NOT NULL DEFAULT 0,"
+    "  fallback_reason TEXT,"
+    "  trained_at_ms INTEGER,"
+    "  trainer TEXT,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('approved', 'rejected', 'fallback')),"
+    "  reason TEXT NOT NULL,"
+    "  source_topic TEXT,"
+    "  source_partition INTEGER,"
+    "  source_offset INTEGER,"
+    "  PRIMARY KEY (partition_key, version)"
+    ");"
+    "INSERT INTO versions_v2 SELECT * FROM versions;"
+    "CREATE TEMP TABLE aliases_v1 AS SELECT * FROM aliases;"
+    "CREATE TEMP TABLE tags_v1 AS SELECT * FROM tags;"
+    "DROP TABLE tags;"
+    "DROP TABLE aliases;"
+    "DROP TABLE versions;"
+    "ALTER TABLE versions_v2 RENAME TO versions;"
+    "CREATE TABLE aliases ("
+    "  partition_key TEXT NOT NULL,"
+    "  alias TEXT NOT NULL CHECK (alias IN ('champion', 'previous', 'challenger', 'fallback')),"
+    "  version INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (partition_key, alias),"
+    "  FOREIGN KEY (partition_key, version) REFERENCES versions (partition_key, version)"
+    ");"
+    "CREATE TABLE tags ("
+    "  partition_key TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  tag TEXT NOT NULL,"
+    "  value TEXT,"
+    "  PRIMARY KEY (partition_key, version, tag),"
+    "  FOREIGN KEY (partition_key, version) REFERENCES versions (partition_key, version)"
+    ");"
+    "INSERT INTO aliases (partition_key, alias, version, updated_at_ms)"
+    "  SELECT partition_key, alias, version, updated_at_ms FROM temp.aliases_v1;"
+    "INSERT INTO tags (partition_key, version, tag, value)"
+    "  SELECT partition_key, version, tag, value FROM temp.tags_v1;"
+    "DROP TABLE temp.aliases_v1;"
+    "DROP TABLE temp.tags_v1;",
 };
+
+const char *mm_registry_status_name(mm_registry_status_t status) {
+    /* The spellings of the versions.status CHECK above. */
+    switch (status) {
+    case MM_REGISTRY_STATUS_REJECTED:
+        return "rejected";
+    case MM_REGISTRY_STATUS_APPROVED:
+        return "approved";
+    case MM_REGISTRY_STATUS_FALLBACK:
+        return "fallback";
+    }
+    return "rejected";
+}
+
+/* The status column's text as the enum; anything unknown counts as rejected. */
+static mm_registry_status_t status_parse(const char *text) {
+    if (text && strcmp(text, "approved") == 0) return MM_REGISTRY_STATUS_APPROVED;
+    if (text && strcmp(text, "fallback") == 0) return MM_REGISTRY_STATUS_FALLBACK;
+    return MM_REGISTRY_STATUS_REJECTED;
+}
 
 int mm_registry_schema_version(void) {
     return (int)MM_ARRAY_SIZE(registry_migrations);
@@ -122,6 +209,8 @@ void mm_registry_version_clear(mm_registry_version_t *v) {
     free(v->load_id);
     free(v->status);
     free(v->reason);
+    free(v->fallback_reason);
+    free(v->failed_check);
     free(v->aliases);
     memset(v, 0, sizeof(*v));
 }
@@ -131,7 +220,9 @@ void mm_registry_version_clear(mm_registry_version_t *v) {
     " v.production_uri, v.sha256, v.metrics, v.baseline, v.load_id, v.status, v.reason,"           \
     " (SELECT group_concat(alias, ',') FROM aliases a"                                             \
     "   WHERE a.partition_key = v.partition_key AND a.version = v.version),"                       \
-    " v.size, v.data_start_ms, v.data_end_ms, v.n_rows, v.created_at_ms, v.fallback"
+    " v.size, v.data_start_ms, v.data_end_ms, v.n_rows, v.created_at_ms, v.fallback,"              \
+    " v.fallback_reason, (SELECT t.value FROM tags t WHERE t.partition_key = v.partition_key"      \
+    "   AND t.version = v.version AND t.tag = 'failed_check')"
 
 /* Column indexes of VERSION_COLUMNS. */
 enum {
@@ -155,6 +246,8 @@ enum {
     COL_N_ROWS,
     COL_CREATED_AT_MS,
     COL_FALLBACK,
+    COL_FALLBACK_REASON,
+    COL_FAILED_CHECK,
 };
 
 static mm_err_t version_from_row(sqlite3_stmt *stmt, mm_registry_version_t *v, char *errstr,
@@ -180,6 +273,8 @@ static mm_err_t version_from_row(sqlite3_stmt *stmt, mm_registry_version_t *v, c
     v->n_rows = sqlite3_column_int64(stmt, COL_N_ROWS);
     v->created_at_ms = sqlite3_column_int64(stmt, COL_CREATED_AT_MS);
     v->fallback = sqlite3_column_int64(stmt, COL_FALLBACK) != 0;
+    v->fallback_reason = mm_db_column_strdup(stmt, COL_FALLBACK_REASON);
+    v->failed_check = mm_db_column_strdup(stmt, COL_FAILED_CHECK);
     /* NOT NULL columns: a NULL copy means the copy failed. */
     if (!v->train_id || !v->dataset || !v->spec_hash || !v->algorithm || !v->artifact_uri ||
         !v->sha256 || !v->metrics || !v->baseline || !v->status || !v->reason) {
@@ -218,6 +313,20 @@ mm_err_t mm_registry_champion_get(mm_db_t *db, const char *partition_key, mm_reg
         mm_registry_alias_get(db, partition_key, MM_ALIAS_CHAMPION, &version, errstr, errstr_size);
     if (err != MM_OK || version <= 0) return err;
     return mm_registry_version_get(db, partition_key, version, v, found, errstr, errstr_size);
+}
+
+mm_err_t mm_registry_served_get(mm_db_t *db, const char *partition_key, mm_registry_version_t *v,
+                                bool *found, bool *is_fallback, char *errstr, size_t errstr_size) {
+    *is_fallback = false;
+    mm_err_t err = mm_registry_champion_get(db, partition_key, v, found, errstr, errstr_size);
+    if (err != MM_OK || *found) return err;
+    int32_t version = 0;
+    err =
+        mm_registry_alias_get(db, partition_key, MM_ALIAS_FALLBACK, &version, errstr, errstr_size);
+    if (err != MM_OK || version <= 0) return err;
+    err = mm_registry_version_get(db, partition_key, version, v, found, errstr, errstr_size);
+    *is_fallback = err == MM_OK && *found;
+    return err;
 }
 
 mm_err_t mm_registry_versions(mm_db_t *db, const char *partition_key, mm_registry_version_cb_t *cb,
@@ -272,21 +381,20 @@ mm_err_t mm_registry_next_version(mm_db_t *db, const char *partition_key, int32_
 }
 
 mm_err_t mm_registry_find_train_id(mm_db_t *db, const char *train_id, char *partition_key,
-                                   size_t partition_key_size, int32_t *version, bool *approved,
-                                   char *errstr, size_t errstr_size) {
+                                   size_t partition_key_size, int32_t *version,
+                                   mm_registry_status_t *status, char *errstr, size_t errstr_size) {
     sqlite3_stmt *stmt;
     *version = 0;
-    *approved = false;
+    *status = MM_REGISTRY_STATUS_REJECTED;
     mm_err_t err = mm_db_query(
         db, &stmt, errstr, errstr_size,
         "SELECT version, status, partition_key FROM versions WHERE train_id = ?", "t", train_id);
     if (err != MM_OK) return err;
     err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) {
-        const unsigned char *status = sqlite3_column_text(stmt, 1);
         const unsigned char *key = sqlite3_column_text(stmt, 2);
         *version = (int32_t)sqlite3_column_int64(stmt, 0);
-        *approved = status && strcmp((const char *)status, "approved") == 0;
+        *status = status_parse((const char *)sqlite3_column_text(stmt, 1));
         snprintf(partition_key, partition_key_size, "%s", key ? (const char *)key : "");
     } else if (err == MM_ERR_NOT_FOUND) {
         err = MM_OK;
@@ -349,12 +457,12 @@ mm_err_t mm_registry_version_insert(mm_db_t *db, const mm_registry_judged_t *j, 
             (int64_t)rec->artifact_format, metrics, baseline, rec->data_start_ms, rec->data_end_ms,
             rec->n_rows, rec->data_digest, rec->load_id, (int64_t)(rec->fallback ? 1 : 0),
             rec->fallback_reason, rec->trained_at_ms, rec->trainer, j->now_ms,
-            j->approved ? "approved" : "rejected", j->reason, j->source_topic,
+            mm_registry_status_name(j->status), j->reason, j->source_topic,
             (int64_t)j->source_partition, j->source_offset);
     }
     free(metrics);
     free(baseline);
-    if (err == MM_OK && !j->approved && j->failed_check)
+    if (err == MM_OK && j->status == MM_REGISTRY_STATUS_REJECTED && j->failed_check)
         err = tag_add(db, rec->partition_key, j->version, "failed_check", j->failed_check, errstr,
                       errstr_size);
     if (err == MM_OK && rec->fallback)

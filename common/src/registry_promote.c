@@ -151,6 +151,10 @@ static mm_err_t promote_write(mm_db_t *db, const char *partition_key,
     if (err == MM_OK && challenger == version)
         err = mm_registry_alias_set(db, partition_key, MM_ALIAS_CHALLENGER, 0, now_ms, errstr,
                                     errstr_size);
+    /* A key with a champion is not served a fallback any more. */
+    if (err == MM_OK)
+        err = mm_registry_alias_set(db, partition_key, MM_ALIAS_FALLBACK, 0, now_ms, errstr,
+                                    errstr_size);
     if (err == MM_OK)
         err = mm_registry_audit_add(db, now_ms, partition_key, version, "promote",
                                     mm_decision_kind_name(MM_DECISION_PROMOTED), text,

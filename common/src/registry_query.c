@@ -29,7 +29,7 @@ mm_err_t mm_registry_list(mm_db_t *db, const char *metric, mm_registry_key_cb_t 
         "WITH keys AS (SELECT partition_key, count(*) AS n FROM versions GROUP BY partition_key)"
         " SELECT keys.partition_key, keys.n, ch.version, ch.algorithm,"
         " json_extract(ch.metrics, ?1), json_extract(ch.baseline, ?1), pv.version, cl.version,"
-        " ch.fallback"
+        " ch.fallback, fb.version"
         " FROM keys"
         " LEFT JOIN aliases ach ON ach.partition_key = keys.partition_key AND ach.alias = "
         "'champion'"
@@ -37,6 +37,7 @@ mm_err_t mm_registry_list(mm_db_t *db, const char *metric, mm_registry_key_cb_t 
         "ach.version"
         " LEFT JOIN aliases pv ON pv.partition_key = keys.partition_key AND pv.alias = 'previous'"
         " LEFT JOIN aliases cl ON cl.partition_key = keys.partition_key AND cl.alias = 'challenger'"
+        " LEFT JOIN aliases fb ON fb.partition_key = keys.partition_key AND fb.alias = 'fallback'"
         " ORDER BY keys.partition_key",
         "t", path);
     if (err != MM_OK) return err;
@@ -53,6 +54,7 @@ mm_err_t mm_registry_list(mm_db_t *db, const char *metric, mm_registry_key_cb_t 
             .previous = (int32_t)sqlite3_column_int64(stmt, 6),
             .challenger = (int32_t)sqlite3_column_int64(stmt, 7),
             .fallback = sqlite3_column_int64(stmt, 8) != 0,
+            .fallback_version = (int32_t)sqlite3_column_int64(stmt, 9),
         };
         if (!cb(opaque, &row)) break;
     }
@@ -96,6 +98,12 @@ mm_err_t mm_registry_stats(mm_db_t *db, mm_registry_stats_t *stats, char *errstr
          "SELECT count(*) FROM versions WHERE status = 'approved'"},
         {offsetof(mm_registry_stats_t, rejected),
          "SELECT count(*) FROM versions WHERE status = 'rejected'"},
+        {offsetof(mm_registry_stats_t, fallback_versions),
+         "SELECT count(*) FROM versions WHERE status = 'fallback'"},
+        {offsetof(mm_registry_stats_t, fallback_served),
+         "SELECT count(*) FROM aliases f WHERE f.alias = 'fallback' AND NOT EXISTS"
+         " (SELECT 1 FROM aliases c WHERE c.partition_key = f.partition_key"
+         " AND c.alias = 'champion')"},
         {offsetof(mm_registry_stats_t, fallback),
          "SELECT count(*) FROM versions v WHERE v.fallback = 1 AND v.version ="
          " (SELECT max(w.version) FROM versions w WHERE w.partition_key = v.partition_key)"},

@@ -10,7 +10,8 @@
  * opened here.
  *
  * Workload: one small transaction per consumed message (about one per key
- * per load), plus, on approval, one artifact copy outside it.
+ * per load), plus, when the candidate is put into service (an approval, or a
+ * fallback for a key without champion), one artifact copy outside it.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 /*
  * policy.c - the promotion policy (see policy.h): the absolute threshold,
  * the seasonal-naive baseline, then the champion by a relative margin; every
- * check is stated in the reason with the numbers it used.
+ * check is stated in the reason with the numbers it used. Declared fallbacks
+ * are not judged on merit (docs/registry.md, "Policy").
  *
  * Workload: one verdict per trained model; string formatting dominates.
  */
@@ -13,6 +14,8 @@
 #include <string.h>
 
 #include <jansson.h>
+
+#include "mm/model.h"
 
 static double metric_find(const mm_metric_t *metrics, size_t n, const char *name) {
     double value = NAN;
@@ -94,8 +97,59 @@ static void reason_add(char *reason, size_t size, const char *fmt, ...) {
 }
 
 static void verdict_fail(mm_promoter_verdict_t *v, const char *check) {
-    if (v->approved) v->failed_check = check;
-    v->approved = false;
+    if (v->status == MM_REGISTRY_STATUS_APPROVED) v->failed_check = check;
+    v->status = MM_REGISTRY_STATUS_REJECTED;
+}
+
+/* The candidate is the seasonal-naive model the baseline metrics were computed with. */
+static bool is_seasonal_naive(const mm_model_trained_t *rec) {
+    return rec->algorithm && strcmp(rec->algorithm, mm_algo_name(MM_ALGO_SNAIVE)) == 0;
+}
+
+/*
+ * Not worse than seasonal naive on the same windows. A seasonal-naive
+ * candidate is the baseline: comparing it with itself would reject the
+ * very model the gate measures others against.
+ */
+static void check_baseline(const mm_model_trained_t *rec, const char *metric, bool higher_better,
+                           double cand, char *body, size_t body_size, mm_promoter_verdict_t *v) {
+    double base = metric_find(rec->baseline, rec->n_baseline, metric);
+    char b[32];
+    fmt_num(base, b, sizeof(b));
+    if (is_seasonal_naive(rec)) {
+        reason_add(body, body_size, "is the seasonal-naive baseline");
+    } else if (isnan(base)) {
+        verdict_fail(v, "baseline");
+        reason_add(body, body_size, "no baseline %s to compare with", metric);
+    } else if (isnan(cand)) {
+        verdict_fail(v, "baseline");
+        reason_add(body, body_size, "not comparable with baseline %s", b);
+    } else if (higher_better ? cand > base : cand < base) {
+        reason_add(body, body_size, "beats baseline %s", b);
+    } else if (cand == base) {
+        reason_add(body, body_size, "ties baseline %s (not worse)", b);
+    } else {
+        verdict_fail(v, "baseline");
+        reason_add(body, body_size, "worse than baseline %s", b);
+    }
+}
+
+/* A declared fallback: registered as such, never crowned on its metrics. */
+static void judge_fallback(const mm_model_trained_t *rec, const mm_registry_version_t *champion,
+                           mm_promoter_verdict_t *v) {
+    const char *why =
+        rec->fallback_reason && *rec->fallback_reason ? rec->fallback_reason : "no reason given";
+    v->status = MM_REGISTRY_STATUS_FALLBACK;
+    v->failed_check = NULL;
+    if (champion)
+        snprintf(v->reason, sizeof(v->reason),
+                 "fallback: declared fallback (%s), not judged on merit; champion v%d kept", why,
+                 (int)champion->version);
+    else
+        snprintf(v->reason, sizeof(v->reason),
+                 "fallback: declared fallback (%s), not judged on merit; no approved model:"
+                 " served as a labelled fallback",
+                 why);
 }
 
 /*
@@ -109,9 +163,13 @@ void mm_promoter_policy_judge(const mm_promotion_policy_t *policy, const mm_mode
     bool higher_better = mm_metric_higher_is_better(policy->metric);
     double cand = metric_find(rec->metrics, rec->n_metrics, metric);
     char body[448] = "";
-    char c[32], t[32], b[32], h[32];
+    char c[32], t[32], h[32];
 
-    v->approved = true;
+    if (rec->fallback) {
+        judge_fallback(rec, champion, v);
+        return;
+    }
+    v->status = MM_REGISTRY_STATUS_APPROVED;
     v->failed_check = NULL;
     fmt_num(cand, c, sizeof(c));
 
@@ -131,19 +189,8 @@ void mm_promoter_policy_judge(const mm_promotion_policy_t *policy, const mm_mode
     } else if (!isnan(cand)) {
         reason_add(body, sizeof(body), "%s %s (no threshold)", metric, c);
     }
-    if (policy->require_beats_baseline) {
-        double base = metric_find(rec->baseline, rec->n_baseline, metric);
-        fmt_num(base, b, sizeof(b));
-        if (isnan(base)) {
-            verdict_fail(v, "baseline");
-            reason_add(body, sizeof(body), "no baseline %s to beat", metric);
-        } else if (higher_better ? cand > base : cand < base) {
-            reason_add(body, sizeof(body), "beats baseline %s", b);
-        } else {
-            verdict_fail(v, "baseline");
-            reason_add(body, sizeof(body), "does not beat baseline %s", b);
-        }
-    }
+    if (policy->require_beats_baseline)
+        check_baseline(rec, metric, higher_better, cand, body, sizeof(body), v);
     if (champion) {
         double champ = metrics_json_get(champion->metrics, metric);
         double margin_pct = policy->margin * 100.0;
@@ -174,5 +221,5 @@ void mm_promoter_policy_judge(const mm_promotion_policy_t *policy, const mm_mode
     } else {
         reason_add(body, sizeof(body), "no champion yet");
     }
-    snprintf(v->reason, sizeof(v->reason), "%s: %s", v->approved ? "approved" : "rejected", body);
+    snprintf(v->reason, sizeof(v->reason), "%s: %s", mm_registry_status_name(v->status), body);
 }

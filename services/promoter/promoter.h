@@ -78,11 +78,13 @@ mm_db_t *mm_promoter_db(mm_promoter_t *promoter);
 
 /** What happened to one consumed message. */
 typedef struct mm_promoter_outcome {
-    bool replayed;      /* the train_id was already registered: only the offset moved */
-    bool dead_lettered; /* the message went to the dead-letter topic */
-    mm_decision_kind_t decision;
-    int32_t version;  /* the version the decision is about (0 if dead-lettered) */
-    int32_t champion; /* the key's champion version after the decision; 0 = none */
+    bool replayed;               /* the train_id was already registered: only the offset moved */
+    bool dead_lettered;          /* the message went to the dead-letter topic */
+    mm_decision_kind_t decision; /* the ModelDecision published (on a replay: from status) */
+    mm_registry_status_t status; /* what the candidate was registered as */
+    int32_t version;             /* the version the decision is about (0 if dead-lettered) */
+    int32_t champion;            /* the key's champion version after the decision; 0 = none */
+    int32_t fallback;            /* the declared fallback served for want of a champion; 0 = none */
     char reason[MM_REGISTRY_REASON_MAX]; /* policy outcome or dead-letter reason */
 } mm_promoter_outcome_t;
 

@@ -48,8 +48,9 @@ mm_err_t mm_promoter__replay_check(mm_promoter_t *promoter, const mm_model_train
 /**
  * @brief Inside the caller's open transaction: judge @p rec against the
  * key's champion and record the decision (version row, tags, aliases, audit,
- * outbox). When the verdict is an approval and the artifact is not yet
- * published (@p published false), nothing is written and *@p needs_publish
+ * outbox). When the verdict puts the candidate into service (an approval,
+ * or a declared fallback for a key without champion) and the artifact is not
+ * yet published (@p published false), nothing is written and *@p needs_publish
  * is set: the caller copies the artifact outside the transaction and asks
  * again. The consumed offset is the caller's.
  */

@@ -98,18 +98,21 @@ static bool list_row(void *opaque, const mm_registry_key_summary_t *k) {
         json_object_set_new(row, "fallback", json_boolean(k->fallback));
         json_object_set_new(row, "previous", mmctl_json_version_or_null(k->previous));
         json_object_set_new(row, "challenger", mmctl_json_version_or_null(k->challenger));
+        json_object_set_new(row, "fallback_version",
+                            mmctl_json_version_or_null(k->fallback_version));
         json_object_set_new(row, "versions", json_integer((json_int_t)k->versions));
         json_array_append_new(ctx->rows, row);
         return true;
     }
-    char champion[24], previous[24], challenger[24], value[32], baseline[32];
+    char champion[24], previous[24], challenger[24], fallback[24], value[32], baseline[32];
     fmt_version(k->champion, champion, sizeof(champion));
+    fmt_version(k->fallback_version, fallback, sizeof(fallback));
     fmt_version(k->previous, previous, sizeof(previous));
     fmt_version(k->challenger, challenger, sizeof(challenger));
     fmt_real(k->value, value, sizeof(value));
     fmt_real(k->baseline, baseline, sizeof(baseline));
-    printf("%-32s %-9s %-10s %-10s %-10s %-9s %-10s %lld\n", k->partition_key, champion,
-           k->algorithm ? k->algorithm : "-", value, baseline, previous, challenger,
+    printf("%-32s %-9s %-10s %-10s %-10s %-9s %-10s %-9s %lld\n", k->partition_key, champion,
+           k->algorithm ? k->algorithm : "-", value, baseline, previous, challenger, fallback,
            (long long)k->versions);
     return true;
 }
@@ -123,8 +126,8 @@ int mmctl_models_list(const mmctl_opts_t *o) {
     if (o->format == OUT_JSON)
         ctx.rows = json_array();
     else
-        printf("%-32s %-9s %-10s %-10s %-10s %-9s %-10s %s\n", "KEY", "CHAMPION", "ALGORITHM",
-               ctx.metric, "BASELINE", "PREVIOUS", "CHALLENGER", "VERSIONS");
+        printf("%-32s %-9s %-10s %-10s %-10s %-9s %-10s %-9s %s\n", "KEY", "CHAMPION", "ALGORITHM",
+               ctx.metric, "BASELINE", "PREVIOUS", "CHALLENGER", "FALLBACK", "VERSIONS");
     mm_err_t err = mm_registry_list(db, ctx.metric, list_row, &ctx, errstr, sizeof(errstr));
     mm_db_close(db);
     if (err) {
@@ -155,9 +158,21 @@ static json_t *version_json(const mm_registry_version_t *r) {
     json_object_set_new(v, "n_rows", json_integer((json_int_t)r->n_rows));
     json_object_set_new(v, "load_id", mmctl_json_str_or_null(r->load_id));
     json_object_set_new(v, "fallback", json_boolean(r->fallback));
+    json_object_set_new(v, "fallback_reason", mmctl_json_str_or_null(r->fallback_reason));
+    json_object_set_new(v, "failed_check", mmctl_json_str_or_null(r->failed_check));
     json_object_set_new(v, "created_at_ms", json_integer((json_int_t)r->created_at_ms));
     json_object_set_new(v, "reason", mmctl_json_str_or_null(r->reason));
     return v;
+}
+
+/*
+ * Why a version is not (only) an approved model: the first check a rejected
+ * one failed, or why training fell back; "-" otherwise.
+ */
+static const char *version_why(const mm_registry_version_t *v) {
+    if (v->failed_check) return v->failed_check;
+    if (v->fallback) return v->fallback_reason ? v->fallback_reason : "declared fallback";
+    return "-";
 }
 
 static bool versions_row(void *opaque, const mm_registry_version_t *v) {
@@ -168,9 +183,9 @@ static bool versions_row(void *opaque, const mm_registry_version_t *v) {
     }
     char created[32];
     mmctl_fmt_time(v->created_at_ms, created, sizeof(created));
-    printf("v%-7lld %-9s %-20s %-10s %-20s %s\n", (long long)v->version,
+    printf("v%-7lld %-9s %-20s %-10s %-20s %-24s %s\n", (long long)v->version,
            v->status ? v->status : "-", v->aliases ? v->aliases : "-",
-           v->algorithm ? v->algorithm : "-", created, v->reason ? v->reason : "");
+           v->algorithm ? v->algorithm : "-", created, version_why(v), v->reason ? v->reason : "");
     return true;
 }
 
@@ -181,8 +196,8 @@ int mmctl_models_versions(const mmctl_opts_t *o, const char *key) {
     char errstr[1024];
     json_t *rows = o->format == OUT_JSON ? json_array() : NULL;
     if (!rows)
-        printf("%-8s %-9s %-20s %-10s %-20s %s\n", "VERSION", "STATUS", "ALIASES", "ALGORITHM",
-               "CREATED", "REASON");
+        printf("%-8s %-9s %-20s %-10s %-20s %-24s %s\n", "VERSION", "STATUS", "ALIASES",
+               "ALGORITHM", "CREATED", "WHY", "REASON");
     mm_err_t err = mm_registry_versions(db, key, versions_row, rows, errstr, sizeof(errstr));
     mm_db_close(db);
     if (err) {
@@ -205,8 +220,8 @@ static bool audit_row(void *opaque, const mm_registry_audit_entry_t *e) {
     return true;
 }
 
-static const char *const alias_names[] = {MM_ALIAS_CHAMPION, MM_ALIAS_PREVIOUS,
-                                          MM_ALIAS_CHALLENGER};
+static const char *const alias_names[] = {MM_ALIAS_CHAMPION, MM_ALIAS_PREVIOUS, MM_ALIAS_CHALLENGER,
+                                          MM_ALIAS_FALLBACK};
 
 /* A key's aliases, version count, champion row and recent audit, as one JSON document. */
 static mm_err_t key_document(mm_db_t *db, const char *key, json_t *doc, char *errstr,

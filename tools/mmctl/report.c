@@ -53,7 +53,9 @@ int mmctl_report(const mmctl_opts_t *o) {
         json_object_set_new(doc, "versions", json_integer(st.versions));
         json_object_set_new(doc, "approved", json_integer(st.approved));
         json_object_set_new(doc, "rejected", json_integer(st.rejected));
+        json_object_set_new(doc, "fallback_versions", json_integer(st.fallback_versions));
         json_object_set_new(doc, "fallback", json_integer(st.fallback));
+        json_object_set_new(doc, "fallback_served", json_integer(st.fallback_served));
         json_object_set_new(doc, "champions", json_integer(st.champions));
         json_object_set_new(doc, "decided_keys", json_integer(st.decided_keys));
         json_object_set_new(doc, "promoted", json_integer(st.promoted));
@@ -85,10 +87,12 @@ int mmctl_report(const mmctl_opts_t *o) {
     printf("registry %s\n", o->registry);
     printf("  keys            %lld (%lld with a champion, %lld decided)\n", (long long)st.keys,
            (long long)st.champions, (long long)st.decided_keys);
-    printf("  versions        %lld (%lld approved, %lld rejected)\n", (long long)st.versions,
-           (long long)st.approved, (long long)st.rejected);
-    printf("  fallback        %lld keys whose newest model is a declared fallback\n",
-           (long long)st.fallback);
+    printf("  versions        %lld (%lld approved, %lld rejected, %lld fallback)\n",
+           (long long)st.versions, (long long)st.approved, (long long)st.rejected,
+           (long long)st.fallback_versions);
+    printf("  fallback        %lld keys whose newest model is a declared fallback,"
+           " %lld served one for want of a champion\n",
+           (long long)st.fallback, (long long)st.fallback_served);
     printf("  manual          %lld promoted, %lld rolled back\n", (long long)st.promoted,
            (long long)st.rolled_back);
     printf("  outbox          %lld decisions not yet delivered\n", (long long)st.outbox);

@@ -88,6 +88,7 @@ typedef enum mm_decision_kind {
     MM_DECISION_REJECTED = 1,    /* candidate failed policy; production unchanged */
     MM_DECISION_ROLLED_BACK = 2, /* manual rollback to the previous champion */
     MM_DECISION_PROMOTED = 3,    /* manual promotion of a given version */
+    MM_DECISION_FALLBACK = 4,    /* no approved model: production is a declared fallback */
 } mm_decision_kind_t;
 
 const char *mm_decision_kind_name(mm_decision_kind_t kind); /* "approved", ... */

@@ -34,6 +34,7 @@
 #define MM_ALIAS_CHAMPION   "champion"
 #define MM_ALIAS_PREVIOUS   "previous"
 #define MM_ALIAS_CHALLENGER "challenger"
+#define MM_ALIAS_FALLBACK   "fallback" /* the declared fallback served while there is no champion */
 
 /* The audit actor of a manual operation that names none: the admin CLI. */
 #define MM_REGISTRY_DEFAULT_ACTOR "mmctl"
@@ -54,6 +55,19 @@ int mm_registry_schema_version(void);
 
 /* ------------------------------------------------------------ versions */
 
+/*
+ * What a judged candidate became (the versions table's status column). A
+ * zeroed value is REJECTED: nothing reaches production by default.
+ */
+typedef enum mm_registry_status {
+    MM_REGISTRY_STATUS_REJECTED = 0, /* failed the policy; production unchanged */
+    MM_REGISTRY_STATUS_APPROVED = 1, /* passed the policy and became champion */
+    MM_REGISTRY_STATUS_FALLBACK = 2, /* a declared fallback: never a champion on merit */
+} mm_registry_status_t;
+
+/** @returns "rejected", "approved" or "fallback" (the status column's spelling). */
+const char *mm_registry_status_name(mm_registry_status_t status);
+
 /** One row of the versions table (strings owned; clear with mm_registry_version_clear). */
 typedef struct mm_registry_version {
     int32_t version;
@@ -64,12 +78,14 @@ typedef struct mm_registry_version {
     char *artifact_uri;   /* the candidate blob */
     char *production_uri; /* NULL until copied to production/ */
     char *sha256;
-    char *metrics;  /* JSON object name -> value (null = NaN) */
-    char *baseline; /* likewise, the seasonal-naive baseline's */
-    char *load_id;  /* may be NULL */
-    char *status;   /* "approved" or "rejected" */
-    char *reason;
-    char *aliases; /* comma-separated aliases naming this version; NULL if none */
+    char *metrics;         /* JSON object name -> value (null = NaN) */
+    char *baseline;        /* likewise, the seasonal-naive baseline's */
+    char *load_id;         /* may be NULL */
+    char *status;          /* "approved", "rejected" or "fallback" */
+    char *reason;          /* the policy's reason, every check with its numbers */
+    char *fallback_reason; /* why training fell back (declared fallbacks); may be NULL */
+    char *failed_check;    /* the first check a rejected version failed; may be NULL */
+    char *aliases;         /* comma-separated aliases naming this version; NULL if none */
     int64_t size;
     int64_t data_start_ms;
     int64_t data_end_ms;
@@ -93,6 +109,13 @@ mm_err_t mm_registry_version_get(mm_db_t *db, const char *partition_key, int32_t
 mm_err_t mm_registry_champion_get(mm_db_t *db, const char *partition_key, mm_registry_version_t *v,
                                   bool *found, char *errstr, size_t errstr_size);
 
+/**
+ * @brief The model the key is served with: its champion, else the version its
+ * fallback alias names (*@p is_fallback true); *@p found false when neither.
+ */
+mm_err_t mm_registry_served_get(mm_db_t *db, const char *partition_key, mm_registry_version_t *v,
+                                bool *found, bool *is_fallback, char *errstr, size_t errstr_size);
+
 /** @brief Called once per version, oldest first; the row is borrowed. Return false to stop. */
 typedef bool(mm_registry_version_cb_t)(void *opaque, const mm_registry_version_t *v);
 
@@ -110,19 +133,19 @@ mm_err_t mm_registry_next_version(mm_db_t *db, const char *partition_key, int32_
 
 /**
  * @brief Look up a registered train_id: *@p version 0 when unknown, else its
- * version, whether it was approved, and its key (copied into @p partition_key).
+ * version, its status, and its key (copied into @p partition_key).
  */
 mm_err_t mm_registry_find_train_id(mm_db_t *db, const char *train_id, char *partition_key,
-                                   size_t partition_key_size, int32_t *version, bool *approved,
-                                   char *errstr, size_t errstr_size);
+                                   size_t partition_key_size, int32_t *version,
+                                   mm_registry_status_t *status, char *errstr, size_t errstr_size);
 
 /** A judged candidate, as the promoter registers it. Everything borrowed. */
 typedef struct mm_registry_judged {
     const mm_model_trained_t *rec; /* the ModelTrained record judged */
     int32_t version;               /* from mm_registry_next_version() */
     const char *dataset;           /* used when rec->dataset is NULL */
-    const char *production_uri;    /* the production copy; NULL when rejected */
-    bool approved;
+    const char *production_uri;    /* the production copy; NULL when none was made */
+    mm_registry_status_t status;
     const char *reason;       /* the policy's reason, stated in full */
     const char *failed_check; /* kept as tag failed_check when rejected; may be NULL */
     const char *source_topic; /* where the record was consumed; NULL when not from Kafka */
@@ -186,6 +209,7 @@ typedef struct mm_registry_key_summary {
     int32_t champion; /* 0 = none; then algorithm is NULL and value/baseline NaN */
     int32_t previous; /* 0 = none */
     int32_t challenger;
+    int32_t fallback_version; /* the fallback alias: served while there is no champion; 0 = none */
     const char *algorithm;
     double value;    /* the champion's value of the requested metric; NaN if absent */
     double baseline; /* its baseline's value; NaN if absent */
@@ -205,16 +229,18 @@ typedef struct mm_registry_metric_mean {
 } mm_registry_metric_mean_t;
 
 typedef struct mm_registry_stats {
-    int64_t keys;         /* keys with at least one registered version */
-    int64_t versions;     /* registered versions (every judged candidate) */
-    int64_t approved;     /* versions approved by policy */
-    int64_t rejected;     /* versions rejected by policy */
-    int64_t fallback;     /* keys whose newest version is a declared fallback */
-    int64_t champions;    /* keys with a champion (a production model) */
-    int64_t decided_keys; /* keys with at least one decision in the audit log */
-    int64_t promoted;     /* manual promotions */
-    int64_t rolled_back;  /* manual rollbacks */
-    int64_t outbox;       /* decisions and dead letters not yet delivered */
+    int64_t keys;              /* keys with at least one registered version */
+    int64_t versions;          /* registered versions (every judged candidate) */
+    int64_t approved;          /* versions approved by policy */
+    int64_t rejected;          /* versions rejected by policy */
+    int64_t fallback_versions; /* versions registered as declared fallbacks */
+    int64_t fallback;          /* keys whose newest version is a declared fallback */
+    int64_t fallback_served;   /* keys without a champion that are served a declared fallback */
+    int64_t champions;         /* keys with a champion (a production model) */
+    int64_t decided_keys;      /* keys with at least one decision in the audit log */
+    int64_t promoted;          /* manual promotions */
+    int64_t rolled_back;       /* manual rollbacks */
+    int64_t outbox;            /* decisions and dead letters not yet delivered */
     mm_registry_metric_mean_t metrics[MM_METRIC__COUNT]; /* champions vs their baselines */
 } mm_registry_stats_t;
 

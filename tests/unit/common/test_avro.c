@@ -61,13 +61,15 @@ Test(avro, enum_names_match_the_schema_symbols) {
     cr_assert_str_eq(mm_decision_kind_name(MM_DECISION_REJECTED), "rejected");
     cr_assert_str_eq(mm_decision_kind_name(MM_DECISION_ROLLED_BACK), "rolled_back");
     cr_assert_str_eq(mm_decision_kind_name(MM_DECISION_PROMOTED), "promoted");
+    cr_assert_str_eq(mm_decision_kind_name(MM_DECISION_FALLBACK), "fallback");
     cr_assert_str_eq(mm_decision_kind_name((mm_decision_kind_t)42), "unknown");
     cr_assert_str_eq(mm_prediction_status_name(MM_PREDICTION_OK), "ok");
     cr_assert_str_eq(mm_prediction_status_name(MM_PREDICTION_NO_MODEL), "no_model");
     cr_assert_str_eq(mm_prediction_status_name(MM_PREDICTION_ERROR), "error");
     cr_assert_str_eq(mm_prediction_status_name((mm_prediction_status_t)-1), "unknown");
     const char *decision = mm_avro_schema_json(MM_RECORD_MODEL_DECISION);
-    cr_assert(strstr(decision, "[\"approved\", \"rejected\", \"rolled_back\", \"promoted\"]"));
+    cr_assert(strstr(decision,
+                     "[\"approved\", \"rejected\", \"rolled_back\", \"promoted\", \"fallback\"]"));
     const char *prediction = mm_avro_schema_json(MM_RECORD_PREDICTION_BATCH);
     cr_assert(strstr(prediction, "[\"ok\", \"no_model\", \"error\"]"));
 }

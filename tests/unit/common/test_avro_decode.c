@@ -337,11 +337,11 @@ Test(avro_decode, enum_index_out_of_range_is_rejected) {
     put_str(&b, "k");
     put_str(&b, "d");
     put_str(&b, "h");
-    put_long(&b, 4); /* decision: only 0..3 exist */
+    put_long(&b, 5); /* decision: only 0..4 exist */
     mm_model_decision_t rec = {0};
     cr_assert_eq(mm_avro_decode_model_decision(b.data, b.len, &rec, errstr, sizeof(errstr)),
                  MM_ERR_PARSE);
-    cr_assert(strstr(errstr, "ModelDecision.decision: enum index 4 out of range 0..3 at offset 11"),
+    cr_assert(strstr(errstr, "ModelDecision.decision: enum index 5 out of range 0..4 at offset 11"),
               "%s", errstr);
     mm_buf_free(&b);
 }

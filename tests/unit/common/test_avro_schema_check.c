@@ -115,9 +115,9 @@ Test(avro_schema, an_array_item_type_change_is_drift) {
 }
 
 Test(avro_schema, an_added_enum_symbol_is_drift) {
-    assert_drift(MM_RECORD_MODEL_DECISION, "\"rolled_back\", \"promoted\"]",
-                 "\"rolled_back\", \"promoted\", \"archived\"]",
-                 "ModelDecision.decision: the descriptor has 4 enum symbols, the schema 5");
+    assert_drift(MM_RECORD_MODEL_DECISION, "\"promoted\", \"fallback\"]",
+                 "\"promoted\", \"fallback\", \"archived\"]",
+                 "ModelDecision.decision: the descriptor has 5 enum symbols, the schema 6");
 }
 
 Test(avro_schema, a_renamed_enum_symbol_is_drift) {

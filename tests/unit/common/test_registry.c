@@ -13,6 +13,7 @@
 
 #include "mm/avro.h"
 #include "mm/kafka.h"
+#include "mm/outbox.h"
 #include "mm/registry.h"
 #include "mm/util.h"
 #include "support.h"
@@ -40,8 +41,14 @@ static void teardown(void) {
 
 TestSuite(registry, .init = setup, .fini = teardown);
 
-/* Register a judged candidate of @p key; approved ones get a production name. */
-static int32_t add_version(const char *key, const char *train_id, double mase, bool approved) {
+#define APPROVED MM_REGISTRY_STATUS_APPROVED
+#define REJECTED MM_REGISTRY_STATUS_REJECTED
+#define FALLBACK MM_REGISTRY_STATUS_FALLBACK
+
+/* Register a judged candidate of @p key; approved ones and fallbacks get a production name. */
+static int32_t add_version(const char *key, const char *train_id, double mase,
+                           mm_registry_status_t status) {
+    bool approved = status == APPROVED;
     char uri[256], production[256];
     snprintf(uri, sizeof(uri), "candidates/sales/%s/%s.mm", key, train_id);
     snprintf(production, sizeof(production), "production/sales/%s/%s.mm", key, train_id);
@@ -62,14 +69,18 @@ static int32_t add_version(const char *key, const char *train_id, double mase, b
     rec.n_baseline = 1;
     rec.data_end_ms = 86400000;
     rec.n_rows = 10;
+    rec.fallback = status == FALLBACK;
+    rec.fallback_reason = rec.fallback ? (char *)"12 points < min_history 56" : NULL;
     int32_t version = 0;
     cr_assert_eq(mm_registry_next_version(db, key, &version, errstr, sizeof(errstr)), MM_OK);
     mm_registry_judged_t judged = {.rec = &rec,
                                    .version = version,
                                    .dataset = "sales",
-                                   .production_uri = approved ? production : NULL,
-                                   .approved = approved,
-                                   .reason = approved ? "approved: test" : "rejected: test",
+                                   .production_uri = status != REJECTED ? production : NULL,
+                                   .status = status,
+                                   .reason = approved             ? "approved: test"
+                                             : status == FALLBACK ? "fallback: test"
+                                                                  : "rejected: test",
                                    .failed_check = approved ? NULL : "threshold",
                                    .now_ms = 1000 + version};
     cr_assert_eq(mm_registry_version_insert(db, &judged, errstr, sizeof(errstr)), MM_OK, "%s",
@@ -97,9 +108,9 @@ Test(registry, opens_at_the_current_schema_version_and_reopens_unchanged) {
 }
 
 Test(registry, versions_are_numbered_per_key_and_read_back_whole) {
-    cr_expect_eq(add_version(KEY, "t1", 0.8, true), 1);
-    cr_expect_eq(add_version(KEY, "t2", 1.2, false), 2);
-    cr_expect_eq(add_version("store=2/item=1", "t3", 0.5, true), 1);
+    cr_expect_eq(add_version(KEY, "t1", 0.8, APPROVED), 1);
+    cr_expect_eq(add_version(KEY, "t2", 1.2, REJECTED), 2);
+    cr_expect_eq(add_version("store=2/item=1", "t3", 0.5, APPROVED), 1);
 
     mm_registry_version_t v;
     bool found = false;
@@ -123,22 +134,22 @@ Test(registry, versions_are_numbered_per_key_and_read_back_whole) {
 
     char key[64];
     int32_t version = 0;
-    bool approved = false;
-    cr_assert_eq(mm_registry_find_train_id(db, "t3", key, sizeof(key), &version, &approved, errstr,
+    mm_registry_status_t status = REJECTED;
+    cr_assert_eq(mm_registry_find_train_id(db, "t3", key, sizeof(key), &version, &status, errstr,
                                            sizeof(errstr)),
                  MM_OK);
     cr_expect_str_eq(key, "store=2/item=1");
     cr_expect_eq(version, 1);
-    cr_expect(approved);
-    cr_assert_eq(mm_registry_find_train_id(db, "nope", key, sizeof(key), &version, &approved,
-                                           errstr, sizeof(errstr)),
+    cr_expect_eq(status, APPROVED);
+    cr_assert_eq(mm_registry_find_train_id(db, "nope", key, sizeof(key), &version, &status, errstr,
+                                           sizeof(errstr)),
                  MM_OK);
     cr_expect_eq(version, 0);
 }
 
 Test(registry, aliases_are_set_moved_and_removed) {
-    add_version(KEY, "t1", 0.8, true);
-    add_version(KEY, "t2", 0.7, true);
+    add_version(KEY, "t1", 0.8, APPROVED);
+    add_version(KEY, "t2", 0.7, APPROVED);
     int32_t version = -1;
     cr_assert_eq(
         mm_registry_alias_get(db, KEY, MM_ALIAS_CHAMPION, &version, errstr, sizeof(errstr)), MM_OK);
@@ -172,7 +183,7 @@ static bool collect_audit(void *opaque, const mm_registry_audit_entry_t *e) {
 }
 
 Test(registry, audit_rows_come_back_newest_first_and_limited) {
-    add_version(KEY, "t1", 0.8, true);
+    add_version(KEY, "t1", 0.8, APPROVED);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(mm_registry_audit_add(
                          db, 100 + i, KEY, i == 2 ? 0 : 1, i == 0 ? "judge" : "dead_letter",
@@ -194,9 +205,9 @@ static bool collect_keys(void *opaque, const mm_registry_key_summary_t *k) {
 }
 
 Test(registry, list_summarises_each_key_with_its_aliases_and_champion_metric) {
-    add_version(KEY, "t1", 0.8, true);
-    add_version(KEY, "t2", 1.3, false);
-    add_version("store=2/item=1", "t3", 1.4, false);
+    add_version(KEY, "t1", 0.8, APPROVED);
+    add_version(KEY, "t2", 1.3, REJECTED);
+    add_version("store=2/item=1", "t3", 1.4, REJECTED);
     mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr));
     mm_registry_alias_set(db, KEY, MM_ALIAS_CHALLENGER, 2, 5, errstr, sizeof(errstr));
     char seen[512] = "";
@@ -207,8 +218,8 @@ Test(registry, list_summarises_each_key_with_its_aliases_and_champion_metric) {
 }
 
 Test(registry, promote_and_rollback_move_the_champion_and_queue_decisions) {
-    add_version(KEY, "t1", 0.8, true);
-    add_version(KEY, "t2", 0.7, true);
+    add_version(KEY, "t1", 0.8, APPROVED);
+    add_version(KEY, "t2", 0.7, APPROVED);
     mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr));
     mm_registry_change_t change;
     cr_assert_eq(
@@ -233,4 +244,161 @@ Test(registry, promote_and_rollback_move_the_champion_and_queue_decisions) {
     cr_expect_eq(mm_registry_promote(db, NULL, "store=9/item=9", 1, "x", "ops", &change, errstr,
                                      sizeof(errstr)),
                  MM_ERR_NOT_FOUND);
+}
+
+/* ------------------------------------------------------------ fallbacks */
+
+Test(registry, fallback_versions_keep_their_status_reason_and_failed_checks_read_back) {
+    add_version(KEY, "t1", 1.3, REJECTED);
+    add_version(KEY, "t2", NAN, FALLBACK);
+    mm_registry_version_t v;
+    bool found = false;
+    cr_assert_eq(mm_registry_version_get(db, KEY, 2, &v, &found, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert(found);
+    cr_expect_str_eq(v.status, "fallback");
+    cr_expect(v.fallback);
+    cr_expect_str_eq(v.fallback_reason, "12 points < min_history 56");
+    cr_expect_null(v.failed_check, "a fallback failed no check: it was not judged");
+    cr_expect_not_null(v.production_uri);
+    mm_registry_version_clear(&v);
+    cr_assert_eq(mm_registry_version_get(db, KEY, 1, &v, &found, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_str_eq(v.failed_check, "threshold");
+    cr_expect_null(v.fallback_reason);
+    mm_registry_version_clear(&v);
+
+    char key[64];
+    int32_t version = 0;
+    mm_registry_status_t status = APPROVED;
+    cr_assert_eq(mm_registry_find_train_id(db, "t2", key, sizeof(key), &version, &status, errstr,
+                                           sizeof(errstr)),
+                 MM_OK);
+    cr_expect_eq(status, FALLBACK);
+    cr_expect_str_eq(mm_registry_status_name(FALLBACK), "fallback");
+}
+
+Test(registry, served_model_is_the_champion_else_the_fallback_alias_else_none) {
+    mm_registry_version_t v;
+    bool found = true, is_fallback = true;
+    cr_assert_eq(mm_registry_served_get(db, KEY, &v, &found, &is_fallback, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_expect_not(found);
+    cr_expect_not(is_fallback);
+
+    add_version(KEY, "t1", NAN, FALLBACK);
+    cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_FALLBACK, 1, 5, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_registry_served_get(db, KEY, &v, &found, &is_fallback, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_assert(found);
+    cr_expect(is_fallback);
+    cr_expect_str_eq(v.train_id, "t1");
+    mm_registry_version_clear(&v);
+
+    add_version(KEY, "t2", 0.7, APPROVED);
+    cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 2, 6, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_assert_eq(mm_registry_served_get(db, KEY, &v, &found, &is_fallback, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_assert(found);
+    cr_expect_not(is_fallback, "a champion is served before any fallback");
+    cr_expect_str_eq(v.train_id, "t2");
+    mm_registry_version_clear(&v);
+}
+
+Test(registry, promote_ends_fallback_service_and_stats_count_fallbacks) {
+    add_version(KEY, "t1", NAN, FALLBACK);
+    add_version(KEY, "t2", 1.3, REJECTED);
+    add_version("store=2/item=1", "t3", NAN, FALLBACK);
+    mm_registry_alias_set(db, KEY, MM_ALIAS_FALLBACK, 1, 5, errstr, sizeof(errstr));
+    mm_registry_alias_set(db, "store=2/item=1", MM_ALIAS_FALLBACK, 1, 5, errstr, sizeof(errstr));
+    mm_registry_stats_t st;
+    cr_assert_eq(mm_registry_stats(db, &st, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(st.fallback_versions, 2);
+    cr_expect_eq(st.fallback_served, 2);
+    cr_expect_eq(st.fallback, 1, "store=1's newest version is the rejected v2");
+    cr_expect_eq(st.champions, 0);
+
+    mm_registry_change_t change;
+    cr_assert_eq(
+        mm_registry_promote(db, NULL, KEY, 1, "serve it", "ops", &change, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    int32_t version = -1;
+    mm_registry_alias_get(db, KEY, MM_ALIAS_FALLBACK, &version, errstr, sizeof(errstr));
+    cr_expect_eq(version, 0, "a key with a champion is not served a fallback");
+    cr_assert_eq(mm_registry_stats(db, &st, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(st.fallback_served, 1);
+    cr_expect_eq(st.champions, 1);
+}
+
+/*
+ * The schema as released at version 1, verbatim: a registry written by that
+ * code must open, keep its rows, and accept what version 2 added.
+ */
+static const char *const registry_v1[] = {
+    "CREATE TABLE versions ("
+    "  partition_key TEXT NOT NULL, version INTEGER NOT NULL CHECK (version > 0),"
+    "  train_id TEXT NOT NULL UNIQUE, dataset TEXT NOT NULL, spec_hash TEXT NOT NULL,"
+    "  algorithm TEXT NOT NULL, artifact_uri TEXT NOT NULL, production_uri TEXT,"
+    "  sha256 TEXT NOT NULL, size INTEGER NOT NULL, artifact_format INTEGER NOT NULL,"
+    "  metrics TEXT NOT NULL, baseline TEXT NOT NULL, data_start_ms INTEGER NOT NULL,"
+    "  data_end_ms INTEGER NOT NULL, n_rows INTEGER NOT NULL, data_digest TEXT, load_id TEXT,"
+    "  fallback INTEGER NOT NULL DEFAULT 0, fallback_reason TEXT, trained_at_ms INTEGER,"
+    "  trainer TEXT, created_at_ms INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('approved', 'rejected')),"
+    "  reason TEXT NOT NULL, source_topic TEXT, source_partition INTEGER, source_offset INTEGER,"
+    "  PRIMARY KEY (partition_key, version));"
+    "CREATE TABLE aliases (partition_key TEXT NOT NULL,"
+    "  alias TEXT NOT NULL CHECK (alias IN ('champion', 'previous', 'challenger')),"
+    "  version INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (partition_key, alias),"
+    "  FOREIGN KEY (partition_key, version) REFERENCES versions (partition_key, version));"
+    "CREATE TABLE tags (partition_key TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  tag TEXT NOT NULL, value TEXT, PRIMARY KEY (partition_key, version, tag),"
+    "  FOREIGN KEY (partition_key, version) REFERENCES versions (partition_key, version));"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,"
+    "  partition_key TEXT, version INTEGER, action TEXT NOT NULL, decision TEXT,"
+    "  reason TEXT NOT NULL, actor TEXT NOT NULL);"
+    "CREATE INDEX audit_by_key ON audit (partition_key, id);"
+    "CREATE TABLE consumed_offsets (topic TEXT NOT NULL, \"partition\" INTEGER NOT NULL,"
+    "  next_offset INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (topic, \"partition\"));" MM_OUTBOX_TABLE_SQL,
+};
+
+Test(registry, a_version_1_registry_migrates_keeping_versions_aliases_and_tags) {
+    mm_db_close(db);
+    char old_path[4200];
+    snprintf(old_path, sizeof(old_path), "%s/v1.db", tmpdir);
+    db = mm_db_open(old_path, registry_v1, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    add_version(KEY, "t1", 0.8, APPROVED);
+    add_version(KEY, "t2", 1.3, REJECTED);
+    cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHALLENGER, 2, 5, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_expect_neq(mm_registry_alias_set(db, KEY, MM_ALIAS_FALLBACK, 1, 5, errstr, sizeof(errstr)),
+                  MM_OK, "version 1 knows no fallback alias");
+    mm_db_close(db);
+
+    db = mm_registry_open(old_path, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    cr_expect_eq(count("PRAGMA user_version"), mm_registry_schema_version());
+    cr_expect_eq(count("SELECT count(*) FROM versions"), 2);
+    cr_expect_eq(count("SELECT count(*) FROM tags WHERE tag = 'failed_check'"), 1);
+    cr_expect_eq(count("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_v1'"
+                       " OR name LIKE '%_v2'"),
+                 0, "no migration leftovers");
+    int32_t version = 0;
+    mm_registry_alias_get(db, KEY, MM_ALIAS_CHAMPION, &version, errstr, sizeof(errstr));
+    cr_expect_eq(version, 1);
+    mm_registry_alias_get(db, KEY, MM_ALIAS_CHALLENGER, &version, errstr, sizeof(errstr));
+    cr_expect_eq(version, 2);
+    cr_expect_eq(add_version(KEY, "t3", NAN, FALLBACK), 3);
+    cr_expect_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_FALLBACK, 3, 6, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(count("SELECT count(*) FROM pragma_foreign_key_check"), 0,
+                 "no dangling references");
+    cr_expect_neq(mm_registry_alias_set(db, KEY, MM_ALIAS_FALLBACK, 9, 7, errstr, sizeof(errstr)),
+                  MM_OK, "foreign keys still hold after the rebuild");
 }

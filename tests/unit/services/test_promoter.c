@@ -270,12 +270,51 @@ Test(promoter, candidate_failing_the_threshold_is_rejected_with_a_reason_naming_
     free(c);
 }
 
-Test(promoter, candidate_not_beating_the_baseline_is_rejected) {
+Test(promoter, candidate_worse_than_the_baseline_is_rejected) {
     candidate_t *c = candidate_new(KEY, "a", 0.90, 0.85, true);
     mm_promoter_outcome_t out = handle(c, 0);
     cr_expect_eq(out.decision, MM_DECISION_REJECTED);
-    cr_expect(strstr(out.reason, "does not beat baseline 0.85") != NULL, "%s", out.reason);
+    cr_expect_eq(out.status, MM_REGISTRY_STATUS_REJECTED);
+    cr_expect(strstr(out.reason, "worse than baseline 0.85") != NULL, "%s", out.reason);
+    cr_expect_eq(count("SELECT count(*) FROM tags WHERE tag = 'failed_check'"
+                       " AND value = 'baseline'"),
+                 1);
     free(c);
+}
+
+Test(promoter, candidate_tying_the_baseline_exactly_is_not_worse_and_passes_that_check) {
+    candidate_t *c = candidate_new(KEY, "a", 0.85, 0.85, true);
+    mm_promoter_outcome_t out = handle(c, 0);
+    cr_expect_eq(out.decision, MM_DECISION_APPROVED, "%s", out.reason);
+    cr_expect(strstr(out.reason, "ties baseline 0.85 (not worse)") != NULL, "%s", out.reason);
+    free(c);
+}
+
+Test(promoter, seasonal_naive_winner_is_the_baseline_and_approved_when_it_passes_the_threshold) {
+    candidate_t *c = candidate_new(KEY, "a", 0.93, 0.93, true);
+    c->rec.algorithm = "snaive";
+    mm_promoter_outcome_t out = handle(c, 0);
+    cr_expect_eq(out.decision, MM_DECISION_APPROVED, "%s", out.reason);
+    cr_expect_eq(out.champion, 1);
+    cr_expect_str_eq(out.reason, "approved: mase 0.93 < 1.00; is the seasonal-naive baseline;"
+                                 " no champion yet");
+
+    /* Its own baseline entry may even be missing: it is the baseline. */
+    candidate_t *lone = candidate_new("store=2/item=2", "a", 0.93, NAN, true);
+    lone->rec.algorithm = "snaive";
+    lone->rec.n_baseline = 0;
+    cr_expect_eq(handle(lone, 1).decision, MM_DECISION_APPROVED);
+
+    /* The absolute threshold still applies to it. */
+    candidate_t *poor = candidate_new("store=3/item=3", "a", 1.20, 1.20, true);
+    poor->rec.algorithm = "snaive";
+    out = handle(poor, 2);
+    cr_expect_eq(out.decision, MM_DECISION_REJECTED);
+    cr_expect_str_eq(out.reason, "rejected: mase 1.20 not < 1.00; is the seasonal-naive baseline;"
+                                 " no champion yet");
+    free(c);
+    free(lone);
+    free(poor);
 }
 
 Test(promoter, nan_metric_is_rejected) {
@@ -382,6 +421,170 @@ Test(promoter, higher_is_better_metric_needs_to_be_above_threshold_and_champion)
     free(worse);
     free(better);
     free(low);
+}
+
+/* ------------------------------------------------------------ declared fallbacks */
+
+#define FALLBACK_WHY "30 points < min_history 56"
+
+/* A declared fallback: too little history, no backtest metrics. */
+static candidate_t *fallback_new(const char *key, const char *train_tag) {
+    candidate_t *c = candidate_new(key, train_tag, NAN, NAN, true);
+    c->rec.algorithm = "snaive";
+    c->rec.fallback = true;
+    c->rec.fallback_reason = FALLBACK_WHY;
+    return c;
+}
+
+Test(promoter, fallback_for_a_key_without_champion_is_served_labelled_but_never_champion) {
+    candidate_t *c = fallback_new(KEY, "a");
+    mm_promoter_outcome_t out = handle(c, 0);
+
+    cr_expect_eq(out.decision, MM_DECISION_FALLBACK, "%s", out.reason);
+    cr_expect_eq(out.status, MM_REGISTRY_STATUS_FALLBACK);
+    cr_expect_eq(out.version, 1);
+    cr_expect_eq(out.champion, 0);
+    cr_expect_eq(out.fallback, 1);
+    cr_expect_str_eq(out.reason, "fallback: declared fallback (" FALLBACK_WHY "), not judged on"
+                                 " merit; no approved model: served as a labelled fallback");
+    cr_expect_eq(alias(KEY, MM_ALIAS_CHAMPION), 0);
+    cr_expect_eq(alias(KEY, MM_ALIAS_CHALLENGER), 0);
+    cr_expect_eq(alias(KEY, MM_ALIAS_FALLBACK), 1);
+    cr_expect_eq(count("SELECT count(*) FROM versions WHERE status = 'fallback'"
+                       " AND production_uri IS NOT NULL"),
+                 1);
+    cr_expect_eq(count("SELECT count(*) FROM audit WHERE decision = 'fallback'"), 1);
+
+    /* Copied to production/ like an approval, so a scorer can load it. */
+    char production[512];
+    production_of(c, production, sizeof(production));
+    cr_expect(blob_equals(production, c->artifact));
+    mm_model_decision_t d;
+    last_decision(&d);
+    cr_expect_eq(d.decision, MM_DECISION_FALLBACK);
+    cr_expect_str_eq(d.candidate_train_id, c->train_id);
+    cr_expect(d.has_production, "the fallback is what the key is served");
+    cr_expect_eq(d.production.version, 1);
+    cr_expect_str_eq(d.production.train_id, c->train_id);
+    cr_expect_str_eq(d.production.artifact_uri, production);
+    cr_expect_str_eq(d.production.artifact_sha256, c->sha);
+    cr_expect(strstr(d.reason, FALLBACK_WHY) != NULL, "%s", d.reason);
+    mm_model_decision_clear(&d);
+    free(c);
+}
+
+Test(promoter, fallback_with_good_metrics_is_still_not_judged_on_merit) {
+    candidate_t *c = fallback_new(KEY, "a");
+    c->metrics[0].value = 0.40;
+    c->baseline[0].value = 0.90;
+    mm_promoter_outcome_t out = handle(c, 0);
+    cr_expect_eq(out.status, MM_REGISTRY_STATUS_FALLBACK, "%s", out.reason);
+    cr_expect_eq(alias(KEY, MM_ALIAS_CHAMPION), 0);
+    free(c);
+}
+
+Test(promoter, champion_is_kept_when_a_fallback_arrives) {
+    candidate_t *first = candidate_new(KEY, "a", 0.71, 0.98, true);
+    candidate_t *fallback = fallback_new(KEY, "b");
+    handle(first, 0);
+    mm_promoter_outcome_t out = handle(fallback, 1);
+
+    cr_expect_eq(out.status, MM_REGISTRY_STATUS_FALLBACK);
+    cr_expect_eq(out.decision, MM_DECISION_REJECTED, "production stays the approved champion");
+    cr_expect_eq(out.version, 2);
+    cr_expect_eq(out.champion, 1);
+    cr_expect_eq(out.fallback, 0);
+    cr_expect_str_eq(out.reason, "fallback: declared fallback (" FALLBACK_WHY "), not judged on"
+                                 " merit; champion v1 kept");
+    cr_expect_eq(alias(KEY, MM_ALIAS_CHAMPION), 1);
+    cr_expect_eq(alias(KEY, MM_ALIAS_PREVIOUS), 0);
+    cr_expect_eq(alias(KEY, MM_ALIAS_FALLBACK), 0);
+    cr_expect_eq(count("SELECT count(*) FROM versions WHERE version = 2 AND status = 'fallback'"
+                       " AND production_uri IS NULL"),
+                 1);
+    char production[512];
+    production_of(fallback, production, sizeof(production));
+    cr_expect_not(blob_exists(production), "a fallback that is not served is not copied");
+
+    mm_model_decision_t d;
+    last_decision(&d);
+    cr_expect_eq(d.decision, MM_DECISION_REJECTED);
+    cr_expect_eq(d.candidate_version, 2);
+    cr_expect(d.has_production);
+    cr_expect_eq(d.production.version, 1);
+    cr_expect_str_eq(d.production.train_id, first->train_id);
+    mm_model_decision_clear(&d);
+    free(first);
+    free(fallback);
+}
+
+Test(promoter, rejected_candidate_leaves_the_served_fallback_in_its_decision_until_an_approval) {
+    candidate_t *fallback = fallback_new(KEY, "a");
+    candidate_t *poor = candidate_new(KEY, "b", 1.30, 1.50, true);
+    candidate_t *good = candidate_new(KEY, "c", 0.71, 0.98, true);
+    handle(fallback, 0);
+    mm_promoter_outcome_t out = handle(poor, 1);
+
+    cr_expect_eq(out.status, MM_REGISTRY_STATUS_REJECTED);
+    cr_expect_eq(out.decision, MM_DECISION_FALLBACK, "%s", out.reason);
+    cr_expect_eq(out.fallback, 1);
+    cr_expect_eq(alias(KEY, MM_ALIAS_CHALLENGER), 2);
+    cr_expect_eq(alias(KEY, MM_ALIAS_FALLBACK), 1);
+    mm_model_decision_t d;
+    last_decision(&d);
+    cr_expect_eq(d.decision, MM_DECISION_FALLBACK);
+    cr_expect_eq(d.candidate_version, 2);
+    cr_expect(d.has_production);
+    cr_expect_eq(d.production.version, 1);
+    cr_expect_str_eq(d.production.train_id, fallback->train_id);
+    cr_expect(strncmp(d.reason, "rejected: ", 10) == 0, "%s", d.reason);
+    mm_model_decision_clear(&d);
+
+    out = handle(good, 2);
+    cr_expect_eq(out.decision, MM_DECISION_APPROVED, "%s", out.reason);
+    cr_expect_eq(out.fallback, 0);
+    cr_expect_eq(alias(KEY, MM_ALIAS_CHAMPION), 3);
+    cr_expect_eq(alias(KEY, MM_ALIAS_PREVIOUS), 0, "a fallback was never a champion");
+    cr_expect_eq(alias(KEY, MM_ALIAS_FALLBACK), 0, "a champion ends fallback service");
+    free(fallback);
+    free(poor);
+    free(good);
+}
+
+Test(promoter, newer_fallback_replaces_the_served_one_while_there_is_no_champion) {
+    candidate_t *older = fallback_new(KEY, "a");
+    candidate_t *newer = fallback_new(KEY, "b");
+    handle(older, 0);
+    mm_promoter_outcome_t out = handle(newer, 1);
+    cr_expect_eq(out.decision, MM_DECISION_FALLBACK);
+    cr_expect_eq(out.fallback, 2);
+    cr_expect_eq(alias(KEY, MM_ALIAS_FALLBACK), 2);
+    free(older);
+    free(newer);
+}
+
+Test(promoter, replaying_a_fallback_changes_nothing_but_the_offset) {
+    candidate_t *c = fallback_new(KEY, "a");
+    handle(c, 3);
+    int64_t versions = count("SELECT count(*) FROM versions");
+    int64_t audit = count("SELECT count(*) FROM audit");
+    int64_t outbox = count("SELECT count(*) FROM outbox");
+    int64_t aliases = count("SELECT count(*) FROM aliases");
+
+    mm_promoter_outcome_t again = handle(c, 3);
+    mm_promoter_outcome_t later = handle(c, 8);
+    cr_expect(again.replayed);
+    cr_expect(later.replayed);
+    cr_expect_eq(later.decision, MM_DECISION_FALLBACK);
+    cr_expect_eq(later.status, MM_REGISTRY_STATUS_FALLBACK);
+    cr_expect_eq(later.fallback, 1);
+    cr_expect_eq(later.champion, 0);
+    cr_expect_eq(count("SELECT count(*) FROM versions"), versions);
+    cr_expect_eq(count("SELECT count(*) FROM audit"), audit);
+    cr_expect_eq(count("SELECT count(*) FROM outbox"), outbox);
+    cr_expect_eq(count("SELECT count(*) FROM aliases"), aliases);
+    cr_expect_eq(stored_offset(), 9);
+    free(c);
 }
 
 /* ------------------------------------------------------------ effectively-once */
@@ -703,16 +906,18 @@ Test(promoter, stats_count_keys_versions_decisions_and_champion_metrics) {
                  "%s", errstr);
     cr_expect_eq(st.keys, 3);
     cr_expect_eq(st.versions, 4);
-    cr_expect_eq(st.approved, 3);
+    cr_expect_eq(st.approved, 2);
     cr_expect_eq(st.rejected, 1);
+    cr_expect_eq(st.fallback_versions, 1);
     cr_expect_eq(st.fallback, 1);
-    cr_expect_eq(st.champions, 2);
+    cr_expect_eq(st.fallback_served, 1);
+    cr_expect_eq(st.champions, 1, "a declared fallback is never a champion");
     cr_expect_eq(st.decided_keys, 3);
     cr_expect_eq(st.outbox, 4);
-    /* Champions: store=1 v2 (0.60 vs 0.90) and store=3 v1 (0.90 vs 0.95). */
-    cr_expect_eq(st.metrics[MM_METRIC_MASE].n, 2);
-    cr_expect_float_eq(st.metrics[MM_METRIC_MASE].model, 0.75, 1e-9);
-    cr_expect_float_eq(st.metrics[MM_METRIC_MASE].baseline, 0.925, 1e-9);
+    /* The only champion: store=1 v2 (0.60 vs 0.90). */
+    cr_expect_eq(st.metrics[MM_METRIC_MASE].n, 1);
+    cr_expect_float_eq(st.metrics[MM_METRIC_MASE].model, 0.60, 1e-9);
+    cr_expect_float_eq(st.metrics[MM_METRIC_MASE].baseline, 0.90, 1e-9);
     cr_expect_eq(st.metrics[MM_METRIC_AUC].n, 0);
     cr_expect(isnan(st.metrics[MM_METRIC_AUC].model));
     free(a1);
