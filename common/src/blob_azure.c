@@ -12,26 +12,52 @@
  * mm_backoff_ms; other 4xx never are. References (learn.microsoft.com/rest/api/
  * storageservices): authorize-with-shared-key, create-account-sas, put-blob,
  * get-blob, list-blobs, delete-blob, copy-blob, create-container.
+ *
+ * This file opens a store (URL forms, path style), runs the request loop
+ * with its retries, and carries out the operations; the signatures are
+ * computed in blob_azure_sign.c and the XML answers read in blob_azure_xml.c,
+ * neither of which calls back into this file.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "blob_int.h"
 #include "mm/http.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 
-#define AZ_API_VERSION "2021-08-06"
 #define AZ_MAX_QUERY   6
 #define AZ_MAX_HEADERS 16
 /* One page of a List Blobs response: 5000 names of up to 1 KiB plus properties. */
 #define AZ_LIST_BODY_CAP (32u * 1024u * 1024u)
 /* Error bodies are short XML documents; more than this is not worth keeping. */
 #define AZ_ERROR_BODY_CAP (64u * 1024u)
+/* Growth caps of request URLs and the canonicalized resource (a name is at
+ * most 1024 characters, three times that percent-encoded). */
+#define AZ_URL_CAP (64u * 1024u)
+/* ...of the URL path of one blob, and of the store's own path parts. */
+#define AZ_URL_PATH_CAP   16384u
+#define AZ_STORE_PATH_CAP 4096u
+/* Segments of a store URL's path: [account/]container[/name prefix...]. */
+#define AZ_MAX_PATH_SEGMENTS 64
+
+/* Defaults for the mm_blob_opts_t fields left 0. */
+#define AZ_DEFAULT_CONNECT_TIMEOUT_MS 5000L
+#define AZ_DEFAULT_TOTAL_TIMEOUT_MS   60000L
+#define AZ_DEFAULT_MAX_RETRIES        5
+#define AZ_DEFAULT_RETRY_BASE_MS      200
+#define AZ_DEFAULT_RETRY_CAP_MS       10000
+
+/* A pending server-side copy is polled with doubling delays up to a cap, for
+ * at most this many request timeouts. */
+#define AZ_COPY_POLL_FIRST_MS       100
+#define AZ_COPY_POLL_MAX_MS         2000
+#define AZ_COPY_POLL_TIMEOUT_FACTOR 10
+/* A listing of more pages than this is a service looping on its marker. */
+#define AZ_LIST_MAX_PAGES 1000000
 
 typedef struct blob_azure {
     mm_http_t *http;
@@ -63,159 +89,6 @@ typedef struct az_req {
     size_t body_len;
     size_t max_response_bytes;
 } az_req_t;
-
-/* ---- SharedKey signing (exposed in blob.h for tests) ---- */
-
-static const char *az_header_find(const char *name, const char *const *names,
-                                  const char *const *values, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(names[i], name) == 0) return values[i] ? values[i] : "";
-    return "";
-}
-
-/* Canonicalized-header order: by lower-cased name. */
-typedef struct az_xms {
-    char *name;
-    const char *value;
-} az_xms_t;
-
-static int az_xms_cmp(const void *a, const void *b) {
-    return strcmp(((const az_xms_t *)a)->name, ((const az_xms_t *)b)->name);
-}
-
-/* Append @p value with runs of whitespace folded to one space and trimmed. */
-static mm_err_t az_append_folded(mm_buf_t *out, const char *value) {
-    const char *p = value;
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
-    int pending_space = 0;
-    for (; *p; p++) {
-        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
-            pending_space = 1;
-            continue;
-        }
-        if (pending_space && mm_buf_append(out, " ", 1) != MM_OK) return MM_ERR_NOMEM;
-        pending_space = 0;
-        if (mm_buf_append(out, p, 1) != MM_OK) return MM_ERR_NOMEM;
-    }
-    return MM_OK;
-}
-
-char *mm_blob_azure_string_to_sign(const char *method, const char *const *header_names,
-                                   const char *const *header_values, size_t n_headers,
-                                   const char *canonical_resource) {
-    static const char *const standard[] = {"Content-Encoding",
-                                           "Content-Language",
-                                           "Content-Length",
-                                           "Content-MD5",
-                                           "Content-Type",
-                                           "Date",
-                                           "If-Modified-Since",
-                                           "If-Match",
-                                           "If-None-Match",
-                                           "If-Unmodified-Since",
-                                           "Range"};
-    mm_buf_t out;
-    mm_buf_init(&out, 1024u * 1024u);
-    az_xms_t *xms = calloc(n_headers ? n_headers : 1, sizeof(*xms));
-    size_t n_xms = 0;
-    mm_err_t err = xms ? MM_OK : MM_ERR_NOMEM;
-
-    if (!err) err = mm_buf_appendf(&out, "%s\n", method);
-    for (size_t i = 0; !err && i < MM_ARRAY_SIZE(standard); i++) {
-        const char *v = az_header_find(standard[i], header_names, header_values, n_headers);
-        /* Since 2015-02-21 a zero Content-Length is signed as the empty string. */
-        if (strcmp(standard[i], "Content-Length") == 0 && strcmp(v, "0") == 0) v = "";
-        err = mm_buf_appendf(&out, "%s\n", v);
-    }
-    for (size_t i = 0; !err && i < n_headers; i++) {
-        if (strncasecmp(header_names[i], "x-ms-", 5) != 0) continue;
-        size_t len = strlen(header_names[i]);
-        char *lower = malloc(len + 1);
-        if (!lower) {
-            err = MM_ERR_NOMEM;
-            break;
-        }
-        for (size_t k = 0; k <= len; k++)
-            lower[k] = (char)tolower((unsigned char)header_names[i][k]);
-        xms[n_xms].name = lower;
-        xms[n_xms].value = header_values[i] ? header_values[i] : "";
-        n_xms++;
-    }
-    if (!err && n_xms) qsort(xms, n_xms, sizeof(*xms), az_xms_cmp);
-    for (size_t i = 0; !err && i < n_xms; i++) {
-        err = mm_buf_appendf(&out, "%s:", xms[i].name);
-        if (!err) err = az_append_folded(&out, xms[i].value);
-        if (!err) err = mm_buf_append(&out, "\n", 1);
-    }
-    if (!err) err = mm_buf_append_str(&out, canonical_resource);
-    for (size_t i = 0; i < n_xms; i++) free(xms[i].name);
-    free(xms);
-    if (err) {
-        mm_buf_free(&out);
-        return NULL;
-    }
-    return (char *)mm_buf_steal(&out, NULL);
-}
-
-char *mm_blob_azure_sign(const char *account_key_b64, const char *string_to_sign) {
-    size_t key_len = 0;
-    uint8_t *key = mm_base64_decode(account_key_b64, &key_len);
-    if (!key || key_len == 0) {
-        free(key);
-        return NULL;
-    }
-    uint8_t mac[MM_SHA256_LEN];
-    mm_hmac_sha256(key, key_len, string_to_sign, strlen(string_to_sign), mac);
-    free(key);
-    return mm_base64_encode(mac, sizeof(mac));
-}
-
-char *mm_blob_azure_account_sas(const char *account_name, const char *account_key_b64,
-                                const char *permissions, const char *resource_types,
-                                int64_t expiry_unix_s) {
-    char expiry[64];
-    time_t t = (time_t)expiry_unix_s;
-    struct tm tm;
-    if (!account_name || !account_key_b64 || !permissions || !resource_types || !gmtime_r(&t, &tm))
-        return NULL;
-    snprintf(expiry, sizeof(expiry), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    const char *services = "b", *protocols = "https,http";
-    /* Fields in the documented order for version 2020-12-06 and later, the
-     * empty ones being start time, IP range and encryption scope. */
-    mm_buf_t sts;
-    mm_buf_init(&sts, 4096);
-    if (mm_buf_appendf(&sts, "%s\n%s\n%s\n%s\n\n%s\n\n%s\n%s\n\n", account_name, permissions,
-                       services, resource_types, expiry, protocols, AZ_API_VERSION) != MM_OK) {
-        mm_buf_free(&sts);
-        return NULL;
-    }
-    char *sig = mm_blob_azure_sign(account_key_b64, (const char *)sts.data);
-    mm_buf_free(&sts);
-    if (!sig) return NULL;
-    char *sig_enc = mm_url_encode(sig, "");
-    char *exp_enc = mm_url_encode(expiry, "");
-    char *spr_enc = mm_url_encode(protocols, "");
-    char *perm_enc = mm_url_encode(permissions, "");
-    char *rt_enc = mm_url_encode(resource_types, "");
-    char *token = NULL;
-    if (sig_enc && exp_enc && spr_enc && perm_enc && rt_enc) {
-        mm_buf_t out;
-        mm_buf_init(&out, 4096);
-        if (mm_buf_appendf(&out, "sv=%s&ss=%s&srt=%s&sp=%s&se=%s&spr=%s&sig=%s", AZ_API_VERSION,
-                           services, rt_enc, perm_enc, exp_enc, spr_enc, sig_enc) == MM_OK)
-            token = (char *)mm_buf_steal(&out, NULL);
-        else
-            mm_buf_free(&out);
-    }
-    free(sig);
-    free(sig_enc);
-    free(exp_enc);
-    free(spr_enc);
-    free(perm_enc);
-    free(rt_enc);
-    return token;
-}
 
 /* ---- URL handling ---- */
 
@@ -276,27 +149,48 @@ static mm_err_t az_create_container(blob_azure_t *az, char *errstr, size_t errst
     return err;
 }
 
-static void *az_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
-                     size_t errstr_size) {
-    blob_azure_t *az = calloc(1, sizeof(*az));
-    char *path_copy = NULL;
-    if (!az) {
-        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
-        return NULL;
+/* The store's base path and name prefix from the path segments after the
+ * account (path style) or from the first (account in the host name). */
+static mm_err_t az_set_paths(blob_azure_t *az, char *const *segs, size_t n_segs, bool path_style) {
+    size_t first = path_style ? 1 : 0;
+    if (!(az->container = strdup(segs[first]))) return MM_ERR_NOMEM;
+    mm_buf_t b;
+    mm_buf_init(&b, AZ_STORE_PATH_CAP);
+    mm_err_t e = path_style ? mm_buf_appendf(&b, "/%s/%s", segs[0], segs[1])
+                            : mm_buf_appendf(&b, "/%s", segs[0]);
+    if (e) {
+        mm_buf_free(&b);
+        return MM_ERR_NOMEM;
     }
+    az->base_path = (char *)mm_buf_steal(&b, NULL);
+    mm_buf_init(&b, AZ_STORE_PATH_CAP);
+    for (size_t i = first + 1; i < n_segs && !e; i++) e = mm_buf_appendf(&b, "%s/", segs[i]);
+    if (!e && !b.data) e = mm_buf_append(&b, "", 0);
+    if (e) {
+        mm_buf_free(&b);
+        return MM_ERR_NOMEM;
+    }
+    az->name_prefix = (char *)mm_buf_steal(&b, NULL);
+    return MM_OK;
+}
+
+/*
+ * Origin, account, container, base path and name prefix from @p url:
+ * "https://ACCOUNT.blob.core.windows.net/CONTAINER[/prefix...]" or, path
+ * style, "http://host:port/ACCOUNT/CONTAINER[/prefix...]".
+ */
+static mm_err_t az_locate(blob_azure_t *az, const char *url, char *errstr, size_t errstr_size) {
     const char *after_scheme = strstr(url, "://") + 3;
     const char *path = strchr(after_scheme, '/');
     if (!path) path = after_scheme + strlen(after_scheme);
     size_t authority_len = (size_t)(path - after_scheme);
     const char *host = after_scheme;
     size_t host_len = authority_len;
-    if (memchr(host, '@', authority_len)) {
-        mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
-                "blob: %s: credentials in the URL are not supported; use the account key or SAS "
-                "options",
-                url);
-        goto fail;
-    }
+    if (memchr(host, '@', authority_len))
+        return mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
+                       "blob: %s: credentials in the URL are not supported; use the account key "
+                       "or SAS options",
+                       url);
     if (host[0] != '[') {
         const char *colon = memchr(host, ':', authority_len);
         if (colon) host_len = (size_t)(colon - host);
@@ -304,94 +198,93 @@ static void *az_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
     bool path_style = az_host_is_path_style(host, host_len);
 
     /* Split the path into non-empty segments: [account/]container[/prefix...]. */
-    path_copy = strdup(path);
+    mm_err_t err = MM_OK;
+    char *path_copy = strdup(path);
     az->origin = strndup(url, (size_t)(path - url));
-    if (!path_copy || !az->origin) goto oom;
-    char *segs[64];
+    if (!path_copy || !az->origin) {
+        free(path_copy);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
+    }
+    char *segs[AZ_MAX_PATH_SEGMENTS];
     size_t n_segs = 0;
-    for (char *p = path_copy; *p;) {
+    for (char *p = path_copy; *p && !err;) {
         if (*p == '/') {
             *p++ = 0;
             continue;
         }
         if (n_segs == MM_ARRAY_SIZE(segs)) {
-            mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "blob: %s: path too deep", url);
-            goto fail;
+            err = mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "blob: %s: path too deep", url);
+            break;
         }
         segs[n_segs++] = p;
         while (*p && *p != '/') p++;
     }
-    size_t first = 0;
-    if (path_style) {
-        if (n_segs < 2) {
-            mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
-                    "blob: %s: expected http://host:port/ACCOUNT/CONTAINER", url);
-            goto fail;
-        }
-        az->account = strdup(segs[0]);
-        first = 1;
-    } else {
-        if (n_segs < 1) {
-            mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
-                    "blob: %s: expected https://ACCOUNT.blob.core.windows.net/CONTAINER", url);
-            goto fail;
-        }
-        const char *dot = memchr(host, '.', host_len);
-        az->account = strndup(host, (size_t)(dot - host));
+    if (!err && path_style && n_segs < 2) {
+        err = mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
+                      "blob: %s: expected http://host:port/ACCOUNT/CONTAINER", url);
+    } else if (!err && !path_style && n_segs < 1) {
+        err = mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
+                      "blob: %s: expected https://ACCOUNT.blob.core.windows.net/CONTAINER", url);
+    } else if (!err) {
+        /* Not path style means the host has a dot: the account is before it. */
+        const char *dot = path_style ? NULL : memchr(host, '.', host_len);
+        az->account = path_style ? strdup(segs[0]) : strndup(host, (size_t)(dot - host));
+        if (!az->account || az_set_paths(az, segs, n_segs, path_style) != MM_OK)
+            err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
     }
-    if (!az->account) goto oom;
-    if (opts->account_name && opts->account_name[0]) {
-        free(az->account);
-        if (!(az->account = strdup(opts->account_name))) goto oom;
-    }
-    if (!(az->container = strdup(segs[first]))) goto oom;
-    {
-        mm_buf_t b;
-        mm_buf_init(&b, 4096);
-        mm_err_t e = path_style ? mm_buf_appendf(&b, "/%s/%s", segs[0], segs[1])
-                                : mm_buf_appendf(&b, "/%s", segs[0]);
-        if (e) {
-            mm_buf_free(&b);
-            goto oom;
-        }
-        az->base_path = (char *)mm_buf_steal(&b, NULL);
-        mm_buf_init(&b, 4096);
-        for (size_t i = first + 1; i < n_segs && !e; i++) e = mm_buf_appendf(&b, "%s/", segs[i]);
-        if (!e && !b.data) e = mm_buf_append(&b, "", 0);
-        if (e) {
-            mm_buf_free(&b);
-            goto oom;
-        }
-        az->name_prefix = (char *)mm_buf_steal(&b, NULL);
-    }
+    free(path_copy);
+    return err;
+}
+
+/* SharedKey (an account key that must be base64) or a SAS token, or neither. */
+static mm_err_t az_set_auth(blob_azure_t *az, const char *url, const mm_blob_opts_t *opts,
+                            char *errstr, size_t errstr_size) {
     if (opts->account_key && opts->account_key[0]) {
         size_t key_len = 0;
         uint8_t *key = mm_base64_decode(opts->account_key, &key_len);
         free(key);
-        if (!key || key_len == 0) {
-            mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "blob: %s: account key is not base64", url);
-            goto fail;
-        }
-        if (!(az->account_key = strdup(opts->account_key))) goto oom;
+        if (!key || key_len == 0)
+            return mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
+                           "blob: %s: account key is not base64", url);
+        if (!(az->account_key = strdup(opts->account_key)))
+            return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
     } else if (opts->sas_token && opts->sas_token[0]) {
         const char *sas = opts->sas_token[0] == '?' ? opts->sas_token + 1 : opts->sas_token;
-        if (!(az->sas_token = strdup(sas))) goto oom;
+        if (!(az->sas_token = strdup(sas)))
+            return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
     }
-    az->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
-    az->total_timeout_ms = opts->total_timeout_ms > 0 ? opts->total_timeout_ms : 60000;
-    az->max_retries = opts->max_retries == 0 ? 5 : opts->max_retries < 0 ? 0 : opts->max_retries;
-    az->retry_base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 200;
-    az->retry_cap_ms = opts->retry_cap_ms > 0 ? opts->retry_cap_ms : 10000;
-    if (!(az->http = mm_http_new(errstr, errstr_size))) goto fail;
-    free(path_copy);
-    path_copy = NULL;
+    return MM_OK;
+}
 
+static void *az_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
+                     size_t errstr_size) {
+    blob_azure_t *az = calloc(1, sizeof(*az));
+    if (!az) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
+        return NULL;
+    }
+    if (az_locate(az, url, errstr, errstr_size) != MM_OK) goto fail;
+    if (opts->account_name && opts->account_name[0]) {
+        free(az->account);
+        if (!(az->account = strdup(opts->account_name))) {
+            mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
+            goto fail;
+        }
+    }
+    if (az_set_auth(az, url, opts, errstr, errstr_size) != MM_OK) goto fail;
+    az->connect_timeout_ms =
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AZ_DEFAULT_CONNECT_TIMEOUT_MS;
+    az->total_timeout_ms =
+        opts->total_timeout_ms > 0 ? opts->total_timeout_ms : AZ_DEFAULT_TOTAL_TIMEOUT_MS;
+    az->max_retries = opts->max_retries == 0  ? AZ_DEFAULT_MAX_RETRIES
+                      : opts->max_retries < 0 ? 0
+                                              : opts->max_retries;
+    az->retry_base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : AZ_DEFAULT_RETRY_BASE_MS;
+    az->retry_cap_ms = opts->retry_cap_ms > 0 ? opts->retry_cap_ms : AZ_DEFAULT_RETRY_CAP_MS;
+    if (!(az->http = mm_http_new(errstr, errstr_size))) goto fail;
     if (opts->create_container && az_create_container(az, errstr, errstr_size) != MM_OK) goto fail;
     return az;
-oom:
-    mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob: out of memory");
 fail:
-    free(path_copy);
     az_free(az);
     return NULL;
 }
@@ -408,7 +301,7 @@ static void az_set_list_page_size(void *backend, int page_size) {
 /* Encoded URL path of @p name (with the store's name prefix), or of the container. */
 static char *az_url_path(const blob_azure_t *az, const char *name) {
     mm_buf_t b;
-    mm_buf_init(&b, 16384);
+    mm_buf_init(&b, AZ_URL_PATH_CAP);
     mm_err_t err = mm_buf_append_str(&b, az->base_path);
     if (!err && name) {
         char *full = NULL;
@@ -428,26 +321,13 @@ static char *az_url_path(const blob_azure_t *az, const char *name) {
 
 /* ---- error text ---- */
 
-/* Text of the first <tag>...</tag> in @p xml (no entity decoding), or NULL. */
-static char *az_xml_text(const char *xml, const char *xml_end, const char *tag) {
-    char open[64], close[64];
-    snprintf(open, sizeof(open), "<%s>", tag);
-    snprintf(close, sizeof(close), "</%s>", tag);
-    const char *a = memmem(xml, (size_t)(xml_end - xml), open, strlen(open));
-    if (!a) return NULL;
-    a += strlen(open);
-    const char *b = memmem(a, (size_t)(xml_end - a), close, strlen(close));
-    if (!b) return NULL;
-    return mm_strndup(a, (size_t)(b - a));
-}
-
 /* "HTTP 409 BlobAlreadyExists: The specified blob already exists. RequestId:..." */
 static void az_describe_status(const mm_http_response_t *resp, char *out, size_t out_size) {
     const char *xml = resp->body.data ? (const char *)resp->body.data : "";
     const char *xml_end = xml + resp->body.len;
     const char *code = mm_http_response_header(resp, "x-ms-error-code");
-    char *body_code = code ? NULL : az_xml_text(xml, xml_end, "Code");
-    char *message = az_xml_text(xml, xml_end, "Message");
+    char *body_code = code ? NULL : mm_blob__azure_xml_text(xml, xml_end, "Code");
+    char *message = mm_blob__azure_xml_text(xml, xml_end, "Message");
     if (message) {
         /* Azure appends "\nRequestId:...\nTime:..." lines: keep them, on one line. */
         for (char *p = message; *p; p++)
@@ -467,8 +347,8 @@ static mm_err_t az_perform(blob_azure_t *az, const az_req_t *req, mm_http_respon
     mm_err_t err = MM_OK;
     char *path = az_url_path(az, req->name);
     mm_buf_t url, canon;
-    mm_buf_init(&url, 64u * 1024u);
-    mm_buf_init(&canon, 64u * 1024u);
+    mm_buf_init(&url, AZ_URL_CAP);
+    mm_buf_init(&canon, AZ_URL_CAP);
     if (!path) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", what);
 
     /* The URL and canonicalized resource do not change between attempts. */
@@ -502,7 +382,7 @@ static mm_err_t az_perform(blob_azure_t *az, const az_req_t *req, mm_http_respon
         mm_http_date_now(date);
         snprintf(content_length, sizeof(content_length), "%zu", req->body_len);
         headers[n++] = (mm_http_header_t){"x-ms-date", date};
-        headers[n++] = (mm_http_header_t){"x-ms-version", AZ_API_VERSION};
+        headers[n++] = (mm_http_header_t){"x-ms-version", MM_BLOB__AZURE_API_VERSION};
         if (strcmp(req->method, "PUT") == 0 || req->body_len)
             headers[n++] = (mm_http_header_t){"Content-Length", content_length};
         for (size_t i = 0; i < req->n_headers; i++) headers[n++] = req->headers[i];
@@ -618,7 +498,7 @@ static mm_err_t az_copy(void *backend, const char *src, const char *dst, int fla
     snprintf(what, sizeof(what), "blob copy %s -> %s", src, dst);
     char *src_path = az_url_path(az, src);
     mm_buf_t source;
-    mm_buf_init(&source, 64u * 1024u);
+    mm_buf_init(&source, AZ_URL_CAP);
     /* Same account: SharedKey on this request authorizes reading the source;
      * with SAS the source URL must carry the token itself. */
     mm_err_t err = src_path ? mm_buf_appendf(&source, "%s%s", az->origin, src_path) : MM_ERR_NOMEM;
@@ -647,16 +527,17 @@ static mm_err_t az_copy(void *backend, const char *src, const char *dst, int fla
     const char *status = mm_http_response_header(&resp, "x-ms-copy-status");
     const char *id = mm_http_response_header(&resp, "x-ms-copy-id");
     if (id) copy_id = strdup(id);
-    int64_t deadline = mm_mono_ms() + 10 * az->total_timeout_ms;
-    int64_t delay = 100;
+    long poll_timeout_ms = AZ_COPY_POLL_TIMEOUT_FACTOR * az->total_timeout_ms;
+    int64_t deadline = mm_mono_ms() + poll_timeout_ms;
+    int64_t delay = AZ_COPY_POLL_FIRST_MS;
     while (status && strcmp(status, "pending") == 0) {
         if (mm_mono_ms() > deadline) {
             err = mm_errf(MM_ERR_TIMEOUT, errstr, errstr_size, "%s: still pending after %ld ms",
-                          what, 10 * az->total_timeout_ms);
+                          what, poll_timeout_ms);
             break;
         }
         mm_sleep_ms(delay, NULL);
-        if (delay < 2000) delay *= 2;
+        if (delay < AZ_COPY_POLL_MAX_MS) delay *= 2;
         az_req_t head = {.method = "HEAD", .name = dst};
         err = az_perform(az, &head, &resp, what, errstr, errstr_size);
         if (err) break;
@@ -679,177 +560,6 @@ static mm_err_t az_copy(void *backend, const char *src, const char *dst, int fla
 }
 
 /* ---- List Blobs ---- */
-
-/* Decode the five XML entities and numeric references in place-copied text. */
-static char *az_xml_unescape(const char *s, size_t len) {
-    char *out = malloc(len + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        if (s[i] != '&') {
-            out[o++] = s[i++];
-            continue;
-        }
-        const char *semi = memchr(s + i, ';', len - i);
-        if (!semi) {
-            free(out);
-            return NULL;
-        }
-        size_t ent_len = (size_t)(semi - (s + i)) + 1;
-        const char *ent = s + i;
-        static const struct {
-            const char *name;
-            char c;
-        } named[] = {
-            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-        bool done = false;
-        for (size_t k = 0; k < MM_ARRAY_SIZE(named); k++) {
-            if (ent_len == strlen(named[k].name) && memcmp(ent, named[k].name, ent_len) == 0) {
-                out[o++] = named[k].c;
-                done = true;
-                break;
-            }
-        }
-        if (!done && ent_len >= 4 && ent[1] == '#') {
-            char num[16];
-            bool hex = ent[2] == 'x' || ent[2] == 'X';
-            size_t digits = ent_len - (hex ? 4 : 3);
-            if (digits == 0 || digits >= sizeof(num)) {
-                free(out);
-                return NULL;
-            }
-            memcpy(num, ent + (hex ? 3 : 2), digits);
-            num[digits] = 0;
-            char *end = NULL;
-            unsigned long cp = strtoul(num, &end, hex ? 16 : 10);
-            if (*end || cp == 0 || cp > 0x10FFFF) {
-                free(out);
-                return NULL;
-            }
-            /* UTF-8 is never longer than the reference it replaces ("&#N;" >= 4 bytes). */
-            if (cp < 0x80) {
-                out[o++] = (char)cp;
-            } else if (cp < 0x800) {
-                out[o++] = (char)(0xC0 | (cp >> 6));
-                out[o++] = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                out[o++] = (char)(0xE0 | (cp >> 12));
-                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[o++] = (char)(0x80 | (cp & 0x3F));
-            } else {
-                out[o++] = (char)(0xF0 | (cp >> 18));
-                out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[o++] = (char)(0x80 | (cp & 0x3F));
-            }
-            done = true;
-        }
-        if (!done) {
-            free(out);
-            return NULL;
-        }
-        i += ent_len;
-    }
-    out[o] = 0;
-    return out;
-}
-
-static int az_hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Names with characters XML cannot carry come as <Name Encoded="true">, percent-encoded. */
-static bool az_percent_decode_inplace(char *s) {
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (*p == '%') {
-            int hi = az_hexval(p[1]), lo = hi >= 0 ? az_hexval(p[2]) : -1;
-            if (hi < 0 || lo < 0) return false;
-            *o++ = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = 0;
-    return true;
-}
-
-/*
- * Parse one List Blobs page: calls @p cb per <Blob>, sets *next_marker
- * (malloc'd, NULL at the end) and *stopped when the callback said stop.
- */
-static mm_err_t az_list_parse(const blob_azure_t *az, const char *xml, size_t len,
-                              mm_blob_list_cb_t *cb, void *opaque, char **next_marker,
-                              bool *stopped, char *errstr, size_t errstr_size) {
-    const char *end = xml + len;
-    const char *p = xml;
-    size_t skip = strlen(az->name_prefix);
-    *next_marker = NULL;
-    *stopped = false;
-    const char *blobs = memmem(xml, len, "<Blobs", 6);
-    if (!blobs)
-        return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "blob list: response has no <Blobs>");
-    p = blobs;
-    for (;;) {
-        const char *b = memmem(p, (size_t)(end - p), "<Blob>", 6);
-        if (!b) break;
-        const char *b_end = memmem(b, (size_t)(end - b), "</Blob>", 7);
-        if (!b_end)
-            return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "blob list: unterminated <Blob>");
-        const char *n = memmem(b, (size_t)(b_end - b), "<Name", 5);
-        const char *n_gt = n ? memchr(n, '>', (size_t)(b_end - n)) : NULL;
-        const char *n_end = n_gt ? memmem(n_gt, (size_t)(b_end - n_gt), "</Name>", 7) : NULL;
-        if (!n_end)
-            return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "blob list: <Blob> without <Name>");
-        bool encoded = memmem(n, (size_t)(n_gt - n), "Encoded=\"true\"", 14) != NULL;
-        char *name = az_xml_unescape(n_gt + 1, (size_t)(n_end - n_gt - 1));
-        if (!name || (encoded && !az_percent_decode_inplace(name))) {
-            free(name);
-            return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "blob list: bad <Name> text");
-        }
-        int64_t size = -1;
-        const char *cl = memmem(b, (size_t)(b_end - b), "<Content-Length>", 16);
-        if (cl) {
-            char num[32];
-            const char *cl_end = memmem(cl, (size_t)(b_end - cl), "</Content-Length>", 17);
-            size_t digits = cl_end ? (size_t)(cl_end - cl - 16) : 0;
-            if (!cl_end || digits == 0 || digits >= sizeof(num)) {
-                free(name);
-                return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
-                               "blob list: bad <Content-Length>");
-            }
-            memcpy(num, cl + 16, digits);
-            num[digits] = 0;
-            if (!mm_parse_i64(num, &size) || size < 0) {
-                free(name);
-                return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
-                               "blob list: bad <Content-Length> %s", num);
-            }
-        }
-        bool keep_going = true;
-        if (strncmp(name, az->name_prefix, skip) == 0) keep_going = cb(opaque, name + skip, size);
-        free(name);
-        if (!keep_going) {
-            *stopped = true;
-            return MM_OK;
-        }
-        p = b_end + 7;
-    }
-    char *marker = az_xml_text(xml, end, "NextMarker");
-    if (marker && marker[0]) {
-        *next_marker = az_xml_unescape(marker, strlen(marker));
-        free(marker);
-        if (!*next_marker)
-            return mm_errf(MM_ERR_PARSE, errstr, errstr_size, "blob list: bad <NextMarker>");
-    } else {
-        free(marker);
-    }
-    return MM_OK;
-}
 
 static mm_err_t az_list(void *backend, const char *prefix, mm_blob_list_cb_t *cb, void *opaque,
                         char *errstr, size_t errstr_size) {
@@ -891,13 +601,14 @@ static mm_err_t az_list(void *backend, const char *prefix, mm_blob_list_cb_t *cb
         }
         char *next = NULL;
         bool stopped = false;
-        err = az_list_parse(az, (const char *)resp.body.data, resp.body.len, cb, opaque, &next,
-                            &stopped, errstr, errstr_size);
+        err =
+            mm_blob__azure_list_parse((const char *)resp.body.data, resp.body.len, az->name_prefix,
+                                      cb, opaque, &next, &stopped, errstr, errstr_size);
         mm_http_response_clear(&resp);
         free(marker);
         marker = next;
         if (err || stopped || !marker) break;
-        if (page > 1000000) {
+        if (page > AZ_LIST_MAX_PAGES) {
             err = mm_errf(MM_ERR_PARSE, errstr, errstr_size, "%s: too many pages", what);
             break;
         }

@@ -1,7 +1,9 @@
 /*
  * blob_int.h - the backend interface behind blob.h, shared by blob.c (URL
  * dispatch, name checks, immutable-put and copy semantics) and the backends
- * blob_file.c and blob_azure.c. Not installed; libmm-internal.
+ * blob_file.c and blob_azure.c, and the pieces of the Azure backend that live
+ * in files of their own (blob_azure_sign.c, blob_azure_xml.c) so that tests
+ * can reach them. Not installed; libmm-internal.
  *
  * Dependencies go one way: blob.c knows each backend by its ops table (which
  * includes how to open it); a backend knows nothing of blob.c. The name rule
@@ -44,6 +46,45 @@ extern const mm_blob__ops_t mm_blob__file_ops;
 
 /* http(s):// Azure Blob stores (blob_azure.c). */
 extern const mm_blob__ops_t mm_blob__azure_ops;
+
+/* The REST API version every Azure request and SAS token names (x-ms-version, sv=). */
+#define MM_BLOB__AZURE_API_VERSION "2021-08-06"
+
+/**
+ * @brief Text of the first <tag>...</tag> in [xml, xml_end), undecoded (the
+ * Code and Message of an Azure error body). Defined in blob_azure_xml.c.
+ * @param tag element name without brackets, shorter than 60 characters.
+ * @returns the text (caller frees), or NULL when absent, unterminated, or
+ * out of memory.
+ */
+char *mm_blob__azure_xml_text(const char *xml, const char *xml_end, const char *tag);
+
+/**
+ * @brief Parse one page of a List Blobs response (blob_azure_xml.c).
+ *
+ * Every <Blob> after <Blobs> yields one call of @p cb, in document order,
+ * with its <Name> decoded (the five named entities, numeric references as
+ * UTF-8, and percent-decoding when the element says Encoded="true") and
+ * @p name_prefix removed; names not starting with @p name_prefix are
+ * skipped. The size is <Content-Length>, or -1 without one. Names are not
+ * validated or bounded here beyond the document (the service caps them at
+ * 1024 characters). A <Blob> is only delivered once its </Blob> is seen, so
+ * earlier blobs may have been delivered when a later one is malformed.
+ *
+ * @param xml, len the response body; need not be NUL-terminated; may be NULL
+ * when @p len is 0.
+ * @param name_prefix the store's name prefix ("" or "dir/"); NULL means "".
+ * @param next_marker set to the decoded <NextMarker> (caller frees), or NULL
+ * when it is absent or empty: the last page.
+ * @param stopped set when @p cb returned false; parsing stops there and
+ * *next_marker stays NULL.
+ * @returns MM_OK; MM_ERR_PARSE with errstr set for a body without <Blobs>, a
+ * <Blob> without </Blob> or <Name>, a bad entity or percent escape, a bad
+ * <Content-Length> or <NextMarker> (*next_marker is NULL then).
+ */
+mm_err_t mm_blob__azure_list_parse(const char *xml, size_t len, const char *name_prefix,
+                                   mm_blob_list_cb_t *cb, void *opaque, char **next_marker,
+                                   bool *stopped, char *errstr, size_t errstr_size);
 
 /** @brief Longest blob name accepted (Azure's limit is 1024 characters). */
 #define MM_BLOB__NAME_MAX 1024
