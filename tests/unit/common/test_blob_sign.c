@@ -1,6 +1,6 @@
 /*
  * test_blob_sign.c - Azure SharedKey string-to-sign, signature and account
- * SAS (common/src/blob_azure.c), checked against values computed
+ * SAS (common/src/blob_azure_sign.c), checked against values computed
  * independently of this code.
  *
  * The expected signatures below were obtained once with OpenSSL from the
