@@ -16,10 +16,10 @@ RMSE, sMAPE (percent, 0/0 = 0). A key is answered when every day of the
 window has a forecast; a key with some days is partial, one with none
 missing: both are counted and reported, and the means are over answered
 keys. For a sink, the keys are also split by how they were answered: a
-fallback (a sink column whose name contains "fallback", or the served
-version's `fallback` flag in the registry), an approved model (the served
-version's status in the registry), and the mean over the approved-only keys
-is reported. The sink's columns beyond the first schema (lineage added
+fallback (a sink column whose name contains "fallback" is true, or a newer
+column's value starts with "fallback", or the served version's `fallback`
+flag in the registry), an approved model (the served version's status in
+the registry), and the means over each part are reported. The sink's columns beyond the first schema (lineage added
 later) are read when present and their values summarised; none is required.
 """
 import argparse
@@ -37,7 +37,6 @@ KEY = ["store", "item"]
 SINK_V1_COLUMNS = {"partition_key", "target_time_ms", "value", "lower", "upper",
                    "model_version", "train_id", "algorithm", "data_watermark_ms", "load_id",
                    "request_id", "produced_at_ms"}
-FALLBACK_TEXT_COLUMNS = {"served", "served_by", "source", "kind", "answer", "origin"}
 MS_PER_DAY = 86400000
 TOP_VALUES = 5
 
@@ -100,7 +99,6 @@ def read_sink(path, run_id):
     con.close()
     extra = [c for c in cols if c not in SINK_V1_COLUMNS]
     fallback_cols = [c for c in cols if "fallback" in c.lower()]
-    text_cols = [c for c in cols if c.lower() in FALLBACK_TEXT_COLUMNS]
     fc = collections.defaultdict(dict)
     info = {}
     extra_values = {c: collections.Counter() for c in extra}
@@ -111,7 +109,7 @@ def read_sink(path, run_id):
                                               datetime.timezone.utc).strftime("%Y-%m-%d")
         fc[key][day] = rec["value"]
         fb = any(truthy(rec[c]) for c in fallback_cols) or \
-            any("fallback" in str(rec[c]).lower() for c in text_cols)
+            any(str(rec[c]).lower().startswith("fallback") for c in extra)
         i = info.setdefault(key, {"version": rec.get("model_version"),
                                   "algorithm": rec.get("algorithm"), "fallback": False})
         i["fallback"] = i["fallback"] or fb
@@ -119,7 +117,7 @@ def read_sink(path, run_id):
             extra_values[c][str(rec[c])] += 1
     summary = {c: dict(v.most_common(TOP_VALUES)) for c, v in extra_values.items()}
     return fc, info, no_model, {"rows": len(rows), "columns": cols, "extra_columns": summary,
-                                "fallback_columns": fallback_cols + text_cols,
+                                "fallback_columns": fallback_cols,
                                 "filtered_by_run_id": bool(where)}
 
 
@@ -212,11 +210,13 @@ def main():
                     if info[k]["fallback"] or status.get((k, info[k]["version"]), ("", False))[1]]
         approved = [k for k in per_key if k not in fallback and
                     (not status or status.get((k, info[k]["version"]), ("",))[0] == "approved")]
+        other = [k for k in per_key if k not in fallback and k not in approved]
         starts = first_dates(fc)
         entry = {"name": name, "kind": "sink", "all": mean_over(per_key, all_keys),
                  "approved_only": mean_over(per_key, approved),
                  "fallback_only": mean_over(per_key, fallback),
                  "fallback_share": len(fallback) / len(all_keys) if all_keys else None,
+                 "neither_approved_nor_fallback": len(other),
                  "partial": len(partial), "missing": len(missing),
                  "no_model": len(no_model),
                  "no_model_reasons": dict(collections.Counter(
@@ -268,9 +268,11 @@ def main():
     for e in results["entries"]:
         if e["kind"] != "sink":
             continue
-        lines.append("- %s: fallback share %s; partial %d, missing %d, no-model %d %s; "
+        lines.append("- %s: fallback share %s (%d keys answered by neither an approved model nor "
+                     "a fallback); partial %d, missing %d, no-model %d %s; "
                      "algorithms %s; first forecast dates %s%s; lineage columns %s" % (
-                         e["name"], fmt(e["fallback_share"], 3), e["partial"], e["missing"],
+                         e["name"], fmt(e["fallback_share"], 3),
+                         e["neither_approved_nor_fallback"], e["partial"], e["missing"],
                          e["no_model"], json.dumps(e["no_model_reasons"]),
                          json.dumps(e["algorithms"]), json.dumps(e["first_forecast_dates"]),
                          ("; expected start %s: %d keys" % (e["expected_start"],

@@ -26,7 +26,8 @@
 # (reference worker processes, 2), MM_BENCH_REPEAT (timed repetitions of the
 # references and of the batch run, medians reported; 1), MM_BENCH_TIMEOUT
 # (seconds to wait for decisions, 3600), MM_BENCH_STALL (seconds without a new
-# decision after which the run goes on with the keys decided so far, 300).
+# decision after which the run goes on with the keys decided so far, 300),
+# MM_BENCH_SCORER_ARGS (extra mm-scorer arguments, split on spaces).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/delivered"
@@ -125,6 +126,7 @@ export MM_BOOTSTRAP_FILE="$out/bootstrap.txt"
 export MM_BLOB_URL="file://$out/blobs"
 export MM_KAFKA_SESSION_TIMEOUT_MS=6000 # the one-machine broker settles quickly (scripts/demo.sh)
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 
 # ---------------------------------------------------------------- data
 # Keys as stores x items: the most items (at most 50) that divide the key count.
@@ -175,22 +177,31 @@ else
   cp "$root/tools/datagen/specs/sales.json" "$out/spec-base.json"
 fi
 jq '.features.known_in_advance = ["price", "promo"]' "$out/spec-base.json" >"$out/spec.json"
-set +e
-timeout 10 "$ingest" --spec "$out/spec.json" --bootstrap-servers 127.0.0.1:1 --pace-group "" \
-  /dev/null >/dev/null 2>"$out/logs/spec-probe.log"
-set -e
-if grep -q 'known_in_advance' "$out/logs/spec-probe.log"; then
+# A service validates its spec before it connects: an invalid one fails at once, a
+# valid one is stopped by the timeout while it looks for the (absent) broker.
+spec_accepted() { # spec
+  set +e
+  timeout 10 "$ingest" --spec "$1" --bootstrap-servers 127.0.0.1:1 --pace-group "" \
+    /dev/null >/dev/null 2>"$out/logs/spec-probe.log"
+  set -e
+  ! grep -q 'config_invalid' "$out/logs/spec-probe.log"
+}
+if spec_accepted "$out/spec.json"; then
+  known_in_advance=yes
+elif spec_accepted "$out/spec-base.json"; then
   say "this build's spec has no features.known_in_advance: planned covariates are not declared"
   cp "$out/spec-base.json" "$out/spec.json"
   known_in_advance=no
 else
-  known_in_advance=yes
+  fail "the spec is rejected (see $out/logs/spec-probe.log)"
 fi
 export MM_SPEC="$out/spec.json"
 
 # mm-scorer batch, or mm-scorer alone where the batch job is its only mode.
 scorer_cmd=("$scorer")
 if "$scorer" batch --dump-config >/dev/null 2>&1; then scorer_cmd+=(batch); fi
+read -r -a scorer_extra <<<"${MM_BENCH_SCORER_ARGS:-}"
+scorer_cmd+=("${scorer_extra[@]}")
 
 # ---------------------------------------------------------------- pipeline
 run_ingest() { # name file pace-group -> sets ingest_keys
@@ -324,6 +335,8 @@ done
 "$py" "$here/evaluate.py" "${eval_args[@]}" >"$out/logs/evaluate.out" 2>"$out/logs/evaluate.log" ||
   fail "evaluate.py (see $out/logs/evaluate.log)"
 
+fresh_times=""
+[[ $mode == freshness ]] && fresh_times="; fresh ingest $t_fresh, second batch score $t_score_fresh"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
   echo "## $(date -u +%Y-%m-%d): $mode, $keys keys x $periods periods, holdout $holdout"
@@ -332,10 +345,9 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo
   echo "Machine: $cores cores (nproc), $cpu; commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)."
   echo "Data: train through $train_end, evaluated $eval_start to $(jq -r .last_date "$meta");" \
-    "planned covariates declared known in advance: $known_in_advance; scorer invoked as \`$(basename "${scorer_cmd[0]}")${scorer_cmd[1]:+ ${scorer_cmd[1]}}\`."
+    "planned covariates declared known in advance: $known_in_advance; scorer invoked as \`mm-scorer${scorer_cmd[1]:+ ${scorer_cmd[*]:1}}\`."
   echo "Pipeline (s): ingest $t_ingest, train+promote $t_train ($decided_keys of $all_keys keys decided)," \
-    "planned ingest $t_planned, batch score $t_score (median of $repeat), total $t_total" \
-    "${t_fresh:+; fresh ingest $t_fresh, second batch score $t_score_fresh}."
+    "planned ingest $t_planned, batch score $t_score (median of $repeat), total $t_total$fresh_times."
   echo "Seconds: the pipeline's total from the training load to the sink; a reference's wall time" \
     "end to end with $workers worker processes (median of $repeat)."
   nonseasonal=$(jq -rs 'map(select(.method == "ets"))[0].nonseasonal_series // empty' "$out/logs/references.out")
