@@ -110,8 +110,11 @@ typedef struct mm_feature_config {
     /* Bit j set: exogenous column j is known in advance (a planned price or
      * promotion): its future values are given at scoring time, and the
      * backtest uses its actual values. Bit clear: at scoring time only its
-     * past is known, so the forecast carries the last value forward and the
-     * backtest does the same from each origin. */
+     * past is known, so the forecast carries the last value forward (future
+     * values given for it are ignored) and the backtest does the same from
+     * each origin. 0, the default: no column is known in advance. Bits
+     * beyond n_exog are a config error. Artifacts written before this field
+     * existed load with every column known (what their backtest assumed). */
     uint32_t known_in_advance;
 } mm_feature_config_t;
 
@@ -180,8 +183,27 @@ typedef enum mm_class_weight {
     MM_CLASS_WEIGHT_NONE = 2,
 } mm_class_weight_t;
 
-/** @brief Fill sensible defaults for @p task (daily, horizon 28, weekly seasonality, ...). */
+/** @brief Fill sensible defaults for @p task (daily, horizon 28, weekly seasonality, ...):
+ * mm_model_config_defaults_for() with a period of one day (forecast) or one hour (classify). */
 void mm_model_config_defaults(mm_model_config_t *cfg, mm_task_t task);
+/**
+ * @brief Defaults that fit the sampling period @p period_ms (0: the task's
+ * usual one, as mm_model_config_defaults). Forecasting, by the nearest of:
+ *   hour:  season 24, horizon and holdout 48, lags 1,2,3,24,48,168, windows 24,168
+ *   day:   season 7, horizon and holdout 28, lags 1,2,3,7,14,21,28, windows 7,28
+ *   week:  season 52, horizon and holdout 13, lags 1,2,4,52, windows 4,13
+ *   month: season 12, horizon 12, holdout 6, lags 1,2,3,12, windows 3,12
+ * with 3 backtest windows and min_history = 3 x holdout + (48 hours, 14
+ * days, 13 weeks, 12 months); period_ms is set to @p period_ms itself.
+ * Classification keeps its hourly row counts (windows 3 and 24 rows,
+ * look-ahead 24 rows) with the given period.
+ * @remark Training adapts a config to a key whose history is short for it
+ * (mm_train_result_t.adjustments): two seasons plus the backtest do not fit,
+ * so the key is fitted without a season; lags longer than the first backtest
+ * window can train on are dropped. Weekly data with two years of history
+ * thus trains exponential smoothing and ridge with lag 52.
+ */
+void mm_model_config_defaults_for(mm_model_config_t *cfg, mm_task_t task, int64_t period_ms);
 /** @brief Check internal consistency; errstr names the field. */
 mm_err_t mm_model_config_validate(const mm_model_config_t *cfg, char *errstr, size_t errstr_size);
 
@@ -211,6 +233,10 @@ typedef struct mm_train_result {
     size_t n_members;
     mm_algo_t members[MM_MODEL_MAX_ENSEMBLE];
     double member_weights[MM_MODEL_MAX_ENSEMBLE];
+    /* What training changed in the config for this key because its history
+     * is short for it ("season_length 52 -> 1: ...", "lags > 48 dropped:
+     * ..."); the artifact holds the config as changed. Empty when nothing. */
+    char adjustments[160];
 } mm_train_result_t;
 
 /**
@@ -219,8 +245,9 @@ typedef struct mm_train_result {
  * same artifact bytes.
  *
  * Backtest: cfg->backtest_windows rolling origins, each forecasting
- * cfg->holdout points from the data before it (known future exogenous
- * values are the actual ones); metrics are averaged over the windows; ties
+ * cfg->holdout points from the data before it, with exactly what scoring
+ * will have: the columns known in advance at their actual values, the
+ * others carried forward from the origin; metrics are averaged over the windows; ties
  * go to the lower algorithm id. Seasonal naive is always measured: it is
  * @p out->baseline. Classification backtests in time order too; training
  * rows whose look-ahead window reaches into a test window are left out.
@@ -236,6 +263,13 @@ typedef struct mm_train_result {
  * alone is used). Combining is the robust answer to
  * selection noise: a few backtest windows often cannot tell two good
  * candidates apart, and their errors partly cancel.
+ *
+ * Short histories: when two seasons plus the backtest windows do not fit
+ * but the windows and MIN_TRAIN (8) points do, the key is fitted with
+ * season_length 1 (non-seasonal candidates; seasonal naive becomes naive);
+ * lags and rolling windows too long for the first backtest window to keep
+ * 10 regression rows are dropped for the key. Both are reported in
+ * @p out->adjustments and kept in the artifact's config.
  *
  * Fallback: with fewer than cfg->min_history points, too few for the
  * backtest, or no candidate that fits, cfg->fallback is fitted on all data
@@ -266,11 +300,13 @@ typedef struct mm_model mm_model_t;
  * @brief Parse an artifact. Unknown magic is MM_ERR_PARSE; a newer format or
  * an unknown algorithm is MM_ERR_UNSUPPORTED; lengths are checked.
  * @remark Format 1 grew optional sections (the selection settings, a
- * classifier's telemetry tail) and the ensemble algorithm without a new
- * format number: artifacts written before them load (with ensemble_max and
- * xgb_min_history 0, the defaults; without mm_model_predict_latest), and a
- * build that predates them loads every new artifact except an ensemble,
- * which it refuses as an unknown algorithm.
+ * classifier's telemetry tail, the known-in-advance mask) and the ensemble
+ * algorithm without a new format number: artifacts written before them load
+ * (with ensemble_max and xgb_min_history 0, the defaults; without
+ * mm_model_predict_latest; with every exogenous column known in advance),
+ * and a build that predates them loads every new artifact except an
+ * ensemble, which it refuses as an unknown algorithm (such a build treats
+ * every column as known in advance).
  */
 mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char *errstr,
                        size_t errstr_size);
@@ -306,7 +342,9 @@ typedef struct mm_forecast {
  * @param future_exog known future exogenous values, future_exog[j][i] for i < h;
  *        NULL (or a NaN value) means "last known value is carried forward"
  *        (the last value given earlier in the horizon, else the last value
- *        seen in training).
+ *        seen in training). Only the columns known in advance
+ *        (cfg->features.known_in_advance) take them; the others are always
+ *        carried forward, as the backtest did.
  * @remark Intervals at cfg->interval_level: analytic for seasonal naive and
  * additive exponential smoothing; otherwise from the chosen model's backtest
  * errors (a power law in the step fitted to the per-step RMS errors; for an
