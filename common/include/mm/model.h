@@ -395,9 +395,12 @@ mm_err_t mm_model_predict_latest(const mm_model_t *model, double *proba, int64_t
  * model was trained.
  */
 typedef struct mm_scoring_input {
-    /* The key's newest observations, sorted, regular at the model's period
-     * (gaps are NaN targets). May overlap the training data: points at or
-     * before the model's data end serve only as lag history. */
+    /* The key's newest observations, sorted, on the model's grid (data end
+     * + k x period; missing rows and NaN targets are gaps). May overlap the
+     * training data: at or before the model's data end the model's own
+     * stored history is used. n_exog is the model's or 0 (then the model's
+     * last known exogenous values are carried forward). Rows after the last
+     * non-NaN target are not observations and are ignored. */
     const mm_series_t *recent;
     /* Planned covariates: rows after the latest observation whose target is
      * empty; their known-in-advance exogenous values, matched to horizon
@@ -406,14 +409,19 @@ typedef struct mm_scoring_input {
     /* 0: the forecast starts one period after the latest observation. Else
      * the forecast window is as_of + period .. as_of + h * period for every
      * key alike; a key whose latest observation is earlier is forecast
-     * through the gap, and observations after as_of are ignored. */
+     * through the gap (only the window is returned, its intervals those of
+     * its steps from the latest observation), and observations after as_of
+     * are ignored. as_of must lie on the model's grid at or after its data
+     * end (else MM_ERR_INVALID_ARG). */
     int64_t as_of_ms;
 } mm_scoring_input_t;
 
 /** What a forecast from scoring data used. */
 typedef struct mm_forecast_info {
-    int64_t watermark_ms;   /* time of the latest observation used */
-    size_t n_new;           /* observations after the model's data end that were applied */
+    int64_t watermark_ms; /* time of the latest observation used */
+    size_t n_new;         /* observations after the model's data end that were applied */
+    /* Of the returned steps, for a model with known-in-advance columns
+     * (both 0 without): */
     size_t n_planned_steps; /* steps whose known-in-advance covariates were all planned */
     size_t n_carried_steps; /* steps where a known-in-advance covariate was carried forward */
 } mm_forecast_info_t;
@@ -421,7 +429,10 @@ typedef struct mm_forecast_info {
 /**
  * @returns how many of a key's most recent periods the model needs in
  * mm_scoring_input_t.recent to forecast from new data (its largest lag, two
- * seasons, rolling windows; at least 1). A scorer keeps at least this many.
+ * seasons, rolling windows, the history it stored; at least 1). A scorer
+ * keeps at least this many. The state-space models (exponential smoothing,
+ * Croston/SBA/TSB) also run over every point after the model's data end:
+ * those not given count as missing.
  */
 size_t mm_model_history_needed(const mm_model_t *model);
 
@@ -435,10 +446,17 @@ size_t mm_model_history_needed(const mm_model_t *model);
  * forecasts with its weights. Known-in-advance exogenous values come from
  * @p in->planned, the others (and unplanned steps) are carried forward from
  * the latest observation. With no new points the result equals
- * mm_model_forecast() with the same covariates.
+ * mm_model_forecast() with the same covariates (planned rows at data end +
+ * k x period as its future_exog[j][k-1]). A NaN target is missing: the
+ * filters advance with their one-step prediction, Croston/SBA/TSB skip it,
+ * a lag on it is missing. Intervals are those of mm_model_forecast at the
+ * same step counted from the latest observation.
+ * @param in may be NULL (no scoring data: mm_model_forecast()).
  * @param info may be NULL.
  * @returns MM_ERR_INVALID_ARG for a classification model, h outside
- * 1..100000, unsorted or irregular times, or mismatched exogenous columns.
+ * 1..100000, unsorted or off-grid times, a bad as_of, mismatched exogenous
+ * columns (errstr says which); MM_ERR_NUMERIC when a multiplicative
+ * seasonal filter leaves its admissible region over the new points.
  */
 mm_err_t mm_model_forecast_from(const mm_model_t *model, const mm_scoring_input_t *in, size_t h,
                                 mm_forecast_t *out, mm_forecast_info_t *info, char *errstr,
