@@ -154,6 +154,7 @@ static void base_config(mm_model_config_t *cfg, size_t H) {
     cfg->holdout = (int)H;
     cfg->horizon = (int)H;
     cfg->features.n_exog = 2;
+    cfg->features.known_in_advance = 3u; /* price and promotion are planned */
 }
 
 /* One fit + one forecast of a single algorithm, through the library's

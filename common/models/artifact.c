@@ -20,9 +20,12 @@
  *                longest rolling window, for mm_model_predict_latest:
  *                u32 rows, u32 columns, then f64 values column by column;
  *                absent in artifacts written before it existed
+ *     7 KNOWN    u32 known_in_advance mask, written when the model has
+ *                exogenous columns; absent = every column known in advance
+ *                (what artifacts written before it were backtested with)
  *   u32 CRC-32 of everything before it
  *
- * Sections 5 and 6 and the ensemble (algorithm 10) came later without a
+ * Sections 5 to 7 and the ensemble (algorithm 10) came later without a
  * format change: a reader that predates them skips the new sections (it
  * forecasts and predicts as before), refuses an ensemble as an unknown
  * algorithm (MM_ERR_UNSUPPORTED), and this reader loads the earlier
@@ -53,7 +56,8 @@ enum {
     SEC_METRICS = 3,
     SEC_PARAMS = 4,
     SEC_SELECTION = 5,
-    SEC_TELEMETRY = 6
+    SEC_TELEMETRY = 6,
+    SEC_KNOWN = 7
 };
 
 /* Telemetry rows an artifact may hold: the longest rolling window allowed. */
@@ -222,6 +226,12 @@ static void write_config(wbuf_t *w, const mm_model_config_t *c) {
     w_i32(w, c->ensemble_max);
     w_i32(w, c->xgb_min_history);
     w_section_end(w, at);
+    if (f->n_exog > 0) {
+        /* without exogenous columns the mask means nothing: artifacts stay as they were */
+        at = w_section_begin(w, SEC_KNOWN);
+        w_u32(w, f->known_in_advance);
+        w_section_end(w, at);
+    }
 }
 
 mm_err_t mm_models__serialize(const mm_model_t *model, uint8_t **out, size_t *out_len, char *errstr,
@@ -516,8 +526,9 @@ static const mm_models__ops_t *check_header(const uint8_t *p, size_t len, mm_err
 /* What the body's sections gave besides the model's own fields. */
 typedef struct loaded {
     mm_models__params_t ps;
-    bool have_config, have_data, have_params, have_telemetry;
+    bool have_config, have_data, have_params, have_telemetry, have_known;
     size_t telemetry_cols;
+    uint32_t known_in_advance;
     int32_t ensemble_max, xgb_min_history;
 } loaded_t;
 
@@ -565,6 +576,10 @@ static const char *read_section(uint16_t tag, rbuf_t *s, mm_model_t *model, load
         ld->xgb_min_history = r_i32(s);
         s->pos = s->len;
         return s->failed ? "selection section" : NULL;
+    case SEC_KNOWN:
+        ld->have_known = true;
+        ld->known_in_advance = r_u32(s);
+        return s->failed ? "known-in-advance section" : NULL;
     case SEC_TELEMETRY:
         ld->have_telemetry = true;
         return read_telemetry(s, model, &ld->telemetry_cols) ? NULL : "telemetry section";
@@ -582,7 +597,7 @@ static const char *read_body(rbuf_t *r, mm_model_t *model, loaded_t *ld) {
         if (r->failed || !r_need(r, sec_len)) return "section header runs past the end";
         rbuf_t s = {.p = r->p + r->pos, .len = sec_len};
         r->pos += sec_len;
-        if (tag >= SEC_CONFIG && tag <= SEC_TELEMETRY) {
+        if (tag >= SEC_CONFIG && tag <= SEC_KNOWN) {
             /* a second copy would leak the first, and means a broken writer */
             if (seen & (1u << tag)) return "a section appears twice";
             seen |= 1u << tag;
@@ -601,6 +616,10 @@ static const char *check_body(mm_model_t *model, const loaded_t *ld, const mm_mo
         return "a required section is missing";
     model->cfg.ensemble_max = ld->ensemble_max;
     model->cfg.xgb_min_history = ld->xgb_min_history;
+    size_t n_exog = model->cfg.features.n_exog;
+    model->cfg.features.known_in_advance =
+        ld->have_known ? ld->known_in_advance
+                       : (n_exog >= 32 ? UINT32_MAX : (UINT32_C(1) << n_exog) - 1u);
     if (mm_model_config_validate(&model->cfg, why, why_size) != MM_OK)
         return "config section is inconsistent";
     if (!mm_models__time_in_range(model->data_end_ms))

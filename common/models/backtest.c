@@ -1,8 +1,9 @@
 /*
  * backtest.c - rolling-origin backtest of forecasters and what selection
  * does with it: K windows of `holdout` points at the end of the data, each
- * forecast from a fit on the data before it (known future exogenous values
- * are the actual ones, forecasts clipped as mm_model_forecast clips); window
+ * forecast from a fit on the data before it with what scoring will have
+ * (the columns known in advance at their actual values, the others carried
+ * forward from the origin; forecasts clipped as mm_model_forecast clips); window
  * metrics averaged; candidates ranked by the selection metric (ties to the
  * lower algorithm id, the simpler model); combinations weighted and scored
  * from their members' window forecasts; and the per-step residual spread
@@ -55,7 +56,8 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
         }
         double last[MM_MODEL_MAX_EXOG];
         mm_models__last_known_exog(s->n_exog, s->exog, cut, last);
-        mm_models__resolve_exog(s->n_exog, s->exog, cut, last, H, eb.col);
+        mm_models__resolve_known_exog(s->n_exog, mm_models__known_mask(cfg), s->exog, cut, last, H,
+                                      eb.col);
         mm_models__fcctx_t fc = {.cfg = cfg,
                                  .hist = s->y,
                                  .n_hist = cut,

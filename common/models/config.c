@@ -54,25 +54,109 @@ _Static_assert(MM_MODELS__MIN_TIME_MS >=
                    INT64_MIN + (int64_t)MAX_HOLDOUT * MM_MODELS__MAX_PERIOD_MS,
                "time bounds leave room below too");
 
-static void forecast_defaults(mm_model_config_t *cfg) {
-    static const int lags[] = {1, 2, 3, 7, 14, 21, 28};
+/* What a sampling period implies: one row per frequency the defaults know. */
+typedef struct freq_defaults {
+    int64_t period_ms;
+    int season_length;    /* the dominant cycle in periods */
+    int horizon, holdout; /* a forecast and a backtest window */
+    int backtest_windows;
+    int min_history_extra; /* besides the backtest windows: points to train the first window */
+    int lags[MM_MODEL_MAX_LAGS];
+    size_t n_lags;
+    int windows[MM_MODEL_MAX_WINDOWS];
+    size_t n_windows;
+} freq_defaults_t;
+
+#define MS_PER_DAY        MM_MODELS__MS_PER_DAY
+#define MS_PER_WEEK       (DAYS_PER_WEEK * MS_PER_DAY)
+#define MS_PER_MONTH      (MS_PER_DAY * 304375 / 10000) /* 30.4375 days, the nominal month */
+#define HOURS_PER_WEEK    (HOURS_PER_DAY * DAYS_PER_WEEK)
+#define WEEKS_PER_YEAR    52
+#define MONTHS_PER_YEAR   12
+#define WEEKS_PER_QUARTER 13
+
+/* Daily: the library's historical defaults, unchanged (mm_model_config_defaults).
+ * Hourly: a daily and a weekly cycle. Weekly: the yearly cycle, which two
+ * years of history cannot fit as a season (training then uses season 1 for
+ * the key) but lag 52 can still carry; one year of history is the minimum.
+ * Monthly: the yearly cycle. */
+static const freq_defaults_t k_freq[] = {
+    {MS_PER_HOUR,
+     HOURS_PER_DAY,
+     2 * HOURS_PER_DAY,
+     2 * HOURS_PER_DAY,
+     3,
+     2 * HOURS_PER_DAY,
+     {1, 2, 3, HOURS_PER_DAY, 2 * HOURS_PER_DAY, HOURS_PER_WEEK},
+     6,
+     {HOURS_PER_DAY, HOURS_PER_WEEK},
+     2},
+    {MS_PER_DAY,
+     DAYS_PER_WEEK,
+     4 * DAYS_PER_WEEK,
+     4 * DAYS_PER_WEEK,
+     3,
+     2 * DAYS_PER_WEEK,
+     {1, 2, 3, 7, 14, 21, 28},
+     7,
+     {DAYS_PER_WEEK, 4 * DAYS_PER_WEEK},
+     2},
+    {MS_PER_WEEK,
+     WEEKS_PER_YEAR,
+     WEEKS_PER_QUARTER,
+     WEEKS_PER_QUARTER,
+     3,
+     WEEKS_PER_QUARTER,
+     {1, 2, 4, WEEKS_PER_YEAR},
+     4,
+     {4, WEEKS_PER_QUARTER},
+     2},
+    {MS_PER_MONTH,
+     MONTHS_PER_YEAR,
+     MONTHS_PER_YEAR,
+     6,
+     3,
+     MONTHS_PER_YEAR,
+     {1, 2, 3, MONTHS_PER_YEAR},
+     4,
+     {3, MONTHS_PER_YEAR},
+     2},
+};
+
+/* The row for @p period_ms: the nearest of the known frequencies on a log
+ * scale (so 15 minutes is hourly, 10 days weekly, a quarter monthly). */
+static const freq_defaults_t *freq_for(int64_t period_ms) {
+    size_t best = 1; /* daily */
+    double best_d = INFINITY;
+    for (size_t i = 0; i < sizeof k_freq / sizeof k_freq[0]; i++) {
+        double d = fabs(log((double)period_ms / (double)k_freq[i].period_ms));
+        if (d < best_d) {
+            best_d = d;
+            best = i;
+        }
+    }
+    return &k_freq[best];
+}
+
+static void forecast_defaults(mm_model_config_t *cfg, int64_t period_ms) {
+    const freq_defaults_t *fd = freq_for(period_ms);
     mm_feature_config_t *f = &cfg->features;
-    cfg->period_ms = MM_MODELS__MS_PER_DAY;
-    cfg->horizon = 4 * DAYS_PER_WEEK;
-    cfg->holdout = 4 * DAYS_PER_WEEK;
-    cfg->backtest_windows = 3;
-    cfg->season_length = DAYS_PER_WEEK;
-    cfg->min_history = 2 * cfg->season_length + cfg->backtest_windows * cfg->holdout;
+    cfg->period_ms = period_ms;
+    cfg->horizon = fd->horizon;
+    cfg->holdout = fd->holdout;
+    cfg->backtest_windows = fd->backtest_windows;
+    cfg->season_length = fd->season_length;
+    cfg->min_history = fd->min_history_extra + cfg->backtest_windows * cfg->holdout;
     cfg->fallback = MM_ALGO_SNAIVE;
     cfg->candidates = MM_MODELS__DEFAULT_FORECAST_CANDIDATES;
     cfg->selection_metric = MM_METRIC_MASE;
-    for (size_t i = 0; i < sizeof lags / sizeof lags[0]; i++) f->lags[f->n_lags++] = lags[i];
+    for (size_t i = 0; i < fd->n_lags; i++) f->lags[f->n_lags++] = fd->lags[i];
     f->calendar = true;
-    f->windows[f->n_windows++] = DAYS_PER_WEEK;
-    f->windows[f->n_windows++] = 4 * DAYS_PER_WEEK;
+    for (size_t i = 0; i < fd->n_windows; i++) f->windows[f->n_windows++] = fd->windows[i];
 }
 
-/* Hourly telemetry, "fails within the next 24 hours". */
+/* Hourly telemetry, "fails within the next 24 hours"; other periods keep
+ * the same row counts (windows of 3 and 24 rows, a look-ahead of 24 rows). */
 static void classify_defaults(mm_model_config_t *cfg) {
     mm_feature_config_t *f = &cfg->features;
     cfg->period_ms = MS_PER_HOUR;
@@ -90,6 +174,10 @@ static void classify_defaults(mm_model_config_t *cfg) {
 }
 
 void mm_model_config_defaults(mm_model_config_t *cfg, mm_task_t task) {
+    mm_model_config_defaults_for(cfg, task, 0);
+}
+
+void mm_model_config_defaults_for(mm_model_config_t *cfg, mm_task_t task, int64_t period_ms) {
     memset(cfg, 0, sizeof *cfg);
     cfg->task = task;
     cfg->interval_level = DEFAULT_INTERVAL_LEVEL;
@@ -103,10 +191,18 @@ void mm_model_config_defaults(mm_model_config_t *cfg, mm_task_t task) {
     cfg->ets_season = MM_ETS_SEASON_AUTO;
     cfg->ensemble_max = DEFAULT_ENSEMBLE_MAX;
     cfg->xgb_min_history = DEFAULT_XGB_MIN_HISTORY;
-    if (task == MM_TASK_FORECAST)
-        forecast_defaults(cfg);
-    else
+    if (task == MM_TASK_FORECAST) {
+        forecast_defaults(cfg, period_ms > 0 ? period_ms : MS_PER_DAY);
+    } else {
         classify_defaults(cfg);
+        if (period_ms > 0) cfg->period_ms = period_ms;
+    }
+}
+
+uint32_t mm_models__known_mask(const mm_model_config_t *cfg) {
+    size_t n = cfg->features.n_exog;
+    uint32_t all = n >= 32 ? UINT32_MAX : (UINT32_C(1) << n) - 1u;
+    return cfg->features.known_in_advance & all;
 }
 
 void mm_models__resolve_tuning(mm_model_config_t *cfg) {
@@ -175,6 +271,9 @@ static mm_err_t validate_features(const mm_model_config_t *cfg, char *errstr, si
         CHECK(f->windows[i] >= 1 && f->windows[i] <= MAX_LAG_OR_WINDOW, "features.windows",
               "window %d out of range 1..%d", f->windows[i], MAX_LAG_OR_WINDOW);
     CHECK(f->n_exog <= MM_MODEL_MAX_EXOG, "features.exog", "at most %d columns", MM_MODEL_MAX_EXOG);
+    CHECK(f->known_in_advance == mm_models__known_mask(cfg), "features.known_in_advance",
+          "mask 0x%x names a column beyond the %zu exogenous columns",
+          (unsigned)f->known_in_advance, f->n_exog);
     CHECK(cfg->lookahead >= 0 && cfg->lookahead <= MAX_LOOKAHEAD, "lookahead",
           "must be in 0..%d, got %d", MAX_LOOKAHEAD, cfg->lookahead);
     return MM_OK;

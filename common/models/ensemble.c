@@ -18,6 +18,9 @@
  * backtest that chose the combination. An ensemble has no analytic sd:
  * its intervals come from the combined forecast's backtest errors.
  *
+ * Scoring new data moves each member's state over the new points with the
+ * member's own operations; the weights stay.
+ *
  * Workload: two or three members, each as cheap as when used alone.
  */
 #include <math.h>
@@ -33,13 +36,14 @@ typedef struct ensemble {
     double weight[MM_MODEL_MAX_ENSEMBLE];
     const mm_models__ops_t *ops[MM_MODEL_MAX_ENSEMBLE];
     void *state[MM_MODEL_MAX_ENSEMBLE];
+    bool borrowed[MM_MODEL_MAX_ENSEMBLE]; /* an advanced copy shares a member it did not move */
 } ensemble_t;
 
 static void ensemble_destroy(void *state) {
     ensemble_t *e = state;
     if (!e) return;
     for (size_t i = 0; i < e->k; i++)
-        if (e->state[i]) e->ops[i]->destroy(e->state[i]);
+        if (e->state[i] && !e->borrowed[i]) e->ops[i]->destroy(e->state[i]);
     free(e);
 }
 
@@ -139,6 +143,32 @@ static mm_err_t ensemble_forecast(const void *state, const mm_models__fcctx_t *f
     return err;
 }
 
+/* Every member moved over the new points by its own operations; members
+ * without state to move are shared with the loaded model. */
+static mm_err_t ensemble_advance(const void *state, const mm_model_config_t *cfg,
+                                 const double *hist, size_t n_hist, size_t n_new, void **out,
+                                 char *errstr, size_t errstr_size) {
+    *out = NULL;
+    const ensemble_t *e = state;
+    ensemble_t *nx = malloc(sizeof *nx);
+    if (!nx) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "ensemble: out of memory");
+    *nx = *e;
+    for (size_t i = 0; i < e->k; i++) nx->borrowed[i] = true;
+    for (size_t i = 0; i < e->k; i++) {
+        if (!e->ops[i]->advance) continue;
+        mm_err_t err = e->ops[i]->advance(e->state[i], cfg, hist, n_hist, n_new, &nx->state[i],
+                                          errstr, errstr_size);
+        if (err != MM_OK) {
+            nx->state[i] = NULL;
+            ensemble_destroy(nx);
+            return err;
+        }
+        nx->borrowed[i] = false;
+    }
+    *out = nx;
+    return MM_OK;
+}
+
 static mm_err_t ensemble_save(const void *state, mm_models__params_t *ps) {
     const ensemble_t *e = state;
     double ids[MM_MODEL_MAX_ENSEMBLE];
@@ -232,4 +262,5 @@ const mm_models__ops_t mm_ensemble_ops = {
     .destroy = ensemble_destroy,
     .memsize = ensemble_memsize,
     .members = ensemble_members,
+    .advance = ensemble_advance,
 };

@@ -126,6 +126,24 @@ static mm_err_t ets_forecast_op(const void *state, const mm_models__fcctx_t *fc,
     return MM_OK;
 }
 
+static mm_err_t ets_advance(const void *state, const mm_model_config_t *cfg, const double *hist,
+                            size_t n_hist, size_t n_new, void **out, char *errstr,
+                            size_t errstr_size) {
+    (void)cfg;
+    *out = NULL;
+    mm_ets_t *e = malloc(sizeof *e);
+    if (!e) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "ets: out of memory");
+    memcpy(e, state, sizeof *e);
+    if (!mm_ets_extend(e, hist + (n_hist - n_new), n_new)) {
+        free(e);
+        return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
+                       "ets: the states leave the admissible region over the %zu new points",
+                       n_new);
+    }
+    *out = e;
+    return MM_OK;
+}
+
 static mm_err_t ets_save(const void *state, mm_models__params_t *ps) {
     const mm_ets_t *e = state;
     size_t m = e->season != MM_ETS_S_NONE ? (size_t)e->m : 0;
@@ -219,4 +237,5 @@ const mm_models__ops_t mm_ets_ops = {
     .load = ets_load,
     .destroy = ets_destroy,
     .memsize = ets_memsize,
+    .advance = ets_advance,
 };

@@ -87,6 +87,47 @@ bool mm_ets_filter(mm_ets_t *e, const double *y, size_t n, double *fitted) {
     return ok;
 }
 
+bool mm_ets_extend(mm_ets_t *e, const double *y, size_t n) {
+    /* The filter's step, the same arithmetic in the same order, started
+     * from the end states: fitting on y and extending by more points gives
+     * the states of filtering everything at once. */
+    const size_t m = e->season != MM_ETS_S_NONE ? (size_t)e->m : 1;
+    const bool mul = e->season == MM_ETS_S_MUL;
+    const bool seasonal = e->season != MM_ETS_S_NONE;
+    const double phi = e->trend == MM_ETS_T_DAMPED ? e->phi : 1.0;
+    const double alpha = e->alpha, beta = mm_ets_has_trend(e) ? e->beta : 0.0;
+    const double gamma = seasonal ? e->gamma : 0.0;
+    double ring[MM_ETS_MAX_SEASON];
+    for (size_t j = 0; j < m; j++) ring[j] = seasonal ? e->s_end[j] : (mul ? 1.0 : 0.0);
+    double l = e->level, b = mm_ets_has_trend(e) ? e->slope : 0.0;
+    size_t si = 0;
+    bool ok = true;
+    for (size_t t = 0; t < n; t++) {
+        double bphi = phi * b;
+        double lb = l + bphi;
+        double s = ring[si];
+        double yhat = mul ? lb * s : lb + s;
+        double err = isnan(y[t]) ? 0 : y[t] - yhat;
+        if (mul) {
+            l = lb + alpha * err / s;
+            b = bphi + beta * err / s;
+            ring[si] = s + gamma * err / lb;
+            if (!(ring[si] > 0) || !(lb > 0)) ok = false;
+        } else {
+            l = lb + alpha * err;
+            b = bphi + beta * err;
+            ring[si] = s + gamma * err;
+        }
+        if (++si == m) si = 0;
+    }
+    if (!isfinite(l) || !isfinite(b)) ok = false;
+    e->level = l;
+    e->slope = b;
+    if (seasonal)
+        for (size_t j = 0; j < m; j++) e->s_end[j] = ring[(n + j) % m];
+    return ok;
+}
+
 static double phi_sum(const mm_ets_t *e, size_t k) {
     if (e->trend == MM_ETS_T_NONE) return 0;
     if (e->trend == MM_ETS_T_ADD) return (double)k;

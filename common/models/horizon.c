@@ -2,7 +2,8 @@
  * horizon.c - what forecasting over a horizon needs alike in the backtest
  * (train_forecast.c, backtest.c) and at scoring (score.c): exogenous values
  * resolved step by step (given values, else the last known one carried
- * forward), the buffer holding them, and clipping at zero for a series that
+ * forward; a column not known in advance only carried forward), the
+ * buffer holding them, and clipping at zero for a series that
  * never went negative. One implementation, so a backtest forecasts exactly
  * as mm_model_forecast will.
  *
@@ -24,6 +25,19 @@ void mm_models__resolve_exog(size_t n_exog, const double *const *given, size_t g
             out[j][k] = v;
             carry = v;
         }
+    }
+}
+
+void mm_models__resolve_known_exog(size_t n_exog, uint32_t known, const double *const *given,
+                                   size_t given_off, const double *last_known, size_t h,
+                                   double **out) {
+    for (size_t j = 0; j < n_exog; j++) {
+        /* a column known only up to the forecast origin gets no future values */
+        const double *col = given && (known >> j & 1u) ? given[j] : NULL;
+        const double *one[1] = {col};
+        double *dst[1] = {out[j]};
+        mm_models__resolve_exog(1, col ? one : NULL, given_off, last_known ? last_known + j : NULL,
+                                h, dst);
     }
 }
 

@@ -17,9 +17,16 @@
  * in-sample one-step MSE: cheap, deterministic and, for these methods, as
  * good as continuous optimisation in the literature's comparisons.
  *
- * Missing targets (NaN) count as periods without recorded demand. Negative
+ * Missing targets (NaN) are missing, not zero demand: they neither update
+ * the states nor count as periods, so intervals are measured in observed
+ * periods (a gap in the records says nothing about demand). Negative
  * values are refused: these methods model non-negative demand. Forecasts are
  * flat; intervals come from the backtest residuals.
+ *
+ * Scoring new data runs the same updates over the points after the data
+ * end with the fitted constants; the artifact keeps the periods since the
+ * last demand for that ("since_demand"; artifacts written before it get the
+ * count from the stored tail of targets).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -32,6 +39,7 @@ typedef struct interm {
     kind_t kind;
     double alpha, beta;
     double z, p; /* size and interval (Croston/SBA) or size and probability (TSB) */
+    double q;    /* Croston/SBA: observed periods since the last demand, plus one; NaN unknown */
     double forecast;
 } interm_t;
 
@@ -58,18 +66,20 @@ static double run_croston(const double *y, size_t n, kind_t kind, double alpha, 
     if (first == n) {
         st->z = 0;
         st->p = 1;
+        st->q = NAN; /* no demand yet: an interval starts at the first one */
         st->forecast = 0;
         return 0;
     }
-    double z = y[first], p = (double)(first + 1), q = 1, se = 0;
+    size_t observed = 0; /* observed periods up to and including the first demand */
+    for (size_t i = 0; i <= first; i++) observed += !isnan(y[i]);
+    double z = y[first], p = (double)observed, q = 1, se = 0;
     size_t cnt = 0;
     for (size_t t = first + 1; t < n; t++) {
+        if (isnan(y[t])) continue; /* missing: no demand, no period */
         double f = croston_forecast_of(kind, alpha, z, p);
-        double yt = isnan(y[t]) ? 0 : y[t];
-        if (!isnan(y[t])) {
-            se += (yt - f) * (yt - f);
-            cnt++;
-        }
+        double yt = y[t];
+        se += (yt - f) * (yt - f);
+        cnt++;
         if (yt > 0) {
             z += alpha * (yt - z);
             p += alpha * (q - p);
@@ -80,6 +90,7 @@ static double run_croston(const double *y, size_t n, kind_t kind, double alpha, 
     }
     st->z = z;
     st->p = p;
+    st->q = q;
     st->forecast = croston_forecast_of(kind, alpha, z, p);
     return cnt ? se / (double)cnt : 0;
 }
@@ -101,12 +112,11 @@ static double run_tsb(const double *y, size_t n, double alpha, double beta, inte
     double z = nz ? sum / (double)nz : 0, pi = nobs ? (double)nz / (double)nobs : 0, se = 0;
     size_t cnt = 0;
     for (size_t t = 0; t < n; t++) {
-        double yt = isnan(y[t]) ? 0 : y[t];
-        if (!isnan(y[t])) {
-            double f = pi * z;
-            se += (yt - f) * (yt - f);
-            cnt++;
-        }
+        if (isnan(y[t])) continue; /* missing: the probability does not decay */
+        double yt = y[t];
+        double f = pi * z;
+        se += (yt - f) * (yt - f);
+        cnt++;
         if (yt > 0) {
             pi += beta * (1.0 - pi);
             z += alpha * (yt - z);
@@ -116,6 +126,7 @@ static double run_tsb(const double *y, size_t n, double alpha, double beta, inte
     }
     st->z = z;
     st->p = pi;
+    st->q = NAN;
     st->forecast = pi * z;
     return cnt ? se / (double)cnt : 0;
 }
@@ -179,6 +190,64 @@ static mm_err_t interm_forecast(const void *state, const mm_models__fcctx_t *fc,
     return MM_OK;
 }
 
+/* Croston/SBA's periods since the last demand (plus one) from the targets
+ * before the new points, for states loaded without it: the observed
+ * periods after the last demand there (a lower bound when there is none). */
+static double since_demand_from(const double *y, size_t n) {
+    double q = 1;
+    for (size_t i = n; i-- > 0;) {
+        if (isnan(y[i])) continue;
+        if (y[i] > 0) break;
+        q += 1;
+    }
+    return q;
+}
+
+static mm_err_t interm_advance(const void *state, const mm_model_config_t *cfg, const double *hist,
+                               size_t n_hist, size_t n_new, void **out, char *errstr,
+                               size_t errstr_size) {
+    (void)cfg;
+    *out = NULL;
+    interm_t *st = malloc(sizeof *st);
+    if (!st) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "intermittent: out of memory");
+    *st = *(const interm_t *)state;
+    size_t n_old = n_hist - n_new;
+    bool demand_seen = !(st->z == 0 && st->p == 1 && isnan(st->q));
+    if (st->kind != KIND_TSB && demand_seen && isnan(st->q)) st->q = since_demand_from(hist, n_old);
+    double observed = 0; /* periods observed before a first demand, if none was seen */
+    for (size_t i = 0; i < n_old; i++) observed += !isnan(hist[i]);
+    for (size_t t = n_old; t < n_hist; t++) {
+        double yt = hist[t];
+        if (isnan(yt)) continue; /* missing, as in training */
+        if (st->kind == KIND_TSB) {
+            if (yt > 0) {
+                st->p += st->beta * (1.0 - st->p);
+                st->z += st->alpha * (yt - st->z);
+            } else {
+                st->p -= st->beta * st->p;
+            }
+            continue;
+        }
+        observed += 1;
+        if (!(yt > 0)) {
+            st->q += 1; /* NaN until the first demand: stays NaN */
+        } else if (!demand_seen) {
+            st->z = yt;
+            st->p = observed;
+            st->q = 1;
+            demand_seen = true;
+        } else {
+            st->z += st->alpha * (yt - st->z);
+            st->p += st->alpha * (st->q - st->p);
+            st->q = 1;
+        }
+    }
+    st->forecast = st->kind == KIND_TSB ? st->p * st->z
+                                        : croston_forecast_of(st->kind, st->alpha, st->z, st->p);
+    *out = st;
+    return MM_OK;
+}
+
 static mm_err_t interm_save(const void *state, mm_models__params_t *ps) {
     const interm_t *st = state;
     mm_err_t err = mm_models__params_add1(ps, "alpha", st->alpha);
@@ -187,6 +256,8 @@ static mm_err_t interm_save(const void *state, mm_models__params_t *ps) {
     if (!err)
         err = mm_models__params_add1(ps, st->kind == KIND_TSB ? "probability" : "interval", st->p);
     if (!err) err = mm_models__params_add1(ps, "forecast", st->forecast);
+    if (!err && st->kind != KIND_TSB && !isnan(st->q))
+        err = mm_models__params_add1(ps, "since_demand", st->q);
     return err;
 }
 
@@ -199,9 +270,11 @@ static mm_err_t interm_load(kind_t kind, const mm_models__params_t *ps, void **s
     const mm_models__param_t *p =
         mm_models__params_get(ps, kind == KIND_TSB ? "probability" : "interval", 1);
     const mm_models__param_t *f = mm_models__params_get(ps, "forecast", 1);
+    const mm_models__param_t *q = mm_models__params_get(ps, "since_demand", 1);
     if (!a || !z || !p || !f || (kind == KIND_TSB && !b) || a->kind != MM_MODELS__PARAM_F64 ||
         z->kind != MM_MODELS__PARAM_F64 || p->kind != MM_MODELS__PARAM_F64 ||
-        f->kind != MM_MODELS__PARAM_F64 || (b && b->kind != MM_MODELS__PARAM_F64))
+        f->kind != MM_MODELS__PARAM_F64 || (b && b->kind != MM_MODELS__PARAM_F64) ||
+        (q && q->kind != MM_MODELS__PARAM_F64))
         return mm_errf(MM_ERR_PARSE, errstr, errstr_size,
                        "artifact: intermittent-demand parameters incomplete");
     interm_t *st = calloc(1, sizeof *st);
@@ -211,6 +284,7 @@ static mm_err_t interm_load(kind_t kind, const mm_models__params_t *ps, void **s
     st->beta = b ? b->v[0] : 0;
     st->z = z->v[0];
     st->p = p->v[0];
+    st->q = q ? q->v[0] : NAN; /* absent: no demand seen, or written before it was stored */
     st->forecast = f->v[0];
     *state = st;
     return MM_OK;
@@ -253,6 +327,7 @@ static size_t interm_memsize(const void *state) {
         .load = load_,                                                                             \
         .destroy = interm_destroy,                                                                 \
         .memsize = interm_memsize,                                                                 \
+        .advance = interm_advance,                                                                 \
     }
 
 INTERM_OPS(mm_croston_ops, MM_ALGO_CROSTON, croston_fit, croston_load);

@@ -31,6 +31,11 @@
 #define MM_MODELS__MAX_TIME_MS INT64_C(253402300799999)
 /* Artifacts above this size are refused on write and on load. */
 #define MM_MODELS__ARTIFACT_MAX ((size_t)64 << 20)
+/* A regression forecaster needs this many training rows, and at least one
+ * per MM_MODELS__ROWS_PER_FEATURE_DIVISOR features (regress.c; training
+ * shortens the lags of a short key to leave them, train_forecast.c). */
+#define MM_MODELS__MIN_REGRESSION_ROWS      10
+#define MM_MODELS__ROWS_PER_FEATURE_DIVISOR 4
 /* Named parameter vectors per artifact, and the longest name. */
 #define MM_MODELS__MAX_PARAMS     48
 #define MM_MODELS__PARAM_NAME_MAX 31
@@ -65,6 +70,8 @@ bool mm_models__better(mm_metric_id_t id, double a, double b);
 void mm_models__resolve_tuning(mm_model_config_t *cfg);
 /** @returns whether @p ms lies in MM_MODELS__MIN_TIME_MS..MM_MODELS__MAX_TIME_MS. */
 bool mm_models__time_in_range(int64_t ms);
+/** @returns the bits of cfg->features.known_in_advance that name existing exogenous columns. */
+uint32_t mm_models__known_mask(const mm_model_config_t *cfg);
 
 /* ------------------------------------------------------------ numerics */
 
@@ -208,6 +215,13 @@ typedef struct mm_models__ops {
                      char *errstr, size_t errstr_size);
     void (*destroy)(void *state);
     size_t (*memsize)(const void *state);
+    /* Forecasters whose state new observations move (NULL: the state does
+     * not depend on them; a forecast takes its lags from the history):
+     * a new state (freed with destroy) after the last @p n_new values of
+     * @p hist, the points after the data end (NaN = missing); @p hist ends
+     * with them and begins with the targets the model was fitted on last. */
+    mm_err_t (*advance)(const void *state, const mm_model_config_t *cfg, const double *hist,
+                        size_t n_hist, size_t n_new, void **out, char *errstr, size_t errstr_size);
     /* Combinations only (NULL otherwise): the members and their weights. */
     size_t (*members)(const void *state, mm_algo_t *algos, double *weights, size_t max);
 } mm_models__ops_t;
@@ -295,6 +309,15 @@ bool mm_ets_filter(mm_ets_t *ets, const double *y, size_t n, double *fitted);
 /** @brief Fit one form by maximum likelihood (NLopt). */
 mm_err_t mm_ets_fit_form(const double *y, size_t n, int m, mm_ets_trend_t trend,
                          mm_ets_season_t season, mm_ets_t *out, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Continue the filter of a fitted model over @p n further points
+ * (NaN = missing: the states advance with the one-step prediction) from its
+ * end states (level, slope, s_end), without touching the parameters or the
+ * fitted variance. @returns false when the states leave the admissible
+ * region or stop being finite.
+ */
+bool mm_ets_extend(mm_ets_t *ets, const double *y, size_t n);
 
 /** @brief Forecast h steps: mean, and analytic sd (NaN for multiplicative seasonality). */
 void mm_ets_forecast(const mm_ets_t *ets, size_t h, double *mean, double *sd);
@@ -388,6 +411,12 @@ void mm_models__last_known_exog(size_t n_exog, const double *const *exog, size_t
 /** @brief Room for n_exog columns of h values (col[j]). @returns false when out of memory. */
 bool mm_models__exog_buf_init(mm_models__exog_buf_t *eb, size_t n_exog, size_t h);
 void mm_models__exog_buf_free(mm_models__exog_buf_t *eb);
+/** @brief The exogenous values of a forecast: for each column, @p given
+ * (NULL: none) for a known-in-advance column, nothing for the others, then
+ * resolved as mm_models__resolve_exog does. */
+void mm_models__resolve_known_exog(size_t n_exog, uint32_t known, const double *const *given,
+                                   size_t given_off, const double *last_known, size_t h,
+                                   double **out);
 /** @brief Clip @p mean at zero when @p nonneg. */
 void mm_models__clip_nonneg(bool nonneg, double *mean, size_t h);
 
@@ -451,6 +480,14 @@ struct mm_model {
 /** @returns a zeroed model with @p cfg (may be NULL) and NaN metrics; NULL when out of
  * memory (object.c). */
 mm_model_t *mm_models__model_new(const mm_model_config_t *cfg);
+
+/** @brief Fill @p out's times, means (clipped) and intervals for steps
+ * @p skip + 1 .. @p skip + out->h of a forecast from @p end_ms: @p mean and
+ * @p sd hold skip + h steps, sd analytic or NaN (score.c). */
+void mm_models__forecast_finish(const mm_model_t *model, int64_t end_ms, const double *mean,
+                                const double *sd, size_t skip, mm_forecast_t *out);
+/** @brief Allocate @p out for @p h steps. @returns false when out of memory (score.c). */
+bool mm_models__forecast_alloc(mm_forecast_t *out, size_t h, double level);
 
 /** @brief Forecast training (train_forecast.c), called by mm_model_train with a resolved,
  * validated config and a checked series. */

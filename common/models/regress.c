@@ -18,10 +18,6 @@
 
 #include "models_int.h"
 
-/* Fewer usable rows than this (or than a quarter of the features) is no fit. */
-#define MIN_ROWS                     10
-#define MIN_ROWS_PER_FEATURE_DIVISOR 4
-
 typedef struct regress {
     mm_algo_t algo;
     mm_models__layout_t lay;
@@ -57,7 +53,8 @@ static mm_err_t regress_fit(mm_algo_t algo, const mm_models__view_t *v, void **s
                        mm_algo_name(algo));
     }
     for (size_t t = start; t < v->n; t++) rows += !isnan(v->y[t]);
-    if (rows < MIN_ROWS || rows < width / MIN_ROWS_PER_FEATURE_DIVISOR) {
+    if (rows < MM_MODELS__MIN_REGRESSION_ROWS ||
+        rows < width / MM_MODELS__ROWS_PER_FEATURE_DIVISOR) {
         free(r);
         return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size,
                        "%s: %zu usable rows for %zu features", mm_algo_name(algo), rows, width);

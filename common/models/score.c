@@ -46,6 +46,36 @@ void mm_forecast_clear(mm_forecast_t *fc) {
     memset(fc, 0, sizeof *fc);
 }
 
+bool mm_models__forecast_alloc(mm_forecast_t *out, size_t h, double level) {
+    out->h = h;
+    out->level = level;
+    out->time_ms = malloc(h * sizeof(int64_t));
+    out->mean = malloc(h * sizeof(double));
+    out->lower = malloc(h * sizeof(double));
+    out->upper = malloc(h * sizeof(double));
+    if (out->time_ms && out->mean && out->lower && out->upper) return true;
+    mm_forecast_clear(out);
+    return false;
+}
+
+void mm_models__forecast_finish(const mm_model_t *model, int64_t end_ms, const double *mean,
+                                const double *sd, size_t skip, mm_forecast_t *out) {
+    size_t h = out->h;
+    if (out->mean != mean + skip) memmove(out->mean, mean + skip, h * sizeof(double));
+    mm_models__clip_nonneg(model->nonneg, out->mean, h);
+    double z = mm_models__interval_z(model->cfg.interval_level);
+    for (size_t k = 0; k < h; k++) {
+        size_t step = skip + k + 1;
+        out->time_ms[k] = end_ms + (int64_t)step * model->cfg.period_ms;
+        double s = sd[skip + k];
+        if (!isfinite(s)) s = residual_sd(model->interval_sd, model->n_interval_sd, step);
+        double lo = out->mean[k] - z * s, hi = out->mean[k] + z * s;
+        if (model->nonneg && lo < 0) lo = 0;
+        out->lower[k] = lo;
+        out->upper[k] = hi;
+    }
+}
+
 mm_err_t mm_model_forecast(const mm_model_t *model, size_t h, const double *const *future_exog,
                            mm_forecast_t *out, char *errstr, size_t errstr_size) {
     memset(out, 0, sizeof *out);
@@ -58,19 +88,14 @@ mm_err_t mm_model_forecast(const mm_model_t *model, size_t h, const double *cons
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                        "forecast: horizon %zu out of range 1..%d", h,
                        MM_MODELS__MAX_FORECAST_STEPS);
-    out->h = h;
-    out->level = model->cfg.interval_level;
-    out->time_ms = malloc(h * sizeof(int64_t));
-    out->mean = malloc(h * sizeof(double));
-    out->lower = malloc(h * sizeof(double));
-    out->upper = malloc(h * sizeof(double));
     mm_models__exog_buf_t eb = {0};
-    if (!out->time_ms || !out->mean || !out->lower || !out->upper ||
+    if (!mm_models__forecast_alloc(out, h, model->cfg.interval_level) ||
         !mm_models__exog_buf_init(&eb, model->n_exog, h)) {
         mm_forecast_clear(out);
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "forecast: out of memory");
     }
-    mm_models__resolve_exog(model->n_exog, future_exog, 0, model->exog_last, h, eb.col);
+    mm_models__resolve_known_exog(model->n_exog, mm_models__known_mask(&model->cfg), future_exog, 0,
+                                  model->exog_last, h, eb.col);
     mm_models__fcctx_t fc = {.cfg = &model->cfg,
                              .hist = model->tail,
                              .n_hist = model->n_tail,
@@ -85,17 +110,7 @@ mm_err_t mm_model_forecast(const mm_model_t *model, size_t h, const double *cons
         mm_forecast_clear(out);
         return err;
     }
-    mm_models__clip_nonneg(model->nonneg, out->mean, h);
-    double z = mm_models__interval_z(model->cfg.interval_level);
-    for (size_t k = 0; k < h; k++) {
-        out->time_ms[k] = model->data_end_ms + (int64_t)(k + 1) * model->cfg.period_ms;
-        double s = sd[k];
-        if (!isfinite(s)) s = residual_sd(model->interval_sd, model->n_interval_sd, k + 1);
-        double lo = out->mean[k] - z * s, hi = out->mean[k] + z * s;
-        if (model->nonneg && lo < 0) lo = 0;
-        out->lower[k] = lo;
-        out->upper[k] = hi;
-    }
+    mm_models__forecast_finish(model, model->data_end_ms, out->mean, sd, 0, out);
     return MM_OK;
 }
 

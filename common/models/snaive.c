@@ -7,6 +7,9 @@
  * an earlier season, else from the last observed value. With fewer points
  * than one season the method degrades to naive (m = 1).
  *
+ * Scoring new data takes the last season of the newest points the same
+ * way (the fitted sigma stays).
+ *
  * Intervals are analytic: sd_k = sigma * sqrt(floor((k-1)/m) + 1), sigma the
  * RMS of the in-sample seasonal differences (Hyndman & Athanasopoulos, FPP
  * section 5.5).
@@ -35,17 +38,35 @@ static size_t snaive_memsize(const void *state) {
     return sizeof *sn + sn->m * sizeof(double);
 }
 
+/* last[j] for j < m from y[0..n) (n >= m): the same phase of the latest
+ * season that has it, else @p last_obs. */
+static void last_season(const double *y, size_t n, size_t m, double last_obs, double *last) {
+    for (size_t j = 0; j < m; j++) {
+        double val = NAN;
+        /* Same phase, walking back one season at a time. */
+        for (size_t i = n - m + j;; i -= m) {
+            if (!isnan(y[i])) {
+                val = y[i];
+                break;
+            }
+            if (i < m) break;
+        }
+        last[j] = isnan(val) ? last_obs : val;
+    }
+}
+
+static double last_observed(const double *y, size_t n) {
+    for (size_t i = n; i-- > 0;)
+        if (!isnan(y[i])) return y[i];
+    return NAN;
+}
+
 static mm_err_t snaive_fit(const mm_models__view_t *v, void **state, char *errstr,
                            size_t errstr_size) {
     *state = NULL;
     const double *y = v->y;
     size_t n = v->n;
-    double last_obs = NAN;
-    for (size_t i = n; i-- > 0;)
-        if (!isnan(y[i])) {
-            last_obs = y[i];
-            break;
-        }
+    double last_obs = last_observed(y, n);
     if (n == 0 || isnan(last_obs))
         return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size,
                        "snaive: no observed value in %zu points", n);
@@ -57,18 +78,7 @@ static mm_err_t snaive_fit(const mm_models__view_t *v, void **state, char *errst
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "snaive: out of memory");
     }
     sn->m = m;
-    for (size_t j = 0; j < m; j++) {
-        double val = NAN;
-        /* Same phase, walking back one season at a time. */
-        for (size_t i = n - m + j;; i -= m) {
-            if (!isnan(y[i])) {
-                val = y[i];
-                break;
-            }
-            if (i < m) break;
-        }
-        sn->last[j] = isnan(val) ? last_obs : val;
-    }
+    last_season(y, n, m, last_obs, sn->last);
     double ss = 0;
     size_t cnt = 0;
     for (size_t t = m; t < n; t++) {
@@ -92,6 +102,32 @@ static mm_err_t snaive_forecast(const void *state, const mm_models__fcctx_t *fc,
         mean[k] = sn->last[k % sn->m];
         sd[k] = sn->sigma * sqrt((double)(k / sn->m + 1));
     }
+    return MM_OK;
+}
+
+/* The last season of the newest data; sigma stays the fitted one. */
+static mm_err_t snaive_advance(const void *state, const mm_model_config_t *cfg, const double *hist,
+                               size_t n_hist, size_t n_new, void **out, char *errstr,
+                               size_t errstr_size) {
+    (void)cfg;
+    (void)n_new;
+    *out = NULL;
+    const snaive_t *sn = state;
+    snaive_t *nx = calloc(1, sizeof *nx);
+    if (!nx || !(nx->last = malloc(sn->m * sizeof(double)))) {
+        free(nx);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "snaive: out of memory");
+    }
+    nx->m = sn->m;
+    nx->sigma = sn->sigma;
+    double last_obs = last_observed(hist, n_hist);
+    if (n_hist < sn->m || isnan(last_obs)) {
+        /* nothing observed to take a season from: keep the fitted one */
+        memcpy(nx->last, sn->last, sn->m * sizeof(double));
+    } else {
+        last_season(hist, n_hist, sn->m, last_obs, nx->last);
+    }
+    *out = nx;
     return MM_OK;
 }
 
@@ -133,4 +169,5 @@ const mm_models__ops_t mm_snaive_ops = {
     .load = snaive_load,
     .destroy = snaive_destroy,
     .memsize = snaive_memsize,
+    .advance = snaive_advance,
 };

@@ -8,8 +8,10 @@
  * for intervals where the model has no analytic ones. Seasonal naive is
  * always backtested: it is the baseline. XGBoost joins the automatic
  * candidates on long histories (xgb_min_history), where its trees have the
- * rows to beat the linear model. Without enough data, or when nothing can
- * be backtested, the declared fallback is fitted on all data.
+ * rows to beat the linear model. A key short for the config is fitted
+ * without a season, or with shorter lags, when that lets it backtest
+ * (mm_train_result_t.adjustments). Without enough data, or when nothing
+ * can be backtested, the declared fallback is fitted on all data.
  *
  * Workload: one call per key on a trainer worker thread; re-entrant (no
  * globals besides constant tables) and deterministic.
@@ -177,17 +179,75 @@ static mm_err_t adopt_selection(mm_model_t *model, const mm_series_t *s, const s
     return MM_OK;
 }
 
+/* Append to out->adjustments (advisory text: truncation is acceptable). */
+static void note_adjustment(mm_train_result_t *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note_adjustment(mm_train_result_t *out, const char *fmt, ...) {
+    size_t used = strlen(out->adjustments);
+    if (used > 0 && used + 2 < sizeof out->adjustments) {
+        memcpy(out->adjustments + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->adjustments + used, sizeof out->adjustments - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Drop the lags and rolling windows longer than @p max_lookback. */
+static void drop_long_lags(mm_feature_config_t *f, size_t max_lookback) {
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_lags; i++)
+        if ((size_t)f->lags[i] <= max_lookback) f->lags[k++] = f->lags[i];
+    f->n_lags = k;
+    k = 0;
+    for (size_t i = 0; i < f->n_windows; i++)
+        if ((size_t)f->windows[i] <= max_lookback) f->windows[k++] = f->windows[i];
+    f->n_windows = k;
+}
+
+/* A key whose history is short for the config still gets real candidates:
+ * without a season when two seasons and the backtest do not fit (but the
+ * backtest and MIN_TRAIN_POINTS do), and with the lags the first backtest
+ * window leaves regression rows for. Nothing changes for a key that fits. */
+static void fit_config_to_history(mm_model_config_t *cfg, size_t n, mm_train_result_t *out) {
+    size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout;
+    size_t m = (size_t)cfg->season_length;
+    if (n < K * H + MIN_TRAIN_POINTS) return; /* falls back: the reason says why */
+    if (m > 1 && n < K * H + 2 * m) {
+        note_adjustment(out,
+                        "season_length %zu -> 1: %zu points are too few for two seasons and %zu "
+                        "backtest windows of %zu",
+                        m, n, K, H);
+        cfg->season_length = 1;
+    }
+    mm_models__layout_t lay;
+    mm_models__layout_init(cfg, cfg->features.n_exog, &lay);
+    size_t first_cut = n - K * H;
+    size_t need = lay.width / MM_MODELS__ROWS_PER_FEATURE_DIVISOR;
+    if (need < MM_MODELS__MIN_REGRESSION_ROWS) need = MM_MODELS__MIN_REGRESSION_ROWS;
+    if (lay.max_lookback + need <= first_cut) return;
+    size_t keep = first_cut > need ? first_cut - need : 0;
+    drop_long_lags(&cfg->features, keep);
+    note_adjustment(out,
+                    "lags and windows over %zu dropped: the first backtest window trains on %zu "
+                    "points",
+                    keep, first_cut);
+}
+
 /* Backtest, select and refit, or say (out->fallback_reason) why not. */
 static mm_err_t select_model(mm_model_t *model, const mm_series_t *s, mm_train_result_t *out,
                              char *why, size_t why_size) {
     const mm_model_config_t *cfg = &model->cfg;
-    size_t n = s->n, K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout;
-    size_t m = (size_t)cfg->season_length;
-    size_t min_train = 2 * m > MIN_TRAIN_POINTS ? 2 * m : MIN_TRAIN_POINTS;
+    size_t n = s->n;
     if (n < (size_t)cfg->min_history) {
         set_reason(out, false, "%zu points is below min_history %d", n, cfg->min_history);
         return MM_OK;
     }
+    fit_config_to_history(&model->cfg, n, out);
+    size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout;
+    size_t m = (size_t)cfg->season_length;
+    size_t min_train = 2 * m > MIN_TRAIN_POINTS ? 2 * m : MIN_TRAIN_POINTS;
     if (n < K * H + min_train) {
         set_reason(out, false,
                    "%zu points are too few for %zu backtest windows of %zu plus %zu to train", n, K,

@@ -110,8 +110,11 @@ typedef struct mm_feature_config {
     /* Bit j set: exogenous column j is known in advance (a planned price or
      * promotion): its future values are given at scoring time, and the
      * backtest uses its actual values. Bit clear: at scoring time only its
-     * past is known, so the forecast carries the last value forward and the
-     * backtest does the same from each origin. */
+     * past is known, so the forecast carries the last value forward (future
+     * values given for it are ignored) and the backtest does the same from
+     * each origin. 0, the default: no column is known in advance. Bits
+     * beyond n_exog are a config error. Artifacts written before this field
+     * existed load with every column known (what their backtest assumed). */
     uint32_t known_in_advance;
 } mm_feature_config_t;
 
@@ -180,8 +183,27 @@ typedef enum mm_class_weight {
     MM_CLASS_WEIGHT_NONE = 2,
 } mm_class_weight_t;
 
-/** @brief Fill sensible defaults for @p task (daily, horizon 28, weekly seasonality, ...). */
+/** @brief Fill sensible defaults for @p task (daily, horizon 28, weekly seasonality, ...):
+ * mm_model_config_defaults_for() with a period of one day (forecast) or one hour (classify). */
 void mm_model_config_defaults(mm_model_config_t *cfg, mm_task_t task);
+/**
+ * @brief Defaults that fit the sampling period @p period_ms (0: the task's
+ * usual one, as mm_model_config_defaults). Forecasting, by the nearest of:
+ *   hour:  season 24, horizon and holdout 48, lags 1,2,3,24,48,168, windows 24,168
+ *   day:   season 7, horizon and holdout 28, lags 1,2,3,7,14,21,28, windows 7,28
+ *   week:  season 52, horizon and holdout 13, lags 1,2,4,52, windows 4,13
+ *   month: season 12, horizon 12, holdout 6, lags 1,2,3,12, windows 3,12
+ * with 3 backtest windows and min_history = 3 x holdout + (48 hours, 14
+ * days, 13 weeks, 12 months); period_ms is set to @p period_ms itself.
+ * Classification keeps its hourly row counts (windows 3 and 24 rows,
+ * look-ahead 24 rows) with the given period.
+ * @remark Training adapts a config to a key whose history is short for it
+ * (mm_train_result_t.adjustments): two seasons plus the backtest do not fit,
+ * so the key is fitted without a season; lags longer than the first backtest
+ * window can train on are dropped. Weekly data with two years of history
+ * thus trains exponential smoothing and ridge with lag 52.
+ */
+void mm_model_config_defaults_for(mm_model_config_t *cfg, mm_task_t task, int64_t period_ms);
 /** @brief Check internal consistency; errstr names the field. */
 mm_err_t mm_model_config_validate(const mm_model_config_t *cfg, char *errstr, size_t errstr_size);
 
@@ -211,6 +233,10 @@ typedef struct mm_train_result {
     size_t n_members;
     mm_algo_t members[MM_MODEL_MAX_ENSEMBLE];
     double member_weights[MM_MODEL_MAX_ENSEMBLE];
+    /* What training changed in the config for this key because its history
+     * is short for it ("season_length 52 -> 1: ...", "lags > 48 dropped:
+     * ..."); the artifact holds the config as changed. Empty when nothing. */
+    char adjustments[160];
 } mm_train_result_t;
 
 /**
@@ -219,8 +245,9 @@ typedef struct mm_train_result {
  * same artifact bytes.
  *
  * Backtest: cfg->backtest_windows rolling origins, each forecasting
- * cfg->holdout points from the data before it (known future exogenous
- * values are the actual ones); metrics are averaged over the windows; ties
+ * cfg->holdout points from the data before it, with exactly what scoring
+ * will have: the columns known in advance at their actual values, the
+ * others carried forward from the origin; metrics are averaged over the windows; ties
  * go to the lower algorithm id. Seasonal naive is always measured: it is
  * @p out->baseline. Classification backtests in time order too; training
  * rows whose look-ahead window reaches into a test window are left out.
@@ -236,6 +263,13 @@ typedef struct mm_train_result {
  * alone is used). Combining is the robust answer to
  * selection noise: a few backtest windows often cannot tell two good
  * candidates apart, and their errors partly cancel.
+ *
+ * Short histories: when two seasons plus the backtest windows do not fit
+ * but the windows and MIN_TRAIN (8) points do, the key is fitted with
+ * season_length 1 (non-seasonal candidates; seasonal naive becomes naive);
+ * lags and rolling windows too long for the first backtest window to keep
+ * 10 regression rows are dropped for the key. Both are reported in
+ * @p out->adjustments and kept in the artifact's config.
  *
  * Fallback: with fewer than cfg->min_history points, too few for the
  * backtest, or no candidate that fits, cfg->fallback is fitted on all data
@@ -266,11 +300,13 @@ typedef struct mm_model mm_model_t;
  * @brief Parse an artifact. Unknown magic is MM_ERR_PARSE; a newer format or
  * an unknown algorithm is MM_ERR_UNSUPPORTED; lengths are checked.
  * @remark Format 1 grew optional sections (the selection settings, a
- * classifier's telemetry tail) and the ensemble algorithm without a new
- * format number: artifacts written before them load (with ensemble_max and
- * xgb_min_history 0, the defaults; without mm_model_predict_latest), and a
- * build that predates them loads every new artifact except an ensemble,
- * which it refuses as an unknown algorithm.
+ * classifier's telemetry tail, the known-in-advance mask) and the ensemble
+ * algorithm without a new format number: artifacts written before them load
+ * (with ensemble_max and xgb_min_history 0, the defaults; without
+ * mm_model_predict_latest; with every exogenous column known in advance),
+ * and a build that predates them loads every new artifact except an
+ * ensemble, which it refuses as an unknown algorithm (such a build treats
+ * every column as known in advance).
  */
 mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char *errstr,
                        size_t errstr_size);
@@ -306,7 +342,9 @@ typedef struct mm_forecast {
  * @param future_exog known future exogenous values, future_exog[j][i] for i < h;
  *        NULL (or a NaN value) means "last known value is carried forward"
  *        (the last value given earlier in the horizon, else the last value
- *        seen in training).
+ *        seen in training). Only the columns known in advance
+ *        (cfg->features.known_in_advance) take them; the others are always
+ *        carried forward, as the backtest did.
  * @remark Intervals at cfg->interval_level: analytic for seasonal naive and
  * additive exponential smoothing; otherwise from the chosen model's backtest
  * errors (a power law in the step fitted to the per-step RMS errors; for an
@@ -357,9 +395,12 @@ mm_err_t mm_model_predict_latest(const mm_model_t *model, double *proba, int64_t
  * model was trained.
  */
 typedef struct mm_scoring_input {
-    /* The key's newest observations, sorted, regular at the model's period
-     * (gaps are NaN targets). May overlap the training data: points at or
-     * before the model's data end serve only as lag history. */
+    /* The key's newest observations, sorted, on the model's grid (data end
+     * + k x period; missing rows and NaN targets are gaps). May overlap the
+     * training data: at or before the model's data end the model's own
+     * stored history is used. n_exog is the model's or 0 (then the model's
+     * last known exogenous values are carried forward). Rows after the last
+     * non-NaN target are not observations and are ignored. */
     const mm_series_t *recent;
     /* Planned covariates: rows after the latest observation whose target is
      * empty; their known-in-advance exogenous values, matched to horizon
@@ -368,14 +409,19 @@ typedef struct mm_scoring_input {
     /* 0: the forecast starts one period after the latest observation. Else
      * the forecast window is as_of + period .. as_of + h * period for every
      * key alike; a key whose latest observation is earlier is forecast
-     * through the gap, and observations after as_of are ignored. */
+     * through the gap (only the window is returned, its intervals those of
+     * its steps from the latest observation), and observations after as_of
+     * are ignored. as_of must lie on the model's grid at or after its data
+     * end (else MM_ERR_INVALID_ARG). */
     int64_t as_of_ms;
 } mm_scoring_input_t;
 
 /** What a forecast from scoring data used. */
 typedef struct mm_forecast_info {
-    int64_t watermark_ms;   /* time of the latest observation used */
-    size_t n_new;           /* observations after the model's data end that were applied */
+    int64_t watermark_ms; /* time of the latest observation used */
+    size_t n_new;         /* observations after the model's data end that were applied */
+    /* Of the returned steps, for a model with known-in-advance columns
+     * (both 0 without): */
     size_t n_planned_steps; /* steps whose known-in-advance covariates were all planned */
     size_t n_carried_steps; /* steps where a known-in-advance covariate was carried forward */
 } mm_forecast_info_t;
@@ -383,7 +429,10 @@ typedef struct mm_forecast_info {
 /**
  * @returns how many of a key's most recent periods the model needs in
  * mm_scoring_input_t.recent to forecast from new data (its largest lag, two
- * seasons, rolling windows; at least 1). A scorer keeps at least this many.
+ * seasons, rolling windows, the history it stored; at least 1). A scorer
+ * keeps at least this many. The state-space models (exponential smoothing,
+ * Croston/SBA/TSB) also run over every point after the model's data end:
+ * those not given count as missing.
  */
 size_t mm_model_history_needed(const mm_model_t *model);
 
@@ -397,10 +446,17 @@ size_t mm_model_history_needed(const mm_model_t *model);
  * forecasts with its weights. Known-in-advance exogenous values come from
  * @p in->planned, the others (and unplanned steps) are carried forward from
  * the latest observation. With no new points the result equals
- * mm_model_forecast() with the same covariates.
+ * mm_model_forecast() with the same covariates (planned rows at data end +
+ * k x period as its future_exog[j][k-1]). A NaN target is missing: the
+ * filters advance with their one-step prediction, Croston/SBA/TSB skip it,
+ * a lag on it is missing. Intervals are those of mm_model_forecast at the
+ * same step counted from the latest observation.
+ * @param in may be NULL (no scoring data: mm_model_forecast()).
  * @param info may be NULL.
  * @returns MM_ERR_INVALID_ARG for a classification model, h outside
- * 1..100000, unsorted or irregular times, or mismatched exogenous columns.
+ * 1..100000, unsorted or off-grid times, a bad as_of, mismatched exogenous
+ * columns (errstr says which); MM_ERR_NUMERIC when a multiplicative
+ * seasonal filter leaves its admissible region over the new points.
  */
 mm_err_t mm_model_forecast_from(const mm_model_t *model, const mm_scoring_input_t *in, size_t h,
                                 mm_forecast_t *out, mm_forecast_info_t *info, char *errstr,

@@ -89,6 +89,7 @@ static void check_exogenous(mm_algo_t algo) {
     mm_model_config_t cfg;
     mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
     cfg.candidates = 1u << algo;
+    cfg.features.known_in_advance = 1u; /* the promotion is planned */
     mm_train_result_t res;
     char errstr[256] = "";
     cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
