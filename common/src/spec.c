@@ -37,13 +37,67 @@ static const struct {
     const char *name;
     const char *alias;
     int64_t period_ms;
-    int season_length; /* default seasonality for this frequency */
 } freq_table[] = {
-    [MM_FREQ_HOUR] = {"hour", "hourly", 3600000LL, 24},
-    [MM_FREQ_DAY] = {"day", "daily", 86400000LL, 7},
-    [MM_FREQ_WEEK] = {"week", "weekly", 604800000LL, 52},
-    [MM_FREQ_MONTH] = {"month", "monthly", 2629800000LL, 12}, /* 30.4375 days */
+    [MM_FREQ_HOUR] = {"hour", "hourly", 3600000LL},
+    [MM_FREQ_DAY] = {"day", "daily", 86400000LL},
+    [MM_FREQ_WEEK] = {"week", "weekly", 604800000LL},
+    [MM_FREQ_MONTH] = {"month", "monthly", 2629800000LL}, /* 30.4375 days */
 };
+
+/* ------------------------------------------------------------ defaults by frequency */
+
+#define SPEC_FREQ_MAX_LAGS    4
+#define SPEC_FREQ_MAX_WINDOWS 2
+
+/*
+ * Forecast defaults per frequency (docs/dataset-spec.md, "Defaults by
+ * frequency"). Horizon = holdout, so the backtest measures the forecast that
+ * is delivered; min_history is what a key needs before the fallback gives way
+ * to selection; windows of `holdout` plus two seasons should fit in the
+ * history a frequency usually has (weekly: two years, 104 points).
+ */
+static const struct {
+    int season_length;
+    int horizon;
+    int holdout;
+    int backtest_windows;
+    int min_history;
+    int lags[SPEC_FREQ_MAX_LAGS];
+    size_t n_lags;
+    int windows[SPEC_FREQ_MAX_WINDOWS]; /* rolling windows */
+} freq_defaults[] = {
+    [MM_FREQ_HOUR] = {24, 48, 48, 3, 168, {1, 24, 168}, 3, {24, 168}},
+    [MM_FREQ_DAY] = {7, 28, 28, 3, 60, {0}, 0, {7, 28}}, /* lags: the library's daily lags */
+    [MM_FREQ_WEEK] = {52, 8, 8, 3, 26, {1, 2, 4, 52}, 4, {4, 13}},
+    [MM_FREQ_MONTH] = {12, 6, 6, 3, 18, {1, 12}, 2, {3, 12}},
+};
+
+/*
+ * The one place a spec's model configuration starts from. The model
+ * library's mm_model_config_defaults() describes daily data only; the
+ * frequency table above adds the others. When the library gains
+ * per-frequency defaults (mm_model_config_defaults_for()), this body becomes
+ * a call to it and the table moves there.
+ */
+void mm_spec_model_defaults(mm_model_config_t *cfg, mm_task_t task, mm_freq_t freq) {
+    mm_model_config_defaults(cfg, task);
+    if ((int)freq < 0 || (size_t)freq >= MM_ARRAY_SIZE(freq_defaults)) return;
+    cfg->task = task;
+    cfg->period_ms = freq_table[freq].period_ms;
+    cfg->season_length = freq_defaults[freq].season_length;
+    if (task != MM_TASK_FORECAST) return; /* classify: the library's telemetry defaults */
+    cfg->horizon = freq_defaults[freq].horizon;
+    cfg->holdout = freq_defaults[freq].holdout;
+    cfg->backtest_windows = freq_defaults[freq].backtest_windows;
+    cfg->min_history = freq_defaults[freq].min_history;
+    mm_feature_config_t *f = &cfg->features;
+    if (freq_defaults[freq].n_lags > 0) {
+        f->n_lags = freq_defaults[freq].n_lags;
+        for (size_t i = 0; i < f->n_lags; i++) f->lags[i] = freq_defaults[freq].lags[i];
+    }
+    f->n_windows = SPEC_FREQ_MAX_WINDOWS;
+    for (size_t i = 0; i < f->n_windows; i++) f->windows[i] = freq_defaults[freq].windows[i];
+}
 
 int64_t mm_freq_period_ms(mm_freq_t freq) {
     if ((int)freq < 0 || (size_t)freq >= MM_ARRAY_SIZE(freq_table)) return 0;
@@ -434,8 +488,40 @@ static mm_err_t spec_int_list(const spec_ctx_t *ctx, const json_t *obj, const ch
     return MM_OK;
 }
 
+/* features.known_in_advance: exogenous columns whose future values are given
+ * (planned price, promotion); bit j of the mask is features.exogenous[j]. */
+static mm_err_t spec_parse_known_in_advance(const spec_ctx_t *ctx, const json_t *features,
+                                            mm_spec_t *spec) {
+    json_t *arr = json_object_get(features, "known_in_advance");
+    spec->model.features.known_in_advance = 0;
+    if (!arr) return MM_OK;
+    if (!json_is_array(arr))
+        return spec_fail(ctx, "features.known_in_advance", arr,
+                         "must be an array of column names from features.exogenous");
+    uint32_t mask = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        char item[64];
+        snprintf(item, sizeof(item), "features.known_in_advance[%zu]", i);
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return spec_fail(ctx, item, v, "must be a non-empty column name");
+        size_t j = 0;
+        while (j < spec->n_feature_columns &&
+               strcmp(spec->feature_columns[j], json_string_value(v)) != 0)
+            j++;
+        if (j == spec->n_feature_columns)
+            return spec_fail(ctx, item, v, "is not a column of features.exogenous");
+        if (mask & (UINT32_C(1) << j)) return spec_fail(ctx, item, v, "listed twice");
+        mask |= UINT32_C(1) << j;
+    }
+    spec->model.features.known_in_advance = mask;
+    return MM_OK;
+}
+
 static mm_err_t spec_parse_features(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
-    static const char *const members[] = {"exogenous", "lags", "calendar", "rolling_windows"};
+    static const char *const members[] = {"exogenous", "lags", "calendar", "rolling_windows",
+                                          "known_in_advance"};
     json_t *features;
     mm_err_t err = spec_object(ctx, root, "features", "features", false, &features);
     if (err || !features) return err;
@@ -463,8 +549,10 @@ static mm_err_t spec_parse_features(const spec_ctx_t *ctx, const json_t *root, m
     if (err) return err;
     err = spec_bool(ctx, features, "calendar", "features", &fc->calendar);
     if (err) return err;
-    return spec_int_list(ctx, features, "rolling_windows", "features", 2, SPEC_MAX_RANGE,
-                         fc->windows, MM_MODEL_MAX_WINDOWS, &fc->n_windows);
+    err = spec_int_list(ctx, features, "rolling_windows", "features", 2, SPEC_MAX_RANGE,
+                        fc->windows, MM_MODEL_MAX_WINDOWS, &fc->n_windows);
+    if (err) return err;
+    return spec_parse_known_in_advance(ctx, features, spec);
 }
 
 static mm_err_t spec_parse_algorithms(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
@@ -595,6 +683,27 @@ static mm_err_t spec_parse_promotion(const spec_ctx_t *ctx, const json_t *root, 
     return MM_OK;
 }
 
+static mm_err_t spec_parse_scoring(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
+    static const char *const members[] = {"fallback"};
+    spec->serve_fallback = true;
+    json_t *obj;
+    mm_err_t err = spec_object(ctx, root, "scoring", "scoring", false, &obj);
+    if (err || !obj) return err;
+    err = spec_check_members(ctx, obj, "scoring", members, MM_ARRAY_SIZE(members));
+    if (err) return err;
+    const char *fallback;
+    err = spec_string(ctx, obj, "fallback", "scoring", false, &fallback);
+    if (err || !fallback) return err;
+    if (strcmp(fallback, "serve") == 0)
+        spec->serve_fallback = true;
+    else if (strcmp(fallback, "none") == 0)
+        spec->serve_fallback = false;
+    else
+        return spec_fail(ctx, "scoring.fallback", json_object_get(obj, "fallback"),
+                         "must be \"serve\" or \"none\"");
+    return MM_OK;
+}
+
 static mm_err_t spec_parse_name(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
     const char *name;
     mm_err_t err = spec_string(ctx, root, "name", "", true, &name);
@@ -665,7 +774,7 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         "name",           "description", "task",       "key",      "time",
         "target",         "features",    "horizon",    "holdout",  "backtest_windows",
         "season_length",  "min_history", "algorithms", "fallback", "selection_metric",
-        "interval_level", "retrain",     "promotion"};
+        "interval_level", "retrain",     "promotion",  "scoring"};
     if (!json_is_object(root)) return spec_fail(ctx, "(document)", NULL, "must be a JSON object");
     mm_err_t err = spec_check_members(ctx, root, "", members, MM_ARRAY_SIZE(members));
     if (err) return err;
@@ -683,14 +792,11 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         return spec_fail(ctx, "task", json_object_get(root, "task"),
                          "must be \"forecast\" or \"classify\"");
 
-    /* Model defaults first; every field present in the document overrides. */
-    mm_model_config_defaults(&spec->model, spec->task);
-    spec->model.task = spec->task;
-
     if ((err = spec_parse_key(ctx, root, spec))) return err;
     if ((err = spec_parse_time_section(ctx, root, spec))) return err;
-    spec->model.period_ms = mm_freq_period_ms(spec->freq);
-    spec->model.season_length = freq_table[spec->freq].season_length;
+    /* The defaults for the task and frequency first; every field present in
+     * the document overrides. */
+    mm_spec_model_defaults(&spec->model, spec->task, spec->freq);
     if ((err = spec_parse_target(ctx, root, spec))) return err;
     if ((err = spec_parse_features(ctx, root, spec))) return err;
     spec->model.features.n_exog = spec->n_feature_columns;
@@ -713,6 +819,7 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         return err;
     if ((err = spec_parse_retrain(ctx, root, spec))) return err;
     if ((err = spec_parse_promotion(ctx, root, spec))) return err;
+    if ((err = spec_parse_scoring(ctx, root, spec))) return err;
 
     char why[256] = "";
     if ((err = mm_model_config_validate(mc, why, sizeof(why))))
