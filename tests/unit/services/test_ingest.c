@@ -15,13 +15,16 @@
 #include <time.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "ingest.h"
 #include "mm/avro.h"
+#include "mm/fs.h"
 #include "mm/kafka.h"
 #include "mm/records.h"
 #include "mm/spec.h"
 #include "mm/util.h"
+#include "support.h"
 
 #define FIXTURE_CSV  MM_FIXTURES_DIR "/csv/ingest_good_and_bad_rows/input.csv"
 #define SALES_SPEC   MM_SOURCE_DIR "/tools/datagen/specs/sales.json"
@@ -645,4 +648,60 @@ Test(ingest, default_load_id_is_deterministic_per_sources_and_start) {
     cr_assert_str_neq(id1, id4);
     cr_assert(strncmp(id1, "20240101T000000Z-", 17) == 0, "%s", id1);
     cr_assert_eq(strlen(id1), 17 + 12);
+}
+
+/* ------------------------------------------------------------ --check-spec */
+
+#define CHECK_SPEC_TIMEOUT_MS 30000
+
+/* Run mm-ingest --check-spec on @p spec_path without a broker; its output into @p out. */
+static int run_check_spec(const char *spec_path, mm_buf_t *out) {
+    char *bin = mmt_binary("mm-ingest");
+    cr_assert_not_null(bin, "mm-ingest is not built");
+    char *dir = mmt_tmpdir("check_spec");
+    cr_assert_not_null(dir);
+    char log[4200], errstr[256];
+    snprintf(log, sizeof(log), "%s/out.log", dir);
+    char *argv[] = {bin, "--spec", (char *)spec_path, "--check-spec", NULL};
+    char *env[] = {"MM_BOOTSTRAP_SERVERS=", "MM_BOOTSTRAP_FILE=", NULL};
+    pid_t pid = mmt_spawn(argv, env, log);
+    cr_assert_gt(pid, 0);
+    int status = mmt_wait(pid, mmt_timeout_ms(CHECK_SPEC_TIMEOUT_MS));
+    mm_buf_init(out, 1u << 20);
+    cr_assert_eq(mm_file_read(log, out, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_buf_append(out, "", 1), MM_OK); /* NUL-terminated */
+    mmt_rmtree(dir);
+    free(dir);
+    free(bin);
+    return status;
+}
+
+Test(ingest, check_spec_prints_the_effective_configuration_without_a_broker) {
+    mm_buf_t out;
+    int status = run_check_spec(SALES_SPEC, &out);
+    const char *text = (const char *)out.data;
+    cr_assert_eq(status, 0, "%s", text);
+    json_error_t jerr;
+    json_t *doc = json_loads(text, 0, &jerr);
+    cr_assert_not_null(doc, "not JSON (%s): %s", jerr.text, text);
+    cr_expect_str_eq(json_string_value(json_object_get(doc, "name")), "sales");
+    cr_expect_eq(json_integer_value(json_object_get(doc, "backtest_windows")), 1);
+    json_t *features = json_object_get(doc, "features");
+    cr_expect_eq(json_array_size(json_object_get(features, "known_in_advance")), 2);
+    cr_expect_eq(json_array_size(json_object_get(features, "rolling_windows")), 2,
+                 "a default the spec leaves out is written out");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(doc, "scoring"), "fallback")), "serve");
+    json_decref(doc);
+    mm_buf_free(&out);
+}
+
+Test(ingest, check_spec_of_an_invalid_spec_names_the_field_and_fails) {
+    mm_buf_t out;
+    int status =
+        run_check_spec(MM_FIXTURES_DIR "/specs/invalid/known_in_advance_not_exogenous.json", &out);
+    const char *text = (const char *)out.data;
+    cr_expect_eq(status, MM_INGEST_EXIT_FATAL, "%s", text);
+    cr_expect(strstr(text, "features.known_in_advance[1]"), "%s", text);
+    mm_buf_free(&out);
 }
