@@ -1,6 +1,7 @@
 /*
  * spec.c - the dataset spec: load, validate, hash (see spec.h and
- * docs/dataset-spec.md), and the canonical partition key. Reading one cell
+ * docs/dataset-spec.md), and the canonical partition key; frequencies and
+ * the defaults by frequency are spec_freq.c's. Reading one cell
  * of a row (time, number, event) is cells.c's; the mm_spec_parse_* functions
  * here only apply the spec's time format to it.
  *
@@ -30,94 +31,6 @@
 #define SPEC_MAX_COLUMN_NAME 256
 #define SPEC_MAX_RANGE       10000
 #define SPEC_MAX_TIME_FORMAT 64 /* bytes of a strptime pattern, NUL excluded */
-
-/* ------------------------------------------------------------ frequencies */
-
-static const struct {
-    const char *name;
-    const char *alias;
-    int64_t period_ms;
-} freq_table[] = {
-    [MM_FREQ_HOUR] = {"hour", "hourly", 3600000LL},
-    [MM_FREQ_DAY] = {"day", "daily", 86400000LL},
-    [MM_FREQ_WEEK] = {"week", "weekly", 604800000LL},
-    [MM_FREQ_MONTH] = {"month", "monthly", 2629800000LL}, /* 30.4375 days */
-};
-
-/* ------------------------------------------------------------ defaults by frequency */
-
-#define SPEC_FREQ_MAX_LAGS    4
-#define SPEC_FREQ_MAX_WINDOWS 2
-
-/*
- * Forecast defaults per frequency (docs/dataset-spec.md, "Defaults by
- * frequency"). Horizon = holdout, so the backtest measures the forecast that
- * is delivered; min_history is what a key needs before the fallback gives way
- * to selection; windows of `holdout` plus two seasons should fit in the
- * history a frequency usually has (weekly: two years, 104 points).
- */
-static const struct {
-    int season_length;
-    int horizon;
-    int holdout;
-    int backtest_windows;
-    int min_history;
-    int lags[SPEC_FREQ_MAX_LAGS];
-    size_t n_lags;
-    int windows[SPEC_FREQ_MAX_WINDOWS]; /* rolling windows */
-} freq_defaults[] = {
-    [MM_FREQ_HOUR] = {24, 48, 48, 3, 168, {1, 24, 168}, 3, {24, 168}},
-    [MM_FREQ_DAY] = {7, 28, 28, 3, 60, {0}, 0, {7, 28}}, /* lags: the library's daily lags */
-    [MM_FREQ_WEEK] = {52, 8, 8, 3, 26, {1, 2, 4, 52}, 4, {4, 13}},
-    [MM_FREQ_MONTH] = {12, 6, 6, 3, 18, {1, 12}, 2, {3, 12}},
-};
-
-/*
- * The one place a spec's model configuration starts from. The model
- * library's mm_model_config_defaults() describes daily data only; the
- * frequency table above adds the others. When the library gains
- * per-frequency defaults (mm_model_config_defaults_for()), this body becomes
- * a call to it and the table moves there.
- */
-void mm_spec_model_defaults(mm_model_config_t *cfg, mm_task_t task, mm_freq_t freq) {
-    mm_model_config_defaults(cfg, task);
-    if ((int)freq < 0 || (size_t)freq >= MM_ARRAY_SIZE(freq_defaults)) return;
-    cfg->task = task;
-    cfg->period_ms = freq_table[freq].period_ms;
-    cfg->season_length = freq_defaults[freq].season_length;
-    if (task != MM_TASK_FORECAST) return; /* classify: the library's telemetry defaults */
-    cfg->horizon = freq_defaults[freq].horizon;
-    cfg->holdout = freq_defaults[freq].holdout;
-    cfg->backtest_windows = freq_defaults[freq].backtest_windows;
-    cfg->min_history = freq_defaults[freq].min_history;
-    mm_feature_config_t *f = &cfg->features;
-    if (freq_defaults[freq].n_lags > 0) {
-        f->n_lags = freq_defaults[freq].n_lags;
-        for (size_t i = 0; i < f->n_lags; i++) f->lags[i] = freq_defaults[freq].lags[i];
-    }
-    f->n_windows = SPEC_FREQ_MAX_WINDOWS;
-    for (size_t i = 0; i < f->n_windows; i++) f->windows[i] = freq_defaults[freq].windows[i];
-}
-
-int64_t mm_freq_period_ms(mm_freq_t freq) {
-    if ((int)freq < 0 || (size_t)freq >= MM_ARRAY_SIZE(freq_table)) return 0;
-    return freq_table[freq].period_ms;
-}
-
-const char *mm_freq_name(mm_freq_t freq) {
-    if ((int)freq < 0 || (size_t)freq >= MM_ARRAY_SIZE(freq_table)) return "unknown";
-    return freq_table[freq].name;
-}
-
-bool mm_freq_parse(const char *name, mm_freq_t *out) {
-    for (size_t i = 0; name && i < MM_ARRAY_SIZE(freq_table); i++) {
-        if (strcmp(name, freq_table[i].name) == 0 || strcmp(name, freq_table[i].alias) == 0) {
-            *out = (mm_freq_t)i;
-            return true;
-        }
-    }
-    return false;
-}
 
 /* ------------------------------------------------------------ validation context */
 
