@@ -79,7 +79,9 @@ typedef struct freq_defaults {
  * Hourly: a daily and a weekly cycle. Weekly: the yearly cycle, which two
  * years of history cannot fit as a season (training then uses season 1 for
  * the key) but lag 52 can still carry; one year of history is the minimum.
- * Monthly: the yearly cycle. */
+ * Monthly: the yearly cycle, a year ahead, judged on two yearly windows
+ * (the horizon equals the holdout at every frequency, so the backtest
+ * measures the forecast that is delivered). */
 static const freq_defaults_t k_freq[] = {
     {MS_PER_HOUR,
      HOURS_PER_DAY,
@@ -114,8 +116,8 @@ static const freq_defaults_t k_freq[] = {
     {MS_PER_MONTH,
      MONTHS_PER_YEAR,
      MONTHS_PER_YEAR,
-     6,
-     3,
+     MONTHS_PER_YEAR,
+     2,
      MONTHS_PER_YEAR,
      {1, 2, 3, MONTHS_PER_YEAR},
      4,

@@ -1,6 +1,7 @@
 /*
  * spec.c - the dataset spec: load, validate, hash (see spec.h and
- * docs/dataset-spec.md), and the canonical partition key. Reading one cell
+ * docs/dataset-spec.md), and the canonical partition key; frequencies and
+ * the defaults by frequency are spec_freq.c's. Reading one cell
  * of a row (time, number, event) is cells.c's; the mm_spec_parse_* functions
  * here only apply the spec's time format to it.
  *
@@ -30,40 +31,6 @@
 #define SPEC_MAX_COLUMN_NAME 256
 #define SPEC_MAX_RANGE       10000
 #define SPEC_MAX_TIME_FORMAT 64 /* bytes of a strptime pattern, NUL excluded */
-
-/* ------------------------------------------------------------ frequencies */
-
-static const struct {
-    const char *name;
-    const char *alias;
-    int64_t period_ms;
-    int season_length; /* default seasonality for this frequency */
-} freq_table[] = {
-    [MM_FREQ_HOUR] = {"hour", "hourly", 3600000LL, 24},
-    [MM_FREQ_DAY] = {"day", "daily", 86400000LL, 7},
-    [MM_FREQ_WEEK] = {"week", "weekly", 604800000LL, 52},
-    [MM_FREQ_MONTH] = {"month", "monthly", 2629800000LL, 12}, /* 30.4375 days */
-};
-
-int64_t mm_freq_period_ms(mm_freq_t freq) {
-    if ((int)freq < 0 || (size_t)freq >= MM_ARRAY_SIZE(freq_table)) return 0;
-    return freq_table[freq].period_ms;
-}
-
-const char *mm_freq_name(mm_freq_t freq) {
-    if ((int)freq < 0 || (size_t)freq >= MM_ARRAY_SIZE(freq_table)) return "unknown";
-    return freq_table[freq].name;
-}
-
-bool mm_freq_parse(const char *name, mm_freq_t *out) {
-    for (size_t i = 0; name && i < MM_ARRAY_SIZE(freq_table); i++) {
-        if (strcmp(name, freq_table[i].name) == 0 || strcmp(name, freq_table[i].alias) == 0) {
-            *out = (mm_freq_t)i;
-            return true;
-        }
-    }
-    return false;
-}
 
 /* ------------------------------------------------------------ validation context */
 
@@ -434,8 +401,40 @@ static mm_err_t spec_int_list(const spec_ctx_t *ctx, const json_t *obj, const ch
     return MM_OK;
 }
 
+/* features.known_in_advance: exogenous columns whose future values are given
+ * (planned price, promotion); bit j of the mask is features.exogenous[j]. */
+static mm_err_t spec_parse_known_in_advance(const spec_ctx_t *ctx, const json_t *features,
+                                            mm_spec_t *spec) {
+    json_t *arr = json_object_get(features, "known_in_advance");
+    spec->model.features.known_in_advance = 0;
+    if (!arr) return MM_OK;
+    if (!json_is_array(arr))
+        return spec_fail(ctx, "features.known_in_advance", arr,
+                         "must be an array of column names from features.exogenous");
+    uint32_t mask = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        char item[64];
+        snprintf(item, sizeof(item), "features.known_in_advance[%zu]", i);
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return spec_fail(ctx, item, v, "must be a non-empty column name");
+        size_t j = 0;
+        while (j < spec->n_feature_columns &&
+               strcmp(spec->feature_columns[j], json_string_value(v)) != 0)
+            j++;
+        if (j == spec->n_feature_columns)
+            return spec_fail(ctx, item, v, "is not a column of features.exogenous");
+        if (mask & (UINT32_C(1) << j)) return spec_fail(ctx, item, v, "listed twice");
+        mask |= UINT32_C(1) << j;
+    }
+    spec->model.features.known_in_advance = mask;
+    return MM_OK;
+}
+
 static mm_err_t spec_parse_features(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
-    static const char *const members[] = {"exogenous", "lags", "calendar", "rolling_windows"};
+    static const char *const members[] = {"exogenous", "lags", "calendar", "rolling_windows",
+                                          "known_in_advance"};
     json_t *features;
     mm_err_t err = spec_object(ctx, root, "features", "features", false, &features);
     if (err || !features) return err;
@@ -463,8 +462,10 @@ static mm_err_t spec_parse_features(const spec_ctx_t *ctx, const json_t *root, m
     if (err) return err;
     err = spec_bool(ctx, features, "calendar", "features", &fc->calendar);
     if (err) return err;
-    return spec_int_list(ctx, features, "rolling_windows", "features", 2, SPEC_MAX_RANGE,
-                         fc->windows, MM_MODEL_MAX_WINDOWS, &fc->n_windows);
+    err = spec_int_list(ctx, features, "rolling_windows", "features", 2, SPEC_MAX_RANGE,
+                        fc->windows, MM_MODEL_MAX_WINDOWS, &fc->n_windows);
+    if (err) return err;
+    return spec_parse_known_in_advance(ctx, features, spec);
 }
 
 static mm_err_t spec_parse_algorithms(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
@@ -595,6 +596,27 @@ static mm_err_t spec_parse_promotion(const spec_ctx_t *ctx, const json_t *root, 
     return MM_OK;
 }
 
+static mm_err_t spec_parse_scoring(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
+    static const char *const members[] = {"fallback"};
+    spec->serve_fallback = true;
+    json_t *obj;
+    mm_err_t err = spec_object(ctx, root, "scoring", "scoring", false, &obj);
+    if (err || !obj) return err;
+    err = spec_check_members(ctx, obj, "scoring", members, MM_ARRAY_SIZE(members));
+    if (err) return err;
+    const char *fallback;
+    err = spec_string(ctx, obj, "fallback", "scoring", false, &fallback);
+    if (err || !fallback) return err;
+    if (strcmp(fallback, "serve") == 0)
+        spec->serve_fallback = true;
+    else if (strcmp(fallback, "none") == 0)
+        spec->serve_fallback = false;
+    else
+        return spec_fail(ctx, "scoring.fallback", json_object_get(obj, "fallback"),
+                         "must be \"serve\" or \"none\"");
+    return MM_OK;
+}
+
 static mm_err_t spec_parse_name(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
     const char *name;
     mm_err_t err = spec_string(ctx, root, "name", "", true, &name);
@@ -665,7 +687,7 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         "name",           "description", "task",       "key",      "time",
         "target",         "features",    "horizon",    "holdout",  "backtest_windows",
         "season_length",  "min_history", "algorithms", "fallback", "selection_metric",
-        "interval_level", "retrain",     "promotion"};
+        "interval_level", "retrain",     "promotion",  "scoring"};
     if (!json_is_object(root)) return spec_fail(ctx, "(document)", NULL, "must be a JSON object");
     mm_err_t err = spec_check_members(ctx, root, "", members, MM_ARRAY_SIZE(members));
     if (err) return err;
@@ -683,14 +705,11 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         return spec_fail(ctx, "task", json_object_get(root, "task"),
                          "must be \"forecast\" or \"classify\"");
 
-    /* Model defaults first; every field present in the document overrides. */
-    mm_model_config_defaults(&spec->model, spec->task);
-    spec->model.task = spec->task;
-
     if ((err = spec_parse_key(ctx, root, spec))) return err;
     if ((err = spec_parse_time_section(ctx, root, spec))) return err;
-    spec->model.period_ms = mm_freq_period_ms(spec->freq);
-    spec->model.season_length = freq_table[spec->freq].season_length;
+    /* The defaults for the task and frequency first; every field present in
+     * the document overrides. */
+    mm_spec_model_defaults(&spec->model, spec->task, spec->freq);
     if ((err = spec_parse_target(ctx, root, spec))) return err;
     if ((err = spec_parse_features(ctx, root, spec))) return err;
     spec->model.features.n_exog = spec->n_feature_columns;
@@ -713,6 +732,7 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         return err;
     if ((err = spec_parse_retrain(ctx, root, spec))) return err;
     if ((err = spec_parse_promotion(ctx, root, spec))) return err;
+    if ((err = spec_parse_scoring(ctx, root, spec))) return err;
 
     char why[256] = "";
     if ((err = mm_model_config_validate(mc, why, sizeof(why))))

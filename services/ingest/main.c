@@ -3,8 +3,11 @@
  * logic lives in ingest.c.
  *
  *   mm-ingest --spec sales.json [--bootstrap-servers host:port] [FILE|-]...
+ *   mm-ingest --spec sales.json --check-spec
  *
- * With no FILE, stdin is read. Exit status (docs/ingest.md): 0 all rows
+ * With no FILE, stdin is read. --check-spec validates the spec and prints its
+ * effective configuration (every default written out) as JSON on stdout,
+ * without a broker. Exit status (docs/ingest.md): 0 all rows
  * emitted and delivered; 1 fatal (config, input, broker); 2 finished but some
  * rows were dead-lettered; 3 delivery failure; 4 interrupted by a signal.
  */
@@ -14,9 +17,12 @@
 
 #include "ingest.h"
 #include "mm/conf.h"
+#include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/service.h"
 #include "mm/util.h"
+
+#define BOOTSTRAP_WAIT_MS 60000 /* for mm-devbroker to write its bootstrap file */
 
 typedef struct ingest_conf {
     mm_service_common_t common;
@@ -27,6 +33,7 @@ typedef struct ingest_conf {
     int64_t flush_timeout_ms;
     char *pace_group;
     int64_t pace_max_bytes;
+    bool check_spec;
 } ingest_conf_t;
 
 static const mm_conf_prop_t ingest_props[] = {
@@ -55,6 +62,10 @@ static const mm_conf_prop_t ingest_props[] = {
     {"pace-max-bytes", MM_CONF_INT, "3145728", 65536, 1099511627776.0, "MM_INGEST_PACE_MAX_BYTES",
      "most bytes the pace group may have left unconsumed in one partition of mm.observations", 0,
      offsetof(ingest_conf_t, pace_max_bytes)},
+    {"check-spec", MM_CONF_BOOL, "false", 0, -1, "MM_INGEST_CHECK_SPEC",
+     "validate the spec, print its effective configuration (every default) as JSON and exit: 0 "
+     "valid, 1 invalid; no broker is needed",
+     0, offsetof(ingest_conf_t, check_spec)},
     MM_SERVICE_CONF_LOG(ingest_conf_t, common),
 };
 
@@ -68,6 +79,18 @@ static const mm_conf_schema_t ingest_schema = {
     .n_props = sizeof(ingest_props) / sizeof(ingest_props[0]),
 };
 
+/* --check-spec: the spec loaded, so it is valid; print what it means. */
+static int check_spec(const mm_spec_t *spec) {
+    char *text = mm_spec_effective_json(spec);
+    if (!text) {
+        fprintf(stderr, "mm-ingest: out of memory\n");
+        return MM_INGEST_EXIT_FATAL;
+    }
+    fprintf(stdout, "%s\n", text);
+    free(text);
+    return fflush(stdout) == 0 ? 0 : MM_INGEST_EXIT_FATAL;
+}
+
 int main(int argc, char **argv) {
     ingest_conf_t conf = {0};
     mm_kv_list_t kafka = {0};
@@ -79,10 +102,23 @@ int main(int argc, char **argv) {
     char errstr[1024];
     int status = MM_INGEST_EXIT_FATAL;
 
+    /* The bootstrap servers are resolved below, after --check-spec, which needs no broker. */
     status = mm_service_start(&ingest_schema, &conf, &conf.common, argc, argv, &kafka, &positional,
-                              &n_positional, &spec, &bootstrap, MM_INGEST_EXIT_FATAL);
+                              &n_positional, &spec, NULL, MM_INGEST_EXIT_FATAL);
     if (status != MM_SERVICE_RUN) goto out;
+    if (conf.check_spec) {
+        status = check_spec(&spec);
+        goto out;
+    }
     status = MM_INGEST_EXIT_FATAL;
+    bootstrap =
+        mm_kafka_resolve_bootstrap(conf.common.bootstrap_servers, conf.common.bootstrap_file,
+                                   BOOTSTRAP_WAIT_MS, errstr, sizeof(errstr));
+    if (!bootstrap) {
+        mm_log_error("config_invalid", "%s", errstr);
+        fprintf(stderr, "mm-ingest: %s\n", errstr);
+        goto out;
+    }
 
     static const char *const stdin_only[] = {"-"};
     const char *const *sources = n_positional ? (const char *const *)positional : stdin_only;

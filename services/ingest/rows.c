@@ -2,7 +2,8 @@
  * rows.c - mm-ingest's view of a CSV source: where the spec's columns sit in
  * the header, and each record checked and converted into a row, or the
  * reason it is a dead letter (wrong column count, empty key column, key too
- * long, unparsable time or number, label not 0/1).
+ * long, unparsable time or number, label not 0/1). A row whose target cell
+ * is empty is a row with a missing target, such as a planned row.
  *
  * Workload: once per record, tens of millions per load: no allocation; the
  * partition key is built into the caller's buffer and cells are read in
@@ -121,6 +122,8 @@ bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t 
                  spec->time_column, shown_len(len), cell, shown_more(len), spec->time_format);
         return false;
     }
+    /* An empty target is a missing value (NaN), not a bad row: planned rows
+     * (future dates with a planned price and promotion) have none yet. */
     cell = rec->fields[map->target];
     len = rec->lens[map->target];
     if (spec->event_column) {

@@ -9,6 +9,13 @@
  * Idempotence on redelivery: a batch is identified by (key, load, batch_seq)
  * and a redelivered one changes nothing but the offset; an observation is
  * identified by (key, time) and a re-sent one replaces the earlier value.
+ *
+ * Planned rows: rows after a key's last observed target whose target is
+ * missing carry planned covariates for scoring. They are stored like any row
+ * (an observation arriving later for the same time replaces them) but are
+ * not training data: the history read for training ends at the last
+ * observed target, and rows without a target count toward no retrain
+ * trigger. Missing targets inside the history stay gaps.
  */
 #include "store.h"
 
@@ -38,7 +45,7 @@ const char *const mm_trainer_migrations[] = {
     "CREATE TABLE keys ("
     "  partition_key TEXT PRIMARY KEY,"
     "  generation INTEGER NOT NULL DEFAULT 0," /* bumped on every data change */
-    "  new_rows INTEGER NOT NULL DEFAULT 0,"   /* rows since the last model */
+    "  new_rows INTEGER NOT NULL DEFAULT 0,"   /* observed rows since the last model */
     "  dirty INTEGER NOT NULL DEFAULT 0,"      /* a retrain is due */
     "  trigger_at_ms INTEGER NOT NULL DEFAULT 0,"
     "  last_load_id TEXT,"
@@ -145,6 +152,14 @@ static void map_columns(const mm_spec_t *spec, const mm_observation_batch_t *b, 
     }
 }
 
+/* Rows whose target was observed. A missing target (a planned row with
+ * tomorrow's price and promotion, or a gap) is no new observation. */
+static int64_t observed_rows(const mm_observation_batch_t *b) {
+    int64_t n = 0;
+    for (size_t i = 0; i < b->n_rows; i++) n += !isnan(b->target[i]);
+    return n;
+}
+
 static mm_err_t upsert_rows(mm_trainer_store_t *store, const mm_observation_batch_t *b,
                             char *errstr, size_t errstr_size) {
     const mm_spec_t *spec = store->spec;
@@ -173,25 +188,32 @@ static mm_err_t upsert_rows(mm_trainer_store_t *store, const mm_observation_batc
     return MM_OK;
 }
 
-/* The key's generation moves; an end of load or enough new rows is a trigger. */
+/*
+ * The key's generation moves. New observations since its last model count
+ * toward min_new_rows, and an end of load is a trigger only when there are
+ * some: a load of planned rows alone (targets still empty) retrains nothing.
+ */
 static mm_err_t touch_key(mm_trainer_store_t *store, const mm_observation_batch_t *b,
                           bool *triggered, char *errstr, size_t errstr_size) {
     const mm_retrain_policy_t *rp = &store->spec->retrain;
     sqlite3_stmt *ks = store->st_key_touch;
     bind_text(ks, 1, b->partition_key);
-    sqlite3_bind_int64(ks, 2, (sqlite3_int64)b->n_rows);
+    sqlite3_bind_int64(ks, 2, observed_rows(b));
     bind_text(ks, 3, b->load_id);
     mm_err_t err = mm_db_step_done(store->db, ks, errstr, errstr_size);
     if (err) return err;
 
-    bool trigger = b->end_of_load && rp->on_end_of_load;
-    if (!trigger && rp->min_new_rows > 0) {
+    bool end_of_load = b->end_of_load && rp->on_end_of_load;
+    bool trigger = false;
+    if (end_of_load || rp->min_new_rows > 0) {
         sqlite3_stmt *q = store->st_key_new_rows;
         bind_text(q, 1, b->partition_key);
         err = mm_db_step_row(store->db, q, errstr, errstr_size);
-        if (err == MM_OK) trigger = sqlite3_column_int64(q, 0) >= rp->min_new_rows;
+        int64_t new_rows = err == MM_OK ? sqlite3_column_int64(q, 0) : 0;
         sqlite3_reset(q);
         if (err && err != MM_ERR_NOT_FOUND) return err;
+        trigger =
+            (end_of_load && new_rows > 0) || (rp->min_new_rows > 0 && new_rows >= rp->min_new_rows);
     }
     *triggered = trigger;
     if (!trigger) return MM_OK;
@@ -336,7 +358,10 @@ static mm_err_t read_rows(mm_db_t *db, const char *key, mm_trainer_history_t *h,
     const size_t nx = h->n_exog;
     sqlite3_stmt *st = NULL;
     mm_err_t err =
-        mm_db_prepare(db, &st, "SELECT t, y, x FROM history WHERE partition_key = ?1 ORDER BY t",
+        mm_db_prepare(db, &st,
+                      "SELECT t, y, x FROM history WHERE partition_key = ?1 AND t <= "
+                      "(SELECT t FROM history WHERE partition_key = ?1 AND y IS NOT NULL "
+                      "ORDER BY t DESC LIMIT 1) ORDER BY t",
                       errstr, errstr_size);
     if (err) return err;
     bind_text(st, 1, key);

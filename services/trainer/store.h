@@ -58,7 +58,8 @@ void mm_trainer_store_close(mm_trainer_store_t *store);
 /**
  * @brief In one transaction: note the batch; unless it was seen before,
  * upsert its rows by (key, time), bump the key's generation and set its
- * trigger (end of load, or enough new rows); store the offset past
+ * trigger (end of load with new observations, or enough new observations;
+ * rows without a target count as none); store the offset past
  * (@p topic, @p partition, @p offset). Warns when an end of load finds
  * batches or rows missing.
  */
@@ -97,7 +98,10 @@ void mm_trainer_history_clear(mm_trainer_history_t *history);
 
 /**
  * @brief Read @p key's history, generation, last load and digest in one
- * snapshot. @returns MM_ERR_INSUFFICIENT_DATA when it has no rows.
+ * snapshot. The history ends at the key's last observed target: planned
+ * rows after it (missing targets) are not training data and are left out of
+ * the rows, the count and the digest; missing targets before it are kept.
+ * @returns MM_ERR_INSUFFICIENT_DATA when it has no observed target.
  */
 mm_err_t mm_trainer_store_read_history(mm_db_t *db, const char *key, size_t n_exog,
                                        mm_trainer_history_t *history, char *errstr,

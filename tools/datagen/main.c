@@ -4,6 +4,7 @@
  *
  *   mm-datagen sales --stores N --items M --days D [--start 2024-01-01]
  *                    [--seed S] [--intermittent-share 0.15] [--out FILE|-]
+ *                    [--planned-days N --planned-out FILE]
  *   mm-datagen maintenance --machines N --days D [--start 2015-01-01]
  *                    [--seed S] --out-dir DIR
  *
@@ -12,6 +13,10 @@
  * series has a level, a trend, weekly and yearly seasonality, promotions with
  * price cuts that lift sales, and count noise; a share of the series is
  * intermittent (mostly zero). Specs: tools/datagen/specs/sales.json.
+ * With --planned-days N the last N days of every series go to the planned
+ * file instead, with an empty sales cell and the planned price and
+ * promotion: the scoring data of a holdout. The series themselves do not
+ * change, so the same command without the flag gives the actual sales.
  *
  * maintenance: the layout of the public Azure predictive-maintenance sample
  * (machines, telemetry, errors, maint, failures) where telemetry drifts in
@@ -38,6 +43,7 @@
 #include "mm/util.h"
 
 #define OUT_BUF_BYTES (1u << 20)
+#define SALES_HEADER  "store,item,date,sales,price,promo\n"
 #define MAX_DAYS      36600 /* a century of days */
 
 /* ------------------------------------------------------------ PRNG */
@@ -253,11 +259,14 @@ typedef struct args {
     double intermittent_share;
     const char *out;
     const char *out_dir;
+    int64_t planned_days; /* sales: the last days written to planned_out, sales left empty */
+    const char *planned_out;
 } args_t;
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mm-datagen sales --stores N --items M --days D [--start YYYY-MM-DD]\n"
                "                        [--seed S] [--intermittent-share 0.15] [--out FILE|-]\n"
+               "                        [--planned-days N --planned-out FILE]\n"
                "       mm-datagen maintenance --machines N --days D [--start YYYY-MM-DD]\n"
                "                        [--seed S] --out-dir DIR\n"
                "\n"
@@ -287,6 +296,8 @@ static int parse_args(int argc, char **argv, args_t *a) {
         {"intermittent-share", required_argument, NULL, 'p'},
         {"out", required_argument, NULL, 'o'},
         {"out-dir", required_argument, NULL, 'O'},
+        {"planned-days", required_argument, NULL, 'P'},
+        {"planned-out", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -339,6 +350,12 @@ static int parse_args(int argc, char **argv, args_t *a) {
         case 'O':
             a->out_dir = optarg;
             break;
+        case 'P':
+            if (!arg_int("planned-days", optarg, 1, MAX_DAYS, &a->planned_days)) return 1;
+            break;
+        case 'Q':
+            a->planned_out = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 2;
@@ -349,6 +366,10 @@ static int parse_args(int argc, char **argv, args_t *a) {
     }
     if (optind < argc) {
         fprintf(stderr, "mm-datagen: unexpected argument \"%s\"\n", argv[optind]);
+        return 1;
+    }
+    if ((a->planned_days > 0) != (a->planned_out != NULL)) {
+        fprintf(stderr, "mm-datagen: --planned-days and --planned-out go together\n");
         return 1;
     }
     return 0;
@@ -392,6 +413,10 @@ static int run_sales(const args_t *a) {
         fprintf(stderr, "mm-datagen sales: --stores, --items and --days are required\n");
         return 1;
     }
+    if (a->planned_days >= a->days) {
+        fprintf(stderr, "mm-datagen sales: --planned-days must be fewer than --days\n");
+        return 1;
+    }
     int64_t start = a->start_set ? a->start_days : mm_days_from_civil(2024, 1, 1);
     char(*dates)[11] = malloc((size_t)a->days * sizeof(*dates));
     int *dow = malloc((size_t)a->days * sizeof(*dow));
@@ -412,14 +437,18 @@ static int run_sales(const args_t *a) {
         doy[t] = (double)(z - mm_days_from_civil(y, 1, 1));
     }
 
-    out_t o;
-    if (!out_open(&o, a->out)) {
+    out_t o = {0}, planned = {0};
+    bool with_planned = a->planned_days > 0;
+    int64_t first_planned = a->days - a->planned_days;
+    if (!out_open(&o, a->out) || (with_planned && !out_open(&planned, a->planned_out))) {
+        if (o.buf) out_close(&o);
         free(dates);
         free(dow);
         free(doy);
         return 1;
     }
-    out_str(&o, "store,item,date,sales,price,promo\n");
+    out_str(&o, SALES_HEADER);
+    if (with_planned) out_str(&planned, SALES_HEADER);
     for (int64_t store = 1; store <= a->stores; store++) {
         for (int64_t item = 1; item <= a->items; item++) {
             rng_t r;
@@ -452,25 +481,28 @@ static int run_sales(const args_t *a) {
                     mean *= exp(rng_normal(&r) * 0.08);
                     units = rng_poisson(&r, mean);
                 }
-                out_room(&o);
-                out_i64(&o, store);
-                out_char(&o, ',');
-                out_i64(&o, item);
-                out_char(&o, ',');
-                out_mem(&o, dates[t], 10);
-                out_char(&o, ',');
-                out_i64(&o, units);
-                out_char(&o, ',');
-                out_fixed(&o, price, 2);
-                out_char(&o, ',');
-                out_char(&o, promo ? '1' : '0');
-                out_char(&o, '\n');
+                bool is_planned = with_planned && t >= first_planned;
+                out_t *w = is_planned ? &planned : &o;
+                out_room(w);
+                out_i64(w, store);
+                out_char(w, ',');
+                out_i64(w, item);
+                out_char(w, ',');
+                out_mem(w, dates[t], 10);
+                out_char(w, ',');
+                if (!is_planned) out_i64(w, units); /* planned: sales not known yet */
+                out_char(w, ',');
+                out_fixed(w, price, 2);
+                out_char(w, ',');
+                out_char(w, promo ? '1' : '0');
+                out_char(w, '\n');
             }
-            if (o.failed) break;
+            if (o.failed || (with_planned && planned.failed)) break;
         }
-        if (o.failed) break;
+        if (o.failed || (with_planned && planned.failed)) break;
     }
     bool ok = out_close(&o);
+    if (with_planned) ok = out_close(&planned) && ok;
     free(dates);
     free(dow);
     free(doy);

@@ -60,9 +60,16 @@ typedef struct mm_spec {
                            used */
     char *feature_columns[MM_MODEL_MAX_EXOG]; /* exogenous numeric columns */
     size_t n_feature_columns;
+    /* The model configuration: the defaults for the task and frequency
+     * (mm_spec_model_defaults()), then every field the document sets. Known-
+     * in-advance exogenous columns are bits of model.features.known_in_advance. */
     mm_model_config_t model;
     mm_retrain_policy_t retrain;
     mm_promotion_policy_t promotion;
+    /* scoring.fallback: true ("serve", the default) answers a key without an
+     * approved model with its declared fallback's forecast, labelled as one;
+     * false ("none") answers it with an explicit "no model". */
+    bool serve_fallback;
     char hash[65]; /* sha256 hex of the canonical JSON */
 } mm_spec_t;
 
@@ -72,6 +79,24 @@ mm_err_t mm_spec_load_file(const char *path, mm_spec_t *spec, char *errstr, size
 mm_err_t mm_spec_parse(const char *json_text, size_t len, const char *origin, mm_spec_t *spec,
                        char *errstr, size_t errstr_size);
 void mm_spec_clear(mm_spec_t *spec);
+
+/**
+ * @brief The model configuration a spec starts from before its own fields
+ * apply: the model library's defaults for @p task, with the period, season
+ * length, horizon, holdout, backtest windows, minimum history, lags and
+ * rolling windows of @p freq (forecast; classify takes the period and season
+ * length). The table is in docs/dataset-spec.md ("Defaults by frequency").
+ * @param cfg receives the configuration (fully overwritten).
+ */
+void mm_spec_model_defaults(mm_model_config_t *cfg, mm_task_t task, mm_freq_t freq);
+
+/**
+ * @brief The effective configuration of a loaded spec, every default written
+ * out, as indented JSON (the document's field names; what mm-ingest
+ * --check-spec prints).
+ * @returns a malloc'ed NUL-terminated string, or NULL when out of memory.
+ */
+char *mm_spec_effective_json(const mm_spec_t *spec);
 
 /** @returns period length in ms for @p freq (month: 30.4375 days). */
 int64_t mm_freq_period_ms(mm_freq_t freq);

@@ -15,6 +15,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <jansson.h>
 
 #include "mm/buf.h"
 #include "mm/fs.h"
@@ -148,6 +149,8 @@ Test(spec, sales_spec_fields_are_loaded) {
     cr_assert_eq(spec.n_feature_columns, 2);
     cr_assert_str_eq(spec.feature_columns[1], "promo");
     cr_assert_eq(spec.model.features.n_exog, 2);
+    cr_assert_eq(spec.model.features.known_in_advance, 3u, "price and promo are planned");
+    cr_assert(spec.serve_fallback, "scoring.fallback defaults to serve");
     cr_assert_eq(spec.model.features.n_lags, 4);
     cr_assert_eq(spec.model.features.lags[3], 28);
     cr_assert_eq(spec.model.horizon, 28);
@@ -197,22 +200,202 @@ Test(spec, absent_optional_fields_take_defaults) {
     char errstr[512] = "";
     cr_assert_eq(mm_spec_parse(minimal, strlen(minimal), "m.json", &spec, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
-    mm_model_config_t defaults;
-    mm_model_config_defaults(&defaults, MM_TASK_FORECAST);
+    mm_model_config_t library;
+    mm_model_config_defaults(&library, MM_TASK_FORECAST);
     cr_assert_eq(spec.time_kind, MM_TIME_ISO8601, "time.format defaults to iso8601");
     cr_assert_str_eq(spec.time_format, "iso8601");
     cr_assert_eq(spec.model.season_length, 24, "hourly data defaults to a daily season");
     cr_assert_eq(spec.model.period_ms, 3600000LL);
-    cr_assert_eq(spec.model.horizon, defaults.horizon);
-    cr_assert_eq(spec.model.holdout, defaults.holdout);
-    cr_assert_eq(spec.model.candidates, defaults.candidates);
-    cr_assert_eq(spec.model.selection_metric, defaults.selection_metric);
+    cr_assert_eq(spec.model.horizon, 48, "hourly data forecasts two days");
+    cr_assert_eq(spec.model.holdout, 48);
+    cr_assert_eq(spec.model.backtest_windows, 3);
+    cr_assert_eq(spec.model.min_history, 192);
+    cr_assert_eq(spec.model.features.n_lags, 6);
+    cr_assert_eq(spec.model.features.lags[5], 168, "hourly lags reach back a week");
+    cr_assert_eq(spec.model.candidates, library.candidates);
+    cr_assert_eq(spec.model.selection_metric, library.selection_metric);
+    cr_assert_eq(spec.model.xgb_min_history, library.xgb_min_history);
     cr_assert_eq(spec.n_feature_columns, 0);
+    cr_assert_eq(spec.model.features.known_in_advance, 0u);
+    cr_assert(spec.serve_fallback);
     cr_assert(spec.retrain.on_end_of_load);
     cr_assert_eq(spec.retrain.min_new_rows, 0);
     cr_assert_not(spec.promotion.has_threshold);
     cr_assert(spec.promotion.require_beats_baseline);
     mm_spec_clear(&spec);
+}
+
+/* A minimal forecast spec at @p freq; the caller clears @p spec. */
+static void load_minimal_at(const char *freq, mm_spec_t *spec) {
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
+             "\"time\":{\"column\":\"t\",\"frequency\":\"%s\"},"
+             "\"target\":{\"column\":\"y\"}}",
+             freq);
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "m.json", spec, errstr, sizeof(errstr)), MM_OK,
+                 "%s: %s", freq, errstr);
+}
+
+Test(spec, every_frequency_has_defaults_the_model_library_accepts) {
+    static const char *const freqs[] = {"hour", "day", "week", "month"};
+    static const int seasons[] = {24, 7, 52, 12};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(freqs); i++) {
+        mm_spec_t spec;
+        load_minimal_at(freqs[i], &spec);
+        cr_assert_eq(spec.model.season_length, seasons[i], "%s", freqs[i]);
+        cr_assert_eq(spec.model.period_ms, mm_freq_period_ms(spec.freq), "%s", freqs[i]);
+        cr_assert_eq(spec.model.horizon, spec.model.holdout,
+                     "%s: the backtest measures the delivered horizon", freqs[i]);
+        cr_assert_geq(spec.model.backtest_windows, 2, "%s", freqs[i]);
+        mm_model_config_t built;
+        mm_spec_model_defaults(&built, MM_TASK_FORECAST, spec.freq);
+        cr_assert_eq(memcmp(&built, &spec.model, sizeof(built)), 0,
+                     "%s: an empty spec is exactly the frequency's defaults", freqs[i]);
+        char errstr[256] = "";
+        cr_assert_eq(mm_model_config_validate(&built, errstr, sizeof(errstr)), MM_OK, "%s: %s",
+                     freqs[i], errstr);
+        mm_spec_clear(&spec);
+    }
+}
+
+Test(spec, weekly_defaults_backtest_two_years_of_history) {
+    mm_spec_t spec;
+    load_minimal_at("week", &spec);
+    const int two_years = 104;
+    const mm_model_config_t *mc = &spec.model;
+    cr_assert_eq(mc->features.lags[mc->features.n_lags - 1], 52, "a lag of one year");
+    cr_assert_leq(mc->min_history, two_years / 2, "half the data is enough to select");
+    cr_assert_leq(mc->backtest_windows * mc->holdout + mc->season_length, two_years,
+                  "every window leaves a year to train on");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, daily_defaults_keep_the_model_library_lags) {
+    mm_spec_t spec;
+    load_minimal_at("day", &spec);
+    mm_model_config_t library;
+    mm_model_config_defaults(&library, MM_TASK_FORECAST);
+    cr_assert_eq(spec.model.features.n_lags, library.features.n_lags);
+    cr_assert_eq(
+        memcmp(spec.model.features.lags, library.features.lags, sizeof(library.features.lags)), 0);
+    cr_assert_eq(spec.model.holdout, 28);
+    cr_assert_eq(spec.model.min_history, 98);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, present_fields_override_the_frequency_defaults) {
+    static const char text[] =
+        "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
+        "\"time\":{\"column\":\"t\",\"frequency\":\"week\"},\"target\":{\"column\":\"y\"},"
+        "\"holdout\":4,\"min_history\":40,\"features\":{\"lags\":[1]}}";
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "w.json", &spec, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(spec.model.holdout, 4);
+    cr_assert_eq(spec.model.min_history, 40);
+    cr_assert_eq(spec.model.features.n_lags, 1);
+    cr_assert_eq(spec.model.horizon, 13, "the omitted horizon keeps the weekly default");
+    cr_assert_eq(spec.model.season_length, 52);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, known_in_advance_sets_the_bits_of_its_exogenous_columns) {
+    static const char text[] =
+        "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
+        "\"time\":{\"column\":\"t\",\"frequency\":\"day\"},\"target\":{\"column\":\"y\"},"
+        "\"features\":{\"exogenous\":[\"temp\",\"price\",\"promo\"],"
+        "\"known_in_advance\":[\"promo\",\"price\"]}}";
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "k.json", &spec, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(spec.model.features.known_in_advance, (1u << 1) | (1u << 2),
+                 "temp is not planned; price and promo are");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, scoring_fallback_none_turns_serving_off) {
+    static const char text[] =
+        "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
+        "\"time\":{\"column\":\"t\",\"frequency\":\"day\"},\"target\":{\"column\":\"y\"},"
+        "\"scoring\":{\"fallback\":\"none\"}}";
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "s.json", &spec, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert_not(spec.serve_fallback);
+    mm_spec_clear(&spec);
+}
+
+/* The effective configuration, without the members that only inform, loads as a spec. */
+static void strip_informational(json_t *doc) {
+    json_object_del(doc, "candidates");
+    json_object_del(doc, "model_library");
+    json_object_del(doc, "hash");
+    json_object_del(json_object_get(doc, "time"), "period_ms");
+    json_t *promotion = json_object_get(doc, "promotion");
+    if (json_is_null(json_object_get(promotion, "threshold")))
+        json_object_del(promotion, "threshold");
+}
+
+static void assert_effective_json_round_trips(const mm_spec_t *spec) {
+    char *text = mm_spec_effective_json(spec);
+    cr_assert_not_null(text);
+    json_error_t jerr;
+    json_t *doc = json_loads(text, 0, &jerr);
+    cr_assert_not_null(doc, "%s: %s", jerr.text, text);
+    strip_informational(doc);
+    char *again = json_dumps(doc, JSON_COMPACT);
+    mm_spec_t reloaded;
+    char errstr[512] = "";
+    cr_assert_eq(
+        mm_spec_parse(again, strlen(again), "effective", &reloaded, errstr, sizeof(errstr)), MM_OK,
+        "%s\n%s", errstr, text);
+    cr_assert_eq(memcmp(&reloaded.model, &spec->model, sizeof(spec->model)), 0,
+                 "the printed defaults are the ones in force:\n%s", text);
+    cr_assert_eq(memcmp(&reloaded.retrain, &spec->retrain, sizeof(spec->retrain)), 0);
+    cr_assert_eq(reloaded.promotion.metric, spec->promotion.metric);
+    cr_assert_eq(reloaded.promotion.has_threshold, spec->promotion.has_threshold);
+    cr_assert_eq(reloaded.serve_fallback, spec->serve_fallback);
+    mm_spec_clear(&reloaded);
+    free(again);
+    json_decref(doc);
+    free(text);
+}
+
+Test(spec, effective_json_writes_out_every_default_in_force) {
+    mm_spec_t spec;
+    load_minimal_at("week", &spec);
+    char *text = mm_spec_effective_json(&spec);
+    cr_assert_not_null(text);
+    json_t *doc = json_loads(text, 0, NULL);
+    cr_assert_not_null(doc);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "holdout")), 13, "%s", text);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "season_length")), 52);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(doc, "scoring"), "fallback")), "serve");
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "hash")), spec.hash);
+    json_decref(doc);
+    free(text);
+    assert_effective_json_round_trips(&spec);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, effective_json_of_the_sample_specs_round_trips) {
+    static const char *const files[] = {DATAGEN_SPECS "/sales.json",
+                                        DATAGEN_SPECS "/maintenance.json",
+                                        SPEC_FIXTURES "/valid/forecast_weekly_planned.json"};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(files); i++) {
+        mm_spec_t spec;
+        char errstr[512] = "";
+        cr_assert_eq(mm_spec_load_file(files[i], &spec, errstr, sizeof(errstr)), MM_OK, "%s",
+                     errstr);
+        assert_effective_json_round_trips(&spec);
+        mm_spec_clear(&spec);
+    }
 }
 
 Test(spec, hash_ignores_formatting_and_member_order) {

@@ -15,13 +15,16 @@
 #include <time.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "ingest.h"
 #include "mm/avro.h"
+#include "mm/fs.h"
 #include "mm/kafka.h"
 #include "mm/records.h"
 #include "mm/spec.h"
 #include "mm/util.h"
+#include "support.h"
 
 #define FIXTURE_CSV  MM_FIXTURES_DIR "/csv/ingest_good_and_bad_rows/input.csv"
 #define SALES_SPEC   MM_SOURCE_DIR "/tools/datagen/specs/sales.json"
@@ -333,6 +336,77 @@ Test(ingest, label_of_a_classify_spec_must_be_zero_or_one) {
     mm_spec_clear(&spec);
 }
 
+/* History, then planned rows (empty target, planned price and promotion), then
+ * bad planned rows: a bad time, a wrong column count, an unparsable price,
+ * and a target that is not empty but not a number either. */
+static const char planned_csv[] = "store,item,date,sales,price,promo\n" /* line 1 */
+                                  "1,1,2024-01-01,10,2.50,0\n"          /* 2 */
+                                  "1,1,2024-01-02,12,2.50,0\n"          /* 3 */
+                                  "1,1,2024-01-03,,2.00,1\n"            /* 4: planned */
+                                  "1,1,2024-01-04, ,2.00,1\n"           /* 5: planned, blank */
+                                  "1,1,2024-01-05,,2.25,0\n"            /* 6: planned */
+                                  "1,1,2024-01-3x,,2.00,1\n"            /* 7: bad time */
+                                  "1,1,2024-01-06,,2.00\n"              /* 8: a column short */
+                                  "1,1,2024-01-07,,cheap,1\n"           /* 9: bad price */
+                                  "1,1,2024-01-08,soon,2.00,1\n";       /* 10: bad target */
+
+Test(ingest, planned_rows_with_an_empty_target_are_rows_with_a_missing_target) {
+    load_t load;
+    load_start(&load, 100, 0, 0);
+    load_text(&load, planned_csv, "planned.csv");
+    char errstr[1024];
+    cr_assert_eq(load_finish(&load, true, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    static const struct {
+        int64_t line;
+        int day;
+        double price, promo;
+    } planned[] = {{4, 3, 2.00, 1}, {5, 4, 2.00, 1}, {6, 5, 2.25, 0}};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(planned); i++) {
+        size_t r;
+        const mm_observation_batch_t *b = find_line(load.cap, planned[i].line, &r);
+        cr_assert_not_null(b, "planned line %lld was not ingested", (long long)planned[i].line);
+        cr_assert_str_eq(b->partition_key, KEY_1_1);
+        cr_assert_eq(b->time_ms[r], day_ms(2024, 1, planned[i].day));
+        cr_assert(isnan(b->target[r]), "line %lld: an empty target is missing",
+                  (long long)planned[i].line);
+        cr_assert_float_eq(b->columns[0].values[r], planned[i].price, 0);
+        cr_assert_float_eq(b->columns[1].values[r], planned[i].promo, 0);
+    }
+    size_t r;
+    cr_assert_float_eq(find_line(load.cap, 3, &r)->target[r], 12.0, 0);
+    cr_assert_eq(load.stats.rows_emitted, 5, "two observed and three planned rows");
+    cr_assert_eq(load.stats.rows_deadlettered, 4);
+    check_key_invariants(load.cap);
+    load_end(&load);
+}
+
+Test(ingest, a_bad_planned_row_is_dead_lettered_like_any_bad_row) {
+    load_t load;
+    load_start(&load, 100, 0, 0);
+    load_text(&load, planned_csv, "planned.csv");
+    char errstr[1024];
+    cr_assert_eq(load_finish(&load, true, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    static const bad_row_t bad[] = {
+        {7, "unparsable time in column \"date\": \"2024-01-3x\"", true},
+        {8, "wrong column count: 5 fields, the header has 6", false},
+        {9, "unparsable number in column \"price\": \"cheap\"", true},
+        {10, "unparsable number in column \"sales\": \"soon\"", true},
+    };
+    for (size_t i = 0; i < MM_ARRAY_SIZE(bad); i++) {
+        size_t r;
+        cr_assert_null(find_line(load.cap, bad[i].line, &r), "line %lld was emitted",
+                       (long long)bad[i].line);
+        const mm_dead_letter_t *dl = find_dead_letter(load.cap, bad[i].line);
+        cr_assert_not_null(dl, "line %lld not dead-lettered", (long long)bad[i].line);
+        cr_assert(strstr(dl->reason, bad[i].fragment), "line %lld: reason '%s'",
+                  (long long)bad[i].line, dl->reason);
+        cr_assert_str_eq(dl->source_file, "planned.csv");
+        cr_assert_eq(dl->partition_key != NULL, bad[i].has_key, "line %lld",
+                     (long long)bad[i].line);
+    }
+    load_end(&load);
+}
+
 /* ------------------------------------------------------------ keys and batches */
 
 Test(ingest, rows_are_grouped_by_key_and_split_by_batch_rows_with_a_never_empty_last_batch) {
@@ -574,4 +648,60 @@ Test(ingest, default_load_id_is_deterministic_per_sources_and_start) {
     cr_assert_str_neq(id1, id4);
     cr_assert(strncmp(id1, "20240101T000000Z-", 17) == 0, "%s", id1);
     cr_assert_eq(strlen(id1), 17 + 12);
+}
+
+/* ------------------------------------------------------------ --check-spec */
+
+#define CHECK_SPEC_TIMEOUT_MS 30000
+
+/* Run mm-ingest --check-spec on @p spec_path without a broker; its output into @p out. */
+static int run_check_spec(const char *spec_path, mm_buf_t *out) {
+    char *bin = mmt_binary("mm-ingest");
+    cr_assert_not_null(bin, "mm-ingest is not built");
+    char *dir = mmt_tmpdir("check_spec");
+    cr_assert_not_null(dir);
+    char log[4200], errstr[256];
+    snprintf(log, sizeof(log), "%s/out.log", dir);
+    char *argv[] = {bin, "--spec", (char *)spec_path, "--check-spec", NULL};
+    char *env[] = {"MM_BOOTSTRAP_SERVERS=", "MM_BOOTSTRAP_FILE=", NULL};
+    pid_t pid = mmt_spawn(argv, env, log);
+    cr_assert_gt(pid, 0);
+    int status = mmt_wait(pid, mmt_timeout_ms(CHECK_SPEC_TIMEOUT_MS));
+    mm_buf_init(out, 1u << 20);
+    cr_assert_eq(mm_file_read(log, out, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_buf_append(out, "", 1), MM_OK); /* NUL-terminated */
+    mmt_rmtree(dir);
+    free(dir);
+    free(bin);
+    return status;
+}
+
+Test(ingest, check_spec_prints_the_effective_configuration_without_a_broker) {
+    mm_buf_t out;
+    int status = run_check_spec(SALES_SPEC, &out);
+    const char *text = (const char *)out.data;
+    cr_assert_eq(status, 0, "%s", text);
+    json_error_t jerr;
+    json_t *doc = json_loads(text, 0, &jerr);
+    cr_assert_not_null(doc, "not JSON (%s): %s", jerr.text, text);
+    cr_expect_str_eq(json_string_value(json_object_get(doc, "name")), "sales");
+    cr_expect_eq(json_integer_value(json_object_get(doc, "backtest_windows")), 1);
+    json_t *features = json_object_get(doc, "features");
+    cr_expect_eq(json_array_size(json_object_get(features, "known_in_advance")), 2);
+    cr_expect_eq(json_array_size(json_object_get(features, "rolling_windows")), 2,
+                 "a default the spec leaves out is written out");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(doc, "scoring"), "fallback")), "serve");
+    json_decref(doc);
+    mm_buf_free(&out);
+}
+
+Test(ingest, check_spec_of_an_invalid_spec_names_the_field_and_fails) {
+    mm_buf_t out;
+    int status =
+        run_check_spec(MM_FIXTURES_DIR "/specs/invalid/known_in_advance_not_exogenous.json", &out);
+    const char *text = (const char *)out.data;
+    cr_expect_eq(status, MM_INGEST_EXIT_FATAL, "%s", text);
+    cr_expect(strstr(text, "features.known_in_advance[1]"), "%s", text);
+    mm_buf_free(&out);
 }

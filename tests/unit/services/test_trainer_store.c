@@ -4,7 +4,8 @@
  * re-sent observation replaces the earlier one, end of load (or enough new
  * rows) makes a key due, a recorded model clears the trigger unless new data
  * arrived meanwhile, and the history reads back in time order with a digest
- * that follows the data.
+ * that follows the data. Planned rows (missing targets after the last
+ * observed one) are stored but are neither training history nor a trigger.
  */
 #include <math.h>
 #include <stdio.h>
@@ -80,6 +81,14 @@ static test_batch_t *make_batch(int seq, size_t n, int first_day, double first_v
     tb.b.time_ms = tb.time_ms;
     tb.b.target = tb.target;
     return &tb;
+}
+
+/* Like make_batch(), with the targets from index @p first_planned on missing (planned rows). */
+static test_batch_t *make_planned_batch(int seq, size_t n, int first_day, size_t first_planned,
+                                        bool end) {
+    test_batch_t *tb = make_batch(seq, n, first_day, 1.0, end);
+    for (size_t i = first_planned; i < n; i++) tb->target[i] = NAN;
+    return tb;
 }
 
 static mm_trainer_batch_outcome_t apply(test_batch_t *tb, int64_t offset) {
@@ -276,4 +285,87 @@ Test(trainer_store, reopened_store_keeps_history_and_offsets) {
     cr_expect_eq(next_offset(), 42);
     cr_expect_eq(query("SELECT COUNT(*) FROM history"), 3);
     cr_expect_not(apply(make_batch(0, 3, 0, 1.0, false), 41).fresh);
+}
+
+/* ------------------------------------------------------------ planned rows */
+
+static void read_history(mm_trainer_history_t *h) {
+    cr_assert_eq(mm_trainer_store_read_history(store.db, KEY, 0, h, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+}
+
+Test(trainer_store, planned_rows_after_the_last_observation_are_not_training_history) {
+    apply(make_batch(0, 5, 0, 10.0, true), 0);
+    mm_trainer_history_t alone;
+    read_history(&alone);
+
+    apply(make_planned_batch(1, 3, 5, 0, true), 1); /* days 5..7: planned price, no sales yet */
+    cr_expect_eq(query("SELECT COUNT(*) FROM history"), 8, "planned rows are stored");
+    mm_trainer_history_t with_planned;
+    read_history(&with_planned);
+    cr_expect_eq(with_planned.n, alone.n, "planned rows are not observations");
+    cr_expect_eq(with_planned.time_ms[with_planned.n - 1], 4 * DAY_MS,
+                 "the data ends at the last observed target");
+    cr_expect_str_eq(with_planned.digest, alone.digest, "the training data did not change");
+    mm_trainer_history_clear(&alone);
+    mm_trainer_history_clear(&with_planned);
+}
+
+Test(trainer_store, missing_targets_inside_the_history_stay_gaps) {
+    test_batch_t *tb = make_planned_batch(0, 8, 0, 6, true); /* days 6, 7 planned */
+    tb->target[3] = NAN;                                     /* day 3 missing: a gap */
+    apply(tb, 0);
+    mm_trainer_history_t h;
+    read_history(&h);
+    cr_expect_eq(h.n, 6u, "days 0..5, the gap included");
+    cr_expect(isnan(h.y[3]));
+    cr_expect_eq(h.time_ms[5], 5 * DAY_MS);
+    mm_trainer_history_clear(&h);
+}
+
+Test(trainer_store, an_observation_arriving_for_a_planned_day_extends_the_history) {
+    apply(make_batch(0, 3, 0, 1.0, false), 0);
+    apply(make_planned_batch(1, 3, 3, 0, false), 1);
+    apply(make_batch(2, 1, 3, 9.0, false), 2); /* day 3 observed at last */
+    mm_trainer_history_t h;
+    read_history(&h);
+    cr_expect_eq(h.n, 4u);
+    cr_expect_float_eq(h.y[3], 9.0, 0);
+    mm_trainer_history_clear(&h);
+}
+
+Test(trainer_store, a_key_with_only_planned_rows_has_no_history) {
+    apply(make_planned_batch(0, 3, 0, 0, true), 0);
+    mm_trainer_history_t h;
+    cr_expect_eq(mm_trainer_store_read_history(store.db, KEY, 0, &h, errstr, sizeof(errstr)),
+                 MM_ERR_INSUFFICIENT_DATA);
+    cr_expect_eq(due_keys(mm_now_ms() + 60000), 0, "nothing to train on: not due");
+}
+
+Test(trainer_store, planned_rows_do_not_count_toward_min_new_rows) {
+    spec.retrain.on_end_of_load = false;
+    spec.retrain.min_new_rows = 4;
+    cr_expect_not(apply(make_planned_batch(0, 6, 0, 3, false), 0).triggered,
+                  "three observations and three planned rows are three new rows");
+    cr_expect_eq(query("SELECT new_rows FROM keys"), 3);
+    cr_expect_not(apply(make_planned_batch(1, 4, 6, 0, false), 1).triggered);
+    cr_expect(apply(make_batch(2, 1, 10, 1.0, false), 2).triggered, "the fourth observation");
+}
+
+Test(trainer_store, a_load_of_planned_rows_alone_triggers_no_retraining) {
+    apply(make_batch(0, 5, 0, 1.0, true), 0);
+    mm_buf_t event;
+    mm_buf_init(&event, 0);
+    mm_buf_append_str(&event, "x");
+    mm_trainer_model_row_t row = model_row("t1");
+    cr_assert_eq(
+        mm_trainer_store_record_model(store.db, KEY, 1, "t1", &row, &event, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    mm_buf_free(&event);
+    cr_assert_eq(due_keys(mm_now_ms() + 60000), 0);
+
+    cr_expect_not(apply(make_planned_batch(1, 7, 5, 0, true), 1).triggered,
+                  "the planned rows' end of load");
+    cr_expect_eq(due_keys(mm_now_ms() + 60000), 0);
+    cr_expect(apply(make_batch(2, 1, 5, 3.0, true), 2).triggered, "an observation is new data");
 }
