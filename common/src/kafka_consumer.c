@@ -142,9 +142,10 @@ mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *gr
                                            size_t errstr_size) {
     static const char *const defaults[][2] = {
         {"client.id", "mm-consumer"},
-        /* An offset is stored only after the work it covers is durable (DESIGN 4). */
+        /* An offset is stored only after the work it covers is durable (docs/ARCHITECTURE.md,
+           "Delivery semantics"). */
         {"enable.auto.offset.store", "false"},
-        /* Never silently skip or replay (DESIGN 9). */
+        /* Never silently skip or replay (docs/ARCHITECTURE.md, "Delivery semantics"). */
         {"auto.offset.reset", "error"},
         /* Commits only what was stored: they mirror progress for lag monitoring. */
         {"enable.auto.commit", "true"},

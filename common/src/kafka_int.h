@@ -15,7 +15,8 @@
 
 #include "mm/kafka.h"
 
-/* Broker default for message.max.bytes; payloads must stay well under it (DESIGN 4, 7). */
+/* Broker default for message.max.bytes; payloads must stay well under it (docs/ARCHITECTURE.md,
+ * "Topics and records"). */
 #define KAFKA_MESSAGE_MAX_BYTES "1000000"
 /* Bounded local queue: produce blocks instead of buffering without limit. */
 #define KAFKA_QUEUE_MAX_KBYTES "65536"

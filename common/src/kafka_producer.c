@@ -50,7 +50,8 @@ mm_kafka_producer_t *mm_kafka_producer_new(const char *bootstrap, const mm_kv_li
         {"client.id", "mm-producer"},
         {"enable.idempotence", "true"},
         {"compression.type", "lz4"},
-        /* Java-compatible: one key lands on one partition whoever produces it (DESIGN 4). */
+        /* Java-compatible: one key lands on one partition whoever produces it
+           (docs/ARCHITECTURE.md, "Topics and records"). */
         {"partitioner", "murmur2_random"},
         {"linger.ms", "5"},
         {"message.max.bytes", KAFKA_MESSAGE_MAX_BYTES},

@@ -329,6 +329,36 @@ mm_err_t mm_ingest_finish(mm_ingest_t *ingest, bool complete, int flush_timeout_
     return MM_OK;
 }
 
+/* Log @p errstr as @p event at @p level and echo it for the person at the terminal. */
+static void report(mm_log_level_t level, const char *event, const char *errstr) {
+    mm_log(level, event, "%s", errstr);
+    fprintf(stderr, "mm-ingest: %s\n", errstr);
+}
+
+int mm_ingest_run(mm_ingest_t *ingest, const char *const *sources, size_t n_sources,
+                  int flush_timeout_ms, FILE *human) {
+    char errstr[1024];
+    mm_err_t err = MM_OK;
+    for (size_t i = 0; i < n_sources && !err; i++) {
+        err = mm_ingest_file(ingest, sources[i], errstr, sizeof(errstr));
+        if (err == MM_ERR_SHUTDOWN)
+            report(MM_LOG_WARN, "interrupted", errstr);
+        else if (err)
+            report(MM_LOG_ERROR, "load_failed", errstr);
+    }
+    mm_err_t finish_err =
+        mm_ingest_finish(ingest, err == MM_OK, flush_timeout_ms, errstr, sizeof(errstr));
+    if (finish_err == MM_ERR_SHUTDOWN) /* pacing held the last batches back: not sent */
+        report(MM_LOG_WARN, "interrupted", errstr);
+    else if (finish_err)
+        report(MM_LOG_ERROR, "delivery_failed", errstr);
+    if (!err) err = finish_err;
+    mm_ingest_stats_t stats;
+    mm_ingest_get_stats(ingest, &stats);
+    mm_ingest_summary(ingest, human);
+    return mm_ingest_exit_status(err, &stats);
+}
+
 int mm_ingest_exit_status(mm_err_t err, const mm_ingest_stats_t *stats) {
     /* Lost messages outrank an interruption: they need an operator's attention. */
     if ((stats && stats->messages_failed > 0) || err == MM_ERR_TIMEOUT)

@@ -178,6 +178,17 @@ void mm_ingest_summary(const mm_ingest_t *ingest, FILE *human);
  */
 int mm_ingest_exit_status(mm_err_t err, const mm_ingest_stats_t *stats);
 
+/**
+ * @brief The whole load, as mm-ingest runs it: every source in order (the
+ * first fatal error stops reading), then mm_ingest_finish() (end-of-load
+ * flags only for a complete load), errors logged and echoed on stderr, the
+ * summary logged and written to @p human (may be NULL).
+ * @param sources paths, "-" for stdin.
+ * @returns the process exit status (mm_ingest_exit_status()).
+ */
+int mm_ingest_run(mm_ingest_t *ingest, const char *const *sources, size_t n_sources,
+                  int flush_timeout_ms, FILE *human);
+
 /** @brief Destroy (the producer is flushed for at most 5 s first). Accepts NULL. */
 void mm_ingest_destroy(mm_ingest_t *ingest);
 

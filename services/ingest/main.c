@@ -41,7 +41,7 @@ static const mm_conf_prop_t ingest_props[] = {
     MM_SERVICE_CONF_SPEC(ingest_conf_t, common),
     {"batch-rows", MM_CONF_INT, "5000", 1, 1000000, "MM_INGEST_BATCH_ROWS",
      "most rows in one ObservationBatch", 0, offsetof(ingest_conf_t, batch_rows)},
-    /* The broker's message limit is 1 MB: batches stay well under it (DESIGN 4, 7). */
+    /* The broker's message limit is 1 MB: batches stay well under it (docs/ingest.md). */
     {"batch-bytes", MM_CONF_INT, "524288", 4096, 900000, "MM_INGEST_BATCH_BYTES",
      "most encoded bytes in one ObservationBatch", 0, offsetof(ingest_conf_t, batch_bytes)},
     {"max-buffered-rows", MM_CONF_INT, "2000000", 1000, 1000000000, "MM_INGEST_MAX_BUFFERED_ROWS",
@@ -53,7 +53,8 @@ static const mm_conf_prop_t ingest_props[] = {
     {"flush-timeout-ms", MM_CONF_INT, "120000", 1000, 3600000, "MM_INGEST_FLUSH_TIMEOUT_MS",
      "how long to wait for delivery reports at the end of the load", 0,
      offsetof(ingest_conf_t, flush_timeout_ms)},
-    /* The dev broker keeps only ~5 MiB per partition (DESIGN 7): produce no faster than consumed.
+    /* The dev broker keeps only ~5 MiB per partition (docs/ARCHITECTURE.md, "The dev broker"):
+     * pace.
      */
     {"pace-group", MM_CONF_STR, MM_INGEST_DEFAULT_PACE_GROUP, 0, -1, "MM_INGEST_PACE_GROUP",
      "consumer group whose committed progress on mm.observations paces the load (empty: no "
@@ -148,33 +149,7 @@ int main(int argc, char **argv) {
         goto out;
     }
 
-    /* Intake: every source in order; the first fatal error stops the load. */
-    mm_err_t err = MM_OK;
-    for (size_t i = 0; i < n_sources && !err; i++) {
-        err = mm_ingest_file(ingest, sources[i], errstr, sizeof(errstr));
-        if (err == MM_ERR_SHUTDOWN)
-            mm_log_warn("interrupted", "%s", errstr);
-        else if (err)
-            mm_log_error("load_failed", "%s", errstr);
-        if (err) fprintf(stderr, "mm-ingest: %s\n", errstr);
-    }
-    /* Hand over what was read (end-of-load only for a complete load), wait for delivery. */
-    mm_err_t finish_err =
-        mm_ingest_finish(ingest, err == MM_OK, (int)conf.flush_timeout_ms, errstr, sizeof(errstr));
-    if (finish_err == MM_ERR_SHUTDOWN) {
-        /* Stopped while pacing held the last batches back: they are reported as not sent. */
-        mm_log_warn("interrupted", "%s", errstr);
-        fprintf(stderr, "mm-ingest: %s\n", errstr);
-        if (!err) err = finish_err;
-    } else if (finish_err) {
-        mm_log_error("delivery_failed", "%s", errstr);
-        fprintf(stderr, "mm-ingest: %s\n", errstr);
-        if (!err) err = finish_err;
-    }
-    mm_ingest_stats_t stats;
-    mm_ingest_get_stats(ingest, &stats);
-    mm_ingest_summary(ingest, stdout);
-    status = mm_ingest_exit_status(err, &stats);
+    status = mm_ingest_run(ingest, sources, n_sources, (int)conf.flush_timeout_ms, stdout);
 
 out:
     mm_ingest_destroy(ingest); /* producer already flushed by finish */
