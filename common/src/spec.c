@@ -662,10 +662,10 @@ static mm_err_t spec_check_columns_unique(const spec_ctx_t *ctx, const mm_spec_t
 
 static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
     static const char *const members[] = {
-        "name",           "description", "task",       "key",      "time",
-        "target",         "features",    "horizon",    "holdout",  "backtest_windows",
-        "season_length",  "min_history", "algorithms", "fallback", "selection_metric",
-        "interval_level", "retrain",     "promotion"};
+        "name",           "description", "task",       "key",           "time",
+        "target",         "features",    "horizon",    "holdout",       "backtest_windows",
+        "season_length",  "min_history", "algorithms", "fallback",      "selection_metric",
+        "interval_level", "retrain",     "promotion",  "serve_fallback"};
     if (!json_is_object(root)) return spec_fail(ctx, "(document)", NULL, "must be a JSON object");
     mm_err_t err = spec_check_members(ctx, root, "", members, MM_ARRAY_SIZE(members));
     if (err) return err;
@@ -713,6 +713,8 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
         return err;
     if ((err = spec_parse_retrain(ctx, root, spec))) return err;
     if ((err = spec_parse_promotion(ctx, root, spec))) return err;
+    spec->serve_fallback = true;
+    if ((err = spec_bool(ctx, root, "serve_fallback", "", &spec->serve_fallback))) return err;
 
     char why[256] = "";
     if ((err = mm_model_config_validate(mc, why, sizeof(why))))

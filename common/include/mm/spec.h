@@ -63,7 +63,9 @@ typedef struct mm_spec {
     mm_model_config_t model;
     mm_retrain_policy_t retrain;
     mm_promotion_policy_t promotion;
-    char hash[65]; /* sha256 hex of the canonical JSON */
+    bool serve_fallback; /* a key without an approved model is answered by its declared fallback,
+                            labelled so (default); false: "no model" */
+    char hash[65];       /* sha256 hex of the canonical JSON */
 } mm_spec_t;
 
 /** @brief Load and validate a spec file. On error @p spec is left cleared. */
