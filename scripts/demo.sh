@@ -123,7 +123,7 @@ say "all $keys keys decided (${t_train}s after ingest)"
 
 say "batch scoring"
 t=$(now)
-"$scorer" --sink "$out/predictions.db" >"$out/logs/scorer.out" 2>"$out/logs/scorer.log" ||
+"$scorer" --sink "$out/predictions.db" --state "$out/scorer.db" >"$out/logs/scorer.out" 2>"$out/logs/scorer.log" ||
   fail "mm-scorer (see $out/logs/scorer.log)"
 t_score=$(since "$t")
 

@@ -210,6 +210,11 @@ static const mm_avro__field_t prediction_batch_fields[] = {
     ROWS(T, upper, MM_AVRO__DOUBLE, double, MM_AVRO__COUNT_SAME, TYPED(T, n, size_t), 0,
          "len(time_ms)"),
     LONG(T, produced_at_ms),
+    BOOLEAN(T, fallback),
+    LONG(T, model_data_end_ms),
+    INT(T, new_observations),
+    INT(T, planned_steps),
+    INT(T, carried_steps),
 };
 #undef T
 

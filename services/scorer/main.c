@@ -1,11 +1,12 @@
 /*
  * mm-scorer: arguments, configuration, signals and shutdown order only; the
- * logic lives in scorer.c. This build runs the batch job: score every key
- * with a production model, then exit.
+ * logic lives in scorer.c. This build runs the batch job: catch up on the
+ * scoring data, answer every key, then exit.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mm/conf.h"
 #include "mm/log.h"
@@ -19,6 +20,11 @@ typedef struct scorer_conf {
     int64_t cache_bytes;
     int64_t horizon;
     char *run_id;
+    char *state;
+    char *group_id;
+    int64_t keep_periods;
+    char *as_of;
+    int64_t catch_up_timeout_ms;
 } scorer_conf_t;
 
 static const mm_conf_prop_t scorer_props[] = {
@@ -36,15 +42,45 @@ static const mm_conf_prop_t scorer_props[] = {
     {"run-id", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_RUN_ID",
      "request id written with this run's predictions (default: batch-<epoch ms>)", 0,
      offsetof(scorer_conf_t, run_id)},
+    {"state", MM_CONF_STR, "mm-scorer-state.db", 0, -1, "MM_SCORER_STATE",
+     "SQLite state store: each key's scoring data (newest observations, planned covariates), "
+     "consumed offsets, outbox",
+     MM_CONF_F_REQUIRED, offsetof(scorer_conf_t, state)},
+    {"group-id", MM_CONF_STR, "mm-scorer", 0, -1, "MM_SCORER_GROUP_ID",
+     "consumer group on mm.observations (the scorer's own, not the trainers')", 0,
+     offsetof(scorer_conf_t, group_id)},
+    {"keep-periods", MM_CONF_INT, "400", 1, 1000000, "MM_SCORER_KEEP_PERIODS",
+     "observed rows kept per key (lags, two seasons, rolling windows); older rows are pruned", 0,
+     offsetof(scorer_conf_t, keep_periods)},
+    {"as-of", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_AS_OF",
+     "forecast every key from this time (the spec's time format, or epoch ms); default: the "
+     "latest observation of all keys",
+     0, offsetof(scorer_conf_t, as_of)},
+    {"catch-up-timeout-ms", MM_CONF_INT, "300000", 1000, 86400000.0,
+     "MM_SCORER_CATCH_UP_TIMEOUT_MS",
+     "how long a run may take to read mm.observations to its end before it fails", 0,
+     offsetof(scorer_conf_t, catch_up_timeout_ms)},
     MM_SERVICE_CONF_LOG(scorer_conf_t, common),
 };
 
 static const mm_conf_schema_t scorer_schema = {
     .program = "mm-scorer",
-    .summary = "Batch-score every key with a production model into mm.predictions and a sink.",
+    .summary = "Catch up on the scoring data, then answer every key (champion, labelled "
+               "fallback or no model) into mm.predictions and a sink.",
     .props = scorer_props,
     .n_props = sizeof(scorer_props) / sizeof(scorer_props[0]),
 };
+
+/* --as-of: epoch milliseconds, or a time in the spec's format. */
+static bool parse_as_of(const mm_spec_t *spec, const char *text, int64_t *out_ms) {
+    char *end = NULL;
+    long long ms = strtoll(text, &end, 10);
+    if (end && end != text && *end == '\0' && ms > 0) {
+        *out_ms = (int64_t)ms;
+        return true;
+    }
+    return mm_spec_parse_time(spec, text, strlen(text), out_ms);
+}
 
 int main(int argc, char **argv) {
     scorer_conf_t conf = {0};
@@ -66,7 +102,16 @@ int main(int argc, char **argv) {
         .sink_path = conf.sink,
         .cache_bytes = (size_t)conf.cache_bytes,
         .horizon = (int)conf.horizon,
+        .state_path = conf.state,
+        .group_id = conf.group_id,
+        .keep_observed = (size_t)conf.keep_periods,
+        .catch_up_timeout_ms = conf.catch_up_timeout_ms,
     };
+    if (conf.as_of && *conf.as_of && !parse_as_of(&spec, conf.as_of, &cfg.as_of_ms)) {
+        mm_log_error("bad_config", "--as-of: '%s' is neither epoch ms nor a time in the format %s",
+                     conf.as_of, spec.time_format);
+        goto out;
+    }
     mm_service_blob_opts(&conf.common, &cfg.blob_opts);
     char run_id[128];
     if (conf.run_id && *conf.run_id)
@@ -81,15 +126,19 @@ int main(int argc, char **argv) {
         goto out;
     }
     mm_scorer_batch_stats_t stats = {0};
-    mm_err_t err = mm_scorer_load_decisions(scorer, &mm_service_stop, errstr, sizeof(errstr));
+    mm_scorer_intake_stats_t intake = {0};
+    mm_err_t err = mm_scorer_catch_up(scorer, &mm_service_stop, &intake, errstr, sizeof(errstr));
+    if (!err) err = mm_scorer_load_decisions(scorer, &mm_service_stop, errstr, sizeof(errstr));
     if (!err)
         err = mm_scorer_run_batch(scorer, run_id, &mm_service_stop, &stats, errstr, sizeof(errstr));
     mm_scorer_destroy(scorer); /* producer flush, sink close */
     if (err) mm_log_error("batch_failed", "%s", errstr);
-    printf("mm-scorer: %s run %s: keys %" PRId64 ", scored %" PRId64 ", no model %" PRId64
-           ", failed %" PRId64 ", predictions %" PRId64 ", %.1f s\n",
-           err ? "FAILED" : "ok", run_id, stats.keys, stats.scored, stats.no_model, stats.failed,
-           stats.predictions, (double)(mm_mono_ms() - started) / 1000.0);
+    printf("mm-scorer: %s run %s: scoring data %" PRId64 " batches (%" PRId64
+           " dead-lettered), keys %" PRId64 ", scored %" PRId64 ", fallback %" PRId64
+           ", no model %" PRId64 ", failed %" PRId64 ", predictions %" PRId64 ", %.1f s\n",
+           err ? "FAILED" : "ok", run_id, intake.batches, intake.dead_letters, stats.keys,
+           stats.scored, stats.fallback, stats.no_model, stats.failed, stats.predictions,
+           (double)(mm_mono_ms() - started) / 1000.0);
     status = err ? 1 : 0;
 out:
     free(bootstrap);

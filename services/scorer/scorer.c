@@ -1,6 +1,7 @@
 /*
- * scorer.c - mm-scorer: production model map and batch scoring; predictions go
- * to mm.predictions and to the sink (sink.c).
+ * scorer.c - mm-scorer: the production model map (from mm.decisions) and the
+ * batch run over every key; a key's answer is answer.c's, the catch-up on
+ * scoring data intake.c's. Predictions go to mm.predictions and the sink.
  *
  * Workload: thousands of keys, each a few-KiB artifact and a horizon of tens
  * of steps: the cost is fetching artifacts (cached, byte-bounded) and writing
@@ -15,39 +16,22 @@
 #include <string.h>
 
 #include "mm/avro.h"
-#include "mm/hashmap.h"
-#include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
-#include "mm/records.h"
 #include "mm/service.h"
 #include "mm/util.h"
-#include "model_cache.h"
-#include "sink.h"
+#include "scorer_int.h"
 
-#define SERVICE_NAME  "mm-scorer"
-#define SINK_TXN_KEYS 200 /* keys per sink transaction */
-
-typedef struct key_entry {
-    mm_model_decision_t decision; /* latest decision for the key (owned) */
-} key_entry_t;
-
-struct mm_scorer {
-    mm_scorer_config_t cfg;
-    mm_scorer_sink_t *sink;
-    mm_blob_t *blob;
-    mm_model_cache_t *cache;
-    mm_kafka_producer_t *producer;
-    mm_hashmap_t *by_key;  /* partition key -> key_entry_t (keys borrowed from the decisions) */
-    key_entry_t **entries; /* insertion order, for a stable scoring order */
-    size_t n_entries, cap_entries;
-    int64_t decisions_read, decisions_bad;
-    int64_t delivered, delivery_failed;
-};
+#define SINK_TXN_KEYS       200          /* keys per sink transaction */
+#define DEFAULT_CACHE_BYTES (256u << 20) /* model cache bound when none is configured */
+#define OUTBOX_BATCH        200          /* dead letters handed to the producer per batch */
 
 static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char *reason) {
     mm_scorer_t *s = opaque;
-    (void)msg_opaque;
+    if (msg_opaque) { /* a dead letter from the state store's outbox */
+        mm_outbox_dr_cb(&s->outbox, msg_opaque, err, reason);
+        return;
+    }
     if (err) {
         s->delivery_failed++;
         mm_log_error("delivery_failed", "prediction record not delivered: %s",
@@ -72,9 +56,16 @@ mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t e
     if (mm_avro_init(errstr, errstr_size)) goto fail;
     s->sink = mm_scorer_sink_open(cfg->sink_path, errstr, errstr_size);
     if (!s->sink) goto fail;
+    s->scoring = mm_scoring_data_open(cfg->state_path, cfg->spec, cfg->keep_observed,
+                                      MM_SCORER_SERVICE_NAME, errstr, errstr_size);
+    if (!s->scoring) goto fail;
+    if (mm_outbox_init(&s->outbox, mm_scoring_data_db(s->scoring), OUTBOX_BATCH, errstr,
+                       errstr_size))
+        goto fail;
+    s->outbox_ready = true;
     s->blob = mm_blob_new(cfg->blob_url, &cfg->blob_opts, errstr, errstr_size);
     if (!s->blob) goto fail;
-    s->cache = mm_model_cache_new(cfg->cache_bytes ? cfg->cache_bytes : 256u << 20);
+    s->cache = mm_model_cache_new(cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE_BYTES);
     if (!s->cache) {
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
@@ -91,6 +82,9 @@ fail:
 void mm_scorer_destroy(mm_scorer_t *s) {
     if (!s) return;
     mm_kafka_producer_destroy(s->producer, 10000);
+    /* After the producer: its last delivery reports point into the outbox batch. */
+    if (s->outbox_ready) mm_outbox_free(&s->outbox);
+    mm_scoring_data_close(s->scoring);
     for (size_t i = 0; i < s->n_entries; i++) {
         mm_model_decision_clear(&s->entries[i]->decision);
         free(s->entries[i]);
@@ -107,7 +101,7 @@ void mm_scorer_destroy(mm_scorer_t *s) {
 static mm_err_t map_put(mm_scorer_t *s, mm_model_decision_t *d) {
     const char *key = d->partition_key;
     size_t key_len = strlen(key);
-    key_entry_t *e = mm_hashmap_get(s->by_key, key, key_len);
+    mm_scorer_key_entry_t *e = mm_hashmap_get(s->by_key, key, key_len);
     if (e) {
         /* Re-point the map at the new decision's key before the old one is freed. */
         mm_hashmap_put(s->by_key, key, key_len, e);
@@ -118,7 +112,7 @@ static mm_err_t map_put(mm_scorer_t *s, mm_model_decision_t *d) {
     }
     if (s->n_entries == s->cap_entries) {
         size_t cap = s->cap_entries ? s->cap_entries * 2 : 1024;
-        key_entry_t **n = realloc(s->entries, cap * sizeof(*n));
+        mm_scorer_key_entry_t **n = realloc(s->entries, cap * sizeof(*n));
         if (!n) return MM_ERR_NOMEM;
         s->entries = n;
         s->cap_entries = cap;
@@ -143,8 +137,9 @@ static void dead_letter(mm_scorer_t *s, const mm_kafka_msg_t *msg, mm_err_t why,
     mm_buf_t payload;
     mm_buf_init(&payload, MM_BUF_CAP_MESSAGE + 65536);
     char errstr[256];
-    if (mm_service_dead_letter_encode(SERVICE_NAME, &source, key, msg->value, msg->value_len, why,
-                                      reason, &payload, errstr, sizeof(errstr)) == MM_OK)
+    if (mm_service_dead_letter_encode(MM_SCORER_SERVICE_NAME, &source, key, msg->value,
+                                      msg->value_len, why, reason, &payload, errstr,
+                                      sizeof(errstr)) == MM_OK)
         mm_kafka_produce(s->producer, MM_TOPIC_DEADLETTER, key, key ? strlen(key) : 0, payload.data,
                          payload.len, NULL, 5000, errstr, sizeof(errstr));
     mm_buf_free(&payload);
@@ -209,8 +204,8 @@ mm_err_t mm_scorer_load_decisions(mm_scorer_t *s, volatile sig_atomic_t *stop, c
 
 /* ------------------------------------------------------------- scoring */
 
-static mm_err_t produce_prediction(mm_scorer_t *s, const mm_prediction_batch_t *p, char *errstr,
-                                   size_t errstr_size) {
+mm_err_t mm_scorer__produce(mm_scorer_t *s, const mm_prediction_batch_t *p, char *errstr,
+                            size_t errstr_size) {
     mm_buf_t payload;
     mm_buf_init(&payload, MM_BUF_CAP_MESSAGE);
     mm_err_t err = mm_avro_encode_prediction_batch(p, &payload, errstr, errstr_size);
@@ -222,120 +217,97 @@ static mm_err_t produce_prediction(mm_scorer_t *s, const mm_prediction_batch_t *
     return err;
 }
 
-/*
- * What a batch run asks of a model: a forecast of the horizon after the end
- * of its data, or, for a classifier, the probability of the positive class
- * (e.g. a failure within the look-ahead window) as of the end of its data,
- * as a one-step answer without an interval.
- */
-static mm_err_t apply_model(const mm_scorer_t *s, const mm_model_t *model, mm_forecast_t *fc,
-                            char *errstr, size_t errstr_size) {
-    if (mm_model_task(model) == MM_TASK_FORECAST) {
-        size_t h = (size_t)(s->cfg.horizon > 0 ? s->cfg.horizon : mm_model_config(model)->horizon);
-        return mm_model_forecast(model, h, NULL, fc, errstr, errstr_size);
+/* The keys a run answers: those with scoring data, then those with only a decision. */
+typedef struct run_keys {
+    char **keys;
+    size_t n, cap;
+    mm_hashmap_t *seen;
+    bool failed;
+} run_keys_t;
+
+static bool run_keys_add(void *opaque, const char *key) {
+    run_keys_t *rk = opaque;
+    size_t len = strlen(key);
+    if (mm_hashmap_get(rk->seen, key, len)) return true;
+    if (rk->n == rk->cap) {
+        size_t cap = rk->cap ? rk->cap * 2 : 1024;
+        char **n = realloc(rk->keys, cap * sizeof(*n));
+        if (!n) goto nomem;
+        rk->keys = n;
+        rk->cap = cap;
     }
-    memset(fc, 0, sizeof(*fc));
-    fc->time_ms = malloc(sizeof(int64_t));
-    fc->mean = malloc(sizeof(double));
-    fc->lower = malloc(sizeof(double));
-    fc->upper = malloc(sizeof(double));
-    if (!fc->time_ms || !fc->mean || !fc->lower || !fc->upper) {
-        mm_forecast_clear(fc);
-        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    }
-    fc->h = 1;
-    fc->level = NAN;
-    fc->lower[0] = fc->upper[0] = NAN;
-    mm_err_t err = mm_model_predict_latest(model, fc->mean, fc->time_ms, errstr, errstr_size);
-    if (err) mm_forecast_clear(fc);
+    char *copy = mm_strndup(key, len);
+    if (!copy) goto nomem;
+    rk->keys[rk->n++] = copy;
+    if (mm_hashmap_put(rk->seen, copy, len, copy) != MM_OK) goto nomem;
+    return true;
+nomem:
+    rk->failed = true;
+    return false;
+}
+
+static void run_keys_free(run_keys_t *rk) {
+    for (size_t i = 0; i < rk->n; i++) free(rk->keys[i]);
+    free(rk->keys);
+    mm_hashmap_destroy(rk->seen);
+}
+
+static mm_err_t collect_keys(mm_scorer_t *s, run_keys_t *rk, char *errstr, size_t errstr_size) {
+    memset(rk, 0, sizeof(*rk));
+    rk->seen = mm_hashmap_new(0);
+    if (!rk->seen) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    mm_err_t err = mm_scoring_data_keys(s->scoring, run_keys_add, rk, errstr, errstr_size);
+    for (size_t i = 0; !err && !rk->failed && i < s->n_entries; i++)
+        run_keys_add(rk, s->entries[i]->decision.partition_key);
+    if (!err && rk->failed) err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     return err;
 }
 
-/* Answer one key: a forecast from its production model, or an explicit refusal. */
-static mm_err_t score_key(mm_scorer_t *s, const mm_model_decision_t *d, const char *run_id,
-                          mm_scorer_batch_stats_t *stats, char *errstr, size_t errstr_size) {
-    mm_prediction_batch_t p = {0};
-    p.request_id = run_id;
-    p.partition_key = d->partition_key;
-    p.dataset = d->dataset;
-    p.interval_level = s->cfg.spec ? s->cfg.spec->model.interval_level : 0.95;
-    p.produced_at_ms = mm_now_ms();
-    p.data_watermark_ms = -1;
-    char message[600];
-
-    if (!d->has_production) {
-        snprintf(message, sizeof(message), "no production model: %s",
-                 d->reason ? d->reason : "no candidate has been approved");
-        p.status = MM_PREDICTION_NO_MODEL;
-        p.message = message;
-        stats->no_model++;
-        mm_err_t err = mm_scorer_sink_no_model(s->sink, d->partition_key, message, mm_now_ms(),
-                                               errstr, errstr_size);
-        if (!err) err = produce_prediction(s, &p, errstr, errstr_size);
-        return err;
+/* The run's as-of: the configured one, else the latest observation of all keys. */
+static mm_err_t run_settings(mm_scorer_t *s, const char *run_id, mm_scorer_batch_stats_t *stats,
+                             mm_scorer_run_t *run, char *errstr, size_t errstr_size) {
+    *run = (mm_scorer_run_t){.run_id = run_id, .stats = stats};
+    run->horizon = (size_t)(s->cfg.horizon > 0 ? s->cfg.horizon : s->cfg.spec->model.horizon);
+    if (s->cfg.as_of_ms != 0) {
+        run->as_of_ms = s->cfg.as_of_ms;
+        run->as_of_given = true;
+    } else {
+        bool found = false;
+        mm_err_t err =
+            mm_scoring_data_latest(s->scoring, &run->as_of_ms, &found, errstr, errstr_size);
+        if (err) return err;
     }
-
-    const mm_production_model_t *pm = &d->production;
-    p.train_id = pm->train_id;
-    p.model_version = pm->version;
-    p.algorithm = pm->algorithm;
-    p.data_watermark_ms = pm->data_end_ms;
-    p.load_id = pm->load_id;
-
-    const mm_model_t *model = NULL;
-    char why[512];
-    mm_err_t err = mm_model_cache_get(s->cache, s->blob, pm->artifact_uri, pm->artifact_sha256,
-                                      &model, why, sizeof(why));
-    mm_forecast_t fc = {0};
-    if (!err) {
-        err = apply_model(s, model, &fc, why, sizeof(why));
-        mm_model_cache_release(s->cache, pm->artifact_sha256);
-    }
-    if (err) {
-        snprintf(message, sizeof(message), "model v%d (%s) unusable: %s", pm->version,
-                 pm->artifact_uri, why);
-        mm_log_error("score_failed", "%s: %s", d->partition_key, message);
-        p.status = MM_PREDICTION_ERROR;
-        p.message = message;
-        stats->failed++;
-        return produce_prediction(s, &p, errstr, errstr_size);
-    }
-    p.status = MM_PREDICTION_OK;
-    p.n = fc.h;
-    p.time_ms = fc.time_ms;
-    p.value = fc.mean;
-    p.lower = fc.lower;
-    p.upper = fc.upper;
-    p.interval_level = fc.level;
-    err = mm_scorer_sink_predictions(s->sink, &p, errstr, errstr_size);
-    if (!err) err = produce_prediction(s, &p, errstr, errstr_size);
-    if (!err) {
-        stats->scored++;
-        stats->predictions += (int64_t)fc.h;
-    }
-    mm_forecast_clear(&fc);
-    return err;
+    stats->as_of_ms = run->as_of_ms;
+    return MM_OK;
 }
 
 mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_atomic_t *stop,
                              mm_scorer_batch_stats_t *stats, char *errstr, size_t errstr_size) {
     memset(stats, 0, sizeof(*stats));
-    stats->keys = (int64_t)s->n_entries;
     stats->decisions_read = s->decisions_read;
     stats->decisions_bad = s->decisions_bad;
-    mm_err_t err = MM_OK;
+    mm_scorer_run_t run;
+    run_keys_t rk;
+    mm_err_t err = run_settings(s, run_id, stats, &run, errstr, errstr_size);
+    if (!err) err = collect_keys(s, &rk, errstr, errstr_size);
+    if (err) return err;
+    stats->keys = (int64_t)rk.n;
 
-    for (size_t i = 0; i < s->n_entries && !*stop && !err; i += SINK_TXN_KEYS) {
+    for (size_t i = 0; i < rk.n && !*stop && !err; i += SINK_TXN_KEYS) {
         err = mm_scorer_sink_begin(s->sink, errstr, errstr_size);
         if (err) break;
-        for (size_t j = i; j < s->n_entries && j < i + SINK_TXN_KEYS && !err; j++)
-            err = score_key(s, &s->entries[j]->decision, run_id, stats, errstr, errstr_size);
+        for (size_t j = i; j < rk.n && j < i + SINK_TXN_KEYS && !err; j++) {
+            const char *key = rk.keys[j];
+            mm_scorer_key_entry_t *e = mm_hashmap_get(s->by_key, key, strlen(key));
+            err = mm_scorer__answer_key(s, key, e ? &e->decision : NULL, &run, errstr, errstr_size);
+        }
         if (!err)
             err = mm_scorer_sink_commit(s->sink, errstr, errstr_size);
         else
             mm_scorer_sink_rollback(s->sink);
         mm_kafka_producer_poll(s->producer, 0);
     }
+    run_keys_free(&rk);
     if (!err && *stop)
         err = mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size, "stopped before every key was scored");
 
@@ -354,9 +326,10 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
     mm_model_cache_stats_t cs;
     mm_model_cache_stats(s->cache, &cs);
     mm_logj(MM_LOG_INFO, "batch_scored",
-            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "run_id", run_id, "keys",
-                      (json_int_t)stats->keys, "scored", (json_int_t)stats->scored, "no_model",
-                      (json_int_t)stats->no_model, "failed", (json_int_t)stats->failed,
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "run_id", run_id,
+                      "as_of_ms", (json_int_t)stats->as_of_ms, "keys", (json_int_t)stats->keys,
+                      "scored", (json_int_t)stats->scored, "fallback", (json_int_t)stats->fallback,
+                      "no_model", (json_int_t)stats->no_model, "failed", (json_int_t)stats->failed,
                       "predictions", (json_int_t)stats->predictions, "cache_hits",
                       (json_int_t)cs.hits, "cache_misses", (json_int_t)cs.misses, "cache_bytes",
                       (json_int_t)cs.bytes),

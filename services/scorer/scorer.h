@@ -1,13 +1,19 @@
 /*
- * scorer.h - mm-scorer's logic. The key -> production model map is built
- * from mm.decisions (read from the beginning; the latest record per key
- * wins). Batch mode forecasts the horizon for every key with a production
- * model (for a classification dataset: the probability of the positive class,
- * e.g. a failure within the look-ahead window, as of the end of the key's
- * data) and writes PredictionBatch records to mm.predictions and rows to the
- * SQLite sink (upserts keyed by (key, target time), so a replay never
- * duplicates). A key without a production model gets an explicit "no model"
- * answer, never a guess.
+ * scorer.h - mm-scorer's logic. The scorer keeps each key's scoring data
+ * (its newest observations and planned covariates, scoring_data.h), fed by
+ * its own consumer group on mm.observations, and the key -> production model
+ * map built from mm.decisions (read from the beginning; the latest record
+ * per key wins). A batch run first catches up on mm.observations, then
+ * answers every key that has scoring data or a decision, all as of one time
+ * (so every key is forecast over the same calendar window):
+ *   - the champion's forecast from the key's newest data (for a
+ *     classification dataset: the probability of the positive class as of
+ *     the key's newest telemetry row);
+ *   - else, unless the spec says fallbacks must not be served, the declared
+ *     fallback's forecast, labelled as a fallback;
+ *   - else an explicit "no model", never a guess.
+ * Answers go to mm.predictions and to the SQLite sink (upserts keyed by
+ * (key, target time), so a replay never duplicates).
  */
 #ifndef MM_SCORER_H
 #define MM_SCORER_H
@@ -26,33 +32,59 @@ typedef struct mm_scorer_config {
     const mm_spec_t *spec; /* borrowed */
     const char *blob_url;
     mm_blob_opts_t blob_opts;
-    const char *sink_path; /* SQLite prediction sink */
-    size_t cache_bytes;    /* model cache bound */
-    int horizon;           /* 0 = the spec's horizon */
+    const char *sink_path;       /* SQLite prediction sink */
+    size_t cache_bytes;          /* model cache bound */
+    int horizon;                 /* 0 = the spec's horizon */
+    const char *state_path;      /* SQLite state store of the scoring data */
+    const char *group_id;        /* consumer group on mm.observations */
+    size_t keep_observed;        /* observed rows kept per key (0 = the default) */
+    int64_t as_of_ms;            /* forecast window start; 0 = latest observation of all keys */
+    int64_t catch_up_timeout_ms; /* bound on the catch-up before a run (0 = 300 s) */
 } mm_scorer_config_t;
 
 typedef struct mm_scorer_batch_stats {
-    int64_t keys;           /* keys with a decision */
-    int64_t scored;         /* keys forecast */
-    int64_t no_model;       /* keys without a production model */
+    int64_t keys;           /* keys answered or attempted: with scoring data or a decision */
+    int64_t scored;         /* keys forecast by their champion */
+    int64_t fallback;       /* keys forecast by their declared fallback (labelled) */
+    int64_t no_model;       /* keys answered "no model" */
     int64_t failed;         /* keys whose model could not be loaded or applied */
     int64_t predictions;    /* prediction rows written */
     int64_t decisions_read; /* records read from mm.decisions */
     int64_t decisions_bad;  /* undecodable decision records (dead-lettered) */
+    int64_t as_of_ms;       /* the run's as-of time (0: no scoring data) */
 } mm_scorer_batch_stats_t;
+
+/** What a catch-up on mm.observations did. */
+typedef struct mm_scorer_intake_stats {
+    int64_t batches;      /* ObservationBatch records applied */
+    int64_t rows;         /* rows in them */
+    int64_t dead_letters; /* records dead-lettered (undecodable, another spec) */
+} mm_scorer_intake_stats_t;
 
 typedef struct mm_scorer mm_scorer_t;
 
 mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Consume mm.observations in the scorer's group until every partition
+ * is read to its end (the group's lag is zero), applying each batch to the
+ * scoring data with its offset in one transaction and dead-lettering what
+ * cannot be used. @returns MM_OK; MM_ERR_TIMEOUT when not caught up within
+ * the configured bound; MM_ERR_SHUTDOWN; MM_ERR_KAFKA or MM_ERR_DB.
+ */
+mm_err_t mm_scorer_catch_up(mm_scorer_t *scorer, volatile sig_atomic_t *stop,
+                            mm_scorer_intake_stats_t *stats, char *errstr, size_t errstr_size);
 
 /** @brief Read mm.decisions to its end and build the production model map. */
 mm_err_t mm_scorer_load_decisions(mm_scorer_t *scorer, volatile sig_atomic_t *stop, char *errstr,
                                   size_t errstr_size);
 
 /**
- * @brief Score every key of the map (the scheduled batch job), wait for
- * delivery. @returns MM_OK when every key was answered (scored or "no model")
- * and every record delivered; MM_ERR_* otherwise with stats filled.
+ * @brief Answer every key with scoring data or a decision (the scheduled
+ * batch job), as of the configured time or the latest observation, and wait
+ * for delivery. @returns MM_OK when every key was answered (champion,
+ * fallback or "no model") and every record delivered; MM_ERR_* otherwise
+ * with stats filled.
  */
 mm_err_t mm_scorer_run_batch(mm_scorer_t *scorer, const char *run_id, volatile sig_atomic_t *stop,
                              mm_scorer_batch_stats_t *stats, char *errstr, size_t errstr_size);

@@ -7,6 +7,7 @@
  */
 #include "sink.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "mm/db.h"
@@ -33,17 +34,47 @@ static const char *const sink_migrations[] = {
     "  partition_key TEXT PRIMARY KEY,"
     "  reason TEXT,"
     "  at_ms INTEGER);",
+    /* v2: lineage of the scoring data and the fallback label; each key's latest answer */
+    "ALTER TABLE predictions ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE predictions ADD COLUMN model_data_end_ms INTEGER;"
+    "ALTER TABLE predictions ADD COLUMN new_observations INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE predictions ADD COLUMN planned_steps INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE predictions ADD COLUMN carried_steps INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE key_runs ("
+    "  partition_key TEXT PRIMARY KEY,"
+    "  request_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  message TEXT,"
+    "  fallback INTEGER NOT NULL DEFAULT 0,"
+    "  produced_at_ms INTEGER NOT NULL);"
+    "CREATE VIEW latest_predictions AS SELECT r.partition_key, r.status, r.message, r.fallback,"
+    "  r.request_id, r.produced_at_ms, p.target_time_ms, p.value, p.lower, p.upper,"
+    "  p.model_version, p.train_id, p.algorithm, p.data_watermark_ms, p.load_id,"
+    "  p.model_data_end_ms, p.new_observations, p.planned_steps, p.carried_steps"
+    "  FROM key_runs r LEFT JOIN predictions p"
+    "  ON p.partition_key = r.partition_key AND p.request_id = r.request_id;",
 };
 
 #define SINK_UPSERT_SQL                                                                            \
     "INSERT INTO predictions(partition_key, target_time_ms, value, lower, upper, "                 \
     "model_version, train_id, algorithm, data_watermark_ms, load_id, request_id, "                 \
-    "produced_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "                  \
+    "produced_at_ms, fallback, model_data_end_ms, new_observations, planned_steps, "               \
+    "carried_steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "    \
+    "?16, ?17) "                                                                                   \
     "ON CONFLICT(partition_key, target_time_ms) DO UPDATE SET value = excluded.value, "            \
     "lower = excluded.lower, upper = excluded.upper, model_version = excluded.model_version, "     \
     "train_id = excluded.train_id, algorithm = excluded.algorithm, "                               \
     "data_watermark_ms = excluded.data_watermark_ms, load_id = excluded.load_id, "                 \
-    "request_id = excluded.request_id, produced_at_ms = excluded.produced_at_ms"
+    "request_id = excluded.request_id, produced_at_ms = excluded.produced_at_ms, "                 \
+    "fallback = excluded.fallback, model_data_end_ms = excluded.model_data_end_ms, "               \
+    "new_observations = excluded.new_observations, planned_steps = excluded.planned_steps, "       \
+    "carried_steps = excluded.carried_steps"
+
+#define SINK_KEY_RUN_SQL                                                                           \
+    "INSERT INTO key_runs(partition_key, request_id, status, message, fallback, produced_at_ms) "  \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(partition_key) DO UPDATE SET "                    \
+    "request_id = excluded.request_id, status = excluded.status, message = excluded.message, "     \
+    "fallback = excluded.fallback, produced_at_ms = excluded.produced_at_ms"
 
 struct mm_scorer_sink {
     mm_db_t *db;
@@ -90,13 +121,15 @@ void mm_scorer_sink_rollback(mm_scorer_sink_t *sink) {
 mm_err_t mm_scorer_sink_predictions(mm_scorer_sink_t *sink, const mm_prediction_batch_t *p,
                                     char *errstr, size_t errstr_size) {
     for (size_t i = 0; i < p->n; i++) {
-        mm_err_t err =
-            mm_db_bind(sink->db, sink->upsert, errstr, errstr_size,
-                       "tiddditti"
-                       "tti",
-                       p->partition_key, p->time_ms[i], p->value[i], p->lower[i], p->upper[i],
-                       (int64_t)p->model_version, p->train_id, p->algorithm, p->data_watermark_ms,
-                       p->load_id, p->request_id, p->produced_at_ms);
+        mm_err_t err = mm_db_bind(
+            sink->db, sink->upsert, errstr, errstr_size,
+            "tiddditti"
+            "ttiii"
+            "iii",
+            p->partition_key, p->time_ms[i], p->value[i], p->lower[i], p->upper[i],
+            (int64_t)p->model_version, p->train_id, p->algorithm, p->data_watermark_ms, p->load_id,
+            p->request_id, p->produced_at_ms, (int64_t)p->fallback, p->model_data_end_ms,
+            (int64_t)p->new_observations, (int64_t)p->planned_steps, (int64_t)p->carried_steps);
         if (!err) err = mm_db_step_done(sink->db, sink->upsert, errstr, errstr_size);
         if (err) return err;
     }
@@ -114,6 +147,20 @@ mm_err_t mm_scorer_sink_no_model(mm_scorer_sink_t *sink, const char *partition_k
                      "tti", partition_key, reason, at_ms);
 }
 
+mm_err_t mm_scorer_sink_answer(mm_scorer_sink_t *sink, const mm_prediction_batch_t *p, char *errstr,
+                               size_t errstr_size) {
+    mm_err_t err = MM_OK;
+    if (p->status == MM_PREDICTION_OK)
+        err = mm_scorer_sink_predictions(sink, p, errstr, errstr_size);
+    else if (p->status == MM_PREDICTION_NO_MODEL)
+        err = mm_scorer_sink_no_model(sink, p->partition_key, p->message, p->produced_at_ms, errstr,
+                                      errstr_size);
+    if (err) return err;
+    return mm_db_run(sink->db, errstr, errstr_size, SINK_KEY_RUN_SQL, "ttttii", p->partition_key,
+                     p->request_id, mm_prediction_status_name(p->status), p->message,
+                     (int64_t)p->fallback, p->produced_at_ms);
+}
+
 mm_err_t mm_scorer_sink_counts(mm_scorer_sink_t *sink, mm_scorer_sink_counts_t *counts,
                                char *errstr, size_t errstr_size) {
     static const char *const sql[] = {
@@ -129,4 +176,54 @@ mm_err_t mm_scorer_sink_counts(mm_scorer_sink_t *sink, mm_scorer_sink_counts_t *
         if (err) return err;
     }
     return MM_OK;
+}
+
+/* The view's columns, in the order mm_scorer_sink_row_t is filled. */
+#define SINK_LATEST_SQL                                                                            \
+    "SELECT partition_key, status, message, fallback, request_id, produced_at_ms, "                \
+    "target_time_ms, value, lower, upper, model_version, train_id, algorithm, "                    \
+    "data_watermark_ms, load_id, model_data_end_ms, new_observations, planned_steps, "             \
+    "carried_steps FROM latest_predictions WHERE ?1 IS NULL OR partition_key = ?1 "                \
+    "ORDER BY partition_key, target_time_ms"
+
+static double column_double(sqlite3_stmt *st, int col) {
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
+}
+
+static int64_t column_i64(sqlite3_stmt *st, int col, int64_t null_value) {
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? null_value : sqlite3_column_int64(st, col);
+}
+
+mm_err_t mm_scorer_sink_latest(mm_scorer_sink_t *sink, const char *partition_key,
+                               mm_scorer_sink_row_cb_t *cb, void *opaque, char *errstr,
+                               size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err =
+        mm_db_query(sink->db, &st, errstr, errstr_size, SINK_LATEST_SQL, "t", partition_key);
+    while (err == MM_OK && (err = mm_db_step_row(sink->db, st, errstr, errstr_size)) == MM_OK) {
+        mm_scorer_sink_row_t r = {
+            .partition_key = (const char *)sqlite3_column_text(st, 0),
+            .status = (const char *)sqlite3_column_text(st, 1),
+            .message = (const char *)sqlite3_column_text(st, 2),
+            .fallback = sqlite3_column_int64(st, 3) != 0,
+            .request_id = (const char *)sqlite3_column_text(st, 4),
+            .produced_at_ms = column_i64(st, 5, -1),
+            .target_time_ms = column_i64(st, 6, -1),
+            .value = column_double(st, 7),
+            .lower = column_double(st, 8),
+            .upper = column_double(st, 9),
+            .model_version = (int32_t)column_i64(st, 10, 0),
+            .train_id = (const char *)sqlite3_column_text(st, 11),
+            .algorithm = (const char *)sqlite3_column_text(st, 12),
+            .data_watermark_ms = column_i64(st, 13, -1),
+            .load_id = (const char *)sqlite3_column_text(st, 14),
+            .model_data_end_ms = column_i64(st, 15, -1),
+            .new_observations = (int32_t)column_i64(st, 16, 0),
+            .planned_steps = (int32_t)column_i64(st, 17, 0),
+            .carried_steps = (int32_t)column_i64(st, 18, 0),
+        };
+        if (!cb(opaque, &r)) break;
+    }
+    sqlite3_finalize(st);
+    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
 }

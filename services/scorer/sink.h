@@ -10,6 +10,7 @@
 #ifndef MM_SCORER_SINK_H
 #define MM_SCORER_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,15 @@ void mm_scorer_sink_rollback(mm_scorer_sink_t *sink);
 mm_err_t mm_scorer_sink_predictions(mm_scorer_sink_t *sink, const mm_prediction_batch_t *p,
                                     char *errstr, size_t errstr_size);
 
+/**
+ * @brief Record one key's answer of a run: its predictions (status ok, as
+ * mm_scorer_sink_predictions), or its "no model" row, and in either case
+ * (and for status error) the key's latest run (request id, status, message,
+ * fallback label), which the latest_predictions view follows.
+ */
+mm_err_t mm_scorer_sink_answer(mm_scorer_sink_t *sink, const mm_prediction_batch_t *p, char *errstr,
+                               size_t errstr_size);
+
 /** @brief Record (upsert) that @p partition_key was answered "no model", and why. */
 mm_err_t mm_scorer_sink_no_model(mm_scorer_sink_t *sink, const char *partition_key,
                                  const char *reason, int64_t at_ms, char *errstr,
@@ -57,5 +67,41 @@ typedef struct mm_scorer_sink_counts {
 /** @brief Count the sink for reports (mmctl report). */
 mm_err_t mm_scorer_sink_counts(mm_scorer_sink_t *sink, mm_scorer_sink_counts_t *counts,
                                char *errstr, size_t errstr_size);
+
+/**
+ * One row of the latest_predictions view: a prediction of the key's latest
+ * run, or (target_time_ms -1, value NaN) the key's answer without
+ * predictions (status "no_model" or "error"). Strings are borrowed for the
+ * callback's duration.
+ */
+typedef struct mm_scorer_sink_row {
+    const char *partition_key;
+    const char *status;  /* "ok", "no_model", "error" */
+    const char *message; /* may be NULL */
+    bool fallback;
+    const char *request_id;
+    int64_t produced_at_ms;
+    int64_t target_time_ms;
+    double value, lower, upper; /* NaN when absent */
+    int32_t model_version;      /* 0 when none */
+    const char *train_id;       /* may be NULL */
+    const char *algorithm;      /* may be NULL */
+    int64_t data_watermark_ms;
+    const char *load_id; /* may be NULL */
+    int64_t model_data_end_ms;
+    int32_t new_observations, planned_steps, carried_steps;
+} mm_scorer_sink_row_t;
+
+/** @brief Called per row by mm_scorer_sink_latest(); return false to stop. */
+typedef bool(mm_scorer_sink_row_cb_t)(void *opaque, const mm_scorer_sink_row_t *row);
+
+/**
+ * @brief The latest predictions: every row of each key's latest run, in key
+ * and target time order (mmctl predictions).
+ * @param partition_key one key, or NULL for all.
+ */
+mm_err_t mm_scorer_sink_latest(mm_scorer_sink_t *sink, const char *partition_key,
+                               mm_scorer_sink_row_cb_t *cb, void *opaque, char *errstr,
+                               size_t errstr_size);
 
 #endif

@@ -13,7 +13,7 @@
 #define HORIZON  14
 #define BAD_ROWS 3
 
-Test(pipeline, every_key_is_decided_and_every_approved_key_is_forecast_for_the_whole_horizon,
+Test(pipeline, every_key_is_decided_and_every_key_is_forecast_for_the_whole_horizon,
      .timeout = 900) {
     mmt_pipeline_t p;
     mmt_pipeline_init(&p, "pipeline", 4, HORIZON);
@@ -49,27 +49,32 @@ Test(pipeline, every_key_is_decided_and_every_approved_key_is_forecast_for_the_w
     cr_expect_eq(stored + dead, rows + BAD_ROWS, "stored %ld + dead %ld != read %ld", (long)stored,
                  (long)dead, (long)(rows + BAD_ROWS));
 
-    /* Every approved key has the whole horizon; the others an explicit no-model row. */
+    /* Every key is answered for the whole horizon: its champion, or, without an approved
+     * model, its declared fallback labelled as such. */
     cr_expect_eq(mmt_pipeline_query(&p, "predictions.db",
                                     "SELECT COUNT(DISTINCT partition_key) FROM predictions"),
-                 with_production);
+                 keys);
     cr_expect_eq(mmt_pipeline_query(&p, "predictions.db",
                                     "SELECT COUNT(*) FROM (SELECT partition_key FROM predictions "
                                     "GROUP BY partition_key HAVING COUNT(*) != 14)"),
                  0);
-    cr_expect_eq(mmt_pipeline_query(&p, "predictions.db", "SELECT COUNT(*) FROM no_model"),
-                 keys - with_production);
-    cr_expect_eq(mmt_pipeline_count_topic(&p, "mm.predictions"), keys);
-    /* Each prediction carries the model version and the data watermark. */
     cr_expect_eq(mmt_pipeline_query(&p, "predictions.db",
-                                    "SELECT COUNT(*) FROM predictions WHERE model_version < 1 OR "
-                                    "train_id IS NULL OR data_watermark_ms <= 0"),
+                                    "SELECT COUNT(DISTINCT partition_key) FROM predictions "
+                                    "WHERE fallback = 1"),
+                 keys - with_production);
+    cr_expect_eq(mmt_pipeline_query(&p, "predictions.db", "SELECT COUNT(*) FROM no_model"), 0);
+    cr_expect_eq(mmt_pipeline_count_topic(&p, "mm.predictions"), keys);
+    /* Each champion's prediction carries the model version; every one the data watermark. */
+    cr_expect_eq(mmt_pipeline_query(&p, "predictions.db",
+                                    "SELECT COUNT(*) FROM predictions WHERE (fallback = 0 AND "
+                                    "(model_version < 1 OR train_id IS NULL)) OR "
+                                    "data_watermark_ms <= 0 OR load_id IS NULL"),
                  0);
 
     /* Scoring again replays into the same rows: upserts, no duplicates. */
     cr_assert_eq(mmt_pipeline_score(&p), 0);
     cr_expect_eq(mmt_pipeline_query(&p, "predictions.db", "SELECT COUNT(*) FROM predictions"),
-                 with_production * HORIZON);
+                 keys * HORIZON);
     free(bad);
     mmt_pipeline_stop(&p);
 }

@@ -101,7 +101,11 @@ static char *run(bool interrupt) {
         keys);
     int64_t with_production = 0;
     mmt_pipeline_decisions(&p, &with_production);
+    /* Every key is answered: its champion, or its declared fallback labelled as such. */
     cr_expect_eq(mmt_pipeline_query(&p, "predictions.db", "SELECT COUNT(*) FROM predictions"),
+                 keys * HORIZON);
+    cr_expect_eq(mmt_pipeline_query(&p, "predictions.db",
+                                    "SELECT COUNT(*) FROM predictions WHERE fallback = 0"),
                  with_production * HORIZON);
 
     char *set = model_set(&p);

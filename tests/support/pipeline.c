@@ -295,12 +295,24 @@ int64_t mmt_pipeline_count_topic(mmt_pipeline_t *p, const char *topic) {
     return n;
 }
 
-int mmt_pipeline_score(mmt_pipeline_t *p) {
+int mmt_pipeline_score_with(mmt_pipeline_t *p, const char *const *extra) {
     char *sink = path_in(p, "predictions.db");
-    const char *args[] = {"--sink", sink, NULL};
+    char *state = path_in(p, "scorer.db");
+    const char *args[16] = {"--sink", sink, "--state", state};
+    size_t n = 4;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        cr_assert_lt(n, MM_ARRAY_SIZE(args) - 1, "too many scorer arguments");
+        args[n++] = extra[i];
+    }
+    args[n] = NULL;
     int st = mmt_wait(spawn_service(p, "mm-scorer", args), mmt_timeout_ms(300000));
     free(sink);
+    free(state);
     return st;
+}
+
+int mmt_pipeline_score(mmt_pipeline_t *p) {
+    return mmt_pipeline_score_with(p, NULL);
 }
 
 int64_t mmt_pipeline_try_query(mmt_pipeline_t *p, const char *db_name, const char *sql) {

@@ -53,8 +53,10 @@ bool mmt_pipeline_wait_decisions(mmt_pipeline_t *p, int64_t keys, int64_t timeou
 /** @brief Count records on @p topic (reading it to the end). */
 int64_t mmt_pipeline_count_topic(mmt_pipeline_t *p, const char *topic);
 
-/** @brief Run mm-scorer (batch); @returns its exit status. */
+/** @brief Run mm-scorer (batch; sink predictions.db, state scorer.db); @returns its exit status. */
 int mmt_pipeline_score(mmt_pipeline_t *p);
+/** @brief Like mmt_pipeline_score with extra arguments (NULL-terminated; may be NULL). */
+int mmt_pipeline_score_with(mmt_pipeline_t *p, const char *const *extra);
 
 /** @brief Query one integer from a SQLite file in the pipeline dir ("trainer.db", ...). */
 int64_t mmt_pipeline_query(mmt_pipeline_t *p, const char *db_name, const char *sql);

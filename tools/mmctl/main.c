@@ -4,16 +4,18 @@
  *   mmctl models list|get|versions|promote|rollback   the model registry (mm-promoter's SQLite)
  *   mmctl report                                      registry counts, champion metrics vs
  *                                                     baselines, and the scorer's sink
+ *   mmctl predictions list|export                     the latest predictions in the sink
  *   mmctl outbox deliver                              send pending decisions to Kafka
  *   mmctl topics init                                 create the topics
  *
- * Output: -o table (default, for people) or -o json (for scripts; stable field names).
+ * Output: -o table (default, for people) or -o json (for scripts; stable field names);
+ * predictions also -o csv.
  * stdout carries the data, stderr the diagnostics. Exit codes: 0 ok, 1 error, 2 usage,
  * 3 not found.
  *
  * Workload: an operator's occasional command or a script polling `report` once a
  * second. This file parses arguments and dispatches; each noun has its own file
- * (models.c, report.c, outbox.c, topics.c; output.c prints). Registry logic lives
+ * (models.c, predictions.c, report.c, outbox.c, topics.c; output.c prints). Registry logic lives
  * in libmm (mm/registry.h), the sink's schema with mm-scorer (services/scorer/sink.h).
  */
 #include <getopt.h>
@@ -46,14 +48,19 @@ static const char usage_text[] =
     "                                   restore the previous champion\n"
     "  report [--sink PATH]             keys, versions, approved, rejected, fallback,\n"
     "                                   champion metrics vs baselines, predictions in the sink\n"
+    "  predictions list [--key K]       the latest predictions in the sink (each key's latest\n"
+    "                                   run; table, json or csv; docs/scoring.md)\n"
+    "  predictions export [--key K]     the same with every lineage column (csv, or -o json)\n"
     "  outbox deliver                   send pending decisions to Kafka (needs a bootstrap)\n"
     "  topics init [--partitions N] [--replication N]\n"
     "                                   create the mm.* topics (no error if they exist)\n"
     "\n"
     "Options:\n"
     "  --registry PATH         registry SQLite file (env MM_PROMOTER_REGISTRY)\n"
-    "  --sink PATH             mm-scorer's SQLite sink, for report (env MM_SCORER_SINK)\n"
-    "  -o, --output FORMAT     table (default) or json\n"
+    "  --sink PATH             mm-scorer's SQLite sink, for report and predictions\n"
+    "                          (env MM_SCORER_SINK)\n"
+    "  --key KEY               predictions: one partition key (default: all)\n"
+    "  -o, --output FORMAT     table (default), json, or csv (predictions)\n"
     "  --reason TEXT           why (required for promote and rollback; kept in the audit log)\n"
     "  --actor NAME            who, for the audit log (default mmctl:$USER)\n"
     "  --metric NAME           metric shown by models list (default: the spec's promotion\n"
@@ -83,6 +90,7 @@ static const char usage_text[] =
 enum {
     OPT_REGISTRY = 256,
     OPT_SINK,
+    OPT_KEY,
     OPT_REASON,
     OPT_ACTOR,
     OPT_METRIC,
@@ -100,6 +108,7 @@ enum {
 static const struct option long_options[] = {
     {"registry", required_argument, NULL, OPT_REGISTRY},
     {"sink", required_argument, NULL, OPT_SINK},
+    {"key", required_argument, NULL, OPT_KEY},
     {"output", required_argument, NULL, 'o'},
     {"reason", required_argument, NULL, OPT_REASON},
     {"actor", required_argument, NULL, OPT_ACTOR},
@@ -144,8 +153,10 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
                 o->format = OUT_TABLE;
             else if (strcmp(optarg, "json") == 0)
                 o->format = OUT_JSON;
+            else if (strcmp(optarg, "csv") == 0)
+                o->format = OUT_CSV;
             else
-                return mmctl_usage_error("-o: expected table or json, not '%s'", optarg);
+                return mmctl_usage_error("-o: expected table, json or csv, not '%s'", optarg);
             break;
         case 'X': {
             const char *eq = strchr(optarg, '=');
@@ -164,6 +175,9 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
             break;
         case OPT_SINK:
             o->sink = optarg;
+            break;
+        case OPT_KEY:
+            o->key = optarg;
             break;
         case OPT_REASON:
             o->reason = optarg;
@@ -274,6 +288,9 @@ int main(int argc, char **argv) {
         rc = mmctl_models_rollback(&o, words[2]);
     } else if (strcmp(noun, "report") == 0 && n_words == 1) {
         rc = mmctl_report(&o);
+    } else if (strcmp(noun, "predictions") == 0 && verb && n_words == 2 &&
+               (strcmp(verb, "list") == 0 || strcmp(verb, "export") == 0)) {
+        rc = strcmp(verb, "list") == 0 ? mmctl_predictions_list(&o) : mmctl_predictions_export(&o);
     } else if (strcmp(noun, "outbox") == 0 && verb && strcmp(verb, "deliver") == 0 &&
                n_words == 2) {
         rc = mmctl_outbox_deliver(&o);

@@ -1,7 +1,7 @@
 /*
  * mmctl.h - what mmctl's files share: the parsed options, exit statuses,
  * output helpers (output.c) and one entry point per command (models.c,
- * report.c, outbox.c, topics.c). main.c parses arguments and dispatches.
+ * predictions.c, report.c, outbox.c, topics.c). main.c parses arguments and dispatches.
  */
 #ifndef MMCTL_H
 #define MMCTL_H
@@ -23,11 +23,12 @@ enum {
     EXIT_NOT_FOUND = 3,
 };
 
-typedef enum { OUT_TABLE = 0, OUT_JSON = 1 } out_format_t;
+typedef enum { OUT_TABLE = 0, OUT_JSON = 1, OUT_CSV = 2 } out_format_t;
 
 typedef struct mmctl_opts {
     const char *registry;
     const char *sink;
+    const char *key; /* predictions: one partition key, or NULL for all */
     const char *reason;
     const char *actor;
     const char *metric;
@@ -83,6 +84,10 @@ int mmctl_open_registry(const mmctl_opts_t *o, mm_db_t **db);
  */
 mm_err_t mmctl_deliver_outbox(const mmctl_opts_t *o, mm_db_t *db, char *errstr, size_t errstr_size);
 int mmctl_outbox_deliver(const mmctl_opts_t *o);
+
+/* ---- predictions.c */
+int mmctl_predictions_list(const mmctl_opts_t *o);
+int mmctl_predictions_export(const mmctl_opts_t *o);
 
 /* ---- report.c, topics.c */
 int mmctl_report(const mmctl_opts_t *o);

@@ -156,8 +156,9 @@ typedef struct mm_prediction_batch {
     const char *train_id; /* optional when status != OK */
     int32_t model_version;
     const char *algorithm;     /* optional */
-    int64_t data_watermark_ms; /* data_end of the model's training data */
-    const char *load_id;       /* optional: the load that produced the training data */
+    int64_t data_watermark_ms; /* time of the latest observation the prediction used (scoring
+                                  data; the training data's end when there was none); -1 none */
+    const char *load_id;       /* optional: the load that delivered that observation */
     double interval_level;     /* e.g. 0.95 */
     size_t n;
     int64_t *time_ms; /* target times */
@@ -165,6 +166,11 @@ typedef struct mm_prediction_batch {
     double *lower;    /* NaN when not available */
     double *upper;
     int64_t produced_at_ms;
+    bool fallback;             /* answered by a declared fallback, not an approved model */
+    int64_t model_data_end_ms; /* data_end of the model's training data; -1 none */
+    int32_t new_observations;  /* observations after the model's training data that were used */
+    int32_t planned_steps;     /* steps whose known-in-advance covariates were all planned */
+    int32_t carried_steps;     /* steps where a known-in-advance covariate was carried forward */
 } mm_prediction_batch_t;
 
 void mm_prediction_batch_clear(mm_prediction_batch_t *rec);

@@ -140,3 +140,87 @@ Test(sink, a_rolled_back_transaction_leaves_no_rows) {
     mm_scorer_sink_rollback(sink);
     cr_expect_eq(count("SELECT count(*) FROM predictions"), 0);
 }
+
+/* ------------------------------------------------------------ answers and the latest run */
+
+static void answer(const mm_prediction_batch_t *p) {
+    cr_assert_eq(mm_scorer_sink_begin(sink, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_scorer_sink_answer(sink, p, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_scorer_sink_commit(sink, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+}
+
+typedef struct latest_rows {
+    int64_t n, no_model, fallback, planned;
+    double sum;
+} latest_rows_t;
+
+static bool on_latest(void *opaque, const mm_scorer_sink_row_t *r) {
+    latest_rows_t *l = opaque;
+    l->n++;
+    if (strcmp(r->status, "no_model") == 0) l->no_model++;
+    if (r->fallback) l->fallback++;
+    l->planned += r->planned_steps;
+    if (!isnan(r->value)) l->sum += r->value;
+    return true;
+}
+
+static latest_rows_t latest(const char *key) {
+    latest_rows_t l = {0};
+    cr_assert_eq(mm_scorer_sink_latest(sink, key, on_latest, &l, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    return l;
+}
+
+Test(sink, lineage_columns_are_stored_with_every_row) {
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    p.fallback = true;
+    p.model_data_end_ms = 800;
+    p.new_observations = 7;
+    p.planned_steps = 2;
+    p.carried_steps = 1;
+    answer(&p);
+    cr_expect_eq(
+        count("SELECT COUNT(*) FROM predictions WHERE fallback = 1 AND model_data_end_ms "
+              "= 800 AND new_observations = 7 AND planned_steps = 2 AND carried_steps = 1"),
+        3);
+}
+
+Test(sink, the_latest_view_shows_only_each_keys_latest_run) {
+    answer(&(mm_prediction_batch_t){.partition_key = "store=2/item=1",
+                                    .request_id = "run-1",
+                                    .status = MM_PREDICTION_NO_MODEL,
+                                    .message = "no approved model",
+                                    .produced_at_ms = 1});
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    answer(&p);
+    /* The next run starts a period later: its first two target times overlap run-1's. */
+    static int64_t later[] = {2000, 3000, 4000};
+    p = batch("run-2", 10.0);
+    p.time_ms = later;
+    p.planned_steps = 3;
+    answer(&p);
+    latest_rows_t all = latest(NULL);
+    cr_expect_eq(all.n, 4, "three predictions of run-2 and one no-model answer");
+    cr_expect_eq(all.no_model, 1);
+    cr_expect_eq(all.planned, 9);
+    cr_expect_eq(all.sum, 11.5 + 12.5 + 13.5);
+    latest_rows_t one = latest(KEY);
+    cr_expect_eq(one.n, 3);
+    /* Replaying run-2 changes nothing. */
+    answer(&p);
+    cr_expect_eq(latest(NULL).n, 4);
+    cr_expect_eq(count("SELECT COUNT(*) FROM predictions"), 4, "run-1's first row stays stored");
+}
+
+Test(sink, a_key_answered_no_model_after_predictions_has_no_latest_predictions) {
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    answer(&p);
+    answer(&(mm_prediction_batch_t){.partition_key = KEY,
+                                    .request_id = "run-2",
+                                    .status = MM_PREDICTION_NO_MODEL,
+                                    .message = "serve_fallback is false",
+                                    .produced_at_ms = 2});
+    latest_rows_t l = latest(KEY);
+    cr_expect_eq(l.n, 1);
+    cr_expect_eq(l.no_model, 1);
+}

@@ -1,0 +1,65 @@
+/*
+ * scorer_int.h - what mm-scorer's files share: the scorer's state and the
+ * internal entry points of scorer.c (decisions, batch loop), intake.c
+ * (catch-up on mm.observations) and answer.c (one key's answer).
+ */
+#ifndef MM_SCORER_INT_H
+#define MM_SCORER_INT_H
+
+#include "mm/hashmap.h"
+#include "mm/kafka.h"
+#include "mm/outbox.h"
+#include "mm/records.h"
+#include "model_cache.h"
+#include "scorer.h"
+#include "scoring_data.h"
+#include "sink.h"
+
+#define MM_SCORER_SERVICE_NAME "mm-scorer"
+
+typedef struct mm_scorer_key_entry {
+    mm_model_decision_t decision; /* latest decision for the key (owned) */
+} mm_scorer_key_entry_t;
+
+struct mm_scorer {
+    mm_scorer_config_t cfg;
+    mm_scorer_sink_t *sink;
+    mm_scoring_data_t *scoring; /* state store: scoring data, offsets, outbox */
+    mm_outbox_t outbox;         /* dead letters found while catching up */
+    bool outbox_ready;
+    mm_blob_t *blob;
+    mm_model_cache_t *cache;
+    mm_kafka_producer_t *producer;
+    mm_hashmap_t *by_key;            /* partition key -> entry (keys borrowed from decisions) */
+    mm_scorer_key_entry_t **entries; /* insertion order */
+    size_t n_entries, cap_entries;
+    int64_t decisions_read, decisions_bad;
+    int64_t delivered, delivery_failed;
+};
+
+/** The run-wide settings of one key's answer. */
+typedef struct mm_scorer_run {
+    const char *run_id;
+    int64_t as_of_ms; /* 0: each key from its own latest observation */
+    bool as_of_given; /* set by the operator: also bounds classification telemetry */
+    size_t horizon;   /* forecast steps */
+    mm_scorer_batch_stats_t *stats;
+} mm_scorer_run_t;
+
+/**
+ * @brief Answer @p key: champion, labelled fallback or "no model", into the
+ * sink's open transaction and onto mm.predictions.
+ * @param decision the key's latest decision, or NULL when it has none.
+ * @returns MM_OK when answered (a model that could not be applied is counted
+ * in stats->failed and answered with an error record); a sink or producer
+ * error otherwise.
+ */
+mm_err_t mm_scorer__answer_key(mm_scorer_t *scorer, const char *key,
+                               const mm_model_decision_t *decision, const mm_scorer_run_t *run,
+                               char *errstr, size_t errstr_size);
+
+/** @brief Encode @p p and hand it to the producer for mm.predictions. */
+mm_err_t mm_scorer__produce(mm_scorer_t *scorer, const mm_prediction_batch_t *p, char *errstr,
+                            size_t errstr_size);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * scoring_data.c - mm-scorer's SQLite state store of scoring data (see
+ * scoring_data.h).
+ *
+ * Workload: a catch-up before each batch run applies one transaction per
+ * ObservationBatch (a few to a few thousand row upserts through one prepared
+ * statement, then one bounded delete per key); scoring then reads each key's
+ * few hundred rows once, in time order off the primary key.
+ */
+#include "scoring_data.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/outbox.h"
+#include "mm/util.h"
+
+/* A DeadLetter's room beyond a full-size original: the envelope (reason, coordinates). */
+#define DEADLETTER_ENVELOPE_SLACK 65536
+/* First allocation, in rows, of a key's read (doubled as it grows). */
+#define ROWS_INITIAL 512
+
+/* migrations[i] upgrades schema version i to i+1. Never edit a released entry: append. */
+static const char *const scoring_migrations[] = {
+    /* v1 */
+    "CREATE TABLE scoring_rows ("
+    "  partition_key TEXT NOT NULL,"
+    "  t INTEGER NOT NULL,"
+    "  y REAL,"
+    "  x BLOB,"
+    "  load_id TEXT,"
+    "  PRIMARY KEY (partition_key, t)) WITHOUT ROWID;"
+    "CREATE INDEX scoring_rows_observed ON scoring_rows(partition_key, t) WHERE y IS NOT "
+    "NULL;" MM_CONSUMER_STATE_TABLE_SQL(MM_SCORING_DATA_OFFSETS_TABLE) MM_OUTBOX_TABLE_SQL,
+};
+
+/* The apply path's statements, in the order of the store's fields. */
+static const char *const apply_sql[] = {
+    /* A planned row (empty target) never erases a stored observed target. */
+    "INSERT INTO scoring_rows(partition_key, t, y, x, load_id) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT(partition_key, t) DO UPDATE SET y = COALESCE(excluded.y, y), x = excluded.x, "
+    "load_id = CASE WHEN excluded.y IS NULL AND y IS NOT NULL THEN load_id "
+    "ELSE excluded.load_id END",
+    /* Keep the newest ?2 observed rows and everything after the oldest of them. */
+    "DELETE FROM scoring_rows WHERE partition_key = ?1 AND t < ("
+    "SELECT t FROM scoring_rows WHERE partition_key = ?1 AND y IS NOT NULL "
+    "ORDER BY t DESC LIMIT 1 OFFSET ?2 - 1)",
+};
+
+struct mm_scoring_data {
+    mm_db_t *db;
+    const mm_spec_t *spec;
+    size_t keep_observed;
+    mm_consumer_state_t *offsets;
+    sqlite3_stmt *st_upsert;
+    sqlite3_stmt *st_prune;
+};
+
+static sqlite3_stmt **apply_stmt(mm_scoring_data_t *sd, size_t i) {
+    sqlite3_stmt **stmts[] = {&sd->st_upsert, &sd->st_prune};
+    _Static_assert(MM_ARRAY_SIZE(stmts) == MM_ARRAY_SIZE(apply_sql), "one statement per field");
+    return stmts[i];
+}
+
+void mm_scoring_rows_clear(mm_scoring_rows_t *rows) {
+    free(rows->time_ms);
+    free(rows->y);
+    free(rows->x);
+    free(rows->load_id);
+    memset(rows, 0, sizeof(*rows));
+}
+
+mm_scoring_data_t *mm_scoring_data_open(const char *path, const mm_spec_t *spec,
+                                        size_t keep_observed, const char *service, char *errstr,
+                                        size_t errstr_size) {
+    mm_scoring_data_t *sd = calloc(1, sizeof(*sd));
+    if (!sd) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "scoring data: out of memory");
+        return NULL;
+    }
+    sd->spec = spec;
+    sd->keep_observed = keep_observed ? keep_observed : MM_SCORING_DATA_DEFAULT_KEEP;
+    if (mm_db_open_err(&sd->db, path, scoring_migrations, MM_ARRAY_SIZE(scoring_migrations), errstr,
+                       errstr_size))
+        goto fail;
+    for (size_t i = 0; i < MM_ARRAY_SIZE(apply_sql); i++)
+        if (mm_db_prepare(sd->db, apply_stmt(sd, i), apply_sql[i], errstr, errstr_size)) goto fail;
+    mm_consumer_state_config_t offsets = {.table = MM_SCORING_DATA_OFFSETS_TABLE,
+                                          .service = service,
+                                          .deadletter_cap =
+                                              MM_BUF_CAP_MESSAGE + DEADLETTER_ENVELOPE_SLACK};
+    sd->offsets = mm_consumer_state_new(sd->db, &offsets, errstr, errstr_size);
+    if (!sd->offsets) goto fail;
+    return sd;
+fail:
+    mm_scoring_data_close(sd);
+    return NULL;
+}
+
+void mm_scoring_data_close(mm_scoring_data_t *sd) {
+    if (!sd) return;
+    mm_consumer_state_destroy(sd->offsets);
+    for (size_t i = 0; i < MM_ARRAY_SIZE(apply_sql); i++) sqlite3_finalize(*apply_stmt(sd, i));
+    mm_db_close(sd->db);
+    free(sd);
+}
+
+mm_db_t *mm_scoring_data_db(const mm_scoring_data_t *sd) {
+    return sd->db;
+}
+
+mm_consumer_state_t *mm_scoring_data_offsets(const mm_scoring_data_t *sd) {
+    return sd->offsets;
+}
+
+/* Map the batch's columns onto the spec's exogenous columns (by name); -1 = absent. */
+static void map_columns(const mm_spec_t *spec, const mm_observation_batch_t *b, int *col_of) {
+    for (size_t j = 0; j < spec->n_feature_columns; j++) {
+        col_of[j] = -1;
+        for (size_t c = 0; c < b->n_columns; c++)
+            if (b->columns[c].name && strcmp(b->columns[c].name, spec->feature_columns[j]) == 0)
+                col_of[j] = (int)c;
+    }
+}
+
+static mm_err_t upsert_rows(mm_scoring_data_t *sd, const mm_observation_batch_t *b, char *errstr,
+                            size_t errstr_size) {
+    const size_t nx = sd->spec->n_feature_columns;
+    int col_of[MM_MODEL_MAX_EXOG];
+    double x[MM_MODEL_MAX_EXOG];
+    map_columns(sd->spec, b, col_of);
+    sqlite3_stmt *st = sd->st_upsert;
+    for (size_t i = 0; i < b->n_rows; i++) {
+        sqlite3_bind_text(st, 1, b->partition_key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, b->time_ms[i]);
+        if (isnan(b->target[i]))
+            sqlite3_bind_null(st, 3);
+        else
+            sqlite3_bind_double(st, 3, b->target[i]);
+        if (nx > 0) {
+            for (size_t j = 0; j < nx; j++)
+                x[j] = col_of[j] >= 0 ? b->columns[col_of[j]].values[i] : NAN;
+            sqlite3_bind_blob(st, 4, x, (int)(nx * sizeof(double)), SQLITE_TRANSIENT);
+        } else {
+            sqlite3_bind_null(st, 4);
+        }
+        if (b->load_id)
+            sqlite3_bind_text(st, 5, b->load_id, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 5);
+        mm_err_t err = mm_db_step_done(sd->db, st, errstr, errstr_size);
+        if (err) return err;
+    }
+    return MM_OK;
+}
+
+mm_err_t mm_scoring_data_apply(mm_scoring_data_t *sd, const char *topic, int32_t partition,
+                               int64_t offset, const mm_observation_batch_t *batch, char *errstr,
+                               size_t errstr_size) {
+    mm_err_t err = mm_db_begin(sd->db, errstr, errstr_size);
+    if (err) return err;
+    err = upsert_rows(sd, batch, errstr, errstr_size);
+    if (!err)
+        err = mm_db_bind(sd->db, sd->st_prune, errstr, errstr_size, "ti", batch->partition_key,
+                         (int64_t)sd->keep_observed);
+    if (!err) err = mm_db_step_done(sd->db, sd->st_prune, errstr, errstr_size);
+    if (!err && topic)
+        err =
+            mm_consumer_state_store(sd->offsets, topic, partition, offset + 1, errstr, errstr_size);
+    if (!err) err = mm_db_commit(sd->db, errstr, errstr_size);
+    if (err) mm_db_rollback(sd->db);
+    return err;
+}
+
+static bool rows_grow(mm_scoring_rows_t *r, size_t *cap) {
+    size_t ncap = *cap ? *cap * 2 : ROWS_INITIAL;
+    int64_t *nt = realloc(r->time_ms, ncap * sizeof(*nt));
+    if (nt) r->time_ms = nt;
+    double *ny = realloc(r->y, ncap * sizeof(*ny));
+    if (ny) r->y = ny;
+    double *nx = r->n_exog ? realloc(r->x, ncap * r->n_exog * sizeof(*nx)) : r->x;
+    if (nx) r->x = nx;
+    if (!nt || !ny || (r->n_exog && !nx)) return false;
+    *cap = ncap;
+    return true;
+}
+
+/* Append the statement's current row (t, y, x) to @p r. */
+static void rows_take(mm_scoring_rows_t *r, sqlite3_stmt *st) {
+    size_t n = r->n, nx = r->n_exog;
+    r->time_ms[n] = sqlite3_column_int64(st, 0);
+    r->y[n] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+    const void *blob = sqlite3_column_blob(st, 2);
+    int blen = sqlite3_column_bytes(st, 2);
+    for (size_t j = 0; j < nx; j++) {
+        double v = NAN;
+        if (blob && (size_t)blen >= (j + 1) * sizeof(double))
+            memcpy(&v, (const uint8_t *)blob + j * sizeof(double), sizeof(double));
+        r->x[n * nx + j] = v;
+    }
+    r->n++;
+}
+
+mm_err_t mm_scoring_data_read(mm_scoring_data_t *sd, const char *key, int64_t until_ms,
+                              mm_scoring_rows_t *rows, char *errstr, size_t errstr_size) {
+    memset(rows, 0, sizeof(*rows));
+    rows->n_exog = sd->spec->n_feature_columns;
+    sqlite3_stmt *st = NULL;
+    mm_err_t err = mm_db_query(sd->db, &st, errstr, errstr_size,
+                               "SELECT t, y, x, load_id FROM scoring_rows WHERE partition_key = ?1 "
+                               "ORDER BY t",
+                               "t", key);
+    size_t cap = 0, planned = 0;
+    int64_t newest_observed = -1;
+    while (err == MM_OK && (err = mm_db_step_row(sd->db, st, errstr, errstr_size)) == MM_OK) {
+        if (rows->n == cap && !rows_grow(rows, &cap)) {
+            err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: scoring data too large", key);
+            break;
+        }
+        rows_take(rows, st);
+        size_t i = rows->n - 1;
+        if (!isnan(rows->y[i]) && (until_ms == 0 || rows->time_ms[i] <= until_ms)) {
+            newest_observed = (int64_t)i;
+            planned = 0;
+            free(rows->load_id);
+            rows->load_id = mm_db_column_strdup(st, 3);
+        } else if (newest_observed >= 0 && ++planned >= MM_SCORING_DATA_MAX_PLANNED) {
+            break; /* no horizon reaches further */
+        }
+    }
+    sqlite3_finalize(st);
+    if (err == MM_ERR_NOT_FOUND) err = MM_OK;
+    if (err) {
+        mm_scoring_rows_clear(rows);
+        return err;
+    }
+    rows->n_observed = (size_t)(newest_observed + 1);
+    return MM_OK;
+}
+
+mm_err_t mm_scoring_data_keys(mm_scoring_data_t *sd, mm_scoring_data_key_cb_t *cb, void *opaque,
+                              char *errstr, size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err = mm_db_query(sd->db, &st, errstr, errstr_size,
+                               "SELECT DISTINCT partition_key FROM scoring_rows ORDER BY 1", "");
+    while (err == MM_OK && (err = mm_db_step_row(sd->db, st, errstr, errstr_size)) == MM_OK) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        if (key && !cb(opaque, key)) break;
+    }
+    sqlite3_finalize(st);
+    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
+}
+
+mm_err_t mm_scoring_data_latest(mm_scoring_data_t *sd, int64_t *latest_ms, bool *found,
+                                char *errstr, size_t errstr_size) {
+    *latest_ms = 0;
+    *found = false;
+    sqlite3_stmt *st = NULL;
+    mm_err_t err = mm_db_query(sd->db, &st, errstr, errstr_size,
+                               "SELECT MAX(t) FROM scoring_rows WHERE y IS NOT NULL", "");
+    if (err == MM_OK) err = mm_db_step_row(sd->db, st, errstr, errstr_size);
+    if (err == MM_OK && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *latest_ms = sqlite3_column_int64(st, 0);
+        *found = true;
+    }
+    sqlite3_finalize(st);
+    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
+}
