@@ -17,6 +17,7 @@
 
 #include "mm/log.h"
 #include "mm/model.h"
+#include "mm/series.h"
 #include "mm/util.h"
 #include "scorer_int.h"
 
@@ -36,87 +37,43 @@ static bool decision_is_fallback(const mm_model_decision_t *d) {
     return d->decision == MM_DECISION_FALLBACK;
 }
 
-/* The key's scoring data as the model library takes it. */
+/* The key's scoring data as the model library takes it: the observed rows on the
+ * spec's period (mm/series.h, the trainer's regularisation) and the planned rows. */
 typedef struct key_input {
     mm_series_t recent, planned;
-    int64_t *r_time;
-    double *r_y, *r_x; /* r_x column-major */
-    const double **r_exog;
+    mm_regular_series_t observed;
     double *p_x; /* column-major */
     const double **p_exog;
 } key_input_t;
 
 static void key_input_clear(key_input_t *in) {
-    free(in->r_time);
-    free(in->r_y);
-    free(in->r_x);
-    free(in->r_exog);
+    mm_regular_series_clear(&in->observed);
     free(in->p_x);
     free(in->p_exog);
     memset(in, 0, sizeof(*in));
 }
 
-/* Period index of @p t relative to @p t0 (calendar months for monthly data). */
-static int64_t period_index(const mm_spec_t *spec, int64_t t0, int64_t t) {
-    if (spec->freq == MM_FREQ_MONTH) {
-        time_t a = (time_t)(t0 / 1000), b = (time_t)(t / 1000);
-        struct tm ta, tb;
-        gmtime_r(&a, &ta);
-        gmtime_r(&b, &tb);
-        return (int64_t)(tb.tm_year - ta.tm_year) * 12 + (tb.tm_mon - ta.tm_mon);
-    }
-    int64_t p = mm_freq_period_ms(spec->freq);
-    return (t - t0 + p / 2) / p;
-}
-
-/*
- * Regularise the observed rows onto the spec's period (gaps are NaN targets,
- * as in training), keeping the newest @p max_periods periods; the planned
- * rows go as they are.
- */
+/* The newest @p max_periods periods of the observed rows, regularised; the planned
+ * rows go as they are. */
 static mm_err_t key_input_build(const mm_spec_t *spec, const mm_scoring_rows_t *rows,
                                 size_t max_periods, key_input_t *in, char *errstr,
                                 size_t errstr_size) {
     memset(in, 0, sizeof(*in));
     const size_t nx = rows->n_exog, n = rows->n_observed, np = rows->n - rows->n_observed;
-    const int64_t t0 = rows->time_ms[0], period = mm_freq_period_ms(spec->freq);
-    int64_t last = period_index(spec, t0, rows->time_ms[n - 1]);
-    int64_t first = last + 1 > (int64_t)max_periods ? last + 1 - (int64_t)max_periods : 0;
-    size_t len = (size_t)(last - first + 1);
-    in->r_time = malloc(len * sizeof(int64_t));
-    in->r_y = malloc(len * sizeof(double));
-    in->r_x = nx ? malloc(len * nx * sizeof(double)) : NULL;
-    in->r_exog = nx ? calloc(nx, sizeof(double *)) : NULL;
+    mm_err_t err = mm_series_regularise(spec->freq, rows->time_ms, rows->y, rows->x, n, nx,
+                                        max_periods, &in->observed, errstr, errstr_size);
+    if (err) return err;
     in->p_x = nx && np ? malloc(np * nx * sizeof(double)) : NULL;
     in->p_exog = nx ? calloc(nx, sizeof(double *)) : NULL;
-    if (!in->r_time || !in->r_y || (nx && (!in->r_x || !in->r_exog || !in->p_exog)) ||
-        (nx && np && !in->p_x)) {
+    if ((nx && !in->p_exog) || (nx && np && !in->p_x)) {
         key_input_clear(in);
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
-    for (size_t i = 0; i < len; i++) {
-        in->r_y[i] = NAN;
-        in->r_time[i] = 0;
-        for (size_t j = 0; j < nx; j++) in->r_x[j * len + i] = NAN;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int64_t idx = period_index(spec, t0, rows->time_ms[i]) - first;
-        if (idx < 0 || idx >= (int64_t)len) continue;
-        in->r_y[idx] = rows->y[i];
-        in->r_time[idx] = rows->time_ms[i];
-        for (size_t j = 0; j < nx; j++) in->r_x[j * len + (size_t)idx] = rows->x[i * nx + j];
-    }
-    /* Times of gap slots: one period after the previous slot. */
-    for (size_t i = 0; i < len; i++)
-        if (in->r_time[i] == 0 && !(i == 0 && first == 0))
-            in->r_time[i] = i > 0 ? in->r_time[i - 1] + period : t0 + first * period;
     for (size_t j = 0; j < nx; j++) {
-        in->r_exog[j] = in->r_x + j * len;
         for (size_t i = 0; i < np; i++) in->p_x[j * np + i] = rows->x[(n + i) * nx + j];
         in->p_exog[j] = in->p_x ? in->p_x + j * np : NULL;
     }
-    in->recent = (mm_series_t){
-        .n = len, .time_ms = in->r_time, .y = in->r_y, .n_exog = nx, .exog = in->r_exog};
+    in->recent = mm_regular_series_view(&in->observed);
     in->planned = (mm_series_t){.n = np,
                                 .time_ms = rows->time_ms + n,
                                 .y = rows->y + n,

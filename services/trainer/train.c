@@ -20,6 +20,7 @@
 #include "mm/blob_layout.h"
 #include "mm/log.h"
 #include "mm/model.h"
+#include "mm/series.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 #include "trainer_int.h"
@@ -31,23 +32,6 @@
 /* A failed key's next attempt comes this much later, so a persistent failure does not spin. */
 #define TRAIN_FAILED_POSTPONE_MS 30000
 
-/* The key's regular series (gaps are NaN targets), as the model library takes it. */
-typedef struct key_series {
-    size_t n;
-    int64_t *time_ms;
-    double *y;
-    double *x; /* n_exog * n, column-major */
-    const double **exog;
-} key_series_t;
-
-static void key_series_free(key_series_t *s) {
-    free(s->time_ms);
-    free(s->y);
-    free(s->x);
-    free(s->exog);
-    memset(s, 0, sizeof(*s));
-}
-
 /* One training, carried through the steps. */
 typedef struct train_job {
     mm_trainer_t *trainer;
@@ -55,7 +39,7 @@ typedef struct train_job {
     mm_blob_t *blob;
     const char *key;
     mm_trainer_history_t history;
-    key_series_t series;
+    mm_regular_series_t series; /* the history on the spec's period (mm/series.h) */
     char train_id[MM_SHA256_HEX_LEN + 1];
     bool already; /* trained before on the same data */
     mm_train_result_t result;
@@ -69,67 +53,21 @@ typedef mm_err_t (*train_step_fn)(train_job_t *job);
 
 /* ------------------------------------------------------------ steps */
 
-/* Period index of @p t relative to @p t0 (calendar months for monthly data). */
-static int64_t period_index(const mm_spec_t *spec, int64_t t0, int64_t t) {
-    if (spec->freq == MM_FREQ_MONTH) {
-        time_t a = (time_t)(t0 / 1000), b = (time_t)(t / 1000);
-        struct tm ta, tb;
-        gmtime_r(&a, &ta);
-        gmtime_r(&b, &tb);
-        return (int64_t)(tb.tm_year - ta.tm_year) * 12 + (tb.tm_mon - ta.tm_mon);
-    }
-    int64_t p = mm_freq_period_ms(spec->freq);
-    return (t - t0 + p / 2) / p;
-}
-
 static mm_err_t load_history(train_job_t *job) {
     return mm_trainer_store_read_history(job->db, job->key, job->trainer->spec->n_feature_columns,
                                          &job->history, job->errstr, sizeof(job->errstr));
 }
 
-/*
- * Regularise onto the spec's period: gaps become NaN targets (the model
- * library's gap handling), exogenous values missing there are NaN too; only
- * the newest max_series_points periods are kept.
- */
+/* Regularise onto the spec's period (mm/series.h, shared with the scorer); only the
+ * newest max_series_points periods are kept. */
 static mm_err_t build_series(train_job_t *job) {
-    const mm_spec_t *spec = job->trainer->spec;
     const mm_trainer_history_t *h = &job->history;
-    const size_t nx = h->n_exog, n = h->n;
-    key_series_t *s = &job->series;
-    int64_t last = period_index(spec, h->time_ms[0], h->time_ms[n - 1]);
-    int64_t first_kept = 0;
-    if (last + 1 > job->trainer->cfg.max_series_points)
-        first_kept = last + 1 - job->trainer->cfg.max_series_points;
-    size_t len = (size_t)(last - first_kept + 1);
-    s->n = len;
-    s->time_ms = malloc(len * sizeof(int64_t));
-    s->y = malloc(len * sizeof(double));
-    s->x = nx ? malloc(len * nx * sizeof(double)) : NULL;
-    s->exog = nx ? calloc(nx, sizeof(double *)) : NULL;
-    if (!s->time_ms || !s->y || (nx && (!s->x || !s->exog)))
-        return mm_errf(MM_ERR_NOMEM, job->errstr, sizeof(job->errstr), "%s: series too large",
-                       job->key);
-    int64_t period = mm_freq_period_ms(spec->freq);
-    for (size_t i = 0; i < len; i++) {
-        s->y[i] = NAN;
-        s->time_ms[i] = 0;
-        for (size_t j = 0; j < nx; j++) s->x[j * len + i] = NAN;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int64_t idx = period_index(spec, h->time_ms[0], h->time_ms[i]) - first_kept;
-        if (idx < 0 || idx >= (int64_t)len) continue;
-        s->y[idx] = h->y[i];
-        s->time_ms[idx] = h->time_ms[i];
-        for (size_t j = 0; j < nx; j++) s->x[j * len + (size_t)idx] = h->x[i * nx + j];
-    }
-    /* Times of gap slots: interpolate from the nearest known neighbour. */
-    for (size_t i = 0; i < len; i++) {
-        if (s->time_ms[i] != 0 || (i == 0 && first_kept == 0)) continue;
-        s->time_ms[i] = i > 0 ? s->time_ms[i - 1] + period : h->time_ms[0] + first_kept * period;
-    }
-    for (size_t j = 0; j < nx; j++) s->exog[j] = s->x + j * len;
-    return MM_OK;
+    mm_err_t err = mm_series_regularise(job->trainer->spec->freq, h->time_ms, h->y, h->x, h->n,
+                                        h->n_exog, (size_t)job->trainer->cfg.max_series_points,
+                                        &job->series, job->errstr, sizeof(job->errstr));
+    if (err == MM_ERR_NOMEM)
+        snprintf(job->errstr, sizeof(job->errstr), "%s: series too large", job->key);
+    return err;
 }
 
 /* Deterministic identity: same key, spec and data -> same train id. */
@@ -146,11 +84,7 @@ static mm_err_t identify(train_job_t *job) {
 
 static mm_err_t fit(train_job_t *job) {
     const mm_spec_t *spec = job->trainer->spec;
-    mm_series_t series = {.n = job->series.n,
-                          .time_ms = job->series.time_ms,
-                          .y = job->series.y,
-                          .n_exog = spec->n_feature_columns,
-                          .exog = job->series.exog};
+    mm_series_t series = mm_regular_series_view(&job->series);
     return mm_model_train(&spec->model, &series, &job->result, job->errstr, sizeof(job->errstr));
 }
 
@@ -308,6 +242,6 @@ void mm_trainer__train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const 
     }
     mm_train_result_clear(&job.result);
     mm_buf_free(&job.event);
-    key_series_free(&job.series);
+    mm_regular_series_clear(&job.series);
     mm_trainer_history_clear(&job.history);
 }
