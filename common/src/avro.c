@@ -3,7 +3,8 @@
  * (schemas/catalog.json: name -> Confluent id, retired ids never reused), the
  * .avsc schemas parsed with Avro C, and the check of every record descriptor
  * against its parsed schema (avro_schema_check.c), so a table that drifted
- * from its schema stops the process at start instead of writing bad bytes.
+ * from its schema stops the process at start instead of writing bad bytes;
+ * then the retired ids readers still accept (avro_versions.c).
  * The codec itself is split by concern: avro_framing.c (wire header),
  * avro_records.c (descriptors), avro_encode.c, avro_decode.c with
  * avro_input.c (the bounded cursor), avro_struct.c (clear, equality),
@@ -46,21 +47,13 @@ static record_schema_t schemas[MM_RECORD__COUNT];
 
 /* ------------------------------------------------------------------ init */
 
-static mm_err_t init_catalog(void) {
-    json_error_t jerr;
-    json_t *catalog = json_loadb(mm__schema_catalog, mm__schema_catalog_len, 0, &jerr);
-    if (!catalog)
-        return mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
-                       "schemas/catalog.json:%d: %s", jerr.line, jerr.text);
+/* The current ids from the catalog's "schemas" object (the retired ones: avro_versions.c). */
+static mm_err_t init_catalog(const json_t *catalog) {
     mm_err_t err = MM_OK;
     json_t *ids = json_object_get(catalog, "schemas");
-    json_t *retired = json_object_get(catalog, "retired");
-    if (!json_is_object(ids) || (retired && !json_is_object(retired))) {
-        err = mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
-                      "schemas/catalog.json: \"schemas\" (and \"retired\", if present) must be "
-                      "objects of name -> id");
-        goto out;
-    }
+    if (!json_is_object(ids))
+        return mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
+                       "schemas/catalog.json: \"schemas\" must be an object of name -> id");
     const char *name;
     json_t *id;
     json_object_foreach(ids, name, id) {
@@ -68,48 +61,28 @@ static mm_err_t init_catalog(void) {
         for (int t = 0; t < MM_RECORD__COUNT; t++)
             if (strcmp(name, record_names[t]) == 0) type = t;
         if (type < 0) {
-            err = mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
-                          "schemas/catalog.json: %s is not a known record type", name);
-            goto out;
+            return mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
+                           "schemas/catalog.json: %s is not a known record type", name);
         }
         if (!json_is_integer(id) || json_integer_value(id) < 1 ||
             json_integer_value(id) > INT32_MAX) {
-            err = mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
-                          "schemas/catalog.json: id of %s must be an integer in 1..%d", name,
-                          INT32_MAX);
-            goto out;
+            return mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
+                           "schemas/catalog.json: id of %s must be an integer in 1..%d", name,
+                           INT32_MAX);
         }
         int32_t value = (int32_t)json_integer_value(id);
         for (int t = 0; t < MM_RECORD__COUNT; t++) {
-            if (schemas[t].id == value) {
-                err = mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
-                              "schemas/catalog.json: id %" PRId32 " is used by both %s and %s",
-                              value, record_names[t], name);
-                goto out;
-            }
-        }
-        const char *old_name;
-        json_t *old_id;
-        json_object_foreach(retired, old_name, old_id) {
-            if (json_is_integer(old_id) && json_integer_value(old_id) == value) {
-                err = mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
-                              "schemas/catalog.json: id %" PRId32
-                              " of %s was retired (%s) and may not be reused",
-                              value, name, old_name);
-                goto out;
-            }
+            if (schemas[t].id == value)
+                return mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
+                               "schemas/catalog.json: id %" PRId32 " is used by both %s and %s",
+                               value, record_names[t], name);
         }
         schemas[type].id = value;
     }
-    for (int t = 0; t < MM_RECORD__COUNT; t++) {
-        if (schemas[t].id == 0) {
-            err = mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
-                          "schemas/catalog.json: no id for %s", record_names[t]);
-            goto out;
-        }
-    }
-out:
-    json_decref(catalog);
+    for (int t = 0; t < MM_RECORD__COUNT; t++)
+        if (schemas[t].id == 0)
+            return mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
+                           "schemas/catalog.json: no id for %s", record_names[t]);
     return err;
 }
 
@@ -149,9 +122,29 @@ static mm_err_t init_schemas(void) {
     return MM_OK;
 }
 
+/* The retired ids, checked against the current schemas (a reused id is refused there). */
+static mm_err_t init_versions(const json_t *catalog) {
+    mm_avro__current_t current[MM_RECORD__COUNT];
+    for (int t = 0; t < MM_RECORD__COUNT; t++)
+        current[t] = (mm_avro__current_t){record_names[t], schemas[t].id, schemas[t].json};
+    return mm_avro__versions_init(json_object_get(catalog, "retired"), current, init_errstr,
+                                  sizeof(init_errstr));
+}
+
 static void init_once_fn(void) {
-    init_err = init_catalog();
+    json_error_t jerr;
+    /* A duplicate key would silently drop an id: refuse it. */
+    json_t *catalog =
+        json_loadb(mm__schema_catalog, mm__schema_catalog_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!catalog) {
+        init_err = mm_errf(MM_ERR_SCHEMA, init_errstr, sizeof(init_errstr),
+                           "schemas/catalog.json:%d: %s", jerr.line, jerr.text);
+        return;
+    }
+    init_err = init_catalog(catalog);
     if (!init_err) init_err = init_schemas();
+    if (!init_err) init_err = init_versions(catalog);
+    json_decref(catalog);
 }
 
 mm_err_t mm_avro__ensure_init(char *errstr, size_t errstr_size) {
@@ -181,4 +174,14 @@ int32_t mm_avro__schema_id(mm_record_type_t type) {
 const char *mm_avro_schema_json(mm_record_type_t type) {
     if ((int)type < 0 || type >= MM_RECORD__COUNT || mm_avro__ensure_init(NULL, 0)) return NULL;
     return schemas[type].json;
+}
+
+mm_err_t mm_avro_check_retired_schema(mm_record_type_t type, int32_t id, const char *schema_json,
+                                      char *errstr, size_t errstr_size) {
+    if ((int)type < 0 || type >= MM_RECORD__COUNT || !schema_json)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "check_retired_schema: bad type or NULL schema");
+    mm_err_t err = mm_avro__ensure_init(errstr, errstr_size);
+    if (err) return err;
+    return mm_avro__version_check(type, id, schema_json, schemas[type].json, errstr, errstr_size);
 }

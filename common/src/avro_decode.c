@@ -238,9 +238,10 @@ static mm_err_t decode_field(mm_avro__in_t *in, const mm_avro__field_t *f, uint8
     return decode_value(in, f, rec + f->offset, rec);
 }
 
-static mm_err_t decode_record(mm_avro__in_t *in, const mm_avro__record_t *record, uint8_t *rec,
-                              const uint8_t *parent) {
-    for (size_t i = 0; i < record->n_fields; i++) {
+/* The first @p n_fields fields of @p record: all of them, or what an older writer wrote. */
+static mm_err_t decode_fields(mm_avro__in_t *in, const mm_avro__record_t *record, size_t n_fields,
+                              uint8_t *rec, const uint8_t *parent) {
+    for (size_t i = 0; i < n_fields; i++) {
         const mm_avro__field_t *f = &record->fields[i];
         mm_err_t err = mm_avro__in_push(in, f->name, 0);
         if (!err) err = decode_field(in, f, rec, parent);
@@ -250,13 +251,41 @@ static mm_err_t decode_record(mm_avro__in_t *in, const mm_avro__record_t *record
     return MM_OK;
 }
 
+static mm_err_t decode_record(mm_avro__in_t *in, const mm_avro__record_t *record, uint8_t *rec,
+                              const uint8_t *parent) {
+    return decode_fields(in, record, record->n_fields, rec, parent);
+}
+
+/*
+ * The fields a retired writer did not write take their schema defaults.
+ * avro_versions.c admits only scalars and null there, so this copies values
+ * and allocates nothing.
+ */
+static void fill_defaults(const mm_avro__record_t *record, size_t from, const uint8_t *defaults,
+                          uint8_t *rec) {
+    static const size_t sizes[] = {
+        [MM_AVRO__LONG] = sizeof(int64_t),  [MM_AVRO__INT] = sizeof(int32_t),
+        [MM_AVRO__DOUBLE] = sizeof(double), [MM_AVRO__BOOLEAN] = sizeof(bool),
+        [MM_AVRO__ENUM] = sizeof(int),
+    };
+    for (size_t i = from; i < record->n_fields; i++) {
+        const mm_avro__field_t *f = &record->fields[i];
+        if (f->nullable || f->array || (size_t)f->kind >= sizeof(sizes) / sizeof(sizes[0]))
+            continue; /* absent: already zeroed */
+        memcpy(rec + f->offset, defaults + f->offset, sizes[f->kind]);
+    }
+}
+
 mm_err_t mm_avro_decode(mm_record_type_t type, const void *payload, size_t len, void *rec,
                         char *errstr, size_t errstr_size) {
     if ((int)type < 0 || type >= MM_RECORD__COUNT || !rec)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "decode: bad type or NULL record");
     const mm_avro__record_t *record = mm_avro__descriptor(type);
     memset(rec, 0, record->size);
-    mm_err_t err = mm_avro__frame_check(type, payload, len, errstr, errstr_size);
+    size_t n_fields = 0;
+    const uint8_t *defaults = NULL;
+    mm_err_t err =
+        mm_avro__frame_check(type, payload, len, &n_fields, &defaults, errstr, errstr_size);
     if (err) return err;
     mm_avro__in_t in = {
         .body = (const uint8_t *)payload + MM_WIRE_HEADER_LEN,
@@ -266,7 +295,8 @@ mm_err_t mm_avro_decode(mm_record_type_t type, const void *payload, size_t len, 
         .errstr = errstr,
         .errstr_size = errstr_size,
     };
-    err = decode_record(&in, record, rec, NULL);
+    err = decode_fields(&in, record, n_fields, rec, NULL);
+    if (!err && defaults) fill_defaults(record, n_fields, defaults, rec);
     if (!err && in.pos != in.len)
         err = mm_avro__in_fail(&in, MM_ERR_PARSE, in.pos, "%zu trailing bytes after the record",
                                in.len - in.pos);

@@ -1,9 +1,11 @@
 /*
  * avro_framing.c - the Confluent wire format around every Avro body: byte
- * 0x00, then the 4-byte big-endian schema id from schemas/catalog.json. A
- * wrong magic byte or an id not in the catalog is MM_ERR_SCHEMA (the
- * consumer dead-letters it), a payload shorter than the header or over the
- * message cap is MM_ERR_PARSE.
+ * 0x00, then the 4-byte big-endian schema id from schemas/catalog.json: a
+ * record's current id, or one of its retired ids (avro_versions.c), whose
+ * writers wrote a prefix of the current fields. A wrong magic byte or an id
+ * neither current nor retired is MM_ERR_SCHEMA (the consumer dead-letters
+ * it), a payload shorter than the header or over the message cap is
+ * MM_ERR_PARSE.
  *
  * Workload: once per message; five bytes.
  */
@@ -42,15 +44,25 @@ mm_err_t mm_avro_peek(const void *payload, size_t len, mm_record_type_t *type, i
             return MM_OK;
         }
     }
+    const mm_avro__version_t *older = mm_avro__retired_version(id);
+    if (older) {
+        if (type) *type = older->type;
+        if (schema_id) *schema_id = id;
+        return MM_OK;
+    }
     return mm_errf(MM_ERR_SCHEMA, errstr, errstr_size, "unknown schema id %" PRId32, id);
 }
 
-mm_err_t mm_avro__frame_check(mm_record_type_t type, const void *payload, size_t len, char *errstr,
+mm_err_t mm_avro__frame_check(mm_record_type_t type, const void *payload, size_t len,
+                              size_t *n_fields, const uint8_t **defaults, char *errstr,
                               size_t errstr_size) {
     mm_record_type_t actual = type;
     int32_t id = 0;
     mm_err_t err = mm_avro_peek(payload, len, &actual, &id, errstr, errstr_size);
     if (err) return err;
+    const mm_avro__version_t *older = mm_avro__retired_version(id);
+    *n_fields = older ? older->n_fields : mm_avro__descriptor(type)->n_fields;
+    *defaults = older ? older->defaults : NULL;
     if (actual != type)
         return mm_errf(MM_ERR_SCHEMA, errstr, errstr_size,
                        "schema id %" PRId32 " is %s, expected %s", id, mm_avro_schema_name(actual),

@@ -3,7 +3,8 @@
  * the record descriptors (one static table of field rows per record type,
  * avro_records.c), the bounded input cursor the decoder validates with
  * (avro_input.c), the field path used in every error, and the small wire
- * primitives the encoder and decoder share.
+ * primitives the encoder and decoder share, and the retired schema versions
+ * a reader still accepts (avro_versions.c).
  *
  * A descriptor row says where a field lives in its C struct (offsetof) and
  * what it is on the wire; encode, decode, clear, equality and JSON rendering
@@ -174,15 +175,70 @@ bool mm_avro__utf8_valid(const uint8_t *s, size_t n, size_t *bad);
 /** @brief Write the 5-byte Confluent header for @p schema_id at @p p. */
 void mm_avro__header_put(uint8_t *p, int32_t schema_id);
 
-/** @brief Check framing, the expected type and the message cap before a body is read. */
-mm_err_t mm_avro__frame_check(mm_record_type_t type, const void *payload, size_t len, char *errstr,
-                              size_t errstr_size);
-
 struct avro_obj_t; /* avro_schema_t, without including avro.h everywhere */
 
 /** @brief Check @p type's descriptor against a parsed schema: MM_ERR_SCHEMA naming the field. */
 mm_err_t mm_avro__check_descriptor(mm_record_type_t type, struct avro_obj_t *schema, char *errstr,
                                    size_t errstr_size);
+
+/**
+ * @brief Check a retired schema of @p type (id @p id) against the descriptor as
+ * an older prefix of it: the same fields in the same order up to its end,
+ * nested records whole, enum symbols a prefix of the current ones.
+ * @param n_fields receives the number of top-level fields the retired schema has.
+ * @returns MM_ERR_SCHEMA naming the record, the id and the field.
+ */
+mm_err_t mm_avro__check_older(mm_record_type_t type, int32_t id, struct avro_obj_t *schema,
+                              size_t *n_fields, char *errstr, size_t errstr_size);
+
+/* ---------------------------------------------------------------- versions */
+
+/* What the catalog says of a current record type; avro.c fills one per type. */
+typedef struct mm_avro__current {
+    const char *name; /* "manymodels.ModelDecision" */
+    int32_t id;
+    const char *json; /* the embedded current schema */
+} mm_avro__current_t;
+
+/* A retired schema id whose bytes readers still accept (avro_versions.c). */
+typedef struct mm_avro__version {
+    int32_t id;
+    mm_record_type_t type;
+    size_t n_fields;         /* top-level fields its writers wrote: a prefix of the descriptor */
+    const uint8_t *defaults; /* a record of @c type holding the default of every later field */
+} mm_avro__version_t;
+
+struct json_t; /* jansson's, without including jansson.h everywhere */
+
+/**
+ * @brief Load the catalog's "retired" object (id -> {record, schema}) and the
+ * embedded schemas/retired/ files it names, checking each is a prefix of its
+ * record's current schema whose later fields all have supported defaults.
+ * @param retired the "retired" object, or NULL when there is none.
+ * @returns MM_ERR_SCHEMA naming the record, the id and the field.
+ */
+mm_err_t mm_avro__versions_init(const struct json_t *retired,
+                                const mm_avro__current_t current[MM_RECORD__COUNT], char *errstr,
+                                size_t errstr_size);
+
+/**
+ * @brief The start-up check of one retired schema text, without keeping it
+ * (mm_avro_check_retired_schema()).
+ */
+mm_err_t mm_avro__version_check(mm_record_type_t type, int32_t id, const char *schema_json,
+                                const char *current_json, char *errstr, size_t errstr_size);
+
+/** @returns the retired version with schema id @p id, or NULL (init done, no checks). */
+const mm_avro__version_t *mm_avro__retired_version(int32_t id);
+
+/**
+ * @brief The frame check of a payload for @p type, accepting a retired id of it.
+ * @param n_fields receives how many top-level fields the writer wrote.
+ * @param defaults receives the defaults of the fields after those, or NULL.
+ */
+mm_err_t mm_avro__frame_check(mm_record_type_t type, const void *payload, size_t len,
+                              size_t *n_fields, const uint8_t **defaults, char *errstr,
+                              size_t errstr_size);
 
 /** @brief Ensure the codec is initialised (schemas parsed and checked). */
 mm_err_t mm_avro__ensure_init(char *errstr, size_t errstr_size);

@@ -7,8 +7,15 @@
  * record and field. Also checks the tables' own consistency: arrays that own
  * memory carry their count, and a count an array must match is set earlier.
  *
+ * The same walk proves a retired schema (schemas/retired/) is an older
+ * prefix of the current one, so that its bytes decode with the current
+ * descriptor: the same fields in the same order up to its end, nested records
+ * identical, enum symbols a prefix of the current ones. Which appended
+ * fields have defaults is avro_versions.c's concern.
+ *
  * Workload: once per process, a few dozen fields; clarity over speed.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -18,6 +25,9 @@
 
 typedef struct check {
     mm_avro__path_t path;
+    int32_t older_id;   /* a retired schema's id, checked as a prefix; 0: the current schema */
+    const char *mine;   /* "the descriptor" or "the current schema" */
+    const char *theirs; /* "the schema" or "the retired one" */
     char *errstr;
     size_t errstr_size;
 } check_t;
@@ -29,6 +39,11 @@ __attribute__((format(printf, 2, 3))) static mm_err_t drift(check_t *c, const ch
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    if (c->older_id)
+        return mm_errf(MM_ERR_SCHEMA, c->errstr, c->errstr_size,
+                       "retired schema id %" PRId32 " of %s is not a prefix of the current one: "
+                       "%s: %s",
+                       c->older_id, c->path.record, where, what);
     return mm_errf(MM_ERR_SCHEMA, c->errstr, c->errstr_size, "schema drift: %s: %s", where, what);
 }
 
@@ -49,13 +64,14 @@ static mm_err_t check_record(check_t *c, const mm_avro__record_t *record, avro_s
 
 static mm_err_t check_enum(check_t *c, const mm_avro__field_t *f, avro_schema_t schema) {
     int n = avro_schema_enum_number_of_symbols(schema);
-    if (n != f->n_symbols)
-        return drift(c, "the descriptor has %d enum symbols, the schema %d", f->n_symbols, n);
+    /* An older writer may know fewer symbols: the current ones only append. */
+    if (c->older_id ? n > f->n_symbols : n != f->n_symbols)
+        return drift(c, "%s has %d enum symbols, %s %d", c->mine, f->n_symbols, c->theirs, n);
     for (int i = 0; i < n; i++) {
         const char *symbol = avro_schema_enum_get(schema, i);
         if (!symbol || strcmp(symbol, f->symbols[i]) != 0)
-            return drift(c, "enum symbol %d is \"%s\" in the descriptor, \"%s\" in the schema", i,
-                         f->symbols[i], symbol ? symbol : "?");
+            return drift(c, "enum symbol %d is \"%s\" in %s, \"%s\" in %s", i, f->symbols[i],
+                         c->mine, symbol ? symbol : "?", c->theirs);
     }
     return MM_OK;
 }
@@ -71,8 +87,8 @@ static mm_err_t check_value(check_t *c, const mm_avro__field_t *f, avro_schema_t
     schema = resolve(schema);
     if ((size_t)f->kind >= sizeof(types) / sizeof(types[0]) ||
         avro_typeof(schema) != types[f->kind])
-        return drift(c, "the descriptor says %s%s, the schema %s", f->array ? "array of " : "",
-                     kind_name(f->kind), avro_schema_type_name(schema));
+        return drift(c, "%s says %s%s, %s %s", c->mine, f->array ? "array of " : "",
+                     kind_name(f->kind), c->theirs, avro_schema_type_name(schema));
     if (f->kind == MM_AVRO__ENUM) return check_enum(c, f, schema);
     if (f->kind == MM_AVRO__RECORD) return check_record(c, f->record, schema);
     return MM_OK;
@@ -82,8 +98,8 @@ static mm_err_t check_field(check_t *c, const mm_avro__field_t *f, avro_schema_t
     schema = resolve(schema);
     bool is_union = avro_typeof(schema) == AVRO_UNION;
     if (f->nullable != is_union)
-        return drift(c, "the descriptor says %s, the schema %s",
-                     f->nullable ? "[\"null\", ...] union" : "not a union",
+        return drift(c, "%s says %s, %s %s", c->mine,
+                     f->nullable ? "[\"null\", ...] union" : "not a union", c->theirs,
                      avro_schema_type_name(schema));
     if (is_union) {
         if (avro_schema_union_size(schema) != 2 ||
@@ -93,7 +109,7 @@ static mm_err_t check_field(check_t *c, const mm_avro__field_t *f, avro_schema_t
     }
     if (f->array) {
         if (avro_typeof(schema) != AVRO_ARRAY)
-            return drift(c, "the descriptor says array of %s, the schema %s", kind_name(f->kind),
+            return drift(c, "%s says array of %s, %s %s", c->mine, kind_name(f->kind), c->theirs,
                          avro_schema_type_name(schema));
         schema = avro_schema_array_items(schema);
     }
@@ -127,21 +143,30 @@ static mm_err_t check_record(check_t *c, const mm_avro__record_t *record, avro_s
     schema = resolve(schema);
     const char *name = avro_schema_name(schema);
     if (avro_typeof(schema) != AVRO_RECORD)
-        return drift(c, "the descriptor says record %s, the schema %s", record->name,
+        return drift(c, "%s says record %s, %s %s", c->mine, record->name, c->theirs,
                      avro_schema_type_name(schema));
     if (!name || strcmp(name, record->name) != 0)
-        return drift(c, "the descriptor says record %s, the schema record %s", record->name,
+        return drift(c, "%s says record %s, %s record %s", c->mine, record->name, c->theirs,
                      name ? name : "?");
     size_t n = avro_schema_record_size(schema);
-    for (size_t i = 0; i < n || i < record->n_fields; i++) {
+    /* Only the top level of a retired schema may end early: nested records are whole. */
+    size_t upto = c->older_id && c->path.depth == 0 && n < record->n_fields ? n : record->n_fields;
+    for (size_t i = 0; i < n || i < upto; i++) {
         const char *field = i < n ? avro_schema_record_field_name(schema, (int)i) : NULL;
+        if (i >= record->n_fields && c->older_id)
+            return drift(c, "retired field %zu \"%s\" is not in the current schema", i, field);
         if (i >= record->n_fields)
             return drift(c, "schema field %zu \"%s\" has no descriptor row", i, field);
         const mm_avro__field_t *f = &record->fields[i];
+        if (!field && c->older_id)
+            return drift(c,
+                         "field %zu \"%s\" of the current schema is missing from the retired "
+                         "one, and only appended fields may be",
+                         i, f->name);
         if (!field) return drift(c, "descriptor row %zu \"%s\" is not in the schema", i, f->name);
         if (strcmp(field, f->name) != 0)
-            return drift(c, "field %zu is \"%s\" in the descriptor, \"%s\" in the schema", i,
-                         f->name, field);
+            return drift(c, "field %zu is \"%s\" in %s, \"%s\" in %s", i, f->name, c->mine, field,
+                         c->theirs);
         if (c->path.depth >= MM_AVRO__MAX_DEPTH) return drift(c, "nesting too deep");
         c->path.frames[c->path.depth].field = f->name;
         c->path.depth++;
@@ -157,8 +182,26 @@ static mm_err_t check_record(check_t *c, const mm_avro__record_t *record, avro_s
 mm_err_t mm_avro__check_descriptor(mm_record_type_t type, avro_schema_t schema, char *errstr,
                                    size_t errstr_size) {
     const mm_avro__record_t *record = mm_avro__descriptor(type);
-    check_t c = {.path = {.record = record->name}, .errstr = errstr, .errstr_size = errstr_size};
+    check_t c = {.path = {.record = record->name},
+                 .mine = "the descriptor",
+                 .theirs = "the schema",
+                 .errstr = errstr,
+                 .errstr_size = errstr_size};
     return check_record(&c, record, schema);
+}
+
+mm_err_t mm_avro__check_older(mm_record_type_t type, int32_t id, avro_schema_t schema,
+                              size_t *n_fields, char *errstr, size_t errstr_size) {
+    const mm_avro__record_t *record = mm_avro__descriptor(type);
+    check_t c = {.path = {.record = record->name},
+                 .older_id = id,
+                 .mine = "the current schema",
+                 .theirs = "the retired one",
+                 .errstr = errstr,
+                 .errstr_size = errstr_size};
+    mm_err_t err = check_record(&c, record, schema);
+    if (!err) *n_fields = (size_t)avro_schema_record_size(resolve(schema));
+    return err;
 }
 
 mm_err_t mm_avro_check_schema(mm_record_type_t type, const char *schema_json, char *errstr,

@@ -3,7 +3,9 @@
  * Confluent wire format: byte 0x00, 4-byte big-endian schema id, Avro body.
  *
  * Knows nothing of Kafka. Schemas are the .avsc files in schemas/, embedded
- * at build time; ids come from schemas/catalog.json.
+ * at build time; ids come from schemas/catalog.json. Writers use a record's
+ * current id; readers also accept its retired ids (schemas/retired/), decoding
+ * what the older writer wrote and filling later fields with their defaults.
  *
  * Decoding never trusts the input: the framing, the schema id, and every
  * length, count and union index in the body are checked against the bytes
@@ -60,7 +62,19 @@ mm_err_t mm_avro_init(char *errstr, size_t errstr_size);
 mm_err_t mm_avro_check_schema(mm_record_type_t type, const char *schema_json, char *errstr,
                               size_t errstr_size);
 
-/** @returns the catalog schema id of @p type. */
+/**
+ * @brief Check a retired schema text of @p type, as mm_avro_init() does with
+ * each one the catalog lists under "retired": readers accept its id only if it
+ * is an older prefix of the current schema (the same fields in the same order
+ * up to its end, enum symbols a prefix of the current ones) and every field
+ * appended since has a default the decoder can fill.
+ * @param id the retired id, for messages.
+ * @returns MM_OK, or MM_ERR_SCHEMA naming the record, the id and the field.
+ */
+mm_err_t mm_avro_check_retired_schema(mm_record_type_t type, int32_t id, const char *schema_json,
+                                      char *errstr, size_t errstr_size);
+
+/** @returns the catalog schema id of @p type (the one writers use). */
 int32_t mm_avro_schema_id(mm_record_type_t type);
 /** @returns the full Avro name ("manymodels.ObservationBatch"). */
 const char *mm_avro_schema_name(mm_record_type_t type);
@@ -68,8 +82,9 @@ const char *mm_avro_schema_name(mm_record_type_t type);
 const char *mm_avro_schema_json(mm_record_type_t type);
 
 /**
- * @brief Read the Confluent header. @returns MM_ERR_SCHEMA on wrong magic or
- * an id not in the catalog, MM_ERR_PARSE if shorter than the header.
+ * @brief Read the Confluent header. A retired id gives its record type.
+ * @returns MM_ERR_SCHEMA on wrong magic or an id neither current nor retired
+ * in the catalog, MM_ERR_PARSE if shorter than the header.
  */
 mm_err_t mm_avro_peek(const void *payload, size_t len, mm_record_type_t *type, int32_t *schema_id,
                       char *errstr, size_t errstr_size);
