@@ -159,9 +159,7 @@ Test(spec, sales_spec_fields_are_loaded) {
     cr_assert_eq(spec.model.period_ms, 86400000LL);
     cr_assert_eq(spec.model.selection_metric, MM_METRIC_MASE);
     cr_assert_eq(spec.promotion.metric, MM_METRIC_MASE);
-    cr_assert(spec.promotion.has_threshold);
-    cr_assert_eq(spec.promotion.op, MM_OP_LT);
-    cr_assert_float_eq(spec.promotion.threshold, 1.0, 1e-12);
+    cr_assert_not(spec.promotion.has_threshold, "the sample judges by baseline and margin");
     cr_assert_float_eq(spec.promotion.margin, 0.02, 1e-12);
     cr_assert(spec.promotion.require_beats_baseline);
     cr_assert(spec.retrain.on_end_of_load);
@@ -194,6 +192,21 @@ Test(spec, maintenance_spec_uses_event_column_and_lookahead) {
 static const char minimal[] = "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
                               "\"time\":{\"column\":\"t\",\"frequency\":\"hour\"},"
                               "\"target\":{\"column\":\"y\"}}";
+
+Test(spec, promotion_threshold_is_loaded_with_its_operator_and_value) {
+    static const char text[] =
+        "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],"
+        "\"time\":{\"column\":\"t\",\"frequency\":\"day\"},\"target\":{\"column\":\"y\"},"
+        "\"promotion\":{\"metric\":\"mase\",\"threshold\":{\"op\":\"<=\",\"value\":0.9}}}";
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(mm_spec_parse(text, strlen(text), "t.json", &spec, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert(spec.promotion.has_threshold);
+    cr_assert_eq(spec.promotion.op, MM_OP_LE);
+    cr_assert_float_eq(spec.promotion.threshold, 0.9, 1e-12);
+    mm_spec_clear(&spec);
+}
 
 Test(spec, absent_optional_fields_take_defaults) {
     mm_spec_t spec;
