@@ -1,6 +1,6 @@
 /*
  * service.c - what the services share (see service.h): signals, start-up,
- * and the DeadLetter of an input a service cannot use.
+ * the operational HTTP endpoints, and the DeadLetter of an input a service cannot use.
  */
 #include "mm/service.h"
 
@@ -78,6 +78,28 @@ void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opt
     opts->account_key = common->blob_key && *common->blob_key ? common->blob_key : NULL;
     opts->sas_token = common->blob_sas && *common->blob_sas ? common->blob_sas : NULL;
     opts->create_container = true;
+}
+
+mm_err_t mm_service_http_start(const mm_service_common_t *common, mm_metrics_t *metrics,
+                               mm_httpd_ready_fn ready, void *ready_opaque, mm_httpd_t **httpd,
+                               char *errstr, size_t errstr_size) {
+    *httpd = NULL;
+    if (!common->http_addr || !*common->http_addr) return MM_OK;
+    mm_httpd_opts_t opts = {.addr = common->http_addr,
+                            .metrics = metrics,
+                            .ready = ready,
+                            .ready_opaque = ready_opaque};
+    mm_httpd_t *server = mm_httpd_new(&opts, errstr, errstr_size);
+    if (!server) return MM_ERR_CONFIG;
+    mm_err_t err = mm_httpd_start(server, errstr, errstr_size);
+    if (err) {
+        mm_httpd_destroy(server);
+        return err;
+    }
+    mm_log_info("http_listening", "serving /healthz, /readyz and /metrics on %s (port %u)",
+                common->http_addr, mm_httpd_port(server));
+    *httpd = server;
+    return MM_OK;
 }
 
 mm_err_t mm_service_dead_letter_encode(const char *service,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "mm/conf.h"
+#include "mm/httpd.h"
 #include "mm/log.h"
 #include "mm/service.h"
 #include "promoter.h"
@@ -33,6 +34,7 @@ static const mm_conf_prop_t promoter_props[] = {
     {"flush-timeout-ms", MM_CONF_INT, "10000", 0, 600000, "MM_PROMOTER_FLUSH_TIMEOUT_MS",
      "at shutdown, how long to keep delivering the outbox (the rest is sent at the next start)", 0,
      offsetof(promoter_conf_t, flush_timeout_ms)},
+    MM_SERVICE_CONF_HTTP(promoter_conf_t, common),
     MM_SERVICE_CONF_LOG(promoter_conf_t, common),
 };
 
@@ -49,6 +51,7 @@ int main(int argc, char **argv) {
     mm_kv_list_t kafka = {0};
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
+    mm_httpd_t *httpd = NULL;
     char errstr[1024];
     int status = 1;
 
@@ -73,15 +76,26 @@ int main(int argc, char **argv) {
         mm_log_error("start_failed", "%s", errstr);
         goto out;
     }
+    mm_err_t http_err =
+        mm_service_http_start(&conf.common, NULL, NULL, NULL, &httpd, errstr, sizeof(errstr));
+    if (http_err) {
+        mm_log_error("start_failed", "--http-addr: %s", errstr);
+        mm_promoter_destroy(promoter);
+        status = http_err == MM_ERR_CONFIG ? 2 : 1;
+        goto out;
+    }
+    mm_httpd_set_ready(httpd, true, NULL); /* the registry is open */
     mm_log_info("started", "registry %s, group %s, policy from %s", conf.registry, conf.group_id,
                 conf.common.spec_path);
     mm_err_t err = mm_promoter_run(promoter, &mm_service_stop, errstr, sizeof(errstr));
+    mm_httpd_set_ready(httpd, false, "stopping");
     if (err) mm_log_error("stopped", "%s", errstr);
     mm_promoter_destroy(
         promoter); /* consumer close, outbox flush, producer close, registry close */
     status = err ? 1 : 0;
     if (status == 0) mm_log_info("exit", "mm-promoter stopped");
 out:
+    mm_httpd_destroy(httpd);
     free(bootstrap);
     mm_spec_clear(&spec);
     mm_kv_list_free(&kafka);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mm/conf.h"
+#include "mm/httpd.h"
 #include "mm/log.h"
 #include "mm/service.h"
 #include "mm/util.h"
@@ -60,6 +61,7 @@ static const mm_conf_prop_t scorer_props[] = {
      "MM_SCORER_CATCH_UP_TIMEOUT_MS",
      "how long a run may take to read mm.observations to its end before it fails", 0,
      offsetof(scorer_conf_t, catch_up_timeout_ms)},
+    MM_SERVICE_CONF_HTTP(scorer_conf_t, common),
     MM_SERVICE_CONF_LOG(scorer_conf_t, common),
 };
 
@@ -87,6 +89,7 @@ int main(int argc, char **argv) {
     mm_kv_list_t kafka = {0};
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
+    mm_httpd_t *httpd = NULL;
     char errstr[1024];
     int status = 1;
 
@@ -125,10 +128,20 @@ int main(int argc, char **argv) {
         mm_log_error("start_failed", "%s", errstr);
         goto out;
     }
+    mm_err_t http_err =
+        mm_service_http_start(&conf.common, NULL, NULL, NULL, &httpd, errstr, sizeof(errstr));
+    if (http_err) {
+        mm_log_error("start_failed", "--http-addr: %s", errstr);
+        mm_scorer_destroy(scorer);
+        status = http_err == MM_ERR_CONFIG ? 2 : 1;
+        goto out;
+    }
+    mm_httpd_set_ready(httpd, false, "reading scoring data and decisions");
     mm_scorer_batch_stats_t stats = {0};
     mm_scorer_intake_stats_t intake = {0};
     mm_err_t err = mm_scorer_catch_up(scorer, &mm_service_stop, &intake, errstr, sizeof(errstr));
     if (!err) err = mm_scorer_load_decisions(scorer, &mm_service_stop, errstr, sizeof(errstr));
+    if (!err) mm_httpd_set_ready(httpd, true, NULL); /* decisions read to the end */
     if (!err)
         err = mm_scorer_run_batch(scorer, run_id, &mm_service_stop, &stats, errstr, sizeof(errstr));
     mm_scorer_destroy(scorer); /* producer flush, sink close */
@@ -141,6 +154,7 @@ int main(int argc, char **argv) {
            (double)(mm_mono_ms() - started) / 1000.0);
     status = err ? 1 : 0;
 out:
+    mm_httpd_destroy(httpd);
     free(bootstrap);
     mm_spec_clear(&spec);
     mm_kv_list_free(&kafka);

@@ -79,11 +79,13 @@ out:
 
 int64_t mm_trainer__on_assign(void *opaque, const char *topic, int32_t partition) {
     mm_trainer_t *t = opaque;
+    atomic_fetch_add(&t->assigned_partitions, 1);
     return mm_consumer_state_resume_offset(t->store.offsets, topic, partition);
 }
 
 void mm_trainer__on_revoke(void *opaque, const char *topic, int32_t partition, bool lost) {
-    (void)opaque;
+    mm_trainer_t *t = opaque;
+    atomic_fetch_sub(&t->assigned_partitions, 1);
     /* Every consumed record is durable before the next poll, so there is no
      * in-flight intake to hand back; keys already due keep training here and
      * their deterministic train ids make any overlap with the new owner harmless. */

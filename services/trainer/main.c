@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "mm/conf.h"
+#include "mm/httpd.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/service.h"
 #include "trainer.h"
 
@@ -40,6 +42,7 @@ static const mm_conf_prop_t trainer_props[] = {
     {"max-series-points", MM_CONF_INT, "100000", 16, 10000000, "MM_TRAINER_MAX_SERIES_POINTS",
      "longest series trained per key (older points are left out)", 0,
      offsetof(trainer_conf_t, max_series_points)},
+    MM_SERVICE_CONF_HTTP(trainer_conf_t, common),
     MM_SERVICE_CONF_LOG(trainer_conf_t, common),
 };
 
@@ -69,6 +72,8 @@ int main(int argc, char **argv) {
     mm_kv_list_t kafka = {0};
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
+    mm_metrics_t *metrics = NULL;
+    mm_httpd_t *httpd = NULL;
     char errstr[1024];
     int status = 1;
 
@@ -87,6 +92,7 @@ int main(int argc, char **argv) {
         snprintf(instance, sizeof(instance), "%s-%ld", host, (long)getpid());
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    metrics = mm_metrics_new();
     mm_trainer_config_t cfg = {
         .bootstrap = bootstrap,
         .kafka = &kafka,
@@ -97,6 +103,7 @@ int main(int argc, char **argv) {
         .workers = conf.workers > 0 ? (int)conf.workers : (cpus > 0 ? (int)cpus : 1),
         .instance_id = instance,
         .max_series_points = conf.max_series_points,
+        .metrics = metrics,
     };
     mm_service_blob_opts(&conf.common, &cfg.blob_opts);
 
@@ -105,10 +112,22 @@ int main(int argc, char **argv) {
         mm_log_error("start_failed", "%s", errstr);
         goto out;
     }
+    mm_err_t http_err = mm_service_http_start(&conf.common, metrics, mm_trainer_ready, trainer,
+                                              &httpd, errstr, sizeof(errstr));
+    if (http_err) {
+        mm_log_error("start_failed", "--http-addr: %s", errstr);
+        mm_trainer_destroy(trainer);
+        status = http_err == MM_ERR_CONFIG ? 2 : 1;
+        goto out;
+    }
     mm_err_t err = mm_trainer_run(trainer, &mm_service_stop);
+    mm_httpd_destroy(httpd); /* its readiness asks the trainer */
+    httpd = NULL;
     mm_trainer_destroy(trainer); /* consumer close, producer flush, state store close */
     status = err ? 1 : 0;
 out:
+    mm_httpd_destroy(httpd);
+    mm_metrics_destroy(metrics);
     free(bootstrap);
     mm_spec_clear(&spec);
     mm_kv_list_free(&kafka);

@@ -31,6 +31,7 @@
 #define TRAIN_RETRY_CAP_MS   30000
 /* A failed key's next attempt comes this much later, so a persistent failure does not spin. */
 #define TRAIN_FAILED_POSTPONE_MS 30000
+#define MS_PER_SECOND            1000.0
 
 /* One training, carried through the steps. */
 typedef struct train_job {
@@ -239,6 +240,8 @@ void mm_trainer__train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const 
     } else {
         log_trained(&job, started);
         count(t, &t->trained);
+        mm_metric_observe(t->metrics.train_seconds, NULL,
+                          (double)(mm_mono_ms() - started) / MS_PER_SECOND);
     }
     mm_train_result_clear(&job.result);
     mm_buf_free(&job.event);

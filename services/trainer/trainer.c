@@ -22,6 +22,7 @@
  *     in the same transaction as the effect and deleted on a successful
  *     delivery report.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,7 @@ mm_trainer_t *mm_trainer_new(const mm_trainer_config_t *cfg, char *errstr, size_
     t->consumer = mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id, topics, 1, cfg->kafka, &cbs,
                                         errstr, errstr_size);
     if (!t->consumer) goto fail;
+    if (mm_trainer__metrics_init(t, errstr, errstr_size)) goto fail;
     if (mm_trainer__pool_start(t, errstr, errstr_size)) goto fail;
     return t;
 fail:
@@ -123,6 +125,7 @@ mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
         int64_t now = mm_mono_ms();
         if (now >= next_schedule) {
             mm_trainer__pool_schedule_due(t);
+            mm_trainer__metrics_publish(t);
             if (mm_outbox_drain(&t->outbox, t->producer, NULL, errstr, sizeof(errstr)))
                 mm_log_warn("outbox_drain_failed", "%s", errstr);
             next_schedule = now + SCHEDULE_INTERVAL_MS;
@@ -147,8 +150,22 @@ mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
     /* Deliver what the outbox holds, bounded in time (the rest goes at the next start). */
     if (mm_outbox_flush(&t->outbox, t->producer, SHUTDOWN_OUTBOX_FLUSH_MS, errstr, sizeof(errstr)))
         mm_log_warn("outbox_flush_failed", "%s", errstr);
+    mm_trainer__metrics_publish(t);
     log_progress(t, "trainer_stopped");
     return MM_OK;
+}
+
+bool mm_trainer_ready(void *trainer, char *reason, size_t reason_size) {
+    mm_trainer_t *t = trainer;
+    if (!t->store.db) {
+        snprintf(reason, reason_size, "state store not open");
+        return false;
+    }
+    if (atomic_load(&t->assigned_partitions) <= 0) {
+        snprintf(reason, reason_size, "no partitions of %s assigned", MM_TOPIC_OBSERVATIONS);
+        return false;
+    }
+    return true;
 }
 
 void mm_trainer_destroy(mm_trainer_t *t) {

@@ -9,11 +9,13 @@
 #define MM_TRAINER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mm/blob.h"
 #include "mm/conf.h"
 #include "mm/err.h"
+#include "mm/metrics.h"
 #include "mm/spec.h"
 
 typedef struct mm_trainer_config {
@@ -27,6 +29,7 @@ typedef struct mm_trainer_config {
     int workers;               /* training threads (>= 1) */
     const char *instance_id;   /* written into ModelTrained.trainer */
     int64_t max_series_points; /* longest regular series trained (older points dropped) */
+    mm_metrics_t *metrics;     /* borrowed, outlives the trainer; NULL: no metrics */
 } mm_trainer_config_t;
 
 typedef struct mm_trainer mm_trainer_t;
@@ -43,6 +46,13 @@ mm_trainer_t *mm_trainer_new(const mm_trainer_config_t *cfg, char *errstr, size_
 mm_err_t mm_trainer_run(mm_trainer_t *trainer, volatile sig_atomic_t *stop);
 
 void mm_trainer_destroy(mm_trainer_t *trainer); /* accepts NULL */
+
+/**
+ * @brief Readiness for /readyz: the state store is open and the consumer
+ * has partitions assigned. @returns true when ready, else false with the
+ * reason in @p reason. @locality any thread.
+ */
+bool mm_trainer_ready(void *trainer, char *reason, size_t reason_size);
 
 /** State store schema migrations (exposed for tests and tools; defined in store.c). */
 extern const char *const mm_trainer_migrations[];

@@ -7,6 +7,7 @@
 #define MM_TRAINER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,17 @@
 #define MM_TRAINER_SERVICE "mm-trainer"
 /* Keys queued for training at once. */
 #define MM_TRAINER_JOB_QUEUE_CAP 256
+
+#define MM_TRAINER_N_COUNTERS 7 /* batches .. failed below */
+/* The trainer's Prometheus metrics: the counters of struct mm_trainer, published from the
+ * poll thread, and the training time observed by the workers. Every handle
+ * is NULL when the trainer runs without a registry. */
+typedef struct mm_trainer_metrics {
+    mm_metric_t *batches, *rows, *dead_letters, *duplicate_batches;
+    mm_metric_t *trained, *skipped, *failed;
+    mm_metric_t *queue_depth, *assigned, *train_seconds;
+    int64_t published[MM_TRAINER_N_COUNTERS]; /* their values at the last publish, in order */
+} mm_trainer_metrics_t;
 
 typedef struct mm_trainer_job {
     char *partition_key;
@@ -50,6 +62,9 @@ struct mm_trainer {
     /* counters (poll thread, except trained/train_skipped/train_failed under lock) */
     int64_t batches, rows, dead_letters, duplicate_batches;
     int64_t trained, train_skipped, train_failed;
+
+    atomic_int assigned_partitions; /* changed by the rebalance callbacks, read by /readyz */
+    mm_trainer_metrics_t metrics;   /* trainer_metrics.c */
 };
 
 /**
@@ -71,6 +86,11 @@ void mm_trainer__on_revoke(void *opaque, const char *topic, int32_t partition, b
  * @locality a worker thread, with its own @p db and @p blob.
  */
 void mm_trainer__train_key(mm_trainer_t *trainer, mm_db_t *db, mm_blob_t *blob, const char *key);
+
+/** @brief Register the trainer's metrics in cfg.metrics (nothing when NULL). */
+mm_err_t mm_trainer__metrics_init(mm_trainer_t *trainer, char *errstr, size_t errstr_size);
+/** @brief Bring the metrics up to date with the counters (poll thread). */
+void mm_trainer__metrics_publish(mm_trainer_t *trainer);
 
 /** @brief Start cfg.workers training threads. */
 mm_err_t mm_trainer__pool_start(mm_trainer_t *trainer, char *errstr, size_t errstr_size);

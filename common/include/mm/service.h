@@ -15,6 +15,8 @@
 #include "mm/buf.h"
 #include "mm/conf.h"
 #include "mm/err.h"
+#include "mm/httpd.h"
+#include "mm/metrics.h"
 #include "mm/spec.h"
 
 typedef struct mm_service_common {
@@ -26,6 +28,7 @@ typedef struct mm_service_common {
     char *blob_key;
     char *blob_sas;
     char *log_level;
+    char *http_addr;
 } mm_service_common_t;
 
 /* Configuration entries shared by the services; @p type is the service's
@@ -54,6 +57,11 @@ typedef struct mm_service_common {
      MM_CONF_F_SECRET, offsetof(type, member.blob_key)},                                           \
     {"blob-sas", MM_CONF_STR, NULL, 0, -1, "MM_BLOB_SAS", "Azure SAS token (without '?')",         \
      MM_CONF_F_SECRET, offsetof(type, member.blob_sas)}
+
+#define MM_SERVICE_CONF_HTTP(type, member)                                                         \
+    {"http-addr", MM_CONF_STR, "", 0, -1, "MM_HTTP_ADDR",                                          \
+     "serve /healthz, /readyz and /metrics on host:port (port 0: any free port); empty: off",     \
+     0, offsetof(type, member.http_addr)}
 
 #define MM_SERVICE_CONF_LOG(type, member)                                                          \
     {"log-level", MM_CONF_STR, "info", 0, -1, "MM_LOG_LEVEL", "debug, info, warn or error", 0,     \
@@ -96,6 +104,21 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
 
 /** @brief Blob options from the common configuration (pointers borrowed). */
 void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts);
+
+/**
+ * @brief Start the operational HTTP server (/healthz, /readyz, /metrics) when
+ * --http-addr is set, and log the address it listens on.
+ * @param metrics rendered by /metrics (borrowed; outlives the server).
+ * @param ready readiness callback (see mm_httpd_ready_fn), called on the
+ *        server's threads with @p ready_opaque.
+ * @param httpd receives the server (free with mm_httpd_destroy), or NULL
+ *        when --http-addr is empty.
+ * @returns MM_OK, MM_ERR_CONFIG for an address that does not parse, MM_ERR_IO
+ * when it cannot be bound.
+ */
+mm_err_t mm_service_http_start(const mm_service_common_t *common, mm_metrics_t *metrics,
+                               mm_httpd_ready_fn ready, void *ready_opaque, mm_httpd_t **httpd,
+                               char *errstr, size_t errstr_size);
 
 /** Where a dead-lettered input came from: a consumed Kafka record or a line of a file. */
 typedef struct mm_service_dead_letter_source {
