@@ -2,7 +2,9 @@
 # Install what manymodels needs on Debian bookworm, only where missing:
 # the Debian -dev packages (build), python3 (the layer check), the Python
 # reference stack (golden fixtures and benchmarks only), and the npm package
-# azurite (the Azure Storage emulator used by the blob tests) into .deps/npm.
+# azurite (the Azure Storage emulator used by the blob tests) into .deps/npm,
+# and Apache Kafka's broker jars for the real-broker tests into .deps/kafka
+# (scripts/kafka-deps.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -39,3 +41,5 @@ if [[ ! -x "$azurite_bin" ]]; then
   mkdir -p "$root/.deps/npm"
   npm install --prefix "$root/.deps/npm" --no-audit --no-fund --loglevel=error azurite >&2
 fi
+
+"$root/scripts/kafka-deps.sh"

@@ -1,6 +1,6 @@
 /*
  * kafka_admin.c - topic administration and the key partitioner (see
- * mm/kafka.h): create a topic unless it exists, and the Java-compatible
+ * mm/kafka.h): create a topic (with its configs) unless it exists, and the Java-compatible
  * murmur2 partition of a key.
  *
  * Workload: topic creation once per deployment (mmctl topics init, tests);
@@ -17,6 +17,14 @@
 
 mm_err_t mm_kafka_topic_ensure(const char *bootstrap, const mm_kv_list_t *props, const char *topic,
                                int partitions, int replication, char *errstr, size_t errstr_size) {
+    return mm_kafka_topic_ensure_configs(bootstrap, props, topic, partitions, replication, NULL,
+                                         errstr, errstr_size);
+}
+
+mm_err_t mm_kafka_topic_ensure_configs(const char *bootstrap, const mm_kv_list_t *props,
+                                       const char *topic, int partitions, int replication,
+                                       const mm_kv_list_t *configs, char *errstr,
+                                       size_t errstr_size) {
     static const char *const defaults[][2] = {
         {"client.id", "mm-admin"},
     };
@@ -56,6 +64,15 @@ mm_err_t mm_kafka_topic_ensure(const char *bootstrap, const mm_kv_list_t *props,
     if (!new_topic) {
         rd_kafka_destroy(rk);
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "topic %s: %s", topic, why);
+    }
+    for (size_t i = 0; configs && i < configs->n; i++) {
+        if (rd_kafka_NewTopic_set_config(new_topic, configs->items[i].key,
+                                         configs->items[i].value)) {
+            rd_kafka_NewTopic_destroy(new_topic);
+            rd_kafka_destroy(rk);
+            return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "topic %s: bad config %s",
+                           topic, configs->items[i].key);
+        }
     }
     rd_kafka_AdminOptions_t *options =
         rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);

@@ -1,6 +1,12 @@
 /*
  * test_kafka_broker.c - the Kafka wrappers (common/src/kafka.c) against
- * mm-devbroker.
+ * mm-devbroker (test_kafka_broker) or, built with MMT_KAFKA_REAL=1, against
+ * a single-node Apache Kafka broker (test_kafka_real; tests/support/kafka_real.c).
+ *
+ * The real broker takes seconds to start, so test_kafka_real starts one per
+ * binary in the runner process (a PRE_ALL report hook), creates the topics
+ * with `mmctl topics init` as a deployment would, and hands the address to
+ * the tests through the environment. MM_SKIP_REAL_KAFKA=1 skips those tests.
  *
  * A consumer group join on the mock broker waits session.timeout.ms - 1 s, so
  * the suite keeps joins few (five in all) and sets session.timeout.ms to 6 s.
@@ -18,6 +24,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "broker.h"
+#include "kafka_real.h"
 #include "mm/kafka.h"
 #include "mm/util.h"
 #include "support.h"
@@ -201,6 +208,77 @@ Test(kafka_unreachable_broker, message_to_unreachable_broker_times_out_instead_o
 
 /* ------------------------------------------------------- against the broker */
 
+#if MMT_KAFKA_REAL
+
+#define KAFKA_BOOTSTRAP_ENV      "MMT_KAFKA_BOOTSTRAP"
+#define KAFKA_WHY_ENV            "MMT_KAFKA_WHY"
+#define TOPICS_INIT_TIMEOUT_MS   60000
+#define DESCRIBE_CONFIGS_WAIT_MS 30000
+
+/* The runner's broker, shared by every test of this binary. */
+static mmt_kafka_t shared_kafka;
+
+/* `mmctl topics init` against @p bootstrap; @returns false with the reason in @p why. */
+static bool topics_init(const char *bootstrap, char *why, size_t why_size) {
+    char *mmctl = mmt_binary("mmctl");
+    if (!mmctl) {
+        snprintf(why, why_size, "mmctl binary not found");
+        return false;
+    }
+    char partitions[16];
+    snprintf(partitions, sizeof(partitions), "%d", PARTITIONS);
+    char *argv[] = {mmctl,
+                    "topics",
+                    "init",
+                    "--bootstrap-servers",
+                    (char *)bootstrap,
+                    "--partitions",
+                    partitions,
+                    "--replication",
+                    "1",
+                    NULL};
+    pid_t pid = mmt_spawn(argv, NULL, NULL);
+    int status = pid > 0 ? mmt_wait(pid, mmt_timeout_ms(TOPICS_INIT_TIMEOUT_MS)) : -1;
+    if (status < 0 && pid > 0) mmt_stop(pid, 0);
+    free(mmctl);
+    if (status != 0) snprintf(why, why_size, "mmctl topics init exited with %d", status);
+    return status == 0;
+}
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set) {
+    (void)set;
+    if (mmt_kafka_skipped()) return;
+    char why[1024] = "";
+    if (mmt_kafka_start(&shared_kafka, PARTITIONS, why, sizeof(why)) &&
+        topics_init(shared_kafka.bootstrap, why, sizeof(why)))
+        setenv(KAFKA_BOOTSTRAP_ENV, shared_kafka.bootstrap, 1);
+    else
+        setenv(KAFKA_WHY_ENV, why, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats) {
+    (void)stats;
+    mmt_kafka_stop(&shared_kafka);
+}
+
+static struct { char *bootstrap; } broker;
+
+static void broker_up(void) {
+    if (mmt_kafka_skipped()) cr_skip_test("MM_SKIP_REAL_KAFKA=1");
+    const char *bootstrap = getenv(KAFKA_BOOTSTRAP_ENV);
+    const char *why = getenv(KAFKA_WHY_ENV);
+    cr_assert(bootstrap, "%s", why ? why : "the shared Kafka broker was not started");
+    broker.bootstrap = strdup(bootstrap);
+    cr_assert(broker.bootstrap);
+}
+
+static void broker_down(void) {
+    free(broker.bootstrap);
+    broker.bootstrap = NULL;
+}
+
+#else
+
 static mmt_broker_t broker;
 
 static void broker_up(void) {
@@ -210,6 +288,8 @@ static void broker_up(void) {
 static void broker_down(void) {
     mmt_broker_stop(&broker);
 }
+
+#endif
 
 TestSuite(kafka, .init = broker_up, .fini = broker_down);
 
@@ -348,13 +428,17 @@ static void count_member_revoke(void *opaque, const char *topic, int32_t partiti
     ((member_state_t *)opaque)->revoked++;
 }
 
+/* The real broker is shared by the whole binary: each test that produces uses a
+ * topic of its own, so no test sees another's messages. */
+#define LAG_TOPIC MM_TOPIC_SCORE_REQUESTS
+
 static mm_kafka_lag_probe_t *lag_probe_new(const char *group) {
     /* Pass-through properties that ask for commits must not make the probe commit. */
     mm_kv_t items[] = {{"enable.auto.commit", "true"}, {"session.timeout.ms", "6000"}};
     mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
     char errstr[512];
-    mm_kafka_lag_probe_t *probe = mm_kafka_lag_probe_new(
-        broker.bootstrap, &props, group, MM_TOPIC_OBSERVATIONS, errstr, sizeof(errstr));
+    mm_kafka_lag_probe_t *probe =
+        mm_kafka_lag_probe_new(broker.bootstrap, &props, group, LAG_TOPIC, errstr, sizeof(errstr));
     cr_assert(probe, "lag_probe_new: %s", errstr);
     cr_assert_eq(mm_kafka_lag_probe_partitions(probe), PARTITIONS);
     return probe;
@@ -373,7 +457,7 @@ Test(kafka, lag_probe_counts_what_the_group_has_not_committed_without_joining_or
     enum { N = 120, STORED = 50 };
     dr_log_t log = {0};
     mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
-    produce_range(producer, MM_TOPIC_OBSERVATIONS, 0, N);
+    produce_range(producer, LAG_TOPIC, 0, N);
     flush_all(producer, &log, N);
     mm_kafka_producer_destroy(producer, 1000);
     int64_t produced[PARTITIONS] = {0};
@@ -401,7 +485,7 @@ Test(kafka, lag_probe_counts_what_the_group_has_not_committed_without_joining_or
     member_state_t member = {0};
     mm_kafka_rebalance_cbs_t cbs = {start_at_beginning, count_member_revoke, &member};
     mm_kafka_consumer_t *consumer =
-        consumer_new(broker.bootstrap, "g-lag", MM_TOPIC_OBSERVATIONS, &group_props, &cbs);
+        consumer_new(broker.bootstrap, "g-lag", LAG_TOPIC, &group_props, &cbs);
     static consumed_t got;
     consume(consumer, &got, N, 60000, 0);
     cr_assert_eq(got.count, N, "received %d of %d (last error: %s)", got.count, N, got.last_error);
@@ -410,8 +494,7 @@ Test(kafka, lag_probe_counts_what_the_group_has_not_committed_without_joining_or
         if (got.offset[i] + 1 > next[got.partition[i]]) next[got.partition[i]] = got.offset[i] + 1;
     for (int p = 0; p < PARTITIONS; p++)
         if (next[p] > 0)
-            cr_assert_eq(
-                mm_kafka_consumer_store_offset(consumer, MM_TOPIC_OBSERVATIONS, p, next[p]), MM_OK);
+            cr_assert_eq(mm_kafka_consumer_store_offset(consumer, LAG_TOPIC, p, next[p]), MM_OK);
     mm_kafka_consumer_commit_async(consumer);
 
     /* The probe sees the commit; reading while the member is active disturbs nothing. */
@@ -535,15 +618,108 @@ Test(kafka, topic_ensure_accepts_an_existing_topic) {
                  MM_OK, "%s", errstr);
 }
 
-Test(kafka, producing_to_a_stopped_broker_reports_failure_instead_of_hanging) {
+#if MMT_KAFKA_REAL
+/* @returns @p topic's value of config @p name (malloc'd) as DescribeConfigs reports it. */
+static char *topic_config(const char *topic, const char *name) {
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cr_assert_eq(
+        rd_kafka_conf_set(conf, "bootstrap.servers", broker.bootstrap, errstr, sizeof(errstr)),
+        RD_KAFKA_CONF_OK, "%s", errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    cr_assert(rk, "%s", errstr);
+    rd_kafka_ConfigResource_t *resource =
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
+    rd_kafka_DescribeConfigs(rk, &resource, 1, NULL, queue);
+    rd_kafka_event_t *event =
+        rd_kafka_queue_poll(queue, (int)mmt_timeout_ms(DESCRIBE_CONFIGS_WAIT_MS));
+    cr_assert(event, "no DescribeConfigs result for %s", topic);
+    cr_assert_eq(rd_kafka_event_error(event), RD_KAFKA_RESP_ERR_NO_ERROR, "DescribeConfigs: %s",
+                 rd_kafka_event_error_string(event));
+    size_t n_resources = 0;
+    const rd_kafka_ConfigResource_t **resources = rd_kafka_DescribeConfigs_result_resources(
+        rd_kafka_event_DescribeConfigs_result(event), &n_resources);
+    cr_assert_eq(n_resources, 1);
+    cr_assert_eq(rd_kafka_ConfigResource_error(resources[0]), RD_KAFKA_RESP_ERR_NO_ERROR,
+                 "DescribeConfigs %s: %s", topic,
+                 rd_kafka_ConfigResource_error_string(resources[0]));
+    size_t n_entries = 0;
+    const rd_kafka_ConfigEntry_t **entries =
+        rd_kafka_ConfigResource_configs(resources[0], &n_entries);
+    char *value = NULL;
+    for (size_t i = 0; i < n_entries && !value; i++)
+        if (strcmp(rd_kafka_ConfigEntry_name(entries[i]), name) == 0)
+            value = strdup(rd_kafka_ConfigEntry_value(entries[i])
+                               ? rd_kafka_ConfigEntry_value(entries[i])
+                               : "");
+    rd_kafka_event_destroy(event);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_ConfigResource_destroy(resource);
+    rd_kafka_destroy(rk);
+    cr_assert(value, "%s has no config %s", topic, name);
+    return value;
+}
+
+/* The dev broker answers no DescribeConfigs: this is a real-broker check only. */
+Test(kafka, topics_init_makes_decisions_compacted_and_leaves_the_others_to_retention) {
+    char *policy = topic_config(MM_TOPIC_DECISIONS, "cleanup.policy");
+    cr_expect_str_eq(policy, "compact", "%s has cleanup.policy=%s", MM_TOPIC_DECISIONS, policy);
+    free(policy);
+    static const char *const others[] = {MM_TOPIC_OBSERVATIONS, MM_TOPIC_MODELS,
+                                         MM_TOPIC_SCORE_REQUESTS, MM_TOPIC_PREDICTIONS,
+                                         MM_TOPIC_DEADLETTER};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(others); i++) {
+        policy = topic_config(others[i], "cleanup.policy");
+        cr_expect_str_eq(policy, "delete", "%s has cleanup.policy=%s", others[i], policy);
+        free(policy);
+    }
+    /* Running it again changes nothing and succeeds. */
+    char why[256] = "";
+    cr_expect(topics_init(broker.bootstrap, why, sizeof(why)), "second topics init: %s", why);
+    policy = topic_config(MM_TOPIC_DECISIONS, "cleanup.policy");
+    cr_expect_str_eq(policy, "compact");
+    free(policy);
+}
+#endif
+
+/* The real broker of this test is its own: stopping the shared one would end the others. */
+#if MMT_KAFKA_REAL
+static mmt_kafka_t own_kafka;
+
+static void own_broker_up(void) {
+    if (mmt_kafka_skipped()) cr_skip_test("MM_SKIP_REAL_KAFKA=1");
+    char why[1024];
+    bool up = mmt_kafka_start(&own_kafka, PARTITIONS, why, sizeof(why));
+    if (!up) mmt_kafka_stop(&own_kafka);
+    cr_assert(up, "%s", why);
+}
+
+static void own_broker_down(void) {
+    mmt_kafka_stop(&own_kafka);
+}
+
+#define STOPPED_BROKER_SUITE kafka_own_broker
+#define STOPPED_BROKER_OPTS  .init = own_broker_up, .fini = own_broker_down
+#define STOPPED_BOOTSTRAP    own_kafka.bootstrap
+#define stop_the_broker()    mmt_kafka_stop(&own_kafka)
+#else
+#define STOPPED_BROKER_SUITE kafka
+#define STOPPED_BROKER_OPTS  .disabled = false
+#define STOPPED_BOOTSTRAP    broker.bootstrap
+#define stop_the_broker()    mmt_broker_stop(&broker)
+#endif
+
+Test(STOPPED_BROKER_SUITE, producing_to_a_stopped_broker_reports_failure_instead_of_hanging,
+     STOPPED_BROKER_OPTS) {
     mm_kv_t items[] = {{"message.timeout.ms", "3000"}};
     mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
     dr_log_t log = {0};
-    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, &props, &log);
+    mm_kafka_producer_t *producer = producer_new(STOPPED_BOOTSTRAP, &props, &log);
     produce_range(producer, MM_TOPIC_MODELS, 0, 1);
     flush_all(producer, &log, 1);
 
-    mmt_broker_stop(&broker);
+    stop_the_broker();
     produce_range(producer, MM_TOPIC_MODELS, 1, 1);
     cr_expect_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(30000)), MM_OK,
                  "flush did not return after message.timeout.ms");

@@ -1,9 +1,13 @@
 /*
  * topics.c - `mmctl topics init`: create the mm.* topics (no error when they
- * exist), with the partitions and replication asked for.
+ * exist), with the partitions and replication asked for. mm.decisions is
+ * compacted: it holds the production-model map, the latest decision per key,
+ * which must outlive any retention period.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mm/kafka.h"
 #include "mm/util.h"
@@ -22,10 +26,14 @@ int mmctl_topics_init(const mmctl_opts_t *o) {
     static const char *const topics[] = {MM_TOPIC_OBSERVATIONS, MM_TOPIC_MODELS,
                                          MM_TOPIC_DECISIONS,    MM_TOPIC_SCORE_REQUESTS,
                                          MM_TOPIC_PREDICTIONS,  MM_TOPIC_DEADLETTER};
+    static mm_kv_t compacted_items[] = {{"cleanup.policy", "compact"}};
+    static const mm_kv_list_t compacted = {compacted_items, MM_ARRAY_SIZE(compacted_items)};
     int rc = EXIT_OK;
     for (size_t i = 0; i < MM_ARRAY_SIZE(topics); i++) {
-        mm_err_t err = mm_kafka_topic_ensure(bootstrap, &o->kafka, topics[i], (int)o->partitions,
-                                             (int)o->replication, errstr, sizeof(errstr));
+        bool compact = strcmp(topics[i], MM_TOPIC_DECISIONS) == 0;
+        mm_err_t err = mm_kafka_topic_ensure_configs(
+            bootstrap, &o->kafka, topics[i], (int)o->partitions, (int)o->replication,
+            compact ? &compacted : NULL, errstr, sizeof(errstr));
         if (err) {
             rc = mmctl_fail(err, topics[i], errstr);
             break;

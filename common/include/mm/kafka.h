@@ -219,6 +219,19 @@ void mm_kafka_lag_probe_destroy(mm_kafka_lag_probe_t *probe);
 mm_err_t mm_kafka_topic_ensure(const char *bootstrap, const mm_kv_list_t *props, const char *topic,
                                int partitions, int replication, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Create @p topic with @p partitions, @p replication and the topic
+ * @p configs (e.g. cleanup.policy=compact); no error if it exists. An existing
+ * topic is left as it is: its configs are not changed.
+ * @param configs topic-level configs for CreateTopics; NULL or empty for none.
+ * @returns MM_OK, MM_ERR_INVALID_ARG (bad arguments or config), MM_ERR_CONFIG,
+ * MM_ERR_KAFKA (the broker refused), or the metadata lookup's error.
+ */
+mm_err_t mm_kafka_topic_ensure_configs(const char *bootstrap, const mm_kv_list_t *props,
+                                       const char *topic, int partitions, int replication,
+                                       const mm_kv_list_t *configs, char *errstr,
+                                       size_t errstr_size);
+
 /** @returns the partition murmur2_random assigns @p key among @p partition_cnt. */
 int32_t mm_kafka_partition_for_key(const void *key, size_t key_len, int32_t partition_cnt);
 
