@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The test suite: install what is missing, build, run every test (unit and
-# integration: dev broker, Azurite), then build again with AddressSanitizer and
-# UndefinedBehaviorSanitizer and run the suite under them.
+# The test suite: install what is missing, build, run every test (unit,
+# integration: dev broker, Azurite, and faults: injected failures), then build
+# again with AddressSanitizer and UndefinedBehaviorSanitizer and run the suite
+# under them.
 #   MM_TEST_SANITIZE=0   skip the sanitizer pass
-#   MM_TEST_LABEL=unit   run only one label (unit|integration)
+#   MM_TEST_LABEL=unit   run only one label (unit|integration|faults)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/deps.sh"

@@ -1,12 +1,19 @@
 /*
- * broker.c - start and stop an mm-devbroker child process for a test (see
- * broker.h). One broker per test: it starts in well under a second.
+ * broker.c - start and stop an mm-devbroker child process for a test, and
+ * talk to its control channel (see broker.h). One broker per test: it starts
+ * in well under a second. Commands go one at a time over one connection, so
+ * each answer line belongs to the command just sent.
  */
 #include "broker.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -18,6 +25,9 @@
 /* Generous: the broker is up in milliseconds, but sanitizer builds on a busy machine are slow. */
 #define BROKER_START_TIMEOUT_MS 20000
 #define BROKER_STOP_GRACE_MS    10000
+/* A command is applied in microseconds; this only bounds a broker that hangs. */
+#define BROKER_CONTROL_TIMEOUT_MS 10000
+#define BROKER_ANSWER_MAX         2048
 
 static char *path_join(const char *dir, const char *name) {
     size_t len = strlen(dir) + 1 + strlen(name) + 1;
@@ -28,30 +38,42 @@ static char *path_join(const char *dir, const char *name) {
 }
 
 void mmt_broker_start(mmt_broker_t *broker, int partitions) {
+    mmt_broker_opts_t opts = {.partitions = partitions, .brokers = 1, .control = false};
+    mmt_broker_start_with(broker, &opts);
+}
+
+void mmt_broker_start_with(mmt_broker_t *broker, const mmt_broker_opts_t *opts) {
     memset(broker, 0, sizeof(*broker));
     broker->dir = mmt_tmpdir("broker");
     cr_assert(broker->dir, "cannot create a temporary directory for the broker");
     broker->bootstrap_file = path_join(broker->dir, "bootstrap");
+    if (opts->control) broker->control_file = path_join(broker->dir, "control");
     char *log_path = path_join(broker->dir, "devbroker.log");
     char *binary = mmt_binary("mm-devbroker");
     cr_assert(binary, "mm-devbroker binary not found");
 
-    char partitions_arg[32], pid_arg[32];
-    snprintf(partitions_arg, sizeof(partitions_arg), "%d", partitions);
+    char partitions_arg[32], brokers_arg[32], pid_arg[32];
+    snprintf(partitions_arg, sizeof(partitions_arg), "%d", opts->partitions);
+    snprintf(brokers_arg, sizeof(brokers_arg), "%d", opts->brokers > 0 ? opts->brokers : 1);
     /* The broker exits by itself if this test process dies without stopping it. */
     snprintf(pid_arg, sizeof(pid_arg), "%ld", (long)getpid());
     char *argv[] = {binary,
                     "--partitions",
                     partitions_arg,
+                    "--brokers",
+                    brokers_arg,
                     "--bootstrap-file",
                     broker->bootstrap_file,
                     "--watch-pid",
                     pid_arg,
+                    broker->control_file ? "--control-file" : NULL,
+                    broker->control_file,
                     NULL};
     broker->pid = mmt_spawn(argv, NULL, log_path);
     free(binary);
     cr_assert(broker->pid > 0, "cannot start mm-devbroker");
 
+    /* The broker writes the control file before the bootstrap file. */
     if (!mmt_wait_file(broker->bootstrap_file, mmt_timeout_ms(BROKER_START_TIMEOUT_MS))) {
         mmt_stop(broker->pid, mmt_timeout_ms(BROKER_STOP_GRACE_MS));
         broker->pid = 0;
@@ -66,8 +88,79 @@ void mmt_broker_start(mmt_broker_t *broker, int partitions) {
     cr_assert(broker->bootstrap, "reading the broker address: %s", errstr);
 }
 
+/* Connect to the address in the broker's control file ("127.0.0.1:<port>"). */
+static int control_connect(const mmt_broker_t *broker) {
+    cr_assert(broker->control_file, "this broker was started without a control channel");
+    char errstr[256];
+    char *address =
+        mm_kafka_resolve_bootstrap(NULL, broker->control_file, 0, errstr, sizeof(errstr));
+    cr_assert(address, "reading the control address: %s", errstr);
+    const char *colon = strrchr(address, ':');
+    int64_t port = 0;
+    cr_assert(colon && mm_parse_i64(colon + 1, &port) && port > 0 && port <= 65535,
+              "bad control address %s", address);
+    free(address);
+
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    int64_t timeout_ms = mmt_timeout_ms(BROKER_CONTROL_TIMEOUT_MS);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons((uint16_t)port);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        int e = errno;
+        close(fd);
+        cr_assert_fail("connecting to the control channel on port %d: %s", (int)port, strerror(e));
+    }
+    return fd;
+}
+
+bool mmt_broker_control(mmt_broker_t *broker, const char *command, char *answer,
+                        size_t answer_size) {
+    if (!broker->control_connected) {
+        broker->control_fd = control_connect(broker);
+        broker->control_connected = true;
+    }
+    size_t len = strlen(command);
+    char *line = malloc(len + 2);
+    cr_assert(line, "out of memory");
+    memcpy(line, command, len);
+    line[len] = '\n';
+    ssize_t sent = send(broker->control_fd, line, len + 1, MSG_NOSIGNAL);
+    free(line);
+    cr_assert_eq(sent, (ssize_t)(len + 1), "sending '%s' to the control channel: %s", command,
+                 strerror(errno));
+
+    /* Byte by byte: never read past this command's answer. */
+    char buf[BROKER_ANSWER_MAX];
+    size_t n = 0;
+    for (;;) {
+        char ch;
+        ssize_t got = recv(broker->control_fd, &ch, 1, 0);
+        cr_assert_eq(got, 1, "no answer to '%s' from the control channel (%s)", command,
+                     got == 0 ? "connection closed" : strerror(errno));
+        if (ch == '\n') break;
+        if (n + 1 < sizeof(buf)) buf[n++] = ch;
+    }
+    buf[n] = '\0';
+    if (answer && answer_size > 0) snprintf(answer, answer_size, "%s", buf);
+    return strncmp(buf, "ok", 2) == 0 && (buf[2] == '\0' || buf[2] == ' ');
+}
+
+void mmt_broker_control_ok(mmt_broker_t *broker, const char *command) {
+    char answer[BROKER_ANSWER_MAX];
+    bool applied = mmt_broker_control(broker, command, answer, sizeof(answer));
+    cr_assert(applied, "control command '%s' answered: %s", command, answer);
+}
+
 void mmt_broker_stop(mmt_broker_t *broker) {
     if (!broker) return;
+    if (broker->control_connected) close(broker->control_fd);
     if (broker->pid > 0) {
         int status = mmt_stop(broker->pid, mmt_timeout_ms(BROKER_STOP_GRACE_MS));
         broker->pid = 0;
@@ -77,6 +170,9 @@ void mmt_broker_stop(mmt_broker_t *broker) {
         if (status == 0 && broker->bootstrap_file)
             cr_expect(access(broker->bootstrap_file, F_OK) != 0,
                       "mm-devbroker left its bootstrap file behind");
+        if (status == 0 && broker->control_file)
+            cr_expect(access(broker->control_file, F_OK) != 0,
+                      "mm-devbroker left its control file behind");
         if (status == 0 && broker->dir) mmt_rmtree(broker->dir);
     } else if (broker->dir) {
         mmt_rmtree(broker->dir);
@@ -84,5 +180,6 @@ void mmt_broker_stop(mmt_broker_t *broker) {
     free(broker->dir);
     free(broker->bootstrap);
     free(broker->bootstrap_file);
+    free(broker->control_file);
     memset(broker, 0, sizeof(*broker));
 }

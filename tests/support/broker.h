@@ -1,9 +1,12 @@
 /*
- * broker.h - start and stop an mm-devbroker child process for a test.
+ * broker.h - start and stop an mm-devbroker child process for a test, and
+ * send fault-injection commands to its control channel.
  */
 #ifndef MM_TEST_BROKER_H
 #define MM_TEST_BROKER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct mmt_broker {
@@ -11,10 +14,43 @@ typedef struct mmt_broker {
     char *dir;       /* working directory (bootstrap file lives here) */
     char *bootstrap; /* "127.0.0.1:port,..." */
     char *bootstrap_file;
+    char *control_file; /* NULL without a control channel */
+    int control_fd;     /* connection to the control channel, when control_connected */
+    bool control_connected;
 } mmt_broker_t;
+
+/* How to start a dev broker. */
+typedef struct mmt_broker_opts {
+    int partitions; /* per created topic */
+    int brokers;    /* mock brokers, ids 1..brokers (0: 1) */
+    bool control;   /* open the fault-injection control channel */
+} mmt_broker_opts_t;
 
 /** @brief Start mm-devbroker with @p partitions per topic; fails the test on error. */
 void mmt_broker_start(mmt_broker_t *broker, int partitions);
+
+/**
+ * @brief Start mm-devbroker as @p opts say; fails the test on error.
+ * @param broker filled on success.
+ * @param opts partitions, brokers and whether the control channel is opened.
+ */
+void mmt_broker_start_with(mmt_broker_t *broker, const mmt_broker_opts_t *opts);
+
+/**
+ * @brief Send one command line to the broker's control channel and read its answer.
+ * @param broker started with opts.control.
+ * @param command one line without newline, e.g. "broker down 1".
+ * @param answer receives the answer line without newline (may be NULL).
+ * @param answer_size room in @p answer.
+ * @returns true when the answer is "ok" (possibly followed by a result).
+ * Fails the test when the channel cannot be reached or does not answer.
+ */
+bool mmt_broker_control(mmt_broker_t *broker, const char *command, char *answer,
+                        size_t answer_size);
+
+/** @brief As mmt_broker_control(), and fail the test unless the answer is ok. */
+void mmt_broker_control_ok(mmt_broker_t *broker, const char *command);
+
 /** @brief Stop (SIGTERM) and free. */
 void mmt_broker_stop(mmt_broker_t *broker);
 

@@ -5,7 +5,9 @@
  * Workload: tests, demos and single-machine runs. It creates the pipeline's
  * topics, publishes its (ephemeral) bootstrap address on stdout and in a
  * file, and serves until SIGTERM/SIGINT. It is not durable storage: the mock
- * keeps only the newest ~5 MiB per partition and drops older batches.
+ * keeps only the newest ~5 MiB per partition and drops older batches. With
+ * --control-file it also takes fault-injection commands on a loopback port
+ * (control.c, commands.c).
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,6 +21,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "commands.h"
+#include "control.h"
 #include "mm/conf.h"
 #include "mm/err.h"
 #include "mm/fs.h"
@@ -37,13 +41,14 @@ typedef struct devbroker_conf {
     int64_t partitions;
     char *topics;
     char *bootstrap_file;
+    char *control_file;
     char *log_level;
     int64_t watch_pid;
 } devbroker_conf_t;
 
 static const mm_conf_prop_t devbroker_props[] = {
-    {"brokers", MM_CONF_INT, "1", 1, 16, "MM_DEVBROKER_BROKERS", "number of mock brokers", 0,
-     offsetof(devbroker_conf_t, brokers)},
+    {"brokers", MM_CONF_INT, "1", 1, MM_DEVBROKER_MAX_BROKERS, "MM_DEVBROKER_BROKERS",
+     "number of mock brokers", 0, offsetof(devbroker_conf_t, brokers)},
     {"partitions", MM_CONF_INT, "4", 1, 1024, "MM_DEVBROKER_PARTITIONS",
      "partitions per created topic", 0, offsetof(devbroker_conf_t, partitions)},
     {"topics", MM_CONF_STR,
@@ -54,6 +59,10 @@ static const mm_conf_prop_t devbroker_props[] = {
     {"bootstrap-file", MM_CONF_STR, NULL, 1, 0, "MM_DEVBROKER_BOOTSTRAP_FILE",
      "write the bootstrap address here (atomically; removed at exit)", 0,
      offsetof(devbroker_conf_t, bootstrap_file)},
+    {"control-file", MM_CONF_STR, NULL, 1, 0, "MM_DEVBROKER_CONTROL_FILE",
+     "open the fault-injection control channel on a loopback port and write its address here "
+     "(atomically; removed at exit); send 'help' to it for the commands",
+     0, offsetof(devbroker_conf_t, control_file)},
     {"log-level", MM_CONF_STR, "info", 1, 0, "MM_LOG_LEVEL", "debug, info, warn or error", 0,
      offsetof(devbroker_conf_t, log_level)},
     {"watch-pid", MM_CONF_INT, "0", 0, 2147483647, "MM_DEVBROKER_WATCH_PID",
@@ -114,6 +123,21 @@ static mm_err_t create_topics(rd_kafka_mock_cluster_t *mcluster, const char *top
     return MM_OK;
 }
 
+/* Publish @p address as one line in @p path (atomically, so readers never see half a line). */
+static mm_err_t write_address_file(const char *path, const char *address, char *errstr,
+                                   size_t errstr_size) {
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "%s\n", address);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "%s: address too long", path);
+    return mm_file_write_atomic(path, line, (size_t)n, errstr, errstr_size);
+}
+
+static void remove_address_file(const char *path) {
+    if (unlink(path) != 0 && errno != ENOENT)
+        mm_log_warn("address_file_remove_failed", "%s: %s", path, strerror(errno));
+}
+
 static bool parent_gone(int64_t watch_pid) {
     return watch_pid > 0 && kill((pid_t)watch_pid, 0) != 0 && errno == ESRCH;
 }
@@ -127,7 +151,9 @@ int main(int argc, char **argv) {
     int status = 1;
     rd_kafka_t *rk = NULL;
     rd_kafka_mock_cluster_t *mcluster = NULL;
-    bool wrote_file = false;
+    static mm_devbroker_commands_t commands;
+    mm_devbroker_control_t *control = NULL;
+    bool wrote_file = false, wrote_control_file = false;
 
     mm_log_init("mm-devbroker", MM_LOG_INFO);
     if (mm_conf_parse(&devbroker_schema, &cfg, argc, argv, &kafka_props, NULL, NULL, &action,
@@ -181,15 +207,29 @@ int main(int argc, char **argv) {
         goto out;
     }
 
+    /* The control channel is ready before the bootstrap file appears, so a
+     * harness that waits for the bootstrap file can use both at once. */
+    if (cfg.control_file && *cfg.control_file) {
+        mm_devbroker_commands_init(&commands, mcluster, (int)cfg.brokers);
+        control = mm_devbroker_control_open(&commands, errstr, sizeof(errstr));
+        if (!control) {
+            mm_log_error("control_open_failed", "%s", errstr);
+            goto out;
+        }
+        const char *address = mm_devbroker_control_address(control);
+        if (write_address_file(cfg.control_file, address, errstr, sizeof(errstr)) != MM_OK) {
+            mm_log_error("control_file_failed", "%s: %s", cfg.control_file, errstr);
+            goto out;
+        }
+        wrote_control_file = true;
+        mm_logj(MM_LOG_INFO, "control_ready", json_pack("{s:s}", "address", address),
+                "fault-injection commands on %s", address);
+    }
+
     const char *bootstrap = rd_kafka_mock_cluster_bootstraps(mcluster);
     if (cfg.bootstrap_file && *cfg.bootstrap_file) {
-        char line[1024];
-        int n = snprintf(line, sizeof(line), "%s\n", bootstrap);
-        if (n < 0 || (size_t)n >= sizeof(line) ||
-            mm_file_write_atomic(cfg.bootstrap_file, line, (size_t)n, errstr, sizeof(errstr)) !=
-                MM_OK) {
-            mm_log_error("bootstrap_file_failed", "%s: %s", cfg.bootstrap_file,
-                         n < 0 || (size_t)n >= sizeof(line) ? "address too long" : errstr);
+        if (write_address_file(cfg.bootstrap_file, bootstrap, errstr, sizeof(errstr)) != MM_OK) {
+            mm_log_error("bootstrap_file_failed", "%s: %s", cfg.bootstrap_file, errstr);
             goto out;
         }
         wrote_file = true;
@@ -202,7 +242,12 @@ int main(int argc, char **argv) {
             "serving on %s", bootstrap);
 
     while (!mm_service_stop) {
-        rd_kafka_poll(rk, DEVBROKER_POLL_MS);
+        if (control) {
+            mm_devbroker_control_serve(control, DEVBROKER_POLL_MS);
+            rd_kafka_poll(rk, 0);
+        } else {
+            rd_kafka_poll(rk, DEVBROKER_POLL_MS);
+        }
         if (parent_gone(cfg.watch_pid)) {
             mm_log_warn("watched_process_gone", "process %lld is gone; stopping",
                         (long long)cfg.watch_pid);
@@ -213,8 +258,9 @@ int main(int argc, char **argv) {
     status = 0;
 
 out:
-    if (wrote_file && unlink(cfg.bootstrap_file) != 0 && errno != ENOENT)
-        mm_log_warn("bootstrap_file_remove_failed", "%s: %s", cfg.bootstrap_file, strerror(errno));
+    if (wrote_file) remove_address_file(cfg.bootstrap_file);
+    if (wrote_control_file) remove_address_file(cfg.control_file);
+    mm_devbroker_control_close(control);
     if (mcluster) rd_kafka_mock_cluster_destroy(mcluster);
     if (rk) rd_kafka_destroy(rk);
     mm_conf_free(&devbroker_schema, &cfg);
