@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
     mm_httpd_t *httpd = NULL;
+    mm_metrics_t *metrics = NULL;
     char errstr[1024];
     int status = 1;
 
@@ -59,6 +60,11 @@ int main(int argc, char **argv) {
                               &spec, &bootstrap, 2);
     if (status != MM_SERVICE_RUN) goto out;
     status = 1;
+    metrics = mm_metrics_new();
+    if (!metrics) {
+        mm_log_error("start_failed", "out of memory");
+        goto out;
+    }
     mm_promoter_config_t cfg = {
         .registry_path = conf.registry,
         .spec = &spec,
@@ -68,6 +74,7 @@ int main(int argc, char **argv) {
         .group_id = conf.group_id,
         .outbox_batch = (size_t)conf.outbox_batch,
         .flush_timeout_ms = (int)conf.flush_timeout_ms,
+        .metrics = metrics,
     };
     mm_service_blob_opts(&conf.common, &cfg.blob_opts);
 
@@ -77,7 +84,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     mm_err_t http_err =
-        mm_service_http_start(&conf.common, NULL, NULL, NULL, &httpd, errstr, sizeof(errstr));
+        mm_service_http_start(&conf.common, metrics, NULL, NULL, &httpd, errstr, sizeof(errstr));
     if (http_err) {
         mm_log_error("start_failed", "--http-addr: %s", errstr);
         mm_promoter_destroy(promoter);
@@ -96,6 +103,7 @@ int main(int argc, char **argv) {
     if (status == 0) mm_log_info("exit", "mm-promoter stopped");
 out:
     mm_httpd_destroy(httpd);
+    mm_metrics_destroy(metrics);
     free(bootstrap);
     mm_spec_clear(&spec);
     mm_kv_list_free(&kafka);

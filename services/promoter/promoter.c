@@ -39,6 +39,23 @@ static mm_err_t kafka_new(mm_promoter_t *promoter, const mm_promoter_config_t *c
     return MM_OK;
 }
 
+/* The service loop's metrics (docs/operations.md); none without a registry. */
+static mm_err_t metrics_new(mm_promoter_t *promoter, mm_metrics_t *metrics, char *errstr,
+                            size_t errstr_size) {
+    if (!metrics) return MM_OK;
+    promoter->decisions = mm_metrics_counter(
+        metrics, "mm_promoter_decisions_total",
+        "ModelTrained records handled, by outcome: approved, rejected, fallback (a declared "
+        "fallback registered), replayed (seen before, nothing changed), dead_letter.",
+        "outcome", errstr, errstr_size);
+    if (!promoter->decisions) return MM_ERR_INVALID_ARG;
+    promoter->outbox_pending =
+        mm_metrics_gauge(metrics, "mm_promoter_outbox_pending",
+                         "Decisions and dead letters written but not yet delivered to Kafka.", NULL,
+                         errstr, errstr_size);
+    return promoter->outbox_pending ? MM_OK : MM_ERR_INVALID_ARG;
+}
+
 /* The blob store: the caller's, or one opened from the configured URL. */
 static mm_err_t blob_open(mm_promoter_t *promoter, const mm_promoter_config_t *cfg, char *errstr,
                           size_t errstr_size) {
@@ -75,6 +92,7 @@ mm_promoter_t *mm_promoter_new(const mm_promoter_config_t *cfg, char *errstr, si
         goto fail;
     }
     if (blob_open(promoter, cfg, errstr, errstr_size) != MM_OK) goto fail;
+    if (metrics_new(promoter, cfg->metrics, errstr, errstr_size) != MM_OK) goto fail;
     char why[768];
     promoter->db = mm_registry_open(cfg->registry_path, why, sizeof(why));
     if (!promoter->db) {

@@ -31,6 +31,7 @@
 #include "mm/db.h"
 #include "mm/err.h"
 #include "mm/kafka.h"
+#include "mm/metrics.h"
 #include "mm/model.h"
 #include "mm/records.h"
 #include "mm/registry.h"
@@ -56,6 +57,7 @@ typedef struct mm_promoter_config {
     const char *group_id;      /* NULL = MM_PROMOTER_GROUP */
     size_t outbox_batch;       /* outbox rows per producer batch; 0 = the outbox default */
     int flush_timeout_ms;      /* at destroy, how long to keep delivering the outbox */
+    mm_metrics_t *metrics;     /* where the service loop publishes its metrics; NULL = none */
 } mm_promoter_config_t;
 
 /**

@@ -27,6 +27,8 @@ struct mm_promoter {
     mm_kafka_producer_t *producer;
     mm_kafka_consumer_t *consumer;
     int flush_timeout_ms;
+    mm_metric_t *decisions;      /* mm_promoter_decisions_total{outcome}; NULL without metrics */
+    mm_metric_t *outbox_pending; /* mm_promoter_outbox_pending */
 };
 
 /** Where a consumed record came from. */

@@ -110,14 +110,23 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
         dirty = true;
         summary_due = true;
         counts.messages++;
-        if (outcome.dead_lettered)
+        const char *label;
+        if (outcome.dead_lettered) {
             counts.dead_lettered++;
-        else if (outcome.replayed)
+            label = "dead_letter";
+        } else if (outcome.replayed) {
             counts.replayed++;
-        else if (outcome.decision == MM_DECISION_APPROVED)
+            label = "replayed";
+        } else if (outcome.decision == MM_DECISION_APPROVED) {
             counts.approved++;
-        else
+            label = "approved";
+        } else {
             counts.rejected++;
+            label = outcome.status == MM_REGISTRY_STATUS_FALLBACK ? "fallback" : "rejected";
+        }
+        const char *const outcome_label[] = {label};
+        mm_metric_add(promoter->decisions, outcome_label, 1);
+        mm_metric_set(promoter->outbox_pending, NULL, (double)mm_outbox_count(promoter->db));
     }
     if (dirty) mm_kafka_consumer_commit_async(consumer);
     run_summary(&counts, outbox);
