@@ -266,3 +266,20 @@ mm_err_t mm_consumer_state_dead_letter(mm_consumer_state_t *cs, const mm_consume
             dl->reason ? dl->reason : mm_err_name(dl->code));
     return MM_OK;
 }
+
+mm_err_t mm_consumer_state_dead_letter_message(mm_consumer_state_t *cs, const mm_kafka_msg_t *msg,
+                                               mm_err_t code, const char *reason, char *errstr,
+                                               size_t errstr_size) {
+    char *key = msg->key ? mm_strndup(msg->key, msg->key_len) : NULL;
+    mm_consumer_dead_letter_t dl = {.topic = msg->topic,
+                                    .partition = msg->partition,
+                                    .offset = msg->offset,
+                                    .partition_key = key,
+                                    .original = msg->value,
+                                    .original_len = msg->value_len,
+                                    .code = code,
+                                    .reason = reason};
+    mm_err_t err = mm_consumer_state_dead_letter(cs, &dl, errstr, errstr_size);
+    free(key);
+    return err;
+}

@@ -48,18 +48,8 @@ static int64_t on_assign(void *opaque, const char *topic, int32_t partition) {
 
 static mm_err_t dead_letter(intake_t *in, const mm_kafka_msg_t *msg, mm_err_t why,
                             const char *reason, char *errstr, size_t errstr_size) {
-    char *key = msg->key ? mm_strndup(msg->key, msg->key_len) : NULL;
-    mm_consumer_dead_letter_t dl = {.topic = msg->topic,
-                                    .partition = msg->partition,
-                                    .offset = msg->offset,
-                                    .partition_key = key,
-                                    .original = msg->value,
-                                    .original_len = msg->value_len,
-                                    .code = why,
-                                    .reason = reason};
-    mm_err_t err = mm_consumer_state_dead_letter(mm_scoring_data_offsets(in->scorer->scoring), &dl,
-                                                 errstr, errstr_size);
-    free(key);
+    mm_err_t err = mm_consumer_state_dead_letter_message(
+        mm_scoring_data_offsets(in->scorer->scoring), msg, why, reason, errstr, errstr_size);
     if (!err) in->stats->dead_letters++;
     return err;
 }

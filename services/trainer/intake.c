@@ -25,17 +25,8 @@
 /* Dead-letter a record we cannot use: outbox + offset in one transaction. */
 static mm_err_t dead_letter_msg(mm_trainer_t *t, const mm_kafka_msg_t *msg, mm_err_t why,
                                 const char *reason, char *errstr, size_t errstr_size) {
-    char *key = msg->key ? mm_strndup(msg->key, msg->key_len) : NULL;
-    mm_consumer_dead_letter_t dl = {.topic = msg->topic,
-                                    .partition = msg->partition,
-                                    .offset = msg->offset,
-                                    .partition_key = key,
-                                    .original = msg->value,
-                                    .original_len = msg->value_len,
-                                    .code = why,
-                                    .reason = reason};
-    mm_err_t err = mm_consumer_state_dead_letter(t->store.offsets, &dl, errstr, errstr_size);
-    free(key);
+    mm_err_t err = mm_consumer_state_dead_letter_message(t->store.offsets, msg, why, reason, errstr,
+                                                         errstr_size);
     if (!err) t->dead_letters++;
     return err;
 }

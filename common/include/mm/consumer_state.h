@@ -31,6 +31,7 @@
 
 #include "mm/db.h"
 #include "mm/err.h"
+#include "mm/kafka.h"
 
 /*
  * An offsets table for a new service's schema migration, e.g.
@@ -135,6 +136,15 @@ int64_t mm_consumer_state_on_assign(void *opaque, const char *topic, int32_t par
  */
 mm_err_t mm_consumer_state_dead_letter(mm_consumer_state_t *cs, const mm_consumer_dead_letter_t *dl,
                                        char *errstr, size_t errstr_size);
+
+/**
+ * @brief mm_consumer_state_dead_letter() for a consumed message as it came:
+ * its coordinates, its key (when it has one) as the DeadLetter's partition
+ * key and its bytes as the original.
+ */
+mm_err_t mm_consumer_state_dead_letter_message(mm_consumer_state_t *cs, const mm_kafka_msg_t *msg,
+                                               mm_err_t code, const char *reason, char *errstr,
+                                               size_t errstr_size);
 
 /** @returns the database the handle writes to (borrowed). */
 mm_db_t *mm_consumer_state_db(const mm_consumer_state_t *cs);

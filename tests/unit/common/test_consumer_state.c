@@ -192,6 +192,51 @@ Test(consumer_state, dead_letter_queues_the_record_and_skips_its_offset_together
     sqlite3_finalize(st);
 }
 
+Test(consumer_state, dead_letter_message_takes_key_bytes_and_coordinates_from_the_message) {
+    static const char value[] = "\x00\x00\x00\x00\x63 not a record";
+    /* The key as Kafka delivers it: bytes with a length, not a C string. */
+    static const char key_bytes[] = KEY "trailing bytes beyond the length";
+    mm_kafka_msg_t msg = {.topic = TOPIC,
+                          .partition = 2,
+                          .offset = 77,
+                          .key = key_bytes,
+                          .key_len = strlen(KEY),
+                          .value = value,
+                          .value_len = sizeof(value) - 1,
+                          .timestamp_ms = -1};
+    cr_assert_eq(mm_consumer_state_dead_letter_message(cs, &msg, MM_ERR_PARSE, "bad bytes", errstr,
+                                                       sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(stored(2, NULL), 78);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(mm_db_prepare(db, &st, "SELECT key, payload FROM outbox", errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_expect_str_eq((const char *)sqlite3_column_text(st, 0), KEY);
+    mm_dead_letter_t rec = {0};
+    cr_assert_eq(mm_avro_decode_dead_letter(sqlite3_column_blob(st, 1),
+                                            (size_t)sqlite3_column_bytes(st, 1), &rec, errstr,
+                                            sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(rec.source_partition, 2);
+    cr_expect_eq(rec.source_offset, 77);
+    cr_expect_eq(rec.original_len, sizeof(value) - 1);
+    cr_expect_eq(memcmp(rec.original, value, sizeof(value) - 1), 0);
+    cr_expect_str_eq(rec.reason, "bad bytes");
+    mm_dead_letter_clear(&rec);
+    sqlite3_finalize(st);
+
+    /* A message without a key dead-letters without one. */
+    msg.key = NULL;
+    msg.key_len = 0;
+    msg.offset = 78;
+    cr_assert_eq(mm_consumer_state_dead_letter_message(cs, &msg, MM_ERR_PARSE, "no key", errstr,
+                                                       sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(stored(2, NULL), 79);
+    cr_expect_eq(mm_outbox_count(db), 2);
+}
+
 Test(consumer_state, failed_dead_letter_rolls_back_both_the_record_and_the_offset) {
     store_committed(0, 5);
     mm_consumer_dead_letter_t dl = bad_record(41);
