@@ -33,8 +33,9 @@ static const mm_conf_prop_t scorer_props[] = {
     MM_SERVICE_CONF_SPEC(scorer_conf_t, common),
     MM_SERVICE_CONF_BLOB(scorer_conf_t, common),
     {"sink", MM_CONF_STR, "mm-predictions.db", 0, -1, "MM_SCORER_SINK",
-     "SQLite prediction sink (upserts keyed by key and target time)", MM_CONF_F_REQUIRED,
-     offsetof(scorer_conf_t, sink)},
+     "prediction sink: a SQLite path (or sqlite://PATH) or a postgresql:// URL; upserts keyed "
+     "by key and target time (docs/scoring.md)",
+     MM_CONF_F_REQUIRED | MM_CONF_F_SECRET, offsetof(scorer_conf_t, sink)},
     {"cache-bytes", MM_CONF_INT, "268435456", 1048576, 1099511627776.0, "MM_SCORER_CACHE_BYTES",
      "upper bound on the memory of loaded models", 0, offsetof(scorer_conf_t, cache_bytes)},
     {"horizon", MM_CONF_INT, "0", 0, 100000, "MM_SCORER_HORIZON",

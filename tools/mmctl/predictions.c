@@ -1,7 +1,8 @@
 /*
  * predictions.c - `mmctl predictions list|export`: the latest predictions in
- * mm-scorer's sink (each key's latest run, through the sink library's
- * latest_predictions view), for one key or all, as a table, JSON or CSV.
+ * mm-scorer's sink (SQLite or PostgreSQL, by the sink URL; each key's latest
+ * run, through the sink library's latest_predictions view), for one key or
+ * all, as a table, JSON or CSV.
  * Column meanings: docs/scoring.md.
  *
  * Workload: an operator's look at a key (tens of rows) or an export of a
@@ -120,16 +121,31 @@ static bool on_row(void *opaque, const mm_scorer_sink_row_t *r) {
     return true;
 }
 
-static int predictions_print(const mmctl_opts_t *o, bool full) {
-    if (!o->sink || !*o->sink)
-        return mmctl_usage_error("predictions: no sink (--sink PATH or MM_SCORER_SINK)");
-    if (!mmctl_file_exists(o->sink)) {
-        fprintf(stderr, "mmctl: sink %s does not exist\n", o->sink);
+int mmctl_open_sink(const mmctl_opts_t *o, mm_scorer_sink_t **sink) {
+    *sink = NULL;
+    char errstr[1024], shown[1024];
+    mm_scorer_sink_kind_t kind;
+    const char *path = NULL;
+    mm_err_t err = mm_scorer_sink_parse_url(o->sink, &kind, &path, errstr, sizeof(errstr));
+    if (err) return mmctl_usage_error("--sink: %s", errstr);
+    mm_scorer_sink_url_redacted(o->sink, shown, sizeof(shown));
+    /* A SQLite sink that is not there is "not found", never a new empty file. */
+    if (kind == MM_SCORER_SINK_SQLITE && !mmctl_file_exists(path)) {
+        fprintf(stderr, "mmctl: sink %s does not exist\n", shown);
         return EXIT_NOT_FOUND;
     }
+    *sink = mm_scorer_sink_open(o->sink, errstr, sizeof(errstr));
+    if (!*sink) return mmctl_fail(MM_ERR_DB, "sink", errstr);
+    return EXIT_OK;
+}
+
+static int predictions_print(const mmctl_opts_t *o, bool full) {
+    if (!o->sink || !*o->sink)
+        return mmctl_usage_error("predictions: no sink (--sink URL or MM_SCORER_SINK)");
+    mm_scorer_sink_t *sink = NULL;
+    int rc = mmctl_open_sink(o, &sink);
+    if (rc != EXIT_OK) return rc;
     char errstr[1024];
-    mm_scorer_sink_t *sink = mm_scorer_sink_open(o->sink, errstr, sizeof(errstr));
-    if (!sink) return mmctl_fail(MM_ERR_DB, o->sink, errstr);
     print_ctx_t ctx = {.format = o->format, .full = full};
     if (ctx.format == OUT_JSON) ctx.rows = json_array();
     if (ctx.format == OUT_CSV || (full && ctx.format != OUT_JSON))

@@ -224,3 +224,82 @@ Test(sink, a_key_answered_no_model_after_predictions_has_no_latest_predictions) 
     cr_expect_eq(l.n, 1);
     cr_expect_eq(l.no_model, 1);
 }
+
+/* ---- the sink URL (sink.c) */
+
+TestSuite(sink_url, .init = setup, .fini = teardown);
+
+static const char *redacted(const char *url) {
+    static char out[512];
+    mm_scorer_sink_url_redacted(url, out, sizeof(out));
+    return out;
+}
+
+Test(sink_url, a_plain_path_and_sqlite_urls_choose_sqlite_postgresql_urls_postgres) {
+    mm_scorer_sink_kind_t kind;
+    const char *path = NULL;
+    cr_assert_eq(mm_scorer_sink_parse_url("out/p.db", &kind, &path, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_eq(kind, MM_SCORER_SINK_SQLITE);
+    cr_expect_str_eq(path, "out/p.db");
+    cr_assert_eq(
+        mm_scorer_sink_parse_url("sqlite:///var/p.db", &kind, &path, errstr, sizeof(errstr)),
+        MM_OK);
+    cr_expect_eq(kind, MM_SCORER_SINK_SQLITE);
+    cr_expect_str_eq(path, "/var/p.db");
+    cr_assert_eq(
+        mm_scorer_sink_parse_url("postgresql://u:p@h/db", &kind, &path, errstr, sizeof(errstr)),
+        MM_OK);
+    cr_expect_eq(kind, MM_SCORER_SINK_POSTGRES);
+    cr_expect_null(path);
+    cr_assert_eq(mm_scorer_sink_parse_url("postgres://h/db", &kind, &path, errstr, sizeof(errstr)),
+                 MM_OK);
+    cr_expect_eq(kind, MM_SCORER_SINK_POSTGRES);
+}
+
+Test(sink_url, unknown_schemes_and_empty_urls_are_refused_without_the_password) {
+    mm_scorer_sink_kind_t kind;
+    const char *path = NULL;
+    cr_expect_eq(
+        mm_scorer_sink_parse_url("mysql://u:hunter2@h/db", &kind, &path, errstr, sizeof(errstr)),
+        MM_ERR_INVALID_ARG);
+    cr_expect(strstr(errstr, "'mysql'") != NULL, "%s", errstr);
+    cr_expect(strstr(errstr, "hunter2") == NULL, "%s", errstr);
+    cr_expect_eq(mm_scorer_sink_parse_url("", &kind, &path, errstr, sizeof(errstr)),
+                 MM_ERR_INVALID_ARG);
+    cr_expect_eq(mm_scorer_sink_parse_url("sqlite://", &kind, &path, errstr, sizeof(errstr)),
+                 MM_ERR_INVALID_ARG);
+    cr_expect_null(mm_scorer_sink_open("mysql://h/db", errstr, sizeof(errstr)));
+}
+
+Test(sink_url, passwords_are_redacted_in_userinfo_and_parameters) {
+    cr_expect_str_eq(redacted("postgresql://mm:hunter2@db.example:5432/sales"),
+                     "postgresql://mm:***@db.example:5432/sales");
+    cr_expect_str_eq(redacted("postgresql://mm@db/sales?sslmode=require&password=hunter2&x=1"),
+                     "postgresql://mm@db/sales?sslmode=require&password=***&x=1");
+    cr_expect_str_eq(redacted("postgresql://db/sales?password=hunter2"),
+                     "postgresql://db/sales?password=***");
+    /* An '@' inside the password: the last one before the host ends the userinfo. */
+    cr_expect_str_eq(redacted("postgres://mm:p@ss@db/sales"), "postgres://mm:***@db/sales");
+    cr_expect_str_eq(redacted("postgresql://mm@db/sales"), "postgresql://mm@db/sales");
+    cr_expect_str_eq(redacted("out/predictions.db"), "out/predictions.db");
+    cr_expect_str_eq(redacted("sqlite:///var/x.db"), "sqlite:///var/x.db");
+    /* Truncation keeps the result a terminated string. */
+    char small[16];
+    mm_scorer_sink_url_redacted("postgresql://mm:hunter2@db/sales", small, sizeof(small));
+    cr_expect_eq(strlen(small), sizeof(small) - 1);
+    cr_expect(strstr(small, "hunter2") == NULL);
+}
+
+Test(sink_url, a_sqlite_url_opens_the_file_it_names) {
+    char url[4200];
+    snprintf(url, sizeof(url), "sqlite://%s/other.db", tmpdir);
+    mm_scorer_sink_t *other = mm_scorer_sink_open(url, errstr, sizeof(errstr));
+    cr_assert_not_null(other, "%s", errstr);
+    cr_expect_eq(mm_scorer_sink_kind(other), MM_SCORER_SINK_SQLITE);
+    mm_scorer_sink_close(other);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/other.db", tmpdir);
+    FILE *f = fopen(path, "rb");
+    cr_expect_not_null(f, "sqlite://PATH creates PATH");
+    if (f) fclose(f);
+}
