@@ -28,7 +28,9 @@ typedef enum { OUT_TABLE = 0, OUT_JSON = 1, OUT_CSV = 2 } out_format_t;
 typedef struct mmctl_opts {
     const char *registry;
     const char *sink;
-    const char *key; /* predictions: one partition key, or NULL for all */
+    const char *html;  /* report: write the HTML page here */
+    const char *state; /* report --html: mm-scorer's state store (history) */
+    const char *key;   /* predictions: one partition key, or NULL for all */
     const char *reason;
     const char *actor;
     const char *metric;

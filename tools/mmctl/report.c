@@ -11,6 +11,7 @@
 #include "mm/model.h"
 #include "mm/registry.h"
 #include "mmctl.h"
+#include "report_html.h"
 #include "sink.h"
 
 /* Count the scorer's sink (it owns the schema and opens it at exactly that version). */
@@ -31,7 +32,24 @@ static bool report_metric(const mm_registry_stats_t *st, mm_metric_id_t m) {
            m == MM_METRIC_MAE || st->metrics[m].n > 0;
 }
 
+/* `report --html FILE`: report_data.c gathers, report_html.c draws. */
+static int report_html(const mmctl_opts_t *o) {
+    report_t r;
+    char shown[1024];
+    int rc = report_collect(o, &r);
+    if (rc == EXIT_OK) {
+        if (o->sink && *o->sink) {
+            mm_scorer_sink_url_redacted(o->sink, shown, sizeof(shown));
+            r.sink_shown = shown;
+        }
+        rc = report_write_html(&r, o->html);
+    }
+    report_free(&r);
+    return rc;
+}
+
 int mmctl_report(const mmctl_opts_t *o) {
+    if (o->html) return report_html(o);
     mm_db_t *db = NULL;
     int rc = mmctl_open_registry(o, &db);
     if (rc) return rc;
