@@ -11,6 +11,7 @@
  */
 #include "report_html.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,7 +389,7 @@ static const char page_style[] =
 int report_write_html(const report_t *r, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) {
-        fprintf(stderr, "mmctl: report --html: cannot write %s\n", path);
+        fprintf(stderr, "mmctl: report --html: cannot write %s: %s\n", path, strerror(errno));
         return EXIT_ERROR;
     }
     char when[32];
@@ -412,7 +413,7 @@ int report_write_html(const report_t *r, const char *path) {
     section_drill(f, r);
     fputs("</body></html>\n", f);
     if (fclose(f) != 0) {
-        fprintf(stderr, "mmctl: report --html: writing %s failed\n", path);
+        fprintf(stderr, "mmctl: report --html: writing %s failed: %s\n", path, strerror(errno));
         return EXIT_ERROR;
     }
     return EXIT_OK;
