@@ -1,7 +1,7 @@
 /*
  * schemas_embedded.h - the schemas/ .avsc texts (current and retired) and
  * schemas/catalog.json, embedded at build time by cmake/embed_schemas.cmake
- * (internal to libmm; only avro.c and avro_versions.c read them).
+ * (internal to libmm; read by avro.c, avro_versions.c and schema_registry.c).
  */
 #ifndef MM_SCHEMAS_EMBEDDED_H
 #define MM_SCHEMAS_EMBEDDED_H
