@@ -1,0 +1,269 @@
+/*
+ * test_schema_registry.c - common/src/schema_registry.c against a FAKE
+ * Confluent schema registry in the test process (tests/support/registry_fake.h
+ * says why no real registry is used): the plan (subjects, retired ids), a sync
+ * into an empty registry, verifying a synced one, an idempotent re-run, a
+ * conflicting id, a foreign latest version, a READONLY subject, basic auth
+ * and credentials kept out of every message.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "mm/avro.h"
+#include "mm/schema_registry.h"
+#include "registry_fake.h"
+
+static char errstr[1024];
+
+static const mm_schema_registry_entry_t *find(const mm_schema_registry_report_t *r, int32_t id) {
+    for (size_t i = 0; i < r->n_entries; i++)
+        if (r->entries[i].id == id) return &r->entries[i];
+    cr_assert_fail("id %d not in the report", (int)id);
+    return NULL;
+}
+
+static mm_err_t sync(mmt_registry_fake_t *fake, bool verify_only,
+                     mm_schema_registry_report_t *report) {
+    mm_schema_registry_opts_t opts = {
+        .url = mmt_registry_fake_url(fake), .verify_only = verify_only, .attempts = 1};
+    errstr[0] = '\0';
+    return mm_schema_registry_sync(&opts, report, errstr, sizeof(errstr));
+}
+
+Test(schema_registry, plan_puts_every_catalog_id_under_its_topic_subject_retired_first) {
+    mm_schema_registry_report_t r;
+    cr_assert_eq(mm_schema_registry_plan(NULL, &r, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(r.n_entries, 8, "6 current ids and 2 retired ones, got %zu", r.n_entries);
+    static const struct {
+        int32_t id;
+        const char *subject;
+        const char *record;
+        bool retired;
+    } want[] = {
+        {1, "mm.observations-value", "manymodels.ObservationBatch", false},
+        {2, "mm.models-value", "manymodels.ModelTrained", false},
+        {3, "mm.decisions-value", "manymodels.ModelDecision", true},
+        {8, "mm.decisions-value", "manymodels.ModelDecision", false},
+        {4, "mm.score-requests-value", "manymodels.ScoreRequest", false},
+        {5, "mm.predictions-value", "manymodels.PredictionBatch", true},
+        {7, "mm.predictions-value", "manymodels.PredictionBatch", false},
+        {6, "mm.deadletter-value", "manymodels.DeadLetter", false},
+    };
+    for (size_t i = 0; i < 8; i++) {
+        cr_expect_eq(r.entries[i].id, want[i].id, "entry %zu", i);
+        cr_expect_str_eq(r.entries[i].subject, want[i].subject);
+        cr_expect_str_eq(r.entries[i].record, want[i].record);
+        cr_expect_eq(r.entries[i].retired, want[i].retired);
+        cr_expect_eq(r.entries[i].state, MM_SCHEMA_REGISTRY_PLANNED);
+    }
+    cr_expect_str_eq(find(&r, 8)->schema, mm_avro_schema_json(MM_RECORD_MODEL_DECISION));
+    cr_expect_neq(strstr(find(&r, 3)->schema, "\"ModelDecision\""), NULL);
+
+    cr_assert_eq(mm_schema_registry_plan("prod.", &r, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_str_eq(find(&r, 1)->subject, "prod.mm.observations-value");
+}
+
+Test(schema_registry, sync_into_an_empty_registry_imports_the_catalog_ids) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, false, &r), MM_OK, "%s", errstr);
+    cr_expect_eq(r.n_registered, 8);
+    for (size_t i = 0; i < r.n_entries; i++)
+        cr_expect_eq(r.entries[i].state, MM_SCHEMA_REGISTRY_REGISTERED, "%s id %d",
+                     r.entries[i].subject, (int)r.entries[i].id);
+    /* The registry serves the catalog's schemas under the catalog's ids. */
+    for (int t = 0; t < MM_RECORD__COUNT; t++) {
+        const char *got = mmt_registry_fake_schema(fake, mm_avro_schema_id((mm_record_type_t)t));
+        cr_assert_not_null(got);
+        cr_expect_str_eq(got, mm_avro_schema_json((mm_record_type_t)t));
+    }
+    /* A retired id is the older version of its subject, the current one the latest. */
+    cr_expect_eq(mmt_registry_fake_versions(fake, "mm.decisions-value"), 2);
+    cr_expect_eq(mmt_registry_fake_version_id(fake, "mm.decisions-value", 1), 3);
+    cr_expect_eq(mmt_registry_fake_version_id(fake, "mm.decisions-value", 2), 8);
+    cr_expect_eq(mmt_registry_fake_version_id(fake, "mm.predictions-value", 1), 5);
+    cr_expect_eq(mmt_registry_fake_version_id(fake, "mm.predictions-value", 2), 7);
+    /* IMPORT mode was only for the registration: the subjects have no mode of their own. */
+    cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.decisions-value"), "");
+    cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.observations-value"), "");
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, a_second_sync_and_a_verify_change_nothing) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, false, &r), MM_OK, "%s", errstr);
+    size_t writes = mmt_registry_fake_writes(fake);
+    cr_assert_eq(sync(fake, false, &r), MM_OK, "%s", errstr);
+    cr_expect_eq(r.n_registered, 0);
+    for (size_t i = 0; i < r.n_entries; i++)
+        cr_expect_eq(r.entries[i].state, MM_SCHEMA_REGISTRY_PRESENT);
+    cr_assert_eq(sync(fake, true, &r), MM_OK, "%s", errstr);
+    for (size_t i = 0; i < r.n_entries; i++)
+        cr_expect_eq(r.entries[i].state, MM_SCHEMA_REGISTRY_PRESENT);
+    cr_expect_eq(mmt_registry_fake_writes(fake), writes, "a synced registry is only read");
+    cr_expect_eq(mmt_registry_fake_versions(fake, "mm.decisions-value"), 2);
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, verify_only_on_an_empty_registry_names_the_first_missing_subject_and_id) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, true, &r), MM_ERR_NOT_FOUND);
+    cr_expect_neq(strstr(errstr, "subject mm.observations-value, id 1"), NULL, "%s", errstr);
+    cr_expect_neq(strstr(errstr, "does not know the id"), NULL, "%s", errstr);
+    cr_expect_eq(mmt_registry_fake_writes(fake), 0, "verify-only never writes");
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, an_id_registered_to_another_schema_fails_naming_subject_id_and_difference) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    /* Someone else's schema already holds id 8. */
+    mmt_registry_fake_put(fake, "orders-value", 8,
+                          "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"com.acme\","
+                          "\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}");
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, false, &r), MM_ERR_SCHEMA);
+    cr_expect_neq(strstr(errstr, "subject mm.decisions-value, id 8"), NULL, "%s", errstr);
+    cr_expect_neq(strstr(errstr, "the registry has record com.acme.Order, the catalog "
+                                 "manymodels.ModelDecision"),
+                  NULL, "%s", errstr);
+    /* Subjects before it were synced; the failing one registered nothing new. */
+    cr_expect_eq(find(&r, 1)->state, MM_SCHEMA_REGISTRY_REGISTERED);
+    cr_expect_eq(find(&r, 8)->state, MM_SCHEMA_REGISTRY_PLANNED);
+    cr_expect_eq(mmt_registry_fake_versions(fake, "mm.decisions-value"), 0);
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, an_id_holding_an_altered_copy_of_our_schema_names_the_field) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    /* ObservationBatch with its first field retyped from string to bytes. */
+    json_error_t jerr;
+    json_t *schema = json_loads(mm_avro_schema_json(MM_RECORD_OBSERVATION_BATCH), 0, &jerr);
+    json_t *first = json_array_get(json_object_get(schema, "fields"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(first, "type")), "string");
+    json_object_set_new(first, "type", json_string("bytes"));
+    char *altered = json_dumps(schema, JSON_COMPACT);
+    mmt_registry_fake_put(fake, "mm.observations-value", 1, altered);
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, true, &r), MM_ERR_SCHEMA);
+    cr_expect_neq(strstr(errstr, "subject mm.observations-value, id 1"), NULL, "%s", errstr);
+    char want[128];
+    snprintf(want, sizeof(want), "field ObservationBatch.%s has another type",
+             json_string_value(json_object_get(first, "name")));
+    cr_expect_neq(strstr(errstr, want), NULL, "%s", errstr);
+    free(altered);
+    json_decref(schema);
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, our_schema_under_another_subject_is_added_to_ours) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    mmt_registry_fake_put(fake, "mm.observations-value", 1,
+                          mm_avro_schema_json(MM_RECORD_OBSERVATION_BATCH));
+    mmt_registry_fake_put(fake, "copy-of-models-value", 2,
+                          mm_avro_schema_json(MM_RECORD_MODEL_TRAINED));
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, true, &r), MM_ERR_NOT_FOUND);
+    cr_expect_neq(strstr(errstr, "subject mm.models-value, id 2"), NULL, "%s", errstr);
+    cr_expect_neq(strstr(errstr, "not under this subject"), NULL, "%s", errstr);
+    cr_assert_eq(sync(fake, false, &r), MM_OK, "%s", errstr);
+    cr_expect_eq(find(&r, 2)->state, MM_SCHEMA_REGISTRY_REGISTERED);
+    cr_expect_eq(mmt_registry_fake_version_id(fake, "mm.models-value", 1), 2);
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, a_foreign_latest_version_under_our_subject_is_an_error) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, false, &r), MM_OK, "%s", errstr);
+    mmt_registry_fake_put(fake, "mm.deadletter-value", 100,
+                          "{\"type\":\"record\",\"name\":\"DeadLetter\",\"namespace\":"
+                          "\"manymodels\",\"fields\":[]}");
+    cr_assert_eq(sync(fake, true, &r), MM_ERR_SCHEMA);
+    cr_expect_neq(strstr(errstr, "subject mm.deadletter-value: the latest version has id 100, "
+                                 "but manymodels.DeadLetter is written with id 6"),
+                  NULL, "%s", errstr);
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, a_readonly_subject_is_not_imported_into) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    /* A READONLY subject that misses its retired id 3. */
+    mmt_registry_fake_put(fake, "mm.observations-value", 1,
+                          mm_avro_schema_json(MM_RECORD_OBSERVATION_BATCH));
+    mmt_registry_fake_put(fake, "mm.models-value", 2, mm_avro_schema_json(MM_RECORD_MODEL_TRAINED));
+    mmt_registry_fake_put(fake, "mm.decisions-value", 8,
+                          mm_avro_schema_json(MM_RECORD_MODEL_DECISION));
+    mmt_registry_fake_set_mode(fake, "mm.decisions-value", "READONLY");
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, false, &r), MM_ERR_CONFIG);
+    cr_expect_neq(strstr(errstr, "subject mm.decisions-value is READONLY"), NULL, "%s", errstr);
+    cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.decisions-value"), "READONLY");
+    cr_expect_eq(mmt_registry_fake_versions(fake, "mm.decisions-value"), 1);
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, a_subject_mode_of_its_own_is_restored_after_the_import) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    mmt_registry_fake_set_mode(fake, "mm.models-value", "READWRITE");
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, false, &r), MM_OK, "%s", errstr);
+    cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.models-value"), "READWRITE");
+    cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.observations-value"), "");
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, basic_auth_is_sent_and_a_refusal_never_shows_the_password) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start("alice:s3cret-pw");
+    mm_schema_registry_report_t r;
+    mm_schema_registry_opts_t opts = {.url = mmt_registry_fake_url(fake),
+                                      .user = "alice",
+                                      .password = "wrong-pw-42",
+                                      .attempts = 1};
+    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_ERR_AUTH);
+    cr_expect_neq(strstr(errstr, "refused the credentials"), NULL, "%s", errstr);
+    cr_expect_eq(strstr(errstr, "wrong-pw-42"), NULL, "%s", errstr);
+    cr_expect_eq(mmt_registry_fake_refused(fake), 1);
+
+    opts.password = "s3cret-pw";
+    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(r.n_registered, 8);
+
+    /* Credentials in the URL work the same and stay out of messages. */
+    char url[256];
+    snprintf(url, sizeof(url), "http://alice:s3cret-pw@%s",
+             mmt_registry_fake_url(fake) + strlen("http://"));
+    mm_schema_registry_opts_t in_url = {.url = url, .verify_only = true, .attempts = 1};
+    cr_assert_eq(mm_schema_registry_sync(&in_url, &r, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    snprintf(url, sizeof(url), "http://alice:other-pw-7@%s",
+             mmt_registry_fake_url(fake) + strlen("http://"));
+    cr_assert_eq(mm_schema_registry_sync(&in_url, &r, errstr, sizeof(errstr)), MM_ERR_AUTH);
+    cr_expect_eq(strstr(errstr, "other-pw-7"), NULL, "%s", errstr);
+    cr_expect_eq(strstr(errstr, "alice"), NULL, "%s", errstr);
+    mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, an_unreachable_registry_is_a_transport_error_without_credentials) {
+    mm_schema_registry_opts_t opts = {
+        .url = "http://bob:hunter2@127.0.0.1:1", .attempts = 2, .timeout_ms = 2000};
+    mm_schema_registry_report_t r;
+    mm_err_t err = mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr));
+    cr_assert_eq(err, MM_ERR_TRANSPORT, "%s: %s", mm_err_name(err), errstr);
+    cr_expect_neq(strstr(errstr, "http://127.0.0.1:1"), NULL, "%s", errstr);
+    cr_expect_eq(strstr(errstr, "hunter2"), NULL, "%s", errstr);
+}
+
+Test(schema_registry, a_url_that_is_not_http_is_a_configuration_error) {
+    mm_schema_registry_report_t r;
+    mm_schema_registry_opts_t opts = {.url = "ftp://u:pw@host"};
+    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_ERR_CONFIG);
+    cr_expect_neq(strstr(errstr, "--schema-registry-url"), NULL, "%s", errstr);
+    cr_expect_eq(strstr(errstr, "pw"), NULL, "%s", errstr);
+    opts.url = "";
+    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_ERR_CONFIG);
+}
