@@ -5,12 +5,14 @@
 #include "mm/service.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mm/avro.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/records.h"
+#include "mm/schema_registry.h"
 #include "mm/util.h"
 
 volatile sig_atomic_t mm_service_stop = 0;
@@ -46,8 +48,27 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
         *bootstrap = mm_kafka_resolve_bootstrap(common->bootstrap_servers, common->bootstrap_file,
                                                 60000, errstr, errstr_size);
         if (!*bootstrap) return MM_ERR_CONFIG;
+        /* A service that talks to Kafka makes the registry agree before producing. */
+        return mm_service_schema_registry_sync(common, errstr, errstr_size);
     }
     return MM_OK;
+}
+
+mm_err_t mm_service_schema_registry_sync(const mm_service_common_t *common, char *errstr,
+                                         size_t errstr_size) {
+    if (!common->schema_registry_url || !*common->schema_registry_url) return MM_OK;
+    mm_schema_registry_opts_t opts = {.url = common->schema_registry_url,
+                                      .user = common->schema_registry_user,
+                                      .password = common->schema_registry_password};
+    mm_schema_registry_report_t *report = malloc(sizeof(*report));
+    if (!report) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    mm_err_t err = mm_schema_registry_sync(&opts, report, errstr, errstr_size);
+    if (!err)
+        mm_log_info("schema_registry_synced",
+                    "schema registry agrees with the catalog: %zu schemas, %zu registered now",
+                    report->n_entries, report->n_registered);
+    free(report);
+    return err;
 }
 
 int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_common_t *common,

@@ -67,6 +67,7 @@ static const mm_conf_prop_t ingest_props[] = {
      "validate the spec, print its effective configuration (every default) as JSON and exit: 0 "
      "valid, 1 invalid; no broker is needed",
      0, offsetof(ingest_conf_t, check_spec)},
+    MM_SERVICE_CONF_SCHEMA_REGISTRY(ingest_conf_t, common),
     MM_SERVICE_CONF_LOG(ingest_conf_t, common),
 };
 
@@ -117,6 +118,11 @@ int main(int argc, char **argv) {
                                    BOOTSTRAP_WAIT_MS, errstr, sizeof(errstr));
     if (!bootstrap) {
         mm_log_error("config_invalid", "%s", errstr);
+        fprintf(stderr, "mm-ingest: %s\n", errstr);
+        goto out;
+    }
+    if (mm_service_schema_registry_sync(&conf.common, errstr, sizeof(errstr))) {
+        mm_log_error("schema_registry_failed", "%s", errstr);
         fprintf(stderr, "mm-ingest: %s\n", errstr);
         goto out;
     }

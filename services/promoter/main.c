@@ -35,6 +35,7 @@ static const mm_conf_prop_t promoter_props[] = {
      "at shutdown, how long to keep delivering the outbox (the rest is sent at the next start)", 0,
      offsetof(promoter_conf_t, flush_timeout_ms)},
     MM_SERVICE_CONF_HTTP(promoter_conf_t, common),
+    MM_SERVICE_CONF_SCHEMA_REGISTRY(promoter_conf_t, common),
     MM_SERVICE_CONF_LOG(promoter_conf_t, common),
 };
 

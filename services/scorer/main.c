@@ -63,6 +63,7 @@ static const mm_conf_prop_t scorer_props[] = {
      "how long a run may take to read mm.observations to its end before it fails", 0,
      offsetof(scorer_conf_t, catch_up_timeout_ms)},
     MM_SERVICE_CONF_HTTP(scorer_conf_t, common),
+    MM_SERVICE_CONF_SCHEMA_REGISTRY(scorer_conf_t, common),
     MM_SERVICE_CONF_LOG(scorer_conf_t, common),
 };
 

@@ -43,6 +43,7 @@ static const mm_conf_prop_t trainer_props[] = {
      "longest series trained per key (older points are left out)", 0,
      offsetof(trainer_conf_t, max_series_points)},
     MM_SERVICE_CONF_HTTP(trainer_conf_t, common),
+    MM_SERVICE_CONF_SCHEMA_REGISTRY(trainer_conf_t, common),
     MM_SERVICE_CONF_LOG(trainer_conf_t, common),
 };
 

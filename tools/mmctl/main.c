@@ -7,6 +7,8 @@
  *   mmctl predictions list|export                     the latest predictions in the sink
  *   mmctl outbox deliver                              send pending decisions to Kafka
  *   mmctl topics init                                 create the topics
+ *   mmctl schemas sync [--verify-only]                make the schema registry agree with
+ *                                                     the schema catalog
  *
  * Output: -o table (default, for people) or -o json (for scripts; stable field names);
  * predictions also -o csv.
@@ -112,6 +114,10 @@ enum {
     OPT_REPLICATION,
     OPT_HTML,
     OPT_STATE,
+    OPT_SCHEMA_REGISTRY_URL,
+    OPT_SCHEMA_REGISTRY_USER,
+    OPT_SCHEMA_REGISTRY_PASSWORD,
+    OPT_VERIFY_ONLY,
 };
 
 static const struct option long_options[] = {
@@ -133,6 +139,10 @@ static const struct option long_options[] = {
     {"replication", required_argument, NULL, OPT_REPLICATION},
     {"html", required_argument, NULL, OPT_HTML},
     {"state", required_argument, NULL, OPT_STATE},
+    {"schema-registry-url", required_argument, NULL, OPT_SCHEMA_REGISTRY_URL},
+    {"schema-registry-user", required_argument, NULL, OPT_SCHEMA_REGISTRY_USER},
+    {"schema-registry-password", required_argument, NULL, OPT_SCHEMA_REGISTRY_PASSWORD},
+    {"verify-only", no_argument, NULL, OPT_VERIFY_ONLY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -149,6 +159,9 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
     o->blob_account = mmctl_env_or("MM_BLOB_ACCOUNT", NULL);
     o->blob_key = mmctl_env_or("MM_BLOB_KEY", NULL);
     o->blob_sas = mmctl_env_or("MM_BLOB_SAS", NULL);
+    o->schema_registry_url = mmctl_env_or("MM_SCHEMA_REGISTRY_URL", NULL);
+    o->schema_registry_user = mmctl_env_or("MM_SCHEMA_REGISTRY_USER", NULL);
+    o->schema_registry_password = mmctl_env_or("MM_SCHEMA_REGISTRY_PASSWORD", NULL);
     o->partitions = 4;
     o->replication = 1;
     o->format = OUT_TABLE;
@@ -240,6 +253,18 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
         case OPT_STATE:
             o->state = optarg;
             break;
+        case OPT_SCHEMA_REGISTRY_URL:
+            o->schema_registry_url = optarg;
+            break;
+        case OPT_SCHEMA_REGISTRY_USER:
+            o->schema_registry_user = optarg;
+            break;
+        case OPT_SCHEMA_REGISTRY_PASSWORD:
+            o->schema_registry_password = optarg;
+            break;
+        case OPT_VERIFY_ONLY:
+            o->verify_only = true;
+            break;
         case '?':
         default:
             return mmctl_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -314,6 +339,8 @@ int main(int argc, char **argv) {
         rc = mmctl_outbox_deliver(&o);
     } else if (strcmp(noun, "topics") == 0 && verb && strcmp(verb, "init") == 0 && n_words == 2) {
         rc = mmctl_topics_init(&o);
+    } else if (strcmp(noun, "schemas") == 0 && verb && strcmp(verb, "sync") == 0 && n_words == 2) {
+        rc = mmctl_schemas_sync(&o);
     } else {
         fprintf(stderr, "mmctl: unknown command or wrong arguments:");
         for (int i = 0; i < n_words; i++) fprintf(stderr, " %s", words[i]);

@@ -1,7 +1,7 @@
 /*
  * mmctl.h - what mmctl's files share: the parsed options, exit statuses,
  * output helpers (output.c) and one entry point per command (models.c,
- * predictions.c, report.c, outbox.c, topics.c). main.c parses arguments and dispatches.
+ * predictions.c, report.c, outbox.c, topics.c, schemas.c). main.c parses arguments and dispatches.
  */
 #ifndef MMCTL_H
 #define MMCTL_H
@@ -41,6 +41,10 @@ typedef struct mmctl_opts {
     const char *blob_account;
     const char *blob_key;
     const char *blob_sas;
+    const char *schema_registry_url;
+    const char *schema_registry_user;
+    const char *schema_registry_password;
+    bool verify_only; /* schemas sync: check only */
     int64_t partitions;
     int64_t replication;
     out_format_t format;
@@ -101,5 +105,8 @@ int mmctl_predictions_export(const mmctl_opts_t *o);
 /* ---- report.c, topics.c */
 int mmctl_report(const mmctl_opts_t *o);
 int mmctl_topics_init(const mmctl_opts_t *o);
+
+/* ---- schemas.c */
+int mmctl_schemas_sync(const mmctl_opts_t *o);
 
 #endif

@@ -29,6 +29,9 @@ typedef struct mm_service_common {
     char *blob_sas;
     char *log_level;
     char *http_addr;
+    char *schema_registry_url; /* empty: no schema registry */
+    char *schema_registry_user;
+    char *schema_registry_password;
 } mm_service_common_t;
 
 /* Configuration entries shared by the services; @p type is the service's
@@ -63,6 +66,18 @@ typedef struct mm_service_common {
      "serve /healthz, /readyz and /metrics on host:port (port 0: any free port); empty: off",     \
      0, offsetof(type, member.http_addr)}
 
+#define MM_SERVICE_CONF_SCHEMA_REGISTRY(type, member)                                              \
+    {"schema-registry-url", MM_CONF_STR, "", 0, -1, "MM_SCHEMA_REGISTRY_URL",                      \
+     "Confluent-compatible schema registry (http(s)://host:port): at start-up, register the "     \
+     "catalog's schemas under <topic>-value with their ids, or check that they are there; "       \
+     "empty: none",                                                                                \
+     0, offsetof(type, member.schema_registry_url)},                                               \
+    {"schema-registry-user", MM_CONF_STR, "", 0, -1, "MM_SCHEMA_REGISTRY_USER",                    \
+     "schema registry basic-auth user", 0, offsetof(type, member.schema_registry_user)},           \
+    {"schema-registry-password", MM_CONF_STR, "", 0, -1, "MM_SCHEMA_REGISTRY_PASSWORD",            \
+     "schema registry basic-auth password", MM_CONF_F_SECRET,                                      \
+     offsetof(type, member.schema_registry_password)}
+
 #define MM_SERVICE_CONF_LOG(type, member)                                                          \
     {"log-level", MM_CONF_STR, "info", 0, -1, "MM_LOG_LEVEL", "debug, info, warn or error", 0,     \
      offsetof(type, member.log_level)}
@@ -76,8 +91,9 @@ void mm_service_install_signals(void);
 
 /**
  * @brief Start-up shared by the services: logging, the dataset spec (if
- * @p spec is non-NULL), and the bootstrap servers (if @p bootstrap is non-NULL,
- * waiting up to 60 s for the bootstrap file).
+ * @p spec is non-NULL), the bootstrap servers (if @p bootstrap is non-NULL,
+ * waiting up to 60 s for the bootstrap file) and then, when
+ * --schema-registry-url is set, mm_service_schema_registry_sync().
  */
 mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common, mm_spec_t *spec,
                           char **bootstrap, char *errstr, size_t errstr_size);
@@ -101,6 +117,17 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
                      int argc, char **argv, mm_kv_list_t *kafka, char ***positional,
                      size_t *n_positional, mm_spec_t *spec, char **bootstrap,
                      int config_error_status);
+
+/**
+ * @brief When --schema-registry-url is set, make the registry agree with the
+ * schema catalog (mm_schema_registry_sync(): register what is missing under
+ * its catalog id, verify what is there) and log one line with what was done;
+ * otherwise nothing.
+ * @returns MM_OK, or the sync's error naming the subject and the id (never the
+ * password).
+ */
+mm_err_t mm_service_schema_registry_sync(const mm_service_common_t *common, char *errstr,
+                                         size_t errstr_size);
 
 /** @brief Blob options from the common configuration (pointers borrowed). */
 void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts);
