@@ -45,3 +45,4 @@ if [[ ! -x "$azurite_bin" ]]; then
 fi
 
 "$root/scripts/kafka-deps.sh"
+"$root/scripts/avro-client-deps.sh"  # the schema-registry tests' independent Avro client (PyPI)
