@@ -481,6 +481,10 @@ static mm_err_t put_mode(client_t *c, const char *subject, const char *enc, cons
     mm_err_t err = request(c, "PUT", path, body, what, errstr, errstr_size);
     json_decref(body);
     if (!err && c->status != 200) err = status_error(c, what, errstr, errstr_size);
+    const char *now = err ? NULL : json_string_value(json_object_get(c->reply, "mode"));
+    if (now && strcmp(now, mode) != 0)
+        err = mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
+                      "schema registry %s: %s: the registry answered mode %s", c->base, what, now);
     return err;
 }
 

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "fake_http.h"
 #include "mm/avro.h"
 #include "mm/schema_registry.h"
 #include "registry_fake.h"
@@ -253,6 +254,33 @@ Test(schema_registry, a_subject_mode_of_its_own_is_restored_after_the_import) {
     cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.models-value"), "READWRITE");
     cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.observations-value"), "");
     mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry, a_registry_without_modes_gets_nothing_registered) {
+    /* A registry that knows no id and has no /mode endpoint (scripted replies, in order). */
+    static const mmt_fake_reply_t script[] = {
+        {404, NULL, "{\"error_code\":40403,\"message\":\"Schema not found\"}"},
+        {404, NULL, "{\"error_code\":404,\"message\":\"HTTP 404 Not Found\"}"},
+        {404, NULL, "{\"error_code\":404,\"message\":\"HTTP 404 Not Found\"}"},
+    };
+    mmt_fake_http_t server;
+    mmt_fake_http_start(&server, script, 3);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", server.port);
+    mm_schema_registry_opts_t opts = {.url = url, .attempts = 1};
+    mm_schema_registry_report_t r;
+    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_ERR_HTTP);
+    mmt_fake_http_join(&server);
+    cr_expect_neq(strstr(errstr, "subject mm.observations-value: PUT /mode/mm.observations-value"),
+                  NULL, "%s", errstr);
+    cr_expect_neq(strstr(errstr, "HTTP 404 (error_code 404: HTTP 404 Not Found)"), NULL, "%s",
+                  errstr);
+    cr_assert_eq(server.n_requests, 3);
+    cr_expect_eq(strncmp(server.requests[0], "GET /schemas/ids/1 ", 19), 0, "%s",
+                 server.requests[0]);
+    cr_expect_eq(strncmp(server.requests[2], "PUT /mode/mm.observations-value?force=true ", 43), 0,
+                 "%s", server.requests[2]);
+    cr_expect_eq(r.n_registered, 0);
 }
 
 Test(schema_registry, basic_auth_is_sent_and_a_refusal_never_shows_the_password) {
