@@ -11,9 +11,9 @@
  *   DELETE /mode/<subject>                   when the subject had no mode of its own
  *   POST   /subjects/<subject>/versions      {"schema": "...", "id": N}
  *
- * Credentials in the URL (user:password@host) are taken out of it and sent
- * as basic auth like --schema-registry-user/--password, so no message (nor
- * the HTTP helper's, which quote the URL) can carry them.
+ * Credentials go as basic auth from their own settings; a URL carrying them
+ * (user:password@host) is refused, so no message - nor the HTTP helper's,
+ * which quote the URL - can carry them.
  */
 #include "mm/schema_registry.h"
 
@@ -169,37 +169,31 @@ typedef struct client {
     json_t *reply; /* its parsed body (NULL if none or not JSON) */
 } client_t;
 
-/* Split user:password@ off @p url; the rest becomes c->base. */
+/*
+ * Check @p opts->url and keep it, without a trailing '/', as c->base. A URL
+ * carrying credentials (user:password@host) is refused: the URL is printed by
+ * --dump-config and in messages, the password setting is not.
+ */
 static mm_err_t client_init(client_t *c, const mm_schema_registry_opts_t *opts, char *errstr,
                             size_t errstr_size) {
     memset(c, 0, sizeof(*c));
     c->opts = opts;
     const char *url = opts->url;
     const char *scheme_end = url ? strstr(url, "://") : NULL;
-    if (!scheme_end || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+    const char *host = scheme_end ? scheme_end + 3 : NULL;
+    const char *path = host ? host + strcspn(host, "/?#") : NULL;
+    if (host && memchr(host, '@', (size_t)(path - host)))
+        return mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
+                       "--schema-registry-url: credentials do not belong in the URL; use "
+                       "--schema-registry-user and --schema-registry-password "
+                       "(MM_SCHEMA_REGISTRY_USER, MM_SCHEMA_REGISTRY_PASSWORD)");
+    if (!scheme_end || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+        path == host)
         return mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
                        "--schema-registry-url: expected http://host:port or https://..., got '%s'",
-                       url && !strchr(url, '@') ? url : "(a value with credentials)");
-    const char *host = scheme_end + 3;
-    const char *path = host + strcspn(host, "/?#");
-    const char *at = memchr(host, '@', (size_t)(path - host));
+                       url ? url : "");
     const char *user = opts->user && *opts->user ? opts->user : NULL;
     const char *password = opts->password ? opts->password : "";
-    char *url_user = NULL;
-    if (at) {
-        /* user:password@ in the URL: used only when no separate user is given. */
-        url_user = mm_strndup(host, (size_t)(at - host));
-        if (!url_user) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
-        if (!user) {
-            char *colon = strchr(url_user, ':');
-            if (colon) {
-                *colon = '\0';
-                password = colon + 1;
-            }
-            user = url_user;
-        }
-        host = at + 1;
-    }
     mm_buf_t b;
     mm_buf_init(&b, 64 * 1024);
     mm_buf_append(&b, url, (size_t)(scheme_end + 3 - url));
@@ -221,10 +215,6 @@ static mm_err_t client_init(client_t *c, const mm_schema_registry_opts_t *opts, 
             memset(b64, 0, strlen(b64));
             free(b64);
         }
-    }
-    if (url_user) {
-        memset(url_user, 0, strlen(url_user));
-        free(url_user);
     }
     if (!c->base || (user && !c->auth))
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");

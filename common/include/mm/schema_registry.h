@@ -15,8 +15,8 @@
  * the subject's mode is restored afterwards; what disagrees is an error
  * naming the subject, the id and what differs. Nothing is ever deleted.
  *
- * Credentials (basic-auth user and password, or user:password@ in the URL)
- * never appear in an error message or a log line.
+ * Credentials (basic-auth user and password) never appear in an error message
+ * or a log line; a URL with user:password@ is refused (MM_ERR_CONFIG).
  *
  * Workload: once at a service's start-up or per `mmctl schemas sync`; a few
  * dozen HTTP requests.
@@ -35,7 +35,7 @@
 #define MM_SCHEMA_REGISTRY_SUBJECT_MAX 256
 
 typedef struct mm_schema_registry_opts {
-    const char *url;          /* base URL: http(s)://host:port[/path] */
+    const char *url;          /* base URL: http(s)://host:port[/path], no credentials */
     const char *user;         /* basic auth; NULL or "" for none */
     const char *password;     /* secret; never logged */
     const char *topic_prefix; /* prepended to every topic name; NULL or "" for none */
