@@ -163,7 +163,7 @@ mm_err_t mm_schema_registry_plan(const char *topic_prefix, mm_schema_registry_re
 typedef struct client {
     const mm_schema_registry_opts_t *opts;
     mm_http_t *http;
-    char *base;    /* the URL without credentials and without a trailing '/' */
+    char *base;    /* the URL without a trailing '/' */
     char *auth;    /* "Authorization" value, or NULL */
     long status;   /* of the last response */
     json_t *reply; /* its parsed body (NULL if none or not JSON) */
@@ -194,14 +194,11 @@ static mm_err_t client_init(client_t *c, const mm_schema_registry_opts_t *opts, 
                        url ? url : "");
     const char *user = opts->user && *opts->user ? opts->user : NULL;
     const char *password = opts->password ? opts->password : "";
-    mm_buf_t b;
-    mm_buf_init(&b, 64 * 1024);
-    mm_buf_append(&b, url, (size_t)(scheme_end + 3 - url));
-    mm_buf_append_str(&b, host);
-    while (b.len > 0 && b.data[b.len - 1] == '/') b.len--;
-    mm_buf_append(&b, "", 1);
-    c->base = (char *)mm_buf_steal(&b, NULL);
+    c->base = strdup(url);
+    if (!c->base) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (size_t n = strlen(c->base); n > 0 && c->base[n - 1] == '/'; n--) c->base[n - 1] = '\0';
     if (user) {
+        mm_buf_t b;
         mm_buf_init(&b, 64 * 1024);
         mm_buf_appendf(&b, "%s:%s", user, password);
         char *b64 = mm_base64_encode(b.data, b.len);
@@ -216,8 +213,7 @@ static mm_err_t client_init(client_t *c, const mm_schema_registry_opts_t *opts, 
             free(b64);
         }
     }
-    if (!c->base || (user && !c->auth))
-        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (user && !c->auth) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     c->http = mm_http_new(errstr, errstr_size);
     return c->http ? MM_OK : MM_ERR_TRANSPORT;
 }
