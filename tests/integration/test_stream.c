@@ -365,6 +365,59 @@ Test(stream, answers_like_batch_once_per_request_and_dead_letters_malformed, .ti
     cr_expect(strstr(metrics, "mm_scorer_consumer_lag_messages{topic=\"mm.score-requests\""));
     free(metrics);
 
+    /* It follows the scoring data: a newer observation applies to the next request. */
+    char *newer =
+        mmt_pipeline_extra_csv(&p, "newer.csv", "store,item,date,sales\n1,1,2024-03-31,12\n");
+    const char *newer_files[] = {newer, NULL};
+    cr_assert_eq(mmt_pipeline_ingest(&p, newer_files, NULL), 0);
+    free(newer);
+    const long long day90 = 1711843200000LL; /* 2024-03-31, the day after the generated data */
+    bool follows = false;
+    for (int i = 0; i < 60 && !follows; i++) {
+        char sql[512];
+        snprintf(id, sizeof(id), "req-newer-%d", i);
+        produce_request(prod, id, "store=1/item=1", 0);
+        cr_assert(answered(&p, id, 60000), "%s", id);
+        snprintf(sql, sizeof(sql),
+                 "SELECT COUNT(*) FROM predictions WHERE request_id = '%s' AND "
+                 "data_watermark_ms = %lld AND target_time_ms = %lld",
+                 id, day90, day90 + 86400000LL);
+        follows = mmt_pipeline_query(&p, "stream-predictions.db", sql) == 1;
+        if (!follows) usleep(500000);
+    }
+    cr_expect(follows, "answers never used the newer observation");
+
+    /* It follows mm.decisions: a key whose production model is withdrawn gets its fallback. */
+    mm_model_decision_t d = {.partition_key = "store=2/item=1",
+                             .dataset = "sales",
+                             .spec_hash = "0000000000000000000000000000000000000000000000000000"
+                                          "000000000000",
+                             .decision = MM_DECISION_REJECTED,
+                             .reason = "withdrawn by the test",
+                             .candidate_train_id = "none",
+                             .decided_at_ms = mm_now_ms(),
+                             .has_production = false};
+    mm_buf_t dbuf;
+    mm_buf_init(&dbuf, MM_BUF_CAP_MESSAGE);
+    char derr[256];
+    cr_assert_eq(mm_avro_encode_model_decision(&d, &dbuf, derr, sizeof(derr)), MM_OK, "%s", derr);
+    produce_raw(prod, MM_TOPIC_DECISIONS, d.partition_key, dbuf.data, dbuf.len);
+    mm_buf_free(&dbuf);
+    bool withdrawn = false;
+    for (int i = 0; i < 60 && !withdrawn; i++) {
+        char sql[512];
+        snprintf(id, sizeof(id), "req-live-%d", i);
+        produce_request(prod, id, "store=2/item=1", 0);
+        cr_assert(answered(&p, id, 60000), "%s", id);
+        snprintf(sql, sizeof(sql),
+                 "SELECT COUNT(*) FROM key_runs WHERE request_id = '%s' AND fallback = 1 AND "
+                 "status = 'ok' AND message LIKE '%%withdrawn by the test%%'",
+                 id);
+        withdrawn = mmt_pipeline_query(&p, "stream-predictions.db", sql) == 1;
+        if (!withdrawn) usleep(500000);
+    }
+    cr_expect(withdrawn, "answers never followed the new decision");
+
     /* The trainer's metrics: dead letters by reason, consumer lag per partition. */
     produce_raw(prod, MM_TOPIC_OBSERVATIONS, "store=1/item=1", "garbage", 7);
     char *tm = NULL;
