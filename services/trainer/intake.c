@@ -27,7 +27,10 @@ static mm_err_t dead_letter_msg(mm_trainer_t *t, const mm_kafka_msg_t *msg, mm_e
                                 const char *reason, char *errstr, size_t errstr_size) {
     mm_err_t err = mm_consumer_state_dead_letter_message(t->store.offsets, msg, why, reason, errstr,
                                                          errstr_size);
-    if (!err) t->dead_letters++;
+    if (!err) {
+        t->dead_letters++;
+        mm_trainer__metrics_dead_letter(t, why);
+    }
     return err;
 }
 
