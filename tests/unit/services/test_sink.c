@@ -224,3 +224,49 @@ Test(sink, a_key_answered_no_model_after_predictions_has_no_latest_predictions) 
     cr_expect_eq(l.n, 1);
     cr_expect_eq(l.no_model, 1);
 }
+
+/* Entities of one key: each keeps its own rows and its own latest answer. */
+static bool on_entity_row(void *opaque, const mm_scorer_sink_row_t *r) {
+    int *per_entity = opaque;
+    cr_assert_not_null(r->entity);
+    if (strcmp(r->entity, "machine=1") == 0) per_entity[0]++;
+    if (strcmp(r->entity, "machine=2") == 0) per_entity[1]++;
+    if (strcmp(r->entity, "") == 0) per_entity[2]++;
+    return true;
+}
+
+Test(sink, each_entity_of_a_key_has_its_own_rows_and_latest_answer) {
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    p.entity = "machine=1";
+    answer(&p);
+    p = batch("run-1", 1.0);
+    p.entity = "machine=2";
+    answer(&p);
+    cr_expect_eq(count("SELECT COUNT(*) FROM predictions"), 6, "same key and times, two entities");
+    cr_expect_eq(count("SELECT COUNT(*) FROM key_runs"), 2);
+    int per_entity[3] = {0};
+    cr_assert_eq(
+        mm_scorer_sink_latest(sink, KEY, on_entity_row, per_entity, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    cr_expect_eq(per_entity[0], 3);
+    cr_expect_eq(per_entity[1], 3);
+    /* a later run of one entity replaces that entity's answer only */
+    p = batch("run-2", 5.0);
+    p.entity = "machine=2";
+    answer(&p);
+    cr_expect_eq(count("SELECT COUNT(*) FROM predictions WHERE entity = 'machine=1' AND "
+                       "request_id = 'run-1'"),
+                 3);
+    cr_expect_eq(count("SELECT COUNT(*) FROM latest_predictions WHERE entity = 'machine=2' AND "
+                       "request_id = 'run-2'"),
+                 3);
+    /* a spec without entities writes entity "" */
+    p = batch("run-3", 0.0);
+    p.partition_key = "store=9/item=9";
+    answer(&p);
+    memset(per_entity, 0, sizeof(per_entity));
+    cr_assert_eq(mm_scorer_sink_latest(sink, "store=9/item=9", on_entity_row, per_entity, errstr,
+                                       sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(per_entity[2], 3);
+}
