@@ -400,7 +400,10 @@ Test(spec, effective_json_writes_out_every_default_in_force) {
 Test(spec, effective_json_of_the_sample_specs_round_trips) {
     static const char *const files[] = {DATAGEN_SPECS "/sales.json",
                                         DATAGEN_SPECS "/maintenance.json",
-                                        SPEC_FIXTURES "/valid/forecast_weekly_planned.json"};
+                                        DATAGEN_SPECS "/maintenance_fleet.json",
+                                        DATAGEN_SPECS "/maintenance_global.json",
+                                        SPEC_FIXTURES "/valid/forecast_weekly_planned.json",
+                                        SPEC_FIXTURES "/valid/global_key_entities.json"};
     for (size_t i = 0; i < MM_ARRAY_SIZE(files); i++) {
         mm_spec_t spec;
         char errstr[512] = "";
@@ -577,8 +580,8 @@ Test(spec, entity_columns_are_loaded_and_make_canonical_entities) {
     cr_assert_eq(mm_spec_entity_key(&spec, values, NULL, entity, sizeof(entity)), MM_OK);
     cr_assert_str_eq(entity, "machine=m%207");
     const char *empty[] = {""};
-    cr_assert_eq(mm_spec_entity_key(&spec, empty, NULL, entity, sizeof(entity)),
-                 MM_ERR_INVALID_ARG, "an empty entity cell is a missing entity");
+    cr_assert_eq(mm_spec_entity_key(&spec, empty, NULL, entity, sizeof(entity)), MM_ERR_INVALID_ARG,
+                 "an empty entity cell is a missing entity");
     char *json = mm_spec_effective_json(&spec);
     cr_assert_not_null(json);
     cr_assert_not_null(strstr(json, "\"entity\": [\n    \"machine\"\n  ]"), "%s", json);
