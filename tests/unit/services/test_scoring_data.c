@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 
+#include "mm/outbox.h"
 #include "scoring_data.h"
 #include "support.h"
 
@@ -281,5 +283,29 @@ Test(scoring_data, each_entity_of_a_key_keeps_its_own_newest_rows) {
     mm_scoring_rows_clear(&rows);
     read_key(KEY, 0, &rows);
     cr_expect_eq(rows.n, 0u, "no row of the key is without an entity");
+    mm_scoring_rows_clear(&rows);
+}
+
+Test(scoring_data, a_store_written_before_entities_keeps_its_rows_at_entity_none) {
+    mm_scoring_data_close(sd);
+    snprintf(path, sizeof(path), "%s/old-scorer.db", tmpdir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    static const char v1[] =
+        "CREATE TABLE scoring_rows (partition_key TEXT NOT NULL, t INTEGER NOT NULL, y REAL,"
+        "  x BLOB, load_id TEXT, PRIMARY KEY (partition_key, t)) WITHOUT ROWID;"
+        "CREATE INDEX scoring_rows_observed ON scoring_rows(partition_key, t) WHERE y IS NOT "
+        "NULL;" MM_CONSUMER_STATE_TABLE_SQL(MM_SCORING_DATA_OFFSETS_TABLE) MM_OUTBOX_TABLE_SQL
+        "INSERT INTO scoring_rows VALUES ('" KEY "', 0, 1.0, NULL, 'load-0'),"
+        "  ('" KEY "', 86400000, 2.0, NULL, 'load-0');"
+        "PRAGMA user_version = 1;";
+    cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    open_store();
+    mm_scoring_rows_t rows;
+    read_key(KEY, 0, &rows);
+    cr_expect_eq(rows.n, 2u);
+    cr_expect_eq(rows.n_observed, 2u);
+    cr_expect_str_eq(rows.load_id, "load-0");
     mm_scoring_rows_clear(&rows);
 }
