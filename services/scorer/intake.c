@@ -64,6 +64,7 @@ mm_err_t mm_scorer__apply_observation(mm_scorer_t *s, const mm_kafka_msg_t *msg,
     mm_observation_batch_t batch = {0};
     mm_err_t err = mm_avro_decode_observation_batch(msg->value, msg->value ? msg->value_len : 0,
                                                     &batch, why, sizeof(why));
+    if (!err) err = mm_observation_batch_entities_check(&batch, why, sizeof(why));
     if (err) {
         snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg->topic,
                  msg->partition, msg->offset, why);

@@ -46,6 +46,12 @@ mm_err_t mm_trainer__handle_message(mm_trainer_t *t, const mm_kafka_msg_t *msg) 
         err = dead_letter_msg(t, msg, err, reason, errstr, sizeof(errstr));
         goto out;
     }
+    if (!err && (err = mm_observation_batch_entities_check(&batch, errstr, sizeof(errstr)))) {
+        snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg->topic,
+                 msg->partition, msg->offset, errstr);
+        err = dead_letter_msg(t, msg, err, reason, errstr, sizeof(errstr));
+        goto out;
+    }
     if (!batch.spec_hash || strcmp(batch.spec_hash, t->spec->hash) != 0) {
         snprintf(reason, sizeof(reason),
                  "dataset spec mismatch: record was produced with spec %.16s..., this trainer "
