@@ -66,7 +66,7 @@ struct mm_watch {
     mm_hashmap_t *blob_seen; /* blob names already counted as seen (value: the name) */
 
     mm_watch_stats_t totals;
-    mm_metric_t *m_seen, *m_files, *m_rows, *m_dead, *m_pending, *m_poll_errors, *m_last_pass;
+    mm_metric_t *m_seen, *m_files, *m_rows, *m_dead, *m_pending, *m_poll_errors, *m_last_pass, *m_passes;
 
     pthread_mutex_t lock; /* guards ready / not_ready */
     bool ready;
@@ -853,6 +853,7 @@ mm_err_t mm_watch_poll(mm_watch_t *w, mm_watch_stats_t *pass_out, char *errstr,
     }
     set_ready(w, !*listing, listing);
     mm_metric_set(w->m_last_pass, NULL, (double)mm_now_ms() / 1000.0);
+    mm_metric_add(w->m_passes, NULL, 1);
     if (stopped(w)) return mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size, "stopped");
     return first;
 }

@@ -66,7 +66,7 @@ static const mm_conf_prop_t watch_props[] = {
      "where files that can never be ingested are moved (default: DIR/failed)", 0,
      offsetof(watch_conf_t, failed_dir)},
     {"blob-url", MM_CONF_STR, "", 0, -1, "MM_BLOB_URL",
-     "blob store holding the prefix: http(s)://host/account/container or file:///dir; empty: none",
+     "blob store holding --blob-prefix: http(s)://host/account/container or file:///dir",
      0, offsetof(watch_conf_t, common.blob_url)},
     {"blob-account", MM_CONF_STR, NULL, 0, -1, "MM_BLOB_ACCOUNT",
      "Azure storage account (default: from the URL)", 0,
@@ -76,7 +76,7 @@ static const mm_conf_prop_t watch_props[] = {
     {"blob-sas", MM_CONF_STR, NULL, 0, -1, "MM_BLOB_SAS", "Azure SAS token (without '?')",
      MM_CONF_F_SECRET, offsetof(watch_conf_t, common.blob_sas)},
     {"blob-prefix", MM_CONF_STR, "", 0, -1, "MM_WATCH_BLOB_PREFIX",
-     "blob name prefix to follow, e.g. incoming/ (with --blob-url)", 0,
+     "blob name prefix to follow, e.g. incoming/ (with --blob-url); empty: no blob source", 0,
      offsetof(watch_conf_t, blob_prefix)},
     {"blob-done-prefix", MM_CONF_STR, "", 0, -1, "MM_WATCH_BLOB_DONE_PREFIX",
      "where ingested blobs are moved (default: done/ + the prefix)", 0,
@@ -144,7 +144,14 @@ int mm_ingest_watch_main(int argc, char **argv) {
     if (status != MM_SERVICE_RUN) goto out;
     status = MM_INGEST_EXIT_FATAL;
 
-    if (conf.common.blob_url && *conf.common.blob_url) {
+    /* The blob store is followed only under an explicit prefix: MM_BLOB_URL alone (the artifact
+     * store every service is given) is not input. */
+    if (conf.blob_prefix && *conf.blob_prefix) {
+        if (!conf.common.blob_url || !*conf.common.blob_url) {
+            mm_log_error("config_invalid", "--blob-prefix needs --blob-url");
+            fprintf(stderr, "mm-ingest watch: --blob-prefix needs --blob-url\n");
+            goto out;
+        }
         mm_blob_opts_t opts;
         mm_service_blob_opts(&conf.common, &opts);
         blob = mm_blob_new(conf.common.blob_url, &opts, errstr, sizeof(errstr));
@@ -153,10 +160,6 @@ int mm_ingest_watch_main(int argc, char **argv) {
             fprintf(stderr, "mm-ingest watch: --blob-url: %s\n", errstr);
             goto out;
         }
-    } else if (conf.blob_prefix && *conf.blob_prefix) {
-        mm_log_error("config_invalid", "--blob-prefix needs --blob-url");
-        fprintf(stderr, "mm-ingest watch: --blob-prefix needs --blob-url\n");
-        goto out;
     }
     metrics = mm_metrics_new();
     if (!metrics) {
