@@ -66,7 +66,8 @@ struct mm_watch {
     mm_hashmap_t *blob_seen; /* blob names already counted as seen (value: the name) */
 
     mm_watch_stats_t totals;
-    mm_metric_t *m_seen, *m_files, *m_rows, *m_dead, *m_pending, *m_poll_errors, *m_last_pass, *m_passes;
+    mm_metric_t *m_seen, *m_files, *m_rows, *m_dead, *m_pending, *m_poll_errors, *m_last_pass,
+        *m_passes;
 
     pthread_mutex_t lock; /* guards ready / not_ready */
     bool ready;
@@ -185,6 +186,10 @@ static mm_err_t metrics_init(mm_watch_t *w, char *errstr, size_t errstr_size) {
                                           "passes in which a source could not be listed", "source",
                                           errstr, errstr_size);
     if (!w->m_poll_errors) return MM_ERR_CONFIG;
+    w->m_passes =
+        mm_metrics_counter(m, "mm_ingest_watch_passes_total",
+                           "passes over the folder and the blob prefix", NULL, errstr, errstr_size);
+    if (!w->m_passes) return MM_ERR_CONFIG;
     w->m_last_pass =
         mm_metrics_gauge(m, "mm_ingest_watch_last_pass_timestamp_seconds",
                          "wall-clock time of the last completed pass", NULL, errstr, errstr_size);
