@@ -541,3 +541,57 @@ Test(watch, a_blob_prefix_longer_than_one_list_page_is_ingested_whole, .timeout 
     free(tmp);
     mmt_azurite_stop(&az);
 }
+
+/* ------------------------------------------------------------ retraining by model age */
+
+/*
+ * A second file too small to trigger by row count (retrain.min_new_rows) and
+ * no end-of-load trigger: the key is retrained only because its model grew
+ * older than retrain.max_age_seconds while new rows were waiting.
+ */
+Test(watch, new_rows_below_the_row_trigger_retrain_once_the_model_is_old, .timeout = 600) {
+    const int stores = 2, items = 2;
+    const int64_t keys = stores * items;
+    mmt_pipeline_t p;
+    mmt_pipeline_init_spec(
+        &p, "watch-age", 2,
+        "{\"name\": \"sales\", \"task\": \"forecast\", \"key\": [\"store\", \"item\"],\n"
+        " \"time\": {\"column\": \"date\", \"format\": \"%Y-%m-%d\", \"frequency\": \"day\"},\n"
+        " \"target\": {\"column\": \"sales\"}, \"features\": {\"exogenous\": [\"price\", "
+        "\"promo\"]},\n"
+        " \"horizon\": 7, \"holdout\": 14, \"backtest_windows\": 1, \"season_length\": 7,\n"
+        " \"min_history\": 42, \"algorithms\": [\"snaive\"], \"selection_metric\": \"mase\",\n"
+        " \"retrain\": {\"on_end_of_load\": false, \"min_new_rows\": 100, \"max_age_seconds\": "
+        "2},\n"
+        " \"promotion\": {\"metric\": \"mase\", \"threshold\": {\"op\": \"<\", \"value\": 100},\n"
+        "   \"margin\": 0.0, \"require_beats_baseline\": false}}\n");
+    mmt_pipeline_generate(&p, stores, items, 150, 3);
+    mm_buf_t head, tail;
+    mm_buf_init(&head, 0);
+    mm_buf_init(&tail, 0);
+    int64_t head_rows, tail_rows;
+    split_csv(p.csv_path, 7, &head, &tail, &head_rows, &tail_rows);
+    cr_assert_lt(tail_rows / keys, 100, "the second file alone must not reach min_new_rows");
+
+    char dir[4200], err[512];
+    snprintf(dir, sizeof(dir), "%s/incoming", p.dir);
+    cr_assert_eq(mm_mkdirs(dir, err, sizeof(err)), MM_OK);
+    mmt_pipeline_start_trainer(&p);
+    int port = free_port();
+    const char *extra[] = {"--settle-ms=0", NULL};
+    pid_t watch = start_watch(&p, dir, port, extra);
+    cr_assert(wait_http(port));
+
+    drop_file(dir, "first.csv", (const char *)head.data); /* > 100 rows per key: row trigger */
+    cr_assert_eq(wait_query(&p, "trainer.db", "SELECT COUNT(*) FROM trained", keys, 300000), keys);
+    drop_file(dir, "second.csv", (const char *)tail.data); /* 7 rows per key: no row trigger */
+    cr_assert_eq(wait_query(&p, "trainer.db", "SELECT COUNT(*) FROM trained", 2 * keys, 300000),
+                 2 * keys, "every key retrained by age");
+    cr_expect_eq(
+        mmt_pipeline_query(&p, "trainer.db", "SELECT COUNT(*) FROM keys WHERE new_rows > 0"), 0,
+        "the new rows went into the retrained models");
+    cr_expect_eq(mmt_stop(watch, 30000), 0);
+    mm_buf_free(&head);
+    mm_buf_free(&tail);
+    mmt_pipeline_stop(&p);
+}
