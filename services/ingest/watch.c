@@ -37,6 +37,13 @@ typedef struct watch_seen {
     bool present; /* seen in the current pass */
 } watch_seen_t;
 
+/* The names one source showed in the previous pass (forgotten once gone). */
+typedef struct watch_seen_set {
+    mm_hashmap_t *map; /* name -> watch_seen_t (name borrowed from it) */
+    watch_seen_t **v;
+    size_t n, cap;
+} watch_seen_set_t;
+
 /* One name a pass found, sorted before the files are taken. */
 typedef struct watch_name {
     char *name;
@@ -60,10 +67,7 @@ struct mm_watch {
     int64_t max_blob_bytes;
     mm_manifest_t *manifest;
 
-    mm_hashmap_t *seen_map; /* folder name -> watch_seen_t (name borrowed from it) */
-    watch_seen_t **seen;
-    size_t n_seen, seen_cap;
-    mm_hashmap_t *blob_seen; /* blob names already counted as seen (value: the name) */
+    watch_seen_set_t dir_seen, blob_seen;
 
     mm_watch_stats_t totals;
     mm_metric_t *m_seen, *m_files, *m_rows, *m_dead, *m_pending, *m_poll_errors, *m_last_pass,
@@ -152,7 +156,7 @@ static int name_cmp(const void *a, const void *b) {
 
 static bool names_has(const watch_names_t *names, const char *name) {
     watch_name_t probe = {.name = (char *)name};
-    return bsearch(&probe, names->v, names->n, sizeof(*names->v), name_cmp) != NULL;
+    return names->n > 0 && bsearch(&probe, names->v, names->n, sizeof(*names->v), name_cmp) != NULL;
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -196,6 +200,61 @@ static mm_err_t metrics_init(mm_watch_t *w, char *errstr, size_t errstr_size) {
     return w->m_last_pass ? MM_OK : MM_ERR_CONFIG;
 }
 
+/* ------------------------------------------------------------ names seen */
+
+static void seen_free(watch_seen_set_t *set) {
+    for (size_t i = 0; i < set->n; i++) {
+        free(set->v[i]->name);
+        free(set->v[i]);
+    }
+    free(set->v);
+    mm_hashmap_destroy(set->map);
+    memset(set, 0, sizeof(*set));
+}
+
+static watch_seen_t *seen_get(watch_seen_set_t *set, const char *name) {
+    return mm_hashmap_get(set->map, name, strlen(name));
+}
+
+static watch_seen_t *seen_put(watch_seen_set_t *set, const char *name) {
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 64;
+        watch_seen_t **v = realloc(set->v, cap * sizeof(*v));
+        if (!v) return NULL;
+        set->v = v;
+        set->cap = cap;
+    }
+    watch_seen_t *s = calloc(1, sizeof(*s));
+    if (!s || !(s->name = strdup(name))) {
+        free(s);
+        return NULL;
+    }
+    if (mm_hashmap_put(set->map, s->name, strlen(s->name), s) != MM_OK) {
+        free(s->name);
+        free(s);
+        return NULL;
+    }
+    set->v[set->n++] = s;
+    return s;
+}
+
+/* Forget the names that were not in this pass (moved away or deleted). */
+static void seen_prune(watch_seen_set_t *set) {
+    size_t kept = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        watch_seen_t *s = set->v[i];
+        if (s->present) {
+            s->present = false;
+            set->v[kept++] = s;
+            continue;
+        }
+        mm_hashmap_remove(set->map, s->name, strlen(s->name));
+        free(s->name);
+        free(s);
+    }
+    set->n = kept;
+}
+
 /* ------------------------------------------------------------ new / destroy */
 
 mm_watch_t *mm_watch_new(const mm_watch_config_t *cfg, char *errstr, size_t errstr_size) {
@@ -225,10 +284,10 @@ mm_watch_t *mm_watch_new(const mm_watch_config_t *cfg, char *errstr, size_t errs
     w->max_blob_bytes = cfg->max_blob_bytes ? cfg->max_blob_bytes : MM_WATCH_DEFAULT_MAX_BLOB_BYTES;
     w->suffix = strdup(cfg->suffix && *cfg->suffix ? cfg->suffix : MM_WATCH_DEFAULT_SUFFIX);
     if (cfg->ready_suffix && *cfg->ready_suffix) w->ready_suffix = strdup(cfg->ready_suffix);
-    w->seen_map = mm_hashmap_new(0);
-    w->blob_seen = mm_hashmap_new(0);
+    w->dir_seen.map = mm_hashmap_new(0);
+    w->blob_seen.map = mm_hashmap_new(0);
     if (!w->suffix || (cfg->ready_suffix && *cfg->ready_suffix && !w->ready_suffix) ||
-        !w->seen_map || !w->blob_seen)
+        !w->dir_seen.map || !w->blob_seen.map)
         goto nomem;
     if (w->ready_suffix && ends_with(w->ready_suffix, w->suffix)) {
         mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
@@ -289,13 +348,8 @@ fail:
 void mm_watch_destroy(mm_watch_t *w) {
     if (!w) return;
     mm_manifest_close(w->manifest);
-    for (size_t i = 0; i < w->n_seen; i++) {
-        free(w->seen[i]->name);
-        free(w->seen[i]);
-    }
-    free(w->seen);
-    mm_hashmap_destroy(w->seen_map);
-    mm_hashmap_destroy(w->blob_seen);
+    seen_free(&w->dir_seen);
+    seen_free(&w->blob_seen);
     free(w->suffix);
     free(w->ready_suffix);
     free(w->dir);
@@ -514,49 +568,6 @@ static mm_err_t move_into(const char *path, const char *name, const char *to_dir
     return MM_OK;
 }
 
-static watch_seen_t *seen_get(mm_watch_t *w, const char *name) {
-    return mm_hashmap_get(w->seen_map, name, strlen(name));
-}
-
-static watch_seen_t *seen_put(mm_watch_t *w, const char *name) {
-    if (w->n_seen == w->seen_cap) {
-        size_t cap = w->seen_cap ? w->seen_cap * 2 : 64;
-        watch_seen_t **v = realloc(w->seen, cap * sizeof(*v));
-        if (!v) return NULL;
-        w->seen = v;
-        w->seen_cap = cap;
-    }
-    watch_seen_t *s = calloc(1, sizeof(*s));
-    if (!s || !(s->name = strdup(name))) {
-        free(s);
-        return NULL;
-    }
-    if (mm_hashmap_put(w->seen_map, s->name, strlen(s->name), s) != MM_OK) {
-        free(s->name);
-        free(s);
-        return NULL;
-    }
-    w->seen[w->n_seen++] = s;
-    return s;
-}
-
-/* Forget the files that were not in this pass (moved away or deleted). */
-static void seen_prune(mm_watch_t *w) {
-    size_t kept = 0;
-    for (size_t i = 0; i < w->n_seen; i++) {
-        watch_seen_t *s = w->seen[i];
-        if (s->present) {
-            s->present = false;
-            w->seen[kept++] = s;
-            continue;
-        }
-        mm_hashmap_remove(w->seen_map, s->name, strlen(s->name));
-        free(s->name);
-        free(s);
-    }
-    w->n_seen = kept;
-}
-
 static mm_err_t list_dir(mm_watch_t *w, watch_names_t *names, char *errstr, size_t errstr_size) {
     DIR *d = opendir(w->dir);
     if (!d) return mm_errf(MM_ERR_IO, errstr, errstr_size, "%s: %s", w->dir, strerror(errno));
@@ -573,7 +584,7 @@ static mm_err_t list_dir(mm_watch_t *w, watch_names_t *names, char *errstr, size
         }
     }
     closedir(d);
-    qsort(names->v, names->n, sizeof(*names->v), name_cmp);
+    if (names->n > 1) qsort(names->v, names->n, sizeof(*names->v), name_cmp);
     return MM_OK;
 }
 
@@ -587,7 +598,8 @@ static mm_err_t poll_dir(mm_watch_t *w, mm_watch_stats_t *pass, mm_err_t *fatal,
     }
     mm_err_t first = MM_OK;
     int64_t pending = 0;
-    for (size_t i = 0; i < names.n && !stopped(w) && !*fatal; i++) {
+    size_t i = 0;
+    for (; i < names.n && !stopped(w) && !*fatal; i++) {
         const char *name = names.v[i].name;
         if (!ends_with(name, w->suffix)) continue; /* a marker */
         char path[PATH_MAX];
@@ -596,10 +608,10 @@ static mm_err_t poll_dir(mm_watch_t *w, mm_watch_stats_t *pass, mm_err_t *fatal,
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
         int64_t mtime_ms =
             (int64_t)st.st_mtim.tv_sec * 1000 + (int64_t)st.st_mtim.tv_nsec / 1000000;
-        watch_seen_t *seen = seen_get(w, name);
+        watch_seen_t *seen = seen_get(&w->dir_seen, name);
         bool seen_before = seen != NULL;
         if (!seen) {
-            if (!(seen = seen_put(w, name))) {
+            if (!(seen = seen_put(&w->dir_seen, name))) {
                 names_free(&names);
                 return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
             }
@@ -654,7 +666,9 @@ static mm_err_t poll_dir(mm_watch_t *w, mm_watch_stats_t *pass, mm_err_t *fatal,
     }
     pass->files_pending += pending;
     mm_metric_set(w->m_pending, (const char *[]){"dir"}, (double)pending);
-    seen_prune(w);
+    /* Forget what is gone, once the whole listing was gone through (a pass cut short by a
+     * retry has not looked at every name). */
+    if (i == names.n) seen_prune(&w->dir_seen);
     names_free(&names);
     return first;
 }
@@ -727,23 +741,25 @@ static mm_err_t poll_blob(mm_watch_t *w, mm_watch_stats_t *pass, mm_err_t *fatal
         names_free(&names);
         return err;
     }
-    qsort(names.v, names.n, sizeof(*names.v), name_cmp);
+    if (names.n > 1) qsort(names.v, names.n, sizeof(*names.v), name_cmp);
     mm_err_t first = MM_OK;
     int64_t pending = 0;
     mm_buf_t data;
     mm_buf_init(&data, (size_t)w->max_blob_bytes);
-    for (size_t i = 0; i < names.n && !stopped(w) && !*fatal; i++) {
+    size_t i = 0;
+    for (; i < names.n && !stopped(w) && !*fatal; i++) {
         const char *name = names.v[i].name;
         if (!ends_with(name, w->suffix)) continue; /* a marker */
-        if (!mm_hashmap_get(w->blob_seen, name, strlen(name))) {
-            char *copy = strdup(name);
-            if (copy && mm_hashmap_put(w->blob_seen, copy, strlen(copy), copy) == MM_OK) {
-                pass->files_seen++;
-                mm_metric_add(w->m_seen, (const char *[]){"blob"}, 1);
-            } else {
-                free(copy);
+        watch_seen_t *seen = seen_get(&w->blob_seen, name);
+        if (!seen) {
+            if (!(seen = seen_put(&w->blob_seen, name))) {
+                first = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+                break;
             }
+            pass->files_seen++;
+            mm_metric_add(w->m_seen, (const char *[]){"blob"}, 1);
         }
+        seen->present = true;
         char marker[4096] = "";
         if (w->ready_suffix) {
             snprintf(marker, sizeof(marker), "%s%s", name, w->ready_suffix);
@@ -804,6 +820,7 @@ static mm_err_t poll_blob(mm_watch_t *w, mm_watch_stats_t *pass, mm_err_t *fatal
         }
     }
     mm_buf_free(&data);
+    if (i == names.n) seen_prune(&w->blob_seen);
     pass->files_pending += pending;
     mm_metric_set(w->m_pending, (const char *[]){"blob"}, (double)pending);
     names_free(&names);
