@@ -27,7 +27,9 @@
 
 #define WATCH_MAX_FILES     100000 /* names one pass considers per source */
 #define WATCH_READ_CHUNK    65536
-#define WATCH_IDENTITY_TAIL 12 /* hex digits of the identity added to a name taken in done/ */
+#define WATCH_RETRY_BASE_MS 1000  /* backoff between passes that retry a file ... */
+#define WATCH_RETRY_CAP_MS  30000 /* ... up to this */
+#define WATCH_IDENTITY_TAIL 12    /* hex digits of the identity added to a name taken in done/ */
 
 /* The previous pass's view of one folder file. */
 typedef struct watch_seen {
@@ -871,7 +873,7 @@ mm_err_t mm_watch_poll(mm_watch_t *w, mm_watch_stats_t *pass_out, char *errstr,
     if (pass_out) *pass_out = pass;
     if (fatal) {
         set_ready(w, false, "manifest not writable");
-        return fatal;
+        return MM_ERR_DB;
     }
     set_ready(w, !*listing, listing);
     mm_metric_set(w->m_last_pass, NULL, (double)mm_now_ms() / 1000.0);
@@ -881,12 +883,13 @@ mm_err_t mm_watch_poll(mm_watch_t *w, mm_watch_stats_t *pass_out, char *errstr,
 }
 
 int mm_watch_run(mm_watch_t *w, int64_t poll_ms) {
+    int retries = 0; /* consecutive passes that left a file to be read again */
     for (;;) {
         char errstr[1024];
         mm_watch_stats_t pass;
         mm_err_t err = mm_watch_poll(w, &pass, errstr, sizeof(errstr));
         if (err == MM_ERR_SHUTDOWN || stopped(w)) break;
-        if (err == MM_ERR_DB || err == MM_ERR_BUSY || err == MM_ERR_NOMEM) {
+        if (err == MM_ERR_DB) {
             mm_log_error("watch_failed", "%s", errstr);
             return MM_INGEST_EXIT_FATAL;
         }
@@ -895,7 +898,14 @@ int mm_watch_run(mm_watch_t *w, int64_t poll_ms) {
             mm_log_info("watch_pass", "%lld ingested, %lld failed, %lld duplicate, %lld pending",
                         (long long)pass.files_ingested, (long long)pass.files_failed,
                         (long long)pass.files_duplicate, (long long)pass.files_pending);
-        mm_sleep_ms(poll_ms, (volatile int *)w->cfg.stop);
+        /* A broker away for a while is not hammered: back off between retrying passes. */
+        retries = pass.files_retry > 0 ? retries + 1 : 0;
+        int64_t pause = poll_ms;
+        if (retries > 0) {
+            int64_t backoff = mm_backoff_ms(retries, WATCH_RETRY_BASE_MS, WATCH_RETRY_CAP_MS);
+            if (backoff > pause) pause = backoff;
+        }
+        mm_sleep_ms(pause, (volatile int *)w->cfg.stop);
     }
     mm_log_info("watch_stopped", "stopped: %lld files ingested, %lld failed since start",
                 (long long)w->totals.files_ingested, (long long)w->totals.files_failed);

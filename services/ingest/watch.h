@@ -99,14 +99,16 @@ void mm_watch_destroy(mm_watch_t *watch); /* accepts NULL */
 /**
  * @brief One pass over the folder and the blob prefix.
  * @param pass receives this pass's counts (may be NULL).
- * @returns MM_OK; MM_ERR_SHUTDOWN when stop was raised; otherwise the first
- * error of a source that could not be listed or of a file to be retried
- * (errstr says which); the other source is still followed.
+ * @returns MM_OK; MM_ERR_SHUTDOWN when stop was raised; MM_ERR_DB when the
+ * manifest cannot be read or written (the watch cannot go on); otherwise the
+ * first error of a source that could not be listed or of a file to be
+ * retried (errstr says which); the other source is still followed.
  */
 mm_err_t mm_watch_poll(mm_watch_t *watch, mm_watch_stats_t *pass, char *errstr, size_t errstr_size);
 
 /**
- * @brief Poll every @p poll_ms until stop is raised.
+ * @brief Poll every @p poll_ms until stop is raised; after a pass that left a
+ * file to be retried, wait with exponential backoff (1 s doubling to 30 s).
  * @returns 0 when stopped by a signal after a clean pass; MM_INGEST_EXIT_FATAL
  * when the manifest cannot be written.
  */
