@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 
 #include "ingest.h"
 #include "manifest.h"
@@ -486,4 +487,49 @@ Test(watch, nothing_to_follow_is_a_configuration_error) {
     mm_watch_t *w = mm_watch_new(&wcfg, errstr, sizeof(errstr));
     cr_expect_null(w);
     cr_expect(strstr(errstr, "--dir") != NULL, "%s", errstr);
+}
+
+/* ------------------------------------------------------------ readiness */
+
+Test(watch, ready_after_a_clean_pass_and_not_while_the_folder_cannot_be_listed) {
+    mm_watch_t *w = mm_watch_new(&wcfg, errstr, sizeof(errstr));
+    cr_assert_not_null(w, "%s", errstr);
+    char reason[256] = "";
+    cr_expect_not(mm_watch_ready(w, reason, sizeof(reason)));
+    cr_expect_str_eq(reason, "no pass yet");
+    cr_expect_eq(mm_watch_poll(w, NULL, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect(mm_watch_ready(w, reason, sizeof(reason)));
+
+    char moved[8192];
+    snprintf(moved, sizeof(moved), "%s.away", dir);
+    cr_assert_eq(rename(dir, moved), 0);
+    cr_expect_eq(mm_watch_poll(w, NULL, errstr, sizeof(errstr)), MM_ERR_IO);
+    cr_expect_not(mm_watch_ready(w, reason, sizeof(reason)));
+    cr_expect(strncmp(reason, "folder: ", 8) == 0, "%s", reason);
+
+    cr_assert_eq(rename(moved, dir), 0);
+    cr_expect_eq(mm_watch_poll(w, NULL, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect(mm_watch_ready(w, reason, sizeof(reason)), "ready again: %s", reason);
+    mm_watch_destroy(w);
+}
+
+Test(watch, an_unwritable_manifest_stops_the_watch) {
+    mm_watch_t *w = mm_watch_new(&wcfg, errstr, sizeof(errstr));
+    cr_assert_not_null(w, "%s", errstr);
+    put("day.csv", GOOD_CSV);
+    poll(w);
+    /* Another connection holds the write lock past the busy timeout. */
+    sqlite3 *other = NULL;
+    cr_assert_eq(sqlite3_open(manifest_path, &other), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    mm_err_t err = mm_watch_poll(w, NULL, errstr, sizeof(errstr));
+    cr_expect_eq(err, MM_ERR_DB, "%s", errstr);
+    char reason[256];
+    cr_expect_not(mm_watch_ready(w, reason, sizeof(reason)));
+    cr_expect_str_eq(reason, "manifest not writable");
+    cr_expect(exists("day.csv"), "the file was not touched");
+    cr_expect_eq(cap->n, 0u, "nothing produced without a manifest entry");
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    mm_watch_destroy(w);
 }
