@@ -354,7 +354,8 @@ Test(watch, kill_9_in_the_middle_of_a_file_loses_and_repeats_nothing, .timeout =
 
     /* No trainer yet: pacing holds the load after 64 KiB per partition, mid-file, for sure. */
     int port = free_port();
-    const char *held[] = {"--settle-ms=0", "--batch-rows=20", "--pace-max-bytes=65536", NULL};
+    const char *held[] = {"--settle-ms=0", "--batch-rows=20", "--pace-group=mm-trainer",
+                          "--pace-max-bytes=65536", NULL};
     pid_t watch = start_watch(&p, dir, port, held);
     cr_assert(wait_http(port));
     int64_t deadline = mm_mono_ms() + mmt_timeout_ms(120000);
