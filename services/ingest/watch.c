@@ -268,11 +268,11 @@ mm_watch_t *mm_watch_new(const mm_watch_config_t *cfg, char *errstr, size_t errs
     bool has_dir = cfg->dir && *cfg->dir;
     if (!has_dir && !cfg->blob) {
         mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
-                "watch: nothing to follow: give --dir, --blob-prefix with --blob-url, or both");
+                "nothing to follow: give --dir, --blob-prefix with --blob-url, or both");
         return NULL;
     }
     if (cfg->settle_ms < 0 || cfg->max_blob_bytes < 0) {
-        mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "watch: negative settle time or blob size");
+        mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "negative settle time or blob size");
         return NULL;
     }
     mm_watch_t *w = calloc(1, sizeof(*w));
@@ -293,7 +293,7 @@ mm_watch_t *mm_watch_new(const mm_watch_config_t *cfg, char *errstr, size_t errs
         goto nomem;
     if (w->ready_suffix && ends_with(w->ready_suffix, w->suffix)) {
         mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
-                "watch: --ready-suffix %s must not end in --suffix %s (a marker would be taken "
+                "--ready-suffix %s must not end in --suffix %s (a marker would be taken "
                 "for a file)",
                 w->ready_suffix, w->suffix);
         goto fail;
