@@ -16,7 +16,7 @@ apt_packages=(
   nodejs npm jq python3
 )
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
-  apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas)
+  apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas python3-venv time)
 fi
 
 missing=()
