@@ -100,7 +100,7 @@ def main():
     print("| stage | wall s | busy cores (of %d) |" % args.cores)
     print("|---|---:|---:|")
     for name, t0, t1 in stages:
-            bc = busy_cores(samples, t0, t1, args.cores)
+        bc = busy_cores(samples, t0, t1, args.cores)
         print("| %s | %.1f | %s |" % (name, t1 - t0, "%.2f" % bc if bc == bc else "n/a (< 1 sample)"))
 
     # Timeline: busy cores per slice (at most 20 slices of the sampled run).
