@@ -46,12 +46,13 @@ LABEL org.opencontainers.image.title="manymodels" \
       org.opencontainers.image.base.name="debian:bookworm-slim"
 
 # Runtime libraries only (the shared objects the binaries link), tini as PID 1,
-# curl for the health check, CA certificates for TLS to Kafka and Azure Blob.
+# curl for the health check, CA certificates for TLS to Kafka and Azure Blob,
+# sqlite3 for online backups of the registry and the sink (docs/deployment.md).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libavro23 libjansson4 libcurl4 libssl3 libsqlite3-0 \
       libnlopt0 liblapacke libopenblas0-pthread libxgboost0 libmicrohttpd12 \
-      tini curl ca-certificates \
+      tini curl ca-certificates sqlite3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 mm \
  && useradd --system --uid 10001 --gid mm --home-dir /var/lib/manymodels --shell /usr/sbin/nologin mm \

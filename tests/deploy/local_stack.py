@@ -385,6 +385,30 @@ class Stack:
         except ValueError:
             return None
 
+    def model_predictions(self, keys):
+        """The latest predictions in the batch scorer's sink when every key's
+        come from a registered model version (not a fallback the scorer fitted)."""
+        sink = self.service_env("batch-scorer").get("MM_SCORER_SINK")
+        if not sink or not os.path.exists(sink):
+            return None
+        p = self.run_tool(["mmctl", "predictions", "list", "-o", "json", "--sink", sink], {})
+        if p.returncode != 0:
+            return None
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError:
+            return None
+        rows = doc.get("predictions", doc) if isinstance(doc, dict) else doc
+        by_key = {}
+        for r in rows or []:
+            by_key.setdefault(r.get("partition_key"), []).append(r)
+        if len(by_key) < keys:
+            return None
+        if not all(all((r.get("model_version") or 0) > 0 and r.get("status") == "ok" for r in rs)
+                   for rs in by_key.values()):
+            return None
+        return [r for rs in by_key.values() for r in rs]
+
     def wait_until(self, what, fn, seconds):
         end = time.time() + timeout_s(seconds)
         while time.time() < end:
@@ -447,9 +471,24 @@ class Stack:
             if st != 401:
                 self.failures.append(f"the scorer answered {st} without a token (expected 401)")
 
+    def ready(self, proc):
+        try:
+            with urllib.request.urlopen(f"http://{proc.http}/readyz", timeout=5) as r:
+                return r.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
     def run(self):
         if not self.up():
             return
+        # As a readiness gate would: data goes in once every listening service
+        # is ready (a trainer is ready once partitions are assigned to it, so
+        # with several trainers the group has settled).
+        waiting = [p for p in self.procs if p.http and p.popen.poll() is None]
+        if not self.wait_until("every service to be ready (/readyz)",
+                               lambda: all(self.ready(p) for p in waiting) or None, 180):
+            return
+        log("ready: " + ", ".join(p.name for p in waiting))
         keys = self.load_data()
         if keys is None:
             return
@@ -464,12 +503,10 @@ class Stack:
             self.failures.append(f"only {rep.get('versions')} model versions for {keys} keys")
         if "batch-scorer" in self.services and "batch-scorer" not in self.skipped:
             # A run that started after the last decision answers every key from its champion or fallback.
-            rep2 = self.wait_until(
-                f"predictions for each of the {keys} keys",
-                lambda: (lambda r: r if r and (r.get("predictions") or {}).get("keys", 0) >= keys else None)(
-                    self.report()), 300)
-            if rep2:
-                log(f"sink: {rep2['predictions']['rows']} prediction rows for {rep2['predictions']['keys']} keys")
+            rows = self.wait_until(f"predictions from a registered model for each of the {keys} keys",
+                                   lambda: self.model_predictions(keys), 300)
+            if rows:
+                log(f"sink: {len(rows)} prediction rows from registered models for {keys} keys")
         self.check_scorer_http(keys)
         trainers = [p for p in self.procs if p.service == "trainer"]
         if len(trainers) > 1:
