@@ -361,15 +361,25 @@ class Stack:
                 self.failures.append(f"mm-ingest exited {p.returncode}: {p.stderr.strip()[-2000:]}")
                 return None
         else:
-            watched = self.service_env("ingest").get("MM_INGEST_WATCH_DIR")
+            watched = self.watched_folder()
             if not watched:
-                self.failures.append("the ingest service names no watched folder (MM_INGEST_WATCH_DIR)")
+                self.failures.append("the ingest service mounts no writable folder to watch")
                 return None
             tmp = os.path.join(watched, ".sales.csv.part")
             shutil.copyfile(csv, tmp)
             os.rename(tmp, os.path.join(watched, "sales.csv"))
             log(f"dropped sales.csv into the watched folder {watched}")
         return keys
+
+    def watched_folder(self):
+        """The host directory of the ingest service's writable bind mount (the
+        folder it watches), as mounts() translated it."""
+        svc = self.services["ingest"]
+        mounts = self.mounts(svc)
+        for v in (compose_volume(x) for x in svc.get("volumes") or []):
+            if v.get("type") == "bind" and not v.get("read_only"):
+                return mounts[v["target"]]
+        return None
 
     def report(self):
         reg = self.service_env("promoter").get("MM_PROMOTER_REGISTRY")
@@ -446,9 +456,13 @@ class Stack:
             log(f"scorer HTTP not checked: {self.skipped.get('scorer', 'no scorer service')}")
             return
         p = scorer[0]
-        env = p.env
-        token_file = env.get("MM_SCORER_TOKENS_FILE")
-        token = open(token_file).read().split()[0] if token_file and os.path.exists(token_file) else ""
+        # The token is the first line of the service's secret (a file this run generated).
+        names = [s if isinstance(s, str) else s.get("source") for s in self.services["scorer"].get("secrets") or []]
+        if not names:
+            self.failures.append("the scorer service has no secret holding its bearer tokens")
+            return
+        with open(self.secret_file(names[0])) as f:
+            token = f.read().split()[0]
         key = "store=1/item=1"
         body = json.dumps({"key": key}).encode()
 
