@@ -589,6 +589,8 @@ def check_dockerfile(c, build_dir, path=None):
             continue
         p = subprocess.run(["readelf", "-d", bpath], capture_output=True, text=True)
         for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", p.stdout):
+            if re.match(r"lib(asan|ubsan|lsan|tsan)\.", soname):
+                continue  # a sanitizer build's runtime, never in the image
             if soname not in owners_of:
                 path = resolved.get(soname)
                 cands = [path, os.path.realpath(path), "/usr" + path] if path else []
