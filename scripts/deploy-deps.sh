@@ -10,6 +10,7 @@
 # otherwise Debian's golang-go, and, because bookworm's is 1.19, a newer Go
 # toolchain fetched as the Go module golang.org/toolchain into .deps/deploy/go.
 #   MM_KUSTOMIZE_VERSION, MM_KUBECONFORM_VERSION, MM_GO_TOOLCHAIN  override the pins
+#   MM_DEPLOY_GO_TOOLCHAIN=1  use the toolchain module even where a new Go exists
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deps="$root/.deps/deploy"
@@ -54,23 +55,28 @@ find_go() {
   return 1
 }
 
-go_bin="$(find_go || true)"
+go_bin=""
+# MM_DEPLOY_GO_TOOLCHAIN=1 takes the toolchain module even where a new Go exists.
+if [[ "${MM_DEPLOY_GO_TOOLCHAIN:-0}" != 1 ]]; then go_bin="$(find_go || true)"; fi
 if [[ -z "$go_bin" && -x "$deps/go/bin/go" ]]; then go_bin="$deps/go/bin/go"; fi
+if [[ -z "$go_bin" && "${MM_DEPLOY_GO_TOOLCHAIN:-0}" == 1 ]]; then
+  PATH="$(command -v go >/dev/null 2>&1 && dirname "$(command -v go)" || echo /usr/local/go/bin):$PATH"
+fi
 if [[ -z "$go_bin" ]]; then
   old_go="$(command -v go 2>/dev/null || true)"
   if [[ -z "$old_go" ]]; then
     apt_install golang-go
     old_go="$(command -v go)"
   fi
-  # The toolchain module carries a complete Go distribution; GOFLAGS=-mod=mod
-  # lets an old go download it outside any module.
+  # The toolchain module carries a complete Go distribution; `go mod download`
+  # fetches it (outside any module) like any other module.
   say "fetching the Go toolchain module golang.org/toolchain ($go_toolchain) into .deps/deploy/go"
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
-  mod_dir="$(cd "$tmp" && GOPATH="$deps/gopath" GOFLAGS=-mod=mod GO111MODULE=on \
+  mod_dir="$(cd "$tmp" && GOPATH="$deps/gopath" GOFLAGS= GO111MODULE=on \
     "$old_go" mod download -json "golang.org/toolchain@v0.0.1-${go_toolchain}.linux-$("$old_go" env GOARCH)" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  if [[ -z "$mod_dir" || ! -x "$mod_dir/bin/go" ]]; then
+  if [[ -z "$mod_dir" || ! -f "$mod_dir/bin/go" ]]; then
     say "could not fetch the Go toolchain module; install Go 1.22 or newer and run scripts/deps.sh again"
     exit 1
   fi
