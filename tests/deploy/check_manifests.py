@@ -30,7 +30,12 @@ import subprocess
 import sys
 import tempfile
 
-import yaml
+try:
+    import yaml
+except ImportError:
+    print(f"check_manifests: PyYAML is missing for {sys.executable} "
+          "(Debian's python3-yaml; scripts/deps.sh installs it)", file=sys.stderr)
+    sys.exit(2)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(ROOT, ".deps", "deploy", "bin")

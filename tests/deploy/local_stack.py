@@ -51,7 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from check_manifests import (BINARY_PATHS, IMAGE_NAME, compose_env,  # noqa: E402
-                             compose_volume, split_command)
+                             compose_volume, split_command, yaml)
 
 PROVIDED = {"kafka", "azurite"}  # started by the caller, not from the compose file
 EXTRA_BINARIES = {"mm-datagen": "tools/datagen/mm-datagen"}
@@ -84,7 +84,6 @@ def render_compose(compose_dir):
                        capture_output=True, text=True, cwd=compose_dir)
     if p.returncode != 0:
         sys.exit("local_stack: docker-compose config: " + p.stderr.strip())
-    import yaml
     return yaml.safe_load(p.stdout)
 
 
