@@ -15,6 +15,8 @@ apt_packages=(
   libcriterion-dev
   nodejs npm jq python3
 )
+apt_packages+=(libpq-dev postgresql)  # PostgreSQL sink (libpq) and the server its tests start
+apt_packages+=(chromium)  # the HTML report's rendering test (headless)
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
   apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas)
 fi
