@@ -18,7 +18,7 @@ apt_packages=(
 apt_packages+=(libpq-dev postgresql)  # PostgreSQL sink (libpq) and the server its tests start
 apt_packages+=(chromium)  # the HTML report's rendering test (headless)
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
-  apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas)
+  apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas python3-venv time)
 fi
 
 missing=()
@@ -45,4 +45,7 @@ if [[ ! -x "$azurite_bin" ]]; then
 fi
 
 "$root/scripts/kafka-deps.sh"
+
+# docker-compose, kustomize and kubeconform for the deployment checks (tests/deploy/)
+"$root/scripts/deploy-deps.sh"
 "$root/scripts/avro-client-deps.sh"  # the schema-registry tests' independent Avro client (PyPI)

@@ -122,6 +122,7 @@ typedef struct mm_scorer_sink_row {
     const char *load_id; /* may be NULL */
     int64_t model_data_end_ms;
     int32_t new_observations, planned_steps, carried_steps;
+    const char *entity; /* the entity answered inside the key; "" for a spec without entities */
 } mm_scorer_sink_row_t;
 
 /** @brief Called per row by mm_scorer_sink_latest(); return false to stop. */

@@ -29,9 +29,10 @@
 
 /* migrations[i] upgrades schema version i to i+1. Never edit a released entry: append. */
 static const char *const pg_migrations[] = {
-    /* v1: the SQLite backend's schema as of its v2, in PostgreSQL types */
+    /* v1: the SQLite backend's schema as of its v3, in PostgreSQL types */
     "CREATE TABLE predictions ("
     "  partition_key TEXT NOT NULL,"
+    "  entity TEXT NOT NULL DEFAULT '',"
     "  target_time_ms BIGINT NOT NULL,"
     "  value DOUBLE PRECISION,"
     "  lower DOUBLE PRECISION,"
@@ -48,24 +49,27 @@ static const char *const pg_migrations[] = {
     "  new_observations INTEGER NOT NULL DEFAULT 0,"
     "  planned_steps INTEGER NOT NULL DEFAULT 0,"
     "  carried_steps INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (partition_key, target_time_ms));"
+    "  PRIMARY KEY (partition_key, entity, target_time_ms));"
     "CREATE TABLE no_model ("
     "  partition_key TEXT PRIMARY KEY,"
     "  reason TEXT,"
     "  at_ms BIGINT);"
     "CREATE TABLE key_runs ("
-    "  partition_key TEXT PRIMARY KEY,"
+    "  partition_key TEXT NOT NULL,"
+    "  entity TEXT NOT NULL DEFAULT '',"
     "  request_id TEXT NOT NULL,"
     "  status TEXT NOT NULL,"
     "  message TEXT,"
     "  fallback INTEGER NOT NULL DEFAULT 0,"
-    "  produced_at_ms BIGINT NOT NULL);"
+    "  produced_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (partition_key, entity));"
     "CREATE VIEW latest_predictions AS SELECT r.partition_key, r.status, r.message, r.fallback,"
     "  r.request_id, r.produced_at_ms, p.target_time_ms, p.value, p.lower, p.upper,"
     "  p.model_version, p.train_id, p.algorithm, p.data_watermark_ms, p.load_id,"
-    "  p.model_data_end_ms, p.new_observations, p.planned_steps, p.carried_steps"
+    "  p.model_data_end_ms, p.new_observations, p.planned_steps, p.carried_steps, r.entity"
     "  FROM key_runs r LEFT JOIN predictions p"
-    "  ON p.partition_key = r.partition_key AND p.request_id = r.request_id;",
+    "  ON p.partition_key = r.partition_key AND p.entity = r.entity"
+    "  AND p.request_id = r.request_id;",
 };
 
 /* One key's rows in one statement: $2..$5 are arrays of the steps, the rest per key. */
@@ -74,10 +78,10 @@ static const char *const pg_migrations[] = {
     "INSERT INTO predictions(partition_key, target_time_ms, value, lower, upper, "                 \
     "model_version, train_id, algorithm, data_watermark_ms, load_id, request_id, "                 \
     "produced_at_ms, fallback, model_data_end_ms, new_observations, planned_steps, "               \
-    "carried_steps) SELECT $1, u.t, u.v, u.lo, u.up, $6, $7, $8, $9, $10, $11, $12, $13, $14, "    \
-    "$15, $16, $17 FROM unnest($2::bigint[], $3::float8[], $4::float8[], $5::float8[]) "           \
+    "carried_steps, entity) SELECT $1, u.t, u.v, u.lo, u.up, $6, $7, $8, $9, $10, $11, $12, $13, " \
+    "$14, $15, $16, $17, $18 FROM unnest($2::bigint[], $3::float8[], $4::float8[], $5::float8[]) " \
     "AS u(t, v, lo, up) "                                                                          \
-    "ON CONFLICT (partition_key, target_time_ms) DO UPDATE SET value = excluded.value, "           \
+    "ON CONFLICT (partition_key, entity, target_time_ms) DO UPDATE SET value = excluded.value, "   \
     "lower = excluded.lower, upper = excluded.upper, model_version = excluded.model_version, "     \
     "train_id = excluded.train_id, algorithm = excluded.algorithm, "                               \
     "data_watermark_ms = excluded.data_watermark_ms, load_id = excluded.load_id, "                 \
@@ -85,11 +89,12 @@ static const char *const pg_migrations[] = {
     "fallback = excluded.fallback, model_data_end_ms = excluded.model_data_end_ms, "               \
     "new_observations = excluded.new_observations, planned_steps = excluded.planned_steps, "       \
     "carried_steps = excluded.carried_steps"
-#define PG_UPSERT_PARAMS 17
+#define PG_UPSERT_PARAMS 18
 
 #define PG_KEY_RUN_SQL                                                                             \
-    "INSERT INTO key_runs(partition_key, request_id, status, message, fallback, produced_at_ms) "  \
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partition_key) DO UPDATE SET "                   \
+    "INSERT INTO key_runs(partition_key, request_id, status, message, fallback, produced_at_ms, "  \
+    "entity) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partition_key, entity) DO UPDATE "   \
+    "SET "                                                                                         \
     "request_id = excluded.request_id, status = excluded.status, message = excluded.message, "     \
     "fallback = excluded.fallback, produced_at_ms = excluded.produced_at_ms"
 
@@ -102,8 +107,8 @@ static const char *const pg_migrations[] = {
     "SELECT partition_key, status, message, fallback, request_id, produced_at_ms, "                \
     "target_time_ms, value, lower, upper, model_version, train_id, algorithm, "                    \
     "data_watermark_ms, load_id, model_data_end_ms, new_observations, planned_steps, "             \
-    "carried_steps FROM latest_predictions WHERE $1::text IS NULL OR partition_key = $1 "          \
-    "ORDER BY partition_key, target_time_ms NULLS FIRST"
+    "carried_steps, entity FROM latest_predictions WHERE $1::text IS NULL OR partition_key = $1 "  \
+    "ORDER BY partition_key, entity, target_time_ms NULLS FIRST"
 
 typedef struct pg_sink {
     PGconn *conn;
@@ -321,10 +326,12 @@ static mm_err_t pg_predictions(void *impl, const mm_prediction_batch_t *p, char 
         snprintf(num[6], sizeof(num[6]), "%d", (int)p->planned_steps);
         snprintf(num[7], sizeof(num[7]), "%d", (int)p->carried_steps);
         const char *values[PG_UPSERT_PARAMS] = {
-            p->partition_key, sink->arrays[0], sink->arrays[1], sink->arrays[2], sink->arrays[3],
-            num[0],           p->train_id,     p->algorithm,    num[1],          p->load_id,
-            p->request_id,    num[2],          num[3],          num[4],          num[5],
-            num[6],           num[7],
+            p->partition_key, sink->arrays[0], sink->arrays[1],
+            sink->arrays[2],  sink->arrays[3], num[0],
+            p->train_id,      p->algorithm,    num[1],
+            p->load_id,       p->request_id,   num[2],
+            num[3],           num[4],          num[5],
+            num[6],           num[7],          p->entity ? p->entity : "",
         };
         mm_err_t err = pg_check(
             sink,
@@ -355,9 +362,14 @@ static mm_err_t pg_key_run(void *impl, const mm_prediction_batch_t *p, char *err
     char fallback[4], at[24];
     snprintf(fallback, sizeof(fallback), "%d", p->fallback ? 1 : 0);
     snprintf(at, sizeof(at), "%lld", (long long)p->produced_at_ms);
-    const char *values[6] = {p->partition_key, p->request_id, mm_prediction_status_name(p->status),
-                             p->message,       fallback,      at};
-    return pg_check(sink, PQexecParams(sink->conn, PG_KEY_RUN_SQL, 6, NULL, values, NULL, NULL, 0),
+    const char *values[7] = {p->partition_key,
+                             p->request_id,
+                             mm_prediction_status_name(p->status),
+                             p->message,
+                             fallback,
+                             at,
+                             p->entity ? p->entity : ""};
+    return pg_check(sink, PQexecParams(sink->conn, PG_KEY_RUN_SQL, 7, NULL, values, NULL, NULL, 0),
                     PGRES_COMMAND_OK, "upsert key_runs", errstr, errstr_size);
 }
 
@@ -429,6 +441,7 @@ static mm_err_t pg_latest(void *impl, const char *partition_key, mm_scorer_sink_
                 .new_observations = (int32_t)col_i64(res, 16, 0),
                 .planned_steps = (int32_t)col_i64(res, 17, 0),
                 .carried_steps = (int32_t)col_i64(res, 18, 0),
+                .entity = col_text(res, 19),
             };
             if (!cb(opaque, &r)) stopped = true; /* the rest is read and dropped */
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !err) {

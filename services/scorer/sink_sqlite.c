@@ -53,15 +53,54 @@ static const char *const sink_migrations[] = {
     "  p.model_data_end_ms, p.new_observations, p.planned_steps, p.carried_steps"
     "  FROM key_runs r LEFT JOIN predictions p"
     "  ON p.partition_key = r.partition_key AND p.request_id = r.request_id;",
+    /* v3: one answer per entity of a key ('' for a spec without entity columns) */
+    "DROP VIEW latest_predictions;"
+    "CREATE TABLE predictions_v3 ("
+    "  partition_key TEXT NOT NULL,"
+    "  entity TEXT NOT NULL DEFAULT '',"
+    "  target_time_ms INTEGER NOT NULL,"
+    "  value REAL, lower REAL, upper REAL,"
+    "  model_version INTEGER, train_id TEXT, algorithm TEXT,"
+    "  data_watermark_ms INTEGER, load_id TEXT, request_id TEXT, produced_at_ms INTEGER,"
+    "  fallback INTEGER NOT NULL DEFAULT 0, model_data_end_ms INTEGER,"
+    "  new_observations INTEGER NOT NULL DEFAULT 0, planned_steps INTEGER NOT NULL DEFAULT 0,"
+    "  carried_steps INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (partition_key, entity, target_time_ms)) WITHOUT ROWID;"
+    "INSERT INTO predictions_v3 SELECT partition_key, '', target_time_ms, value, lower, upper,"
+    "  model_version, train_id, algorithm, data_watermark_ms, load_id, request_id,"
+    "  produced_at_ms, fallback, model_data_end_ms, new_observations, planned_steps,"
+    "  carried_steps FROM predictions;"
+    "DROP TABLE predictions;"
+    "ALTER TABLE predictions_v3 RENAME TO predictions;"
+    "CREATE TABLE key_runs_v3 ("
+    "  partition_key TEXT NOT NULL,"
+    "  entity TEXT NOT NULL DEFAULT '',"
+    "  request_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  message TEXT,"
+    "  fallback INTEGER NOT NULL DEFAULT 0,"
+    "  produced_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (partition_key, entity));"
+    "INSERT INTO key_runs_v3 SELECT partition_key, '', request_id, status, message, fallback,"
+    "  produced_at_ms FROM key_runs;"
+    "DROP TABLE key_runs;"
+    "ALTER TABLE key_runs_v3 RENAME TO key_runs;"
+    "CREATE VIEW latest_predictions AS SELECT r.partition_key, r.status, r.message, r.fallback,"
+    "  r.request_id, r.produced_at_ms, p.target_time_ms, p.value, p.lower, p.upper,"
+    "  p.model_version, p.train_id, p.algorithm, p.data_watermark_ms, p.load_id,"
+    "  p.model_data_end_ms, p.new_observations, p.planned_steps, p.carried_steps, r.entity"
+    "  FROM key_runs r LEFT JOIN predictions p"
+    "  ON p.partition_key = r.partition_key AND p.entity = r.entity"
+    "  AND p.request_id = r.request_id;",
 };
 
 #define SINK_UPSERT_SQL                                                                            \
     "INSERT INTO predictions(partition_key, target_time_ms, value, lower, upper, "                 \
     "model_version, train_id, algorithm, data_watermark_ms, load_id, request_id, "                 \
     "produced_at_ms, fallback, model_data_end_ms, new_observations, planned_steps, "               \
-    "carried_steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "    \
-    "?16, ?17) "                                                                                   \
-    "ON CONFLICT(partition_key, target_time_ms) DO UPDATE SET value = excluded.value, "            \
+    "carried_steps, entity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, " \
+    "?15, ?16, ?17, ?18) "                                                                         \
+    "ON CONFLICT(partition_key, entity, target_time_ms) DO UPDATE SET value = excluded.value, "    \
     "lower = excluded.lower, upper = excluded.upper, model_version = excluded.model_version, "     \
     "train_id = excluded.train_id, algorithm = excluded.algorithm, "                               \
     "data_watermark_ms = excluded.data_watermark_ms, load_id = excluded.load_id, "                 \
@@ -71,8 +110,9 @@ static const char *const sink_migrations[] = {
     "carried_steps = excluded.carried_steps"
 
 #define SINK_KEY_RUN_SQL                                                                           \
-    "INSERT INTO key_runs(partition_key, request_id, status, message, fallback, produced_at_ms) "  \
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(partition_key) DO UPDATE SET "                    \
+    "INSERT INTO key_runs(partition_key, request_id, status, message, fallback, produced_at_ms, "  \
+    "entity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(partition_key, entity) DO UPDATE "    \
+    "SET "                                                                                         \
     "request_id = excluded.request_id, status = excluded.status, message = excluded.message, "     \
     "fallback = excluded.fallback, produced_at_ms = excluded.produced_at_ms"
 
@@ -128,15 +168,16 @@ static mm_err_t sqlite_predictions(void *impl, const mm_prediction_batch_t *p, c
                                    size_t errstr_size) {
     sqlite_sink_t *sink = impl;
     for (size_t i = 0; i < p->n; i++) {
-        mm_err_t err = mm_db_bind(
-            sink->db, sink->upsert, errstr, errstr_size,
-            "tiddditti"
-            "ttiii"
-            "iii",
-            p->partition_key, p->time_ms[i], p->value[i], p->lower[i], p->upper[i],
-            (int64_t)p->model_version, p->train_id, p->algorithm, p->data_watermark_ms, p->load_id,
-            p->request_id, p->produced_at_ms, (int64_t)p->fallback, p->model_data_end_ms,
-            (int64_t)p->new_observations, (int64_t)p->planned_steps, (int64_t)p->carried_steps);
+        mm_err_t err = mm_db_bind(sink->db, sink->upsert, errstr, errstr_size,
+                                  "tiddditti"
+                                  "ttiii"
+                                  "iiit",
+                                  p->partition_key, p->time_ms[i], p->value[i], p->lower[i],
+                                  p->upper[i], (int64_t)p->model_version, p->train_id, p->algorithm,
+                                  p->data_watermark_ms, p->load_id, p->request_id,
+                                  p->produced_at_ms, (int64_t)p->fallback, p->model_data_end_ms,
+                                  (int64_t)p->new_observations, (int64_t)p->planned_steps,
+                                  (int64_t)p->carried_steps, p->entity ? p->entity : "");
         if (!err) err = mm_db_step_done(sink->db, sink->upsert, errstr, errstr_size);
         if (err) return err;
     }
@@ -157,9 +198,9 @@ static mm_err_t sqlite_no_model(void *impl, const char *partition_key, const cha
 static mm_err_t sqlite_key_run(void *impl, const mm_prediction_batch_t *p, char *errstr,
                                size_t errstr_size) {
     sqlite_sink_t *sink = impl;
-    return mm_db_run(sink->db, errstr, errstr_size, SINK_KEY_RUN_SQL, "ttttii", p->partition_key,
+    return mm_db_run(sink->db, errstr, errstr_size, SINK_KEY_RUN_SQL, "ttttiit", p->partition_key,
                      p->request_id, mm_prediction_status_name(p->status), p->message,
-                     (int64_t)p->fallback, p->produced_at_ms);
+                     (int64_t)p->fallback, p->produced_at_ms, p->entity ? p->entity : "");
 }
 
 static mm_err_t sqlite_counts(void *impl, mm_scorer_sink_counts_t *counts, char *errstr,
@@ -185,8 +226,8 @@ static mm_err_t sqlite_counts(void *impl, mm_scorer_sink_counts_t *counts, char 
     "SELECT partition_key, status, message, fallback, request_id, produced_at_ms, "                \
     "target_time_ms, value, lower, upper, model_version, train_id, algorithm, "                    \
     "data_watermark_ms, load_id, model_data_end_ms, new_observations, planned_steps, "             \
-    "carried_steps FROM latest_predictions WHERE ?1 IS NULL OR partition_key = ?1 "                \
-    "ORDER BY partition_key, target_time_ms"
+    "carried_steps, entity FROM latest_predictions WHERE ?1 IS NULL OR partition_key = ?1 "        \
+    "ORDER BY partition_key, entity, target_time_ms"
 
 static double column_double(sqlite3_stmt *st, int col) {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
@@ -223,6 +264,7 @@ static mm_err_t sqlite_latest(void *impl, const char *partition_key, mm_scorer_s
             .new_observations = (int32_t)column_i64(st, 16, 0),
             .planned_steps = (int32_t)column_i64(st, 17, 0),
             .carried_steps = (int32_t)column_i64(st, 18, 0),
+            .entity = (const char *)sqlite3_column_text(st, 19),
         };
         if (!cb(opaque, &r)) break;
     }

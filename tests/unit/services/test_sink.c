@@ -303,3 +303,101 @@ Test(sink_url, a_sqlite_url_opens_the_file_it_names) {
     cr_expect_not_null(f, "sqlite://PATH creates PATH");
     if (f) fclose(f);
 }
+
+/* Entities of one key: each keeps its own rows and its own latest answer. */
+static bool on_entity_row(void *opaque, const mm_scorer_sink_row_t *r) {
+    int *per_entity = opaque;
+    cr_assert_not_null(r->entity);
+    if (strcmp(r->entity, "machine=1") == 0) per_entity[0]++;
+    if (strcmp(r->entity, "machine=2") == 0) per_entity[1]++;
+    if (strcmp(r->entity, "") == 0) per_entity[2]++;
+    return true;
+}
+
+Test(sink, each_entity_of_a_key_has_its_own_rows_and_latest_answer) {
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    p.entity = "machine=1";
+    answer(&p);
+    p = batch("run-1", 1.0);
+    p.entity = "machine=2";
+    answer(&p);
+    cr_expect_eq(count("SELECT COUNT(*) FROM predictions"), 6, "same key and times, two entities");
+    cr_expect_eq(count("SELECT COUNT(*) FROM key_runs"), 2);
+    int per_entity[3] = {0};
+    cr_assert_eq(
+        mm_scorer_sink_latest(sink, KEY, on_entity_row, per_entity, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    cr_expect_eq(per_entity[0], 3);
+    cr_expect_eq(per_entity[1], 3);
+    /* a later run of one entity replaces that entity's answer only */
+    p = batch("run-2", 5.0);
+    p.entity = "machine=2";
+    answer(&p);
+    cr_expect_eq(count("SELECT COUNT(*) FROM predictions WHERE entity = 'machine=1' AND "
+                       "request_id = 'run-1'"),
+                 3);
+    cr_expect_eq(count("SELECT COUNT(*) FROM latest_predictions WHERE entity = 'machine=2' AND "
+                       "request_id = 'run-2'"),
+                 3);
+    /* a spec without entities writes entity "" */
+    p = batch("run-3", 0.0);
+    p.partition_key = "store=9/item=9";
+    answer(&p);
+    memset(per_entity, 0, sizeof(per_entity));
+    cr_assert_eq(mm_scorer_sink_latest(sink, "store=9/item=9", on_entity_row, per_entity, errstr,
+                                       sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(per_entity[2], 3);
+}
+
+/* The sink as schema version 2 wrote it (before entities), with one key's answer. */
+static const char sink_v2_sql[] =
+    "CREATE TABLE predictions (partition_key TEXT NOT NULL, target_time_ms INTEGER NOT NULL,"
+    "  value REAL, lower REAL, upper REAL, model_version INTEGER, train_id TEXT,"
+    "  algorithm TEXT, data_watermark_ms INTEGER, load_id TEXT, request_id TEXT,"
+    "  produced_at_ms INTEGER, PRIMARY KEY (partition_key, target_time_ms)) WITHOUT ROWID;"
+    "CREATE TABLE no_model (partition_key TEXT PRIMARY KEY, reason TEXT, at_ms INTEGER);"
+    "ALTER TABLE predictions ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE predictions ADD COLUMN model_data_end_ms INTEGER;"
+    "ALTER TABLE predictions ADD COLUMN new_observations INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE predictions ADD COLUMN planned_steps INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE predictions ADD COLUMN carried_steps INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE key_runs (partition_key TEXT PRIMARY KEY, request_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL, message TEXT, fallback INTEGER NOT NULL DEFAULT 0,"
+    "  produced_at_ms INTEGER NOT NULL);"
+    "CREATE VIEW latest_predictions AS SELECT r.partition_key, r.status, r.message, r.fallback,"
+    "  r.request_id, r.produced_at_ms, p.target_time_ms, p.value, p.lower, p.upper,"
+    "  p.model_version, p.train_id, p.algorithm, p.data_watermark_ms, p.load_id,"
+    "  p.model_data_end_ms, p.new_observations, p.planned_steps, p.carried_steps"
+    "  FROM key_runs r LEFT JOIN predictions p"
+    "  ON p.partition_key = r.partition_key AND p.request_id = r.request_id;"
+    "INSERT INTO predictions(partition_key, target_time_ms, value, request_id, planned_steps)"
+    "  VALUES ('" KEY "', 1000, 1.5, 'run-0', 2), ('" KEY "', 2000, 2.5, 'run-0', 2);"
+    "INSERT INTO key_runs VALUES ('" KEY "', 'run-0', 'ok', NULL, 0, 10);"
+    "PRAGMA user_version = 2;";
+
+Test(sink, a_sink_written_before_entities_keeps_its_rows_and_latest_answers) {
+    char old_path[4200];
+    snprintf(old_path, sizeof(old_path), "%s/old-predictions.db", tmpdir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(old_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sink_v2_sql, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    sqlite3_close(db);
+    mm_scorer_sink_t *old = mm_scorer_sink_open(old_path, errstr, sizeof(errstr));
+    cr_assert_not_null(old, "%s", errstr);
+    int per_entity[3] = {0};
+    cr_assert_eq(mm_scorer_sink_latest(old, KEY, on_entity_row, per_entity, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(per_entity[2], 2, "the old rows are the key's answer, at entity \"\"");
+    /* A new answer of the same key replaces them, as before. */
+    mm_prediction_batch_t p = batch("run-1", 0.0);
+    cr_assert_eq(mm_scorer_sink_begin(old, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_scorer_sink_answer(old, &p, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(mm_scorer_sink_commit(old, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    memset(per_entity, 0, sizeof(per_entity));
+    cr_assert_eq(mm_scorer_sink_latest(old, KEY, on_entity_row, per_entity, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(per_entity[2], 3);
+    mm_scorer_sink_close(old);
+}
