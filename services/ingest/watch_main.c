@@ -114,6 +114,7 @@ static const mm_conf_prop_t watch_props[] = {
      "most bytes the pace group may have left unconsumed in one partition of mm.observations", 0,
      offsetof(watch_conf_t, pace_max_bytes)},
     MM_SERVICE_CONF_HTTP(watch_conf_t, common),
+    MM_SERVICE_CONF_SCHEMA_REGISTRY(watch_conf_t, common),
     MM_SERVICE_CONF_LOG(watch_conf_t, common),
 };
 /* clang-format on */
