@@ -516,6 +516,40 @@ static mm_err_t register_entry(client_t *c, const mm_schema_registry_entry_t *e,
     return MM_OK;
 }
 
+/* Whether the registry now agrees on @p e (registered by someone else meanwhile). */
+static bool agrees_now(client_t *c, const mm_schema_registry_entry_t *e) {
+    id_state_t now = ID_MISSING;
+    char why[256];
+    return check_entry(c, e, &now, why, sizeof(why)) == MM_OK && now == ID_PRESENT;
+}
+
+/*
+ * Register @p e (the subject being in IMPORT mode), setting its state. Another
+ * service starting at the same time may register the same schemas and put the
+ * subject's mode back under us: a refused registration is looked at again, and
+ * tried once more in IMPORT mode, before it counts as an error.
+ */
+static mm_err_t register_or_agree(client_t *c, mm_schema_registry_entry_t *e, const char *enc,
+                                  char *errstr, size_t errstr_size) {
+    mm_err_t err = register_entry(c, e, enc, errstr, errstr_size);
+    if (err && err != MM_ERR_TRANSPORT && err != MM_ERR_TIMEOUT) {
+        if (agrees_now(c, e)) {
+            e->state = MM_SCHEMA_REGISTRY_PRESENT;
+            return MM_OK;
+        }
+        char why[512];
+        if (put_mode(c, e->subject, enc, "IMPORT", why, sizeof(why)) == MM_OK) {
+            err = register_entry(c, e, enc, errstr, errstr_size);
+            if (err && agrees_now(c, e)) {
+                e->state = MM_SCHEMA_REGISTRY_PRESENT;
+                return MM_OK;
+            }
+        }
+    }
+    if (!err) e->state = MM_SCHEMA_REGISTRY_REGISTERED;
+    return err;
+}
+
 /* The subject's latest version must be the record's current id. */
 static mm_err_t check_latest(client_t *c, const mm_schema_registry_entry_t *current,
                              const char *enc, char *errstr, size_t errstr_size) {
@@ -578,11 +612,9 @@ static mm_err_t sync_subject(client_t *c, mm_schema_registry_report_t *report, s
         bool imported = !err;
         for (size_t i = from; !err && i < to; i++) {
             if (states[i - from] == ID_PRESENT) continue;
-            err = register_entry(c, &report->entries[i], enc, errstr, errstr_size);
-            if (!err) {
-                report->entries[i].state = MM_SCHEMA_REGISTRY_REGISTERED;
+            err = register_or_agree(c, &report->entries[i], enc, errstr, errstr_size);
+            if (!err && report->entries[i].state == MM_SCHEMA_REGISTRY_REGISTERED)
                 report->n_registered++;
-            }
         }
         if (imported) {
             /* Restore the mode even after a failed registration, keeping the first error. */

@@ -44,6 +44,7 @@ struct mmt_registry_fake {
     size_t n_subjects;
     size_t writes;
     size_t refused;
+    bool race_next_post;
     char *last_schema; /* returned by mmt_registry_fake_schema */
 };
 
@@ -212,6 +213,13 @@ static void on_subjects(void *opaque, const mm_httpd_request_t *req, mm_httpd_re
         goto out;
     }
     json_decref(parsed);
+    if (id_value && f->race_next_post) {
+        f->race_next_post = false;
+        put_locked(f, name, (int32_t)json_integer_value(id_value), text);
+        find_subject(f, name, true)->mode[0] = '\0';
+        reply_error(resp, 422, 42205, "Subject is not in import mode");
+        goto out;
+    }
     if (id_value) {
         if (!subject || strcmp(subject->mode, "IMPORT") != 0) {
             reply_error(resp, 422, 42205,
@@ -358,6 +366,12 @@ void mmt_registry_fake_set_mode(mmt_registry_fake_t *f, const char *subject, con
     pthread_mutex_lock(&f->mu);
     fake_subject_t *s = find_subject(f, subject, true);
     snprintf(s->mode, sizeof(s->mode), "%s", mode);
+    pthread_mutex_unlock(&f->mu);
+}
+
+void mmt_registry_fake_race_next_post(mmt_registry_fake_t *f) {
+    pthread_mutex_lock(&f->mu);
+    f->race_next_post = true;
     pthread_mutex_unlock(&f->mu);
 }
 

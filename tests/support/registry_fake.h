@@ -43,6 +43,13 @@ void mmt_registry_fake_put(mmt_registry_fake_t *fake, const char *subject, int32
 /** @brief Give @p subject a mode of its own ("READONLY", ...), as an operator would. */
 void mmt_registry_fake_set_mode(mmt_registry_fake_t *fake, const char *subject, const char *mode);
 
+/**
+ * @brief Play a concurrent registration: the next POST with an id is first
+ * applied as if another client had registered it and put the subject's mode
+ * back, then refused as outside IMPORT mode (422 42205).
+ */
+void mmt_registry_fake_race_next_post(mmt_registry_fake_t *fake);
+
 /** @returns the schema text id @p id maps to, or NULL (borrowed until the next call). */
 const char *mmt_registry_fake_schema(mmt_registry_fake_t *fake, int32_t id);
 /** @returns how many versions @p subject holds. */

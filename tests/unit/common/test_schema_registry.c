@@ -274,6 +274,19 @@ Test(schema_registry, our_schema_under_another_subject_is_added_to_ours, .init =
     mmt_registry_fake_stop(fake);
 }
 
+Test(schema_registry, a_registration_raced_by_another_service_counts_as_present,
+     .init = load_plan) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    mmt_registry_fake_race_next_post(fake);
+    mm_schema_registry_report_t r;
+    cr_assert_eq(sync(fake, false, &r), MM_OK, "%s", errstr);
+    cr_expect_eq(r.entries[0].state, MM_SCHEMA_REGISTRY_PRESENT, "registered by the other one");
+    /* The others were registered after switching the subject to IMPORT again. */
+    cr_expect_eq(r.n_registered, plan.n_entries - 1);
+    cr_expect_str_eq(mmt_registry_fake_mode(fake, "mm.observations-value"), "");
+    mmt_registry_fake_stop(fake);
+}
+
 Test(schema_registry, a_foreign_latest_version_under_our_subject_is_an_error) {
     mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
     mm_schema_registry_report_t r;
