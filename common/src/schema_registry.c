@@ -397,9 +397,19 @@ static mm_err_t check_entry(client_t *c, const mm_schema_registry_entry_t *e, id
              e->record, path);
     mm_err_t err = request(c, "GET", path, NULL, what, errstr, errstr_size);
     if (err) return err;
-    if (c->status == 404) {
-        *state = ID_MISSING;
+    if (c->status == 404 && json_integer_value(json_object_get(c->reply, "error_code")) == 40403) {
+        *state = ID_MISSING; /* "Schema not found" */
         return MM_OK;
+    }
+    if (c->status == 404) {
+        /* Not the registry's "schema not found": most likely not the registry's base URL. */
+        char reason[256];
+        reply_reason(c, reason, sizeof(reason));
+        return mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
+                       "schema registry %s: %s: HTTP 404%s, without the registry's error code "
+                       "40403 (schema not found): is --schema-registry-url the registry's base "
+                       "URL?",
+                       c->base, what, reason);
     }
     if (c->status != 200) return status_error(c, what, errstr, errstr_size);
     const char *type = json_string_value(json_object_get(c->reply, "schemaType"));

@@ -366,6 +366,22 @@ Test(schema_registry, a_registry_without_modes_gets_nothing_registered, .init = 
     cr_expect_eq(r.n_registered, 0);
 }
 
+Test(schema_registry, a_url_that_is_not_the_registry_is_a_configuration_error) {
+    static const mmt_fake_reply_t script[] = {{404, NULL, "<html>Not Found</html>"}};
+    mmt_fake_http_t server;
+    mmt_fake_http_start(&server, script, 1);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/wrong", server.port);
+    mm_schema_registry_opts_t opts = {.url = url, .attempts = 1};
+    mm_schema_registry_report_t r;
+    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_ERR_CONFIG);
+    mmt_fake_http_join(&server);
+    cr_expect_neq(strstr(errstr, "is --schema-registry-url the registry's base URL?"), NULL, "%s",
+                  errstr);
+    cr_expect_eq(strncmp(server.requests[0], "GET /wrong/schemas/ids/", 23), 0, "%s",
+                 server.requests[0]);
+}
+
 Test(schema_registry, basic_auth_is_sent_and_a_refusal_never_shows_the_password,
      .init = load_plan) {
     mmt_registry_fake_t *fake = mmt_registry_fake_start("alice:s3cret-pw");
