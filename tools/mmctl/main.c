@@ -10,8 +10,8 @@
  *
  * Output: -o table (default, for people) or -o json (for scripts; stable field names);
  * predictions also -o csv.
- * stdout carries the data, stderr the diagnostics. Exit codes: 0 ok, 1 error, 2 usage,
- * 3 not found.
+ * stdout carries the data, stderr the diagnostics. Exit codes (mm/exit.h): 0 ok, 1 error,
+ * 3 not found, 64 usage, 78 configuration.
  *
  * Workload: an operator's occasional command or a script polling `report` once a
  * second. This file parses arguments and dispatches; each noun has its own file
@@ -29,6 +29,7 @@
 #include "mm/log.h"
 #include "mm/model.h"
 #include "mm/util.h"
+#include "mm/version.h"
 #include "mmctl.h"
 
 static const char usage_text[] =
@@ -76,14 +77,16 @@ static const char usage_text[] =
     "  --partitions N          topics init: partitions per topic (default 4)\n"
     "  --replication N         topics init: replication factor (default 1)\n"
     "  -X KEY=VALUE            librdkafka property (repeatable)\n"
+    "  --version               the version, git revision and library versions\n"
     "  -h, --help              this text\n"
     "\n"
     "Decisions made by promote and rollback are written to the registry's outbox in the\n"
     "same transaction as the change. With a bootstrap (flag or env) mmctl delivers them to\n"
     "mm.decisions itself; otherwise the running mm-promoter delivers them.\n"
     "\n"
-    "Exit status: 0 ok, 1 error, 2 usage, 3 not found (unknown key or version, nothing to\n"
-    "roll back to, missing registry or sink file).\n";
+    "Exit status: 0 ok, 1 error, 3 not found (unknown key or version, nothing to roll back\n"
+    "to, missing registry or sink file), 64 usage error, 78 configuration error (no\n"
+    "bootstrap servers, unusable blob store settings).\n";
 
 /* ------------------------------------------------------------ arguments */
 
@@ -233,6 +236,8 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
 int main(int argc, char **argv) {
     mmctl_opts_t o;
     memset(&o, 0, sizeof(o));
+    if (mm_version_requested(argc, argv))
+        return mm_version_print("mmctl", stdout) == 0 ? EXIT_OK : EXIT_ERROR;
     mm_log_init("mmctl", MM_LOG_WARN);
 
     /* Options may come before, between or after the words: collect the words first. */

@@ -15,12 +15,15 @@
 #include "mm/conf.h"
 #include "mm/db.h"
 #include "mm/err.h"
+#include "mm/exit.h"
 
+/* The exit-status convention of every manymodels binary (mm/exit.h). */
 enum {
-    EXIT_OK = 0,
-    EXIT_ERROR = 1,
-    EXIT_USAGE = 2,
-    EXIT_NOT_FOUND = 3,
+    EXIT_OK = MM_EXIT_OK,
+    EXIT_ERROR = MM_EXIT_FAILURE,
+    EXIT_NOT_FOUND = MM_EXIT_NOT_FOUND,
+    EXIT_USAGE = MM_EXIT_USAGE,
+    EXIT_CONFIG = MM_EXIT_CONFIG,
 };
 
 typedef enum { OUT_TABLE = 0, OUT_JSON = 1, OUT_CSV = 2 } out_format_t;
