@@ -40,6 +40,8 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
                        "--log-level: '%s' is not one of debug, info, warn, error",
                        common->log_level);
     mm_log_init(service, level);
+    mm_err_t prefix_err = mm_kafka_set_topic_prefix(common->topic_prefix, errstr, errstr_size);
+    if (prefix_err) return prefix_err;
     if (spec) {
         mm_err_t err = mm_spec_load_file(common->spec_path, spec, errstr, errstr_size);
         if (err) return err;

@@ -10,6 +10,7 @@
 #include "mm/version.h"
 
 #include <dlfcn.h>
+#include <mm_git_revision.h> /* generated in the build tree: MM_GIT_REVISION */
 #include <string.h>
 
 #include <curl/curl.h>
@@ -20,8 +21,6 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <xgboost/c_api.h>
-
-#include <mm_git_revision.h> /* generated in the build tree: MM_GIT_REVISION */
 
 #ifndef MM_VERSION_STRING
 #error "MM_VERSION_STRING must be defined by the build (the project version)"

@@ -6,7 +6,7 @@
  *                                                     baselines, and the scorer's sink
  *   mmctl predictions list|export                     the latest predictions in the sink
  *   mmctl outbox deliver                              send pending decisions to Kafka
- *   mmctl topics init                                 create the topics
+ *   mmctl topics init [--dry-run]                     create the topics with their configs
  *
  * Output: -o table (default, for people) or -o json (for scripts; stable field names);
  * predictions also -o csv.
@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "mm/conf.h"
+#include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
 #include "mm/util.h"
@@ -53,8 +54,12 @@ static const char usage_text[] =
     "                                   run; table, json or csv; docs/scoring.md)\n"
     "  predictions export [--key K]     the same with every lineage column (csv, or -o json)\n"
     "  outbox deliver                   send pending decisions to Kafka (needs a bootstrap)\n"
-    "  topics init [--partitions N] [--replication N]\n"
-    "                                   create the mm.* topics (no error if they exist)\n"
+    "  topics init [--partitions N] [--replication N] [--retention-ms MS] [--dry-run]\n"
+    "                                   make the topics what a deployment needs: create the\n"
+    "                                   missing ones, mm.decisions compacted, retention on\n"
+    "                                   the others; bring configs of existing ones in line\n"
+    "                                   (partitions are never changed); --dry-run prints\n"
+    "                                   the plan only\n"
     "\n"
     "Options:\n"
     "  --registry PATH         registry SQLite file (env MM_PROMOTER_REGISTRY)\n"
@@ -76,6 +81,11 @@ static const char usage_text[] =
     "  --blob-sas TOKEN        Azure SAS token (env MM_BLOB_SAS)\n"
     "  --partitions N          topics init: partitions per topic (default 4)\n"
     "  --replication N         topics init: replication factor (default 1)\n"
+    "  --retention-ms MS       topics init: retention.ms of every non-compacted topic\n"
+    "                          (-1: forever; default: each topic's, docs/operations.md)\n"
+    "  --dry-run               topics init: print the plan, change nothing\n"
+    "  --topic-prefix P        prefix of every topic and consumer group on the cluster\n"
+    "                          (env MM_TOPIC_PREFIX; as the services use it)\n"
     "  -X KEY=VALUE            librdkafka property (repeatable)\n"
     "  --version               the version, git revision and library versions\n"
     "  -h, --help              this text\n"
@@ -106,6 +116,9 @@ enum {
     OPT_BLOB_SAS,
     OPT_PARTITIONS,
     OPT_REPLICATION,
+    OPT_RETENTION_MS,
+    OPT_DRY_RUN,
+    OPT_TOPIC_PREFIX,
 };
 
 static const struct option long_options[] = {
@@ -125,6 +138,9 @@ static const struct option long_options[] = {
     {"blob-sas", required_argument, NULL, OPT_BLOB_SAS},
     {"partitions", required_argument, NULL, OPT_PARTITIONS},
     {"replication", required_argument, NULL, OPT_REPLICATION},
+    {"retention-ms", required_argument, NULL, OPT_RETENTION_MS},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"topic-prefix", required_argument, NULL, OPT_TOPIC_PREFIX},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -140,6 +156,7 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
     o->blob_account = mmctl_env_or("MM_BLOB_ACCOUNT", NULL);
     o->blob_key = mmctl_env_or("MM_BLOB_KEY", NULL);
     o->blob_sas = mmctl_env_or("MM_BLOB_SAS", NULL);
+    o->topic_prefix = mmctl_env_or("MM_TOPIC_PREFIX", NULL);
     o->partitions = 4;
     o->replication = 1;
     o->format = OUT_TABLE;
@@ -225,6 +242,19 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
                 o->replication > 100)
                 return mmctl_usage_error("--replication: expected 1..100, not '%s'", optarg);
             break;
+        case OPT_RETENTION_MS:
+            if (!mm_parse_i64(optarg, &o->retention_ms) ||
+                (o->retention_ms < 1 && o->retention_ms != -1))
+                return mmctl_usage_error("--retention-ms: expected milliseconds >= 1 or -1, not "
+                                         "'%s'",
+                                         optarg);
+            break;
+        case OPT_DRY_RUN:
+            o->dry_run = true;
+            break;
+        case OPT_TOPIC_PREFIX:
+            o->topic_prefix = optarg;
+            break;
         case '?':
         default:
             return mmctl_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -272,6 +302,11 @@ int main(int argc, char **argv) {
     }
     int rc = parse_args(n_opts, opt_argv, &o);
     if (rc >= 0) goto out;
+    char errstr[512];
+    if (mm_kafka_set_topic_prefix(o.topic_prefix, errstr, sizeof(errstr)) != MM_OK) {
+        rc = mmctl_fail(MM_ERR_CONFIG, "--topic-prefix", errstr);
+        goto out;
+    }
 
     const char *noun = n_words > 0 ? words[0] : NULL;
     const char *verb = n_words > 1 ? words[1] : NULL;

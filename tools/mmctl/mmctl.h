@@ -44,6 +44,9 @@ typedef struct mmctl_opts {
     const char *blob_sas;
     int64_t partitions;
     int64_t replication;
+    int64_t retention_ms; /* topics init: retention.ms of delete topics; 0: each topic's default */
+    bool dry_run;         /* topics init: print the plan, change nothing */
+    const char *topic_prefix;
     out_format_t format;
     mm_kv_list_t kafka;
 } mmctl_opts_t;

@@ -22,6 +22,7 @@
 typedef struct mm_service_common {
     char *bootstrap_servers;
     char *bootstrap_file;
+    char *topic_prefix;
     char *spec_path;
     char *blob_url;
     char *blob_account;
@@ -41,7 +42,11 @@ typedef struct mm_service_common {
     {"bootstrap-file", MM_CONF_STR, NULL, 0, -1, "MM_BOOTSTRAP_FILE",                              \
      "file holding the bootstrap servers (written by mm-devbroker); used when "                    \
      "--bootstrap-servers is empty",                                                               \
-     0, offsetof(type, member.bootstrap_file)}
+     0, offsetof(type, member.bootstrap_file)},                                                    \
+    {"topic-prefix", MM_CONF_STR, "", 0, -1, "MM_TOPIC_PREFIX",                                    \
+     "prefix of every topic name and consumer group id on the cluster (e.g. retail.), so "         \
+     "several datasets share one cluster; empty: none",                                            \
+     0, offsetof(type, member.topic_prefix)}
 
 #define MM_SERVICE_CONF_SPEC(type, member)                                                         \
     {"spec", MM_CONF_STR, NULL, 0, -1, "MM_SPEC", "dataset spec JSON file", MM_CONF_F_REQUIRED,    \
@@ -75,8 +80,8 @@ extern volatile sig_atomic_t mm_service_stop;
 void mm_service_install_signals(void);
 
 /**
- * @brief Start-up shared by the services: logging, the dataset spec (if
- * @p spec is non-NULL), and the bootstrap servers (if @p bootstrap is non-NULL,
+ * @brief Start-up shared by the services: logging, the topic prefix, the
+ * dataset spec (if @p spec is non-NULL), and the bootstrap servers (if @p bootstrap is non-NULL,
  * waiting up to 60 s for the bootstrap file).
  */
 mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common, mm_spec_t *spec,
