@@ -7,6 +7,7 @@
  *   mmctl predictions list|export                     the latest predictions in the sink
  *   mmctl outbox deliver                              send pending decisions to Kafka
  *   mmctl topics init [--dry-run]                     create the topics with their configs
+ *   mmctl deadletters                                 the dead-letter topic, decoded
  *
  * Output: -o table (default, for people) or -o json (for scripts; stable field names);
  * predictions also -o csv.
@@ -15,8 +16,8 @@
  *
  * Workload: an operator's occasional command or a script polling `report` once a
  * second. This file parses arguments and dispatches; each noun has its own file
- * (models.c, predictions.c, report.c, outbox.c, topics.c; output.c prints). Registry logic lives
- * in libmm (mm/registry.h), the sink's schema with mm-scorer (services/scorer/sink.h).
+ * (models.c, predictions.c, report.c, outbox.c, topics.c, deadletters.c; output.c prints). Registry
+ * logic lives in libmm (mm/registry.h), the sink's schema with mm-scorer (services/scorer/sink.h).
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -60,12 +61,18 @@ static const char usage_text[] =
     "                                   the others; bring configs of existing ones in line\n"
     "                                   (partitions are never changed); --dry-run prints\n"
     "                                   the plan only\n"
+    "  deadletters [--key K] [--service S] [--limit N]\n"
+    "                                   the dead-letter topic decoded: the newest N (default\n"
+    "                                   100) with where they came from and why, and counts\n"
+    "                                   by service and error over all of them\n"
     "\n"
     "Options:\n"
     "  --registry PATH         registry SQLite file (env MM_PROMOTER_REGISTRY)\n"
     "  --sink PATH             mm-scorer's SQLite sink, for report and predictions\n"
     "                          (env MM_SCORER_SINK)\n"
-    "  --key KEY               predictions: one partition key (default: all)\n"
+    "  --key KEY               predictions, deadletters: one partition key (default: all)\n"
+    "  --service NAME          deadletters: only those of one service (mm-ingest, ...)\n"
+    "  --limit N               deadletters: list the newest N (default 100; 0: counts only)\n"
     "  -o, --output FORMAT     table (default), json, or csv (predictions)\n"
     "  --reason TEXT           why (required for promote and rollback; kept in the audit log)\n"
     "  --actor NAME            who, for the audit log (default mmctl:$USER)\n"
@@ -119,6 +126,8 @@ enum {
     OPT_RETENTION_MS,
     OPT_DRY_RUN,
     OPT_TOPIC_PREFIX,
+    OPT_SERVICE,
+    OPT_LIMIT,
 };
 
 static const struct option long_options[] = {
@@ -141,6 +150,8 @@ static const struct option long_options[] = {
     {"retention-ms", required_argument, NULL, OPT_RETENTION_MS},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"topic-prefix", required_argument, NULL, OPT_TOPIC_PREFIX},
+    {"service", required_argument, NULL, OPT_SERVICE},
+    {"limit", required_argument, NULL, OPT_LIMIT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -158,6 +169,7 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
     o->blob_sas = mmctl_env_or("MM_BLOB_SAS", NULL);
     o->topic_prefix = mmctl_env_or("MM_TOPIC_PREFIX", NULL);
     o->partitions = 4;
+    o->limit = 100;
     o->replication = 1;
     o->format = OUT_TABLE;
 
@@ -255,6 +267,13 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
         case OPT_TOPIC_PREFIX:
             o->topic_prefix = optarg;
             break;
+        case OPT_SERVICE:
+            o->service = optarg;
+            break;
+        case OPT_LIMIT:
+            if (!mm_parse_i64(optarg, &o->limit) || o->limit < 0 || o->limit > 1000000)
+                return mmctl_usage_error("--limit: expected 0..1000000, not '%s'", optarg);
+            break;
         case '?':
         default:
             return mmctl_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -336,6 +355,9 @@ int main(int argc, char **argv) {
         rc = mmctl_outbox_deliver(&o);
     } else if (strcmp(noun, "topics") == 0 && verb && strcmp(verb, "init") == 0 && n_words == 2) {
         rc = mmctl_topics_init(&o);
+    } else if (strcmp(noun, "deadletters") == 0 &&
+               (n_words == 1 || (n_words == 2 && strcmp(verb, "list") == 0))) {
+        rc = mmctl_deadletters(&o);
     } else {
         fprintf(stderr, "mmctl: unknown command or wrong arguments:");
         for (int i = 0; i < n_words; i++) fprintf(stderr, " %s", words[i]);

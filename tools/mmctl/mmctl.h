@@ -1,7 +1,8 @@
 /*
  * mmctl.h - what mmctl's files share: the parsed options, exit statuses,
  * output helpers (output.c) and one entry point per command (models.c,
- * predictions.c, report.c, outbox.c, topics.c). main.c parses arguments and dispatches.
+ * predictions.c, report.c, outbox.c, topics.c, deadletters.c). main.c parses arguments and
+ * dispatches.
  */
 #ifndef MMCTL_H
 #define MMCTL_H
@@ -47,6 +48,8 @@ typedef struct mmctl_opts {
     int64_t retention_ms; /* topics init: retention.ms of delete topics; 0: each topic's default */
     bool dry_run;         /* topics init: print the plan, change nothing */
     const char *topic_prefix;
+    const char *service; /* deadletters: only this service's */
+    int64_t limit;       /* deadletters: the newest this many are listed */
     out_format_t format;
     mm_kv_list_t kafka;
 } mmctl_opts_t;
@@ -98,5 +101,8 @@ int mmctl_predictions_export(const mmctl_opts_t *o);
 /* ---- report.c, topics.c */
 int mmctl_report(const mmctl_opts_t *o);
 int mmctl_topics_init(const mmctl_opts_t *o);
+
+/* ---- deadletters.c */
+int mmctl_deadletters(const mmctl_opts_t *o);
 
 #endif
