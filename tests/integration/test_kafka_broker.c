@@ -954,6 +954,174 @@ Test(kafka, topic_prefix_names_topics_and_groups_on_the_cluster_and_callers_see_
     mm_kafka_lag_probe_destroy(probe);
 }
 
+#if MMT_KAFKA_REAL
+/* Read @p topic (logical; the prefix in force applies) to its end: value of the last record per
+ * key into @p latest (index = key number, "k<i>" keys only), @returns the records read. */
+static int read_latest(const char *topic, char latest[][32], int keys, int *per_key) {
+    char errstr[512] = "";
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(broker.bootstrap, topic, NULL, errstr, sizeof(errstr));
+    cr_assert(reader, "%s", errstr);
+    int records = 0;
+    for (int k = 0; k < keys; k++) per_key[k] = 0;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(30000);
+    for (;;) {
+        mm_kafka_msg_t msg;
+        mm_err_t rc = mm_kafka_reader_poll(reader, 500, &msg, errstr, sizeof(errstr));
+        if (rc == MM_ERR_NOT_FOUND) break;
+        if (rc == MM_ERR_TIMEOUT) {
+            cr_assert_lt(mm_mono_ms(), deadline, "reader did not reach the end of %s", topic);
+            continue;
+        }
+        cr_assert_eq(rc, MM_OK, "%s", errstr);
+        records++;
+        int64_t k = -1;
+        char key[32] = "";
+        if (msg.key && msg.key_len < sizeof(key)) memcpy(key, msg.key, msg.key_len);
+        if (key[0] == 'k' && mm_parse_i64(key + 1, &k) && k >= 0 && k < keys) {
+            per_key[k]++;
+            snprintf(latest[k], 32, "%.*s", (int)msg.value_len, (const char *)msg.value);
+        }
+    }
+    mm_kafka_reader_destroy(reader);
+    return records;
+}
+
+/*
+ * What the dev broker cannot show: mm.decisions as topics init makes it is
+ * compacted, so the log cleaner leaves the latest decision per key and the
+ * production-model map survives any retention. Segments roll every 100 ms and
+ * the cleaner may clean at once here, so compaction happens within seconds.
+ */
+Test(kafka, compaction_of_decisions_keeps_the_latest_record_per_key) {
+    enum { KEYS = 20, ROUNDS = 5 };
+    static const char *const prefix_args[] = {"--topic-prefix", "compact.", NULL};
+    json_decref(topics_init_json(broker.bootstrap, prefix_args));
+    char errstr[512] = "";
+    cr_assert_eq(mm_kafka_set_topic_prefix("compact.", errstr, sizeof(errstr)), MM_OK);
+    mm_kv_t quick_items[] = {{"segment.ms", "100"},
+                             {"min.cleanable.dirty.ratio", "0.01"},
+                             {"min.compaction.lag.ms", "0"}};
+    mm_kv_list_t quick = {quick_items, MM_ARRAY_SIZE(quick_items)};
+    cr_assert_eq(mm_kafka_topic_alter_configs(broker.bootstrap, NULL, MM_TOPIC_DECISIONS, &quick,
+                                              errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    expect_config(MM_TOPIC_DECISIONS, "cleanup.policy", "compact");
+
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    for (int round = 0; round <= ROUNDS; round++) {
+        for (int k = 0; k < KEYS; k++) {
+            char key[16], value[32];
+            snprintf(key, sizeof(key), "k%d", k);
+            /* The last round writes one record only: it closes the segment before it. */
+            if (round == ROUNDS && k > 0) break;
+            snprintf(value, sizeof(value), "%s", round == ROUNDS ? "roll" : "");
+            if (round < ROUNDS) snprintf(value, sizeof(value), "decision-%d-%d", k, round);
+            cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_DECISIONS,
+                                          round == ROUNDS ? "roll" : key,
+                                          strlen(round == ROUNDS ? "roll" : key), value,
+                                          strlen(value), NULL, 5000, errstr, sizeof(errstr)),
+                         MM_OK, "%s", errstr);
+        }
+        cr_assert_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(20000)), MM_OK);
+        mm_sleep_ms(300, NULL); /* past segment.ms: the next record starts a new segment */
+    }
+    mm_kafka_producer_destroy(producer, 1000);
+    const int produced = KEYS * ROUNDS + 1;
+
+    char latest[KEYS][32];
+    int per_key[KEYS];
+    int records = produced;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(90000);
+    while (mm_mono_ms() < deadline) {
+        records = read_latest(MM_TOPIC_DECISIONS, latest, KEYS, per_key);
+        if (records == KEYS + 1) break;
+        mm_sleep_ms(1000, NULL);
+    }
+    cr_expect_eq(records, KEYS + 1,
+                 "after compaction: one decision per key and the record in the active segment "
+                 "(%d of %d records left)",
+                 records, produced);
+    for (int k = 0; k < KEYS; k++) {
+        char want[32];
+        snprintf(want, sizeof(want), "decision-%d-%d", k, ROUNDS - 1);
+        cr_expect_eq(per_key[k], 1, "key k%d appears %d times", k, per_key[k]);
+        cr_expect_str_eq(latest[k], want, "key k%d keeps its latest decision", k);
+    }
+}
+
+/*
+ * The dev broker keeps only the newest ~5 MiB per partition and drops the
+ * rest silently; the real broker with the retention topics init sets keeps
+ * a load far larger than that, every record.
+ */
+Test(kafka, retention_keeps_a_load_larger_than_the_dev_brokers_window) {
+    enum { RECORDS = 800, RECORD_BYTES = 32 * 1024 };
+    static const char *const prefix_args[] = {"--topic-prefix", "retain.", NULL};
+    json_decref(topics_init_json(broker.bootstrap, prefix_args));
+    char errstr[512] = "";
+    cr_assert_eq(mm_kafka_set_topic_prefix("retain.", errstr, sizeof(errstr)), MM_OK);
+    expect_config(MM_TOPIC_OBSERVATIONS, "retention.ms", "604800000");
+
+    static uint8_t value[RECORD_BYTES];
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    for (int i = 0; i < RECORDS; i++) {
+        /* Incompressible bytes (lz4 is on), the record's index first. */
+        for (size_t b = 0; b < sizeof(value); b++) {
+            state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+            value[b] = (uint8_t)state;
+        }
+        memcpy(value, &i, sizeof(i));
+        char key[16];
+        snprintf(key, sizeof(key), "key-%d", i % 16);
+        cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_OBSERVATIONS, key, strlen(key), value,
+                                      sizeof(value), (void *)(intptr_t)-1, 30000, errstr,
+                                      sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+    }
+    cr_assert_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(60000)), MM_OK);
+    cr_assert_eq(log.delivered, RECORDS);
+    mm_kafka_producer_destroy(producer, 1000);
+
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(broker.bootstrap, MM_TOPIC_OBSERVATIONS, NULL, errstr, sizeof(errstr));
+    cr_assert(reader, "%s", errstr);
+    static int seen[RECORDS];
+    int64_t bytes[PARTITIONS] = {0};
+    int got = 0;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    for (;;) {
+        mm_kafka_msg_t msg;
+        mm_err_t rc = mm_kafka_reader_poll(reader, 500, &msg, errstr, sizeof(errstr));
+        if (rc == MM_ERR_NOT_FOUND) break;
+        if (rc == MM_ERR_TIMEOUT) {
+            cr_assert_lt(mm_mono_ms(), deadline, "the reader did not reach the end");
+            continue;
+        }
+        cr_assert_eq(rc, MM_OK, "%s", errstr);
+        int index = -1;
+        if (msg.value_len == RECORD_BYTES) memcpy(&index, msg.value, sizeof(index));
+        cr_assert(index >= 0 && index < RECORDS, "record of %zu bytes", msg.value_len);
+        seen[index]++;
+        bytes[msg.partition] += (int64_t)msg.value_len;
+        got++;
+    }
+    mm_kafka_reader_destroy(reader);
+    cr_expect_eq(got, RECORDS, "every record is still there");
+    for (int i = 0; i < RECORDS; i++)
+        cr_expect_eq(seen[i], 1, "record %d seen %d times", i, seen[i]);
+    int64_t largest = 0;
+    for (int p = 0; p < PARTITIONS; p++)
+        if (bytes[p] > largest) largest = bytes[p];
+    cr_expect_gt(largest, 5 * 1024 * 1024,
+                 "a partition holds more than the dev broker's ~5 MiB (%" PRId64 " bytes)",
+                 largest);
+}
+#endif
+
 /* The real broker of this test is its own: stopping the shared one would end the others. */
 #if MMT_KAFKA_REAL
 static mmt_kafka_t own_kafka;
