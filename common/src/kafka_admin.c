@@ -241,10 +241,12 @@ static mm_err_t describe_configs(rd_kafka_t *rk, const char *physical, mm_kafka_
                 if (!name) continue;
                 if (mm_kv_list_set(&info->configs, name, value ? value : "") != MM_OK)
                     rc = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
-                else if (rd_kafka_ConfigEntry_source(entries[i]) ==
-                             RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG &&
-                         !rd_kafka_ConfigEntry_is_sensitive(entries[i]) &&
-                         mm_kv_list_set(&info->dynamic, name, value ? value : "") != MM_OK)
+                else if (rd_kafka_ConfigEntry_source(entries[i]) !=
+                         RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG)
+                    continue;
+                else if (rd_kafka_ConfigEntry_is_sensitive(entries[i]) || !value)
+                    info->hidden++; /* its value is not revealed: it cannot be written back */
+                else if (mm_kv_list_set(&info->dynamic, name, value) != MM_OK)
                     rc = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
             }
         }
@@ -303,6 +305,11 @@ mm_err_t mm_kafka_topic_alter_configs(const char *bootstrap, const mm_kv_list_t 
                      "topic %s: the broker does not describe configs, so they cannot be changed "
                      "safely",
                      physical);
+    if (!rc && info.hidden > 0)
+        rc = mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
+                     "topic %s: %zu config(s) set on it do not reveal their values, and changing "
+                     "configs would drop them; change them with the cluster's own tools",
+                     physical, info.hidden);
     for (size_t i = 0; !rc && i < configs->n; i++)
         if (mm_kv_list_set(&info.dynamic, configs->items[i].key, configs->items[i].value))
             rc = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");

@@ -290,6 +290,7 @@ typedef struct mm_kafka_topic_info {
     bool configs_known;  /* false: the configs could not be read (mm-devbroker) */
     mm_kv_list_t configs; /* every config of the topic, as the broker reports it */
     mm_kv_list_t dynamic; /* those set on the topic itself (not broker defaults) */
+    size_t hidden;        /* set on the topic, but sensitive: the broker does not reveal them */
 } mm_kafka_topic_info_t;
 
 /**
@@ -308,7 +309,8 @@ void mm_kafka_topic_info_clear(mm_kafka_topic_info_t *info);
 /**
  * @brief Set @p configs on existing @p topic, keeping every other config set
  * on it (read first with DescribeConfigs, then written back together).
- * @returns MM_OK, MM_ERR_UNSUPPORTED when the broker describes no configs,
+ * @returns MM_OK, MM_ERR_UNSUPPORTED when the broker describes no configs or
+ * the topic has a sensitive config set (its value cannot be written back),
  * MM_ERR_KAFKA when it refuses (errstr says why), MM_ERR_TIMEOUT.
  */
 mm_err_t mm_kafka_topic_alter_configs(const char *bootstrap, const mm_kv_list_t *props,
