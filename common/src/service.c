@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/exit.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/records.h"
 #include "mm/util.h"
+#include "mm/version.h"
 
 volatile sig_atomic_t mm_service_stop = 0;
 
@@ -38,6 +40,8 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
                        "--log-level: '%s' is not one of debug, info, warn, error",
                        common->log_level);
     mm_log_init(service, level);
+    mm_err_t prefix_err = mm_kafka_set_topic_prefix(common->topic_prefix, errstr, errstr_size);
+    if (prefix_err) return prefix_err;
     if (spec) {
         mm_err_t err = mm_spec_load_file(common->spec_path, spec, errstr, errstr_size);
         if (err) return err;
@@ -52,21 +56,22 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
 
 int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_common_t *common,
                      int argc, char **argv, mm_kv_list_t *kafka, char ***positional,
-                     size_t *n_positional, mm_spec_t *spec, char **bootstrap,
-                     int config_error_status) {
+                     size_t *n_positional, mm_spec_t *spec, char **bootstrap) {
     char errstr[1024];
+    if (mm_version_requested(argc, argv))
+        return mm_version_print(schema->program, stdout) == 0 ? MM_EXIT_OK : MM_EXIT_FAILURE;
     mm_conf_action_t action = MM_CONF_RUN;
     if (mm_conf_parse(schema, conf, argc, argv, kafka, positional, n_positional, &action, errstr,
                       sizeof(errstr))) {
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
-        return config_error_status;
+        return MM_EXIT_USAGE;
     }
-    if (action == MM_CONF_EXIT_OK) return 0;
+    if (action == MM_CONF_EXIT_OK) return MM_EXIT_OK;
     mm_service_install_signals();
     if (mm_service_setup(schema->program, common, spec, bootstrap, errstr, sizeof(errstr))) {
         mm_log_error("config_invalid", "%s", errstr);
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
-        return config_error_status;
+        return MM_EXIT_CONFIG;
     }
     return MM_SERVICE_RUN;
 }

@@ -22,6 +22,7 @@
 typedef struct mm_service_common {
     char *bootstrap_servers;
     char *bootstrap_file;
+    char *topic_prefix;
     char *spec_path;
     char *blob_url;
     char *blob_account;
@@ -41,7 +42,11 @@ typedef struct mm_service_common {
     {"bootstrap-file", MM_CONF_STR, NULL, 0, -1, "MM_BOOTSTRAP_FILE",                              \
      "file holding the bootstrap servers (written by mm-devbroker); used when "                    \
      "--bootstrap-servers is empty",                                                               \
-     0, offsetof(type, member.bootstrap_file)}
+     0, offsetof(type, member.bootstrap_file)},                                                    \
+    {"topic-prefix", MM_CONF_STR, "", 0, -1, "MM_TOPIC_PREFIX",                                    \
+     "prefix of every topic name and consumer group id on the cluster (e.g. retail.), so "         \
+     "several datasets share one cluster; empty: none",                                            \
+     0, offsetof(type, member.topic_prefix)}
 
 #define MM_SERVICE_CONF_SPEC(type, member)                                                         \
     {"spec", MM_CONF_STR, NULL, 0, -1, "MM_SPEC", "dataset spec JSON file", MM_CONF_F_REQUIRED,    \
@@ -75,8 +80,8 @@ extern volatile sig_atomic_t mm_service_stop;
 void mm_service_install_signals(void);
 
 /**
- * @brief Start-up shared by the services: logging, the dataset spec (if
- * @p spec is non-NULL), and the bootstrap servers (if @p bootstrap is non-NULL,
+ * @brief Start-up shared by the services: logging, the topic prefix, the
+ * dataset spec (if @p spec is non-NULL), and the bootstrap servers (if @p bootstrap is non-NULL,
  * waiting up to 60 s for the bootstrap file).
  */
 mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common, mm_spec_t *spec,
@@ -85,22 +90,24 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
 #define MM_SERVICE_RUN (-1)
 
 /**
- * @brief Everything a service's main() does before its own work: parse the
- * configuration (defaults < MM_* environment < flags; -X pass-through into
- * @p kafka), answer --help / --dump-config / --help-markdown, install the
- * signal handlers, then mm_service_setup() (logging, spec, bootstrap).
+ * @brief Everything a service's main() does before its own work: answer
+ * --version, parse the configuration (defaults < MM_* environment < flags;
+ * -X pass-through into @p kafka), answer --help / --dump-config /
+ * --help-markdown, install the signal handlers, then mm_service_setup()
+ * (logging, spec, bootstrap).
  * @param positional, n_positional receive the non-option arguments (NULL if
  *        the program takes none).
- * @param config_error_status the exit status for an invalid configuration
- *        (the reason goes to stderr as "program: why" and to the log).
  * @returns MM_SERVICE_RUN to go on, or the exit status main() should return
- * (0 after a help or dump flag). Either way the caller frees @p conf,
- * @p kafka, @p positional, @p spec and @p bootstrap as usual.
+ * (mm/exit.h): MM_EXIT_OK after --version or a help or dump flag,
+ * MM_EXIT_USAGE when the flags or environment do not parse, MM_EXIT_CONFIG
+ * when the setup fails (log level, spec, bootstrap); the reason goes to
+ * stderr as "program: why" (and to the log for a setup failure). Either way
+ * the caller frees @p conf, @p kafka, @p positional, @p spec and
+ * @p bootstrap as usual.
  */
 int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_common_t *common,
                      int argc, char **argv, mm_kv_list_t *kafka, char ***positional,
-                     size_t *n_positional, mm_spec_t *spec, char **bootstrap,
-                     int config_error_status);
+                     size_t *n_positional, mm_spec_t *spec, char **bootstrap);
 
 /** @brief Blob options from the common configuration (pointers borrowed). */
 void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts);
