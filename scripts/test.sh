@@ -3,8 +3,17 @@
 # integration: dev broker, Azurite, and faults: injected failures), then build
 # again with AddressSanitizer and UndefinedBehaviorSanitizer and run the suite
 # under them.
-#   MM_TEST_SANITIZE=0   skip the sanitizer pass
-#   MM_TEST_LABEL=unit   run only one label (unit|integration|faults)
+#
+# Both brokers: the integration suites run against mm-devbroker, and the
+# end-to-end ones (ingest, pipeline, classification pipeline, restart, the
+# Kafka wrappers; label "kafka") again against a single-node Apache Kafka
+# broker (MM_TEST_BROKER=kafka, docs/testing.md). The real-broker variants run
+# in the plain pass only: the C code they drive is the same, and a JVM per
+# test under a 3x sanitizer timeout would double the suite's time.
+#   MM_TEST_SANITIZE=0        skip the sanitizer pass
+#   MM_TEST_LABEL=unit        run only one label (unit|integration|faults|kafka)
+#   MM_TEST_REAL_KAFKA=0      leave out the real-broker variants (label kafka)
+#   MM_SKIP_REAL_KAFKA=1      the same, for a machine without Java (they skip)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/deps.sh"
@@ -12,16 +21,21 @@ jobs="$(nproc 2>/dev/null || echo 2)"
 label_args=()
 if [[ -n "${MM_TEST_LABEL:-}" ]]; then label_args=(-L "$MM_TEST_LABEL"); fi
 
+plain_args=()
+if [[ "${MM_TEST_REAL_KAFKA:-1}" != 1 ]]; then plain_args=(-LE kafka); fi
+
+# run_suite BUILD_DIR "CTEST ARGS..." CMAKE ARGS...
 run_suite() {
-  local build="$1"; shift
+  local build="$1" extra="$2"; shift 2
   MM_BUILD_DIR="$build" "$root/scripts/build.sh" "$@"
-  (cd "$build" && ctest --output-on-failure -j "$jobs" "${label_args[@]}")
+  # shellcheck disable=SC2086 # extra is a list of ctest arguments
+  (cd "$build" && ctest --output-on-failure -j "$jobs" "${label_args[@]}" $extra)
 }
 
-echo "== tests ==" >&2
-run_suite "$root/build"
+echo "== tests (mm-devbroker and a real Kafka broker) ==" >&2
+run_suite "$root/build" "${plain_args[*]}"
 if [[ "${MM_TEST_SANITIZE:-1}" == 1 ]]; then
-  echo "== tests under ASan/UBSan ==" >&2
+  echo "== tests under ASan/UBSan (mm-devbroker) ==" >&2
   CRITERION_NO_EARLY_EXIT=1 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    MM_TEST_TIMEOUT_MULT=3 run_suite "$root/build-sanitize" -DMM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    MM_TEST_TIMEOUT_MULT=3 run_suite "$root/build-sanitize" "-LE kafka" -DMM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 fi

@@ -595,6 +595,8 @@ void mm_conf_help(const mm_conf_schema_t *schema, FILE *out) {
             "print the effective configuration as JSON (secrets redacted) and exit");
     fprintf(out, "  %-32s %s\n", "--help-markdown",
             "print the configuration reference as Markdown and exit");
+    fprintf(out, "  %-32s %s\n", "--version",
+            "print the version, git revision and library versions and exit");
     fprintf(out, "  %-32s %s\n", "-h, --help", "print this help and exit");
     fprintf(out, "  %-32s %s\n", "--", "end of options");
 }

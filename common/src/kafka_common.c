@@ -118,7 +118,7 @@ rd_kafka_t *mm_kafka__new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err
 
 static void msg_fill(const rd_kafka_message_t *rkm, mm_kafka_msg_t *msg) {
     rd_kafka_timestamp_type_t tstype;
-    msg->topic = rd_kafka_topic_name(rkm->rkt);
+    msg->topic = mm_kafka_topic_logical(rd_kafka_topic_name(rkm->rkt));
     msg->partition = rkm->partition;
     msg->offset = rkm->offset;
     msg->key = rkm->key;

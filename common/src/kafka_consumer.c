@@ -91,8 +91,8 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (consumer->has_cbs && consumer->cbs.on_assign) {
             for (int i = 0; i < partitions->cnt; i++) {
                 rd_kafka_topic_partition_t *rktpar = &partitions->elems[i];
-                int64_t wanted =
-                    consumer->cbs.on_assign(consumer->cbs.opaque, rktpar->topic, rktpar->partition);
+                int64_t wanted = consumer->cbs.on_assign(
+                    consumer->cbs.opaque, mm_kafka_topic_logical(rktpar->topic), rktpar->partition);
                 rktpar->offset = start_offset(wanted, rktpar->topic, rktpar->partition);
             }
         } else if (partitions->cnt > 0) {
@@ -111,7 +111,8 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        protocol ? protocol : "?");
         if (consumer->has_cbs && consumer->cbs.on_revoke)
             for (int i = 0; i < partitions->cnt; i++)
-                consumer->cbs.on_revoke(consumer->cbs.opaque, partitions->elems[i].topic,
+                consumer->cbs.on_revoke(consumer->cbs.opaque,
+                                        mm_kafka_topic_logical(partitions->elems[i].topic),
                                         partitions->elems[i].partition, lost);
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, partitions);
@@ -156,6 +157,11 @@ mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *gr
         mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "consumer needs a group id and topics");
         return NULL;
     }
+    /* The deployment's prefix goes before the group id as before the topics (mm/kafka.h). */
+    char group[KAFKA_TOPIC_BUF];
+    if (mm_kafka_topic_name(group_id, group, sizeof(group), errstr, errstr_size) != MM_OK)
+        return NULL;
+    group_id = group;
     mm_kafka_consumer_t *consumer = calloc(1, sizeof(*consumer));
     if (!consumer) {
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -180,8 +186,15 @@ mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *gr
     rd_kafka_poll_set_consumer(consumer->rk);
 
     subscription = rd_kafka_topic_partition_list_new((int)n_topics);
-    for (size_t i = 0; i < n_topics; i++)
-        rd_kafka_topic_partition_list_add(subscription, topics[i], RD_KAFKA_PARTITION_UA);
+    for (size_t i = 0; i < n_topics; i++) {
+        char topic[KAFKA_TOPIC_BUF];
+        if (mm_kafka_topic_name(topics[i], topic, sizeof(topic), errstr, errstr_size) != MM_OK) {
+            rd_kafka_topic_partition_list_destroy(subscription);
+            rd_kafka_destroy(consumer->rk);
+            goto fail;
+        }
+        rd_kafka_topic_partition_list_add(subscription, topic, RD_KAFKA_PARTITION_UA);
+    }
     rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer->rk, subscription);
     rd_kafka_topic_partition_list_destroy(subscription);
     if (err) {
@@ -207,6 +220,11 @@ mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms, m
 mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
                                         int32_t partition, int64_t next_offset) {
     if (!consumer || !topic || next_offset < 0) return MM_ERR_INVALID_ARG;
+    char physical[KAFKA_TOPIC_BUF];
+    char why[KAFKA_ERRSTR_MAX];
+    if (mm_kafka_topic_name(topic, physical, sizeof(physical), why, sizeof(why)) != MM_OK)
+        return MM_ERR_INVALID_ARG;
+    topic = physical;
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(offsets, topic, partition)->offset = next_offset;
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(consumer->rk, offsets);

@@ -35,6 +35,9 @@
 #define KAFKA_BOOTSTRAP_CHECK_MS 50
 /* Largest bootstrap file read (it holds one line of host:port pairs). */
 #define KAFKA_BOOTSTRAP_FILE_MAX (64 * 1024)
+/* Kafka's longest topic name, and room for one with its terminator. */
+#define KAFKA_TOPIC_NAME_MAX 249
+#define KAFKA_TOPIC_BUF      256
 /* Room for a librdkafka error or fatal-error string. */
 #define KAFKA_ERRSTR_MAX 512
 

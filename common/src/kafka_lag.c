@@ -47,6 +47,13 @@ mm_kafka_lag_probe_t *mm_kafka_lag_probe_new(const char *bootstrap, const mm_kv_
         mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "lag probe needs a group id and a topic");
         return NULL;
     }
+    /* The group and the topic as they are named on the cluster (mm/kafka.h: the prefix). */
+    char physical_topic[KAFKA_TOPIC_BUF], physical_group[KAFKA_TOPIC_BUF];
+    if (mm_kafka_topic_name(topic, physical_topic, sizeof(physical_topic), errstr, errstr_size) ||
+        mm_kafka_topic_name(group_id, physical_group, sizeof(physical_group), errstr, errstr_size))
+        return NULL;
+    topic = physical_topic;
+    group_id = physical_group;
     mm_kafka_lag_probe_t *probe = calloc(1, sizeof(*probe));
     if (!probe || !(probe->topic = strdup(topic)) || !(probe->group_id = strdup(group_id))) {
         mm_kafka_lag_probe_destroy(probe);

@@ -82,6 +82,10 @@ mm_err_t mm_kafka_produce(mm_kafka_producer_t *producer, const char *topic, cons
                           int block_ms, char *errstr, size_t errstr_size) {
     if (!producer || !topic)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "produce: no producer or topic");
+    char physical[KAFKA_TOPIC_BUF];
+    mm_err_t name_err = mm_kafka_topic_name(topic, physical, sizeof(physical), errstr, errstr_size);
+    if (name_err) return name_err;
+    topic = physical;
     int64_t deadline = mm_mono_ms() + (block_ms > 0 ? block_ms : 0);
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(

@@ -42,10 +42,14 @@ mm_kafka_reader_t *mm_kafka_reader_new(const char *bootstrap, const char *topic,
         /* Reading from the beginning: if retention moved it meanwhile, the new beginning. */
         {"auto.offset.reset", "earliest"},
     };
-    if (!topic || !*topic) {
-        mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "reader needs a topic");
+    char physical[KAFKA_TOPIC_BUF];
+    if (!topic || !*topic ||
+        mm_kafka_topic_name(topic, physical, sizeof(physical), errstr, errstr_size) != MM_OK) {
+        if (!topic || !*topic)
+            mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "reader needs a topic");
         return NULL;
     }
+    topic = physical;
     mm_kafka_reader_t *reader = calloc(1, sizeof(*reader));
     if (!reader || !(reader->topic = strdup(topic))) {
         free(reader);

@@ -9,11 +9,13 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/exit.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/records.h"
 #include "mm/schema_registry.h"
 #include "mm/util.h"
+#include "mm/version.h"
 
 volatile sig_atomic_t mm_service_stop = 0;
 
@@ -40,6 +42,8 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
                        "--log-level: '%s' is not one of debug, info, warn, error",
                        common->log_level);
     mm_log_init(service, level);
+    mm_err_t prefix_err = mm_kafka_set_topic_prefix(common->topic_prefix, errstr, errstr_size);
+    if (prefix_err) return prefix_err;
     if (spec) {
         mm_err_t err = mm_spec_load_file(common->spec_path, spec, errstr, errstr_size);
         if (err) return err;
@@ -54,12 +58,17 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
     return MM_OK;
 }
 
+bool mm_service_err_is_runtime(mm_err_t err) {
+    return err == MM_ERR_TRANSPORT || err == MM_ERR_TIMEOUT || err == MM_ERR_THROTTLED;
+}
+
 mm_err_t mm_service_schema_registry_sync(const mm_service_common_t *common, char *errstr,
                                          size_t errstr_size) {
     if (!common->schema_registry_url || !*common->schema_registry_url) return MM_OK;
     mm_schema_registry_opts_t opts = {.url = common->schema_registry_url,
                                       .user = common->schema_registry_user,
-                                      .password = common->schema_registry_password};
+                                      .password = common->schema_registry_password,
+                                      .topic_prefix = mm_kafka_topic_prefix()};
     mm_schema_registry_report_t *report = malloc(sizeof(*report));
     if (!report) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     mm_err_t err = mm_schema_registry_sync(&opts, report, errstr, errstr_size);
@@ -73,21 +82,27 @@ mm_err_t mm_service_schema_registry_sync(const mm_service_common_t *common, char
 
 int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_common_t *common,
                      int argc, char **argv, mm_kv_list_t *kafka, char ***positional,
-                     size_t *n_positional, mm_spec_t *spec, char **bootstrap,
-                     int config_error_status) {
+                     size_t *n_positional, mm_spec_t *spec, char **bootstrap) {
     char errstr[1024];
+    if (mm_version_requested(argc, argv))
+        return mm_version_print(schema->program, stdout) == 0 ? MM_EXIT_OK : MM_EXIT_FAILURE;
     mm_conf_action_t action = MM_CONF_RUN;
     if (mm_conf_parse(schema, conf, argc, argv, kafka, positional, n_positional, &action, errstr,
                       sizeof(errstr))) {
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
-        return config_error_status;
+        return MM_EXIT_USAGE;
     }
-    if (action == MM_CONF_EXIT_OK) return 0;
+    if (action == MM_CONF_EXIT_OK) return MM_EXIT_OK;
     mm_service_install_signals();
-    if (mm_service_setup(schema->program, common, spec, bootstrap, errstr, sizeof(errstr))) {
-        mm_log_error("config_invalid", "%s", errstr);
+    mm_err_t err =
+        mm_service_setup(schema->program, common, spec, bootstrap, errstr, sizeof(errstr));
+    if (err) {
+        /* Only the schema registry is asked over the network here: not reaching it is a
+         * runtime failure, everything else a configuration error. */
+        bool runtime = mm_service_err_is_runtime(err);
+        mm_log_error(runtime ? "startup_failed" : "config_invalid", "%s", errstr);
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
-        return config_error_status;
+        return runtime ? MM_EXIT_FAILURE : MM_EXIT_CONFIG;
     }
     return MM_SERVICE_RUN;
 }

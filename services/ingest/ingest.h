@@ -49,6 +49,7 @@
 
 #include "mm/conf.h"
 #include "mm/err.h"
+#include "mm/exit.h"
 #include "mm/spec.h"
 
 #define MM_INGEST_SERVICE                   "mm-ingest"
@@ -63,16 +64,16 @@
 #define MM_INGEST_MAX_KEY_BYTES      1024  /* canonical partition key, encoded */
 #define MM_INGEST_MAX_ORIGINAL_BYTES 65536 /* row bytes kept in a dead letter */
 
-/* Exit statuses of mm-ingest (documented in docs/ingest.md; scripts rely on them). */
-#define MM_INGEST_EXIT_OK    0 /* every row emitted and delivered */
-#define MM_INGEST_EXIT_FATAL 1 /* config, input or broker error: the load did not finish */
-#define MM_INGEST_EXIT_DEADLETTERS                                                                 \
-    2                             /* finished and delivered, but some rows were dead-lettered      \
-                                   */
-#define MM_INGEST_EXIT_DELIVERY 3 /* some messages were not acknowledged by the broker */
-#define MM_INGEST_EXIT_INTERRUPTED                                                                 \
-    4 /* SIGINT/SIGTERM: what was read was flushed, no end-of-load                                 \
-       */
+/* Exit statuses of mm-ingest (the convention of mm/exit.h; docs/ingest.md; scripts rely on
+ * them). */
+#define MM_INGEST_EXIT_OK    MM_EXIT_OK      /* every row emitted and delivered */
+#define MM_INGEST_EXIT_FATAL MM_EXIT_FAILURE /* input or broker error: the load did not finish */
+/* finished and delivered, but some rows were dead-lettered */
+#define MM_INGEST_EXIT_DEADLETTERS MM_EXIT_PARTIAL
+/* some messages were not acknowledged by the broker: a runtime failure */
+#define MM_INGEST_EXIT_DELIVERY MM_EXIT_FAILURE
+/* SIGINT/SIGTERM: what was read was flushed, no end-of-load */
+#define MM_INGEST_EXIT_INTERRUPTED MM_EXIT_INTERRUPTED
 
 /**
  * @brief Where records go instead of Kafka (tests, tools): called once per

@@ -8,9 +8,10 @@
  *
  * With no FILE, stdin is read. --check-spec validates the spec and prints its
  * effective configuration (every default written out) as JSON on stdout,
- * without a broker. Exit status (docs/ingest.md): 0 all rows
- * emitted and delivered; 1 fatal (config, input, broker); 2 finished but some
- * rows were dead-lettered; 3 delivery failure; 4 interrupted by a signal.
+ * without a broker. Exit status (mm/exit.h, docs/ingest.md): 0 all rows
+ * emitted and delivered; 1 fatal (input, broker, delivery); 2 finished but
+ * some rows were dead-lettered; 4 interrupted by a signal; 64 usage, 78
+ * configuration error.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "ingest.h"
 #include "mm/conf.h"
+#include "mm/exit.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/service.h"
@@ -68,7 +70,7 @@ static const mm_conf_prop_t ingest_props[] = {
      offsetof(ingest_conf_t, pace_max_bytes)},
     {"check-spec", MM_CONF_BOOL, "false", 0, -1, "MM_INGEST_CHECK_SPEC",
      "validate the spec, print its effective configuration (every default) as JSON and exit: 0 "
-     "valid, 1 invalid; no broker is needed",
+     "valid, 78 invalid; no broker is needed",
      0, offsetof(ingest_conf_t, check_spec)},
     MM_SERVICE_CONF_SCHEMA_REGISTRY(ingest_conf_t, common),
     MM_SERVICE_CONF_LOG(ingest_conf_t, common),
@@ -78,7 +80,8 @@ static const mm_conf_schema_t ingest_schema = {
     .program = "mm-ingest",
     .summary = "Read CSV files (or stdin), group rows by partition key and publish "
                "ObservationBatch records; bad rows go to the dead-letter topic. Exit status: "
-               "0 ok, 1 fatal, 2 some rows dead-lettered, 3 delivery failure, 4 interrupted. "
+               "0 ok, 1 failure (input, broker, delivery), 2 some rows dead-lettered, "
+               "4 interrupted, 64 usage error, 78 configuration error. "
                "`mm-ingest watch --help`: follow a folder or blob prefix instead.",
     .usage_args = "[FILE|-]...",
     .props = ingest_props,
@@ -113,7 +116,7 @@ int main(int argc, char **argv) {
 
     /* The bootstrap servers are resolved below, after --check-spec, which needs no broker. */
     status = mm_service_start(&ingest_schema, &conf, &conf.common, argc, argv, &kafka, &positional,
-                              &n_positional, &spec, NULL, MM_INGEST_EXIT_FATAL);
+                              &n_positional, &spec, NULL);
     if (status != MM_SERVICE_RUN) goto out;
     if (conf.check_spec) {
         status = check_spec(&spec);
@@ -126,11 +129,14 @@ int main(int argc, char **argv) {
     if (!bootstrap) {
         mm_log_error("config_invalid", "%s", errstr);
         fprintf(stderr, "mm-ingest: %s\n", errstr);
+        status = MM_EXIT_CONFIG;
         goto out;
     }
-    if (mm_service_schema_registry_sync(&conf.common, errstr, sizeof(errstr))) {
+    mm_err_t registry_err = mm_service_schema_registry_sync(&conf.common, errstr, sizeof(errstr));
+    if (registry_err) {
         mm_log_error("schema_registry_failed", "%s", errstr);
         fprintf(stderr, "mm-ingest: %s\n", errstr);
+        status = mm_service_err_is_runtime(registry_err) ? MM_EXIT_FAILURE : MM_EXIT_CONFIG;
         goto out;
     }
 

@@ -124,7 +124,8 @@ static const mm_conf_schema_t watch_schema = {
     .summary = "Follow a folder and/or an Azure Blob prefix and ingest each new CSV file exactly "
                "once (the one-shot load per file), recorded in a manifest that survives restarts; "
                "ingested files move to done/, unreadable ones to failed/ (docs/operations.md, "
-               "\"Watch mode\"). Runs until SIGTERM. Exit status: 0 stopped, 1 fatal.",
+               "\"Watch mode\"). Runs until SIGTERM. Exit status: 0 stopped, 1 runtime failure, 64 "
+               "usage error, 78 configuration error.",
     .usage_args = "",
     .props = watch_props,
     .n_props = sizeof(watch_props) / sizeof(watch_props[0]),
@@ -141,7 +142,7 @@ int mm_ingest_watch_main(int argc, char **argv) {
     mm_watch_t *watch = NULL;
     char errstr[1024];
     int status = mm_service_start(&watch_schema, &conf, &conf.common, argc, argv, &kafka, NULL,
-                                  NULL, &spec, &bootstrap, MM_INGEST_EXIT_FATAL);
+                                  NULL, &spec, &bootstrap);
     if (status != MM_SERVICE_RUN) goto out;
     status = MM_INGEST_EXIT_FATAL;
 
@@ -151,6 +152,7 @@ int mm_ingest_watch_main(int argc, char **argv) {
         if (!conf.common.blob_url || !*conf.common.blob_url) {
             mm_log_error("config_invalid", "--blob-prefix needs --blob-url");
             fprintf(stderr, "mm-ingest watch: --blob-prefix needs --blob-url\n");
+            status = MM_EXIT_CONFIG;
             goto out;
         }
         mm_blob_opts_t opts;
@@ -159,6 +161,7 @@ int mm_ingest_watch_main(int argc, char **argv) {
         if (!blob) {
             mm_log_error("config_invalid", "--blob-url: %s", errstr);
             fprintf(stderr, "mm-ingest watch: --blob-url: %s\n", errstr);
+            status = MM_EXIT_CONFIG;
             goto out;
         }
     }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "mm/conf.h"
+#include "mm/exit.h"
 #include "mm/httpd.h"
 #include "mm/log.h"
 #include "mm/service.h"
@@ -55,12 +56,12 @@ int main(int argc, char **argv) {
     mm_httpd_t *httpd = NULL;
     mm_metrics_t *metrics = NULL;
     char errstr[1024];
-    int status = 1;
+    int status = MM_EXIT_FAILURE;
 
     status = mm_service_start(&promoter_schema, &conf, &conf.common, argc, argv, &kafka, NULL, NULL,
-                              &spec, &bootstrap, 2);
+                              &spec, &bootstrap);
     if (status != MM_SERVICE_RUN) goto out;
-    status = 1;
+    status = MM_EXIT_FAILURE;
     metrics = mm_metrics_new();
     if (!metrics) {
         mm_log_error("start_failed", "out of memory");
@@ -89,7 +90,7 @@ int main(int argc, char **argv) {
     if (http_err) {
         mm_log_error("start_failed", "--http-addr: %s", errstr);
         mm_promoter_destroy(promoter);
-        status = http_err == MM_ERR_CONFIG ? 2 : 1;
+        status = http_err == MM_ERR_CONFIG ? MM_EXIT_CONFIG : MM_EXIT_FAILURE;
         goto out;
     }
     mm_httpd_set_ready(httpd, true, NULL); /* the registry is open */
@@ -100,8 +101,8 @@ int main(int argc, char **argv) {
     if (err) mm_log_error("stopped", "%s", errstr);
     mm_promoter_destroy(
         promoter); /* consumer close, outbox flush, producer close, registry close */
-    status = err ? 1 : 0;
-    if (status == 0) mm_log_info("exit", "mm-promoter stopped");
+    status = err ? MM_EXIT_FAILURE : MM_EXIT_OK;
+    if (status == MM_EXIT_OK) mm_log_info("exit", "mm-promoter stopped");
 out:
     mm_httpd_destroy(httpd);
     mm_metrics_destroy(metrics);

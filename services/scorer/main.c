@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mm/conf.h"
+#include "mm/exit.h"
 #include "mm/httpd.h"
 #include "mm/log.h"
 #include "mm/service.h"
@@ -158,12 +159,12 @@ int main(int argc, char **argv) {
     char *bootstrap = NULL;
     mm_httpd_t *httpd = NULL;
     char errstr[1024];
-    int status = 1;
+    int status = MM_EXIT_FAILURE;
 
     status = mm_service_start(&scorer_schema, &conf, &conf.common, argc, argv, &kafka, NULL, NULL,
-                              &spec, &bootstrap, 2);
+                              &spec, &bootstrap);
     if (status != MM_SERVICE_RUN) goto out;
-    status = 1;
+    status = MM_EXIT_FAILURE;
     mm_scorer_config_t cfg = {
         .bootstrap = bootstrap,
         .kafka = &kafka,
@@ -180,6 +181,7 @@ int main(int argc, char **argv) {
     if (conf.as_of && *conf.as_of && !parse_as_of(&spec, conf.as_of, &cfg.as_of_ms)) {
         mm_log_error("bad_config", "--as-of: '%s' is neither epoch ms nor a time in the format %s",
                      conf.as_of, spec.time_format);
+        status = MM_EXIT_USAGE;
         goto out;
     }
     mm_service_blob_opts(&conf.common, &cfg.blob_opts);
@@ -205,7 +207,7 @@ int main(int argc, char **argv) {
     if (http_err) {
         mm_log_error("start_failed", "--http-addr: %s", errstr);
         mm_scorer_destroy(scorer);
-        status = http_err == MM_ERR_CONFIG ? 2 : 1;
+        status = http_err == MM_ERR_CONFIG ? MM_EXIT_CONFIG : MM_EXIT_FAILURE;
         goto out;
     }
     mm_httpd_set_ready(httpd, false, "reading scoring data and decisions");
@@ -224,7 +226,12 @@ int main(int argc, char **argv) {
            err ? "FAILED" : "ok", run_id, intake.batches, intake.dead_letters, stats.keys,
            stats.scored, stats.fallback, stats.no_model, stats.failed, stats.predictions,
            (double)(mm_mono_ms() - started) / 1000.0);
-    status = err ? 1 : 0;
+    /* Every key answered but some could not be scored: partial; stopped by a signal:
+     * interrupted (mm/exit.h). */
+    status = !err                                          ? MM_EXIT_OK
+             : err == MM_ERR_SHUTDOWN                      ? MM_EXIT_INTERRUPTED
+             : err == MM_ERR_INTEGRITY && stats.failed > 0 ? MM_EXIT_PARTIAL
+                                                           : MM_EXIT_FAILURE;
 out:
     mm_httpd_destroy(httpd);
     free(bootstrap);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mm/conf.h"
+#include "mm/exit.h"
 #include "mm/httpd.h"
 #include "mm/log.h"
 #include "mm/metrics.h"
@@ -76,12 +77,12 @@ int main(int argc, char **argv) {
     mm_metrics_t *metrics = NULL;
     mm_httpd_t *httpd = NULL;
     char errstr[1024];
-    int status = 1;
+    int status = MM_EXIT_FAILURE;
 
     status = mm_service_start(&trainer_schema, &conf, &conf.common, argc, argv, &kafka, NULL, NULL,
-                              &spec, &bootstrap, 2);
+                              &spec, &bootstrap);
     if (status != MM_SERVICE_RUN) goto out;
-    status = 1;
+    status = MM_EXIT_FAILURE;
     single_threaded_blas();
 
     char instance[300];
@@ -118,14 +119,14 @@ int main(int argc, char **argv) {
     if (http_err) {
         mm_log_error("start_failed", "--http-addr: %s", errstr);
         mm_trainer_destroy(trainer);
-        status = http_err == MM_ERR_CONFIG ? 2 : 1;
+        status = http_err == MM_ERR_CONFIG ? MM_EXIT_CONFIG : MM_EXIT_FAILURE;
         goto out;
     }
     mm_err_t err = mm_trainer_run(trainer, &mm_service_stop);
     mm_httpd_destroy(httpd); /* its readiness asks the trainer */
     httpd = NULL;
     mm_trainer_destroy(trainer); /* consumer close, producer flush, state store close */
-    status = err ? 1 : 0;
+    status = err ? MM_EXIT_FAILURE : MM_EXIT_OK;
 out:
     mm_httpd_destroy(httpd);
     mm_metrics_destroy(metrics);

@@ -47,7 +47,6 @@ IMAGE_NAME = "manymodels"
 # the binary's --help-markdown does not list them yet, and reported.
 ASSUMED = {
     ("mm-scorer", "serve"): {"MM_SCORER_TOKENS_FILE"},
-    ("mm-ingest", "watch"): {"MM_INGEST_WATCH_DIR", "MM_INGEST_MANIFEST", "MM_HTTP_ADDR"},
 }
 # Wrappers of the image (deploy/image/): how many arguments precede the command.
 WRAPPERS = {"mm-slot": 1, "mm-every": 1}
@@ -455,7 +454,7 @@ def check_k8s(c, where_overlay, docs, binfo, version, external_secrets):
                     if not m or not m.get("readOnly"):
                         c.fail(cw, f"the spec directory {os.path.dirname(spec_path)} must be mounted read-only")
                 for var in ("MM_TRAINER_STATE", "MM_PROMOTER_REGISTRY", "MM_SCORER_STATE", "MM_SCORER_SINK",
-                            "MM_INGEST_MANIFEST"):
+                            "MM_WATCH_MANIFEST"):
                     if env.get(var) and os.path.dirname(env[var]) not in mounts:
                         c.fail(cw, f"{var}={env[var]}: its directory is not a mounted volume")
                 if kind in ("Deployment", "StatefulSet"):

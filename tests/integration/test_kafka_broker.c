@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "broker.h"
@@ -206,44 +207,98 @@ Test(kafka_unreachable_broker, message_to_unreachable_broker_times_out_instead_o
     mm_kafka_producer_destroy(producer, 0);
 }
 
+/* ------------------------------------------------ mmctl topics init, topic names */
+
+#define TOPICS_INIT_TIMEOUT_MS 60000
+#define MMCTL_OUTPUT_MAX       16384
+
+/*
+ * Run `mmctl topics init` against @p bootstrap with @p extra arguments
+ * (NULL-terminated; may be NULL); its stdout lands in @p output (may be NULL)
+ * and its stderr in the test's. @returns the exit status.
+ */
+static int topics_init_run(const char *bootstrap, const char *const *extra, char *output,
+                           size_t output_size) {
+    char *mmctl = mmt_binary("mmctl");
+    if (!mmctl) return -1;
+    char partitions[16];
+    snprintf(partitions, sizeof(partitions), "%d", PARTITIONS);
+    char *argv[24] = {mmctl,
+                      "topics",
+                      "init",
+                      "--bootstrap-servers",
+                      (char *)bootstrap,
+                      "--partitions",
+                      partitions,
+                      "--replication",
+                      "1"};
+    size_t argc = 9;
+    for (size_t i = 0; extra && extra[i] && argc + 1 < MM_ARRAY_SIZE(argv); i++)
+        argv[argc++] = (char *)extra[i];
+    argv[argc] = NULL;
+    char out_path[512] = "";
+    if (output) {
+        snprintf(out_path, sizeof(out_path), "%s/mmctl-topics-%ld.out",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid());
+        remove(out_path);
+    }
+    pid_t pid = mmt_spawn(argv, NULL, output ? out_path : NULL);
+    int status = pid > 0 ? mmt_wait(pid, mmt_timeout_ms(TOPICS_INIT_TIMEOUT_MS)) : -1;
+    if (status < 0 && pid > 0) mmt_stop(pid, 0);
+    free(mmctl);
+    if (output) {
+        FILE *f = fopen(out_path, "r");
+        size_t len = f ? fread(output, 1, output_size - 1, f) : 0;
+        output[len] = '\0';
+        if (f) fclose(f);
+        remove(out_path);
+    }
+    return status;
+}
+
+#if MMT_KAFKA_REAL
+/* `mmctl topics init` against @p bootstrap; @returns false with the reason in @p why. */
+static bool topics_init(const char *bootstrap, char *why, size_t why_size) {
+    int status = topics_init_run(bootstrap, NULL, NULL, 0);
+    if (status != 0) snprintf(why, why_size, "mmctl topics init exited with %d", status);
+    return status == 0;
+}
+
+/* The "topics" entry of `mmctl topics init -o json` output for cluster topic @p physical. */
+static json_t *plan_entry(json_t *doc, const char *physical) {
+    json_t *topics = json_object_get(doc, "topics");
+    for (size_t i = 0; i < json_array_size(topics); i++) {
+        json_t *t = json_array_get(topics, i);
+        if (strcmp(json_string_value(json_object_get(t, "topic")), physical) == 0) return t;
+    }
+    return NULL;
+}
+#endif
+
+static json_t *topics_init_json(const char *bootstrap, const char *const *extra) {
+    static char output[MMCTL_OUTPUT_MAX];
+    const char *args[16] = {"-o", "json"};
+    size_t n = 2;
+    for (size_t i = 0; extra && extra[i] && n + 1 < MM_ARRAY_SIZE(args); i++) args[n++] = extra[i];
+    args[n] = NULL;
+    int status = topics_init_run(bootstrap, args, output, sizeof(output));
+    cr_assert_eq(status, 0, "mmctl topics init exited with %d: %s", status, output);
+    json_error_t jerr;
+    json_t *doc = json_loads(output, 0, &jerr);
+    cr_assert(doc, "mmctl topics init -o json: %s: %s", jerr.text, output);
+    return doc;
+}
+
 /* ------------------------------------------------------- against the broker */
 
 #if MMT_KAFKA_REAL
 
 #define KAFKA_BOOTSTRAP_ENV      "MMT_KAFKA_BOOTSTRAP"
 #define KAFKA_WHY_ENV            "MMT_KAFKA_WHY"
-#define TOPICS_INIT_TIMEOUT_MS   60000
 #define DESCRIBE_CONFIGS_WAIT_MS 30000
 
 /* The runner's broker, shared by every test of this binary. */
 static mmt_kafka_t shared_kafka;
-
-/* `mmctl topics init` against @p bootstrap; @returns false with the reason in @p why. */
-static bool topics_init(const char *bootstrap, char *why, size_t why_size) {
-    char *mmctl = mmt_binary("mmctl");
-    if (!mmctl) {
-        snprintf(why, why_size, "mmctl binary not found");
-        return false;
-    }
-    char partitions[16];
-    snprintf(partitions, sizeof(partitions), "%d", PARTITIONS);
-    char *argv[] = {mmctl,
-                    "topics",
-                    "init",
-                    "--bootstrap-servers",
-                    (char *)bootstrap,
-                    "--partitions",
-                    partitions,
-                    "--replication",
-                    "1",
-                    NULL};
-    pid_t pid = mmt_spawn(argv, NULL, NULL);
-    int status = pid > 0 ? mmt_wait(pid, mmt_timeout_ms(TOPICS_INIT_TIMEOUT_MS)) : -1;
-    if (status < 0 && pid > 0) mmt_stop(pid, 0);
-    free(mmctl);
-    if (status != 0) snprintf(why, why_size, "mmctl topics init exited with %d", status);
-    return status == 0;
-}
 
 ReportHook(PRE_ALL)(struct criterion_test_set *set) {
     (void)set;
@@ -666,20 +721,413 @@ Test(kafka, topics_init_makes_decisions_compacted_and_leaves_the_others_to_reten
     char *policy = topic_config(MM_TOPIC_DECISIONS, "cleanup.policy");
     cr_expect_str_eq(policy, "compact", "%s has cleanup.policy=%s", MM_TOPIC_DECISIONS, policy);
     free(policy);
-    static const char *const others[] = {MM_TOPIC_OBSERVATIONS, MM_TOPIC_MODELS,
-                                         MM_TOPIC_SCORE_REQUESTS, MM_TOPIC_PREDICTIONS,
-                                         MM_TOPIC_DEADLETTER};
-    for (size_t i = 0; i < MM_ARRAY_SIZE(others); i++) {
-        policy = topic_config(others[i], "cleanup.policy");
-        cr_expect_str_eq(policy, "delete", "%s has cleanup.policy=%s", others[i], policy);
+    size_t n = 0;
+    const mm_kafka_topic_spec_t *specs = mm_kafka_topic_specs(&n);
+    cr_assert_eq(n, 6, "every topic of docs/ARCHITECTURE.md");
+    for (size_t i = 0; i < n; i++) {
+        policy = topic_config(specs[i].topic, "cleanup.policy");
+        cr_expect_str_eq(policy, specs[i].compacted ? "compact" : "delete",
+                         "%s has cleanup.policy=%s", specs[i].topic, policy);
         free(policy);
+        if (specs[i].compacted) continue;
+        char *retention = topic_config(specs[i].topic, "retention.ms");
+        char want[32];
+        snprintf(want, sizeof(want), "%" PRId64, specs[i].retention_ms);
+        cr_expect_str_eq(retention, want, "%s has retention.ms=%s", specs[i].topic, retention);
+        free(retention);
+        mm_kafka_topic_info_t info;
+        char errstr[512] = "";
+        cr_assert_eq(mm_kafka_topic_describe(broker.bootstrap, NULL, specs[i].topic, &info, errstr,
+                                             sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+        cr_expect(info.exists && info.has_controller && info.configs_known);
+        cr_expect_eq(info.partitions, PARTITIONS);
+        cr_expect_eq(info.replication, 1);
+        cr_expect_str_eq(mm_kv_list_get(&info.dynamic, "retention.ms"), want,
+                         "retention.ms is set on the topic, not a broker default");
+        mm_kafka_topic_info_clear(&info);
     }
     /* Running it again changes nothing and succeeds. */
-    char why[256] = "";
-    cr_expect(topics_init(broker.bootstrap, why, sizeof(why)), "second topics init: %s", why);
+    json_t *doc = topics_init_json(broker.bootstrap, NULL);
+    json_t *topics = json_object_get(doc, "topics");
+    cr_expect_eq(json_array_size(topics), n);
+    for (size_t i = 0; i < json_array_size(topics); i++)
+        cr_expect_str_eq(json_string_value(json_object_get(json_array_get(topics, i), "action")),
+                         "ok", "second init: %s",
+                         json_string_value(json_object_get(json_array_get(topics, i), "topic")));
+    json_decref(doc);
     policy = topic_config(MM_TOPIC_DECISIONS, "cleanup.policy");
     cr_expect_str_eq(policy, "compact");
     free(policy);
+}
+
+static void alter_config(const char *topic, const char *name, const char *value) {
+    mm_kv_t items[] = {{(char *)name, (char *)value}};
+    mm_kv_list_t configs = {items, 1};
+    char errstr[512] = "";
+    cr_assert_eq(mm_kafka_topic_alter_configs(broker.bootstrap, NULL, topic, &configs, errstr,
+                                              sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+}
+
+/* @p topic is a logical name: the prefix in force is applied. */
+static void expect_config(const char *topic, const char *name, const char *want) {
+    char physical[256], errstr[512];
+    cr_assert_eq(mm_kafka_topic_name(topic, physical, sizeof(physical), errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    topic = physical;
+    char *have = topic_config(topic, name);
+    cr_expect_str_eq(have, want, "%s: %s=%s, expected %s", topic, name, have, want);
+    free(have);
+}
+
+Test(kafka, topics_init_brings_drifted_configs_back_and_keeps_the_ones_it_does_not_manage) {
+    /* A prefix of its own: these topics are this test's alone. */
+    static const char *const prefix_args[] = {"--topic-prefix", "drift.", NULL};
+    char errstr[512] = "";
+    json_t *doc = topics_init_json(broker.bootstrap, prefix_args);
+    cr_expect_str_eq(json_string_value(json_object_get(doc, "topic_prefix")), "drift.");
+    json_t *entry = plan_entry(doc, "drift.mm.predictions");
+    cr_assert(entry, "the plan names the prefixed topic");
+    cr_expect_str_eq(json_string_value(json_object_get(entry, "logical")), MM_TOPIC_PREDICTIONS);
+    cr_expect_str_eq(json_string_value(json_object_get(entry, "action")), "create");
+    json_decref(doc);
+    cr_assert_eq(mm_kafka_set_topic_prefix("drift.", errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    expect_config(MM_TOPIC_PREDICTIONS, "retention.ms", "604800000");
+
+    /* Something an operator set by hand survives changes of other configs. */
+    alter_config(MM_TOPIC_PREDICTIONS, "max.message.bytes", "500000");
+    expect_config(MM_TOPIC_PREDICTIONS, "retention.ms", "604800000");
+    expect_config(MM_TOPIC_PREDICTIONS, "cleanup.policy", "delete");
+    /* Drift: a retention nobody planned, and mm.decisions no longer compacted. */
+    alter_config(MM_TOPIC_PREDICTIONS, "retention.ms", "3600000");
+    alter_config(MM_TOPIC_DECISIONS, "cleanup.policy", "delete");
+
+    /* --dry-run says what would change and changes nothing. */
+    static const char *const dry_args[] = {"--topic-prefix", "drift.", "--dry-run", NULL};
+    doc = topics_init_json(broker.bootstrap, dry_args);
+    cr_expect(json_is_true(json_object_get(doc, "dry_run")));
+    entry = plan_entry(doc, "drift.mm.predictions");
+    cr_assert(entry);
+    cr_expect_str_eq(json_string_value(json_object_get(entry, "action")), "alter");
+    json_t *change = json_array_get(json_object_get(entry, "changes"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(change, "config")), "retention.ms");
+    cr_expect_str_eq(json_string_value(json_object_get(change, "from")), "3600000");
+    cr_expect_str_eq(json_string_value(json_object_get(change, "to")), "604800000");
+    entry = plan_entry(doc, "drift.mm.decisions");
+    cr_assert(entry);
+    cr_expect_str_eq(json_string_value(json_object_get(entry, "action")), "alter");
+    entry = plan_entry(doc, "drift.mm.models");
+    cr_assert(entry);
+    cr_expect_str_eq(json_string_value(json_object_get(entry, "action")), "ok");
+    json_decref(doc);
+    expect_config(MM_TOPIC_PREDICTIONS, "retention.ms", "3600000");
+    expect_config(MM_TOPIC_DECISIONS, "cleanup.policy", "delete");
+
+    /* The real run brings both back and keeps the hand-set config. */
+    static const char *const table_args[] = {"--topic-prefix", "drift.", NULL};
+    static char output[MMCTL_OUTPUT_MAX];
+    cr_assert_eq(topics_init_run(broker.bootstrap, table_args, output, sizeof(output)), 0, "%s",
+                 output);
+    cr_expect(strstr(output, "retention.ms: 3600000 -> 604800000") != NULL, "%s", output);
+    expect_config(MM_TOPIC_PREDICTIONS, "retention.ms", "604800000");
+    expect_config(MM_TOPIC_PREDICTIONS, "max.message.bytes", "500000");
+    expect_config(MM_TOPIC_DECISIONS, "cleanup.policy", "compact");
+
+    /* An explicit retention applies to every delete topic; -1 keeps forever. */
+    static const char *const forever_args[] = {"--topic-prefix", "drift.", "--retention-ms", "-1",
+                                               NULL};
+    doc = topics_init_json(broker.bootstrap, forever_args);
+    json_decref(doc);
+    expect_config(MM_TOPIC_OBSERVATIONS, "retention.ms", "-1");
+    expect_config(MM_TOPIC_DEADLETTER, "retention.ms", "-1");
+    expect_config(MM_TOPIC_DECISIONS, "cleanup.policy", "compact");
+}
+#endif
+
+#if !MMT_KAFKA_REAL
+Test(kafka, topics_init_on_the_dev_broker_checks_layout_but_reports_configs_unchecked) {
+    /* The dev broker has no controller: its topics exist from the start, configs are unknown. */
+    if (mmt_broker_real()) cr_skip_test("a dev-broker check (MM_TEST_BROKER=kafka)");
+    json_t *doc = topics_init_json(broker.bootstrap, NULL);
+    json_t *topics = json_object_get(doc, "topics");
+    cr_expect_eq(json_array_size(topics), 6);
+    for (size_t i = 0; i < json_array_size(topics); i++) {
+        json_t *t = json_array_get(topics, i);
+        cr_expect_str_eq(json_string_value(json_object_get(t, "action")), "unchecked", "%s",
+                         json_string_value(json_object_get(t, "topic")));
+        cr_expect_eq(json_integer_value(json_object_get(t, "partitions")), PARTITIONS);
+    }
+    json_decref(doc);
+    /* A topic it lacks cannot be created there: a clear failure, not a hang. */
+    static const char *const prefix_args[] = {"--topic-prefix", "absent.", NULL};
+    static char output[MMCTL_OUTPUT_MAX];
+    cr_expect_eq(topics_init_run(broker.bootstrap, prefix_args, output, sizeof(output)), 1);
+}
+#endif
+
+static int64_t assigned_logical;
+
+static int64_t note_logical_assign(void *opaque, const char *topic, int32_t partition) {
+    (void)opaque;
+    (void)partition;
+    if (strcmp(topic, MM_TOPIC_PREDICTIONS) == 0) assigned_logical++;
+    return MM_OFFSET_BEGINNING;
+}
+
+/* @returns the offset group @p group (as named on the cluster) committed on @p topic [p]. */
+static int64_t committed_offset(const char *group, const char *topic, int32_t partition) {
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cr_assert_eq(
+        rd_kafka_conf_set(conf, "bootstrap.servers", broker.bootstrap, errstr, sizeof(errstr)),
+        RD_KAFKA_CONF_OK);
+    cr_assert_eq(rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)),
+                 RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    cr_assert(rk, "%s", errstr);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic, partition);
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, list, (int)mmt_timeout_ms(20000));
+    int64_t offset = err ? -2 : list->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return offset;
+}
+
+Test(kafka, topic_prefix_names_topics_and_groups_on_the_cluster_and_callers_see_logical_names) {
+    enum { N = 40 };
+    char errstr[512] = "";
+#if MMT_KAFKA_REAL
+    /* As a deployment would: the prefixed topics first. */
+    static const char *const prefix_args[] = {"--topic-prefix", "ds2.", NULL};
+    json_decref(topics_init_json(broker.bootstrap, prefix_args));
+#endif
+    cr_assert_eq(mm_kafka_set_topic_prefix("ds2.", errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    produce_range(producer, MM_TOPIC_PREDICTIONS, 0, N);
+    flush_all(producer, &log, N);
+    mm_kafka_producer_destroy(producer, 1000);
+
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = note_logical_assign};
+    mm_kafka_consumer_t *consumer =
+        consumer_new(broker.bootstrap, "prefix-group", MM_TOPIC_PREDICTIONS, &group_props, &cbs);
+    int got = 0;
+    int64_t last_offset[PARTITIONS];
+    for (int p = 0; p < PARTITIONS; p++) last_offset[p] = -1;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    while (got < N && mm_mono_ms() < deadline) {
+        mm_kafka_msg_t msg;
+        mm_err_t rc = mm_kafka_consumer_poll(consumer, 500, &msg, errstr, sizeof(errstr));
+        if (rc == MM_ERR_TIMEOUT) continue;
+        cr_assert_eq(rc, MM_OK, "%s", errstr);
+        cr_expect_str_eq(msg.topic, MM_TOPIC_PREDICTIONS, "messages carry the logical name");
+        cr_assert(msg.partition >= 0 && msg.partition < PARTITIONS);
+        last_offset[msg.partition] = msg.offset;
+        mm_kafka_consumer_store_offset(consumer, msg.topic, msg.partition, msg.offset + 1);
+        got++;
+    }
+    cr_expect_eq(got, N);
+    cr_expect_gt(assigned_logical, 0, "on_assign got the logical topic name");
+    mm_kafka_consumer_close(consumer); /* commits what was stored */
+
+    /* On the cluster: the topic and the group carry the prefix; nothing went to the bare name. */
+    int checked = 0;
+    for (int32_t p = 0; p < PARTITIONS; p++) {
+        if (last_offset[p] < 0) continue;
+        cr_expect_eq(committed_offset("ds2.prefix-group", "ds2.mm.predictions", p),
+                     last_offset[p] + 1, "partition %d committed under the prefixed group", p);
+        checked++;
+    }
+    cr_expect_gt(checked, 0);
+    cr_assert_eq(mm_kafka_set_topic_prefix("", errstr, sizeof(errstr)), MM_OK);
+    mm_kafka_lag_probe_t *probe = NULL;
+    probe = mm_kafka_lag_probe_new(broker.bootstrap, NULL, "ds2.prefix-group", "ds2.mm.predictions",
+                                   errstr, sizeof(errstr));
+    cr_assert(probe, "the prefixed topic exists under its full name: %s", errstr);
+    int64_t lag[PARTITIONS];
+    cr_expect_eq(mm_kafka_lag_probe_read(probe, lag, PARTITIONS, NULL, (int)mmt_timeout_ms(20000),
+                                         errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    for (int p = 0; p < PARTITIONS; p++) cr_expect_eq(lag[p], 0, "partition %d fully consumed", p);
+    mm_kafka_lag_probe_destroy(probe);
+}
+
+#if MMT_KAFKA_REAL
+/* Read @p topic (logical; the prefix in force applies) to its end: value of the last record per
+ * key into @p latest (index = key number, "k<i>" keys only), @returns the records read. */
+static int read_latest(const char *topic, char latest[][32], int keys, int *per_key) {
+    char errstr[512] = "";
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(broker.bootstrap, topic, NULL, errstr, sizeof(errstr));
+    cr_assert(reader, "%s", errstr);
+    int records = 0;
+    for (int k = 0; k < keys; k++) per_key[k] = 0;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(30000);
+    for (;;) {
+        mm_kafka_msg_t msg;
+        mm_err_t rc = mm_kafka_reader_poll(reader, 500, &msg, errstr, sizeof(errstr));
+        if (rc == MM_ERR_NOT_FOUND) break;
+        if (rc == MM_ERR_TIMEOUT) {
+            cr_assert_lt(mm_mono_ms(), deadline, "reader did not reach the end of %s", topic);
+            continue;
+        }
+        cr_assert_eq(rc, MM_OK, "%s", errstr);
+        records++;
+        int64_t k = -1;
+        char key[32] = "";
+        if (msg.key && msg.key_len < sizeof(key)) memcpy(key, msg.key, msg.key_len);
+        if (key[0] == 'k' && mm_parse_i64(key + 1, &k) && k >= 0 && k < keys) {
+            per_key[k]++;
+            snprintf(latest[k], 32, "%.*s", (int)msg.value_len, (const char *)msg.value);
+        }
+    }
+    mm_kafka_reader_destroy(reader);
+    return records;
+}
+
+/*
+ * What the dev broker cannot show: mm.decisions as topics init makes it is
+ * compacted, so the log cleaner leaves the latest decision per key and the
+ * production-model map survives any retention. Segments roll every 100 ms and
+ * the cleaner may clean at once here, so compaction happens within seconds.
+ */
+Test(kafka, compaction_of_decisions_keeps_the_latest_record_per_key) {
+    enum { KEYS = 20, ROUNDS = 5 };
+    static const char *const prefix_args[] = {"--topic-prefix", "compact.", NULL};
+    json_decref(topics_init_json(broker.bootstrap, prefix_args));
+    char errstr[512] = "";
+    cr_assert_eq(mm_kafka_set_topic_prefix("compact.", errstr, sizeof(errstr)), MM_OK);
+    mm_kv_t quick_items[] = {{"segment.ms", "100"},
+                             {"min.cleanable.dirty.ratio", "0.01"},
+                             {"min.compaction.lag.ms", "0"}};
+    mm_kv_list_t quick = {quick_items, MM_ARRAY_SIZE(quick_items)};
+    cr_assert_eq(mm_kafka_topic_alter_configs(broker.bootstrap, NULL, MM_TOPIC_DECISIONS, &quick,
+                                              errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    expect_config(MM_TOPIC_DECISIONS, "cleanup.policy", "compact");
+
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int k = 0; k < KEYS; k++) {
+            char key[16], value[32];
+            snprintf(key, sizeof(key), "k%d", k);
+            snprintf(value, sizeof(value), "decision-%d-%d", k, round);
+            cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_DECISIONS, key, strlen(key), value,
+                                          strlen(value), NULL, 5000, errstr, sizeof(errstr)),
+                         MM_OK, "%s", errstr);
+        }
+        cr_assert_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(20000)), MM_OK);
+        mm_sleep_ms(300, NULL); /* past segment.ms: the next record starts a new segment */
+    }
+    /* One more record in every partition closes the segment holding the last round: the
+     * cleaner never touches a partition's active segment. */
+    for (int32_t p = 0; p < PARTITIONS; p++) {
+        char key[32];
+        for (int i = 0;; i++) {
+            snprintf(key, sizeof(key), "roll-%d", i);
+            if (mm_kafka_partition_for_key(key, strlen(key), PARTITIONS) == p) break;
+        }
+        cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_DECISIONS, key, strlen(key), "roll", 4,
+                                      NULL, 5000, errstr, sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+    }
+    cr_assert_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(20000)), MM_OK);
+    mm_kafka_producer_destroy(producer, 1000);
+    const int produced = KEYS * ROUNDS + PARTITIONS;
+
+    char latest[KEYS][32];
+    int per_key[KEYS];
+    int records = produced;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(90000);
+    while (mm_mono_ms() < deadline) {
+        records = read_latest(MM_TOPIC_DECISIONS, latest, KEYS, per_key);
+        if (records == KEYS + PARTITIONS) break;
+        mm_sleep_ms(1000, NULL);
+    }
+    cr_expect_eq(records, KEYS + PARTITIONS,
+                 "after compaction: one decision per key and the records in the active segments "
+                 "(%d of %d records left)",
+                 records, produced);
+    for (int k = 0; k < KEYS; k++) {
+        char want[32];
+        snprintf(want, sizeof(want), "decision-%d-%d", k, ROUNDS - 1);
+        cr_expect_eq(per_key[k], 1, "key k%d appears %d times", k, per_key[k]);
+        cr_expect_str_eq(latest[k], want, "key k%d keeps its latest decision", k);
+    }
+}
+
+/*
+ * The dev broker keeps only the newest ~5 MiB per partition and drops the
+ * rest silently; the real broker with the retention topics init sets keeps
+ * a load far larger than that, every record.
+ */
+Test(kafka, retention_keeps_a_load_larger_than_the_dev_brokers_window) {
+    enum { RECORDS = 800, RECORD_BYTES = 32 * 1024 };
+    static const char *const prefix_args[] = {"--topic-prefix", "retain.", NULL};
+    json_decref(topics_init_json(broker.bootstrap, prefix_args));
+    char errstr[512] = "";
+    cr_assert_eq(mm_kafka_set_topic_prefix("retain.", errstr, sizeof(errstr)), MM_OK);
+    expect_config(MM_TOPIC_OBSERVATIONS, "retention.ms", "604800000");
+
+    static uint8_t value[RECORD_BYTES];
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    dr_log_t log = {0};
+    mm_kafka_producer_t *producer = producer_new(broker.bootstrap, NULL, &log);
+    for (int i = 0; i < RECORDS; i++) {
+        /* Incompressible bytes (lz4 is on), the record's index first. */
+        for (size_t b = 0; b < sizeof(value); b++) {
+            state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+            value[b] = (uint8_t)state;
+        }
+        memcpy(value, &i, sizeof(i));
+        char key[16];
+        snprintf(key, sizeof(key), "key-%d", i % 16);
+        cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_OBSERVATIONS, key, strlen(key), value,
+                                      sizeof(value), (void *)(intptr_t)-1, 30000, errstr,
+                                      sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+    }
+    cr_assert_eq(mm_kafka_producer_flush(producer, (int)mmt_timeout_ms(60000)), MM_OK);
+    cr_assert_eq(log.delivered, RECORDS);
+    mm_kafka_producer_destroy(producer, 1000);
+
+    mm_kafka_reader_t *reader =
+        mm_kafka_reader_new(broker.bootstrap, MM_TOPIC_OBSERVATIONS, NULL, errstr, sizeof(errstr));
+    cr_assert(reader, "%s", errstr);
+    static int seen[RECORDS];
+    int64_t bytes[PARTITIONS] = {0};
+    int got = 0;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    for (;;) {
+        mm_kafka_msg_t msg;
+        mm_err_t rc = mm_kafka_reader_poll(reader, 500, &msg, errstr, sizeof(errstr));
+        if (rc == MM_ERR_NOT_FOUND) break;
+        if (rc == MM_ERR_TIMEOUT) {
+            cr_assert_lt(mm_mono_ms(), deadline, "the reader did not reach the end");
+            continue;
+        }
+        cr_assert_eq(rc, MM_OK, "%s", errstr);
+        int index = -1;
+        if (msg.value_len == RECORD_BYTES) memcpy(&index, msg.value, sizeof(index));
+        cr_assert(index >= 0 && index < RECORDS, "record of %zu bytes", msg.value_len);
+        seen[index]++;
+        bytes[msg.partition] += (int64_t)msg.value_len;
+        got++;
+    }
+    mm_kafka_reader_destroy(reader);
+    cr_expect_eq(got, RECORDS, "every record is still there");
+    for (int i = 0; i < RECORDS; i++)
+        cr_expect_eq(seen[i], 1, "record %d seen %d times", i, seen[i]);
+    int64_t largest = 0;
+    for (int p = 0; p < PARTITIONS; p++)
+        if (bytes[p] > largest) largest = bytes[p];
+    cr_expect_gt(largest, 5 * 1024 * 1024,
+                 "a partition holds more than the dev broker's ~5 MiB (%" PRId64 " bytes)",
+                 largest);
 }
 #endif
 

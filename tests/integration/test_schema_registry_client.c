@@ -141,6 +141,28 @@ Test(schema_registry_client, mmctl_verify_only_on_an_empty_registry_exits_not_fo
     mmt_registry_fake_stop(fake);
 }
 
+Test(schema_registry_client, with_a_topic_prefix_the_subjects_carry_it, .init = setup,
+     .fini = teardown) {
+    mmt_registry_fake_t *fake = mmt_registry_fake_start(NULL);
+    char *mmctl = mmt_binary("mmctl");
+    char url[128];
+    snprintf(url, sizeof(url), "MM_SCHEMA_REGISTRY_URL=%s", mmt_registry_fake_url(fake));
+    char *env[] = {url, "MM_TOPIC_PREFIX=retail.", NULL};
+    char *argv[] = {mmctl, "schemas", "sync", NULL};
+    char *out = NULL;
+    int status = run(argv, env, "prefix.log", &out);
+    cr_assert_eq(status, 0, "exit %d\n%s", status, out);
+    cr_expect_neq(strstr(out, "retail.mm.decisions-value"), NULL, "%s", out);
+    cr_expect_eq(
+        mmt_registry_fake_version_id(fake, "retail.mm.decisions-value",
+                                     mmt_registry_fake_versions(fake, "retail.mm.decisions-value")),
+        mm_avro_schema_id(MM_RECORD_MODEL_DECISION));
+    cr_expect_eq(mmt_registry_fake_versions(fake, "mm.decisions-value"), 0);
+    free(out);
+    free(mmctl);
+    mmt_registry_fake_stop(fake);
+}
+
 /* A service's argv: spec, blob store, a bootstrap nobody listens on, the registry. */
 static int service(const char *name, const char *registry_url, int64_t run_ms,
                    mmt_registry_fake_t *wait_for, char **output) {
@@ -213,13 +235,23 @@ Test(schema_registry_client, a_service_refuses_to_start_when_the_registry_disagr
                           "{\"type\":\"record\",\"name\":\"Legacy\",\"fields\":[]}");
     char *out = NULL;
     int status = service("mm-promoter", mmt_registry_fake_url(fake), 30000, NULL, &out);
-    cr_expect_eq(status, 2, "a configuration error: exit %d\n%s", status, out);
+    cr_expect_eq(status, 78, "a configuration error (MM_EXIT_CONFIG): exit %d\n%s", status, out);
     char want[128];
     snprintf(want, sizeof(want), "subject mm.decisions-value, id %d", (int)id);
     cr_expect_neq(strstr(out, want), NULL, "%s", out);
     cr_expect_neq(strstr(out, "the registry has record Legacy"), NULL, "%s", out);
     free(out);
     mmt_registry_fake_stop(fake);
+}
+
+Test(schema_registry_client, a_service_that_cannot_reach_the_registry_exits_with_a_runtime_failure,
+     .init = setup, .fini = teardown) {
+    char *out = NULL;
+    int status = service("mm-promoter", "http://127.0.0.1:1", 60000, NULL, &out);
+    cr_expect_eq(status, 1, "a runtime failure (MM_EXIT_FAILURE): exit %d\n%s", status, out);
+    cr_expect_neq(strstr(out, "schema registry http://127.0.0.1:1"), NULL, "%s", out);
+    cr_expect_neq(strstr(out, "startup_failed"), NULL, "%s", out);
+    free(out);
 }
 
 /* -------------------------------------- an independent reader on a real broker */

@@ -1,8 +1,10 @@
 /*
- * broker.c - start and stop an mm-devbroker child process for a test, and
- * talk to its control channel (see broker.h). One broker per test: it starts
- * in well under a second. Commands go one at a time over one connection, so
- * each answer line belongs to the command just sent.
+ * broker.c - start and stop the Kafka broker of a test, and talk to
+ * mm-devbroker's control channel (see broker.h). One broker per test:
+ * mm-devbroker starts in well under a second; a real broker (MM_TEST_BROKER=
+ * kafka) in about 10 s, so only the suites that need its behaviour run on it.
+ * Commands go one at a time over one connection, so each answer line belongs
+ * to the command just sent.
  */
 #include "broker.h"
 
@@ -18,6 +20,7 @@
 
 #include <criterion/criterion.h>
 
+#include "kafka_real.h"
 #include "mm/kafka.h"
 #include "mm/util.h"
 #include "support.h"
@@ -28,6 +31,8 @@
 /* A command is applied in microseconds; this only bounds a broker that hangs. */
 #define BROKER_CONTROL_TIMEOUT_MS 10000
 #define BROKER_ANSWER_MAX         2048
+/* mmctl topics init on a fresh real broker: admin requests and the topics appearing. */
+#define TOPICS_INIT_TIMEOUT_MS 60000
 
 static char *path_join(const char *dir, const char *name) {
     size_t len = strlen(dir) + 1 + strlen(name) + 1;
@@ -35,6 +40,63 @@ static char *path_join(const char *dir, const char *name) {
     cr_assert(path, "out of memory");
     snprintf(path, len, "%s/%s", dir, name);
     return path;
+}
+
+bool mmt_broker_real(void) {
+    const char *kind = getenv("MM_TEST_BROKER");
+    if (!kind || !*kind || strcmp(kind, "devbroker") == 0) return false;
+    cr_assert(strcmp(kind, "kafka") == 0, "MM_TEST_BROKER=%s: expected devbroker or kafka", kind);
+    return true;
+}
+
+const char *mmt_broker_kind(void) {
+    return mmt_broker_real() ? "kafka" : "devbroker";
+}
+
+/* The topics of a deployment on a fresh real broker, as `mmctl topics init` makes them. */
+static void real_topics_init(mmt_broker_t *broker, int partitions) {
+    char *mmctl = mmt_binary("mmctl");
+    cr_assert(mmctl, "mmctl binary not found (a real-broker test creates its topics with it)");
+    char partitions_arg[32];
+    snprintf(partitions_arg, sizeof(partitions_arg), "%d", partitions);
+    char *log_path = path_join(broker->dir, "topics-init.log");
+    char *argv[] = {mmctl,
+                    "topics",
+                    "init",
+                    "--bootstrap-servers",
+                    broker->bootstrap,
+                    "--partitions",
+                    partitions_arg,
+                    "--replication",
+                    "1",
+                    NULL};
+    pid_t pid = mmt_spawn(argv, NULL, log_path);
+    int status = pid > 0 ? mmt_wait(pid, mmt_timeout_ms(TOPICS_INIT_TIMEOUT_MS)) : -1;
+    if (status < 0 && pid > 0) mmt_stop(pid, 0);
+    free(mmctl);
+    cr_assert_eq(status, 0, "mmctl topics init exited with %d (see %s)", status, log_path);
+    free(log_path);
+}
+
+/* A single-node Apache Kafka broker in place of mm-devbroker. */
+static void real_start(mmt_broker_t *broker, int partitions) {
+    if (mmt_kafka_skipped()) cr_skip_test("MM_SKIP_REAL_KAFKA=1");
+    broker->kafka = calloc(1, sizeof(*broker->kafka));
+    cr_assert(broker->kafka, "out of memory");
+    char why[1024] = "";
+    bool up = mmt_kafka_start(broker->kafka, partitions, why, sizeof(why));
+    if (!up) {
+        mmt_kafka_stop(broker->kafka);
+        free(broker->kafka);
+        broker->kafka = NULL;
+        cr_assert_fail("%s", why);
+    }
+    broker->bootstrap = strdup(broker->kafka->bootstrap);
+    cr_assert(broker->bootstrap, "out of memory");
+    /* Services given --bootstrap-file find the address as with the dev broker. */
+    cr_assert(mmt_write_file(broker->bootstrap_file, broker->bootstrap), "writing %s",
+              broker->bootstrap_file);
+    real_topics_init(broker, partitions);
 }
 
 void mmt_broker_start(mmt_broker_t *broker, int partitions) {
@@ -48,6 +110,10 @@ void mmt_broker_start_with(mmt_broker_t *broker, const mmt_broker_opts_t *opts) 
     cr_assert(broker->dir, "cannot create a temporary directory for the broker");
     broker->bootstrap_file = path_join(broker->dir, "bootstrap");
     if (opts->control) broker->control_file = path_join(broker->dir, "control");
+    if (!opts->control && mmt_broker_real()) {
+        real_start(broker, opts->partitions);
+        return;
+    }
     char *log_path = path_join(broker->dir, "devbroker.log");
     char *binary = mmt_binary("mm-devbroker");
     cr_assert(binary, "mm-devbroker binary not found");
@@ -161,7 +227,11 @@ void mmt_broker_control_ok(mmt_broker_t *broker, const char *command) {
 void mmt_broker_stop(mmt_broker_t *broker) {
     if (!broker) return;
     if (broker->control_connected) close(broker->control_fd);
-    if (broker->pid > 0) {
+    if (broker->kafka) {
+        mmt_kafka_stop(broker->kafka);
+        free(broker->kafka);
+        if (broker->dir) mmt_rmtree(broker->dir);
+    } else if (broker->pid > 0) {
         int status = mmt_stop(broker->pid, mmt_timeout_ms(BROKER_STOP_GRACE_MS));
         broker->pid = 0;
         /* A clean exit also means the sanitizers found nothing in the broker. */

@@ -1,6 +1,12 @@
 /*
- * broker.h - start and stop an mm-devbroker child process for a test, and
- * send fault-injection commands to its control channel.
+ * broker.h - start and stop the Kafka broker of a test, and send
+ * fault-injection commands to mm-devbroker's control channel.
+ *
+ * Which broker: MM_TEST_BROKER=devbroker (the default: mm-devbroker, started
+ * in milliseconds) or MM_TEST_BROKER=kafka (a single-node Apache Kafka
+ * broker, tests/support/kafka_real.c, its topics created by `mmctl topics
+ * init` as a deployment would). A broker with the control channel is always
+ * mm-devbroker: fault injection is its feature.
  */
 #ifndef MM_TEST_BROKER_H
 #define MM_TEST_BROKER_H
@@ -9,10 +15,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct mmt_kafka;
+
 typedef struct mmt_broker {
-    pid_t pid;
-    char *dir;       /* working directory (bootstrap file lives here) */
-    char *bootstrap; /* "127.0.0.1:port,..." */
+    pid_t pid;               /* mm-devbroker's; 0 for a real broker */
+    struct mmt_kafka *kafka; /* the real broker (MM_TEST_BROKER=kafka), else NULL */
+    char *dir;               /* working directory (bootstrap file lives here) */
+    char *bootstrap;         /* "127.0.0.1:port,..." */
     char *bootstrap_file;
     char *control_file; /* NULL without a control channel */
     int control_fd;     /* connection to the control channel, when control_connected */
@@ -26,11 +35,19 @@ typedef struct mmt_broker_opts {
     bool control;   /* open the fault-injection control channel */
 } mmt_broker_opts_t;
 
-/** @brief Start mm-devbroker with @p partitions per topic; fails the test on error. */
+/** @returns true when MM_TEST_BROKER=kafka; fails the test for a value other than devbroker or
+ * kafka. */
+bool mmt_broker_real(void);
+
+/** @returns "devbroker" or "kafka": the broker MM_TEST_BROKER chooses. */
+const char *mmt_broker_kind(void);
+
+/** @brief Start the broker with @p partitions per topic; fails the test on error. */
 void mmt_broker_start(mmt_broker_t *broker, int partitions);
 
 /**
- * @brief Start mm-devbroker as @p opts say; fails the test on error.
+ * @brief Start the broker as @p opts say (mm-devbroker when opts->control); fails the test on
+ * error, skips it when a real broker is asked for and MM_SKIP_REAL_KAFKA=1.
  * @param broker filled on success.
  * @param opts partitions, brokers and whether the control channel is opened.
  */

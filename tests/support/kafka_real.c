@@ -123,7 +123,11 @@ static bool write_properties(const mmt_kafka_t *kafka, int partitions, const cha
              "transaction.state.log.min.isr=1\n"
              "share.coordinator.state.topic.replication.factor=1\n"
              "share.coordinator.state.topic.min.isr=1\n"
-             "group.initial.rebalance.delay.ms=0\n",
+             "group.initial.rebalance.delay.ms=0\n"
+             /* The log cleaner looks for work every second (default 15 s), so a test of
+              * compaction waits seconds, not minutes; the topic decides when it is due. */
+             "log.cleaner.backoff.ms=1000\n"
+             "log.retention.check.interval.ms=5000\n",
              kafka->controller_port, kafka->port, kafka->controller_port, kafka->port, kafka->dir,
              partitions, partitions);
     return mmt_write_file(path, text);

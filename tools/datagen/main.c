@@ -43,8 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/exit.h"
 #include "mm/fs.h"
 #include "mm/util.h"
+#include "mm/version.h"
 
 #define OUT_BUF_BYTES (1u << 20)
 #define SALES_HEADER  "store,item,date,sales,price,promo\n"
@@ -274,7 +276,10 @@ static void usage(FILE *f) {
                "       mm-datagen maintenance --machines N --days D [--start YYYY-MM-DD]\n"
                "                        [--seed S] --out-dir DIR\n"
                "\n"
-               "Deterministic: the same arguments always give the same bytes.\n");
+               "       mm-datagen --version\n"
+               "\n"
+               "Deterministic: the same arguments always give the same bytes.\n"
+               "Exit status: 0 ok, 1 failure (output), 64 usage error.\n");
 }
 
 static bool arg_int(const char *name, const char *text, int64_t lo, int64_t hi, int64_t *out) {
@@ -415,11 +420,11 @@ static void series_init(series_t *s, rng_t *r, double intermittent_share) {
 static int run_sales(const args_t *a) {
     if (!a->stores || !a->items || !a->days) {
         fprintf(stderr, "mm-datagen sales: --stores, --items and --days are required\n");
-        return 1;
+        return MM_EXIT_USAGE;
     }
     if (a->planned_days >= a->days) {
         fprintf(stderr, "mm-datagen sales: --planned-days must be fewer than --days\n");
-        return 1;
+        return MM_EXIT_USAGE;
     }
     int64_t start = a->start_set ? a->start_days : mm_days_from_civil(2024, 1, 1);
     char(*dates)[11] = malloc((size_t)a->days * sizeof(*dates));
@@ -542,7 +547,7 @@ static bool open_in(out_t *o, const char *dir, const char *name, char *path, siz
 static int run_maintenance(const args_t *a) {
     if (!a->machines || !a->days || !a->out_dir) {
         fprintf(stderr, "mm-datagen maintenance: --machines, --days and --out-dir are required\n");
-        return 1;
+        return MM_EXIT_USAGE;
     }
     char errstr[512];
     if (mm_mkdirs(a->out_dir, errstr, sizeof(errstr)) != MM_OK) {
@@ -708,17 +713,19 @@ static int run_maintenance(const args_t *a) {
 }
 
 int main(int argc, char **argv) {
+    if (mm_version_requested(argc, argv))
+        return mm_version_print("mm-datagen", stdout) == 0 ? MM_EXIT_OK : MM_EXIT_FAILURE;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
+        return argc < 2 ? MM_EXIT_USAGE : MM_EXIT_OK;
     }
     args_t a;
     int rc = parse_args(argc, argv, &a);
-    if (rc == 2) return 0;
-    if (rc != 0) return 1;
+    if (rc == 2) return MM_EXIT_OK;
+    if (rc != 0) return MM_EXIT_USAGE;
     if (strcmp(argv[1], "sales") == 0) return run_sales(&a);
     if (strcmp(argv[1], "maintenance") == 0) return run_maintenance(&a);
     fprintf(stderr, "mm-datagen: unknown dataset \"%s\" (sales or maintenance)\n", argv[1]);
     usage(stderr);
-    return 1;
+    return MM_EXIT_USAGE;
 }

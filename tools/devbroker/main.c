@@ -25,11 +25,13 @@
 #include "control.h"
 #include "mm/conf.h"
 #include "mm/err.h"
+#include "mm/exit.h"
 #include "mm/fs.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/service.h"
 #include "mm/util.h"
+#include "mm/version.h"
 
 /* The main loop's poll slice: how quickly a signal or a vanished parent is noticed. */
 #define DEVBROKER_POLL_MS 200
@@ -148,28 +150,32 @@ int main(int argc, char **argv) {
     mm_kv_list_t kafka_props = {0};
     mm_conf_action_t action = MM_CONF_RUN;
     char errstr[512];
-    int status = 1;
+    int status = MM_EXIT_FAILURE;
     rd_kafka_t *rk = NULL;
     rd_kafka_mock_cluster_t *mcluster = NULL;
     static mm_devbroker_commands_t commands;
     mm_devbroker_control_t *control = NULL;
     bool wrote_file = false, wrote_control_file = false;
 
+    if (mm_version_requested(argc, argv))
+        return mm_version_print("mm-devbroker", stdout) == 0 ? MM_EXIT_OK : MM_EXIT_FAILURE;
     mm_log_init("mm-devbroker", MM_LOG_INFO);
     if (mm_conf_parse(&devbroker_schema, &cfg, argc, argv, &kafka_props, NULL, NULL, &action,
                       errstr, sizeof(errstr)) != MM_OK) {
         mm_log_error("config_invalid", "%s", errstr);
         fprintf(stderr, "mm-devbroker: %s (see --help)\n", errstr);
+        status = MM_EXIT_USAGE;
         goto out;
     }
     if (action == MM_CONF_EXIT_OK) {
-        status = 0;
+        status = MM_EXIT_OK;
         goto out;
     }
     mm_log_level_t level;
     if (!mm_log_level_parse(cfg.log_level, &level)) {
         mm_log_error("config_invalid", "--log-level: unknown level '%s'",
                      cfg.log_level ? cfg.log_level : "");
+        status = MM_EXIT_CONFIG;
         goto out;
     }
     mm_log_set_level(level);
@@ -183,6 +189,7 @@ int main(int argc, char **argv) {
                               sizeof(errstr)) != RD_KAFKA_CONF_OK) {
             mm_log_error("config_invalid", "-X %s: %s", kafka_props.items[i].key, errstr);
             rd_kafka_conf_destroy(conf);
+            status = MM_EXIT_CONFIG;
             goto out;
         }
     }
@@ -255,7 +262,7 @@ int main(int argc, char **argv) {
         }
     }
     mm_log_info("devbroker_stopping", "shutting down");
-    status = 0;
+    status = MM_EXIT_OK;
 
 out:
     if (wrote_file) remove_address_file(cfg.bootstrap_file);

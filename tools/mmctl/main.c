@@ -6,19 +6,21 @@
  *                                                     baselines, and the scorer's sink
  *   mmctl predictions list|export                     the latest predictions in the sink
  *   mmctl outbox deliver                              send pending decisions to Kafka
- *   mmctl topics init                                 create the topics
+ *   mmctl topics init [--dry-run]                     create the topics with their configs
+ *   mmctl deadletters                                 the dead-letter topic, decoded
  *   mmctl schemas sync [--verify-only]                make the schema registry agree with
  *                                                     the schema catalog
  *
  * Output: -o table (default, for people) or -o json (for scripts; stable field names);
  * predictions also -o csv.
- * stdout carries the data, stderr the diagnostics. Exit codes: 0 ok, 1 error, 2 usage,
- * 3 not found.
+ * stdout carries the data, stderr the diagnostics. Exit codes (mm/exit.h): 0 ok, 1 error,
+ * 3 not found, 64 usage, 78 configuration.
  *
  * Workload: an operator's occasional command or a script polling `report` once a
  * second. This file parses arguments and dispatches; each noun has its own file
- * (models.c, predictions.c, report.c, outbox.c, topics.c; output.c prints). Registry logic lives
- * in libmm (mm/registry.h), the sink's schema with mm-scorer (services/scorer/sink.h).
+ * (models.c, predictions.c, report.c, outbox.c, topics.c, deadletters.c, schemas.c; output.c
+ * prints). Registry
+ * logic lives in libmm (mm/registry.h), the sink's schema with mm-scorer (services/scorer/sink.h).
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -28,9 +30,11 @@
 #include <string.h>
 
 #include "mm/conf.h"
+#include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
 #include "mm/util.h"
+#include "mm/version.h"
 #include "mmctl.h"
 
 static const char usage_text[] =
@@ -58,8 +62,19 @@ static const char usage_text[] =
     "                                   run; table, json or csv; docs/scoring.md)\n"
     "  predictions export [--key K]     the same with every lineage column (csv, or -o json)\n"
     "  outbox deliver                   send pending decisions to Kafka (needs a bootstrap)\n"
-    "  topics init [--partitions N] [--replication N]\n"
-    "                                   create the mm.* topics (no error if they exist)\n"
+    "  topics init [--partitions N] [--replication N] [--retention-ms MS] [--dry-run]\n"
+    "                                   make the topics what a deployment needs: create the\n"
+    "                                   missing ones, mm.decisions compacted, retention on\n"
+    "                                   the others; bring configs of existing ones in line\n"
+    "                                   (partitions are never changed); --dry-run prints\n"
+    "                                   the plan only\n"
+    "  deadletters [--key K] [--service S] [--limit N]\n"
+    "                                   the dead-letter topic decoded: the newest N (default\n"
+    "                                   100) with where they came from and why, and counts\n"
+    "                                   by service and error over all of them\n"
+    "  schemas sync [--verify-only]     register the schema catalog in the schema registry under\n"
+    "                                   <topic>-value with the catalog's ids (IMPORT mode), or\n"
+    "                                   only check it is there (docs/operations.md)\n"
     "\n"
     "Options:\n"
     "  --registry PATH         registry SQLite file (env MM_PROMOTER_REGISTRY)\n"
@@ -68,7 +83,9 @@ static const char usage_text[] =
     "  --html FILE             report: write the HTML page to FILE\n"
     "  --state PATH            report --html: mm-scorer's state store, for each drilled key's\n"
     "                          history (env MM_SCORER_STATE)\n"
-    "  --key KEY               predictions: one partition key (default: all)\n"
+    "  --key KEY               predictions, deadletters: one partition key (default: all)\n"
+    "  --service NAME          deadletters: only those of one service (mm-ingest, ...)\n"
+    "  --limit N               deadletters: list the newest N (default 100; 0: counts only)\n"
     "  -o, --output FORMAT     table (default), json, or csv (predictions)\n"
     "  --reason TEXT           why (required for promote and rollback; kept in the audit log)\n"
     "  --actor NAME            who, for the audit log (default mmctl:$USER)\n"
@@ -84,15 +101,30 @@ static const char usage_text[] =
     "  --blob-sas TOKEN        Azure SAS token (env MM_BLOB_SAS)\n"
     "  --partitions N          topics init: partitions per topic (default 4)\n"
     "  --replication N         topics init: replication factor (default 1)\n"
+    "  --retention-ms MS       topics init: retention.ms of every non-compacted topic\n"
+    "                          (-1: forever; default: each topic's, docs/operations.md)\n"
+    "  --dry-run               topics init: print the plan, change nothing\n"
+    "  --topic-prefix P        prefix of every topic and consumer group on the cluster\n"
+    "                          (env MM_TOPIC_PREFIX; as the services use it)\n"
+    "  --schema-registry-url URL\n"
+    "                          Confluent-compatible schema registry (env MM_SCHEMA_REGISTRY_URL)\n"
+    "  --schema-registry-user NAME\n"
+    "                          basic-auth user (env MM_SCHEMA_REGISTRY_USER)\n"
+    "  --schema-registry-password PW\n"
+    "                          basic-auth password (env MM_SCHEMA_REGISTRY_PASSWORD; prefer the\n"
+    "                          environment: arguments are visible to other users)\n"
+    "  --verify-only           schemas sync: change nothing, fail on anything missing\n"
     "  -X KEY=VALUE            librdkafka property (repeatable)\n"
+    "  --version               the version, git revision and library versions\n"
     "  -h, --help              this text\n"
     "\n"
     "Decisions made by promote and rollback are written to the registry's outbox in the\n"
     "same transaction as the change. With a bootstrap (flag or env) mmctl delivers them to\n"
     "mm.decisions itself; otherwise the running mm-promoter delivers them.\n"
     "\n"
-    "Exit status: 0 ok, 1 error, 2 usage, 3 not found (unknown key or version, nothing to\n"
-    "roll back to, missing registry or sink file).\n";
+    "Exit status: 0 ok, 1 error, 3 not found (unknown key or version, nothing to roll back\n"
+    "to, missing registry or sink file), 64 usage error, 78 configuration error (no\n"
+    "bootstrap servers, unusable blob store settings).\n";
 
 /* ------------------------------------------------------------ arguments */
 
@@ -114,6 +146,11 @@ enum {
     OPT_REPLICATION,
     OPT_HTML,
     OPT_STATE,
+    OPT_RETENTION_MS,
+    OPT_DRY_RUN,
+    OPT_TOPIC_PREFIX,
+    OPT_SERVICE,
+    OPT_LIMIT,
     OPT_SCHEMA_REGISTRY_URL,
     OPT_SCHEMA_REGISTRY_USER,
     OPT_SCHEMA_REGISTRY_PASSWORD,
@@ -139,6 +176,11 @@ static const struct option long_options[] = {
     {"replication", required_argument, NULL, OPT_REPLICATION},
     {"html", required_argument, NULL, OPT_HTML},
     {"state", required_argument, NULL, OPT_STATE},
+    {"retention-ms", required_argument, NULL, OPT_RETENTION_MS},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"topic-prefix", required_argument, NULL, OPT_TOPIC_PREFIX},
+    {"service", required_argument, NULL, OPT_SERVICE},
+    {"limit", required_argument, NULL, OPT_LIMIT},
     {"schema-registry-url", required_argument, NULL, OPT_SCHEMA_REGISTRY_URL},
     {"schema-registry-user", required_argument, NULL, OPT_SCHEMA_REGISTRY_USER},
     {"schema-registry-password", required_argument, NULL, OPT_SCHEMA_REGISTRY_PASSWORD},
@@ -159,10 +201,12 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
     o->blob_account = mmctl_env_or("MM_BLOB_ACCOUNT", NULL);
     o->blob_key = mmctl_env_or("MM_BLOB_KEY", NULL);
     o->blob_sas = mmctl_env_or("MM_BLOB_SAS", NULL);
+    o->topic_prefix = mmctl_env_or("MM_TOPIC_PREFIX", NULL);
     o->schema_registry_url = mmctl_env_or("MM_SCHEMA_REGISTRY_URL", NULL);
     o->schema_registry_user = mmctl_env_or("MM_SCHEMA_REGISTRY_USER", NULL);
     o->schema_registry_password = mmctl_env_or("MM_SCHEMA_REGISTRY_PASSWORD", NULL);
     o->partitions = 4;
+    o->limit = 100;
     o->replication = 1;
     o->format = OUT_TABLE;
 
@@ -253,6 +297,26 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
         case OPT_STATE:
             o->state = optarg;
             break;
+        case OPT_RETENTION_MS:
+            if (!mm_parse_i64(optarg, &o->retention_ms) ||
+                (o->retention_ms < 1 && o->retention_ms != -1))
+                return mmctl_usage_error("--retention-ms: expected milliseconds >= 1 or -1, not "
+                                         "'%s'",
+                                         optarg);
+            break;
+        case OPT_DRY_RUN:
+            o->dry_run = true;
+            break;
+        case OPT_TOPIC_PREFIX:
+            o->topic_prefix = optarg;
+            break;
+        case OPT_SERVICE:
+            o->service = optarg;
+            break;
+        case OPT_LIMIT:
+            if (!mm_parse_i64(optarg, &o->limit) || o->limit < 0 || o->limit > 1000000)
+                return mmctl_usage_error("--limit: expected 0..1000000, not '%s'", optarg);
+            break;
         case OPT_SCHEMA_REGISTRY_URL:
             o->schema_registry_url = optarg;
             break;
@@ -276,6 +340,8 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
 int main(int argc, char **argv) {
     mmctl_opts_t o;
     memset(&o, 0, sizeof(o));
+    if (mm_version_requested(argc, argv))
+        return mm_version_print("mmctl", stdout) == 0 ? EXIT_OK : EXIT_ERROR;
     mm_log_init("mmctl", MM_LOG_WARN);
 
     /* Options may come before, between or after the words: collect the words first. */
@@ -310,6 +376,11 @@ int main(int argc, char **argv) {
     }
     int rc = parse_args(n_opts, opt_argv, &o);
     if (rc >= 0) goto out;
+    char errstr[512];
+    if (mm_kafka_set_topic_prefix(o.topic_prefix, errstr, sizeof(errstr)) != MM_OK) {
+        rc = mmctl_fail(MM_ERR_CONFIG, "--topic-prefix", errstr);
+        goto out;
+    }
 
     const char *noun = n_words > 0 ? words[0] : NULL;
     const char *verb = n_words > 1 ? words[1] : NULL;
@@ -339,6 +410,9 @@ int main(int argc, char **argv) {
         rc = mmctl_outbox_deliver(&o);
     } else if (strcmp(noun, "topics") == 0 && verb && strcmp(verb, "init") == 0 && n_words == 2) {
         rc = mmctl_topics_init(&o);
+    } else if (strcmp(noun, "deadletters") == 0 &&
+               (n_words == 1 || (n_words == 2 && strcmp(verb, "list") == 0))) {
+        rc = mmctl_deadletters(&o);
     } else if (strcmp(noun, "schemas") == 0 && verb && strcmp(verb, "sync") == 0 && n_words == 2) {
         rc = mmctl_schemas_sync(&o);
     } else {

@@ -1,7 +1,8 @@
 /*
  * mmctl.h - what mmctl's files share: the parsed options, exit statuses,
  * output helpers (output.c) and one entry point per command (models.c,
- * predictions.c, report.c, outbox.c, topics.c, schemas.c). main.c parses arguments and dispatches.
+ * predictions.c, report.c, outbox.c, topics.c, deadletters.c, schemas.c). main.c parses
+ * arguments and dispatches.
  */
 #ifndef MMCTL_H
 #define MMCTL_H
@@ -15,12 +16,15 @@
 #include "mm/conf.h"
 #include "mm/db.h"
 #include "mm/err.h"
+#include "mm/exit.h"
 
+/* The exit-status convention of every manymodels binary (mm/exit.h). */
 enum {
-    EXIT_OK = 0,
-    EXIT_ERROR = 1,
-    EXIT_USAGE = 2,
-    EXIT_NOT_FOUND = 3,
+    EXIT_OK = MM_EXIT_OK,
+    EXIT_ERROR = MM_EXIT_FAILURE,
+    EXIT_NOT_FOUND = MM_EXIT_NOT_FOUND,
+    EXIT_USAGE = MM_EXIT_USAGE,
+    EXIT_CONFIG = MM_EXIT_CONFIG,
 };
 
 typedef enum { OUT_TABLE = 0, OUT_JSON = 1, OUT_CSV = 2 } out_format_t;
@@ -47,6 +51,11 @@ typedef struct mmctl_opts {
     bool verify_only; /* schemas sync: check only */
     int64_t partitions;
     int64_t replication;
+    int64_t retention_ms; /* topics init: retention.ms of delete topics; 0: each topic's default */
+    bool dry_run;         /* topics init: print the plan, change nothing */
+    const char *topic_prefix;
+    const char *service; /* deadletters: only this service's */
+    int64_t limit;       /* deadletters: the newest this many are listed */
     out_format_t format;
     mm_kv_list_t kafka;
 } mmctl_opts_t;
@@ -105,6 +114,9 @@ int mmctl_predictions_export(const mmctl_opts_t *o);
 /* ---- report.c, topics.c */
 int mmctl_report(const mmctl_opts_t *o);
 int mmctl_topics_init(const mmctl_opts_t *o);
+
+/* ---- deadletters.c */
+int mmctl_deadletters(const mmctl_opts_t *o);
 
 /* ---- schemas.c */
 int mmctl_schemas_sync(const mmctl_opts_t *o);

@@ -29,6 +29,7 @@ const char *mmctl_env_or(const char *name, const char *fallback) {
 static int exit_for(mm_err_t err) {
     if (err == MM_OK) return EXIT_OK;
     if (err == MM_ERR_NOT_FOUND) return EXIT_NOT_FOUND;
+    if (err == MM_ERR_CONFIG) return EXIT_CONFIG;
     return EXIT_ERROR;
 }
 

@@ -2,12 +2,14 @@
  * schemas.c - `mmctl schemas sync [--verify-only]`: make the schema registry
  * at --schema-registry-url agree with the schema catalog (mm/schema_registry.h):
  * each schema of schemas/catalog.json, current and retired, under
- * "<topic>-value" with its catalog id, registered in IMPORT mode when missing
+ * "<topic>-value" with its catalog id (the topic as named on the cluster,
+ * with --topic-prefix), registered in IMPORT mode when missing
  * (or, with --verify-only, only checked). Prints one row per subject and id.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "mm/kafka.h"
 #include "mm/schema_registry.h"
 #include "mmctl.h"
 
@@ -40,6 +42,7 @@ int mmctl_schemas_sync(const mmctl_opts_t *o) {
     mm_schema_registry_opts_t opts = {.url = o->schema_registry_url,
                                       .user = o->schema_registry_user,
                                       .password = o->schema_registry_password,
+                                      .topic_prefix = mm_kafka_topic_prefix(),
                                       .verify_only = o->verify_only};
     mm_schema_registry_report_t *report = malloc(sizeof(*report));
     if (!report) return mmctl_fail(MM_ERR_NOMEM, "schemas sync", "out of memory");

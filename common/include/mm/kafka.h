@@ -32,7 +32,10 @@
 #include "mm/conf.h"
 #include "mm/err.h"
 
-/* Logical topic names (docs/ARCHITECTURE.md, "Topics and records"). A deployment may prefix them.
+/*
+ * Logical topic names (docs/ARCHITECTURE.md, "Topics and records"). Every
+ * function of this header takes and returns logical names; on the cluster
+ * each carries the deployment's topic prefix (mm_kafka_set_topic_prefix).
  */
 #define MM_TOPIC_OBSERVATIONS   "mm.observations"
 #define MM_TOPIC_MODELS         "mm.models"
@@ -40,6 +43,9 @@
 #define MM_TOPIC_SCORE_REQUESTS "mm.score-requests"
 #define MM_TOPIC_PREDICTIONS    "mm.predictions"
 #define MM_TOPIC_DEADLETTER     "mm.deadletter"
+
+/* Longest topic prefix accepted. */
+#define MM_KAFKA_TOPIC_PREFIX_MAX 100
 
 /* Special start offsets for on_assign. */
 #define MM_OFFSET_BEGINNING (-2)
@@ -53,6 +59,47 @@
  */
 char *mm_kafka_resolve_bootstrap(const char *servers, const char *servers_file, int wait_ms,
                                  char *errstr, size_t errstr_size);
+
+/* ---------------------------------------------------------------- topic names */
+
+/**
+ * @brief Set the deployment's prefix, put before every topic name and every
+ * consumer group id on the cluster ("retail." makes mm.observations
+ * retail.mm.observations and the group mm-trainer retail.mm-trainer), so
+ * several datasets share one cluster. Empty or NULL: none (the default).
+ * Callers keep using logical names (MM_TOPIC_*); messages and rebalance
+ * callbacks report logical names too.
+ * @returns MM_ERR_CONFIG for a prefix longer than MM_KAFKA_TOPIC_PREFIX_MAX or
+ * with a character Kafka does not allow in a topic name ([A-Za-z0-9._-]).
+ * @locality once at start-up, before any Kafka handle is created.
+ */
+mm_err_t mm_kafka_set_topic_prefix(const char *prefix, char *errstr, size_t errstr_size);
+
+/** @returns the topic prefix in force ("" for none). */
+const char *mm_kafka_topic_prefix(void);
+
+/**
+ * @brief The name on the cluster of logical topic (or group id) @p name: the
+ * prefix followed by @p name, into @p out.
+ * @returns MM_ERR_INVALID_ARG for an empty name or one longer than Kafka's 249 characters.
+ */
+mm_err_t mm_kafka_topic_name(const char *name, char *out, size_t out_size, char *errstr,
+                             size_t errstr_size);
+
+/** @returns the logical name of cluster topic @p name: past the prefix if it has it, else @p
+ * name. */
+const char *mm_kafka_topic_logical(const char *name);
+
+/** One topic a deployment needs, and how the cluster may clean it. */
+typedef struct mm_kafka_topic_spec {
+    const char *topic;    /* logical name (MM_TOPIC_*) */
+    bool compacted;       /* cleanup.policy=compact (the latest record per key is kept) */
+    int64_t retention_ms; /* default retention.ms of a delete topic (0 for a compacted one) */
+    const char *holds;    /* what the topic holds, for people */
+} mm_kafka_topic_spec_t;
+
+/** @returns every topic of a deployment (mmctl topics init), @p n of them. */
+const mm_kafka_topic_spec_t *mm_kafka_topic_specs(size_t *n);
 
 /* ---------------------------------------------------------------- producer */
 
@@ -233,6 +280,8 @@ mm_err_t mm_kafka_consumer_lag(mm_kafka_consumer_t *consumer, mm_kafka_lag_cb_t 
 
 /* ---------------------------------------------------------------- admin */
 
+/* Admin functions take logical names: the topic prefix is applied. */
+
 /** @brief Create @p topic with @p partitions (no error if it exists). */
 mm_err_t mm_kafka_topic_ensure(const char *bootstrap, const mm_kv_list_t *props, const char *topic,
                                int partitions, int replication, char *errstr, size_t errstr_size);
@@ -249,6 +298,42 @@ mm_err_t mm_kafka_topic_ensure_configs(const char *bootstrap, const mm_kv_list_t
                                        const char *topic, int partitions, int replication,
                                        const mm_kv_list_t *configs, char *errstr,
                                        size_t errstr_size);
+
+/** What the cluster says of one topic (mm_kafka_topic_describe). */
+typedef struct mm_kafka_topic_info {
+    bool exists;
+    int32_t partitions;
+    int32_t replication; /* replicas of partition 0 */
+    bool has_controller; /* false: no broker acts as controller (mm-devbroker): no admin requests */
+    bool configs_known;  /* false: the configs could not be read (mm-devbroker) */
+    mm_kv_list_t configs; /* every config of the topic, as the broker reports it */
+    mm_kv_list_t dynamic; /* those set on the topic itself (not broker defaults) */
+    size_t hidden;        /* set on the topic, but sensitive: the broker does not reveal them */
+} mm_kafka_topic_info_t;
+
+/**
+ * @brief Describe @p topic: whether it exists, its partitions and replication
+ * (from metadata, never auto-creating it) and its configs (DescribeConfigs).
+ * @returns MM_OK (also for a missing topic: info->exists false) or the error;
+ * release @p info with mm_kafka_topic_info_clear.
+ */
+mm_err_t mm_kafka_topic_describe(const char *bootstrap, const mm_kv_list_t *props,
+                                 const char *topic, mm_kafka_topic_info_t *info, char *errstr,
+                                 size_t errstr_size);
+
+/** @brief Free what mm_kafka_topic_describe filled in. Accepts NULL. */
+void mm_kafka_topic_info_clear(mm_kafka_topic_info_t *info);
+
+/**
+ * @brief Set @p configs on existing @p topic, keeping every other config set
+ * on it (read first with DescribeConfigs, then written back together).
+ * @returns MM_OK, MM_ERR_UNSUPPORTED when the broker describes no configs or
+ * the topic has a sensitive config set (its value cannot be written back),
+ * MM_ERR_KAFKA when it refuses (errstr says why), MM_ERR_TIMEOUT.
+ */
+mm_err_t mm_kafka_topic_alter_configs(const char *bootstrap, const mm_kv_list_t *props,
+                                      const char *topic, const mm_kv_list_t *configs, char *errstr,
+                                      size_t errstr_size);
 
 /** @returns the partition murmur2_random assigns @p key among @p partition_cnt. */
 int32_t mm_kafka_partition_for_key(const void *key, size_t key_len, int32_t partition_cnt);

@@ -8,6 +8,7 @@
 #define MM_SERVICE_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@
 typedef struct mm_service_common {
     char *bootstrap_servers;
     char *bootstrap_file;
+    char *topic_prefix;
     char *spec_path;
     char *blob_url;
     char *blob_account;
@@ -44,7 +46,11 @@ typedef struct mm_service_common {
     {"bootstrap-file", MM_CONF_STR, NULL, 0, -1, "MM_BOOTSTRAP_FILE",                              \
      "file holding the bootstrap servers (written by mm-devbroker); used when "                    \
      "--bootstrap-servers is empty",                                                               \
-     0, offsetof(type, member.bootstrap_file)}
+     0, offsetof(type, member.bootstrap_file)},                                                    \
+    {"topic-prefix", MM_CONF_STR, "", 0, -1, "MM_TOPIC_PREFIX",                                    \
+     "prefix of every topic name and consumer group id on the cluster (e.g. retail.), so "         \
+     "several datasets share one cluster; empty: none",                                            \
+     0, offsetof(type, member.topic_prefix)}
 
 #define MM_SERVICE_CONF_SPEC(type, member)                                                         \
     {"spec", MM_CONF_STR, NULL, 0, -1, "MM_SPEC", "dataset spec JSON file", MM_CONF_F_REQUIRED,    \
@@ -90,10 +96,10 @@ extern volatile sig_atomic_t mm_service_stop;
 void mm_service_install_signals(void);
 
 /**
- * @brief Start-up shared by the services: logging, the dataset spec (if
- * @p spec is non-NULL), the bootstrap servers (if @p bootstrap is non-NULL,
- * waiting up to 60 s for the bootstrap file) and then, when
- * --schema-registry-url is set, mm_service_schema_registry_sync().
+ * @brief Start-up shared by the services: logging, the topic prefix, the
+ * dataset spec (if @p spec is non-NULL), the bootstrap servers (if @p bootstrap is non-NULL,
+ * waiting up to 60 s for the bootstrap file) and then, when --schema-registry-url is set,
+ * mm_service_schema_registry_sync().
  */
 mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common, mm_spec_t *spec,
                           char **bootstrap, char *errstr, size_t errstr_size);
@@ -101,22 +107,24 @@ mm_err_t mm_service_setup(const char *service, const mm_service_common_t *common
 #define MM_SERVICE_RUN (-1)
 
 /**
- * @brief Everything a service's main() does before its own work: parse the
- * configuration (defaults < MM_* environment < flags; -X pass-through into
- * @p kafka), answer --help / --dump-config / --help-markdown, install the
- * signal handlers, then mm_service_setup() (logging, spec, bootstrap).
+ * @brief Everything a service's main() does before its own work: answer
+ * --version, parse the configuration (defaults < MM_* environment < flags;
+ * -X pass-through into @p kafka), answer --help / --dump-config /
+ * --help-markdown, install the signal handlers, then mm_service_setup()
+ * (logging, spec, bootstrap).
  * @param positional, n_positional receive the non-option arguments (NULL if
  *        the program takes none).
- * @param config_error_status the exit status for an invalid configuration
- *        (the reason goes to stderr as "program: why" and to the log).
  * @returns MM_SERVICE_RUN to go on, or the exit status main() should return
- * (0 after a help or dump flag). Either way the caller frees @p conf,
- * @p kafka, @p positional, @p spec and @p bootstrap as usual.
+ * (mm/exit.h): MM_EXIT_OK after --version or a help or dump flag,
+ * MM_EXIT_USAGE when the flags or environment do not parse, MM_EXIT_CONFIG
+ * when the setup fails (log level, spec, bootstrap); the reason goes to
+ * stderr as "program: why" (and to the log for a setup failure). Either way
+ * the caller frees @p conf, @p kafka, @p positional, @p spec and
+ * @p bootstrap as usual.
  */
 int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_common_t *common,
                      int argc, char **argv, mm_kv_list_t *kafka, char ***positional,
-                     size_t *n_positional, mm_spec_t *spec, char **bootstrap,
-                     int config_error_status);
+                     size_t *n_positional, mm_spec_t *spec, char **bootstrap);
 
 /**
  * @brief When --schema-registry-url is set, make the registry agree with the
@@ -124,10 +132,16 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
  * its catalog id, verify what is there) and log one line with what was done;
  * otherwise nothing.
  * @returns MM_OK, or the sync's error naming the subject and the id (never the
- * password).
+ * password): MM_ERR_TRANSPORT, MM_ERR_TIMEOUT or MM_ERR_THROTTLED when the
+ * registry could not be asked (see mm_service_err_is_runtime), anything else
+ * when it disagrees or refuses.
  */
 mm_err_t mm_service_schema_registry_sync(const mm_service_common_t *common, char *errstr,
                                          size_t errstr_size);
+
+/** @returns true for a start-up error that retrying may cure (MM_EXIT_FAILURE), false for a
+ *  configuration error (MM_EXIT_CONFIG). */
+bool mm_service_err_is_runtime(mm_err_t err);
 
 /** @brief Blob options from the common configuration (pointers borrowed). */
 void mm_service_blob_opts(const mm_service_common_t *common, mm_blob_opts_t *opts);

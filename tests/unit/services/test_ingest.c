@@ -701,7 +701,7 @@ Test(ingest, check_spec_of_an_invalid_spec_names_the_field_and_fails) {
     int status =
         run_check_spec(MM_FIXTURES_DIR "/specs/invalid/known_in_advance_not_exogenous.json", &out);
     const char *text = (const char *)out.data;
-    cr_expect_eq(status, MM_INGEST_EXIT_FATAL, "%s", text);
+    cr_expect_eq(status, MM_EXIT_CONFIG, "an invalid spec is a configuration error: %s", text);
     cr_expect(strstr(text, "features.known_in_advance[1]"), "%s", text);
     mm_buf_free(&out);
 }

@@ -24,7 +24,7 @@
 #define REJECTED_WHY   "rejected: mase 1.30 not < 1.00 & worse than baseline <1.10>"
 #define MMCTL_WAIT_MS  30000
 #define OUTPUT_MAX     (512 * 1024)
-#define EXIT_USAGE     2
+#define EXIT_USAGE     64
 #define EXIT_NOT_FOUND 3
 
 static char *tmpdir;
