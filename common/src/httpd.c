@@ -265,6 +265,7 @@ static void handle_metrics(void *opaque, const mm_httpd_request_t *req, mm_httpd
     mm_httpd_t *httpd = opaque;
     (void)req;
     resp->content_type = MM_METRICS_CONTENT_TYPE;
+    if (httpd->opts.collect) httpd->opts.collect(httpd->opts.collect_opaque);
     if (httpd->opts.metrics && mm_metrics_render(httpd->opts.metrics, &resp->body)) {
         mm_buf_reset(&resp->body);
         resp->status = MHD_HTTP_INTERNAL_SERVER_ERROR;

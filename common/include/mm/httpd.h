@@ -87,9 +87,11 @@ typedef struct mm_httpd_opts {
     const char *tls_cert_pem; /* PEM certificate (chain), copied; with tls_key_pem: HTTPS only */
     const char *tls_key_pem;  /* PEM private key, copied, wiped at destroy; never logged */
     bool json_errors;         /* the server's own 404/405/413/503 as {"error":{code,message}} */
-    bool request_metrics;     /* count requests by route, method and status, time them by
-                               * route (mm_http_requests_total, mm_http_request_duration_seconds;
-                               * needs metrics) */
+    void (*collect)(void *opaque); /* called before /metrics is rendered (refresh gauges) */
+    void *collect_opaque;
+    bool request_metrics; /* count requests by route, method and status, time them by
+                           * route (mm_http_requests_total, mm_http_request_duration_seconds;
+                           * needs metrics) */
 } mm_httpd_opts_t;
 
 /**
