@@ -497,10 +497,10 @@ mm_err_t mm_httpd_start(mm_httpd_t *httpd, char *errstr, size_t errstr_size) {
     httpd->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, httpd, MHD_OPTION_EXTERNAL_LOGGER, on_log, httpd,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&httpd->addr, MHD_OPTION_THREAD_POOL_SIZE,
-        httpd->opts.threads, MHD_OPTION_CONNECTION_LIMIT, httpd->opts.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, httpd->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        httpd->opts.max_header + (size_t)CONN_BUFFERS, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        httpd, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        httpd->opts.threads > 1 ? httpd->opts.threads : 0, MHD_OPTION_CONNECTION_LIMIT,
+        httpd->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, httpd->opts.timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, httpd->opts.max_header + (size_t)CONN_BUFFERS,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, httpd, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!httpd->daemon)
         return mm_errf(MM_ERR_IO, errstr, errstr_size,
                        "HTTP server could not start (address in use or not available%s?)",

@@ -41,6 +41,8 @@ struct mm_model_cache {
     entry_t *head, *tail;
     size_t max_bytes;
     int64_t failure_hold_ms;
+    mm_model_cache_fetch_fn *fetch;
+    void *fetch_opaque;
     mm_model_cache_load_fn *observer;
     void *observer_opaque;
     mm_model_cache_stats_t stats;
@@ -144,7 +146,9 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
         entry_t *e = table_find(c, sha256_hex);
         if (!e) break;
         if (e->loading) { /* someone else is loading it: wait, then look again */
+            c->stats.waiting++;
             pthread_cond_wait(&c->loaded, &c->lock);
+            c->stats.waiting--;
             continue;
         }
         if (e->failed) {
@@ -181,6 +185,8 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
     c->stats.misses++;
+    mm_model_cache_fetch_fn *fetch = c->fetch;
+    void *fetch_opaque = c->fetch_opaque;
     pthread_mutex_unlock(&c->lock);
 
     int64_t load_started = mono_ns();
@@ -188,7 +194,9 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
     mm_buf_init(&bytes, MM_BUF_CAP_ARTIFACT);
     mm_model_t *loaded = NULL;
     /* The decision names no size: the digest alone vouches for the bytes. */
-    mm_err_t err = mm_blob_get_verified(blob, uri, sha256_hex, -1, &bytes, errstr, errstr_size);
+    mm_err_t err =
+        fetch ? fetch(fetch_opaque, blob, uri, sha256_hex, &bytes, errstr, errstr_size)
+              : mm_blob_get_verified(blob, uri, sha256_hex, -1, &bytes, errstr, errstr_size);
     if (!err) err = mm_model_load(bytes.data, bytes.len, &loaded, errstr, errstr_size);
     size_t size = loaded ? mm_model_memory_size(loaded) + bytes.len : 0;
     mm_buf_free(&bytes);
@@ -253,6 +261,13 @@ void mm_model_cache_stats(mm_model_cache_t *c, mm_model_cache_stats_t *out) {
 void mm_model_cache_set_failure_hold(mm_model_cache_t *c, int64_t hold_ms) {
     pthread_mutex_lock(&c->lock);
     c->failure_hold_ms = hold_ms > 0 ? hold_ms : 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void mm_model_cache_set_fetch(mm_model_cache_t *c, mm_model_cache_fetch_fn *fn, void *opaque) {
+    pthread_mutex_lock(&c->lock);
+    c->fetch = fn;
+    c->fetch_opaque = opaque;
     pthread_mutex_unlock(&c->lock);
 }
 

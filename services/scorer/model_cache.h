@@ -26,7 +26,16 @@ typedef struct mm_model_cache_stats {
     int64_t loads;         /* artifacts fetched and parsed (successful or not) */
     int64_t failures_held; /* calls answered from a held failure, without a load */
     size_t in_use;         /* entries borrowed right now */
+    size_t waiting;        /* callers waiting for another caller's load of the same artifact */
 } mm_model_cache_stats_t;
+
+/**
+ * @brief Fetch an artifact's bytes and verify them (the default:
+ * mm_blob_get_verified). @locality any thread, no cache lock held.
+ */
+typedef mm_err_t(mm_model_cache_fetch_fn)(void *opaque, mm_blob_t *blob, const char *uri,
+                                          const char *sha256_hex, mm_buf_t *out, char *errstr,
+                                          size_t errstr_size);
 
 /** @brief Called after each load with its duration and outcome (any thread, no lock held). */
 typedef void(mm_model_cache_load_fn)(void *opaque, double seconds, mm_err_t err);
@@ -57,6 +66,9 @@ void mm_model_cache_stats(mm_model_cache_t *cache, mm_model_cache_stats_t *out);
  * 0 (the default) retries every time. Set before use.
  */
 void mm_model_cache_set_failure_hold(mm_model_cache_t *cache, int64_t hold_ms);
+
+/** @brief Fetch artifacts with @p fn instead of the blob store (tests, other sources). */
+void mm_model_cache_set_fetch(mm_model_cache_t *cache, mm_model_cache_fetch_fn *fn, void *opaque);
 
 /** @brief Observe every load (metrics). Set before use. */
 void mm_model_cache_set_observer(mm_model_cache_t *cache, mm_model_cache_load_fn *fn, void *opaque);
