@@ -28,12 +28,16 @@ static const char *const spec_head =
     "              \"lags\": [7]},\n"
     " \"algorithms\": [\"ridge\"], \"horizon\": 7, \"holdout\": 7";
 
-static double price_of(int day) {
+void sfx_spec_text(char *out, size_t size, const char *extra) {
+    snprintf(out, size, "%s%s%s}\n", spec_head, extra ? ",\n " : "", extra ? extra : "");
+}
+
+double sfx_price_of(int day) {
     return 10.0 + (double)((day * 7) % 5);
 }
 
-static double sales_of(int day, double price_coef) {
-    return 50.0 + 10.0 * sin(2.0 * M_PI * (double)(day % 7) / 7.0) + price_coef * price_of(day);
+double sfx_sales_of(int day, double price_coef) {
+    return 50.0 + 10.0 * sin(2.0 * M_PI * (double)(day % 7) / 7.0) + price_coef * sfx_price_of(day);
 }
 
 void sfx_day_iso(int day, char *out, size_t out_size) {
@@ -52,8 +56,8 @@ void sfx_add_scoring_data(sfx_t *fx, const char *key) {
     static double y[SFX_DAYS], price[SFX_DAYS];
     for (int d = 0; d < SFX_DAYS; d++) {
         t[d] = d * SFX_DAY_MS;
-        y[d] = sales_of(d, 2.0);
-        price[d] = price_of(d);
+        y[d] = sfx_sales_of(d, 2.0);
+        price[d] = sfx_price_of(d);
     }
     mm_obs_column_t col = {.name = "price", .values = price};
     mm_observation_batch_t b = {.dataset = "sales",
@@ -77,8 +81,8 @@ mm_model_decision_t sfx_train_decision(sfx_t *fx, const char *key, int train_day
     static double y[TRAIN_MAX], price[TRAIN_MAX];
     for (int d = 0; d < train_days; d++) {
         t[d] = d * SFX_DAY_MS;
-        y[d] = sales_of(d, price_coef);
-        price[d] = price_of(d);
+        y[d] = sfx_sales_of(d, price_coef);
+        price[d] = sfx_price_of(d);
     }
     const double *exog[] = {price};
     mm_series_t series = {.n = (size_t)train_days, .time_ms = t, .y = y, .n_exog = 1, .exog = exog};

@@ -54,6 +54,13 @@ typedef struct sfx_opts {
     bool not_caught_up;      /* leave readiness to the test */
 } sfx_opts_t;
 
+/** @brief The fixture's dataset spec as JSON, with @p extra members (may be NULL). */
+void sfx_spec_text(char *out, size_t size, const char *extra);
+
+/** The fixture's data: day @p day's price, and its sales for a price coefficient. */
+double sfx_price_of(int day);
+double sfx_sales_of(int day, double price_coef);
+
 /** @brief Build everything (asserts on failure). */
 void sfx_init(sfx_t *fx, const sfx_opts_t *opts);
 
