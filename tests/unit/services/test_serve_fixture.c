@@ -179,8 +179,10 @@ void sfx_init(sfx_t *fx, const sfx_opts_t *opts) {
     snprintf(fx->state_path, sizeof(fx->state_path), "%s/state.db", fx->tmpdir);
     snprintf(fx->sink_path, sizeof(fx->sink_path), "%s/sink.db", fx->tmpdir);
     char spec_text[4096];
-    snprintf(spec_text, sizeof(spec_text), "%s%s%s}\n", spec_head, opts->spec_extra ? ",\n " : "",
-             opts->spec_extra ? opts->spec_extra : "");
+    if (opts->spec_json)
+        snprintf(spec_text, sizeof(spec_text), "%s", opts->spec_json);
+    else
+        sfx_spec_text(spec_text, sizeof(spec_text), opts->spec_extra);
     cr_assert_eq(
         mm_spec_parse(spec_text, strlen(spec_text), "test spec", &fx->spec, errstr, sizeof(errstr)),
         MM_OK, "%s", errstr);
@@ -194,9 +196,11 @@ void sfx_init(sfx_t *fx, const sfx_opts_t *opts) {
                               .group_id = "mm-scorer-test"};
     fx->scorer = mm_scorer_new(&cfg, errstr, sizeof(errstr));
     cr_assert_not_null(fx->scorer, "%s", errstr);
-    sfx_add_scoring_data(fx, SFX_KEY);
-    sfx_add_scoring_data(fx, SFX_FALLBACK);
-    sfx_add_scoring_data(fx, SFX_BROKEN);
+    if (!opts->spec_json) {
+        sfx_add_scoring_data(fx, SFX_KEY);
+        sfx_add_scoring_data(fx, SFX_FALLBACK);
+        sfx_add_scoring_data(fx, SFX_BROKEN);
+    }
     if (opts->tokens)
         cr_assert_eq(mm_serve_tokens_load(&fx->tokens, NULL, opts->tokens, errstr, sizeof(errstr)),
                      MM_OK, "%s", errstr);
@@ -207,10 +211,12 @@ void sfx_init(sfx_t *fx, const sfx_opts_t *opts) {
                               .metrics = fx->metrics};
     fx->serve = mm_serve_new(fx->scorer, &scfg, errstr, sizeof(errstr));
     cr_assert_not_null(fx->serve, "%s", errstr);
-    mm_model_decision_t d = sfx_train_decision(fx, SFX_KEY, 100, 2.0, 1);
-    cr_assert_eq(mm_serve_put_decision(fx->serve, &d), MM_OK);
-    d = sfx_missing_decision(fx, SFX_BROKEN);
-    cr_assert_eq(mm_serve_put_decision(fx->serve, &d), MM_OK);
+    if (!opts->spec_json) {
+        mm_model_decision_t d = sfx_train_decision(fx, SFX_KEY, 100, 2.0, 1);
+        cr_assert_eq(mm_serve_put_decision(fx->serve, &d), MM_OK);
+        d = sfx_missing_decision(fx, SFX_BROKEN);
+        cr_assert_eq(mm_serve_put_decision(fx->serve, &d), MM_OK);
+    }
     if (!opts->not_caught_up) mm_serve_set_caught_up(fx->serve);
     mm_httpd_opts_t hopts = {.addr = "127.0.0.1:0",
                              .threads = 4,

@@ -52,6 +52,7 @@ typedef struct sfx_opts {
     size_t max_body;         /* 0: the default */
     int64_t failure_hold_ms; /* 0: the default; < 0 none */
     bool not_caught_up;      /* leave readiness to the test */
+    const char *spec_json;   /* another dataset spec; with it, no data and no decisions */
 } sfx_opts_t;
 
 /** @brief The fixture's dataset spec as JSON, with @p extra members (may be NULL). */
