@@ -567,6 +567,23 @@ void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,
         return;
     }
     dec_t *dec = dec_get(sv, q->key);
+    /* An as-of forecasts from the model's grid: the newest step at or before
+     * it; before the model's training data there is nothing to forecast from. */
+    int64_t as_of = q->as_of_ms;
+    const mm_production_model_t *pm = dec && dec->d.has_production ? &dec->d.production : NULL;
+    if (forecast && as_of != 0 && pm && pm->data_end_ms > 0) {
+        int64_t period = mm_freq_period_ms(spec->freq);
+        if (as_of < pm->data_end_ms) {
+            dec_unref(dec);
+            out->outcome = MM_SERVE_BAD_QUERY;
+            snprintf(out->message, sizeof(out->message),
+                     "as_of: before the end of the model's training data (epoch ms %" PRId64
+                     "); forecasts start after it",
+                     pm->data_end_ms);
+            return;
+        }
+        if (spec->freq != MM_FREQ_MONTH && period > 0) as_of -= (as_of - pm->data_end_ms) % period;
+    }
     worker_t *w = worker_take(sv);
     if (!w) {
         dec_unref(dec);
@@ -580,8 +597,8 @@ void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,
     mm_scorer_batch_stats_t stats = {0};
     answer_ctx_t ctx = {.sv = sv, .forecast = forecast, .q = q, .dec = dec, .out = out};
     mm_scorer_run_t run = {.run_id = RUN_ID,
-                           .as_of_ms = q->as_of_ms,
-                           .as_of_given = q->as_of_ms != 0,
+                           .as_of_ms = as_of,
+                           .as_of_given = as_of != 0,
                            .horizon = horizon,
                            .stats = &stats,
                            .scoring = w->sd,
@@ -611,7 +628,10 @@ void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,
         out->outcome = MM_SERVE_NO_MODEL;
         break;
     default:
-        out->outcome = MM_SERVE_MODEL_FAILED;
+        /* The model refused the request's as-of (off its grid): the caller's to fix. */
+        out->outcome = as_of != 0 && out->p.message && strstr(out->p.message, "as_of")
+                           ? MM_SERVE_BAD_QUERY
+                           : MM_SERVE_MODEL_FAILED;
         break;
     }
     if (out->outcome != MM_SERVE_OK)

@@ -426,3 +426,66 @@ Test(serve, a_new_decision_swaps_the_model_while_requests_run) {
                  "every answer came from version 1 or 2, and from 2 after the last swap");
     cr_expect_gt(atomic_load(&run.seen_v2_after_swap), 0);
 }
+
+Test(serve, as_of_forecasts_from_that_time) {
+    json_t *o;
+    cr_assert_eq(
+        post(FC, "{\"key\": \"" SFX_KEY "\", \"as_of\": \"1970-04-20\", \"horizon\": 2}", &o), 200);
+    char first[40], watermark[40];
+    sfx_day_iso(109, watermark, sizeof(watermark)); /* 1970-04-20 is day 109 */
+    sfx_day_iso(110, first, sizeof(first));
+    cr_expect_str_eq(json_string_value(json_object_get(o, "data_watermark")), watermark,
+                     "observations after as_of are not used");
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(o, "times"), 0)), first);
+    json_decref(o);
+    cr_assert_eq(post(FC, "{\"key\": \"" SFX_KEY "\", \"as_of\": 9417600000, \"horizon\": 1}", &o),
+                 200, "epoch milliseconds work too");
+    cr_expect_str_eq(json_string_value(json_object_get(o, "data_watermark")), watermark);
+    json_decref(o);
+    cr_assert_eq(post(FC, "{\"key\": \"" SFX_KEY "\", \"as_of\": 9430000000, \"horizon\": 1}", &o),
+                 200, "a time between steps forecasts from the step before it");
+    cr_expect_str_eq(json_string_value(json_object_get(o, "data_watermark")), watermark);
+    json_decref(o);
+    expect_error(FC, "{\"key\": \"" SFX_KEY "\", \"as_of\": \"1970-01-10\"}", 400,
+                 "invalid_request", NULL);
+}
+
+/* Arbitrary bytes get an answer (never a crash or a hang): a bounded set of statuses. */
+Test(serve, arbitrary_bodies_get_a_clear_answer) {
+    static const char *const seeds[] = {
+        "{\"key\": \"" SFX_KEY "\", \"horizon\": 3}",
+        "{\"keys\": [\"" SFX_KEY "\", {\"store\": 1, \"item\": 1}], \"as_of\": 1}",
+        "{\"key\": \"" SFX_KEY "\", \"covariates\": [{\"date\": \"1970-05-01\", \"price\": 1}]}",
+    };
+    unsigned seed = 12345;
+    char body[512];
+    for (int i = 0; i < 3000; i++) {
+        const char *s = seeds[i % 3];
+        size_t n = strlen(s);
+        memcpy(body, s, n + 1);
+        for (int k = 0; k < 1 + i % 4; k++) { /* flip, cut or duplicate a few bytes */
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % n;
+            switch ((seed >> 4) % 3) {
+            case 0:
+                body[at] = (char)(seed >> 16);
+                break;
+            case 1:
+                body[at] = '\0';
+                break;
+            default:
+                body[at] = body[(at + 7) % n];
+                break;
+            }
+        }
+        char *text = NULL;
+        int status = sfx_request(&fx, "POST", FC, body, NULL, &text);
+        cr_assert(status == 200 || status == 400 || status == 404 || status == 500, "status %d for %s", status,
+                  body);
+        cr_assert(text[0] == '{', "JSON for %s: %s", body, text);
+        free(text);
+    }
+    json_t *o;
+    cr_expect_eq(post(FC, "{\"key\": \"" SFX_KEY "\"}", &o), 200, "still answering");
+    json_decref(o);
+}
