@@ -15,7 +15,8 @@ apt_packages=(
   libcriterion-dev
   nodejs npm jq python3
 )
-[[ "${MM_DEPS_BENCH:-0}" == 1 ]] && apt_packages+=(wrk)  # bench/serving: the HTTP load generator
+apt_packages+=(openssl)  # the serve TLS test makes a self-signed pair with the openssl CLI
+[[ "${MM_DEPS_BENCH:-0}" == 1 ]] && apt_packages+=(wrk curl)  # bench/serving: load generator, probes
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
   apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas)
 fi
