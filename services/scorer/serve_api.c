@@ -57,6 +57,16 @@ typedef struct api_error {
 static bool fail(api_error_t *e, int status, const char *code, const char *field, const char *fmt,
                  ...) __attribute__((format(printf, 5, 6)));
 
+/* Cut a UTF-8 sequence that truncation left incomplete at the end of @p s. */
+static void utf8_trim(char *s) {
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--; /* continuation bytes */
+    if (i == 0 || (unsigned char)s[i - 1] < 0x80) return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (n - (i - 1) < want) s[i - 1] = '\0';
+}
+
 static bool fail(api_error_t *e, int status, const char *code, const char *field, const char *fmt,
                  ...) {
     e->status = status;
@@ -66,6 +76,8 @@ static bool fail(api_error_t *e, int status, const char *code, const char *field
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    utf8_trim(e->field); /* names from the request may be cut mid-character */
+    utf8_trim(e->message);
     return false;
 }
 

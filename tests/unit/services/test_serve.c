@@ -172,6 +172,13 @@ Test(serve, bad_requests_get_400_naming_the_field) {
     expect_error(FC, "{\"key\": \"a\\u0001b\"}", 400, "invalid_field", "key");
     expect_error(FC, "{\"key\": \"" SFX_KEY "\", \"colour\": 1}", 400, "unknown_field", "colour");
     expect_error(FC, "{\"key\": {\"store\": 1}}", 400, "invalid_field", "key.item");
+    char long_name[1024] = "{\"key\": \"" SFX_KEY "\", \"";
+    for (int i = 0; i < 150; i++) strcat(long_name, "\u00e9"); /* 2 bytes each in UTF-8 */
+    strcat(long_name, "x\": 1}");
+    json_t *o;
+    cr_expect_eq(post(FC, long_name, &o), 400);
+    cr_expect_gt(strlen(error_field(o)), 100, "a name cut to fit stays valid UTF-8 and is shown");
+    json_decref(o);
     expect_error(FC, "{\"key\": {\"store\": 1, \"item\": 1, \"shelf\": 2}}", 400, "unknown_field",
                  "key.shelf");
     expect_error(FC, "{\"key\": {\"store\": 1.5, \"item\": 1}}", 400, "invalid_field", "key.store");
@@ -480,8 +487,8 @@ Test(serve, arbitrary_bodies_get_a_clear_answer) {
         }
         char *text = NULL;
         int status = sfx_request(&fx, "POST", FC, body, NULL, &text);
-        cr_assert(status == 200 || status == 400 || status == 404 || status == 500, "status %d for %s", status,
-                  body);
+        cr_assert(status == 200 || status == 400 || status == 404 || status == 500,
+                  "status %d for %s", status, body);
         cr_assert(text[0] == '{', "JSON for %s: %s", body, text);
         free(text);
     }
