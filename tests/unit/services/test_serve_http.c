@@ -212,6 +212,25 @@ Test(serve_http, connections_over_the_limit_are_closed_until_one_frees) {
     cr_expect_eq(r.status, 200, "a connection freed is a connection served");
 }
 
+Test(serve_http, an_idle_or_slow_connection_is_closed_after_the_timeout) {
+    sfx_init(&fx, NULL);
+    mm_httpd_destroy(fx.httpd);
+    char errstr[256];
+    mm_httpd_opts_t opts = {.addr = "127.0.0.1:0", .timeout_s = 1};
+    fx.httpd = mm_httpd_new(&opts, errstr, sizeof(errstr));
+    cr_assert_not_null(fx.httpd, "%s", errstr);
+    sfx_listen(&fx, NULL, NULL);
+    int fd = connect_raw(); /* receive timeout 5 s: longer than the server's 1 s */
+    cr_assert_geq(fd, 0);
+    const char *partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n"; /* never finished */
+    cr_assert_gt(send(fd, partial, strlen(partial), MSG_NOSIGNAL), 0);
+    char reply[256];
+    ssize_t got = recv(fd, reply, sizeof(reply), 0);
+    cr_expect_eq(got, 0, "the server closed the slow connection (recv %zd)", got);
+    close(fd);
+    cr_expect_eq(fetch("http", "/healthz", NULL, NULL, NULL).status, 200);
+}
+
 /* ------------------------------------------------------------ drain */
 
 static void handle_slow(void *opaque, const mm_httpd_request_t *req, mm_httpd_response_t *resp) {
