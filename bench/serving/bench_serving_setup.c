@@ -2,15 +2,15 @@
  * bench_serving_setup.c - the data of the serving benchmark (bench/serving/README.md):
  * for keys 0..N-1 ("store=<i/100>/item=<i%100>"), a daily series, a model
  * trained on it (distinct artifact per key) under production/ in the blob
- * store, the key's scoring data in the serving scorer's state store, a
- * ModelDecision on mm.decisions, and the same model's parameters as JSON for
- * the Python reference server.
+ * store, the key's newest observations on mm.observations (the scoring data
+ * the server consumes), a ModelDecision on mm.decisions, and the same model's
+ * parameters as JSON for the Python reference server.
  *
  *   bench_serving_setup DIR KEYS BLOB_URL BOOTSTRAP [VERSION FIRST COUNT]
  *
  * With VERSION, only keys FIRST..FIRST+COUNT-1 get a new model (its level
  * moved by 10%) and a decision naming it as VERSION: the hot swap.
- * BOOTSTRAP "-" skips Kafka (no decisions produced).
+ * BOOTSTRAP "-" skips Kafka (no records produced).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -26,12 +26,12 @@
 #include "mm/model.h"
 #include "mm/sha256.h"
 #include "mm/spec.h"
-#include "scoring_data.h"
 
-#define DAYS    120
-#define DAY_MS  86400000LL
-#define SEASON  7
-#define KEY_MAX 64
+#define DAYS     120
+#define DAY_MS   86400000LL
+#define SEASON   7
+#define KEY_MAX  64
+#define OBS_DAYS 35 /* observations sent as scoring data: five seasons */
 
 static const char *const spec_json =
     "{\"name\": \"serving\", \"task\": \"forecast\", \"key\": [\"store\", \"item\"],\n"
@@ -93,12 +93,6 @@ int main(int argc, char **argv) {
     bopts.create_container = true;
     mm_blob_t *blob = mm_blob_new(blob_url, &bopts, errstr, sizeof(errstr));
     if (!blob) die(blob_url, errstr);
-    mm_scoring_data_t *sd = NULL;
-    if (version == 1) {
-        snprintf(path, sizeof(path), "%s/state.db", dir);
-        sd = mm_scoring_data_open(path, &spec, 400, "bench", errstr, sizeof(errstr));
-        if (!sd) die(path, errstr);
-    }
     long failed = 0;
     mm_kafka_producer_t *producer = NULL;
     if (strcmp(bootstrap, "-") != 0) {
@@ -109,7 +103,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof(path), "%s/keys.txt", dir);
     FILE *keys_file = version == 1 ? fopen(path, "w") : NULL;
 
-    static int64_t t[DAYS];
+    static int64_t t[DAYS], lines[OBS_DAYS];
     static double y[DAYS];
     for (long i = first; i < first + count; i++) {
         char key[KEY_MAX];
@@ -126,16 +120,6 @@ int main(int argc, char **argv) {
         if (mm_blob_put_immutable(blob, prod, res.artifact, res.artifact_len, sha, errstr,
                                   sizeof(errstr)))
             die(prod, errstr);
-        if (sd) {
-            mm_observation_batch_t b = {.dataset = spec.name,
-                                        .spec_hash = spec.hash,
-                                        .partition_key = key,
-                                        .load_id = "bench",
-                                        .n_rows = DAYS,
-                                        .time_ms = t,
-                                        .target = y};
-            if (mm_scoring_data_apply(sd, NULL, 0, 0, &b, errstr, sizeof(errstr))) die(key, errstr);
-        }
         if (keys_file) fprintf(keys_file, "%s\n", key);
         /* The reference server's model: the last season, per key. */
         snprintf(path, sizeof(path), "%s/ref/%ld.json", dir, i);
@@ -146,6 +130,27 @@ int main(int argc, char **argv) {
             fprintf(rf, "%s%.6f", d > DAYS - SEASON ? ", " : "", y[d]);
         fprintf(rf, "], \"data_end_ms\": %" PRId64 "}\n", t[DAYS - 1]);
         fclose(rf);
+        if (producer && version == 1) {
+            mm_observation_batch_t b = {.dataset = spec.name,
+                                        .spec_hash = spec.hash,
+                                        .partition_key = key,
+                                        .load_id = "bench",
+                                        .source = "bench",
+                                        .end_of_load = true,
+                                        .load_rows_for_key = OBS_DAYS,
+                                        .load_batches_for_key = 1,
+                                        .n_rows = OBS_DAYS,
+                                        .time_ms = t + DAYS - OBS_DAYS,
+                                        .target = y + DAYS - OBS_DAYS,
+                                        .line = lines};
+            mm_buf_t payload;
+            mm_buf_init(&payload, 0);
+            if (mm_avro_encode_observation_batch(&b, &payload, errstr, sizeof(errstr)) ||
+                mm_kafka_produce(producer, MM_TOPIC_OBSERVATIONS, key, strlen(key), payload.data,
+                                 payload.len, NULL, 30000, errstr, sizeof(errstr)))
+                die(key, errstr);
+            mm_buf_free(&payload);
+        }
         if (producer) {
             char train_id[MM_SHA256_HEX_LEN + 1];
             char seed[256];
@@ -185,7 +190,6 @@ int main(int argc, char **argv) {
         if (mm_kafka_producer_flush(producer, 120000)) die("decisions", "not all delivered");
         mm_kafka_producer_destroy(producer, 10000);
     }
-    mm_scoring_data_close(sd);
     mm_blob_destroy(blob);
     mm_spec_clear(&spec);
     if (failed) die("decisions", "some were not delivered");

@@ -46,7 +46,7 @@ rm -rf "$out"; mkdir -p "$out/blobs"
 say "# serving benchmark $(date -u +%FT%TZ) on $(nproc) cores: $keys keys, cache ${cache_mib} MiB," \
     "wrk $wrk_threads threads x $conns connections for $duration, blob $blob_kind"
 
-"$build/tools/devbroker/mm-devbroker" --partitions 32 --bootstrap-file "$out/bootstrap" \
+"$build/tools/devbroker/mm-devbroker" --partitions 64 --bootstrap-file "$out/bootstrap" \
   --watch-pid $$ >"$out/devbroker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do [[ -s "$out/bootstrap" ]] && break; sleep 0.1; done
@@ -66,7 +66,7 @@ fi
 
 start=$(date +%s)
 "$build/bench/bench_serving_setup" "$out" "$keys" "$blob_url" "$bootstrap" 2>>"$out/setup.log"
-say "setup: $keys models, scoring data and decisions in $(( $(date +%s) - start )) s"
+say "setup: $keys models, observations and decisions in $(( $(date +%s) - start )) s"
 
 port="$(free_port)"
 MM_KAFKA_SESSION_TIMEOUT_MS=6000 "$build/services/scorer/mm-scorer" serve \
