@@ -23,5 +23,9 @@ HEAD
            services/scorer/mm-scorer tools/devbroker/mm-devbroker; do
     "$build/$b" --help-markdown 2>/dev/null
     echo
+    if [ "$b" = services/ingest/mm-ingest ]; then
+      "$build/$b" watch --help-markdown 2>/dev/null
+      echo
+    fi
   done
 } >"$out"

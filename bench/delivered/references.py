@@ -4,7 +4,8 @@ references.py - the reference forecasts of the delivered-accuracy benchmark:
 what a user would script instead of the pipeline, on the very files the
 pipeline is given (prepare.py's train.csv and planned.csv).
 
-    references.py --data DIR --method snaive|ets|xgb [--workers 2] --out FILE
+    references.py --data DIR --method snaive|ets|xgb|autoets [--workers 2]
+                  [--sample N] --out FILE
 
   snaive  seasonal naive: the last season repeated
   ets     statsmodels ExponentialSmoothing per series, damped additive trend
@@ -13,6 +14,15 @@ pipeline is given (prepare.py's train.csv and planned.csv).
   xgb     per-series XGBoost with the lags, rolling means, calendar and
           exogenous features of bench/models/reference.py, GIVEN the planned
           price and promotion of every forecast step (planned.csv)
+  autoets statsforecast's AutoETS (season length of the frequency) over all
+          series at once with n_jobs=--workers; needs the statsforecast
+          package from PyPI (bench/seed/setup.sh makes a virtual environment
+          with it: run this script with that environment's python)
+
+--sample N forecasts only every k-th series (k = series // N), for methods
+too slow for every series: the JSON line then gives the series fitted and
+the series in the data, so the wall time can be extrapolated (and is said to
+be).
 
 Forecasts of a series that never went negative are clipped at zero, as the
 model library does. Writes key,date,value (key = the partition key,
@@ -65,6 +75,29 @@ def xgb(y, h, days, exog, **_):
 METHODS = {"snaive": snaive, "ets": ets, "xgb": xgb}
 
 
+def autoets_all(series, season, workers):
+    """One StatsForecast call over every series; integer time (frequency-free),
+    mapped back to each series' planned dates."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+    frames = [pd.DataFrame({"unique_id": key, "ds": np.arange(len(y)), "y": y})
+              for key, y, _h, _days, _exog, _dates in series]
+    df = pd.concat(frames, ignore_index=True)
+    h = max(s[2] for s in series)
+    sf = StatsForecast(models=[AutoETS(season_length=season)], freq=1, n_jobs=workers)
+    fc = sf.forecast(df=df, h=h)
+    if "unique_id" not in fc.columns:
+        fc = fc.reset_index()
+    by_key = {k: g.sort_values("ds")["AutoETS"].values for k, g in fc.groupby("unique_id", sort=False)}
+    out = []
+    for key, y, hk, _days, _exog, dates in series:
+        pred = np.asarray(by_key[key][:hk], dtype=float)
+        if np.all(y[~np.isnan(y)] >= 0):
+            pred = np.maximum(pred, 0)
+        out.append((key, dates, pred, 0))
+    return out
+
+
 def forecast_chunk(task):
     method, season, series = task
     fn = METHODS[method]
@@ -104,7 +137,8 @@ def load_series(data_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--method", required=True, choices=sorted(METHODS))
+    ap.add_argument("--method", required=True, choices=sorted(METHODS) + ["autoets"])
+    ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -113,14 +147,21 @@ def main():
 
     t0 = time.perf_counter()
     series = load_series(args.data)
-    tasks = [(args.method, season, series[i:i + CHUNK_SERIES])
-             for i in range(0, len(series), CHUNK_SERIES)]
-    if args.workers > 1:
-        import multiprocessing as mp
-        with mp.get_context("fork").Pool(args.workers) as pool:
-            results = pool.map(forecast_chunk, tasks, chunksize=1)
+    in_data = len(series)
+    if args.sample and args.sample < len(series):
+        step = len(series) // args.sample
+        series = series[::step][:args.sample]
+    if args.method == "autoets":
+        results = [autoets_all(series, season, args.workers)]
     else:
-        results = [forecast_chunk(t) for t in tasks]
+        tasks = [(args.method, season, series[i:i + CHUNK_SERIES])
+                 for i in range(0, len(series), CHUNK_SERIES)]
+        if args.workers > 1:
+            import multiprocessing as mp
+            with mp.get_context("fork").Pool(args.workers) as pool:
+                results = pool.map(forecast_chunk, tasks, chunksize=1)
+        else:
+            results = [forecast_chunk(t) for t in tasks]
     short = 0
     with open(args.out, "w") as fh:
         fh.write("key,date,value\n")
@@ -130,7 +171,8 @@ def main():
                 for d, v in zip(dates, pred):
                     fh.write("%s,%s,%.6g\n" % (key, d, v))
     seconds = time.perf_counter() - t0
-    print(json.dumps({"method": args.method, "series": len(series), "workers": args.workers,
+    print(json.dumps({"method": args.method, "series": len(series), "series_in_data": in_data,
+                      "workers": args.workers,
                       "seconds": round(seconds, 3), "nonseasonal_series": short}))
 
 

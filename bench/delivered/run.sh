@@ -27,7 +27,18 @@
 # references and of the batch run, medians reported; 1), MM_BENCH_TIMEOUT
 # (seconds to wait for decisions, 3600), MM_BENCH_STALL (seconds without a new
 # decision after which the run goes on with the keys decided so far, 300),
-# MM_BENCH_SCORER_ARGS (extra mm-scorer arguments, split on spaces).
+# MM_BENCH_SCORER_ARGS (extra mm-scorer arguments, split on spaces),
+# MM_BENCH_METHODS (the references to run, default "snaive ets xgb"; autoets
+# needs MM_BENCH_PYREF, a python with statsforecast: bench/seed/setup.sh),
+# MM_BENCH_SAMPLE_<METHOD> (fit only that many series with that reference,
+# e.g. MM_BENCH_SAMPLE_ETS=1000; its time is then extrapolated and said so),
+# MM_BENCH_HTTP_PORT (first of two loopback ports for the trainer's and the
+# promoter's /metrics, 19180).
+#
+# Every second a sampler records CPU use (busy cores from /proc/stat), each
+# service's RSS and the trainer's and promoter's counters (samples.tsv); the
+# stages' start and end times go to marks.tsv; bench/seed/summarise.py turns
+# both into the per-stage table (time, busy cores, rows stored, models).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/delivered"
@@ -58,6 +69,11 @@ timeout_s="${MM_BENCH_TIMEOUT:-3600}"
 stall_s="${MM_BENCH_STALL:-300}"
 py=/usr/bin/python3
 cores=$(nproc) # before OMP_NUM_THREADS is set below: nproc honours it
+pyref="${MM_BENCH_PYREF:-$root/.deps/pyref/bin/python}"
+http_port="${MM_BENCH_HTTP_PORT:-19180}"
+# Peak RSS of the one-shot processes (mm-ingest, mm-scorer batch): GNU time.
+timed=(/usr/bin/time -f '%M')
+[[ -x /usr/bin/time ]] || { echo "run.sh: needs GNU time (/usr/bin/time, Debian package time)" >&2; exit 1; }
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 fail() { printf '[bench] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -70,14 +86,19 @@ order=()
 stop_service() {
   local name=$1 pid=${pid_of[$1]:-}
   [[ -n "$pid" ]] || return 0
+  local hwm
+  hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+  [[ -n "$hwm" && -n "${out:-}" ]] && printf '%s\t%s\n' "$name" "$hwm" >>"$out/peak-rss-kib.tsv"
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   unset "pid_of[$name]"
 }
+sampler_pid=""
 cleanup() {
   local status=$?
+  [[ -n "$sampler_pid" ]] && kill "$sampler_pid" 2>/dev/null
   for ((i = ${#order[@]} - 1; i >= 0; i--)); do stop_service "${order[i]}"; done
   ((status == 0)) || say "logs are in $out/logs"
   exit "$status"
@@ -86,11 +107,35 @@ trap cleanup EXIT
 trap 'say "failed at line $LINENO: $BASH_COMMAND"' ERR
 trap 'exit 130' INT TERM
 
+mark() { printf '%s\t%s\n' "$1" "$(now)" >>"$out/marks.tsv"; }
+metric() { # port name -> the value of an unlabelled sample, or empty
+  { curl -s --max-time 1 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } |
+    awk -v n="$2" '$1 == n { print $2; exit }'
+}
+sample_loop() { # one line a second: time, cpu busy/total jiffies, RSS (KiB) per service, counters
+  local line name pid rss
+  printf 'time\tbusy\ttotal\trss_kib\ttrainer_rows\ttrainer_trained\ttrainer_queue\tpromoter_pending\n' >"$out/samples.tsv"
+  while :; do
+    read -r _ u n sy id io irq sirq st _ </proc/stat
+    rss=""
+    for name in devbroker trainer promoter; do
+      pid=$(cat "$out/pids/$name" 2>/dev/null || true)
+      [[ -n "$pid" ]] && rss+="$name=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0),"
+    done
+    line="$(now)\t$((u + n + sy + irq + sirq + st))\t$((u + n + sy + id + io + irq + sirq + st))\t${rss%,}"
+    line+="\t$(metric "$http_port" mm_trainer_rows_consumed_total)\t$(metric "$http_port" mm_trainer_models_trained_total)"
+    line+="\t$(metric "$http_port" mm_trainer_training_queue_depth)\t$(metric "$((http_port + 1))" mm_promoter_outbox_pending)"
+    printf '%b\n' "$line" >>"$out/samples.tsv"
+    sleep 1
+  done
+}
+
 start_service() {
   local name=$1; shift
   (cd "$out/work" && exec "$@") >"$out/logs/$name.out" 2>"$out/logs/$name.log" &
   pid_of[$name]=$!
   order+=("$name")
+  echo "$!" >"$out/pids/$name"
 }
 check_services() {
   local name
@@ -121,7 +166,7 @@ done
 command -v jq >/dev/null || fail "jq is missing: scripts/deps.sh"
 
 rm -rf "$out"
-mkdir -p "$out/data" "$out/logs" "$out/blobs" "$out/work" "$out/fc"
+mkdir -p "$out/data" "$out/logs" "$out/blobs" "$out/work" "$out/fc" "$out/pids"
 export MM_BOOTSTRAP_FILE="$out/bootstrap.txt"
 export MM_BLOB_URL="file://$out/blobs"
 export MM_KAFKA_SESSION_TIMEOUT_MS=6000 # the one-machine broker settles quickly (scripts/demo.sh)
@@ -207,7 +252,7 @@ scorer_cmd+=("${scorer_extra[@]}")
 run_ingest() { # name file pace-group -> sets ingest_keys
   local name=$1 file=$2 pace=$3 status
   set +e
-  (cd "$out/work" && "$ingest" --pace-group "$pace" --load-id "bench-$name" "$file") \
+  (cd "$out/work" && "${timed[@]}" -o "$out/logs/rss-ingest-$name.txt" "$ingest" --pace-group "$pace" --load-id "bench-$name" "$file") \
     >"$out/logs/ingest-$name.out" 2>"$out/logs/ingest-$name.log"
   status=$?
   set -e
@@ -246,7 +291,7 @@ run_score() { # name horizon -> sink $out/sink-<name>.db, run id bench-<name>
     local sink="$out/sink-$name.db" tag=$name
     ((r == 1)) || { sink="$out/work/sink-$name-r$r.db"; tag="$name-r$r"; }
     t=$(now)
-    (cd "$out/work" && "${scorer_cmd[@]}" --sink "$sink" --horizon "$horizon" --run-id "bench-$name") \
+    (cd "$out/work" && "${timed[@]}" -o "$out/logs/rss-scorer-$tag.txt" "${scorer_cmd[@]}" --sink "$sink" --horizon "$horizon" --run-id "bench-$name") \
       >"$out/logs/scorer-$tag.out" 2>"$out/logs/scorer-$tag.log" ||
       fail "mm-scorer $tag (see $out/logs/scorer-$tag.log)"
     score_times+=("$(since "$t")")
@@ -258,16 +303,21 @@ say "starting mm-devbroker, mm-trainer, mm-promoter"
 start_service devbroker "$devbroker" --bootstrap-file "$MM_BOOTSTRAP_FILE" --partitions 4
 for _ in $(seq 1 100); do [[ -s "$MM_BOOTSTRAP_FILE" ]] && break; sleep 0.1; done
 [[ -s "$MM_BOOTSTRAP_FILE" ]] || fail "mm-devbroker did not start (see $out/logs/devbroker.log)"
-start_service trainer "$trainer" --state "$out/trainer.db"
-start_service promoter "$promoter" --registry "$out/registry.db"
+start_service trainer "$trainer" --state "$out/trainer.db" --http-addr "127.0.0.1:$http_port"
+start_service promoter "$promoter" --registry "$out/registry.db" --http-addr "127.0.0.1:$((http_port + 1))"
+sample_loop &
+sampler_pid=$!
 
 t_pipeline=$(now)
 t=$(now)
+mark ingest_start
 run_ingest train "$out/data/train.csv" mm-trainer
+mark ingest_end
 t_ingest=$(since "$t")
 all_keys=$ingest_keys
 t=$(now)
 wait_decisions "$all_keys"
+mark decided
 t_train=$(since "$t")
 say "$decided_keys of $all_keys keys decided (${t_train}s after the load)"
 "$mmctl" report --registry "$out/registry.db" -o json >"$out/registry-report.json" 2>/dev/null || true
@@ -279,7 +329,9 @@ t=$(now)
 run_ingest planned "$out/data/planned.csv" ""
 t_planned=$(since "$t")
 score_times=()
+mark score_start
 run_score main "$horizon"
+mark score_end
 t_score=$(printf '%s ' "${score_times[@]}" | median)
 t_total=$(since "$t_pipeline")
 if [[ $mode == freshness ]]; then
@@ -291,20 +343,40 @@ if [[ $mode == freshness ]]; then
   t_score_fresh=$(printf '%s ' "${score_times[@]}" | median)
 fi
 stop_service devbroker
+kill "$sampler_pid" 2>/dev/null || true
+wait "$sampler_pid" 2>/dev/null || true
+sampler_pid=""
+du -sk "$out/trainer.db" "$out/registry.db" "$out/work" "$out/blobs" "$out"/sink-*.db 2>/dev/null >"$out/disk-kib.tsv" || true
 
 # ---------------------------------------------------------------- references
 methods=(snaive ets xgb)
 [[ $mode == weekly ]] && methods=(snaive ets)
 [[ $mode == freshness ]] && methods=(snaive)
+[[ -n "${MM_BENCH_METHODS:-}" ]] && read -r -a methods <<<"$MM_BENCH_METHODS"
+declare -A ref_note=()
 declare -A ref_seconds=()
 for m in "${methods[@]}"; do
   secs=()
   for ((r = 1; r <= repeat; r++)); do
     dest="$out/fc/$m.csv"; ((r == 1)) || dest="$out/work/$m-r$r.csv"
-    line=$("$py" "$here/references.py" --data "$out/data" --method "$m" --workers "$workers" \
-      --out "$dest" 2>>"$out/logs/references.log") || fail "references.py $m (see $out/logs/references.log)"
+    ref_py=$py ref_args=()
+    if [[ $m == autoets ]]; then
+      ref_py=$pyref
+      [[ -x "$ref_py" ]] || fail "autoets needs statsforecast: bench/seed/setup.sh (or set MM_BENCH_PYREF)"
+    fi
+    sample_var="MM_BENCH_SAMPLE_${m^^}"
+    [[ -n "${!sample_var:-}" ]] && ref_args+=(--sample "${!sample_var}")
+    line=$("$ref_py" "$here/references.py" --data "$out/data" --method "$m" --workers "$workers" \
+      "${ref_args[@]}" --out "$dest" 2>>"$out/logs/references.log") || fail "references.py $m (see $out/logs/references.log)"
     echo "$line" >>"$out/logs/references.out"
-    secs+=("$(jq -r .seconds <<<"$line")")
+    fitted=$(jq -r .series <<<"$line") in_data=$(jq -r '.series_in_data // .series' <<<"$line")
+    if ((fitted < in_data)); then
+      # A sampled reference: its time scaled to every series, and said so.
+      secs+=("$(jq -r --argjson k "$in_data" '.seconds * $k / .series' <<<"$line")")
+      ref_note[$m]="$fitted of $in_data series fitted; time extrapolated to all ($(jq -r .seconds <<<"$line") s measured)"
+    else
+      secs+=("$(jq -r .seconds <<<"$line")")
+    fi
   done
   ref_seconds[$m]=$(printf '%s ' "${secs[@]}" | median)
   say "reference $m: ${ref_seconds[$m]} s (median of $repeat, $workers workers)"
@@ -330,6 +402,8 @@ for m in "${methods[@]}"; do
   [[ $m == xgb ]] && name="reference xgb (given planned price, promo)"
   [[ $m == ets ]] && name="reference ets (statsmodels, damped add. trend, add. season)"
   [[ $m == snaive ]] && name="reference snaive"
+  [[ $m == autoets ]] && name="reference autoets (statsforecast AutoETS)"
+  [[ -n "${ref_note[$m]:-}" ]] && name+=" [sample]"
   eval_args+=(--forecasts "$name=$out/fc/$m.csv" --time "$name=${ref_seconds[$m]}")
 done
 "$py" "$here/evaluate.py" "${eval_args[@]}" >"$out/logs/evaluate.out" 2>"$out/logs/evaluate.log" ||
@@ -355,7 +429,12 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "Reference ets: $nonseasonal series shorter than two seasons (statsmodels' least for a" \
       "seasonal fit) got the damped trend without season."
   fi
+  for m in "${!ref_note[@]}"; do echo "Reference $m: ${ref_note[$m]}."; done
   echo
   cat "$out/table.md"
+  if "$py" "$root/bench/seed/summarise.py" --out "$out" --cores "$cores" >"$out/stages.md" 2>>"$out/logs/summarise.log"; then
+    echo
+    cat "$out/stages.md"
+  fi
 } >"$out/RESULTS-run.md"
 cat "$out/RESULTS-run.md"

@@ -23,9 +23,13 @@
  *     7 KNOWN    u32 known_in_advance mask, written when the model has
  *                exogenous columns; absent = every column known in advance
  *                (what artifacts written before it were backtested with)
+ *     8 POOLED   u32 entities: the model was fitted on the rows of this many
+ *                series at once (mm_model_train_pooled); written only then.
+ *                A reader that predates it loads such a model as one
+ *                series' (without a tail, its lags are missing)
  *   u32 CRC-32 of everything before it
  *
- * Sections 5 to 7 and the ensemble (algorithm 10) came later without a
+ * Sections 5 to 8 and the ensemble (algorithm 10) came later without a
  * format change: a reader that predates them skips the new sections (it
  * forecasts and predicts as before), refuses an ensemble as an unknown
  * algorithm (MM_ERR_UNSUPPORTED), and this reader loads the earlier
@@ -57,7 +61,8 @@ enum {
     SEC_PARAMS = 4,
     SEC_SELECTION = 5,
     SEC_TELEMETRY = 6,
-    SEC_KNOWN = 7
+    SEC_KNOWN = 7,
+    SEC_POOLED = 8
 };
 
 /* Telemetry rows an artifact may hold: the longest rolling window allowed. */
@@ -269,6 +274,12 @@ mm_err_t mm_models__serialize(const mm_model_t *model, uint8_t **out, size_t *ou
         w_u32(&w, (uint32_t)model->n_exog);
         for (size_t i = 0; i < model->n_telemetry * model->n_exog; i++)
             w_f64(&w, model->telemetry[i]);
+        w_section_end(&w, at);
+    }
+
+    if (model->n_entities > 1) {
+        at = w_section_begin(&w, SEC_POOLED);
+        w_u32(&w, model->n_entities);
         w_section_end(&w, at);
     }
 
@@ -580,6 +591,9 @@ static const char *read_section(uint16_t tag, rbuf_t *s, mm_model_t *model, load
         ld->have_known = true;
         ld->known_in_advance = r_u32(s);
         return s->failed ? "known-in-advance section" : NULL;
+    case SEC_POOLED:
+        model->n_entities = r_u32(s);
+        return s->failed || model->n_entities < 2 ? "pooled section" : NULL;
     case SEC_TELEMETRY:
         ld->have_telemetry = true;
         return read_telemetry(s, model, &ld->telemetry_cols) ? NULL : "telemetry section";
@@ -597,7 +611,7 @@ static const char *read_body(rbuf_t *r, mm_model_t *model, loaded_t *ld) {
         if (r->failed || !r_need(r, sec_len)) return "section header runs past the end";
         rbuf_t s = {.p = r->p + r->pos, .len = sec_len};
         r->pos += sec_len;
-        if (tag >= SEC_CONFIG && tag <= SEC_KNOWN) {
+        if (tag >= SEC_CONFIG && tag <= SEC_POOLED) {
             /* a second copy would leak the first, and means a broken writer */
             if (seen & (1u << tag)) return "a section appears twice";
             seen |= 1u << tag;

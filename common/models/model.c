@@ -19,20 +19,8 @@ void mm_train_result_clear(mm_train_result_t *res) {
     memset(res, 0, sizeof *res);
 }
 
-mm_err_t mm_model_train(const mm_model_config_t *cfg_in, const mm_series_t *series,
-                        mm_train_result_t *out, char *errstr, size_t errstr_size) {
-    memset(out, 0, sizeof *out);
-    out->algorithm = MM_ALGO_AUTO;
-    mm_metrics_init(&out->metrics);
-    mm_metrics_init(&out->baseline);
-    for (int a = 0; a < MM_ALGO__COUNT; a++) mm_metrics_init(&out->per_algo[a]);
-    if (!cfg_in || !series)
-        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "train: NULL config or series");
-    mm_model_config_t cfg = *cfg_in;
-    mm_models__resolve_tuning(&cfg);
-    cfg.features.n_exog = series->n_exog;
-    mm_err_t err = mm_model_config_validate(&cfg, errstr, errstr_size);
-    if (err != MM_OK) return err;
+mm_err_t mm_models__check_series(const mm_model_config_t *cfg_in, const mm_series_t *series,
+                                 char *errstr, size_t errstr_size) {
     if (series->n > 0 && (!series->time_ms || !series->y))
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
                        "train: series without times or values");
@@ -62,6 +50,25 @@ mm_err_t mm_model_train(const mm_model_config_t *cfg_in, const mm_series_t *seri
                        "train: times must lie in years 1..9999 (%lld..%lld ms), got %lld..%lld",
                        (long long)MM_MODELS__MIN_TIME_MS, (long long)MM_MODELS__MAX_TIME_MS,
                        (long long)series->time_ms[0], (long long)series->time_ms[series->n - 1]);
+    return MM_OK;
+}
+
+mm_err_t mm_model_train(const mm_model_config_t *cfg_in, const mm_series_t *series,
+                        mm_train_result_t *out, char *errstr, size_t errstr_size) {
+    memset(out, 0, sizeof *out);
+    out->algorithm = MM_ALGO_AUTO;
+    mm_metrics_init(&out->metrics);
+    mm_metrics_init(&out->baseline);
+    for (int a = 0; a < MM_ALGO__COUNT; a++) mm_metrics_init(&out->per_algo[a]);
+    if (!cfg_in || !series)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "train: NULL config or series");
+    mm_model_config_t cfg = *cfg_in;
+    mm_models__resolve_tuning(&cfg);
+    cfg.features.n_exog = series->n_exog;
+    mm_err_t err = mm_model_config_validate(&cfg, errstr, errstr_size);
+    if (err != MM_OK) return err;
+    err = mm_models__check_series(cfg_in, series, errstr, errstr_size);
+    if (err != MM_OK) return err;
     if (cfg.task == MM_TASK_CLASSIFY)
         return mm_models__train_classify(&cfg, series, out, errstr, errstr_size);
     return mm_models__train_forecast(&cfg, series, out, errstr, errstr_size);

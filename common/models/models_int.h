@@ -232,6 +232,16 @@ const mm_models__ops_t *mm_models__ops(mm_algo_t algo);
  * (forecasters.c). */
 const mm_models__ops_t *mm_models__forecaster_ops(mm_algo_t algo);
 
+/**
+ * @brief Ridge or XGBoost (@p algo) fitted on the rows of several series at
+ * once (regress.c): each view's feature rows, lags and rolling means taken
+ * within the view, pooled into one learner whose state is that of
+ * mm_ridge_ops / mm_xgboost_ops. MM_ERR_INVALID_ARG for another algorithm.
+ */
+mm_err_t mm_models__regress_fit_pooled(mm_algo_t algo, const mm_models__view_t *views,
+                                       size_t n_views, void **state, char *errstr,
+                                       size_t errstr_size);
+
 extern const mm_models__ops_t mm_snaive_ops;
 extern const mm_models__ops_t mm_ets_ops;
 extern const mm_models__ops_t mm_croston_ops;
@@ -470,6 +480,10 @@ struct mm_model {
      * artifacts written before it was stored */
     double *telemetry;
     size_t n_telemetry;
+    /* > 1: fitted on the rows of this many entities (mm_model_train_pooled):
+     * no tail of its own; a forecast from scoring data takes every target
+     * from the entity's rows (score_from.c) */
+    uint32_t n_entities;
     mm_metrics_t metrics;
     mm_metrics_t baseline;
     const mm_models__ops_t *ops;
@@ -493,6 +507,9 @@ bool mm_models__forecast_alloc(mm_forecast_t *out, size_t h, double level);
  * validated config and a checked series. */
 mm_err_t mm_models__train_forecast(const mm_model_config_t *cfg, const mm_series_t *s,
                                    mm_train_result_t *out, char *errstr, size_t errstr_size);
+/** @brief The checks mm_model_train makes of a series against a config (model.c). */
+mm_err_t mm_models__check_series(const mm_model_config_t *cfg_in, const mm_series_t *series,
+                                 char *errstr, size_t errstr_size);
 /** @brief Classification training (train_classify.c), called by mm_model_train. */
 mm_err_t mm_models__train_classify(const mm_model_config_t *cfg, const mm_series_t *s,
                                    mm_train_result_t *out, char *errstr, size_t errstr_size);

@@ -46,6 +46,10 @@ int64_t mm_model_data_end_ms(const mm_model_t *model) {
     return model->data_end_ms;
 }
 
+size_t mm_model_entities(const mm_model_t *model) {
+    return model->n_entities > 1 ? model->n_entities : 0;
+}
+
 size_t mm_model_members(const mm_model_t *model, mm_algo_t *algos, double *weights, size_t max) {
     if (model->ops && model->ops->members && model->state)
         return model->ops->members(model->state, algos, weights, max);

@@ -36,15 +36,16 @@ static size_t regress_memsize(const void *state) {
     return sizeof *r + mm_models__learner_memsize(&r->learner);
 }
 
-static mm_err_t regress_fit(mm_algo_t algo, const mm_models__view_t *v, void **state, char *errstr,
-                            size_t errstr_size) {
+/* Fit on the rows of every view (one series each; a pooled model's entities). */
+static mm_err_t regress_fit_views(mm_algo_t algo, const mm_models__view_t *views, size_t n_views,
+                                  void **state, char *errstr, size_t errstr_size) {
     *state = NULL;
-    const mm_model_config_t *cfg = v->cfg;
+    const mm_model_config_t *cfg = views[0].cfg;
     regress_t *r = calloc(1, sizeof *r);
     if (!r)
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", mm_algo_name(algo));
     r->algo = algo;
-    mm_models__layout_init(cfg, v->n_exog, &r->lay);
+    mm_models__layout_init(cfg, views[0].n_exog, &r->lay);
     size_t width = r->lay.width, start = r->lay.max_lookback, rows = 0;
     if (width == 0) {
         free(r);
@@ -52,7 +53,8 @@ static mm_err_t regress_fit(mm_algo_t algo, const mm_models__view_t *v, void **s
                        "%s: no features (lags, windows, calendar or exogenous)",
                        mm_algo_name(algo));
     }
-    for (size_t t = start; t < v->n; t++) rows += !isnan(v->y[t]);
+    for (size_t e = 0; e < n_views; e++)
+        for (size_t t = start; t < views[e].n; t++) rows += !isnan(views[e].y[t]);
     if (rows < MM_MODELS__MIN_REGRESSION_ROWS ||
         rows < width / MM_MODELS__ROWS_PER_FEATURE_DIVISOR) {
         free(r);
@@ -69,11 +71,14 @@ static mm_err_t regress_fit(mm_algo_t algo, const mm_models__view_t *v, void **s
     }
     double ex[MM_MODEL_MAX_EXOG];
     size_t k = 0;
-    for (size_t t = start; t < v->n; t++) {
-        if (isnan(v->y[t])) continue;
-        for (size_t j = 0; j < v->n_exog; j++) ex[j] = v->exog[j][t];
-        mm_models__forecast_row(cfg, &r->lay, v->y, t, v->time_ms[t], ex, X + k * width);
-        yv[k++] = v->y[t];
+    for (size_t e = 0; e < n_views; e++) {
+        const mm_models__view_t *v = &views[e];
+        for (size_t t = start; t < v->n; t++) {
+            if (isnan(v->y[t])) continue;
+            for (size_t j = 0; j < v->n_exog; j++) ex[j] = v->exog[j][t];
+            mm_models__forecast_row(cfg, &r->lay, v->y, t, v->time_ms[t], ex, X + k * width);
+            yv[k++] = v->y[t];
+        }
     }
     mm_err_t err;
     if (algo == MM_ALGO_RIDGE)
@@ -90,6 +95,22 @@ static mm_err_t regress_fit(mm_algo_t algo, const mm_models__view_t *v, void **s
     }
     *state = r;
     return MM_OK;
+}
+
+static mm_err_t regress_fit(mm_algo_t algo, const mm_models__view_t *v, void **state, char *errstr,
+                            size_t errstr_size) {
+    return regress_fit_views(algo, v, 1, state, errstr, errstr_size);
+}
+
+mm_err_t mm_models__regress_fit_pooled(mm_algo_t algo, const mm_models__view_t *views,
+                                       size_t n_views, void **state, char *errstr,
+                                       size_t errstr_size) {
+    *state = NULL;
+    if ((algo != MM_ALGO_RIDGE && algo != MM_ALGO_XGBOOST) || n_views == 0)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "%s: only ridge and xgboost pool the rows of several series",
+                       mm_algo_name(algo));
+    return regress_fit_views(algo, views, n_views, state, errstr, errstr_size);
 }
 
 static mm_err_t ridge_fit(const mm_models__view_t *v, void **state, char *e, size_t es) {

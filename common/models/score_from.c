@@ -213,9 +213,29 @@ static mm_err_t forecast_steps(const mm_model_t *model, const void *state, const
     return err;
 }
 
-mm_err_t mm_model_forecast_from(const mm_model_t *model, const mm_scoring_input_t *in, size_t h,
-                                mm_forecast_t *out, mm_forecast_info_t *info, char *errstr,
-                                size_t errstr_size) {
+/*
+ * A pooled model (mm_model_train_pooled) has no series of its own: seen from
+ * one entity it is the same model whose data end one period precedes the
+ * entity's first row, so every row given is new and the lags, seasons and
+ * carried-forward covariates all come from the entity's own rows. @p view
+ * receives that shallow copy (sharing the state; never destroyed).
+ */
+static const mm_model_t *entity_view(const mm_model_t *model, const mm_scoring_input_t *in,
+                                     mm_model_t *view) {
+    const mm_series_t *rec = in ? in->recent : NULL;
+    if (model->n_entities < 2 || !rec || rec->n == 0 || !rec->time_ms) return model;
+    *view = *model;
+    view->data_end_ms = rec->time_ms[0] - model->cfg.period_ms;
+    view->tail = NULL;
+    view->n_tail = 0;
+    return view;
+}
+
+mm_err_t mm_model_forecast_from(const mm_model_t *pooled_or_not, const mm_scoring_input_t *in,
+                                size_t h, mm_forecast_t *out, mm_forecast_info_t *info,
+                                char *errstr, size_t errstr_size) {
+    mm_model_t view;
+    const mm_model_t *model = pooled_or_not ? entity_view(pooled_or_not, in, &view) : NULL;
     memset(out, 0, sizeof *out);
     mm_forecast_info_t scratch;
     if (!info) info = &scratch;

@@ -95,6 +95,9 @@ static const mm_avro__field_t observation_batch_fields[] = {
          "len(time_ms)"),
     RECORD_ARRAY(T, columns, mm_obs_column_t, n_columns, obs_column),
     LONG(T, produced_at_ms),
+    ARRAY(T, entities, MM_AVRO__STRING, const char *, n_entities),
+    /* Empty or one per row: checked by mm_observation_batch_entities_check(). */
+    ARRAY(T, entity_of_row, MM_AVRO__INT, int32_t, n_entity_of_row),
 };
 #undef T
 
@@ -215,6 +218,7 @@ static const mm_avro__field_t prediction_batch_fields[] = {
     INT(T, new_observations),
     INT(T, planned_steps),
     INT(T, carried_steps),
+    OPT_STRING(T, entity),
 };
 #undef T
 

@@ -50,10 +50,14 @@ static mm_err_t put_default(const mm_avro__record_t *record, int32_t id, const m
     } else if (f->nullable) {
         /* Zeroed is absent: a NULL pointer, or false at .presence. */
         if (!json_is_null(value)) why = "has a default other than null";
-    } else if (f->array || f->kind == MM_AVRO__BYTES || f->kind == MM_AVRO__RECORD ||
+    } else if (f->array) {
+        /* Zeroed is the empty array: a NULL pointer and a count of 0. */
+        if (!json_is_array(value) || json_array_size(value) != 0)
+            why = "is an appended array whose default is not [] (the only one the reader fills)";
+    } else if (f->kind == MM_AVRO__BYTES || f->kind == MM_AVRO__RECORD ||
                f->kind == MM_AVRO__STRING) {
         why = "is an appended field of a kind whose default the reader cannot fill (only numbers, "
-              "booleans, enums and null)";
+              "booleans, enums, null and [])";
     } else if (f->kind == MM_AVRO__LONG && json_is_integer(value)) {
         *MM_AVRO__AT(rec, f->offset, int64_t) = json_integer_value(value);
     } else if (f->kind == MM_AVRO__INT && json_is_integer(value) &&

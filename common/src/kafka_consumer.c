@@ -238,3 +238,7 @@ void mm_kafka_consumer_close(mm_kafka_consumer_t *consumer) {
     rd_kafka_destroy(consumer->rk);
     free(consumer);
 }
+
+rd_kafka_t *mm_kafka__consumer_handle(mm_kafka_consumer_t *consumer) {
+    return consumer ? consumer->rk : NULL;
+}

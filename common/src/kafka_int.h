@@ -89,4 +89,7 @@ mm_err_t mm_kafka__poll(rd_kafka_t *rk, rd_kafka_message_t **held, int timeout_m
                         const mm_kafka__poll_hooks_t *hooks, mm_kafka_msg_t *msg, char *errstr,
                         size_t errstr_size);
 
+/** @returns the librdkafka handle of a group consumer (for the lag of its assignment). */
+rd_kafka_t *mm_kafka__consumer_handle(mm_kafka_consumer_t *consumer);
+
 #endif

@@ -1,10 +1,13 @@
 /*
- * kafka_lag.c - the lag probe (see mm/kafka.h): how far a consumer
- * group's committed offsets trail the end of a topic, read without joining
- * that group or committing.
+ * kafka_lag.c - consumer lag (see mm/kafka.h): the lag probe, how far a
+ * consumer group's committed offsets trail the end of a topic, read without
+ * joining that group or committing; and a group consumer's own lag per
+ * assigned partition, from the values the client already holds.
  *
- * Workload: a producer pacing itself reads it every few hundred
- * milliseconds: one OffsetFetch and one watermark query per partition.
+ * Workload: a producer pacing itself reads the probe every few hundred
+ * milliseconds: one OffsetFetch and one watermark query per partition. The
+ * services' metrics read their own consumer's lag every second or so: no
+ * request at all.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -143,4 +146,32 @@ void mm_kafka_lag_probe_destroy(mm_kafka_lag_probe_t *probe) {
     free(probe->group_id);
     free(probe->topic);
     free(probe);
+}
+
+mm_err_t mm_kafka_consumer_lag(mm_kafka_consumer_t *consumer, mm_kafka_lag_cb_t *cb, void *opaque,
+                               char *errstr, size_t errstr_size) {
+    rd_kafka_t *rk = mm_kafka__consumer_handle(consumer);
+    if (!rk || !cb)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "consumer lag: no consumer");
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_assignment(rk, &assigned);
+    if (!err && assigned) err = rd_kafka_position(rk, assigned);
+    if (err) {
+        if (assigned) rd_kafka_topic_partition_list_destroy(assigned);
+        return mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "consumer lag: assignment: %s",
+                       rd_kafka_err2str(err));
+    }
+    for (int i = 0; assigned && i < assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &assigned->elems[i];
+        int64_t low = RD_KAFKA_OFFSET_INVALID, high = RD_KAFKA_OFFSET_INVALID;
+        /* Cached values only: no broker round trip. */
+        int64_t lag = -1;
+        if (rd_kafka_get_watermark_offsets(rk, tp->topic, tp->partition, &low, &high) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            high >= 0 && tp->offset >= 0)
+            lag = high > tp->offset ? high - tp->offset : 0;
+        cb(opaque, tp->topic, tp->partition, lag);
+    }
+    rd_kafka_topic_partition_list_destroy(assigned);
+    return MM_OK;
 }

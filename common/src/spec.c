@@ -633,34 +633,54 @@ static mm_err_t spec_parse_name(const spec_ctx_t *ctx, const json_t *root, mm_sp
                       : mm_errf(MM_ERR_NOMEM, ctx->errstr, ctx->errstr_size, "out of memory");
 }
 
-static mm_err_t spec_parse_key(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
-    json_t *key = json_object_get(root, "key");
-    if (!key) return spec_fail(ctx, "key", NULL, "required");
-    if (!json_is_array(key) || json_array_size(key) == 0 ||
-        json_array_size(key) > MM_SPEC_MAX_KEY_COLUMNS)
-        return spec_fail(ctx, "key", key, "must be a list of 1 to %d column names",
-                         MM_SPEC_MAX_KEY_COLUMNS);
+/* A list of 0 (when @p allow_empty) to MM_SPEC_MAX_KEY_COLUMNS column names at @p field. */
+static mm_err_t spec_parse_column_list(const spec_ctx_t *ctx, const json_t *list, const char *field,
+                                       bool allow_empty, char **cols, size_t *n_cols) {
+    if (!json_is_array(list) || (!allow_empty && json_array_size(list) == 0) ||
+        json_array_size(list) > MM_SPEC_MAX_KEY_COLUMNS)
+        return spec_fail(ctx, field, list, "must be a list of %d to %d column names",
+                         allow_empty ? 0 : 1, MM_SPEC_MAX_KEY_COLUMNS);
     size_t i;
     json_t *v;
-    json_array_foreach(key, i, v) {
+    json_array_foreach(list, i, v) {
         char item[32];
-        snprintf(item, sizeof(item), "key[%zu]", i);
-        mm_err_t err = spec_column(ctx, v, item, &spec->key_columns[i]);
+        snprintf(item, sizeof(item), "%s[%zu]", field, i);
+        mm_err_t err = spec_column(ctx, v, item, &cols[i]);
         if (err) return err;
-        spec->n_key_columns = i + 1;
+        *n_cols = i + 1;
     }
     return MM_OK;
 }
 
+/* "key": the partition key columns, [] for one global key; "entity": the
+ * series inside a key (optional). */
+static mm_err_t spec_parse_key(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
+    json_t *key = json_object_get(root, "key");
+    if (!key)
+        return spec_fail(ctx, "key", NULL, "required (an empty list [] means one global key)");
+    mm_err_t err =
+        spec_parse_column_list(ctx, key, "key", true, spec->key_columns, &spec->n_key_columns);
+    if (err) return err;
+    json_t *entity = json_object_get(root, "entity");
+    if (!entity) return MM_OK;
+    return spec_parse_column_list(ctx, entity, "entity", true, spec->entity_columns,
+                                  &spec->n_entity_columns);
+}
+
 static mm_err_t spec_check_columns_unique(const spec_ctx_t *ctx, const mm_spec_t *spec) {
-    const char *used[MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2];
-    const char *used_by[MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2];
-    char paths[MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2][48];
+    const char *used[2 * MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2];
+    const char *used_by[2 * MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2];
+    char paths[2 * MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2][48];
     size_t n = 0;
     mm_err_t err;
     for (size_t i = 0; i < spec->n_key_columns; i++) {
         snprintf(paths[n], sizeof(paths[n]), "key[%zu]", i);
         if ((err = spec_add_used(ctx, used, used_by, &n, spec->key_columns[i], paths[n])))
+            return err;
+    }
+    for (size_t i = 0; i < spec->n_entity_columns; i++) {
+        snprintf(paths[n], sizeof(paths[n]), "entity[%zu]", i);
+        if ((err = spec_add_used(ctx, used, used_by, &n, spec->entity_columns[i], paths[n])))
             return err;
     }
     snprintf(paths[n], sizeof(paths[n]), "time.column");
@@ -683,11 +703,26 @@ static mm_err_t spec_check_columns_unique(const spec_ctx_t *ctx, const mm_spec_t
 }
 
 static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
-    static const char *const members[] = {
-        "name",           "description", "task",       "key",      "time",
-        "target",         "features",    "horizon",    "holdout",  "backtest_windows",
-        "season_length",  "min_history", "algorithms", "fallback", "selection_metric",
-        "interval_level", "retrain",     "promotion",  "scoring"};
+    static const char *const members[] = {"name",
+                                          "description",
+                                          "task",
+                                          "key",
+                                          "entity",
+                                          "time",
+                                          "target",
+                                          "features",
+                                          "horizon",
+                                          "holdout",
+                                          "backtest_windows",
+                                          "season_length",
+                                          "min_history",
+                                          "algorithms",
+                                          "fallback",
+                                          "selection_metric",
+                                          "interval_level",
+                                          "retrain",
+                                          "promotion",
+                                          "scoring"};
     if (!json_is_object(root)) return spec_fail(ctx, "(document)", NULL, "must be a JSON object");
     mm_err_t err = spec_check_members(ctx, root, "", members, MM_ARRAY_SIZE(members));
     if (err) return err;
@@ -746,6 +781,7 @@ void mm_spec_clear(mm_spec_t *spec) {
     if (!spec) return;
     free(spec->name);
     for (size_t i = 0; i < spec->n_key_columns; i++) free(spec->key_columns[i]);
+    for (size_t i = 0; i < spec->n_entity_columns; i++) free(spec->entity_columns[i]);
     free(spec->time_column);
     free(spec->time_format);
     free(spec->target_column);
@@ -824,16 +860,16 @@ static bool key_append(char *out, size_t out_size, size_t *pos, const char *s, s
     return true;
 }
 
-mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
-                               const size_t *value_lens, char *out, size_t out_size) {
-    if (!spec || !values || !out || out_size == 0) return MM_ERR_INVALID_ARG;
+/* "col=value" per column joined by '/', both percent-encoded. */
+static mm_err_t canonical_key(char *const *cols, size_t n_cols, const char *const *values,
+                              const size_t *value_lens, char *out, size_t out_size) {
     size_t pos = 0;
     out[0] = 0;
-    for (size_t i = 0; i < spec->n_key_columns; i++) {
+    for (size_t i = 0; i < n_cols; i++) {
         const char *v = values[i];
         size_t vlen = v ? (value_lens ? value_lens[i] : strlen(v)) : 0;
         if (vlen == 0) return MM_ERR_INVALID_ARG;
-        const char *col = spec->key_columns[i];
+        const char *col = cols[i];
         /* Column names are encoded too, so an odd header cannot break the key's shape. */
         if (i > 0) {
             if (pos + 1 >= out_size) return MM_ERR_NOMEM;
@@ -846,6 +882,26 @@ mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
     }
     out[pos] = 0;
     return MM_OK;
+}
+
+mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
+                               const size_t *value_lens, char *out, size_t out_size) {
+    if (!spec || (!values && spec->n_key_columns) || !out || out_size == 0)
+        return MM_ERR_INVALID_ARG;
+    if (spec->n_key_columns == 0) {
+        if (out_size <= strlen(MM_SPEC_GLOBAL_KEY)) return MM_ERR_NOMEM;
+        memcpy(out, MM_SPEC_GLOBAL_KEY, sizeof(MM_SPEC_GLOBAL_KEY));
+        return MM_OK;
+    }
+    return canonical_key(spec->key_columns, spec->n_key_columns, values, value_lens, out, out_size);
+}
+
+mm_err_t mm_spec_entity_key(const mm_spec_t *spec, const char *const *values,
+                            const size_t *value_lens, char *out, size_t out_size) {
+    if (!spec || (!values && spec->n_entity_columns) || !out || out_size == 0)
+        return MM_ERR_INVALID_ARG;
+    return canonical_key(spec->entity_columns, spec->n_entity_columns, values, value_lens, out,
+                         out_size);
 }
 
 /* ------------------------------------------------------------ cells */

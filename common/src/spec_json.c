@@ -164,6 +164,7 @@ char *mm_spec_effective_json(const mm_spec_t *spec) {
     put(&b, root, "name", json_string(spec->name));
     put(&b, root, "task", json_string(spec->task == MM_TASK_CLASSIFY ? "classify" : "forecast"));
     put(&b, root, "key", string_list(&b, spec->key_columns, spec->n_key_columns));
+    put(&b, root, "entity", string_list(&b, spec->entity_columns, spec->n_entity_columns));
     put(&b, root, "time", time_json(&b, spec));
     put(&b, root, "target", target_json(&b, spec));
     put(&b, root, "features", features_json(&b, spec));

@@ -42,12 +42,20 @@ typedef struct mm_ingest_key {
     int64_t *line;
     double *target;
     double **cols; /* n_feature_columns arrays of cap values */
+    /* Entities (spec entity columns): the key's distinct entities in the
+     * load, and the index of each open row's entity among them; NULL
+     * without entity columns. */
+    char **entities;
+    size_t n_entities, entities_cap;
+    size_t last_entity; /* the entity of the key's previous row: checked first */
+    int32_t *entity_of_row;
 } mm_ingest_key_t;
 
 /* Where each column the spec needs sits in a source's header. */
 typedef struct mm_ingest_column_map {
     size_t n_header;
     int key[MM_SPEC_MAX_KEY_COLUMNS];
+    int entity[MM_SPEC_MAX_KEY_COLUMNS];
     int time;
     int target; /* target.column or target.event_column */
     int exog[MM_MODEL_MAX_EXOG];
@@ -59,6 +67,7 @@ typedef struct mm_ingest_row {
     int64_t time_ms;
     double target;
     double exog[MM_MODEL_MAX_EXOG];
+    char entity[MM_INGEST_MAX_KEY_BYTES + 1]; /* canonical entity; "" without entity columns */
 } mm_ingest_row_t;
 
 struct mm_ingest {

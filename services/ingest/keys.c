@@ -7,7 +7,9 @@
  * Workload: one key-table lookup per row (mm/hashmap.h, no allocation once
  * the key is known) and a few stores into the key's columnar arrays; arrays
  * grow by doubling up to the key's batch size, and shrink after a memory
- * pressure flush.
+ * pressure flush. With entity columns a key also keeps its distinct
+ * entities (the previous row's checked first, so entity-major files cost
+ * one comparison per row) and each open row's index among them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,9 @@ static void key_free(mm_ingest_key_t *ks, size_t n_exog) {
     free(ks->time_ms);
     free(ks->line);
     free(ks->target);
+    free(ks->entity_of_row);
+    for (size_t e = 0; e < ks->n_entities; e++) free(ks->entities[e]);
+    free(ks->entities);
     if (ks->cols)
         for (size_t j = 0; j < n_exog; j++) free(ks->cols[j]);
     free(ks->cols);
@@ -76,6 +81,13 @@ static bool key_resize(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_t cap) {
     double *y = realloc(ks->target, cap * sizeof(*y));
     if (y) ks->target = y;
     bool ok = t && l && y;
+    if (ingest->spec->n_entity_columns) {
+        int32_t *e = realloc(ks->entity_of_row, cap * sizeof(*e));
+        if (e)
+            ks->entity_of_row = e;
+        else
+            ok = false;
+    }
     for (size_t j = 0; j < ingest->spec->n_feature_columns; j++) {
         double *c = realloc(ks->cols[j], cap * sizeof(*c));
         if (c)
@@ -110,6 +122,30 @@ static mm_err_t relieve_pressure(mm_ingest_t *ingest, char *errstr, size_t errst
     return MM_OK;
 }
 
+/* The index of @p entity among @p ks's entities, added on its first row; -1 when out of memory. */
+static int32_t entity_index(mm_ingest_key_t *ks, const char *entity) {
+    if (ks->n_entities && strcmp(ks->entities[ks->last_entity], entity) == 0)
+        return (int32_t)ks->last_entity;
+    for (size_t e = 0; e < ks->n_entities; e++)
+        if (strcmp(ks->entities[e], entity) == 0) {
+            ks->last_entity = e;
+            return (int32_t)e;
+        }
+    if (ks->n_entities >= INT32_MAX) return -1;
+    if (ks->n_entities == ks->entities_cap) {
+        size_t cap = ks->entities_cap ? ks->entities_cap * 2 : 8;
+        char **grown = realloc(ks->entities, cap * sizeof(*grown));
+        if (!grown) return -1;
+        ks->entities = grown;
+        ks->entities_cap = cap;
+    }
+    char *copy = mm_strndup(entity, strlen(entity));
+    if (!copy) return -1;
+    ks->entities[ks->n_entities] = copy;
+    ks->last_entity = ks->n_entities++;
+    return (int32_t)ks->last_entity;
+}
+
 mm_err_t mm_ingest__append_row(mm_ingest_t *ingest, const char *source, const char *key,
                                size_t key_len, const mm_ingest_row_t *row, char *errstr,
                                size_t errstr_size) {
@@ -137,7 +173,12 @@ mm_err_t mm_ingest__append_row(mm_ingest_t *ingest, const char *source, const ch
             return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (batch of %s)",
                            ks->key);
     }
+    int32_t entity = 0;
+    if (ingest->spec->n_entity_columns && (entity = entity_index(ks, row->entity)) < 0)
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (entities of %s)",
+                       ks->key);
     size_t i = ks->n++;
+    if (ks->entity_of_row) ks->entity_of_row[i] = entity;
     ks->time_ms[i] = row->time_ms;
     ks->line[i] = row->line;
     ks->target[i] = row->target;
@@ -157,6 +198,9 @@ void mm_ingest__key_shift(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_t count
         memmove(ks->time_ms, ks->time_ms + count, left * sizeof(*ks->time_ms));
         memmove(ks->line, ks->line + count, left * sizeof(*ks->line));
         memmove(ks->target, ks->target + count, left * sizeof(*ks->target));
+        if (ks->entity_of_row)
+            memmove(ks->entity_of_row, ks->entity_of_row + count,
+                    left * sizeof(*ks->entity_of_row));
         for (size_t j = 0; j < ingest->spec->n_feature_columns; j++)
             memmove(ks->cols[j], ks->cols[j] + count, left * sizeof(double));
     }

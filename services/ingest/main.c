@@ -4,6 +4,7 @@
  *
  *   mm-ingest --spec sales.json [--bootstrap-servers host:port] [FILE|-]...
  *   mm-ingest --spec sales.json --check-spec
+ *   mm-ingest watch --spec sales.json --manifest F --dir D   (watch_main.c)
  *
  * With no FILE, stdin is read. --check-spec validates the spec and prints its
  * effective configuration (every default written out) as JSON on stdout,
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ingest.h"
 #include "mm/conf.h"
@@ -21,6 +23,7 @@
 #include "mm/log.h"
 #include "mm/service.h"
 #include "mm/util.h"
+#include "watch_main.h"
 
 #define BOOTSTRAP_WAIT_MS 60000 /* for mm-devbroker to write its bootstrap file */
 
@@ -74,7 +77,8 @@ static const mm_conf_schema_t ingest_schema = {
     .program = "mm-ingest",
     .summary = "Read CSV files (or stdin), group rows by partition key and publish "
                "ObservationBatch records; bad rows go to the dead-letter topic. Exit status: "
-               "0 ok, 1 fatal, 2 some rows dead-lettered, 3 delivery failure, 4 interrupted.",
+               "0 ok, 1 fatal, 2 some rows dead-lettered, 3 delivery failure, 4 interrupted. "
+               "`mm-ingest watch --help`: follow a folder or blob prefix instead.",
     .usage_args = "[FILE|-]...",
     .props = ingest_props,
     .n_props = sizeof(ingest_props) / sizeof(ingest_props[0]),
@@ -102,6 +106,9 @@ int main(int argc, char **argv) {
     mm_ingest_t *ingest = NULL;
     char errstr[1024];
     int status = MM_INGEST_EXIT_FATAL;
+
+    /* `mm-ingest watch ...`: follow a folder / blob prefix (watch_main.c). */
+    if (argc > 1 && strcmp(argv[1], "watch") == 0) return mm_ingest_watch_main(argc - 1, argv + 1);
 
     /* The bootstrap servers are resolved below, after --check-spec, which needs no broker. */
     status = mm_service_start(&ingest_schema, &conf, &conf.common, argc, argv, &kafka, &positional,

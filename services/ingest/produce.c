@@ -10,6 +10,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -98,8 +99,27 @@ static size_t batch_overhead(const mm_ingest_t *ingest, const mm_ingest_key_t *k
 }
 
 static size_t row_bytes(const mm_ingest_t *ingest) {
-    /* time and line are longs, the target and every column a double */
-    return 2 * AVRO_MAX_VARINT + AVRO_DOUBLE_BYTES * (1 + ingest->spec->n_feature_columns);
+    /* time and line are longs, the target and every column a double, the entity an int (its
+     * name, once per batch, is checked by the encoded size) */
+    return (ingest->spec->n_entity_columns ? 3 : 2) * AVRO_MAX_VARINT +
+           AVRO_DOUBLE_BYTES * (1 + ingest->spec->n_feature_columns);
+}
+
+/* The batch's entities: those of its first @p count rows, each once, and each row's index among
+ * them (@p index and @p names hold @p count items; @p remap one per entity of the key). */
+static void batch_entities(const mm_ingest_key_t *ks, size_t count, int32_t *remap,
+                           const char **names, int32_t *index, size_t *n_names) {
+    for (size_t e = 0; e < ks->n_entities; e++) remap[e] = -1;
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        int32_t e = ks->entity_of_row[i];
+        if (remap[e] < 0) {
+            remap[e] = (int32_t)n;
+            names[n++] = ks->entities[e];
+        }
+        index[i] = remap[e];
+    }
+    *n_names = n;
 }
 
 size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_t *ks) {
@@ -145,9 +165,27 @@ mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_
     }
     batch.columns = ingest->batch_columns;
     batch.produced_at_ms = mm_now_ms();
+    int32_t *scratch = NULL;
+    const char **names = NULL;
+    if (spec->n_entity_columns && count > 0) {
+        scratch = malloc((count + ks->n_entities) * sizeof(*scratch));
+        names = malloc(count * sizeof(*names));
+        if (!scratch || !names) {
+            free(scratch);
+            free(names);
+            return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (entities of %s)",
+                           ks->key);
+        }
+        batch_entities(ks, count, scratch + count, names, scratch, &batch.n_entities);
+        batch.entities = names;
+        batch.entity_of_row = scratch;
+        batch.n_entity_of_row = count;
+    }
 
     mm_buf_reset(&ingest->enc);
     mm_err_t err = mm_avro_encode_observation_batch(&batch, &ingest->enc, errstr, errstr_size);
+    free(scratch);
+    free(names);
     if (err) {
         ingest->fatal = err;
         return err;

@@ -1,8 +1,8 @@
 /*
  * rows.c - mm-ingest's view of a CSV source: where the spec's columns sit in
  * the header, and each record checked and converted into a row, or the
- * reason it is a dead letter (wrong column count, empty key column, key too
- * long, unparsable time or number, label not 0/1). A row whose target cell
+ * reason it is a dead letter (wrong column count, empty key or entity column,
+ * key or entity too long, unparsable time or number, label not 0/1). A row whose target cell
  * is empty is a row with a missing target, such as a planned row.
  *
  * Workload: once per record, tens of millions per load: no allocation; the
@@ -36,14 +36,21 @@ mm_err_t mm_ingest__map_columns(const mm_spec_t *spec, const mm_csv_record_t *he
         const char *name;
         const char *role;
         int *slot;
-    } wanted[MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2];
-    char roles[MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2][ROWS_MAX_ROLE];
+    } wanted[2 * MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2];
+    char roles[2 * MM_SPEC_MAX_KEY_COLUMNS + MM_MODEL_MAX_EXOG + 2][ROWS_MAX_ROLE];
     size_t n = 0;
     for (size_t i = 0; i < spec->n_key_columns; i++) {
         snprintf(roles[n], sizeof(roles[n]), "key[%zu]", i);
         wanted[n].name = spec->key_columns[i];
         wanted[n].role = roles[n];
         wanted[n].slot = &map->key[i];
+        n++;
+    }
+    for (size_t i = 0; i < spec->n_entity_columns; i++) {
+        snprintf(roles[n], sizeof(roles[n]), "entity[%zu]", i);
+        wanted[n].name = spec->entity_columns[i];
+        wanted[n].role = roles[n];
+        wanted[n].slot = &map->entity[i];
         n++;
     }
     wanted[n].name = spec->time_column;
@@ -114,6 +121,18 @@ bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t 
         return false;
     }
     *key_ok = true;
+    for (size_t i = 0; i < spec->n_entity_columns; i++) {
+        values[i] = rec->fields[map->entity[i]];
+        lens[i] = rec->lens[map->entity[i]];
+        if (lens[i] == 0) {
+            snprintf(reason, reason_size, "empty entity column \"%s\"", spec->entity_columns[i]);
+            return false;
+        }
+    }
+    if (mm_spec_entity_key(spec, values, lens, row->entity, sizeof(row->entity))) {
+        snprintf(reason, reason_size, "entity longer than %zu bytes", sizeof(row->entity) - 1);
+        return false;
+    }
 
     const char *cell = rec->fields[map->time];
     size_t len = rec->lens[map->time];

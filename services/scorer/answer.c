@@ -3,6 +3,9 @@
  * answers it (champion, declared fallback, or none), the key's scoring data
  * turned into the model library's scoring input, the model applied to it,
  * and the answer written to the sink and mm.predictions with its lineage.
+ * With entity columns in the spec, every entity of the key with scoring
+ * data gets its own answer from the key's model, applied to that entity's
+ * rows (docs/dataset-spec.md, "Entities").
  *
  * Workload: one call per key per run, thousands of keys; a key's scoring
  * data is a few hundred rows, so regularising it costs microseconds next to
@@ -208,20 +211,24 @@ static mm_err_t deliver(mm_scorer_t *s, const mm_scorer_run_t *run, const mm_pre
     return err ? err : mm_scorer__produce(s, p, errstr, errstr_size);
 }
 
-mm_err_t mm_scorer__answer_key(mm_scorer_t *s, const char *key, const mm_model_decision_t *d,
-                               const mm_scorer_run_t *run, char *errstr, size_t errstr_size) {
+/* The answer for one entity of @p key ("" when the spec names no entity columns). */
+static mm_err_t answer_entity(mm_scorer_t *s, const char *key, const char *entity,
+                              const mm_model_decision_t *d, const mm_scorer_run_t *run,
+                              char *errstr, size_t errstr_size) {
     const bool forecast = s->cfg.spec->task == MM_TASK_FORECAST;
     char message[MESSAGE_MAX] = "", why[512];
     mm_prediction_batch_t p = {.request_id = run->run_id,
                                .partition_key = key,
+                               .entity = entity[0] ? entity : NULL,
                                .dataset = s->cfg.spec->name,
                                .interval_level = s->cfg.spec->model.interval_level,
                                .produced_at_ms = mm_now_ms(),
                                .data_watermark_ms = -1,
                                .model_data_end_ms = -1};
     mm_scoring_rows_t rows;
-    mm_err_t err = mm_scoring_data_read(run->scoring ? run->scoring : s->scoring, key,
-                                        forecast ? run->as_of_ms : 0, &rows, errstr, errstr_size);
+    mm_err_t err =
+        mm_scoring_data_read_entity(run->scoring ? run->scoring : s->scoring, key, entity,
+                                    forecast ? run->as_of_ms : 0, &rows, errstr, errstr_size);
     if (!err && run->amend_rows)
         err = run->amend_rows(run->hook_opaque, &rows, errstr, errstr_size);
     if (err) {
@@ -267,7 +274,7 @@ mm_err_t mm_scorer__answer_key(mm_scorer_t *s, const char *key, const mm_model_d
     if (err) {
         snprintf(message, sizeof(message), "%s unusable: %s",
                  pm ? pm->artifact_uri : "fallback fitted on the scoring data", why);
-        mm_log_error("score_failed", "%s: %s", key, message);
+        mm_log_error("score_failed", "%s%s%s: %s", key, entity[0] ? " " : "", entity, message);
         p.status = MM_PREDICTION_ERROR;
         p.message = message;
         run->stats->failed++;
@@ -299,5 +306,61 @@ mm_err_t mm_scorer__answer_key(mm_scorer_t *s, const char *key, const mm_model_d
     }
     mm_forecast_clear(&fc);
     mm_scoring_rows_clear(&rows);
+    return err;
+}
+
+/* The entities of a key, collected from the scoring data. */
+typedef struct entity_list {
+    char **names;
+    size_t n, cap;
+    bool failed;
+} entity_list_t;
+
+static bool collect_entity(void *opaque, const char *entity) {
+    entity_list_t *l = opaque;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **names = realloc(l->names, cap * sizeof(*names));
+        if (!names) {
+            l->failed = true;
+            return false;
+        }
+        l->names = names;
+        l->cap = cap;
+    }
+    if (!(l->names[l->n] = strdup(entity))) {
+        l->failed = true;
+        return false;
+    }
+    l->n++;
+    return true;
+}
+
+mm_err_t mm_scorer__answer_key(mm_scorer_t *s, const char *key, const mm_model_decision_t *d,
+                               const mm_scorer_run_t *run, char *errstr, size_t errstr_size) {
+    if (s->cfg.spec->n_entity_columns == 0)
+        return answer_entity(s, key, "", d, run, errstr, errstr_size);
+    entity_list_t list = {0};
+    mm_err_t err = mm_scoring_data_entities(run->scoring ? run->scoring : s->scoring, key,
+                                            collect_entity, &list, errstr, errstr_size);
+    if (!err && list.failed) err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (!err && list.n == 0) {
+        /* A decision without scoring data: nothing to answer any entity from. */
+        mm_prediction_batch_t p = {.request_id = run->run_id,
+                                   .partition_key = key,
+                                   .dataset = s->cfg.spec->name,
+                                   .status = MM_PREDICTION_NO_MODEL,
+                                   .message = "no scoring data for any entity of the key",
+                                   .interval_level = s->cfg.spec->model.interval_level,
+                                   .produced_at_ms = mm_now_ms(),
+                                   .data_watermark_ms = -1,
+                                   .model_data_end_ms = -1};
+        run->stats->no_model++;
+        err = deliver(s, run, &p, errstr, errstr_size);
+    }
+    for (size_t i = 0; !err && i < list.n; i++)
+        err = answer_entity(s, key, list.names[i], d, run, errstr, errstr_size);
+    for (size_t i = 0; i < list.n; i++) free(list.names[i]);
+    free(list.names);
     return err;
 }

@@ -49,40 +49,49 @@ static int64_t on_assign(void *opaque, const char *topic, int32_t partition) {
                                            partition);
 }
 
-static mm_err_t dead_letter(intake_t *in, const mm_kafka_msg_t *msg, mm_err_t why,
-                            const char *reason, char *errstr, size_t errstr_size) {
-    mm_err_t err = mm_consumer_state_dead_letter_message(
-        mm_scoring_data_offsets(in->scorer->scoring), msg, why, reason, errstr, errstr_size);
-    if (!err) in->stats->dead_letters++;
+static mm_err_t dead_letter(mm_scorer_t *s, mm_scorer_intake_stats_t *stats,
+                            const mm_kafka_msg_t *msg, mm_err_t why, const char *reason,
+                            char *errstr, size_t errstr_size) {
+    mm_err_t err = mm_consumer_state_dead_letter_message(mm_scoring_data_offsets(s->scoring), msg,
+                                                         why, reason, errstr, errstr_size);
+    if (!err) stats->dead_letters++;
     return err;
 }
 
 /* Apply one record, or dead-letter it; either way its offset is durable on MM_OK. */
-static mm_err_t handle(intake_t *in, const mm_kafka_msg_t *msg, char *errstr, size_t errstr_size) {
-    const mm_spec_t *spec = in->scorer->cfg.spec;
+mm_err_t mm_scorer__apply_observation(mm_scorer_t *s, const mm_kafka_msg_t *msg,
+                                      mm_scorer_intake_stats_t *stats, char *errstr,
+                                      size_t errstr_size) {
+    const mm_spec_t *spec = s->cfg.spec;
     char why[512], reason[REASON_MAX];
     mm_observation_batch_t batch = {0};
     mm_err_t err = mm_avro_decode_observation_batch(msg->value, msg->value ? msg->value_len : 0,
                                                     &batch, why, sizeof(why));
+    if (!err) err = mm_observation_batch_entities_check(&batch, why, sizeof(why));
     if (err) {
         snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg->topic,
                  msg->partition, msg->offset, why);
-        err = dead_letter(in, msg, err, reason, errstr, errstr_size);
+        err = dead_letter(s, stats, msg, err, reason, errstr, errstr_size);
     } else if (!batch.spec_hash || strcmp(batch.spec_hash, spec->hash) != 0) {
         snprintf(reason, sizeof(reason),
                  "dataset spec mismatch: record was produced with spec %.16s..., this scorer "
                  "runs spec %.16s... (%s)",
                  batch.spec_hash ? batch.spec_hash : "(none)", spec->hash, spec->name);
-        err = dead_letter(in, msg, MM_ERR_CONFIG, reason, errstr, errstr_size);
+        err = dead_letter(s, stats, msg, MM_ERR_CONFIG, reason, errstr, errstr_size);
     } else {
-        err = mm_scoring_data_apply(in->scorer->scoring, msg->topic, msg->partition, msg->offset,
-                                    &batch, errstr, errstr_size);
+        err = mm_scoring_data_apply(s->scoring, msg->topic, msg->partition, msg->offset, &batch,
+                                    errstr, errstr_size);
         if (!err) {
-            in->stats->batches++;
-            in->stats->rows += (int64_t)batch.n_rows;
+            stats->batches++;
+            stats->rows += (int64_t)batch.n_rows;
         }
     }
     mm_observation_batch_clear(&batch);
+    return err;
+}
+
+static mm_err_t handle(intake_t *in, const mm_kafka_msg_t *msg, char *errstr, size_t errstr_size) {
+    mm_err_t err = mm_scorer__apply_observation(in->scorer, msg, in->stats, errstr, errstr_size);
     if (!err)
         mm_kafka_consumer_store_offset(in->consumer, msg->topic, msg->partition, msg->offset + 1);
     return err;

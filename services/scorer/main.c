@@ -1,8 +1,9 @@
 /*
  * mm-scorer: arguments, configuration, signals and shutdown order only; the
- * logic lives in scorer.c (batch) and serve*.c (serve). The mode is the
- * first argument: "batch" (the default) catches up on the scoring data,
- * answers every key, then exits; "serve" answers HTTP requests until
+ * logic lives in scorer.c (batch), stream.c (stream) and serve*.c (serve).
+ * The first argument names the mode: `batch` (the default) catches up on the
+ * scoring data, answers every key, then exits; `stream` answers
+ * mm.score-requests until SIGTERM; `serve` answers HTTP requests until
  * SIGTERM (docs/serving.md).
  */
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include "mm/util.h"
 #include "scorer.h"
 #include "serve.h"
+#include "stream.h"
 
 typedef struct scorer_conf {
     mm_service_common_t common;
@@ -32,6 +34,7 @@ typedef struct scorer_conf {
     int64_t keep_periods;
     char *as_of;
     int64_t catch_up_timeout_ms;
+    int64_t request_dedupe_hours;
     int64_t serve_threads, serve_max_connections, serve_timeout_s, serve_max_body, serve_max_header,
         serve_max_keys, serve_max_horizon, serve_drain_ms, serve_failure_hold_ms;
     char *serve_token_file;
@@ -45,8 +48,9 @@ static const mm_conf_prop_t scorer_props[] = {
     MM_SERVICE_CONF_SPEC(scorer_conf_t, common),
     MM_SERVICE_CONF_BLOB(scorer_conf_t, common),
     {"sink", MM_CONF_STR, "mm-predictions.db", 0, -1, "MM_SCORER_SINK",
-     "SQLite prediction sink (upserts keyed by key and target time)", MM_CONF_F_REQUIRED,
-     offsetof(scorer_conf_t, sink)},
+     "prediction sink: a SQLite path (or sqlite://PATH) or a postgresql:// URL; upserts keyed "
+     "by key and target time (docs/scoring.md)",
+     MM_CONF_F_REQUIRED | MM_CONF_F_SECRET, offsetof(scorer_conf_t, sink)},
     {"cache-bytes", MM_CONF_INT, "268435456", 1048576, 1099511627776.0, "MM_SCORER_CACHE_BYTES",
      "upper bound on the memory of loaded models", 0, offsetof(scorer_conf_t, cache_bytes)},
     {"horizon", MM_CONF_INT, "0", 0, 100000, "MM_SCORER_HORIZON",
@@ -73,6 +77,10 @@ static const mm_conf_prop_t scorer_props[] = {
      "MM_SCORER_CATCH_UP_TIMEOUT_MS",
      "how long a run may take to read mm.observations to its end before it fails", 0,
      offsetof(scorer_conf_t, catch_up_timeout_ms)},
+    {"request-dedupe-hours", MM_CONF_INT, "168", 1, 87600, "MM_SCORER_REQUEST_DEDUPE_HOURS",
+     "stream: how long answered request ids are remembered, so a repeated request is not "
+     "answered twice",
+     0, offsetof(scorer_conf_t, request_dedupe_hours)},
     MM_SERVICE_CONF_HTTP(scorer_conf_t, common),
     MM_SERVICE_CONF_LOG(scorer_conf_t, common),
     {"serve-threads", MM_CONF_INT, "2", 1, 256, "MM_SCORER_SERVE_THREADS",
@@ -117,10 +125,11 @@ static const mm_conf_prop_t scorer_props[] = {
 
 static const mm_conf_schema_t scorer_schema = {
     .program = "mm-scorer",
-    .summary = "mm-scorer [batch|serve] [options]. batch (the default): catch up on the scoring "
-               "data, then answer every key (champion, labelled fallback or no model) into "
-               "mm.predictions and a sink. serve: answer forecasts and predictions over HTTP "
-               "(docs/serving.md).",
+    .summary = "mm-scorer [batch|stream|serve] [options]. batch (default): catch up on the "
+               "scoring data, then answer every key (champion, labelled fallback or no model) "
+               "into mm.predictions and a sink. stream: answer each request of mm.score-requests "
+               "the same way, following decisions and scoring data, until SIGTERM. serve: answer "
+               "forecasts and predictions over HTTP (docs/serving.md) until SIGTERM.",
     .props = scorer_props,
     .n_props = sizeof(scorer_props) / sizeof(scorer_props[0]),
 };
@@ -134,6 +143,48 @@ static bool parse_as_of(const mm_spec_t *spec, const char *text, int64_t *out_ms
         return true;
     }
     return mm_spec_parse_time(spec, text, strlen(text), out_ms);
+}
+
+/*
+ * Stream mode: the stream over the scorer, its metrics on --http-addr, and
+ * the shutdown order: stop intake and deliver the outbox (in the run), stop
+ * serving HTTP, then free. @returns the exit status.
+ */
+static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
+    char errstr[1024];
+    mm_metrics_t *metrics = mm_metrics_new();
+    mm_httpd_t *httpd = NULL;
+    mm_scorer_stream_opts_t opts = {.metrics = metrics,
+                                    .dedupe_window_ms = conf->request_dedupe_hours * 3600000};
+    mm_scorer_stream_t *stream =
+        metrics ? mm_scorer_stream_new(scorer, &opts, errstr, sizeof(errstr)) : NULL;
+    if (!stream) {
+        mm_log_error("start_failed", "%s", metrics ? errstr : "out of memory");
+        mm_metrics_destroy(metrics);
+        return 1;
+    }
+    mm_err_t err = mm_service_http_start(&conf->common, metrics, mm_scorer_stream_ready, stream,
+                                         &httpd, errstr, sizeof(errstr));
+    if (err) {
+        mm_log_error("start_failed", "--http-addr: %s", errstr);
+        mm_scorer_stream_destroy(stream);
+        mm_metrics_destroy(metrics);
+        return err == MM_ERR_CONFIG ? 2 : 1;
+    }
+    err = mm_scorer_stream_run(stream, &mm_service_stop, errstr, sizeof(errstr));
+    if (err == MM_ERR_SHUTDOWN) err = MM_OK; /* stopped while starting */
+    if (err) mm_log_error("stream_failed", "%s", errstr);
+    mm_scorer_stream_stats_t stats;
+    mm_scorer_stream_stats(stream, &stats);
+    printf("mm-scorer: stream %s: requests %" PRId64 ", answered %" PRId64 ", duplicates %" PRId64
+           ", dead-lettered %" PRId64 ", predictions %" PRId64 ", observation batches %" PRId64
+           ", decisions %" PRId64 "\n",
+           err ? "FAILED" : "stopped", stats.requests, stats.answered, stats.duplicates,
+           stats.dead_letters, stats.predictions, stats.observations, stats.decisions);
+    mm_httpd_destroy(httpd); /* before the stream its readiness reads */
+    mm_scorer_stream_destroy(stream);
+    mm_metrics_destroy(metrics);
+    return err ? 1 : 0;
 }
 
 #define SERVE_DEFAULT_ADDR "127.0.0.1:8080"
@@ -255,6 +306,20 @@ out:
 }
 
 int main(int argc, char **argv) {
+    /* The mode is the first argument when it is not an option. */
+    const char *mode = "batch";
+    if (argc > 1 && argv[1][0] != '-') {
+        mode = argv[1];
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    if (strcmp(mode, "batch") != 0 && strcmp(mode, "stream") != 0 && strcmp(mode, "serve") != 0) {
+        fprintf(stderr,
+                "mm-scorer: unknown mode '%s' (batch, stream or serve; --help lists options)\n",
+                mode);
+        return 2;
+    }
     scorer_conf_t conf = {0};
     mm_kv_list_t kafka = {0};
     mm_spec_t spec = {0};
@@ -262,20 +327,6 @@ int main(int argc, char **argv) {
     mm_httpd_t *httpd = NULL;
     char errstr[1024];
     int status = 1;
-
-    /* The mode: the first argument when it is not an option (batch by default). */
-    const char *mode = "batch";
-    if (argc > 1 && argv[1][0] != '-') {
-        mode = argv[1];
-        argv[1] = argv[0];
-        argc--;
-        argv++;
-    }
-    bool serve_mode = strcmp(mode, "serve") == 0;
-    if (!serve_mode && strcmp(mode, "batch") != 0) {
-        fprintf(stderr, "mm-scorer: unknown mode '%s' (batch or serve)\n", mode);
-        return 2;
-    }
 
     status = mm_service_start(&scorer_schema, &conf, &conf.common, argc, argv, &kafka, NULL, NULL,
                               &spec, &bootstrap, 2);
@@ -312,7 +363,12 @@ int main(int argc, char **argv) {
         mm_log_error("start_failed", "%s", errstr);
         goto out;
     }
-    if (serve_mode) {
+    if (strcmp(mode, "stream") == 0) {
+        status = run_stream(&conf, scorer);
+        mm_scorer_destroy(scorer); /* producer flush, sink close */
+        goto out;
+    }
+    if (strcmp(mode, "serve") == 0) {
         status = run_serve(&conf, scorer);
         mm_scorer_destroy(scorer); /* producer flush (dead letters), stores closed */
         goto out;

@@ -147,6 +147,43 @@ void mm_scorer__dead_letter(mm_scorer_t *s, const mm_kafka_msg_t *msg, mm_err_t 
     mm_log_warn("dead_letter", "%s", reason);
 }
 
+mm_err_t mm_scorer__apply_decision(mm_scorer_t *s, const mm_kafka_msg_t *msg, bool *applied,
+                                   char *errstr, size_t errstr_size) {
+    char why[512];
+    if (applied) *applied = false;
+    s->decisions_read++;
+    mm_model_decision_t d = {0};
+    mm_err_t err = mm_avro_decode_model_decision(msg->value, msg->value ? msg->value_len : 0, &d,
+                                                 why, sizeof(why));
+    if (err) {
+        char reason[700];
+        snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg->topic,
+                 msg->partition, msg->offset, why);
+        s->decisions_bad++;
+        mm_scorer__dead_letter(s, msg, err, reason);
+        return MM_OK;
+    }
+    if (s->cfg.spec && d.dataset && strcmp(d.dataset, s->cfg.spec->name) != 0) {
+        mm_model_decision_clear(&d); /* another dataset's decision */
+        return MM_OK;
+    }
+    if (map_put(s, &d)) {
+        mm_model_decision_clear(&d);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    if (applied) *applied = true;
+    return MM_OK;
+}
+
+const mm_model_decision_t *mm_scorer__decision(mm_scorer_t *s, const char *key) {
+    mm_scorer_key_entry_t *e = mm_hashmap_get(s->by_key, key, strlen(key));
+    return e ? &e->decision : NULL;
+}
+
+size_t mm_scorer__decision_keys(const mm_scorer_t *s) {
+    return s->n_entries;
+}
+
 mm_err_t mm_scorer_load_decisions(mm_scorer_t *s, volatile sig_atomic_t *stop, char *errstr,
                                   size_t errstr_size) {
     mm_kafka_reader_t *reader = mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS,
@@ -171,27 +208,8 @@ mm_err_t mm_scorer_load_decisions(mm_scorer_t *s, volatile sig_atomic_t *stop, c
             mm_log_warn("consumer_error", "%s", why);
             continue;
         }
-        s->decisions_read++;
-        mm_model_decision_t d = {0};
-        err = mm_avro_decode_model_decision(msg.value, msg.value ? msg.value_len : 0, &d, why,
-                                            sizeof(why));
-        if (err) {
-            char reason[700];
-            snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg.topic,
-                     msg.partition, msg.offset, why);
-            s->decisions_bad++;
-            mm_scorer__dead_letter(s, &msg, err, reason);
-            continue;
-        }
-        if (s->cfg.spec && d.dataset && strcmp(d.dataset, s->cfg.spec->name) != 0) {
-            mm_model_decision_clear(&d); /* another dataset's decision */
-            continue;
-        }
-        if (map_put(s, &d)) {
-            mm_model_decision_clear(&d);
-            result = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
-            break;
-        }
+        result = mm_scorer__apply_decision(s, &msg, NULL, errstr, errstr_size);
+        if (result) break;
     }
     mm_kafka_reader_destroy(reader);
     if (*stop && !result)
@@ -209,7 +227,10 @@ mm_err_t mm_scorer__produce(mm_scorer_t *s, const mm_prediction_batch_t *p, char
     mm_buf_t payload;
     mm_buf_init(&payload, MM_BUF_CAP_MESSAGE);
     mm_err_t err = mm_avro_encode_prediction_batch(p, &payload, errstr, errstr_size);
-    if (!err)
+    if (!err && s->answers_outbox) /* stream mode: in the state store's open transaction */
+        err = mm_outbox_insert(s->answers_outbox, MM_TOPIC_PREDICTIONS, p->partition_key, &payload,
+                               mm_now_ms(), errstr, errstr_size);
+    else if (!err)
         err = mm_kafka_produce(s->producer, MM_TOPIC_PREDICTIONS, p->partition_key,
                                strlen(p->partition_key), payload.data, payload.len, NULL, 30000,
                                errstr, errstr_size);

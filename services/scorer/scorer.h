@@ -33,7 +33,7 @@ typedef struct mm_scorer_config {
     const mm_spec_t *spec; /* borrowed */
     const char *blob_url;
     mm_blob_opts_t blob_opts;
-    const char *sink_path;       /* SQLite prediction sink */
+    const char *sink_path;       /* prediction sink URL: a SQLite path or postgresql://... */
     size_t cache_bytes;          /* model cache bound */
     int horizon;                 /* 0 = the spec's horizon */
     const char *state_path;      /* SQLite state store of the scoring data */

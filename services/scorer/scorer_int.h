@@ -35,6 +35,9 @@ struct mm_scorer {
     size_t n_entries, cap_entries;
     int64_t decisions_read, decisions_bad;
     int64_t delivered, delivery_failed;
+    /* Stream mode (stream.c): answers go into the outbox of this database (the state store), in
+     * its open transaction, instead of straight to the producer. NULL in batch mode. */
+    mm_db_t *answers_outbox;
 };
 
 /** The run-wide settings of one key's answer. */
@@ -74,7 +77,33 @@ mm_err_t mm_scorer__answer_key(mm_scorer_t *scorer, const char *key,
 void mm_scorer__dead_letter(mm_scorer_t *scorer, const mm_kafka_msg_t *msg, mm_err_t why,
                             const char *reason);
 
-/** @brief Encode @p p and hand it to the producer for mm.predictions. */
+/**
+ * @brief Decode one mm.decisions record and make it its key's production
+ * model (the latest per key wins); an undecodable record is dead-lettered,
+ * another dataset's ignored. @p applied (may be NULL) says whether the map
+ * changed. @returns MM_OK; MM_ERR_NOMEM.
+ */
+mm_err_t mm_scorer__apply_decision(mm_scorer_t *scorer, const mm_kafka_msg_t *msg, bool *applied,
+                                   char *errstr, size_t errstr_size);
+
+/** @returns @p key's latest decision (owned by the map: valid until the next decision), or NULL. */
+const mm_model_decision_t *mm_scorer__decision(mm_scorer_t *scorer, const char *key);
+
+/** @returns how many keys have a decision. */
+size_t mm_scorer__decision_keys(const mm_scorer_t *scorer);
+
+/**
+ * @brief Apply one mm.observations record to the scoring data with its
+ * offset in one transaction, or dead-letter it (undecodable, another spec)
+ * through the state store's outbox. Counts into @p stats.
+ * @returns MM_OK once the record's effect and offset are durable; MM_ERR_DB.
+ */
+mm_err_t mm_scorer__apply_observation(mm_scorer_t *scorer, const mm_kafka_msg_t *msg,
+                                      mm_scorer_intake_stats_t *stats, char *errstr,
+                                      size_t errstr_size);
+
+/** @brief Encode @p p and hand it to the producer for mm.predictions (stream mode: to the
+ * answers outbox). */
 mm_err_t mm_scorer__produce(mm_scorer_t *scorer, const mm_prediction_batch_t *p, char *errstr,
                             size_t errstr_size);
 

@@ -33,18 +33,35 @@ static const char *const scoring_migrations[] = {
     "  PRIMARY KEY (partition_key, t)) WITHOUT ROWID;"
     "CREATE INDEX scoring_rows_observed ON scoring_rows(partition_key, t) WHERE y IS NOT "
     "NULL;" MM_CONSUMER_STATE_TABLE_SQL(MM_SCORING_DATA_OFFSETS_TABLE) MM_OUTBOX_TABLE_SQL,
+    /* v2: a row is identified by (key, entity, time); rows stored before entities have "" */
+    "CREATE TABLE scoring_rows_v2 ("
+    "  partition_key TEXT NOT NULL,"
+    "  entity TEXT NOT NULL DEFAULT '',"
+    "  t INTEGER NOT NULL,"
+    "  y REAL,"
+    "  x BLOB,"
+    "  load_id TEXT,"
+    "  PRIMARY KEY (partition_key, entity, t)) WITHOUT ROWID;"
+    "INSERT INTO scoring_rows_v2(partition_key, entity, t, y, x, load_id)"
+    "  SELECT partition_key, '', t, y, x, load_id FROM scoring_rows;"
+    "DROP TABLE scoring_rows;"
+    "ALTER TABLE scoring_rows_v2 RENAME TO scoring_rows;"
+    "CREATE INDEX scoring_rows_observed ON scoring_rows(partition_key, entity, t) WHERE y IS NOT "
+    "NULL;",
 };
 
 /* The apply path's statements, in the order of the store's fields. */
 static const char *const apply_sql[] = {
     /* A planned row (empty target) never erases a stored observed target. */
-    "INSERT INTO scoring_rows(partition_key, t, y, x, load_id) VALUES (?1, ?2, ?3, ?4, ?5) "
-    "ON CONFLICT(partition_key, t) DO UPDATE SET y = COALESCE(excluded.y, y), x = excluded.x, "
+    "INSERT INTO scoring_rows(partition_key, t, y, x, load_id, entity) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT(partition_key, entity, t) DO UPDATE SET y = COALESCE(excluded.y, y), "
+    "x = excluded.x, "
     "load_id = CASE WHEN excluded.y IS NULL AND y IS NOT NULL THEN load_id "
     "ELSE excluded.load_id END",
-    /* Keep the newest ?2 observed rows and everything after the oldest of them. */
-    "DELETE FROM scoring_rows WHERE partition_key = ?1 AND t < ("
-    "SELECT t FROM scoring_rows WHERE partition_key = ?1 AND y IS NOT NULL "
+    /* Keep the entity's newest ?2 observed rows and everything after the oldest of them. */
+    "DELETE FROM scoring_rows WHERE partition_key = ?1 AND entity = ?3 AND t < ("
+    "SELECT t FROM scoring_rows WHERE partition_key = ?1 AND entity = ?3 AND y IS NOT NULL "
     "ORDER BY t DESC LIMIT 1 OFFSET ?2 - 1)",
 };
 
@@ -134,6 +151,9 @@ static mm_err_t upsert_rows(mm_scoring_data_t *sd, const mm_observation_batch_t 
     for (size_t i = 0; i < b->n_rows; i++) {
         sqlite3_bind_text(st, 1, b->partition_key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, b->time_ms[i]);
+        sqlite3_bind_text(st, 6,
+                          sd->spec->n_entity_columns ? mm_observation_batch_entity(b, i) : "", -1,
+                          SQLITE_STATIC);
         if (isnan(b->target[i]))
             sqlite3_bind_null(st, 3);
         else
@@ -161,10 +181,14 @@ mm_err_t mm_scoring_data_apply(mm_scoring_data_t *sd, const char *topic, int32_t
     mm_err_t err = mm_db_begin(sd->db, errstr, errstr_size);
     if (err) return err;
     err = upsert_rows(sd, batch, errstr, errstr_size);
-    if (!err)
-        err = mm_db_bind(sd->db, sd->st_prune, errstr, errstr_size, "ti", batch->partition_key,
-                         (int64_t)sd->keep_observed);
-    if (!err) err = mm_db_step_done(sd->db, sd->st_prune, errstr, errstr_size);
+    /* Each entity of the batch keeps its own newest rows. */
+    bool entities = sd->spec->n_entity_columns && batch->n_entity_of_row;
+    size_t n_entities = entities ? batch->n_entities : 1;
+    for (size_t e = 0; !err && e < n_entities; e++) {
+        err = mm_db_bind(sd->db, sd->st_prune, errstr, errstr_size, "tit", batch->partition_key,
+                         (int64_t)sd->keep_observed, entities ? batch->entities[e] : "");
+        if (!err) err = mm_db_step_done(sd->db, sd->st_prune, errstr, errstr_size);
+    }
     if (!err && topic)
         err =
             mm_consumer_state_store(sd->offsets, topic, partition, offset + 1, errstr, errstr_size);
@@ -204,13 +228,19 @@ static void rows_take(mm_scoring_rows_t *r, sqlite3_stmt *st) {
 
 mm_err_t mm_scoring_data_read(mm_scoring_data_t *sd, const char *key, int64_t until_ms,
                               mm_scoring_rows_t *rows, char *errstr, size_t errstr_size) {
+    return mm_scoring_data_read_entity(sd, key, "", until_ms, rows, errstr, errstr_size);
+}
+
+mm_err_t mm_scoring_data_read_entity(mm_scoring_data_t *sd, const char *key, const char *entity,
+                                     int64_t until_ms, mm_scoring_rows_t *rows, char *errstr,
+                                     size_t errstr_size) {
     memset(rows, 0, sizeof(*rows));
     rows->n_exog = sd->spec->n_feature_columns;
     sqlite3_stmt *st = NULL;
     mm_err_t err = mm_db_query(sd->db, &st, errstr, errstr_size,
                                "SELECT t, y, x, load_id FROM scoring_rows WHERE partition_key = ?1 "
-                               "ORDER BY t",
-                               "t", key);
+                               "AND entity = ?2 ORDER BY t",
+                               "tt", key, entity ? entity : "");
     size_t cap = 0, planned = 0;
     int64_t newest_observed = -1;
     while (err == MM_OK && (err = mm_db_step_row(sd->db, st, errstr, errstr_size)) == MM_OK) {
@@ -247,6 +277,22 @@ mm_err_t mm_scoring_data_keys(mm_scoring_data_t *sd, mm_scoring_data_key_cb_t *c
     while (err == MM_OK && (err = mm_db_step_row(sd->db, st, errstr, errstr_size)) == MM_OK) {
         const char *key = (const char *)sqlite3_column_text(st, 0);
         if (key && !cb(opaque, key)) break;
+    }
+    sqlite3_finalize(st);
+    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
+}
+
+mm_err_t mm_scoring_data_entities(mm_scoring_data_t *sd, const char *key,
+                                  mm_scoring_data_key_cb_t *cb, void *opaque, char *errstr,
+                                  size_t errstr_size) {
+    sqlite3_stmt *st = NULL;
+    mm_err_t err = mm_db_query(sd->db, &st, errstr, errstr_size,
+                               "SELECT DISTINCT entity FROM scoring_rows WHERE partition_key = ?1 "
+                               "ORDER BY 1",
+                               "t", key);
+    while (err == MM_OK && (err = mm_db_step_row(sd->db, st, errstr, errstr_size)) == MM_OK) {
+        const char *entity = (const char *)sqlite3_column_text(st, 0);
+        if (entity && !cb(opaque, entity)) break;
     }
     sqlite3_finalize(st);
     return err == MM_ERR_NOT_FOUND ? MM_OK : err;

@@ -91,12 +91,26 @@ mm_err_t mm_scoring_data_apply(mm_scoring_data_t *sd, const char *topic, int32_t
 mm_err_t mm_scoring_data_read(mm_scoring_data_t *sd, const char *key, int64_t until_ms,
                               mm_scoring_rows_t *rows, char *errstr, size_t errstr_size);
 
+/**
+ * @brief mm_scoring_data_read() of one entity of @p key (docs/dataset-spec.md,
+ * "Entities"): each entity is its own series; "" is the one series of a key
+ * when the spec names no entity columns (what mm_scoring_data_read() reads).
+ */
+mm_err_t mm_scoring_data_read_entity(mm_scoring_data_t *sd, const char *key, const char *entity,
+                                     int64_t until_ms, mm_scoring_rows_t *rows, char *errstr,
+                                     size_t errstr_size);
+
 /** @brief Called per key by mm_scoring_data_keys(); return false to stop. */
 typedef bool(mm_scoring_data_key_cb_t)(void *opaque, const char *key);
 
 /** @brief Every key with scoring data, in key order. */
 mm_err_t mm_scoring_data_keys(mm_scoring_data_t *sd, mm_scoring_data_key_cb_t *cb, void *opaque,
                               char *errstr, size_t errstr_size);
+
+/** @brief Every entity of @p key with scoring data, in order (the callback gets the entity). */
+mm_err_t mm_scoring_data_entities(mm_scoring_data_t *sd, const char *key,
+                                  mm_scoring_data_key_cb_t *cb, void *opaque, char *errstr,
+                                  size_t errstr_size);
 
 /**
  * @brief The time of the newest observed row over all keys (the default

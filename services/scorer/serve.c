@@ -467,6 +467,8 @@ static void worker_give(mm_serve_t *sv, worker_t *w) {
 void mm_serve_answer_clear(mm_serve_answer_t *a) {
     if (!a) return;
     mm_prediction_batch_clear(&a->p);
+    for (size_t i = 0; i < a->n_more; i++) mm_prediction_batch_clear(&a->more[i]);
+    free(a->more);
     memset(a, 0, sizeof(*a));
 }
 
@@ -490,10 +492,18 @@ static void *dup_array(const void *p, size_t n, size_t size) {
 static mm_err_t capture(void *opaque, const mm_prediction_batch_t *p, char *errstr,
                         size_t errstr_size) {
     answer_ctx_t *ctx = opaque;
-    mm_prediction_batch_t *c = &ctx->out->p;
+    mm_serve_answer_t *out = ctx->out;
+    mm_prediction_batch_t *c = &out->p;
+    if (ctx->delivered) { /* another entity of the key */
+        mm_prediction_batch_t *more = realloc(out->more, (out->n_more + 1) * sizeof(*more));
+        if (!more) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        out->more = more;
+        c = &out->more[out->n_more++];
+    }
     *c = *p;
     c->request_id = dup_opt(p->request_id);
     c->partition_key = dup_opt(p->partition_key);
+    c->entity = dup_opt(p->entity);
     c->dataset = dup_opt(p->dataset);
     c->message = dup_opt(p->message);
     c->train_id = dup_opt(p->train_id);

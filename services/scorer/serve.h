@@ -76,8 +76,11 @@ typedef enum mm_serve_outcome {
 /** An answer: the prediction record a batch run would have written. */
 typedef struct mm_serve_answer {
     mm_serve_outcome_t outcome;
-    char message[600];       /* why, when not MM_SERVE_OK */
-    mm_prediction_batch_t p; /* owned (mm_serve_answer_clear) */
+    char message[600];           /* why, when not MM_SERVE_OK */
+    mm_prediction_batch_t p;     /* owned (mm_serve_answer_clear); with entity columns, the
+                                  * first entity's answer */
+    mm_prediction_batch_t *more; /* with entity columns: the other entities' answers (owned) */
+    size_t n_more;
 } mm_serve_answer_t;
 
 void mm_serve_answer_clear(mm_serve_answer_t *a);

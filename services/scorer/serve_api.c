@@ -356,6 +356,7 @@ static bool parse_body(mm_serve_t *sv, bool forecast, const mm_httpd_request_t *
 
 static json_t *lineage(const mm_prediction_batch_t *p, json_t *o) {
     json_object_set_new(o, "key", json_string(p->partition_key));
+    if (p->entity) json_object_set_new(o, "entity", json_string(p->entity));
     json_object_set_new(o, "dataset", str_or_null(p->dataset));
     json_object_set_new(o, "model_version",
                         p->train_id ? json_integer(p->model_version) : json_null());
@@ -442,6 +443,21 @@ static json_t *answer_one(mm_serve_t *sv, bool forecast, const char *key, const 
     mm_serve_answer(sv, forecast, &q, &a);
     *status = outcome_error(&a, key, e);
     json_t *o = *status == 200 ? (forecast ? forecast_json(&a.p) : predict_json(&a.p)) : NULL;
+    if (o && mm_serve_spec(sv)->n_entity_columns > 0) {
+        /* A key with entity columns: one answer per entity. */
+        json_t *entities = json_array();
+        json_array_append_new(entities, o);
+        for (size_t i = 0; i < a.n_more; i++) {
+            const mm_prediction_batch_t *p = &a.more[i];
+            json_t *one =
+                p->status == MM_PREDICTION_OK
+                    ? (forecast ? forecast_json(p) : predict_json(p))
+                    : json_pack("{s:s?, s:s, s:s?}", "entity", p->entity, "status",
+                                mm_prediction_status_name(p->status), "message", p->message);
+            json_array_append_new(entities, one);
+        }
+        o = json_pack("{s:s, s:o}", "key", key, "entities", entities);
+    }
     mm_serve_answer_clear(&a);
     return o;
 }

@@ -1,150 +1,170 @@
 /*
- * sink.c - mm-scorer's SQLite prediction sink (see sink.h).
+ * sink.c - the prediction sink's interface (see sink.h): the sink URL, the
+ * choice of backend (sink_sqlite.c, sink_pg.c through sink_int.h), and what
+ * both share: a key's answer as its predictions or "no model", and in every
+ * case its latest run.
  *
- * Workload: a batch run writes horizon-many rows for each of thousands of
- * keys, a few hundred keys per transaction: the upsert is prepared once per
- * sink and reused for every row.
+ * Workload: one call per key of a batch run, forwarded to the backend; the
+ * cost is the backend's.
  */
 #include "sink.h"
 
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "mm/db.h"
-#include "mm/util.h"
+#include "sink_int.h"
 
-/* migrations[i] upgrades schema version i to i+1. Never edit a released entry: append. */
-static const char *const sink_migrations[] = {
-    /* v1 */
-    "CREATE TABLE predictions ("
-    "  partition_key TEXT NOT NULL,"
-    "  target_time_ms INTEGER NOT NULL,"
-    "  value REAL,"
-    "  lower REAL,"
-    "  upper REAL,"
-    "  model_version INTEGER,"
-    "  train_id TEXT,"
-    "  algorithm TEXT,"
-    "  data_watermark_ms INTEGER,"
-    "  load_id TEXT,"
-    "  request_id TEXT,"
-    "  produced_at_ms INTEGER,"
-    "  PRIMARY KEY (partition_key, target_time_ms)) WITHOUT ROWID;"
-    "CREATE TABLE no_model ("
-    "  partition_key TEXT PRIMARY KEY,"
-    "  reason TEXT,"
-    "  at_ms INTEGER);",
-    /* v2: lineage of the scoring data and the fallback label; each key's latest answer */
-    "ALTER TABLE predictions ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE predictions ADD COLUMN model_data_end_ms INTEGER;"
-    "ALTER TABLE predictions ADD COLUMN new_observations INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE predictions ADD COLUMN planned_steps INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE predictions ADD COLUMN carried_steps INTEGER NOT NULL DEFAULT 0;"
-    "CREATE TABLE key_runs ("
-    "  partition_key TEXT PRIMARY KEY,"
-    "  request_id TEXT NOT NULL,"
-    "  status TEXT NOT NULL,"
-    "  message TEXT,"
-    "  fallback INTEGER NOT NULL DEFAULT 0,"
-    "  produced_at_ms INTEGER NOT NULL);"
-    "CREATE VIEW latest_predictions AS SELECT r.partition_key, r.status, r.message, r.fallback,"
-    "  r.request_id, r.produced_at_ms, p.target_time_ms, p.value, p.lower, p.upper,"
-    "  p.model_version, p.train_id, p.algorithm, p.data_watermark_ms, p.load_id,"
-    "  p.model_data_end_ms, p.new_observations, p.planned_steps, p.carried_steps"
-    "  FROM key_runs r LEFT JOIN predictions p"
-    "  ON p.partition_key = r.partition_key AND p.request_id = r.request_id;",
-};
-
-#define SINK_UPSERT_SQL                                                                            \
-    "INSERT INTO predictions(partition_key, target_time_ms, value, lower, upper, "                 \
-    "model_version, train_id, algorithm, data_watermark_ms, load_id, request_id, "                 \
-    "produced_at_ms, fallback, model_data_end_ms, new_observations, planned_steps, "               \
-    "carried_steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "    \
-    "?16, ?17) "                                                                                   \
-    "ON CONFLICT(partition_key, target_time_ms) DO UPDATE SET value = excluded.value, "            \
-    "lower = excluded.lower, upper = excluded.upper, model_version = excluded.model_version, "     \
-    "train_id = excluded.train_id, algorithm = excluded.algorithm, "                               \
-    "data_watermark_ms = excluded.data_watermark_ms, load_id = excluded.load_id, "                 \
-    "request_id = excluded.request_id, produced_at_ms = excluded.produced_at_ms, "                 \
-    "fallback = excluded.fallback, model_data_end_ms = excluded.model_data_end_ms, "               \
-    "new_observations = excluded.new_observations, planned_steps = excluded.planned_steps, "       \
-    "carried_steps = excluded.carried_steps"
-
-#define SINK_KEY_RUN_SQL                                                                           \
-    "INSERT INTO key_runs(partition_key, request_id, status, message, fallback, produced_at_ms) "  \
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(partition_key) DO UPDATE SET "                    \
-    "request_id = excluded.request_id, status = excluded.status, message = excluded.message, "     \
-    "fallback = excluded.fallback, produced_at_ms = excluded.produced_at_ms"
+#define SQLITE_SCHEME "sqlite://"
 
 struct mm_scorer_sink {
-    mm_db_t *db;
-    sqlite3_stmt *upsert; /* prepared at open, reused for every row */
+    const mm_scorer_sink_ops_t *ops;
+    mm_scorer_sink_kind_t kind;
+    void *impl;
 };
 
-mm_scorer_sink_t *mm_scorer_sink_open(const char *path, char *errstr, size_t errstr_size) {
+static bool starts_with(const char *s, const char *prefix) {
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+mm_err_t mm_scorer_sink_parse_url(const char *url, mm_scorer_sink_kind_t *kind,
+                                  const char **sqlite_path, char *errstr, size_t errstr_size) {
+    *sqlite_path = NULL;
+    if (!url || !*url)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "sink: empty URL (expected a path, sqlite://PATH or postgresql://...)");
+    if (starts_with(url, "postgresql://") || starts_with(url, "postgres://")) {
+        *kind = MM_SCORER_SINK_POSTGRES;
+        return MM_OK;
+    }
+    *kind = MM_SCORER_SINK_SQLITE;
+    if (starts_with(url, SQLITE_SCHEME)) {
+        *sqlite_path = url + strlen(SQLITE_SCHEME);
+        if (!**sqlite_path)
+            return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                           "sink: sqlite:// names no file (expected sqlite://PATH)");
+        return MM_OK;
+    }
+    const char *sep = strstr(url, "://");
+    if (sep) {
+        /* Name only the scheme: the rest may hold a password. */
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "sink: unknown URL scheme '%.*s' (expected a path, sqlite://PATH or "
+                       "postgresql://...)",
+                       (int)(sep - url > 32 ? 32 : sep - url), url);
+    }
+    *sqlite_path = url;
+    return MM_OK;
+}
+
+/* Append @p n bytes of @p s to out[*len], truncating at @p size. */
+static void put(char *out, size_t size, size_t *len, const char *s, size_t n) {
+    if (*len + 1 >= size) return;
+    size_t room = size - 1 - *len;
+    if (n > room) n = room;
+    memcpy(out + *len, s, n);
+    *len += n;
+    out[*len] = 0;
+}
+
+void mm_scorer_sink_url_redacted(const char *url, char *out, size_t out_size) {
+    if (!out || out_size == 0) return;
+    out[0] = 0;
+    if (!url) return;
+    size_t len = 0;
+    const char *p = url;
+    const char *scheme_end = strstr(url, "://");
+    if (scheme_end) {
+        const char *auth = scheme_end + 3;
+        size_t auth_len = strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (size_t i = 0; i < auth_len; i++)
+            if (auth[i] == '@') at = auth + i; /* the last '@' ends the userinfo */
+        put(out, out_size, &len, url, (size_t)(auth - url));
+        p = auth;
+        if (at) {
+            const char *colon = memchr(auth, ':', (size_t)(at - auth));
+            if (colon) {
+                put(out, out_size, &len, auth, (size_t)(colon - auth));
+                put(out, out_size, &len, ":***", 4);
+                p = at;
+            }
+        }
+    }
+    /* password=... as a query parameter or a keyword=value conninfo pair. */
+    while (*p) {
+        const char *hit = strstr(p, "password=");
+        bool at_boundary = hit && (hit == url || strchr("?&; \t", hit[-1]) != NULL);
+        if (!hit) {
+            put(out, out_size, &len, p, strlen(p));
+            break;
+        }
+        size_t head = (size_t)(hit - p) + strlen("password=");
+        put(out, out_size, &len, p, head);
+        p += head;
+        if (!at_boundary) continue;
+        put(out, out_size, &len, "***", 3);
+        p += strcspn(p, "&#; \t");
+    }
+}
+
+mm_scorer_sink_t *mm_scorer_sink_open(const char *url, char *errstr, size_t errstr_size) {
+    mm_scorer_sink_kind_t kind;
+    const char *path = NULL;
+    if (mm_scorer_sink_parse_url(url, &kind, &path, errstr, errstr_size)) return NULL;
     mm_scorer_sink_t *sink = calloc(1, sizeof(*sink));
     if (!sink) {
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "sink: out of memory");
         return NULL;
     }
-    sink->db =
-        mm_db_open(path, sink_migrations, MM_ARRAY_SIZE(sink_migrations), errstr, errstr_size);
-    if (!sink->db ||
-        mm_db_prepare(sink->db, &sink->upsert, SINK_UPSERT_SQL, errstr, errstr_size) != MM_OK) {
-        mm_scorer_sink_close(sink);
+    sink->kind = kind;
+    if (kind == MM_SCORER_SINK_SQLITE) {
+        sink->ops = &mm_scorer_sink_sqlite_ops;
+        sink->impl = mm_scorer_sink_sqlite_open(path, errstr, errstr_size);
+    } else {
+        char shown[512];
+        mm_scorer_sink_url_redacted(url, shown, sizeof(shown));
+        sink->ops = &mm_scorer_sink_pg_ops;
+        sink->impl = mm_scorer_sink_pg_open(url, shown, errstr, errstr_size);
+    }
+    if (!sink->impl) {
+        free(sink);
         return NULL;
     }
     return sink;
 }
 
+mm_scorer_sink_kind_t mm_scorer_sink_kind(const mm_scorer_sink_t *sink) {
+    return sink->kind;
+}
+
 void mm_scorer_sink_close(mm_scorer_sink_t *sink) {
     if (!sink) return;
-    sqlite3_finalize(sink->upsert);
-    mm_db_close(sink->db);
+    sink->ops->close(sink->impl);
     free(sink);
 }
 
 mm_err_t mm_scorer_sink_begin(mm_scorer_sink_t *sink, char *errstr, size_t errstr_size) {
-    return mm_db_begin(sink->db, errstr, errstr_size);
+    return sink->ops->begin(sink->impl, errstr, errstr_size);
 }
 
 mm_err_t mm_scorer_sink_commit(mm_scorer_sink_t *sink, char *errstr, size_t errstr_size) {
-    mm_err_t err = mm_db_commit(sink->db, errstr, errstr_size);
-    if (err) mm_db_rollback(sink->db);
-    return err;
+    return sink->ops->commit(sink->impl, errstr, errstr_size);
 }
 
 void mm_scorer_sink_rollback(mm_scorer_sink_t *sink) {
-    mm_db_rollback(sink->db);
+    sink->ops->rollback(sink->impl);
 }
 
 mm_err_t mm_scorer_sink_predictions(mm_scorer_sink_t *sink, const mm_prediction_batch_t *p,
                                     char *errstr, size_t errstr_size) {
-    for (size_t i = 0; i < p->n; i++) {
-        mm_err_t err = mm_db_bind(
-            sink->db, sink->upsert, errstr, errstr_size,
-            "tiddditti"
-            "ttiii"
-            "iii",
-            p->partition_key, p->time_ms[i], p->value[i], p->lower[i], p->upper[i],
-            (int64_t)p->model_version, p->train_id, p->algorithm, p->data_watermark_ms, p->load_id,
-            p->request_id, p->produced_at_ms, (int64_t)p->fallback, p->model_data_end_ms,
-            (int64_t)p->new_observations, (int64_t)p->planned_steps, (int64_t)p->carried_steps);
-        if (!err) err = mm_db_step_done(sink->db, sink->upsert, errstr, errstr_size);
-        if (err) return err;
-    }
-    return mm_db_run(sink->db, errstr, errstr_size, "DELETE FROM no_model WHERE partition_key = ?1",
-                     "t", p->partition_key);
+    return sink->ops->predictions(sink->impl, p, errstr, errstr_size);
 }
 
 mm_err_t mm_scorer_sink_no_model(mm_scorer_sink_t *sink, const char *partition_key,
                                  const char *reason, int64_t at_ms, char *errstr,
                                  size_t errstr_size) {
-    return mm_db_run(sink->db, errstr, errstr_size,
-                     "INSERT INTO no_model(partition_key, reason, at_ms) VALUES (?1, ?2, ?3)"
-                     " ON CONFLICT(partition_key) DO UPDATE SET"
-                     " reason = excluded.reason, at_ms = excluded.at_ms",
-                     "tti", partition_key, reason, at_ms);
+    return sink->ops->no_model(sink->impl, partition_key, reason, at_ms, errstr, errstr_size);
 }
 
 mm_err_t mm_scorer_sink_answer(mm_scorer_sink_t *sink, const mm_prediction_batch_t *p, char *errstr,
@@ -156,74 +176,16 @@ mm_err_t mm_scorer_sink_answer(mm_scorer_sink_t *sink, const mm_prediction_batch
         err = mm_scorer_sink_no_model(sink, p->partition_key, p->message, p->produced_at_ms, errstr,
                                       errstr_size);
     if (err) return err;
-    return mm_db_run(sink->db, errstr, errstr_size, SINK_KEY_RUN_SQL, "ttttii", p->partition_key,
-                     p->request_id, mm_prediction_status_name(p->status), p->message,
-                     (int64_t)p->fallback, p->produced_at_ms);
+    return sink->ops->key_run(sink->impl, p, errstr, errstr_size);
 }
 
 mm_err_t mm_scorer_sink_counts(mm_scorer_sink_t *sink, mm_scorer_sink_counts_t *counts,
                                char *errstr, size_t errstr_size) {
-    static const char *const sql[] = {
-        "SELECT count(*) FROM predictions",
-        "SELECT count(DISTINCT partition_key) FROM predictions",
-        "SELECT count(*) FROM no_model",
-    };
-    int64_t *out[] = {&counts->rows, &counts->keys, &counts->no_model_keys};
-    for (size_t i = 0; i < MM_ARRAY_SIZE(sql); i++) {
-        bool found = false;
-        *out[i] = 0;
-        mm_err_t err = mm_db_query_i64(sink->db, sql[i], out[i], &found, errstr, errstr_size);
-        if (err) return err;
-    }
-    return MM_OK;
-}
-
-/* The view's columns, in the order mm_scorer_sink_row_t is filled. */
-#define SINK_LATEST_SQL                                                                            \
-    "SELECT partition_key, status, message, fallback, request_id, produced_at_ms, "                \
-    "target_time_ms, value, lower, upper, model_version, train_id, algorithm, "                    \
-    "data_watermark_ms, load_id, model_data_end_ms, new_observations, planned_steps, "             \
-    "carried_steps FROM latest_predictions WHERE ?1 IS NULL OR partition_key = ?1 "                \
-    "ORDER BY partition_key, target_time_ms"
-
-static double column_double(sqlite3_stmt *st, int col) {
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
-}
-
-static int64_t column_i64(sqlite3_stmt *st, int col, int64_t null_value) {
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? null_value : sqlite3_column_int64(st, col);
+    return sink->ops->counts(sink->impl, counts, errstr, errstr_size);
 }
 
 mm_err_t mm_scorer_sink_latest(mm_scorer_sink_t *sink, const char *partition_key,
                                mm_scorer_sink_row_cb_t *cb, void *opaque, char *errstr,
                                size_t errstr_size) {
-    sqlite3_stmt *st = NULL;
-    mm_err_t err =
-        mm_db_query(sink->db, &st, errstr, errstr_size, SINK_LATEST_SQL, "t", partition_key);
-    while (err == MM_OK && (err = mm_db_step_row(sink->db, st, errstr, errstr_size)) == MM_OK) {
-        mm_scorer_sink_row_t r = {
-            .partition_key = (const char *)sqlite3_column_text(st, 0),
-            .status = (const char *)sqlite3_column_text(st, 1),
-            .message = (const char *)sqlite3_column_text(st, 2),
-            .fallback = sqlite3_column_int64(st, 3) != 0,
-            .request_id = (const char *)sqlite3_column_text(st, 4),
-            .produced_at_ms = column_i64(st, 5, -1),
-            .target_time_ms = column_i64(st, 6, -1),
-            .value = column_double(st, 7),
-            .lower = column_double(st, 8),
-            .upper = column_double(st, 9),
-            .model_version = (int32_t)column_i64(st, 10, 0),
-            .train_id = (const char *)sqlite3_column_text(st, 11),
-            .algorithm = (const char *)sqlite3_column_text(st, 12),
-            .data_watermark_ms = column_i64(st, 13, -1),
-            .load_id = (const char *)sqlite3_column_text(st, 14),
-            .model_data_end_ms = column_i64(st, 15, -1),
-            .new_observations = (int32_t)column_i64(st, 16, 0),
-            .planned_steps = (int32_t)column_i64(st, 17, 0),
-            .carried_steps = (int32_t)column_i64(st, 18, 0),
-        };
-        if (!cb(opaque, &r)) break;
-    }
-    sqlite3_finalize(st);
-    return err == MM_ERR_NOT_FOUND ? MM_OK : err;
+    return sink->ops->latest(sink->impl, partition_key, cb, opaque, errstr, errstr_size);
 }

@@ -1,10 +1,16 @@
 /*
- * sink.h - mm-scorer's SQLite prediction sink: one row per (key, target
- * time) written as an upsert, so a replayed run never duplicates, plus one
- * row per key answered "no model" (docs/ARCHITECTURE.md).
+ * sink.h - mm-scorer's prediction sink: one row per (key, target time)
+ * written as an upsert, so a replayed run never duplicates, plus one row per
+ * key answered "no model" and each key's latest run (docs/ARCHITECTURE.md).
+ *
+ * Two backends behind one interface, chosen by the sink URL: SQLite
+ * (`sqlite://PATH` or a plain path, sink_sqlite.c) and PostgreSQL
+ * (`postgresql://...` or `postgres://...`, a libpq connection URI,
+ * sink_pg.c). Both keep the same tables, columns, upsert keys and the
+ * latest_predictions view (docs/scoring.md).
  *
  * Owned by mm-scorer, which writes it; mmctl opens it read-only in spirit
- * (mm_scorer_sink_counts) for its report. A sink handle belongs to one
+ * (counts, latest rows) for its reports. A sink handle belongs to one
  * thread at a time.
  */
 #ifndef MM_SCORER_SINK_H
@@ -19,11 +25,37 @@
 
 typedef struct mm_scorer_sink mm_scorer_sink_t;
 
+typedef enum mm_scorer_sink_kind {
+    MM_SCORER_SINK_SQLITE = 0,
+    MM_SCORER_SINK_POSTGRES = 1,
+} mm_scorer_sink_kind_t;
+
 /**
- * @brief Open (creating and migrating) the sink at @p path.
+ * @brief Classify a sink URL: `sqlite://PATH` or a plain path (SQLite;
+ * *@p sqlite_path points at the path inside @p url), `postgresql://...` or
+ * `postgres://...` (PostgreSQL; *@p sqlite_path NULL). Any other
+ * `scheme://` and an empty URL are MM_ERR_INVALID_ARG with errstr naming the
+ * accepted forms (and never the URL's password).
+ */
+mm_err_t mm_scorer_sink_parse_url(const char *url, mm_scorer_sink_kind_t *kind,
+                                  const char **sqlite_path, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Copy @p url into @p out with any password replaced by "***": the
+ * userinfo's (`scheme://user:secret@host`) and a `password=` query or
+ * keyword parameter. Safe to log. Truncates to @p out_size.
+ */
+void mm_scorer_sink_url_redacted(const char *url, char *out, size_t out_size);
+
+/**
+ * @brief Open (creating and migrating) the sink named by @p url (see
+ * mm_scorer_sink_parse_url). Error messages name the sink by its redacted URL.
  * @returns the sink (mm_scorer_sink_close), or NULL with errstr set.
  */
-mm_scorer_sink_t *mm_scorer_sink_open(const char *path, char *errstr, size_t errstr_size);
+mm_scorer_sink_t *mm_scorer_sink_open(const char *url, char *errstr, size_t errstr_size);
+
+/** @returns the backend of an open sink. */
+mm_scorer_sink_kind_t mm_scorer_sink_kind(const mm_scorer_sink_t *sink);
 
 /** @brief Close the sink. Accepts NULL. */
 void mm_scorer_sink_close(mm_scorer_sink_t *sink);
@@ -90,6 +122,7 @@ typedef struct mm_scorer_sink_row {
     const char *load_id; /* may be NULL */
     int64_t model_data_end_ms;
     int32_t new_observations, planned_steps, carried_steps;
+    const char *entity; /* the entity answered inside the key; "" for a spec without entities */
 } mm_scorer_sink_row_t;
 
 /** @brief Called per row by mm_scorer_sink_latest(); return false to stop. */

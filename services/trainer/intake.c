@@ -27,7 +27,10 @@ static mm_err_t dead_letter_msg(mm_trainer_t *t, const mm_kafka_msg_t *msg, mm_e
                                 const char *reason, char *errstr, size_t errstr_size) {
     mm_err_t err = mm_consumer_state_dead_letter_message(t->store.offsets, msg, why, reason, errstr,
                                                          errstr_size);
-    if (!err) t->dead_letters++;
+    if (!err) {
+        t->dead_letters++;
+        mm_trainer__metrics_dead_letter(t, why);
+    }
     return err;
 }
 
@@ -38,6 +41,12 @@ mm_err_t mm_trainer__handle_message(mm_trainer_t *t, const mm_kafka_msg_t *msg) 
     mm_err_t err = mm_avro_decode_observation_batch(msg->value, msg->value ? msg->value_len : 0,
                                                     &batch, errstr, sizeof(errstr));
     if (err) {
+        snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg->topic,
+                 msg->partition, msg->offset, errstr);
+        err = dead_letter_msg(t, msg, err, reason, errstr, sizeof(errstr));
+        goto out;
+    }
+    if (!err && (err = mm_observation_batch_entities_check(&batch, errstr, sizeof(errstr)))) {
         snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg->topic,
                  msg->partition, msg->offset, errstr);
         err = dead_letter_msg(t, msg, err, reason, errstr, sizeof(errstr));

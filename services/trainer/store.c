@@ -8,14 +8,16 @@
  *
  * Idempotence on redelivery: a batch is identified by (key, load, batch_seq)
  * and a redelivered one changes nothing but the offset; an observation is
- * identified by (key, time) and a re-sent one replaces the earlier value.
+ * identified by (key, entity, time) and a re-sent one replaces the earlier
+ * value. The entity is "" for a spec without entity columns; with them a
+ * key's history is one series per entity (docs/dataset-spec.md, "Entities").
  *
  * Planned rows: rows after a key's last observed target whose target is
  * missing carry planned covariates for scoring. They are stored like any row
  * (an observation arriving later for the same time replaces them) but are
  * not training data: the history read for training ends at the last
- * observed target, and rows without a target count toward no retrain
- * trigger. Missing targets inside the history stay gaps.
+ * observed target (of each entity), and rows without a target count toward
+ * no retrain trigger. Missing targets inside the history stay gaps.
  */
 #include "store.h"
 
@@ -76,6 +78,19 @@ const char *const mm_trainer_migrations[] = {
     "  data_end_ms INTEGER NOT NULL,"
     "  n_rows INTEGER NOT NULL,"
     "  trained_at_ms INTEGER NOT NULL);" MM_OUTBOX_TABLE_SQL,
+    /* v2: an observation is identified by (key, entity, time); rows written
+     * before entities existed have the entity "" */
+    "CREATE TABLE history_v2 ("
+    "  partition_key TEXT NOT NULL,"
+    "  entity TEXT NOT NULL DEFAULT '',"
+    "  t INTEGER NOT NULL,"
+    "  y REAL,"
+    "  x BLOB,"
+    "  PRIMARY KEY (partition_key, entity, t)) WITHOUT ROWID;"
+    "INSERT INTO history_v2(partition_key, entity, t, y, x) "
+    "  SELECT partition_key, '', t, y, x FROM history;"
+    "DROP TABLE history;"
+    "ALTER TABLE history_v2 RENAME TO history;",
 };
 const size_t mm_trainer_n_migrations = MM_ARRAY_SIZE(mm_trainer_migrations);
 
@@ -88,8 +103,8 @@ static mm_err_t bind_text(sqlite3_stmt *st, int idx, const char *text) {
 /* The poll thread's statements, in the order of the store's fields. */
 static const char *const poll_sql[] = {
     /* history upsert: a re-sent observation replaces the earlier value */
-    "INSERT INTO history(partition_key, t, y, x) VALUES (?1, ?2, ?3, ?4) "
-    "ON CONFLICT(partition_key, t) DO UPDATE SET y = excluded.y, x = excluded.x",
+    "INSERT INTO history(partition_key, t, y, x, entity) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT(partition_key, entity, t) DO UPDATE SET y = excluded.y, x = excluded.x",
     "INSERT OR IGNORE INTO load_batches(partition_key, load_id, batch_seq, n_rows, end_of_load, "
     "expected_rows, expected_batches) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     "INSERT INTO keys(partition_key, generation, new_rows, last_load_id) VALUES (?1, 1, ?2, ?3) "
@@ -170,6 +185,8 @@ static mm_err_t upsert_rows(mm_trainer_store_t *store, const mm_observation_batc
     for (size_t i = 0; i < b->n_rows; i++) {
         bind_text(hs, 1, b->partition_key);
         sqlite3_bind_int64(hs, 2, b->time_ms[i]);
+        /* A spec without entity columns keeps every row at the entity "". */
+        bind_text(hs, 5, spec->n_entity_columns ? mm_observation_batch_entity(b, i) : "");
         if (isnan(b->target[i]))
             sqlite3_bind_null(hs, 3);
         else
@@ -316,6 +333,9 @@ void mm_trainer_history_clear(mm_trainer_history_t *h) {
     free(h->y);
     free(h->x);
     free(h->last_load_id);
+    for (size_t e = 0; e < h->n_entities; e++) free(h->entity[e]);
+    free(h->entity);
+    free(h->entity_start);
     memset(h, 0, sizeof(*h));
 }
 
@@ -353,41 +373,72 @@ static bool history_grow(mm_trainer_history_t *h, size_t *cap) {
     return true;
 }
 
+/* Note that row @p n starts entity @p name (rows come ordered by entity, then time). */
+static bool entity_begin(mm_trainer_history_t *h, size_t *cap, const char *name, size_t n) {
+    if (h->n_entities + 1 >= *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        char **names = realloc(h->entity, ncap * sizeof(*names));
+        if (names) h->entity = names;
+        size_t *starts = realloc(h->entity_start, (ncap + 1) * sizeof(*starts));
+        if (starts) h->entity_start = starts;
+        if (!names || !starts) return false;
+        *cap = ncap;
+    }
+    char *copy = strdup(name);
+    if (!copy) return false;
+    h->entity[h->n_entities] = copy;
+    h->entity_start[h->n_entities++] = n;
+    return true;
+}
+
 static mm_err_t read_rows(mm_db_t *db, const char *key, mm_trainer_history_t *h, char *errstr,
                           size_t errstr_size) {
     const size_t nx = h->n_exog;
     sqlite3_stmt *st = NULL;
-    mm_err_t err =
-        mm_db_prepare(db, &st,
-                      "SELECT t, y, x FROM history WHERE partition_key = ?1 AND t <= "
-                      "(SELECT t FROM history WHERE partition_key = ?1 AND y IS NOT NULL "
-                      "ORDER BY t DESC LIMIT 1) ORDER BY t",
-                      errstr, errstr_size);
+    /* Each entity's rows up to its own last observed target: its planned rows are not
+     * training data. */
+    mm_err_t err = mm_db_prepare(
+        db, &st,
+        "SELECT h.entity, h.t, h.y, h.x FROM history h WHERE h.partition_key = ?1 AND h.t <= "
+        "(SELECT o.t FROM history o WHERE o.partition_key = ?1 AND o.entity = h.entity AND "
+        "o.y IS NOT NULL ORDER BY o.t DESC LIMIT 1) ORDER BY h.entity, h.t",
+        errstr, errstr_size);
     if (err) return err;
     bind_text(st, 1, key);
     mm_sha256_ctx_t *sha = mm_sha256_new();
-    size_t cap = 0;
+    size_t cap = 0, entities_cap = 0;
     while ((err = mm_db_step_row(db, st, errstr, errstr_size)) == MM_OK) {
         if (h->n == cap && !history_grow(h, &cap)) {
             err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: history too large", key);
             break;
         }
         size_t n = h->n;
-        h->time_ms[n] = sqlite3_column_int64(st, 0);
-        h->y[n] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
-        const void *blob = sqlite3_column_blob(st, 2);
-        int blen = sqlite3_column_bytes(st, 2);
+        const char *entity = (const char *)sqlite3_column_text(st, 0);
+        if (!entity) entity = "";
+        if ((h->n_entities == 0 || strcmp(h->entity[h->n_entities - 1], entity) != 0) &&
+            !entity_begin(h, &entities_cap, entity, n)) {
+            err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: too many entities", key);
+            break;
+        }
+        h->time_ms[n] = sqlite3_column_int64(st, 1);
+        h->y[n] = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+        const void *blob = sqlite3_column_blob(st, 3);
+        int blen = sqlite3_column_bytes(st, 3);
         for (size_t j = 0; j < nx; j++) {
             double v = NAN;
             if (blob && (size_t)blen >= (j + 1) * sizeof(double))
                 memcpy(&v, (const uint8_t *)blob + j * sizeof(double), sizeof(double));
             h->x[n * nx + j] = v;
         }
+        /* The entity enters the digest where there is one: digests (and train ids) of
+         * data without entities stay what they were. */
+        if (entity[0]) mm_sha256_update(sha, entity, strlen(entity) + 1);
         mm_sha256_update(sha, &h->time_ms[n], sizeof(int64_t));
         mm_sha256_update(sha, &h->y[n], sizeof(double));
         if (nx) mm_sha256_update(sha, &h->x[n * nx], nx * sizeof(double));
         h->n++;
     }
+    if (h->entity_start) h->entity_start[h->n_entities] = h->n;
     mm_sha256_final_hex(sha, h->digest);
     sqlite3_finalize(st);
     return err == MM_ERR_NOT_FOUND ? MM_OK : err;

@@ -89,6 +89,12 @@ typedef struct mm_trainer_history {
     int64_t *time_ms; /* n */
     double *y;        /* n; NaN where the target is missing */
     double *x;        /* n * n_exog, row-major */
+    /* Entities: rows come ordered by entity, then time; entity e's rows are
+     * [entity_start[e], entity_start[e + 1]). One entity "" for a spec
+     * without entity columns. */
+    size_t n_entities;
+    char **entity;        /* n_entities names, canonical ("machine_id=42") */
+    size_t *entity_start; /* n_entities + 1 */
     int64_t generation;
     char *last_load_id; /* may be NULL */
     char digest[MM_SHA256_HEX_LEN + 1];

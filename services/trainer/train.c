@@ -40,7 +40,10 @@ typedef struct train_job {
     mm_blob_t *blob;
     const char *key;
     mm_trainer_history_t history;
-    mm_regular_series_t series; /* the history on the spec's period (mm/series.h) */
+    /* the history on the spec's period (mm/series.h), one series per entity */
+    mm_regular_series_t *series;
+    size_t n_series;
+    int64_t data_start_ms, data_end_ms; /* over every entity */
     char train_id[MM_SHA256_HEX_LEN + 1];
     bool already; /* trained before on the same data */
     mm_train_result_t result;
@@ -59,34 +62,56 @@ static mm_err_t load_history(train_job_t *job) {
                                          &job->history, job->errstr, sizeof(job->errstr));
 }
 
-/* Regularise onto the spec's period (mm/series.h, shared with the scorer); only the
- * newest max_series_points periods are kept. */
+/* Regularise each entity onto the spec's period (mm/series.h, shared with the scorer);
+ * only the newest max_series_points periods of each are kept. */
 static mm_err_t build_series(train_job_t *job) {
     const mm_trainer_history_t *h = &job->history;
-    mm_err_t err = mm_series_regularise(job->trainer->spec->freq, h->time_ms, h->y, h->x, h->n,
-                                        h->n_exog, (size_t)job->trainer->cfg.max_series_points,
-                                        &job->series, job->errstr, sizeof(job->errstr));
-    if (err == MM_ERR_NOMEM)
-        snprintf(job->errstr, sizeof(job->errstr), "%s: series too large", job->key);
-    return err;
+    job->series = calloc(h->n_entities, sizeof(*job->series));
+    if (!job->series)
+        return mm_errf(MM_ERR_NOMEM, job->errstr, sizeof(job->errstr), "%s: out of memory",
+                       job->key);
+    for (size_t e = 0; e < h->n_entities; e++) {
+        size_t at = h->entity_start[e], n = h->entity_start[e + 1] - at;
+        mm_regular_series_t *rs = &job->series[e];
+        mm_err_t err = mm_series_regularise(job->trainer->spec->freq, h->time_ms + at, h->y + at,
+                                            h->x ? h->x + at * h->n_exog : NULL, n, h->n_exog,
+                                            (size_t)job->trainer->cfg.max_series_points, rs,
+                                            job->errstr, sizeof(job->errstr));
+        if (err == MM_ERR_NOMEM)
+            snprintf(job->errstr, sizeof(job->errstr), "%s: series too large", job->key);
+        if (err) return err;
+        job->n_series = e + 1;
+        int64_t first = rs->time_ms[0], last = rs->time_ms[rs->n - 1];
+        if (e == 0 || first < job->data_start_ms) job->data_start_ms = first;
+        if (e == 0 || last > job->data_end_ms) job->data_end_ms = last;
+    }
+    return MM_OK;
 }
 
 /* Deterministic identity: same key, spec and data -> same train id. */
 static mm_err_t identify(train_job_t *job) {
     char material[2048];
-    int ml = snprintf(material, sizeof(material), "%s\n%s\n%" PRId64 "\n%zu\n%s", job->key,
-                      job->trainer->spec->hash, job->series.time_ms[job->series.n - 1],
-                      job->history.n, job->history.digest);
+    int ml =
+        snprintf(material, sizeof(material), "%s\n%s\n%" PRId64 "\n%zu\n%s", job->key,
+                 job->trainer->spec->hash, job->data_end_ms, job->history.n, job->history.digest);
     mm_sha256_hex(material, (size_t)(ml < (int)sizeof(material) ? ml : (int)sizeof(material) - 1),
                   job->train_id);
     return mm_trainer_store_is_trained(job->db, job->train_id, &job->already, job->errstr,
                                        sizeof(job->errstr));
 }
 
+/* One series: as always. Several entities: one model on all their rows (mm/model.h). */
 static mm_err_t fit(train_job_t *job) {
     const mm_spec_t *spec = job->trainer->spec;
-    mm_series_t series = mm_regular_series_view(&job->series);
-    return mm_model_train(&spec->model, &series, &job->result, job->errstr, sizeof(job->errstr));
+    mm_series_t *series = malloc(job->n_series * sizeof(*series));
+    if (!series)
+        return mm_errf(MM_ERR_NOMEM, job->errstr, sizeof(job->errstr), "%s: out of memory",
+                       job->key);
+    for (size_t e = 0; e < job->n_series; e++) series[e] = mm_regular_series_view(&job->series[e]);
+    mm_err_t err = mm_model_train_pooled(&spec->model, series, job->n_series, &job->result,
+                                         job->errstr, sizeof(job->errstr));
+    free(series);
+    return err;
 }
 
 static mm_err_t write_artifact(train_job_t *job) {
@@ -135,8 +160,8 @@ static mm_err_t encode_event(train_job_t *job) {
     ev.metrics = metrics;
     metrics_to_records(&res->baseline, baseline, &ev.n_baseline);
     ev.baseline = baseline;
-    ev.data_start_ms = job->series.time_ms[0];
-    ev.data_end_ms = job->series.time_ms[job->series.n - 1];
+    ev.data_start_ms = job->data_start_ms;
+    ev.data_end_ms = job->data_end_ms;
     ev.n_rows = (int64_t)job->history.n;
     ev.data_digest = job->history.digest;
     ev.trained_at_ms = mm_now_ms();
@@ -154,7 +179,7 @@ static mm_err_t record(train_job_t *job) {
                                   .fallback = job->result.fallback,
                                   .artifact_uri = job->artifact_uri,
                                   .sha256 = job->sha,
-                                  .data_end_ms = job->series.time_ms[job->series.n - 1],
+                                  .data_end_ms = job->data_end_ms,
                                   .n_rows = (int64_t)job->history.n};
     return mm_trainer_store_record_model(job->db, job->key, job->history.generation, job->train_id,
                                          job->already ? NULL : &row, &job->event, job->errstr,
@@ -245,6 +270,7 @@ void mm_trainer__train_key(mm_trainer_t *t, mm_db_t *db, mm_blob_t *blob, const 
     }
     mm_train_result_clear(&job.result);
     mm_buf_free(&job.event);
-    mm_regular_series_clear(&job.series);
+    for (size_t e = 0; e < job.n_series; e++) mm_regular_series_clear(&job.series[e]);
+    free(job.series);
     mm_trainer_history_clear(&job.history);
 }

@@ -22,6 +22,8 @@
 #define MM_TRAINER_JOB_QUEUE_CAP 256
 
 #define MM_TRAINER_N_COUNTERS 7 /* batches .. failed below */
+/* Partitions whose consumer lag series the trainer keeps current (the registry's series cap). */
+#define MM_TRAINER_LAG_PARTITIONS 32
 /* The trainer's Prometheus metrics: the counters of struct mm_trainer, published from the
  * poll thread, and the training time observed by the workers. Every handle
  * is NULL when the trainer runs without a registry. */
@@ -30,6 +32,9 @@ typedef struct mm_trainer_metrics {
     mm_metric_t *trained, *skipped, *failed;
     mm_metric_t *queue_depth, *assigned, *train_seconds;
     int64_t published[MM_TRAINER_N_COUNTERS]; /* their values at the last publish, in order */
+    mm_metric_t *lag;                         /* consumer lag per partition (trainer_metrics.c) */
+    int32_t lag_partitions[MM_TRAINER_LAG_PARTITIONS]; /* partitions with a lag series */
+    size_t n_lag_partitions;
 } mm_trainer_metrics_t;
 
 typedef struct mm_trainer_job {
@@ -91,6 +96,8 @@ void mm_trainer__train_key(mm_trainer_t *trainer, mm_db_t *db, mm_blob_t *blob, 
 mm_err_t mm_trainer__metrics_init(mm_trainer_t *trainer, char *errstr, size_t errstr_size);
 /** @brief Bring the metrics up to date with the counters (poll thread). */
 void mm_trainer__metrics_publish(mm_trainer_t *trainer);
+/** @brief Count one dead letter by its reason (the error code's name; poll thread). */
+void mm_trainer__metrics_dead_letter(mm_trainer_t *trainer, mm_err_t code);
 
 /** @brief Start cfg.workers training threads. */
 mm_err_t mm_trainer__pool_start(mm_trainer_t *trainer, char *errstr, size_t errstr_size);

@@ -297,8 +297,14 @@ int64_t mmt_pipeline_count_topic(mmt_pipeline_t *p, const char *topic) {
 
 int mmt_pipeline_score_with(mmt_pipeline_t *p, const char *const *extra) {
     char *sink = path_in(p, "predictions.db");
+    int st = mmt_pipeline_score_into(p, sink, extra);
+    free(sink);
+    return st;
+}
+
+int mmt_pipeline_score_into(mmt_pipeline_t *p, const char *sink_url, const char *const *extra) {
     char *state = path_in(p, "scorer.db");
-    const char *args[16] = {"--sink", sink, "--state", state};
+    const char *args[16] = {"--sink", sink_url, "--state", state};
     size_t n = 4;
     for (size_t i = 0; extra && extra[i]; i++) {
         cr_assert_lt(n, MM_ARRAY_SIZE(args) - 1, "too many scorer arguments");
@@ -306,7 +312,6 @@ int mmt_pipeline_score_with(mmt_pipeline_t *p, const char *const *extra) {
     }
     args[n] = NULL;
     int st = mmt_wait(spawn_service(p, "mm-scorer", args), mmt_timeout_ms(300000));
-    free(sink);
     free(state);
     return st;
 }

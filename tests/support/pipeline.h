@@ -58,6 +58,12 @@ int mmt_pipeline_score(mmt_pipeline_t *p);
 /** @brief Like mmt_pipeline_score with extra arguments (NULL-terminated; may be NULL). */
 int mmt_pipeline_score_with(mmt_pipeline_t *p, const char *const *extra);
 
+/**
+ * @brief Like mmt_pipeline_score_with, writing to the sink at @p sink_url (a path, sqlite://...
+ * or postgresql://...) instead of predictions.db.
+ */
+int mmt_pipeline_score_into(mmt_pipeline_t *p, const char *sink_url, const char *const *extra);
+
 /** @brief Query one integer from a SQLite file in the pipeline dir ("trainer.db", ...). */
 int64_t mmt_pipeline_query(mmt_pipeline_t *p, const char *db_name, const char *sql);
 

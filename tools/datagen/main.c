@@ -22,7 +22,11 @@
  * (machines, telemetry, errors, maint, failures) where telemetry drifts in
  * the two days before a component fails, plus telemetry_labeled.csv (hourly
  * telemetry with a 0/1 failure event column) that mm-ingest reads directly
- * with tools/datagen/specs/maintenance.json.
+ * with tools/datagen/specs/maintenance.json (one model per machine). Its
+ * rows also carry the machine's model type, so the same file is a
+ * multi-entity dataset: maintenance_fleet.json trains one classifier per
+ * machine model on all its machines (key model, entity machineID),
+ * maintenance_global.json one for the whole fleet (no key columns).
  *
  * Tuned for tens of millions of rows: every series draws from its own PRNG
  * stream seeded from (seed, series id), so output does not depend on

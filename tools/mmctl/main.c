@@ -46,8 +46,12 @@ static const char usage_text[] =
     "                                   make VERSION the champion (old champion -> previous)\n"
     "  models rollback KEY --reason TEXT\n"
     "                                   restore the previous champion\n"
-    "  report [--sink PATH]             keys, versions, approved, rejected, fallback,\n"
+    "  report [--sink URL]              keys, versions, approved, rejected, fallback,\n"
     "                                   champion metrics vs baselines, predictions in the sink\n"
+    "  report --html FILE [--sink URL] [--state PATH]\n"
+    "                                   the same as one self-contained HTML page with charts:\n"
+    "                                   coverage, accuracy vs baseline, model mix, training,\n"
+    "                                   rejected keys, per-key drill-down (docs/operations.md)\n"
     "  predictions list [--key K]       the latest predictions in the sink (each key's latest\n"
     "                                   run; table, json or csv; docs/scoring.md)\n"
     "  predictions export [--key K]     the same with every lineage column (csv, or -o json)\n"
@@ -57,8 +61,11 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --registry PATH         registry SQLite file (env MM_PROMOTER_REGISTRY)\n"
-    "  --sink PATH             mm-scorer's SQLite sink, for report and predictions\n"
-    "                          (env MM_SCORER_SINK)\n"
+    "  --sink URL              mm-scorer's sink, for report and predictions: a SQLite path,\n"
+    "                          sqlite://PATH or postgresql://... (env MM_SCORER_SINK)\n"
+    "  --html FILE             report: write the HTML page to FILE\n"
+    "  --state PATH            report --html: mm-scorer's state store, for each drilled key's\n"
+    "                          history (env MM_SCORER_STATE)\n"
     "  --key KEY               predictions: one partition key (default: all)\n"
     "  -o, --output FORMAT     table (default), json, or csv (predictions)\n"
     "  --reason TEXT           why (required for promote and rollback; kept in the audit log)\n"
@@ -103,6 +110,8 @@ enum {
     OPT_BLOB_SAS,
     OPT_PARTITIONS,
     OPT_REPLICATION,
+    OPT_HTML,
+    OPT_STATE,
 };
 
 static const struct option long_options[] = {
@@ -122,6 +131,8 @@ static const struct option long_options[] = {
     {"blob-sas", required_argument, NULL, OPT_BLOB_SAS},
     {"partitions", required_argument, NULL, OPT_PARTITIONS},
     {"replication", required_argument, NULL, OPT_REPLICATION},
+    {"html", required_argument, NULL, OPT_HTML},
+    {"state", required_argument, NULL, OPT_STATE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -131,6 +142,7 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
     o->registry = mmctl_env_or("MM_PROMOTER_REGISTRY", NULL);
     o->sink = mmctl_env_or("MM_SCORER_SINK", NULL);
     o->spec = mmctl_env_or("MM_SPEC", NULL);
+    o->state = mmctl_env_or("MM_SCORER_STATE", NULL);
     o->bootstrap_servers = mmctl_env_or("MM_BOOTSTRAP_SERVERS", NULL);
     o->bootstrap_file = mmctl_env_or("MM_BOOTSTRAP_FILE", NULL);
     o->blob_url = mmctl_env_or("MM_BLOB_URL", NULL);
@@ -221,6 +233,12 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
             if (!mm_parse_i64(optarg, &o->replication) || o->replication < 1 ||
                 o->replication > 100)
                 return mmctl_usage_error("--replication: expected 1..100, not '%s'", optarg);
+            break;
+        case OPT_HTML:
+            o->html = optarg;
+            break;
+        case OPT_STATE:
+            o->state = optarg;
             break;
         case '?':
         default:

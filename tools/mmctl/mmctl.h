@@ -28,7 +28,9 @@ typedef enum { OUT_TABLE = 0, OUT_JSON = 1, OUT_CSV = 2 } out_format_t;
 typedef struct mmctl_opts {
     const char *registry;
     const char *sink;
-    const char *key; /* predictions: one partition key, or NULL for all */
+    const char *html;  /* report: write the HTML page here */
+    const char *state; /* report --html: mm-scorer's state store (history) */
+    const char *key;   /* predictions: one partition key, or NULL for all */
     const char *reason;
     const char *actor;
     const char *metric;
@@ -86,6 +88,13 @@ mm_err_t mmctl_deliver_outbox(const mmctl_opts_t *o, mm_db_t *db, char *errstr, 
 int mmctl_outbox_deliver(const mmctl_opts_t *o);
 
 /* ---- predictions.c */
+struct mm_scorer_sink;
+/**
+ * @brief Open the sink named by --sink (a path, sqlite://PATH or postgresql://...); a SQLite
+ * file that does not exist is EXIT_NOT_FOUND. Messages never show the URL's password.
+ * @returns EXIT_OK with *@p sink set (mm_scorer_sink_close), or an exit status.
+ */
+int mmctl_open_sink(const mmctl_opts_t *o, struct mm_scorer_sink **sink);
 int mmctl_predictions_list(const mmctl_opts_t *o);
 int mmctl_predictions_export(const mmctl_opts_t *o);
 

@@ -11,20 +11,18 @@
 #include "mm/model.h"
 #include "mm/registry.h"
 #include "mmctl.h"
+#include "report_html.h"
 #include "sink.h"
 
 /* Count the scorer's sink (it owns the schema and opens it at exactly that version). */
-static int sink_count(const char *path, mm_scorer_sink_counts_t *counts) {
+static int sink_count(const mmctl_opts_t *o, mm_scorer_sink_counts_t *counts) {
     char errstr[1024];
-    if (!mmctl_file_exists(path)) {
-        fprintf(stderr, "mmctl: sink %s does not exist\n", path);
-        return EXIT_NOT_FOUND;
-    }
-    mm_scorer_sink_t *sink = mm_scorer_sink_open(path, errstr, sizeof(errstr));
-    if (!sink) return mmctl_fail(MM_ERR_DB, path, errstr);
+    mm_scorer_sink_t *sink = NULL;
+    int rc = mmctl_open_sink(o, &sink);
+    if (rc != EXIT_OK) return rc;
     mm_err_t err = mm_scorer_sink_counts(sink, counts, errstr, sizeof(errstr));
     mm_scorer_sink_close(sink);
-    if (err) return mmctl_fail(err, path, errstr);
+    if (err) return mmctl_fail(err, "sink", errstr);
     return EXIT_OK;
 }
 
@@ -34,7 +32,24 @@ static bool report_metric(const mm_registry_stats_t *st, mm_metric_id_t m) {
            m == MM_METRIC_MAE || st->metrics[m].n > 0;
 }
 
+/* `report --html FILE`: report_data.c gathers, report_html.c draws. */
+static int report_html(const mmctl_opts_t *o) {
+    report_t r;
+    char shown[1024];
+    int rc = report_collect(o, &r);
+    if (rc == EXIT_OK) {
+        if (o->sink && *o->sink) {
+            mm_scorer_sink_url_redacted(o->sink, shown, sizeof(shown));
+            r.sink_shown = shown;
+        }
+        rc = report_write_html(&r, o->html);
+    }
+    report_free(&r);
+    return rc;
+}
+
 int mmctl_report(const mmctl_opts_t *o) {
+    if (o->html) return report_html(o);
     mm_db_t *db = NULL;
     int rc = mmctl_open_registry(o, &db);
     if (rc) return rc;
@@ -45,7 +60,7 @@ int mmctl_report(const mmctl_opts_t *o) {
     if (err) return mmctl_fail(err, "report", errstr);
     mm_scorer_sink_counts_t sink = {0};
     bool has_sink = o->sink && *o->sink;
-    if (has_sink && (rc = sink_count(o->sink, &sink)) != EXIT_OK) return rc;
+    if (has_sink && (rc = sink_count(o, &sink)) != EXIT_OK) return rc;
 
     if (o->format == OUT_JSON) {
         json_t *doc = json_object();
@@ -114,7 +129,9 @@ int mmctl_report(const mmctl_opts_t *o) {
                mean->model, mean->baseline, change, (long long)mean->n);
     }
     if (has_sink) {
-        printf("sink %s\n", o->sink);
+        char shown[1024];
+        mm_scorer_sink_url_redacted(o->sink, shown, sizeof(shown));
+        printf("sink %s\n", shown);
         printf("  predictions     %lld rows for %lld keys\n", (long long)sink.rows,
                (long long)sink.keys);
         printf("  no model        %lld keys\n", (long long)sink.no_model_keys);

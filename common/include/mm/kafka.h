@@ -213,6 +213,24 @@ mm_err_t mm_kafka_lag_probe_read(mm_kafka_lag_probe_t *probe, int64_t *lag, int3
 /** @brief Destroy (nothing is committed, no group is left). Accepts NULL. */
 void mm_kafka_lag_probe_destroy(mm_kafka_lag_probe_t *probe);
 
+/** @brief Called by mm_kafka_consumer_lag() once per assigned partition; @p lag is -1 while
+ * unknown. */
+typedef void(mm_kafka_lag_cb_t)(void *opaque, const char *topic, int32_t partition, int64_t lag);
+
+/**
+ * @brief The lag of a group consumer's own assignment, as that consumer
+ * sees it: per assigned partition, the high watermark last reported by the
+ * broker (it comes with every fetch response) minus the consumer's position
+ * (the offset after the last message returned by mm_kafka_consumer_poll()),
+ * never negative. No request is sent: cheap enough for every metrics
+ * publish. A partition's lag is -1 while either value is unknown (just
+ * assigned, nothing fetched or consumed yet).
+ * @returns MM_OK; MM_ERR_KAFKA when the assignment cannot be read.
+ * @locality the consumer's polling thread.
+ */
+mm_err_t mm_kafka_consumer_lag(mm_kafka_consumer_t *consumer, mm_kafka_lag_cb_t *cb, void *opaque,
+                               char *errstr, size_t errstr_size);
+
 /* ---------------------------------------------------------------- admin */
 
 /** @brief Create @p topic with @p partitions (no error if it exists). */

@@ -289,6 +289,38 @@ mm_err_t mm_model_train(const mm_model_config_t *cfg, const mm_series_t *series,
                         mm_train_result_t *out, char *errstr, size_t errstr_size);
 void mm_train_result_clear(mm_train_result_t *res);
 
+/**
+ * @brief One model for several series: a key whose rows come from several
+ * entities (the machines of one machine type, docs/dataset-spec.md
+ * "Entities"). With one series this is mm_model_train.
+ *
+ * Forecast: only learners pool: the candidates are ridge (and XGBoost when
+ * the spec lists it, or its rows reach cfg->xgb_min_history with the
+ * default candidates), each fitted on the feature rows of every entity,
+ * lags and rolling means taken within the entity. Per-series statistical
+ * models (exponential smoothing, Croston/SBA/TSB) describe one series and
+ * are not candidates. Backtest per entity: in each of the K windows every
+ * entity with K x holdout + 8 points is cut holdout x (K - w) before its own
+ * end, the learner is fitted on all entities' rows before their cuts, and
+ * each entity is forecast from its own history; metrics are the mean over
+ * (window, entity), the baseline the seasonal naive of each entity averaged
+ * alike. The fallback (too few rows, no learner among the candidates, none
+ * fits) is a pooled seasonal naive: scored per entity from that entity's
+ * latest season.
+ *
+ * Classify: logistic and the XGBoost classifier on the pooled rows, rolling
+ * features and look-ahead labels within each entity; a window's metrics are
+ * those of all entities' test rows together.
+ *
+ * The artifact is marked pooled (mm_model_entities()): it keeps no series
+ * tail, and mm_model_forecast_from / mm_model_predict take everything from
+ * the entity's own rows; mm_model_predict_latest is unavailable.
+ * @param series @p n_series series (each sorted, regular on cfg->period_ms).
+ */
+mm_err_t mm_model_train_pooled(const mm_model_config_t *cfg, const mm_series_t *series,
+                               size_t n_series, mm_train_result_t *out, char *errstr,
+                               size_t errstr_size);
+
 /* ------------------------------------------------------------ scoring */
 
 typedef struct mm_model mm_model_t;
@@ -330,6 +362,9 @@ size_t mm_model_members(const mm_model_t *model, mm_algo_t *algos, double *weigh
  */
 void mm_model_backtest_metrics(const mm_model_t *model, mm_metrics_t *metrics,
                                mm_metrics_t *baseline);
+/** @returns how many entities a pooled model was fitted on (mm_model_train_pooled), 0 for a
+ * model of one series. */
+size_t mm_model_entities(const mm_model_t *model);
 /** @returns approximate heap bytes held (for byte-bounded caches). */
 size_t mm_model_memory_size(const mm_model_t *model);
 

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mm/err.h"
+
 /* ------------------------------------------------------- ObservationBatch */
 
 typedef struct mm_obs_column {
@@ -43,9 +45,27 @@ typedef struct mm_observation_batch {
     size_t n_columns;
     mm_obs_column_t *columns;
     int64_t produced_at_ms;
+    /* Entities (docs/dataset-spec.md, "Entities"): the batch's distinct
+     * canonical entities, and one index into them per row; both empty when
+     * the spec names no entity columns (and in records written before them).
+     * mm_observation_batch_entity() reads a row's entity, checked. */
+    size_t n_entities;
+    const char **entities;
+    size_t n_entity_of_row; /* 0 or n_rows */
+    int32_t *entity_of_row;
 } mm_observation_batch_t;
 
 void mm_observation_batch_clear(mm_observation_batch_t *rec);
+
+/**
+ * @brief Check a decoded batch's entities: entity_of_row empty or one per
+ * row, every index within entities, every entity non-empty.
+ * @returns MM_ERR_PARSE with errstr naming the field and the row.
+ */
+mm_err_t mm_observation_batch_entities_check(const mm_observation_batch_t *rec, char *errstr,
+                                             size_t errstr_size);
+/** @returns row @p i's entity, "" when the batch has none (checked batch only). */
+const char *mm_observation_batch_entity(const mm_observation_batch_t *rec, size_t i);
 
 /* ---------------------------------------------------------- ModelTrained */
 
@@ -171,6 +191,7 @@ typedef struct mm_prediction_batch {
     int32_t new_observations;  /* observations after the model's training data that were used */
     int32_t planned_steps;     /* steps whose known-in-advance covariates were all planned */
     int32_t carried_steps;     /* steps where a known-in-advance covariate was carried forward */
+    const char *entity;        /* optional: the entity answered inside the key (machine_id=42) */
 } mm_prediction_batch_t;
 
 void mm_prediction_batch_clear(mm_prediction_batch_t *rec);

@@ -24,7 +24,9 @@ typedef enum mm_freq {
     MM_FREQ_MONTH = 3,
 } mm_freq_t;
 
-#define MM_SPEC_MAX_KEY_COLUMNS 8
+#define MM_SPEC_MAX_KEY_COLUMNS 8 /* of the partition key, and of the entity */
+/* The partition key of a spec with no key columns: one global key, one model. */
+#define MM_SPEC_GLOBAL_KEY "all"
 
 typedef struct mm_retrain_policy {
     bool on_end_of_load;  /* train a key when its end-of-load batch arrives */
@@ -49,7 +51,12 @@ typedef struct mm_spec {
     char *name;
     mm_task_t task;
     char *key_columns[MM_SPEC_MAX_KEY_COLUMNS];
-    size_t n_key_columns;
+    size_t n_key_columns; /* 0: one global key (MM_SPEC_GLOBAL_KEY) */
+    /* Entity columns inside a key (docs/dataset-spec.md, "Entities"): a key's
+     * model trains on the rows of all its entities and scoring answers per
+     * entity. 0: the key is one series, as without the field. */
+    char *entity_columns[MM_SPEC_MAX_KEY_COLUMNS];
+    size_t n_entity_columns;
     char *time_column;
     char *time_format; /* strptime-style ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S") or "epoch_s" / "epoch_ms"
                           / "iso8601" */
@@ -108,12 +115,22 @@ bool mm_freq_parse(const char *name, mm_freq_t *out);
 /**
  * @brief Canonical partition key: "col=value" per key column in spec order,
  * joined by '/', values percent-encoded where needed (anything but
- * [A-Za-z0-9._~-], so '/', '=', '%' and spaces are encoded).
+ * [A-Za-z0-9._~-], so '/', '=', '%' and spaces are encoded); a spec with
+ * no key columns has the one key MM_SPEC_GLOBAL_KEY.
  * @returns MM_ERR_INVALID_ARG for an empty value (a missing key), MM_ERR_NOMEM if @p out is too
  * small.
  */
 mm_err_t mm_spec_partition_key(const mm_spec_t *spec, const char *const *values,
                                const size_t *value_lens, char *out, size_t out_size);
+
+/**
+ * @brief Canonical entity of a row: "col=value" per entity column, encoded
+ * as the partition key is ("machine_id=42"); "" for a spec without entity
+ * columns.
+ * @returns MM_ERR_INVALID_ARG for an empty value, MM_ERR_NOMEM if @p out is too small.
+ */
+mm_err_t mm_spec_entity_key(const mm_spec_t *spec, const char *const *values,
+                            const size_t *value_lens, char *out, size_t out_size);
 
 /**
  * @brief Parse a time cell per the spec's time_format into epoch ms (UTC):

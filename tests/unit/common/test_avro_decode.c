@@ -283,6 +283,8 @@ Test(avro_decode, negative_block_count_with_matching_byte_size_is_accepted) {
     put_long(&b, 0);
     put_long(&b, 0);  /* columns: none */
     put_long(&b, 99); /* produced_at_ms */
+    put_long(&b, 0);  /* entities: none */
+    put_long(&b, 0);  /* entity_of_row: none */
     mm_observation_batch_t rec = {0};
     cr_assert_eq(mm_avro_decode_observation_batch(b.data, b.len, &rec, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);

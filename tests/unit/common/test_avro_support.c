@@ -123,6 +123,9 @@ double obs_price[4] = {9.99, 10.49, NAN, -INFINITY};
 double obs_promo[4] = {0, 1, 0, 1};
 mm_obs_column_t obs_columns[2] = {{"price", obs_price}, {"promo", obs_promo}};
 
+const char *obs_entities[2] = {"machine=1", "machine=2"};
+int32_t obs_entity_of_row[4] = {0, 1, 1, 0};
+
 mm_observation_batch_t sample_obs(void) {
     return (mm_observation_batch_t){
         .dataset = "retail",
@@ -141,6 +144,10 @@ mm_observation_batch_t sample_obs(void) {
         .n_columns = 2,
         .columns = obs_columns,
         .produced_at_ms = 1700000000123,
+        .n_entities = 2,
+        .entities = obs_entities,
+        .n_entity_of_row = 4,
+        .entity_of_row = obs_entity_of_row,
     };
 }
 

@@ -20,7 +20,8 @@ TestSuite(avro_versions, .init = avro_suite_init);
 #define DECISION_RETIRED_ID   3
 #define DECISION_CURRENT_ID   8
 #define PREDICTION_RETIRED_ID 5
-#define PREDICTION_CURRENT_ID 7
+#define PREDICTION_CURRENT_ID 10
+#define OBS_RETIRED_ID        1
 
 /* The committed text of a retired schema, relative to tests/fixtures/avro. */
 static char *retired_schema(const char *file) {
@@ -181,6 +182,80 @@ static void prediction_defaults(mm_prediction_batch_t *p) {
     p->new_observations = 0;
     p->planned_steps = 0;
     p->carried_steps = 0;
+    p->entity = NULL;
+}
+
+/* @p want (without entities) written with the retired ObservationBatch schema (id 1) by Avro C. */
+static mm_buf_t old_observation_bytes(const mm_observation_batch_t *want) {
+    oracle_t o = oracle_new("ObservationBatch.1.avsc");
+    set_str(&o.rec, "dataset", want->dataset);
+    set_str(&o.rec, "spec_hash", want->spec_hash);
+    set_str(&o.rec, "partition_key", want->partition_key);
+    set_str(&o.rec, "load_id", want->load_id);
+    set_str(&o.rec, "source", want->source);
+    set_int(&o.rec, "batch_seq", want->batch_seq);
+    avro_value_t eol = field(&o.rec, "end_of_load"), item;
+    cr_assert_eq(avro_value_set_boolean(&eol, want->end_of_load), 0);
+    set_long(&o.rec, "load_rows_for_key", want->load_rows_for_key);
+    set_int(&o.rec, "load_batches_for_key", want->load_batches_for_key);
+    avro_value_t times = field(&o.rec, "time_ms"), lines = field(&o.rec, "line");
+    for (size_t i = 0; i < want->n_rows; i++) {
+        cr_assert_eq(avro_value_append(&times, &item, NULL), 0);
+        cr_assert_eq(avro_value_set_long(&item, want->time_ms[i]), 0);
+        cr_assert_eq(avro_value_append(&lines, &item, NULL), 0);
+        cr_assert_eq(avro_value_set_long(&item, want->line[i]), 0);
+    }
+    set_doubles(&o.rec, "target", want->target, want->n_rows);
+    avro_value_t columns = field(&o.rec, "columns"), column;
+    for (size_t j = 0; j < want->n_columns; j++) {
+        cr_assert_eq(avro_value_append(&columns, &column, NULL), 0);
+        set_str(&column, "name", want->columns[j].name);
+        set_doubles(&column, "values", want->columns[j].values, want->n_rows);
+    }
+    set_long(&o.rec, "produced_at_ms", want->produced_at_ms);
+    mm_buf_t out = oracle_frame(&o, OBS_RETIRED_ID);
+    oracle_free(&o);
+    return out;
+}
+
+Test(avro_versions, old_observation_batch_decodes_with_rows_without_entity) {
+    mm_observation_batch_t want = sample_obs(), got;
+    mm_buf_t bytes = old_observation_bytes(&want);
+    want.n_entities = 0;
+    want.entities = NULL;
+    want.n_entity_of_row = 0;
+    want.entity_of_row = NULL;
+    cr_assert_eq(
+        mm_avro_decode_observation_batch(bytes.data, bytes.len, &got, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    assert_record_equal(MM_RECORD_OBSERVATION_BATCH, &got, &want);
+    cr_assert_eq(mm_observation_batch_entities_check(&got, errstr, sizeof(errstr)), MM_OK);
+    cr_assert_str_eq(mm_observation_batch_entity(&got, 2), "");
+    mm_avro_clear(MM_RECORD_OBSERVATION_BATCH, &got);
+    mm_buf_free(&bytes);
+}
+
+Test(avro_versions, observation_batch_entities_are_checked_against_the_rows) {
+    mm_observation_batch_t rec = sample_obs();
+    cr_assert_eq(mm_observation_batch_entities_check(&rec, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    cr_assert_str_eq(mm_observation_batch_entity(&rec, 1), "machine=2");
+    cr_assert_str_eq(mm_observation_batch_entity(&rec, 3), "machine=1");
+    int32_t bad[4] = {0, 1, 2, 0};
+    rec.entity_of_row = bad;
+    cr_assert_eq(mm_observation_batch_entities_check(&rec, errstr, sizeof(errstr)), MM_ERR_PARSE);
+    cr_assert_str_eq(errstr, "ObservationBatch.entity_of_row[2]: index 2 outside entities (2)");
+    rec.n_entity_of_row = 3;
+    cr_assert_eq(mm_observation_batch_entities_check(&rec, errstr, sizeof(errstr)), MM_ERR_PARSE);
+    cr_assert_str_eq(errstr,
+                     "ObservationBatch.entity_of_row: 3 items, expected 0 or len(time_ms) 4");
+    const char *empty[2] = {"machine=1", ""};
+    int32_t good[4] = {0, 0, 0, 0};
+    rec.n_entity_of_row = 4;
+    rec.entity_of_row = good;
+    rec.entities = empty;
+    cr_assert_eq(mm_observation_batch_entities_check(&rec, errstr, sizeof(errstr)), MM_ERR_PARSE);
+    cr_assert_str_eq(errstr, "ObservationBatch.entities[1]: an entity may not be empty");
 }
 
 /* --------------------------------------------------------------- reading */
@@ -284,7 +359,7 @@ Test(avro_versions, an_old_id_of_another_record_type_is_refused_naming_both) {
 }
 
 Test(avro_versions, an_id_neither_current_nor_retired_is_refused) {
-    int32_t unknown[] = {9, 0, 100, -1};
+    int32_t unknown[] = {11, 0, 100, -1};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         mm_model_decision_t want = sample_decision(MM_DECISION_APPROVED, false, false), got;
         mm_buf_t bytes;
@@ -422,9 +497,9 @@ Test(avro_versions, a_retired_schema_longer_than_the_current_fails_the_check) {
         "\"doc\": \"When the predictions were made.\"}, {\"name\": \"fallback\", \"type\": "
         "\"boolean\"}, {\"name\": \"model_data_end_ms\", \"type\": \"long\"}, {\"name\": "
         "\"new_observations\", \"type\": \"int\"}, {\"name\": \"planned_steps\", \"type\": "
-        "\"int\"}, {\"name\": \"carried_steps\", \"type\": \"int\"}, {\"name\": \"extra\", "
-        "\"type\": \"int\"}",
-        "PredictionBatch: retired field 21 \"extra\" is not in the current schema");
+        "\"int\"}, {\"name\": \"carried_steps\", \"type\": \"int\"}, {\"name\": \"entity\", "
+        "\"type\": [\"null\", \"string\"]}, {\"name\": \"extra\", \"type\": \"int\"}",
+        "PredictionBatch: retired field 22 \"extra\" is not in the current schema");
 }
 
 Test(avro_versions, a_retired_schema_of_another_record_fails_the_check) {

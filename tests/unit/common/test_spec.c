@@ -400,7 +400,10 @@ Test(spec, effective_json_writes_out_every_default_in_force) {
 Test(spec, effective_json_of_the_sample_specs_round_trips) {
     static const char *const files[] = {DATAGEN_SPECS "/sales.json",
                                         DATAGEN_SPECS "/maintenance.json",
-                                        SPEC_FIXTURES "/valid/forecast_weekly_planned.json"};
+                                        DATAGEN_SPECS "/maintenance_fleet.json",
+                                        DATAGEN_SPECS "/maintenance_global.json",
+                                        SPEC_FIXTURES "/valid/forecast_weekly_planned.json",
+                                        SPEC_FIXTURES "/valid/global_key_entities.json"};
     for (size_t i = 0; i < MM_ARRAY_SIZE(files); i++) {
         mm_spec_t spec;
         char errstr[512] = "";
@@ -555,4 +558,96 @@ Test(spec, frequency_names_and_periods) {
     cr_assert_eq(mm_freq_period_ms(MM_FREQ_WEEK), 7 * 86400000LL);
     cr_assert_eq(mm_freq_period_ms(MM_FREQ_MONTH), 2629800000LL);
     cr_assert_str_eq(mm_freq_name(MM_FREQ_MONTH), "month");
+}
+
+/* ------------------------------------------------------------ entities */
+
+static mm_err_t parse_text(const char *text, mm_spec_t *spec, char *errstr, size_t errstr_size) {
+    return mm_spec_parse(text, strlen(text), "e.json", spec, errstr, errstr_size);
+}
+
+Test(spec, entity_columns_are_loaded_and_make_canonical_entities) {
+    static const char text[] =
+        "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"model\"],\"entity\":[\"machine\"],"
+        "\"time\":{\"column\":\"t\",\"frequency\":\"day\"},\"target\":{\"column\":\"y\"}}";
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(parse_text(text, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(spec.n_entity_columns, 1);
+    cr_assert_str_eq(spec.entity_columns[0], "machine");
+    const char *values[] = {"m 7"};
+    char entity[64];
+    cr_assert_eq(mm_spec_entity_key(&spec, values, NULL, entity, sizeof(entity)), MM_OK);
+    cr_assert_str_eq(entity, "machine=m%207");
+    const char *empty[] = {""};
+    cr_assert_eq(mm_spec_entity_key(&spec, empty, NULL, entity, sizeof(entity)), MM_ERR_INVALID_ARG,
+                 "an empty entity cell is a missing entity");
+    char *json = mm_spec_effective_json(&spec);
+    cr_assert_not_null(json);
+    cr_assert_not_null(strstr(json, "\"entity\": [\n    \"machine\"\n  ]"), "%s", json);
+    free(json);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, an_empty_key_list_is_one_global_key) {
+    static const char text[] =
+        "{\"name\":\"d\",\"task\":\"classify\",\"key\":[],\"entity\":[\"machine\"],"
+        "\"time\":{\"column\":\"t\",\"frequency\":\"hour\"},"
+        "\"target\":{\"event_column\":\"failure\",\"lookahead\":24},"
+        "\"features\":{\"exogenous\":[\"volt\"]}}";
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(parse_text(text, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(spec.n_key_columns, 0);
+    char key[32];
+    cr_assert_eq(mm_spec_partition_key(&spec, NULL, NULL, key, sizeof(key)), MM_OK);
+    cr_assert_str_eq(key, MM_SPEC_GLOBAL_KEY);
+    char tiny[3];
+    cr_assert_eq(mm_spec_partition_key(&spec, NULL, NULL, tiny, sizeof(tiny)), MM_ERR_NOMEM);
+    mm_spec_clear(&spec);
+}
+
+Test(spec, a_spec_without_entity_has_rows_without_one) {
+    mm_spec_t spec;
+    char errstr[512] = "";
+    cr_assert_eq(parse_text(minimal, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(spec.n_entity_columns, 0);
+    char entity[8] = "x";
+    cr_assert_eq(mm_spec_entity_key(&spec, NULL, NULL, entity, sizeof(entity)), MM_OK);
+    cr_assert_str_eq(entity, "");
+    mm_spec_clear(&spec);
+}
+
+Test(spec, bad_entity_lists_name_the_field) {
+    static const struct {
+        const char *entity;
+        const char *why;
+    } cases[] = {
+        {"\"machine\"", "e.json: entity: must be a list of 0 to 8 column names"},
+        {"[\"k\"]", "entity[0]"},
+        {"[\"y\"]", "entity[0]"},
+        {"[\"a\",\"a\"]", "entity[1]"},
+        {"[1]", "entity[0]"},
+    };
+    for (size_t i = 0; i < MM_ARRAY_SIZE(cases); i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"k\"],\"entity\":%s,"
+                 "\"time\":{\"column\":\"t\",\"frequency\":\"day\"},\"target\":{\"column\":\"y\"}}",
+                 cases[i].entity);
+        mm_spec_t spec;
+        char errstr[512] = "";
+        cr_assert_eq(parse_text(text, &spec, errstr, sizeof(errstr)), MM_ERR_CONFIG, "%s",
+                     cases[i].entity);
+        cr_assert_not_null(strstr(errstr, cases[i].why), "%s: %s", cases[i].entity, errstr);
+        cr_assert_null(spec.name);
+    }
+    mm_spec_t spec;
+    char errstr[512] = "";
+    static const char nine[] =
+        "{\"name\":\"d\",\"task\":\"forecast\",\"key\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\","
+        "\"h\",\"i\"],\"time\":{\"column\":\"t\",\"frequency\":\"day\"},\"target\":{\"column\":"
+        "\"y\"}}";
+    cr_assert_eq(parse_text(nine, &spec, errstr, sizeof(errstr)), MM_ERR_CONFIG);
+    cr_assert_not_null(strstr(errstr, "key: must be a list of 0 to 8"), "%s", errstr);
 }

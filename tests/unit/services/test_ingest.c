@@ -705,3 +705,127 @@ Test(ingest, check_spec_of_an_invalid_spec_names_the_field_and_fails) {
     cr_expect(strstr(text, "features.known_in_advance[1]"), "%s", text);
     mm_buf_free(&out);
 }
+
+/* ------------------------------------------------------------ entities */
+
+/* Ingest @p text with a spec of key @p key_json and entity [machine] (batches of @p batch_rows). */
+static capture_t *ingest_entities(const char *key_json, const char *text, int64_t batch_rows,
+                                  mm_spec_t *spec) {
+    char spec_text[512];
+    snprintf(spec_text, sizeof(spec_text),
+             "{\"name\":\"pm\",\"task\":\"classify\",\"key\":%s,\"entity\":[\"machine\"],"
+             "\"time\":{\"column\":\"t\",\"format\":\"%%Y-%%m-%%d\",\"frequency\":\"day\"},"
+             "\"target\":{\"event_column\":\"failure\",\"lookahead\":2},"
+             "\"features\":{\"exogenous\":[\"volt\"]}}",
+             key_json);
+    char errstr[1024];
+    cr_assert_eq(mm_spec_parse(spec_text, strlen(spec_text), "pm", spec, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    capture_t *cap = capture_new();
+    mm_ingest_config_t cfg = {.spec = spec,
+                              .load_id = "l",
+                              .batch_rows = batch_rows,
+                              .sink = capture_sink,
+                              .sink_opaque = cap};
+    mm_ingest_t *ingest = mm_ingest_new(&cfg, errstr, sizeof(errstr));
+    cr_assert_not_null(ingest, "%s", errstr);
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    cr_assert_eq(mm_ingest_stream(ingest, f, "pm.csv", errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    fclose(f);
+    cr_assert_eq(mm_ingest_finish(ingest, true, 1000, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    mm_ingest_destroy(ingest);
+    return cap;
+}
+
+/* Date-major telemetry of two machine models: machines 1, 2 are model A, 3 is model B. */
+static const char entity_csv[] = "t,model,machine,volt,failure\n" /* line 1 */
+                                 "2024-01-01,A,1,170,\n"          /* 2 */
+                                 "2024-01-01,A,2,171,\n"          /* 3 */
+                                 "2024-01-01,B,3,172,\n"          /* 4 */
+                                 "2024-01-02,A,1,173,comp1\n"     /* 5 */
+                                 "2024-01-02,A,2,174,\n"          /* 6 */
+                                 "2024-01-02,B,3,175,\n"          /* 7 */
+                                 "2024-01-03,A,,176,\n"           /* 8: no machine */
+                                 "2024-01-03,A,m 1/x,177,\n";     /* 9 */
+
+Test(ingest, rows_carry_their_entity_under_the_key_of_their_model) {
+    mm_spec_t spec;
+    capture_t *cap = ingest_entities("[\"model\"]", entity_csv, 3, &spec);
+    static const struct {
+        int64_t line;
+        const char *key, *entity;
+    } want[] = {{2, "model=A", "machine=1"},        {3, "model=A", "machine=2"},
+                {4, "model=B", "machine=3"},        {5, "model=A", "machine=1"},
+                {6, "model=A", "machine=2"},        {7, "model=B", "machine=3"},
+                {9, "model=A", "machine=m%201%2Fx"}};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(want); i++) {
+        size_t r;
+        const mm_observation_batch_t *b = find_line(cap, want[i].line, &r);
+        cr_assert_not_null(b, "line %lld", (long long)want[i].line);
+        char errstr[256];
+        cr_assert_eq(mm_observation_batch_entities_check(b, errstr, sizeof(errstr)), MM_OK, "%s",
+                     errstr);
+        cr_assert_str_eq(b->partition_key, want[i].key, "the record key stays the partition key");
+        cr_assert_str_eq(mm_observation_batch_entity(b, r), want[i].entity, "line %lld",
+                         (long long)want[i].line);
+    }
+    /* A batch names each of its entities once. */
+    for (size_t i = 0; i < cap->n; i++) {
+        const mm_observation_batch_t *b = &cap->records[i].batch;
+        if (cap->records[i].dead_letter) continue;
+        for (size_t e = 0; e < b->n_entities; e++)
+            for (size_t f = e + 1; f < b->n_entities; f++)
+                cr_assert_str_neq(b->entities[e], b->entities[f]);
+    }
+    const mm_dead_letter_t *dl = find_dead_letter(cap, 8);
+    cr_assert_not_null(dl, "a row without its entity is dead-lettered");
+    cr_assert_str_eq(dl->reason, "empty entity column \"machine\"");
+    cr_assert_str_eq(dl->partition_key, "model=A");
+    check_key_invariants(cap);
+    capture_free(cap);
+    mm_spec_clear(&spec);
+}
+
+Test(ingest, an_empty_key_list_sends_every_row_under_the_global_key) {
+    mm_spec_t spec;
+    capture_t *cap = ingest_entities("[]", entity_csv, 100, &spec);
+    size_t rows = 0, batches = 0;
+    for (size_t i = 0; i < cap->n; i++) {
+        if (cap->records[i].dead_letter) continue;
+        cr_assert_str_eq(cap->records[i].key, MM_SPEC_GLOBAL_KEY);
+        rows += cap->records[i].batch.n_rows;
+        batches++;
+    }
+    cr_assert_eq(batches, 1);
+    cr_assert_eq(rows, 7);
+    size_t r;
+    const mm_observation_batch_t *b = find_line(cap, 4, &r);
+    cr_assert_str_eq(mm_observation_batch_entity(b, r), "machine=3");
+    cr_assert_eq(b->n_entities, 4, "machines 1, 2, 3 and m 1/x");
+    capture_free(cap);
+    mm_spec_clear(&spec);
+}
+
+Test(ingest, a_missing_entity_column_is_a_config_error_naming_it) {
+    mm_spec_t spec;
+    char spec_text[] =
+        "{\"name\":\"pm\",\"task\":\"forecast\",\"key\":[],\"entity\":[\"machine\"],"
+        "\"time\":{\"column\":\"t\",\"frequency\":\"day\"},\"target\":{\"column\":\"y\"}}";
+    char errstr[1024];
+    cr_assert_eq(mm_spec_parse(spec_text, strlen(spec_text), "pm", &spec, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    capture_t *cap = capture_new();
+    mm_ingest_config_t cfg = {
+        .spec = &spec, .load_id = "l", .sink = capture_sink, .sink_opaque = cap};
+    mm_ingest_t *ingest = mm_ingest_new(&cfg, errstr, sizeof(errstr));
+    static const char text[] = "t,y\n2024-01-01,1\n";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    cr_assert_eq(mm_ingest_stream(ingest, f, "pm.csv", errstr, sizeof(errstr)), MM_ERR_CONFIG);
+    fclose(f);
+    cr_assert(strstr(errstr, "missing column \"machine\" (entity[0] in spec \"pm\")"), "%s",
+              errstr);
+    mm_ingest_destroy(ingest);
+    capture_free(cap);
+    mm_spec_clear(&spec);
+}

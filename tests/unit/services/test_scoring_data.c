@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 
+#include "mm/outbox.h"
 #include "scoring_data.h"
 #include "support.h"
 
@@ -230,4 +232,80 @@ Test(scoring_data, keys_and_the_latest_observation_span_every_key) {
     cr_assert_eq(mm_scoring_data_latest(sd, &latest, &found, errstr, sizeof(errstr)), MM_OK);
     cr_expect(found);
     cr_expect_eq(latest, 4 * DAY_MS, "planned rows are not observations");
+}
+
+/* ------------------------------------------------------------ entities */
+
+static bool collect_entities(void *opaque, const char *entity) {
+    char *seen = opaque;
+    strcat(seen, entity);
+    strcat(seen, ";");
+    return true;
+}
+
+Test(scoring_data, each_entity_of_a_key_keeps_its_own_newest_rows) {
+    spec.n_entity_columns = 1;
+    /* machine 1: days 0..29; machine 2: days 20..24 and a planned day 25 */
+    static const char *names[] = {"machine=1", "machine=2"};
+    int32_t index[MAX_ROWS];
+    test_batch_t *tb = make_batch(KEY, 30, 0, 100, "load-1");
+    for (size_t i = 0; i < 30; i++) index[i] = 0;
+    tb->b.n_entities = 1;
+    tb->b.entities = names;
+    tb->b.n_entity_of_row = 30;
+    tb->b.entity_of_row = index;
+    apply(tb, 0);
+    tb = make_batch(KEY, 6, 20, 25, "load-2");
+    for (size_t i = 0; i < 6; i++) index[i] = 1;
+    tb->b.n_entities = 2;
+    tb->b.entities = names;
+    tb->b.n_entity_of_row = 6;
+    tb->b.entity_of_row = index;
+    apply(tb, 1);
+
+    char seen[128] = "";
+    cr_assert_eq(mm_scoring_data_entities(sd, KEY, collect_entities, seen, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_str_eq(seen, "machine=1;machine=2;");
+    mm_scoring_rows_t rows;
+    cr_assert_eq(
+        mm_scoring_data_read_entity(sd, KEY, "machine=1", 0, &rows, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    cr_expect_eq(rows.n, (size_t)KEEP, "the entity is pruned to its own bound");
+    cr_expect_eq(rows.time_ms[rows.n - 1], 29 * DAY_MS);
+    mm_scoring_rows_clear(&rows);
+    cr_assert_eq(
+        mm_scoring_data_read_entity(sd, KEY, "machine=2", 0, &rows, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    cr_expect_eq(rows.n, 6u, "another entity's rows do not push it out");
+    cr_expect_eq(rows.n_observed, 5u);
+    cr_expect_str_eq(rows.load_id, "load-2");
+    mm_scoring_rows_clear(&rows);
+    read_key(KEY, 0, &rows);
+    cr_expect_eq(rows.n, 0u, "no row of the key is without an entity");
+    mm_scoring_rows_clear(&rows);
+}
+
+Test(scoring_data, a_store_written_before_entities_keeps_its_rows_at_entity_none) {
+    mm_scoring_data_close(sd);
+    snprintf(path, sizeof(path), "%s/old-scorer.db", tmpdir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    static const char v1[] =
+        "CREATE TABLE scoring_rows (partition_key TEXT NOT NULL, t INTEGER NOT NULL, y REAL,"
+        "  x BLOB, load_id TEXT, PRIMARY KEY (partition_key, t)) WITHOUT ROWID;"
+        "CREATE INDEX scoring_rows_observed ON scoring_rows(partition_key, t) WHERE y IS NOT "
+        "NULL;" MM_CONSUMER_STATE_TABLE_SQL(MM_SCORING_DATA_OFFSETS_TABLE) MM_OUTBOX_TABLE_SQL
+        "INSERT INTO scoring_rows VALUES ('" KEY "', 0, 1.0, NULL, 'load-0'),"
+        "  ('" KEY "', 86400000, 2.0, NULL, 'load-0');"
+        "PRAGMA user_version = 1;";
+    cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    open_store();
+    mm_scoring_rows_t rows;
+    read_key(KEY, 0, &rows);
+    cr_expect_eq(rows.n, 2u);
+    cr_expect_eq(rows.n_observed, 2u);
+    cr_expect_str_eq(rows.load_id, "load-0");
+    mm_scoring_rows_clear(&rows);
 }

@@ -369,3 +369,100 @@ Test(trainer_store, a_load_of_planned_rows_alone_triggers_no_retraining) {
     cr_expect_eq(due_keys(mm_now_ms() + 60000), 0);
     cr_expect(apply(make_batch(2, 1, 5, 3.0, true), 2).triggered, "an observation is new data");
 }
+
+/* ------------------------------------------------------------ entities */
+
+/* make_batch() with each row's entity: entity_of_row[i] indexes "machine=1", "machine=2". */
+static test_batch_t *with_entities(test_batch_t *tb, const int32_t *entity_of_row) {
+    static const char *names[] = {"machine=1", "machine=2"};
+    static int32_t index[16];
+    memcpy(index, entity_of_row, tb->b.n_rows * sizeof(int32_t));
+    tb->b.n_entities = 2;
+    tb->b.entities = names;
+    tb->b.n_entity_of_row = tb->b.n_rows;
+    tb->b.entity_of_row = index;
+    return tb;
+}
+
+Test(trainer_store, each_entity_is_its_own_series_of_the_key) {
+    spec.n_entity_columns = 1; /* the store reads entities only for a spec that has them */
+    /* days 0..2 for both machines (date-major), then machine 2 alone on day 3 with a planned
+     * row on day 4 */
+    static const int32_t first[] = {0, 1, 0, 1, 0, 1};
+    test_batch_t *tb = make_batch(0, 6, 0, 10.0, false);
+    for (int i = 0; i < 6; i++) tb->time_ms[i] = (i / 2) * DAY_MS;
+    apply(with_entities(tb, first), 0);
+    static const int32_t second[] = {1, 1};
+    tb = make_planned_batch(1, 2, 3, 1, true);
+    apply(with_entities(tb, second), 1);
+    cr_expect_eq(query("SELECT COUNT(*) FROM history"), 8, "(key, entity, time) identifies a row");
+    cr_expect_eq(query("SELECT COUNT(DISTINCT entity) FROM history"), 2);
+
+    mm_trainer_history_t h;
+    read_history(&h);
+    cr_assert_eq(h.n_entities, 2u);
+    cr_expect_str_eq(h.entity[0], "machine=1");
+    cr_expect_str_eq(h.entity[1], "machine=2");
+    cr_expect_eq(h.entity_start[0], 0u);
+    cr_expect_eq(h.entity_start[1], 3u, "machine 1: days 0..2");
+    cr_expect_eq(h.entity_start[2], 7u, "machine 2: days 0..3, its planned day 4 left out");
+    for (size_t e = 0; e < 2; e++)
+        for (size_t i = h.entity_start[e] + 1; i < h.entity_start[e + 1]; i++)
+            cr_expect_gt(h.time_ms[i], h.time_ms[i - 1], "each entity in time order");
+    cr_expect_float_eq(h.y[0], 10.0, 0, "machine 1, day 0");
+    cr_expect_float_eq(h.y[3], 11.0, 0, "machine 2, day 0");
+    char digest[MM_SHA256_HEX_LEN + 1];
+    memcpy(digest, h.digest, sizeof(digest));
+    mm_trainer_history_clear(&h);
+
+    /* a re-sent row of one machine replaces that machine's value only */
+    static const int32_t again[] = {0};
+    tb = make_batch(2, 1, 0, 99.0, false);
+    apply(with_entities(tb, again), 2);
+    cr_expect_eq(query("SELECT COUNT(*) FROM history"), 8);
+    cr_expect_eq(
+        query("SELECT CAST(y AS INTEGER) FROM history WHERE entity = 'machine=2' AND t = 0"), 11);
+    read_history(&h);
+    cr_expect_float_eq(h.y[0], 99.0, 0);
+    cr_expect_str_neq(h.digest, digest, "the entity's data changed");
+    mm_trainer_history_clear(&h);
+}
+
+Test(trainer_store, a_spec_without_entities_keeps_the_digest_rows_had_before_entities) {
+    apply(make_batch(0, 3, 0, 1.0, true), 0);
+    mm_trainer_history_t h;
+    read_history(&h);
+    cr_assert_eq(h.n_entities, 1u);
+    cr_expect_str_eq(h.entity[0], "");
+    /* sha256 over (time, value) of each row, as the digest always was */
+    mm_sha256_ctx_t *sha = mm_sha256_new();
+    for (size_t i = 0; i < h.n; i++) {
+        mm_sha256_update(sha, &h.time_ms[i], sizeof(int64_t));
+        mm_sha256_update(sha, &h.y[i], sizeof(double));
+    }
+    char want[MM_SHA256_HEX_LEN + 1];
+    mm_sha256_final_hex(sha, want);
+    cr_expect_str_eq(h.digest, want, "unchanged data keeps its train id");
+    mm_trainer_history_clear(&h);
+}
+
+Test(trainer_store, a_store_written_before_entities_keeps_its_rows_at_entity_none) {
+    mm_trainer_store_close(&store);
+    /* a state store at schema version 1, with one row of history */
+    snprintf(path, sizeof(path), "%s/old-trainer.db", tmpdir);
+    mm_db_t *db = NULL;
+    cr_assert_eq(mm_db_open_err(&db, path, mm_trainer_migrations, 1, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(mm_db_exec(db,
+                            "INSERT INTO history(partition_key, t, y) VALUES ('" KEY "', 0, 5.0)",
+                            errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    mm_db_close(db);
+    cr_assert_eq(mm_trainer_store_open(&store, path, &spec, SERVICE, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_expect_eq(query("SELECT COUNT(*) FROM history WHERE entity = '' AND y = 5.0"), 1);
+    mm_trainer_history_t h;
+    read_history(&h);
+    cr_expect_eq(h.n, 1u);
+    mm_trainer_history_clear(&h);
+}

@@ -215,3 +215,39 @@ Test(trainer_train, planned_rows_loaded_after_training_neither_trigger_nor_chang
     cr_expect_eq(rig.trainer.train_skipped, 1);
     rig_close(&rig);
 }
+
+/* make_days() for one entity ("item=1" or "item=2"), its sales raised by @p lift. */
+static day_batch_t *entity_days(int seq, int first, int n, const char *const *entity, double lift) {
+    static int32_t index[MAX_DAYS];
+    day_batch_t *db = make_days(seq, first, n, false);
+    for (int i = 0; i < n; i++) {
+        db->target[i] += lift;
+        index[i] = 0;
+    }
+    db->b.n_entities = 1;
+    db->b.entities = (const char **)entity;
+    db->b.n_entity_of_row = (size_t)n;
+    db->b.entity_of_row = index;
+    return db;
+}
+
+Test(trainer_train, a_key_of_several_entities_trains_one_pooled_model_on_all_their_rows) {
+    spec.entity_columns[0] = strdup("item");
+    spec.n_entity_columns = 1;
+    rig_t rig;
+    rig_open(&rig, "train_entities");
+    static const char *const first[] = {"item=1"}, *const second[] = {"item=2"};
+    apply(&rig, entity_days(0, 0, 120, first, 0.0), 0);
+    apply(&rig, entity_days(1, 10, 120, second, 30.0), 1); /* ends 10 days later */
+    train(&rig);
+    recorded_t r = recorded(&rig);
+    cr_expect_eq(r.models, 1, "one model for the key");
+    cr_expect_eq(r.n_rows, 240, "trained on both entities' rows");
+    cr_expect_eq(r.data_end_ms, 129 * DAY_MS, "the data end is the latest entity's");
+    cr_expect(strcmp(r.algorithm, "ridge") == 0 || strcmp(r.algorithm, "xgboost") == 0,
+              "a pooled learner, got %s", r.algorithm);
+    train(&rig); /* the same data: the same train id, no second version */
+    cr_expect_eq(recorded(&rig).models, 1);
+    cr_expect_eq(rig.trainer.train_skipped, 1);
+    rig_close(&rig);
+}
