@@ -47,3 +47,6 @@ if [[ ! -x "$azurite_bin" ]]; then
 fi
 
 "$root/scripts/kafka-deps.sh"
+
+# docker-compose, kustomize and kubeconform for the deployment checks (tests/deploy/)
+"$root/scripts/deploy-deps.sh"
