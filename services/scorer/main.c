@@ -109,11 +109,11 @@ static const mm_conf_prop_t scorer_props[] = {
      "serve: how long a failed artifact load is answered from memory before it is tried again "
      "(0: every request tries)",
      0, offsetof(scorer_conf_t, serve_failure_hold_ms)},
-    {"serve-token-file", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_SERVE_TOKEN_FILE",
+    {"tokens-file", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_TOKENS_FILE",
      "serve: file of bearer tokens, one per line; with tokens, every route but /healthz, "
      "/readyz and /metrics needs one",
      0, offsetof(scorer_conf_t, serve_token_file)},
-    {"serve-tokens", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_SERVE_TOKENS",
+    {"tokens", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_TOKENS",
      "serve: bearer tokens, comma-separated (prefer the environment or the token file)",
      MM_CONF_F_SECRET, offsetof(scorer_conf_t, serve_tokens)},
     {"tls-cert", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_TLS_CERT",
