@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "scoring_data.h"
 #include "test_serve_fixture.h"
 
 #define TOKEN  "s3cret-token-0123456789"
@@ -494,5 +495,60 @@ Test(serve, arbitrary_bodies_get_a_clear_answer) {
     }
     json_t *o;
     cr_expect_eq(post(FC, "{\"key\": \"" SFX_KEY "\"}", &o), 200, "still answering");
+    json_decref(o);
+}
+
+Test(serve, a_key_with_entity_columns_is_answered_per_entity) {
+    sfx_fini(&fx);
+    sfx_opts_t opts = {.spec_extra = "\"entity\": [\"shelf\"]"};
+    sfx_init(&fx, &opts);
+    /* Two entities of SFX_KEY with their own rows. */
+    char errstr[1024];
+    mm_scoring_data_t *sd =
+        mm_scoring_data_open(fx.state_path, &fx.spec, 400, "mm-scorer", errstr, sizeof(errstr));
+    cr_assert_not_null(sd, "%s", errstr);
+    static int64_t t[2 * SFX_DAYS];
+    static double y[2 * SFX_DAYS], price[2 * SFX_DAYS];
+    static int32_t which[2 * SFX_DAYS];
+    for (int e = 0; e < 2; e++)
+        for (int d = 0; d < SFX_DAYS; d++) {
+            int i = e * SFX_DAYS + d;
+            t[i] = d * SFX_DAY_MS;
+            y[i] = sfx_sales_of(d, 2.0) + 10.0 * e;
+            price[i] = sfx_price_of(d);
+            which[i] = e;
+        }
+    const char *names[] = {"shelf=a", "shelf=b"};
+    mm_obs_column_t col = {.name = "price", .values = price};
+    mm_observation_batch_t b = {.dataset = "sales",
+                                .spec_hash = fx.spec.hash,
+                                .partition_key = SFX_KEY,
+                                .load_id = "load-2",
+                                .n_rows = 2 * SFX_DAYS,
+                                .time_ms = t,
+                                .target = y,
+                                .n_columns = 1,
+                                .columns = &col,
+                                .n_entities = 2,
+                                .entities = names,
+                                .n_entity_of_row = 2 * SFX_DAYS,
+                                .entity_of_row = which};
+    cr_assert_eq(mm_scoring_data_apply(sd, NULL, 0, 0, &b, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    mm_scoring_data_close(sd);
+    json_t *o;
+    cr_assert_eq(post(FC, "{\"key\": \"" SFX_KEY "\", \"horizon\": 2}", &o), 200);
+    json_t *entities = json_object_get(o, "entities");
+    cr_assert(json_is_array(entities), "one answer per entity");
+    int seen = 0;
+    for (size_t i = 0; i < json_array_size(entities); i++) {
+        const char *e = json_string_value(json_object_get(json_array_get(entities, i), "entity"));
+        if (e && (strcmp(e, "shelf=a") == 0 || strcmp(e, "shelf=b") == 0)) {
+            seen++;
+            cr_expect_eq(json_array_size(json_object_get(json_array_get(entities, i), "values")),
+                         2);
+        }
+    }
+    cr_expect_eq(seen, 2, "both entities answered: %s", json_dumps(o, 0));
     json_decref(o);
 }
