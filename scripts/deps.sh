@@ -15,6 +15,8 @@ apt_packages=(
   libcriterion-dev
   nodejs npm jq python3
 )
+apt_packages+=(openssl)  # the serve TLS test makes a self-signed pair with the openssl CLI
+[[ "${MM_DEPS_BENCH:-0}" == 1 ]] && apt_packages+=(wrk curl)  # bench/serving: load generator, probes
 apt_packages+=(libpq-dev postgresql)  # PostgreSQL sink (libpq) and the server its tests start
 apt_packages+=(chromium)  # the HTML report's rendering test (headless)
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then

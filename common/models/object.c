@@ -60,6 +60,12 @@ size_t mm_model_members(const mm_model_t *model, mm_algo_t *algos, double *weigh
     return 1;
 }
 
+void mm_model_backtest_metrics(const mm_model_t *model, mm_metrics_t *metrics,
+                               mm_metrics_t *baseline) {
+    if (metrics) *metrics = model->metrics;
+    if (baseline) *baseline = model->baseline;
+}
+
 size_t mm_model_memory_size(const mm_model_t *model) {
     return sizeof *model +
            (model->n_tail + model->n_exog + model->n_interval_sd +

@@ -203,9 +203,10 @@ static answer_kind_t choose(const mm_scorer_t *s, const mm_model_decision_t *d,
     return ANSWER_NO_MODEL;
 }
 
-/* Write an answer to the sink and hand it to the producer. */
-static mm_err_t deliver(mm_scorer_t *s, const mm_prediction_batch_t *p, char *errstr,
-                        size_t errstr_size) {
+/* Write an answer to the sink and hand it to the producer (or to the run's own deliver). */
+static mm_err_t deliver(mm_scorer_t *s, const mm_scorer_run_t *run, const mm_prediction_batch_t *p,
+                        char *errstr, size_t errstr_size) {
+    if (run->deliver) return run->deliver(run->hook_opaque, p, errstr, errstr_size);
     mm_err_t err = mm_scorer_sink_answer(s->sink, p, errstr, errstr_size);
     return err ? err : mm_scorer__produce(s, p, errstr, errstr_size);
 }
@@ -225,15 +226,21 @@ static mm_err_t answer_entity(mm_scorer_t *s, const char *key, const char *entit
                                .data_watermark_ms = -1,
                                .model_data_end_ms = -1};
     mm_scoring_rows_t rows;
-    mm_err_t err = mm_scoring_data_read_entity(
-        s->scoring, key, entity, forecast ? run->as_of_ms : 0, &rows, errstr, errstr_size);
-    if (err) return err;
+    mm_err_t err =
+        mm_scoring_data_read_entity(run->scoring ? run->scoring : s->scoring, key, entity,
+                                    forecast ? run->as_of_ms : 0, &rows, errstr, errstr_size);
+    if (!err && run->amend_rows)
+        err = run->amend_rows(run->hook_opaque, &rows, errstr, errstr_size);
+    if (err) {
+        mm_scoring_rows_clear(&rows);
+        return err;
+    }
     answer_kind_t kind = choose(s, d, &rows, message, sizeof(message));
     if (kind == ANSWER_NO_MODEL) {
         p.status = MM_PREDICTION_NO_MODEL;
         p.message = message;
         run->stats->no_model++;
-        err = deliver(s, &p, errstr, errstr_size);
+        err = deliver(s, run, &p, errstr, errstr_size);
         mm_scoring_rows_clear(&rows);
         return err;
     }
@@ -242,8 +249,8 @@ static mm_err_t answer_entity(mm_scorer_t *s, const char *key, const char *entit
     const mm_model_t *model = NULL;
     mm_model_t *fitted = NULL;
     if (pm) {
-        err = mm_model_cache_get(s->cache, s->blob, pm->artifact_uri, pm->artifact_sha256, &model,
-                                 why, sizeof(why));
+        err = mm_model_cache_get(s->cache, run->blob ? run->blob : s->blob, pm->artifact_uri,
+                                 pm->artifact_sha256, &model, why, sizeof(why));
     } else {
         err = fit_fallback(s, &rows, &fitted, why, sizeof(why));
         model = fitted;
@@ -271,7 +278,7 @@ static mm_err_t answer_entity(mm_scorer_t *s, const char *key, const char *entit
         p.status = MM_PREDICTION_ERROR;
         p.message = message;
         run->stats->failed++;
-        err = deliver(s, &p, errstr, errstr_size);
+        err = deliver(s, run, &p, errstr, errstr_size);
         mm_scoring_rows_clear(&rows);
         return err;
     }
@@ -289,7 +296,7 @@ static mm_err_t answer_entity(mm_scorer_t *s, const char *key, const char *entit
     p.new_observations = (int32_t)info.n_new;
     p.planned_steps = (int32_t)info.n_planned_steps;
     p.carried_steps = (int32_t)info.n_carried_steps;
-    err = deliver(s, &p, errstr, errstr_size);
+    err = deliver(s, run, &p, errstr, errstr_size);
     if (!err) {
         if (kind == ANSWER_CHAMPION)
             run->stats->scored++;
@@ -334,8 +341,8 @@ mm_err_t mm_scorer__answer_key(mm_scorer_t *s, const char *key, const mm_model_d
     if (s->cfg.spec->n_entity_columns == 0)
         return answer_entity(s, key, "", d, run, errstr, errstr_size);
     entity_list_t list = {0};
-    mm_err_t err =
-        mm_scoring_data_entities(s->scoring, key, collect_entity, &list, errstr, errstr_size);
+    mm_err_t err = mm_scoring_data_entities(run->scoring ? run->scoring : s->scoring, key,
+                                            collect_entity, &list, errstr, errstr_size);
     if (!err && list.failed) err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     if (!err && list.n == 0) {
         /* A decision without scoring data: nothing to answer any entity from. */
@@ -349,7 +356,7 @@ mm_err_t mm_scorer__answer_key(mm_scorer_t *s, const char *key, const mm_model_d
                                    .data_watermark_ms = -1,
                                    .model_data_end_ms = -1};
         run->stats->no_model++;
-        err = deliver(s, &p, errstr, errstr_size);
+        err = deliver(s, run, &p, errstr, errstr_size);
     }
     for (size_t i = 0; !err && i < list.n; i++)
         err = answer_entity(s, key, list.names[i], d, run, errstr, errstr_size);

@@ -6,6 +6,9 @@
  * cannot be used through the store's outbox, and stopping once the group's
  * lag is zero on every partition.
  *
+ * mm_scorer_follow() is the same loop for mm-scorer serve: it never stops at
+ * the end, and reports the group's lag after each check.
+ *
  * Workload: the observations that arrived since the last run (a load's worth:
  * thousands of batches), one SQLite transaction each; the lag is checked
  * only when the consumer is idle, at most once per LAG_CHECK_MS.
@@ -115,24 +118,36 @@ static void mirror_offsets(intake_t *in) {
     in->offsets_mirrored = true;
 }
 
-/* Whether the group has consumed every partition to its end. */
-static bool caught_up(intake_t *in, mm_kafka_lag_probe_t *probe) {
+/* Whether the group has consumed every partition to its end; @p total (may
+ * be NULL) receives the group's lag summed over the partitions, -1 unknown. */
+static bool caught_up(intake_t *in, mm_kafka_lag_probe_t *probe, int64_t *total) {
     int64_t lag[MAX_PARTITIONS];
     int32_t n = 0;
     char errstr[512];
+    if (total) *total = -1;
     if (mm_kafka_lag_probe_read(probe, lag, MAX_PARTITIONS, &n, LAG_READ_TIMEOUT_MS, errstr,
                                 sizeof(errstr)) != MM_OK) {
         mm_log_warn("lag_read_failed", "%s", errstr);
         return false;
     }
-    if (n > 0 && in->n_assigned == 0) return false; /* not a member yet */
-    for (int32_t p = 0; p < n; p++)
-        if (lag[p] > 0) return false;
-    return true;
+    int64_t sum = 0;
+    bool done = !(n > 0 && in->n_assigned == 0); /* not a member yet */
+    for (int32_t p = 0; p < n; p++) {
+        sum += lag[p] > 0 ? lag[p] : 0;
+        if (lag[p] > 0) done = false;
+    }
+    if (total) *total = sum;
+    return done;
 }
 
-static mm_err_t consume(intake_t *in, mm_kafka_lag_probe_t *probe, volatile sig_atomic_t *stop,
-                        char *errstr, size_t errstr_size) {
+/* Following (serve): keep consuming after the end and report the lag. */
+typedef struct follow {
+    mm_scorer_lag_fn *on_lag;
+    void *opaque;
+} follow_t;
+
+static mm_err_t consume(intake_t *in, mm_kafka_lag_probe_t *probe, const follow_t *follow,
+                        volatile sig_atomic_t *stop, char *errstr, size_t errstr_size) {
     mm_scorer_t *s = in->scorer;
     int64_t timeout =
         s->cfg.catch_up_timeout_ms > 0 ? s->cfg.catch_up_timeout_ms : DEFAULT_CATCH_UP_TIMEOUT_MS;
@@ -153,8 +168,14 @@ static mm_err_t consume(intake_t *in, mm_kafka_lag_probe_t *probe, volatile sig_
         if (err == MM_OK || mm_mono_ms() < next_check) continue;
         mirror_offsets(in);
         mm_kafka_consumer_commit_async(in->consumer);
-        if (caught_up(in, probe)) return MM_OK;
+        int64_t lag = -1;
+        bool done = caught_up(in, probe, &lag);
         next_check = mm_mono_ms() + LAG_CHECK_MS;
+        if (follow) {
+            follow->on_lag(follow->opaque, lag, done);
+            continue;
+        }
+        if (done) return MM_OK;
         if (mm_mono_ms() > deadline)
             return mm_errf(MM_ERR_TIMEOUT, errstr, errstr_size,
                            "%s not caught up within %" PRId64 " ms", MM_TOPIC_OBSERVATIONS,
@@ -180,7 +201,8 @@ mm_err_t mm_scorer_catch_up(mm_scorer_t *s, volatile sig_atomic_t *stop,
     mm_kafka_rebalance_cbs_t cbs = {.on_assign = on_assign, .opaque = &in};
     in.consumer = mm_kafka_consumer_new(s->cfg.bootstrap, s->cfg.group_id, topics, 1, s->cfg.kafka,
                                         &cbs, errstr, errstr_size);
-    mm_err_t err = in.consumer ? consume(&in, probe, stop, errstr, errstr_size) : MM_ERR_KAFKA;
+    mm_err_t err =
+        in.consumer ? consume(&in, probe, NULL, stop, errstr, errstr_size) : MM_ERR_KAFKA;
     if (in.consumer) mm_kafka_consumer_commit_async(in.consumer);
     mm_kafka_consumer_close(in.consumer);
     mm_kafka_lag_probe_destroy(probe);
@@ -191,5 +213,37 @@ mm_err_t mm_scorer_catch_up(mm_scorer_t *s, volatile sig_atomic_t *stop,
                       (json_int_t)stats->rows, "dead_letters", (json_int_t)stats->dead_letters,
                       "ms", (json_int_t)(mm_mono_ms() - started)),
             "scoring data read to the end of %s", MM_TOPIC_OBSERVATIONS);
+    return err;
+}
+
+mm_err_t mm_scorer_follow(mm_scorer_t *s, volatile sig_atomic_t *stop, mm_scorer_lag_fn *on_lag,
+                          void *opaque, mm_scorer_intake_stats_t *stats, char *errstr,
+                          size_t errstr_size) {
+    memset(stats, 0, sizeof(*stats));
+    char why[512];
+    mm_kafka_lag_probe_t *probe = NULL;
+    while (!*stop && !probe) {
+        probe = mm_kafka_lag_probe_new(s->cfg.bootstrap, s->cfg.kafka, s->cfg.group_id,
+                                       MM_TOPIC_OBSERVATIONS, why, sizeof(why));
+        if (probe) break;
+        /* No observations topic yet: keys answer from their models meanwhile. */
+        on_lag(opaque, 0, true);
+        mm_log_warn("no_scoring_data", "%s (looking again in %d ms)", why, LAG_CHECK_MS * 5);
+        for (int i = 0; i < 5 * LAG_CHECK_MS / POLL_MS && !*stop; i++) mm_sleep_ms(POLL_MS, NULL);
+    }
+    if (!probe) return mm_errf(MM_ERR_SHUTDOWN, errstr, errstr_size, "stopped");
+    intake_t in = {.scorer = s, .stats = stats};
+    const char *topics[] = {MM_TOPIC_OBSERVATIONS};
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = on_assign, .opaque = &in};
+    follow_t follow = {.on_lag = on_lag, .opaque = opaque};
+    in.consumer = mm_kafka_consumer_new(s->cfg.bootstrap, s->cfg.group_id, topics, 1, s->cfg.kafka,
+                                        &cbs, errstr, errstr_size);
+    mm_err_t err =
+        in.consumer ? consume(&in, probe, &follow, stop, errstr, errstr_size) : MM_ERR_KAFKA;
+    if (in.consumer) mm_kafka_consumer_commit_async(in.consumer);
+    mm_kafka_consumer_close(in.consumer);
+    mm_kafka_lag_probe_destroy(probe);
+    if (mm_outbox_flush(&s->outbox, s->producer, OUTBOX_FLUSH_MS, why, sizeof(why)))
+        mm_log_warn("outbox_flush_failed", "%s (the rest goes at the next start)", why);
     return err;
 }

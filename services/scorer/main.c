@@ -1,22 +1,27 @@
 /*
  * mm-scorer: arguments, configuration, signals and shutdown order only; the
- * logic lives in scorer.c (batch) and stream.c (stream). The first argument
- * names the mode: `batch` (the default) catches up on the scoring data,
- * answers every key, then exits; `stream` answers mm.score-requests until
- * SIGTERM.
+ * logic lives in scorer.c (batch), stream.c (stream) and serve*.c (serve).
+ * The first argument names the mode: `batch` (the default) catches up on the
+ * scoring data, answers every key, then exits; `stream` answers
+ * mm.score-requests until SIGTERM; `serve` answers HTTP requests until
+ * SIGTERM (docs/serving.md).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "mm/conf.h"
 #include "mm/exit.h"
+#include "mm/fs.h"
 #include "mm/httpd.h"
 #include "mm/log.h"
 #include "mm/service.h"
 #include "mm/util.h"
 #include "scorer.h"
+#include "serve.h"
 #include "stream.h"
 
 typedef struct scorer_conf {
@@ -31,6 +36,12 @@ typedef struct scorer_conf {
     char *as_of;
     int64_t catch_up_timeout_ms;
     int64_t request_dedupe_hours;
+    int64_t serve_threads, serve_max_connections, serve_timeout_s, serve_max_body, serve_max_header,
+        serve_max_keys, serve_max_horizon, serve_drain_ms, serve_failure_hold_ms;
+    char *serve_token_file;
+    char *serve_tokens;
+    char *tls_cert;
+    char *tls_key;
 } scorer_conf_t;
 
 static const mm_conf_prop_t scorer_props[] = {
@@ -74,14 +85,53 @@ static const mm_conf_prop_t scorer_props[] = {
     MM_SERVICE_CONF_HTTP(scorer_conf_t, common),
     MM_SERVICE_CONF_SCHEMA_REGISTRY(scorer_conf_t, common),
     MM_SERVICE_CONF_LOG(scorer_conf_t, common),
+    {"serve-threads", MM_CONF_INT, "2", 1, 256, "MM_SCORER_SERVE_THREADS",
+     "serve: HTTP worker threads (libmicrohttpd thread pool)", 0,
+     offsetof(scorer_conf_t, serve_threads)},
+    {"serve-max-connections", MM_CONF_INT, "256", 1, 100000, "MM_SCORER_SERVE_MAX_CONNECTIONS",
+     "serve: connections open at once; more are refused", 0,
+     offsetof(scorer_conf_t, serve_max_connections)},
+    {"serve-timeout-s", MM_CONF_INT, "30", 1, 3600, "MM_SCORER_SERVE_TIMEOUT_S",
+     "serve: seconds a connection may stay idle or slow before it is closed", 0,
+     offsetof(scorer_conf_t, serve_timeout_s)},
+    {"serve-max-body", MM_CONF_INT, "1048576", 1024, 268435456.0, "MM_SCORER_SERVE_MAX_BODY",
+     "serve: request body bytes (413 beyond)", 0, offsetof(scorer_conf_t, serve_max_body)},
+    {"serve-max-header", MM_CONF_INT, "16384", 1024, 1048576, "MM_SCORER_SERVE_MAX_HEADER",
+     "serve: request line and header bytes (431 beyond)", 0,
+     offsetof(scorer_conf_t, serve_max_header)},
+    {"serve-max-keys", MM_CONF_INT, "100", 1, 100000, "MM_SCORER_SERVE_MAX_KEYS",
+     "serve: keys in one request (\"keys\": [...])", 0, offsetof(scorer_conf_t, serve_max_keys)},
+    {"serve-max-horizon", MM_CONF_INT, "1000", 1, 100000, "MM_SCORER_SERVE_MAX_HORIZON",
+     "serve: forecast steps one request may ask for", 0,
+     offsetof(scorer_conf_t, serve_max_horizon)},
+    {"serve-drain-ms", MM_CONF_INT, "10000", 0, 600000, "MM_SCORER_SERVE_DRAIN_MS",
+     "serve: on SIGTERM, how long requests in flight may take to finish", 0,
+     offsetof(scorer_conf_t, serve_drain_ms)},
+    {"serve-failure-hold-ms", MM_CONF_INT, "5000", 0, 3600000, "MM_SCORER_SERVE_FAILURE_HOLD_MS",
+     "serve: how long a failed artifact load is answered from memory before it is tried again "
+     "(0: every request tries)",
+     0, offsetof(scorer_conf_t, serve_failure_hold_ms)},
+    {"tokens-file", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_TOKENS_FILE",
+     "serve: file of bearer tokens, one per line; with tokens, every route but /healthz, "
+     "/readyz and /metrics needs one",
+     0, offsetof(scorer_conf_t, serve_token_file)},
+    {"tokens", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_TOKENS",
+     "serve: bearer tokens, comma-separated (prefer the environment or the token file)",
+     MM_CONF_F_SECRET, offsetof(scorer_conf_t, serve_tokens)},
+    {"tls-cert", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_TLS_CERT",
+     "serve: PEM certificate (chain) file; with --tls-key the API speaks HTTPS only", 0,
+     offsetof(scorer_conf_t, tls_cert)},
+    {"tls-key", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_TLS_KEY", "serve: PEM private key file", 0,
+     offsetof(scorer_conf_t, tls_key)},
 };
 
 static const mm_conf_schema_t scorer_schema = {
     .program = "mm-scorer",
-    .summary = "mm-scorer [batch|stream] [options]. batch (default): catch up on the scoring "
-               "data, then answer every key (champion, labelled fallback or no model) into "
-               "mm.predictions and a sink. stream: answer each request of mm.score-requests "
-               "the same way, following decisions and scoring data, until SIGTERM.",
+    .summary = "mm-scorer [batch|stream|serve] [options]. batch (default): catch up on the "
+               "scoring data, then answer every key (champion, labelled fallback or no model) "
+               "into mm.predictions and a sink. stream: answer each request of mm.score-requests "
+               "the same way, following decisions and scoring data, until SIGTERM. serve: answer "
+               "forecasts and predictions over HTTP (docs/serving.md) until SIGTERM.",
     .props = scorer_props,
     .n_props = sizeof(scorer_props) / sizeof(scorer_props[0]),
 };
@@ -113,7 +163,7 @@ static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
     if (!stream) {
         mm_log_error("start_failed", "%s", metrics ? errstr : "out of memory");
         mm_metrics_destroy(metrics);
-        return 1;
+        return MM_EXIT_FAILURE;
     }
     mm_err_t err = mm_service_http_start(&conf->common, metrics, mm_scorer_stream_ready, stream,
                                          &httpd, errstr, sizeof(errstr));
@@ -121,7 +171,7 @@ static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
         mm_log_error("start_failed", "--http-addr: %s", errstr);
         mm_scorer_stream_destroy(stream);
         mm_metrics_destroy(metrics);
-        return err == MM_ERR_CONFIG ? 2 : 1;
+        return err == MM_ERR_CONFIG ? MM_EXIT_CONFIG : MM_EXIT_FAILURE;
     }
     err = mm_scorer_stream_run(stream, &mm_service_stop, errstr, sizeof(errstr));
     if (err == MM_ERR_SHUTDOWN) err = MM_OK; /* stopped while starting */
@@ -136,7 +186,125 @@ static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
     mm_httpd_destroy(httpd); /* before the stream its readiness reads */
     mm_scorer_stream_destroy(stream);
     mm_metrics_destroy(metrics);
-    return err ? 1 : 0;
+    return err ? MM_EXIT_FAILURE : MM_EXIT_OK;
+}
+
+#define SERVE_DEFAULT_ADDR "127.0.0.1:8080"
+#define TLS_FILE_MAX       (1u << 20)
+#define SERVE_TICK_MS      100
+
+/* A PEM file into a NUL-terminated string (freed by the caller). */
+static char *read_pem(const char *what, const char *path) {
+    mm_buf_t buf;
+    mm_buf_init(&buf, TLS_FILE_MAX);
+    char errstr[512];
+    if (mm_file_read(path, &buf, errstr, sizeof(errstr)) || mm_buf_append(&buf, "", 1)) {
+        mm_log_error("bad_config", "--%s %s: %s", what, path, errstr);
+        mm_buf_free(&buf);
+        return NULL;
+    }
+    size_t len;
+    return (char *)mm_buf_steal(&buf, &len);
+}
+
+/*
+ * serve: the API until SIGTERM, then stop accepting, drain the requests in
+ * flight within --serve-drain-ms, stop the server, and close the consumers
+ * (mm.observations, then mm.decisions).
+ */
+static int run_serve(scorer_conf_t *conf, mm_scorer_t *scorer) {
+    char errstr[1024];
+    int status = MM_EXIT_FAILURE;
+    mm_serve_tokens_t *tokens = calloc(1, sizeof(*tokens));
+    mm_metrics_t *metrics = mm_metrics_new();
+    mm_serve_t *serve = NULL;
+    mm_httpd_t *httpd = NULL;
+    char *cert = NULL, *key = NULL;
+    if (!tokens || !metrics) goto out;
+    if (mm_serve_tokens_load(tokens, conf->serve_token_file, conf->serve_tokens, errstr,
+                             sizeof(errstr))) {
+        mm_log_error("bad_config", "%s", errstr);
+        status = MM_EXIT_CONFIG;
+        goto out;
+    }
+    if ((conf->tls_cert && *conf->tls_cert) || (conf->tls_key && *conf->tls_key)) {
+        if (!conf->tls_cert || !*conf->tls_cert || !conf->tls_key || !*conf->tls_key) {
+            mm_log_error("bad_config", "TLS needs both --tls-cert and --tls-key");
+            status = MM_EXIT_CONFIG;
+            goto out;
+        }
+        cert = read_pem("tls-cert", conf->tls_cert);
+        key = cert ? read_pem("tls-key", conf->tls_key) : NULL;
+        if (!key) {
+            status = MM_EXIT_CONFIG;
+            goto out;
+        }
+    }
+    mm_serve_config_t cfg = {.max_keys = (size_t)conf->serve_max_keys,
+                             .max_horizon = (size_t)conf->serve_max_horizon,
+                             .workers = (unsigned)conf->serve_threads,
+                             .failure_hold_ms =
+                                 conf->serve_failure_hold_ms ? conf->serve_failure_hold_ms : -1,
+                             .tokens = tokens,
+                             .metrics = metrics};
+    serve = mm_serve_new(scorer, &cfg, errstr, sizeof(errstr));
+    if (!serve) {
+        mm_log_error("start_failed", "%s", errstr);
+        goto out;
+    }
+    const char *addr = conf->common.http_addr && *conf->common.http_addr ? conf->common.http_addr
+                                                                         : SERVE_DEFAULT_ADDR;
+    mm_httpd_opts_t opts = {.addr = addr,
+                            .threads = (unsigned)conf->serve_threads,
+                            .max_connections = (unsigned)conf->serve_max_connections,
+                            .timeout_s = (unsigned)conf->serve_timeout_s,
+                            .max_body = (size_t)conf->serve_max_body,
+                            .max_header = (size_t)conf->serve_max_header,
+                            .metrics = metrics,
+                            .ready = mm_serve_ready,
+                            .ready_opaque = serve,
+                            .tls_cert_pem = cert,
+                            .tls_key_pem = key,
+                            .json_errors = true,
+                            .collect = mm_serve_collect,
+                            .collect_opaque = serve,
+                            .request_metrics = true};
+    httpd = mm_httpd_new(&opts, errstr, sizeof(errstr));
+    if (!httpd) {
+        mm_log_error("bad_config", "--http-addr: %s", errstr);
+        status = MM_EXIT_CONFIG;
+        goto out;
+    }
+    if (mm_serve_routes(serve, httpd, errstr, sizeof(errstr)) ||
+        mm_httpd_start(httpd, errstr, sizeof(errstr))) {
+        mm_log_error("start_failed", "%s", errstr);
+        goto out;
+    }
+    if (mm_serve_start_followers(serve, errstr, sizeof(errstr))) {
+        mm_log_error("start_failed", "%s", errstr);
+        goto out;
+    }
+    mm_log_info("serving", "%s API on %s (port %u)%s", cert ? "HTTPS" : "HTTP", addr,
+                mm_httpd_port(httpd), tokens->n ? ", bearer tokens required" : "");
+    while (!mm_service_stop) mm_sleep_ms(SERVE_TICK_MS, NULL);
+
+    mm_serve_set_draining(serve);
+    int left = mm_httpd_drain(httpd, conf->serve_drain_ms);
+    mm_log_info("shutdown", "stopped accepting; %d requests still in flight after %" PRId64 " ms",
+                left, conf->serve_drain_ms);
+    status = 0;
+out:
+    mm_httpd_destroy(httpd); /* the server stops: nothing uses the serving state */
+    mm_serve_destroy(serve); /* consumers closed: observations, then decisions */
+    if (key) {
+        OPENSSL_cleanse(key, strlen(key)); /* the key does not outlive the server */
+        free(key);
+    }
+    free(cert);
+    mm_serve_tokens_clear(tokens);
+    free(tokens);
+    mm_metrics_destroy(metrics);
+    return status;
 }
 
 int main(int argc, char **argv) {
@@ -148,10 +316,11 @@ int main(int argc, char **argv) {
         argv++;
         argc--;
     }
-    if (strcmp(mode, "batch") != 0 && strcmp(mode, "stream") != 0) {
-        fprintf(stderr, "mm-scorer: unknown mode '%s' (batch or stream; --help lists options)\n",
+    if (strcmp(mode, "batch") != 0 && strcmp(mode, "stream") != 0 && strcmp(mode, "serve") != 0) {
+        fprintf(stderr,
+                "mm-scorer: unknown mode '%s' (batch, stream or serve; --help lists options)\n",
                 mode);
-        return 2;
+        return MM_EXIT_USAGE;
     }
     scorer_conf_t conf = {0};
     mm_kv_list_t kafka = {0};
@@ -200,6 +369,11 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "stream") == 0) {
         status = run_stream(&conf, scorer);
         mm_scorer_destroy(scorer); /* producer flush, sink close */
+        goto out;
+    }
+    if (strcmp(mode, "serve") == 0) {
+        status = run_serve(&conf, scorer);
+        mm_scorer_destroy(scorer); /* producer flush (dead letters), stores closed */
         goto out;
     }
     mm_err_t http_err =

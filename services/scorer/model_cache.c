@@ -10,18 +10,27 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "mm/clock.h"
 #include "mm/hashmap.h"
 #include "mm/sha256.h"
 
+#define FAILURE_MSG_MAX 400
+
 typedef struct entry {
     char sha[MM_SHA256_HEX_LEN + 1];
-    mm_model_t *model; /* NULL while loading */
+    mm_model_t *model; /* NULL while loading or failed */
     size_t bytes;
     int refs;
     bool loading;
+    bool failed; /* a held failure: fail_err and fail_msg until fail_until_ms */
+    mm_err_t fail_err;
+    int64_t fail_until_ms;
+    char fail_msg[FAILURE_MSG_MAX];
     struct entry *prev, *next; /* LRU: head = most recent */
 } entry_t;
 
@@ -31,8 +40,19 @@ struct mm_model_cache {
     mm_hashmap_t *by_sha; /* sha -> entry_t; keys borrowed from entry->sha */
     entry_t *head, *tail;
     size_t max_bytes;
+    int64_t failure_hold_ms;
+    mm_model_cache_fetch_fn *fetch;
+    void *fetch_opaque;
+    mm_model_cache_load_fn *observer;
+    void *observer_opaque;
     mm_model_cache_stats_t stats;
 };
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static entry_t *table_find(mm_model_cache_t *c, const char *sha) {
     return mm_hashmap_get(c->by_sha, sha, strlen(sha));
@@ -62,18 +82,24 @@ static void table_remove(mm_model_cache_t *c, entry_t *e) {
     mm_hashmap_remove(c->by_sha, e->sha, MM_SHA256_HEX_LEN);
 }
 
+/* Unlink and free an entry nobody borrows (a loaded model or a held failure). */
+static void drop(mm_model_cache_t *c, entry_t *e) {
+    lru_unlink(c, e);
+    mm_hashmap_remove(c->by_sha, e->sha, MM_SHA256_HEX_LEN);
+    c->stats.bytes -= e->bytes;
+    c->stats.entries--;
+    mm_model_destroy(e->model);
+    free(e);
+}
+
+/* Least recently used first, skipping what is borrowed or loading. */
 static void evict(mm_model_cache_t *c) {
     entry_t *e = c->tail;
     while (c->stats.bytes > c->max_bytes && e) {
         entry_t *prev = e->prev;
         if (e->refs == 0 && !e->loading) {
-            lru_unlink(c, e);
-            table_remove(c, e);
-            c->stats.bytes -= e->bytes;
-            c->stats.entries--;
-            c->stats.evictions++;
-            mm_model_destroy(e->model);
-            free(e);
+            if (!e->failed) c->stats.evictions++;
+            drop(c, e);
         }
         e = prev;
     }
@@ -120,8 +146,22 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
         entry_t *e = table_find(c, sha256_hex);
         if (!e) break;
         if (e->loading) { /* someone else is loading it: wait, then look again */
+            c->stats.waiting++;
             pthread_cond_wait(&c->loaded, &c->lock);
+            c->stats.waiting--;
             continue;
+        }
+        if (e->failed) {
+            if (mm_mono_ms() >= e->fail_until_ms) {
+                drop(c, e); /* the hold is over: load again */
+                break;
+            }
+            mm_err_t held = e->fail_err;
+            c->stats.failures_held++;
+            mm_errf(held, errstr, errstr_size, "%s (load failure held for %lld ms)", e->fail_msg,
+                    (long long)c->failure_hold_ms);
+            pthread_mutex_unlock(&c->lock);
+            return held;
         }
         e->refs++;
         lru_unlink(c, e);
@@ -145,19 +185,39 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
     c->stats.misses++;
+    mm_model_cache_fetch_fn *fetch = c->fetch;
+    void *fetch_opaque = c->fetch_opaque;
     pthread_mutex_unlock(&c->lock);
 
+    int64_t load_started = mono_ns();
     mm_buf_t bytes;
     mm_buf_init(&bytes, MM_BUF_CAP_ARTIFACT);
     mm_model_t *loaded = NULL;
     /* The decision names no size: the digest alone vouches for the bytes. */
-    mm_err_t err = mm_blob_get_verified(blob, uri, sha256_hex, -1, &bytes, errstr, errstr_size);
+    mm_err_t err =
+        fetch ? fetch(fetch_opaque, blob, uri, sha256_hex, &bytes, errstr, errstr_size)
+              : mm_blob_get_verified(blob, uri, sha256_hex, -1, &bytes, errstr, errstr_size);
     if (!err) err = mm_model_load(bytes.data, bytes.len, &loaded, errstr, errstr_size);
     size_t size = loaded ? mm_model_memory_size(loaded) + bytes.len : 0;
     mm_buf_free(&bytes);
+    double load_s = (double)(mono_ns() - load_started) / 1e9;
 
     pthread_mutex_lock(&c->lock);
-    if (err) {
+    c->stats.loads++;
+    if (err && c->failure_hold_ms > 0) {
+        /* Held: waiters and the next callers get this error until the hold ends. */
+        e->loading = false;
+        e->failed = true;
+        e->fail_err = err;
+        e->fail_until_ms = mm_mono_ms() + c->failure_hold_ms;
+        snprintf(e->fail_msg, sizeof(e->fail_msg), "%s", errstr ? errstr : mm_err2str(err));
+        e->bytes = sizeof(*e);
+        lru_push_front(c, e);
+        c->stats.bytes += e->bytes;
+        c->stats.entries++;
+        c->stats.loads_failed++;
+        evict(c);
+    } else if (err) {
         table_remove(c, e);
         free(e);
         c->stats.loads_failed++;
@@ -173,7 +233,10 @@ mm_err_t mm_model_cache_get(mm_model_cache_t *c, mm_blob_t *blob, const char *ur
         *model = loaded;
     }
     pthread_cond_broadcast(&c->loaded);
+    mm_model_cache_load_fn *observer = c->observer;
+    void *observer_opaque = c->observer_opaque;
     pthread_mutex_unlock(&c->lock);
+    if (observer) observer(observer_opaque, load_s, err);
     return err;
 }
 
@@ -189,5 +252,28 @@ void mm_model_cache_release(mm_model_cache_t *c, const char *sha256_hex) {
 void mm_model_cache_stats(mm_model_cache_t *c, mm_model_cache_stats_t *out) {
     pthread_mutex_lock(&c->lock);
     *out = c->stats;
+    out->in_use = 0;
+    for (const entry_t *e = c->head; e; e = e->next)
+        if (e->refs > 0) out->in_use++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void mm_model_cache_set_failure_hold(mm_model_cache_t *c, int64_t hold_ms) {
+    pthread_mutex_lock(&c->lock);
+    c->failure_hold_ms = hold_ms > 0 ? hold_ms : 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void mm_model_cache_set_fetch(mm_model_cache_t *c, mm_model_cache_fetch_fn *fn, void *opaque) {
+    pthread_mutex_lock(&c->lock);
+    c->fetch = fn;
+    c->fetch_opaque = opaque;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void mm_model_cache_set_observer(mm_model_cache_t *c, mm_model_cache_load_fn *fn, void *opaque) {
+    pthread_mutex_lock(&c->lock);
+    c->observer = fn;
+    c->observer_opaque = opaque;
     pthread_mutex_unlock(&c->lock);
 }

@@ -129,8 +129,8 @@ static mm_err_t map_put(mm_scorer_t *s, mm_model_decision_t *d) {
     return MM_OK;
 }
 
-static void dead_letter(mm_scorer_t *s, const mm_kafka_msg_t *msg, mm_err_t why,
-                        const char *reason) {
+void mm_scorer__dead_letter(mm_scorer_t *s, const mm_kafka_msg_t *msg, mm_err_t why,
+                            const char *reason) {
     char *key = msg->key ? mm_strndup(msg->key, msg->key_len) : NULL;
     mm_service_dead_letter_source_t source = {
         .topic = msg->topic, .partition = msg->partition, .offset = msg->offset};
@@ -160,7 +160,7 @@ mm_err_t mm_scorer__apply_decision(mm_scorer_t *s, const mm_kafka_msg_t *msg, bo
         snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg->topic,
                  msg->partition, msg->offset, why);
         s->decisions_bad++;
-        dead_letter(s, msg, err, reason);
+        mm_scorer__dead_letter(s, msg, err, reason);
         return MM_OK;
     }
     if (s->cfg.spec && d.dataset && strcmp(d.dataset, s->cfg.spec->name) != 0) {

@@ -19,6 +19,7 @@
 #define MM_SCORER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mm/blob.h"
@@ -74,6 +75,25 @@ mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t e
  */
 mm_err_t mm_scorer_catch_up(mm_scorer_t *scorer, volatile sig_atomic_t *stop,
                             mm_scorer_intake_stats_t *stats, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Called by mm_scorer_follow() after each lag check: @p lag is the
+ * group's lag on mm.observations summed over partitions (-1: could not be
+ * read), @p caught_up whether every partition was read to its end.
+ */
+typedef void(mm_scorer_lag_fn)(void *opaque, int64_t lag, bool caught_up);
+
+/**
+ * @brief mm_scorer_catch_up() that does not stop at the end: follow
+ * mm.observations until *@p stop (mm-scorer serve), reporting the lag to
+ * @p on_lag (on this thread) about once a second. Waits for the topic when
+ * it does not exist yet. @returns MM_ERR_SHUTDOWN when stopped; MM_ERR_KAFKA
+ * or MM_ERR_DB when it cannot go on. @locality one thread; the scorer's own
+ * store is written only by it meanwhile.
+ */
+mm_err_t mm_scorer_follow(mm_scorer_t *scorer, volatile sig_atomic_t *stop,
+                          mm_scorer_lag_fn *on_lag, void *opaque, mm_scorer_intake_stats_t *stats,
+                          char *errstr, size_t errstr_size);
 
 /** @brief Read mm.decisions to its end and build the production model map. */
 mm_err_t mm_scorer_load_decisions(mm_scorer_t *scorer, volatile sig_atomic_t *stop, char *errstr,

@@ -47,6 +47,18 @@ typedef struct mm_scorer_run {
     bool as_of_given; /* set by the operator: also bounds classification telemetry */
     size_t horizon;   /* forecast steps */
     mm_scorer_batch_stats_t *stats;
+    /* Answering one request (serve.c) rather than a batch: the caller's own
+     * handles, its changes to the key's rows, and the answer handed back to it
+     * instead of the sink and mm.predictions. All NULL in a batch run. */
+    mm_scoring_data_t *scoring; /* NULL: the scorer's own store */
+    mm_blob_t *blob;            /* NULL: the scorer's own handle */
+    /* Called with the key's rows as read, before the model is chosen; an error
+     * fails the answer with that error (nothing is delivered). */
+    mm_err_t (*amend_rows)(void *opaque, mm_scoring_rows_t *rows, char *errstr, size_t errstr_size);
+    /* Called with the answer in place of the sink and mm.predictions. */
+    mm_err_t (*deliver)(void *opaque, const mm_prediction_batch_t *p, char *errstr,
+                        size_t errstr_size);
+    void *hook_opaque;
 } mm_scorer_run_t;
 
 /**
@@ -60,6 +72,10 @@ typedef struct mm_scorer_run {
 mm_err_t mm_scorer__answer_key(mm_scorer_t *scorer, const char *key,
                                const mm_model_decision_t *decision, const mm_scorer_run_t *run,
                                char *errstr, size_t errstr_size);
+
+/** @brief Dead-letter a consumed record as it came, with @p reason (mm.decisions). */
+void mm_scorer__dead_letter(mm_scorer_t *scorer, const mm_kafka_msg_t *msg, mm_err_t why,
+                            const char *reason);
 
 /**
  * @brief Decode one mm.decisions record and make it its key's production

@@ -46,7 +46,6 @@ IMAGE_NAME = "manymodels"
 # built in parallel (`mm-scorer serve`, `mm-ingest watch`): accepted although
 # the binary's --help-markdown does not list them yet, and reported.
 ASSUMED = {
-    ("mm-scorer", "serve"): {"MM_SCORER_TOKENS_FILE"},
 }
 # Wrappers of the image (deploy/image/): how many arguments precede the command.
 WRAPPERS = {"mm-slot": 1, "mm-every": 1}

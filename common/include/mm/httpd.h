@@ -6,7 +6,12 @@
  * Requests are answered on libmicrohttpd's internal threads (epoll, a
  * configurable thread pool); handlers therefore run concurrently with the
  * service's own threads and with each other. Request bodies are buffered up
- * to a limit (413 beyond), connections are capped and time out.
+ * to a limit (413 beyond), request line and headers to another (431 beyond),
+ * connections are capped and time out. With a certificate and key the
+ * server speaks HTTPS only (libmicrohttpd's GnuTLS support).
+ *
+ * A request can also be routed without a socket (mm_httpd_handle): the same
+ * routing, limits and handlers, for tests and fuzzing.
  */
 #ifndef MM_HTTPD_H
 #define MM_HTTPD_H
@@ -26,8 +31,16 @@
 #define MM_HTTPD_DEFAULT_MAX_BODY        (1024u * 1024u)
 #define MM_HTTPD_MAX_RESPONSE            (64u * 1024u * 1024u) /* one response body */
 #define MM_HTTPD_MAX_ROUTES              32
+#define MM_HTTPD_DEFAULT_MAX_HEADER      (16u * 1024u) /* request line + headers per request */
+#define MM_HTTPD_DEFAULT_DRAIN_MS        10000
 
 typedef struct mm_httpd mm_httpd_t;
+
+/** A request header (mm_httpd_handle: a request without a socket). */
+typedef struct mm_httpd_header {
+    const char *name;
+    const char *value;
+} mm_httpd_header_t;
 
 /** One request as a handler sees it; everything is borrowed for the call. */
 typedef struct mm_httpd_request {
@@ -35,7 +48,9 @@ typedef struct mm_httpd_request {
     const char *path;   /* without the query string */
     const uint8_t *body;
     size_t body_len;
-    void *connection; /* for mm_httpd_request_header / _query */
+    void *connection; /* for mm_httpd_request_header / _query; NULL without a socket */
+    const mm_httpd_header_t *headers; /* without a socket: the headers, for _request_header */
+    size_t n_headers;
 } mm_httpd_request_t;
 
 /** What a handler fills in: a status, a content type and a body. */
@@ -68,6 +83,15 @@ typedef struct mm_httpd_opts {
     mm_metrics_t *metrics;    /* borrowed, outlives the server; NULL: /metrics is empty */
     mm_httpd_ready_fn ready;  /* NULL: readiness as set by mm_httpd_set_ready */
     void *ready_opaque;
+    size_t max_header;        /* request line + headers bytes; 0 = MM_HTTPD_DEFAULT_MAX_HEADER */
+    const char *tls_cert_pem; /* PEM certificate (chain), copied; with tls_key_pem: HTTPS only */
+    const char *tls_key_pem;  /* PEM private key, copied, wiped at destroy; never logged */
+    bool json_errors;         /* the server's own 404/405/413/503 as {"error":{code,message}} */
+    void (*collect)(void *opaque); /* called before /metrics is rendered (refresh gauges) */
+    void *collect_opaque;
+    bool request_metrics; /* count requests by route, method and status, time them by
+                           * route (mm_http_requests_total, mm_http_request_duration_seconds;
+                           * needs metrics) */
 } mm_httpd_opts_t;
 
 /**
@@ -108,6 +132,26 @@ const char *mm_httpd_request_header(const mm_httpd_request_t *req, const char *n
 
 /** @returns query argument @p name (decoded) or NULL. */
 const char *mm_httpd_request_query(const mm_httpd_request_t *req, const char *name);
+
+/**
+ * @brief Route @p req as if it had arrived on a socket (no connection is
+ * needed: headers come from req->headers): 404/405 for an unknown path or
+ * method, 413 for a body over the limit, else the route's handler. The
+ * server need not be started. @p resp is initialised here; free its body
+ * with mm_buf_free(). @locality any thread.
+ */
+void mm_httpd_handle(mm_httpd_t *httpd, const mm_httpd_request_t *req, mm_httpd_response_t *resp);
+
+/**
+ * @brief Graceful stop: close the listening socket (no new connection is
+ * accepted), answer what is in flight with "Connection: close", and wait up
+ * to @p timeout_ms for the requests in flight to finish.
+ * @returns the requests still in flight when it returned (0: drained).
+ */
+int mm_httpd_drain(mm_httpd_t *httpd, int64_t timeout_ms);
+
+/** @returns the requests being received or handled right now. */
+int mm_httpd_in_flight(const mm_httpd_t *httpd);
 
 /** @brief Stop serving (requests in flight finish) and free. Accepts NULL. */
 void mm_httpd_destroy(mm_httpd_t *httpd);

@@ -356,6 +356,12 @@ int64_t mm_model_data_end_ms(const mm_model_t *model);
  * @returns the number of members (1..MM_MODEL_MAX_ENSEMBLE).
  */
 size_t mm_model_members(const mm_model_t *model, mm_algo_t *algos, double *weights, size_t max);
+/**
+ * @brief The backtest metrics the model was selected on and the seasonal-naive
+ * baseline's on the same windows (NaN where not applicable). Either may be NULL.
+ */
+void mm_model_backtest_metrics(const mm_model_t *model, mm_metrics_t *metrics,
+                               mm_metrics_t *baseline);
 /** @returns how many entities a pooled model was fitted on (mm_model_train_pooled), 0 for a
  * model of one series. */
 size_t mm_model_entities(const mm_model_t *model);

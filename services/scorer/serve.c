@@ -1,0 +1,762 @@
+/*
+ * serve.c - mm-scorer serve's state (see serve.h): the decision map kept
+ * current from mm.decisions, the scoring data kept current from
+ * mm.observations, the workers that answer requests, and the serve metrics.
+ *
+ * Workload: many small requests (one key, tens of steps) on a few HTTP
+ * threads, against up to ~100,000 keys. A request takes a decision
+ * reference under a read lock (nanoseconds), a worker, the key's rows from
+ * SQLite (one indexed range read), and the model from the cache; only a
+ * cold key fetches and parses an artifact. Decisions arrive rarely and take
+ * the write lock for a pointer swap.
+ */
+#include "serve.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/avro.h"
+#include "mm/clock.h"
+#include "mm/log.h"
+#include "mm/model.h"
+#include "mm/util.h"
+#include "scorer_int.h"
+
+#define POLL_MS        200
+#define RETRY_MS       1000
+#define RUN_ID         "serve"
+#define REASON_MAX     700
+#define SLOTS_INITIAL  1024
+#define LOAD_LABEL_OK  "ok"
+#define LOAD_LABEL_ERR "error"
+
+/* A decision shared by the map and the requests using it. */
+typedef struct dec {
+    atomic_int refs; /* the map's reference + one per request */
+    mm_model_decision_t d;
+} dec_t;
+
+/* One key of the map; never freed before the server (keys are borrowed by the map). */
+typedef struct slot {
+    char *key;
+    dec_t *cur;
+} slot_t;
+
+typedef struct worker {
+    mm_scoring_data_t *sd; /* read handle on the scoring-data store */
+    mm_blob_t *blob;
+    bool busy;
+} worker_t;
+
+struct mm_serve {
+    mm_scorer_t *s;
+    mm_serve_config_t cfg;
+
+    pthread_rwlock_t map_lock; /* guards by_key, slots and each slot's cur */
+    mm_hashmap_t *by_key;
+    slot_t **slots;
+    size_t n_slots, cap_slots;
+
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_free;
+    worker_t *workers;
+    size_t n_workers;
+    atomic_bool draining; /* shutting down: not ready any more */
+
+    atomic_bool decisions_caught_up, scoring_caught_up;
+    atomic_llong decisions_applied, decisions_bad, scoring_lag;
+
+    volatile sig_atomic_t follow_stop;
+    pthread_t decisions_thread, observations_thread;
+    bool decisions_started, observations_started;
+
+    /* metrics (NULL without a registry) */
+    pthread_mutex_t metrics_lock; /* guards last: counters advanced by their difference */
+    mm_serve_stats_t last;
+    mm_metric_t *m_loads, *m_load_seconds, *m_hits, *m_misses, *m_evictions, *m_bytes, *m_entries,
+        *m_decisions, *m_decisions_bad, *m_lag, *m_keys, *m_held;
+    int64_t last_held;
+};
+
+static void dec_unref(dec_t *d) {
+    if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+        mm_model_decision_clear(&d->d);
+        free(d);
+    }
+}
+
+/* The key's current decision with a reference taken, or NULL. */
+static dec_t *dec_get(mm_serve_t *sv, const char *key) {
+    pthread_rwlock_rdlock(&sv->map_lock);
+    slot_t *sl = mm_hashmap_get(sv->by_key, key, strlen(key));
+    dec_t *d = sl ? sl->cur : NULL;
+    if (d) atomic_fetch_add(&d->refs, 1);
+    pthread_rwlock_unlock(&sv->map_lock);
+    return d;
+}
+
+static char *dup_opt(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+/* Deep copy of a decision (mm_model_decision_clear frees it). */
+static bool decision_copy(const mm_model_decision_t *in, mm_model_decision_t *out) {
+    *out = *in;
+    out->partition_key = dup_opt(in->partition_key);
+    out->dataset = dup_opt(in->dataset);
+    out->spec_hash = dup_opt(in->spec_hash);
+    out->reason = dup_opt(in->reason);
+    out->candidate_train_id = dup_opt(in->candidate_train_id);
+    out->production.train_id = dup_opt(in->production.train_id);
+    out->production.algorithm = dup_opt(in->production.algorithm);
+    out->production.artifact_uri = dup_opt(in->production.artifact_uri);
+    out->production.artifact_sha256 = dup_opt(in->production.artifact_sha256);
+    out->production.load_id = dup_opt(in->production.load_id);
+    bool ok = (!in->partition_key || out->partition_key) && (!in->dataset || out->dataset) &&
+              (!in->spec_hash || out->spec_hash) && (!in->reason || out->reason) &&
+              (!in->candidate_train_id || out->candidate_train_id) &&
+              (!in->production.train_id || out->production.train_id) &&
+              (!in->production.algorithm || out->production.algorithm) &&
+              (!in->production.artifact_uri || out->production.artifact_uri) &&
+              (!in->production.artifact_sha256 || out->production.artifact_sha256) &&
+              (!in->production.load_id || out->production.load_id);
+    if (!ok) mm_model_decision_clear(out);
+    return ok;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static void on_load(void *opaque, double seconds, mm_err_t err) {
+    mm_serve_t *sv = opaque;
+    const char *label[] = {err ? LOAD_LABEL_ERR : LOAD_LABEL_OK};
+    mm_metric_add(sv->m_loads, label, 1);
+    mm_metric_observe(sv->m_load_seconds, NULL, seconds);
+}
+
+/* Artifact load latency buckets, seconds: 100 us .. 10 s. */
+static const double load_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+
+static mm_err_t metrics_register(mm_serve_t *sv, char *errstr, size_t errstr_size) {
+    mm_metrics_t *m = sv->cfg.metrics;
+    if (!m) return MM_OK;
+    struct {
+        mm_metric_t **out;
+        bool gauge;
+        const char *name, *help, *labels;
+    } defs[] = {
+        {&sv->m_loads, false, "mm_scorer_model_loads_total",
+         "model artifacts fetched, verified and parsed, by outcome", "outcome"},
+        {&sv->m_hits, false, "mm_scorer_model_cache_hits_total",
+         "model lookups answered from the cache", NULL},
+        {&sv->m_misses, false, "mm_scorer_model_cache_misses_total",
+         "model lookups that had to load the artifact", NULL},
+        {&sv->m_evictions, false, "mm_scorer_model_cache_evictions_total",
+         "models evicted to keep the cache within its byte bound", NULL},
+        {&sv->m_held, false, "mm_scorer_model_load_failures_held_total",
+         "lookups answered with a recent load failure instead of loading again", NULL},
+        {&sv->m_bytes, true, "mm_scorer_model_cache_bytes",
+         "memory of the cached models (bounded by --cache-bytes)", NULL},
+        {&sv->m_entries, true, "mm_scorer_model_cache_entries", "models in the cache", NULL},
+        {&sv->m_decisions, false, "mm_scorer_decisions_applied_total",
+         "mm.decisions records applied to the production model map", NULL},
+        {&sv->m_decisions_bad, false, "mm_scorer_decisions_dead_lettered_total",
+         "undecodable mm.decisions records (dead-lettered)", NULL},
+        {&sv->m_lag, true, "mm_scorer_scoring_data_lag",
+         "records of mm.observations the scorer's group has not applied yet (-1 unknown)", NULL},
+        {&sv->m_keys, true, "mm_scorer_keys_with_decisions",
+         "keys with a production model decision", NULL},
+    };
+    for (size_t i = 0; i < MM_ARRAY_SIZE(defs); i++) {
+        *defs[i].out = defs[i].gauge ? mm_metrics_gauge(m, defs[i].name, defs[i].help,
+                                                        defs[i].labels, errstr, errstr_size)
+                                     : mm_metrics_counter(m, defs[i].name, defs[i].help,
+                                                          defs[i].labels, errstr, errstr_size);
+        if (!*defs[i].out) return MM_ERR_CONFIG;
+    }
+    sv->m_load_seconds =
+        mm_metrics_histogram(m, "mm_scorer_model_load_duration_seconds",
+                             "time to fetch, verify and parse one model artifact", NULL,
+                             load_bounds, MM_ARRAY_SIZE(load_bounds), errstr, errstr_size);
+    return sv->m_load_seconds ? MM_OK : MM_ERR_CONFIG;
+}
+
+mm_serve_t *mm_serve_new(mm_scorer_t *s, const mm_serve_config_t *cfg, char *errstr,
+                         size_t errstr_size) {
+    mm_serve_t *sv = calloc(1, sizeof(*sv));
+    if (!sv) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    sv->s = s;
+    if (cfg) sv->cfg = *cfg;
+    if (!sv->cfg.max_keys) sv->cfg.max_keys = MM_SERVE_DEFAULT_MAX_KEYS;
+    if (!sv->cfg.max_horizon) sv->cfg.max_horizon = MM_SERVE_DEFAULT_MAX_HORIZON;
+    if (!sv->cfg.workers) sv->cfg.workers = MM_SERVE_DEFAULT_WORKERS;
+    if (sv->cfg.failure_hold_ms == 0) sv->cfg.failure_hold_ms = MM_SERVE_DEFAULT_FAILURE_HOLD;
+    if (sv->cfg.failure_hold_ms < 0) sv->cfg.failure_hold_ms = 0;
+    pthread_rwlock_init(&sv->map_lock, NULL);
+    pthread_mutex_init(&sv->pool_lock, NULL);
+    pthread_cond_init(&sv->pool_free, NULL);
+    pthread_mutex_init(&sv->metrics_lock, NULL);
+    atomic_init(&sv->scoring_lag, -1);
+    sv->by_key = mm_hashmap_new(0);
+    sv->workers = calloc(sv->cfg.workers, sizeof(*sv->workers));
+    if (!sv->by_key || !sv->workers) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    for (; sv->n_workers < sv->cfg.workers; sv->n_workers++) {
+        worker_t *w = &sv->workers[sv->n_workers];
+        w->sd = mm_scoring_data_open(s->cfg.state_path, s->cfg.spec,
+                                     s->cfg.keep_observed ? s->cfg.keep_observed
+                                                          : MM_SCORING_DATA_DEFAULT_KEEP,
+                                     MM_SCORER_SERVICE_NAME, errstr, errstr_size);
+        if (w->sd) w->blob = mm_blob_new(s->cfg.blob_url, &s->cfg.blob_opts, errstr, errstr_size);
+        if (!w->sd || !w->blob) {
+            sv->n_workers++;
+            goto fail;
+        }
+    }
+    if (metrics_register(sv, errstr, errstr_size)) goto fail;
+    mm_model_cache_set_failure_hold(s->cache, sv->cfg.failure_hold_ms);
+    mm_model_cache_set_observer(s->cache, on_load, sv);
+    return sv;
+fail:
+    mm_serve_destroy(sv);
+    return NULL;
+}
+
+void mm_serve_destroy(mm_serve_t *sv) {
+    if (!sv) return;
+    mm_serve_stop_followers(sv);
+    if (sv->s && sv->s->cache) mm_model_cache_set_observer(sv->s->cache, NULL, NULL);
+    for (size_t i = 0; i < sv->n_workers; i++) {
+        mm_scoring_data_close(sv->workers[i].sd);
+        mm_blob_destroy(sv->workers[i].blob);
+    }
+    free(sv->workers);
+    for (size_t i = 0; i < sv->n_slots; i++) {
+        dec_unref(sv->slots[i]->cur);
+        free(sv->slots[i]->key);
+        free(sv->slots[i]);
+    }
+    free(sv->slots);
+    mm_hashmap_destroy(sv->by_key);
+    pthread_rwlock_destroy(&sv->map_lock);
+    pthread_mutex_destroy(&sv->pool_lock);
+    pthread_cond_destroy(&sv->pool_free);
+    pthread_mutex_destroy(&sv->metrics_lock);
+    free(sv);
+}
+
+const mm_serve_config_t *mm_serve_config(const mm_serve_t *sv) {
+    return &sv->cfg;
+}
+
+const mm_spec_t *mm_serve_spec(const mm_serve_t *sv) {
+    return sv->s->cfg.spec;
+}
+
+/* ------------------------------------------------------------ decisions */
+
+static mm_err_t slot_add(mm_serve_t *sv, const char *key, slot_t **out) {
+    if (sv->n_slots == sv->cap_slots) {
+        size_t cap = sv->cap_slots ? sv->cap_slots * 2 : SLOTS_INITIAL;
+        slot_t **n = realloc(sv->slots, cap * sizeof(*n));
+        if (!n) return MM_ERR_NOMEM;
+        sv->slots = n;
+        sv->cap_slots = cap;
+    }
+    slot_t *sl = calloc(1, sizeof(*sl));
+    if (!sl || !(sl->key = strdup(key))) {
+        free(sl);
+        return MM_ERR_NOMEM;
+    }
+    if (mm_hashmap_put(sv->by_key, sl->key, strlen(sl->key), sl) != MM_OK) {
+        free(sl->key);
+        free(sl);
+        return MM_ERR_NOMEM;
+    }
+    sv->slots[sv->n_slots++] = sl;
+    *out = sl;
+    return MM_OK;
+}
+
+mm_err_t mm_serve_put_decision(mm_serve_t *sv, mm_model_decision_t *d) {
+    const mm_spec_t *spec = sv->s->cfg.spec;
+    if (!d->partition_key || (spec && d->dataset && strcmp(d->dataset, spec->name) != 0)) {
+        mm_model_decision_clear(d); /* another dataset's decision */
+        return MM_OK;
+    }
+    dec_t *nd = calloc(1, sizeof(*nd));
+    if (!nd) {
+        mm_model_decision_clear(d);
+        return MM_ERR_NOMEM;
+    }
+    atomic_init(&nd->refs, 1);
+    nd->d = *d;
+    memset(d, 0, sizeof(*d));
+    pthread_rwlock_wrlock(&sv->map_lock);
+    slot_t *sl = mm_hashmap_get(sv->by_key, nd->d.partition_key, strlen(nd->d.partition_key));
+    mm_err_t err = sl ? MM_OK : slot_add(sv, nd->d.partition_key, &sl);
+    dec_t *old = NULL;
+    if (!err) {
+        old = sl->cur;
+        sl->cur = nd;
+    }
+    pthread_rwlock_unlock(&sv->map_lock);
+    if (err) {
+        dec_unref(nd);
+        return err;
+    }
+    dec_unref(old); /* freed here unless a request still holds it */
+    atomic_fetch_add(&sv->decisions_applied, 1);
+    mm_metric_add(sv->m_decisions, NULL, 1);
+    return MM_OK;
+}
+
+void mm_serve_set_caught_up(mm_serve_t *sv) {
+    atomic_store(&sv->decisions_caught_up, true);
+    atomic_store(&sv->scoring_caught_up, true);
+    atomic_store(&sv->scoring_lag, 0);
+}
+
+bool mm_serve_ready(void *opaque, char *reason, size_t reason_size) {
+    mm_serve_t *sv = opaque;
+    if (!atomic_load(&sv->decisions_caught_up)) {
+        snprintf(reason, reason_size, "reading %s to its end", MM_TOPIC_DECISIONS);
+        return false;
+    }
+    if (!atomic_load(&sv->scoring_caught_up)) {
+        snprintf(reason, reason_size, "reading the scoring data (%s) to its end",
+                 MM_TOPIC_OBSERVATIONS);
+        return false;
+    }
+    if (atomic_load(&sv->draining)) {
+        snprintf(reason, reason_size, "shutting down");
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ followers */
+
+static void *follow_decisions(void *opaque) {
+    mm_serve_t *sv = opaque;
+    mm_scorer_t *s = sv->s;
+    while (!sv->follow_stop) {
+        char errstr[512];
+        mm_kafka_reader_t *reader = mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS,
+                                                        s->cfg.kafka, errstr, sizeof(errstr));
+        if (!reader) {
+            mm_log_warn("decisions_unavailable", "%s (trying again)", errstr);
+            mm_sleep_ms(RETRY_MS, NULL);
+            continue;
+        }
+        while (!sv->follow_stop) {
+            mm_kafka_msg_t msg;
+            char why[512];
+            mm_err_t err = mm_kafka_reader_poll(reader, POLL_MS, &msg, why, sizeof(why));
+            if (err == MM_ERR_NOT_FOUND) {
+                if (!atomic_exchange(&sv->decisions_caught_up, true))
+                    mm_log_info("decisions_loaded",
+                                "%s read to its end: %" PRId64 " decisions applied",
+                                MM_TOPIC_DECISIONS, (int64_t)atomic_load(&sv->decisions_applied));
+                continue;
+            }
+            if (err == MM_ERR_TIMEOUT) continue;
+            if (err) {
+                mm_log_warn("consumer_error", "%s", why);
+                continue;
+            }
+            mm_model_decision_t d = {0};
+            err = mm_avro_decode_model_decision(msg.value, msg.value ? msg.value_len : 0, &d, why,
+                                                sizeof(why));
+            if (err) {
+                char reason[REASON_MAX];
+                snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg.topic,
+                         msg.partition, msg.offset, why);
+                atomic_fetch_add(&sv->decisions_bad, 1);
+                mm_metric_add(sv->m_decisions_bad, NULL, 1);
+                mm_scorer__dead_letter(s, &msg, err, reason);
+                continue;
+            }
+            if (mm_serve_put_decision(sv, &d))
+                mm_log_error("decision_dropped", "out of memory applying a decision");
+        }
+        mm_kafka_reader_destroy(reader);
+    }
+    return NULL;
+}
+
+static void on_lag(void *opaque, int64_t lag, bool caught_up) {
+    mm_serve_t *sv = opaque;
+    atomic_store(&sv->scoring_lag, lag);
+    if (caught_up && !atomic_exchange(&sv->scoring_caught_up, true))
+        mm_log_info("scoring_data_caught_up", "scoring data read to the end of %s",
+                    MM_TOPIC_OBSERVATIONS);
+}
+
+static void *follow_observations(void *opaque) {
+    mm_serve_t *sv = opaque;
+    int attempt = 0;
+    while (!sv->follow_stop) {
+        mm_scorer_intake_stats_t stats;
+        char errstr[512];
+        mm_err_t err =
+            mm_scorer_follow(sv->s, &sv->follow_stop, on_lag, sv, &stats, errstr, sizeof(errstr));
+        if (sv->follow_stop) break;
+        mm_log_error("scoring_data_failed", "%s: %s (following again)", mm_err_name(err), errstr);
+        mm_sleep_ms(mm_backoff_ms(attempt++, RETRY_MS, 30 * RETRY_MS), NULL);
+    }
+    return NULL;
+}
+
+mm_err_t mm_serve_start_followers(mm_serve_t *sv, char *errstr, size_t errstr_size) {
+    sv->follow_stop = 0;
+    if (pthread_create(&sv->decisions_thread, NULL, follow_decisions, sv) != 0)
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "cannot start the decisions thread");
+    sv->decisions_started = true;
+    if (pthread_create(&sv->observations_thread, NULL, follow_observations, sv) != 0)
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "cannot start the scoring data thread");
+    sv->observations_started = true;
+    return MM_OK;
+}
+
+void mm_serve_stop_followers(mm_serve_t *sv) {
+    if (!sv) return;
+    sv->follow_stop = 1;
+    /* The observations consumer first (it leaves its group, flushes its
+     * dead letters), then the decisions reader. */
+    if (sv->observations_started) pthread_join(sv->observations_thread, NULL);
+    if (sv->decisions_started) pthread_join(sv->decisions_thread, NULL);
+    sv->observations_started = sv->decisions_started = false;
+}
+
+/* ------------------------------------------------------------ workers */
+
+static worker_t *worker_take(mm_serve_t *sv) {
+    pthread_mutex_lock(&sv->pool_lock);
+    worker_t *w = NULL;
+    for (;;) {
+        for (size_t i = 0; i < sv->n_workers && !w; i++)
+            if (!sv->workers[i].busy) w = &sv->workers[i];
+        if (w) break;
+        pthread_cond_wait(&sv->pool_free, &sv->pool_lock);
+    }
+    if (w) w->busy = true;
+    pthread_mutex_unlock(&sv->pool_lock);
+    return w;
+}
+
+static void worker_give(mm_serve_t *sv, worker_t *w) {
+    pthread_mutex_lock(&sv->pool_lock);
+    w->busy = false;
+    pthread_cond_signal(&sv->pool_free);
+    pthread_mutex_unlock(&sv->pool_lock);
+}
+
+/* ------------------------------------------------------------ answers */
+
+void mm_serve_answer_clear(mm_serve_answer_t *a) {
+    if (!a) return;
+    mm_prediction_batch_clear(&a->p);
+    for (size_t i = 0; i < a->n_more; i++) mm_prediction_batch_clear(&a->more[i]);
+    free(a->more);
+    memset(a, 0, sizeof(*a));
+}
+
+typedef struct answer_ctx {
+    mm_serve_t *sv;
+    bool forecast;
+    const mm_serve_query_t *q;
+    const dec_t *dec;
+    mm_serve_answer_t *out;
+    bool unknown, bad, delivered;
+} answer_ctx_t;
+
+static void *dup_array(const void *p, size_t n, size_t size) {
+    if (!p || n == 0) return NULL;
+    void *c = malloc(n * size);
+    if (c) memcpy(c, p, n * size);
+    return c;
+}
+
+/* The run's deliver: keep a copy of the answer (mm_prediction_batch_clear frees it). */
+static mm_err_t capture(void *opaque, const mm_prediction_batch_t *p, char *errstr,
+                        size_t errstr_size) {
+    answer_ctx_t *ctx = opaque;
+    mm_serve_answer_t *out = ctx->out;
+    mm_prediction_batch_t *c = &out->p;
+    if (ctx->delivered) { /* another entity of the key */
+        mm_prediction_batch_t *more = realloc(out->more, (out->n_more + 1) * sizeof(*more));
+        if (!more) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        out->more = more;
+        c = &out->more[out->n_more++];
+    }
+    *c = *p;
+    c->request_id = dup_opt(p->request_id);
+    c->partition_key = dup_opt(p->partition_key);
+    c->entity = dup_opt(p->entity);
+    c->dataset = dup_opt(p->dataset);
+    c->message = dup_opt(p->message);
+    c->train_id = dup_opt(p->train_id);
+    c->algorithm = dup_opt(p->algorithm);
+    c->load_id = dup_opt(p->load_id);
+    c->time_ms = dup_array(p->time_ms, p->n, sizeof(*p->time_ms));
+    c->value = dup_array(p->value, p->n, sizeof(*p->value));
+    c->lower = dup_array(p->lower, p->n, sizeof(*p->lower));
+    c->upper = dup_array(p->upper, p->n, sizeof(*p->upper));
+    if (p->n && (!c->time_ms || !c->value || !c->lower || !c->upper)) {
+        mm_prediction_batch_clear(c);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    ctx->delivered = true;
+    return MM_OK;
+}
+
+/* Replace rows [from, n) of @p rows with the query's rows. */
+static mm_err_t rows_replace_tail(mm_scoring_rows_t *rows, size_t from, const mm_serve_query_t *q,
+                                  char *errstr, size_t errstr_size) {
+    size_t n = from + q->n_rows, nx = rows->n_exog;
+    int64_t *t = realloc(rows->time_ms, (n ? n : 1) * sizeof(*t));
+    if (t) rows->time_ms = t;
+    double *y = realloc(rows->y, (n ? n : 1) * sizeof(*y));
+    if (y) rows->y = y;
+    double *x = nx ? realloc(rows->x, (n ? n : 1) * nx * sizeof(*x)) : rows->x;
+    if (x) rows->x = x;
+    if (!t || !y || (nx && !x)) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (size_t i = 0; i < q->n_rows; i++) {
+        rows->time_ms[from + i] = q->time_ms[i];
+        rows->y[from + i] = NAN;
+        for (size_t j = 0; j < nx; j++) rows->x[(from + i) * nx + j] = q->x[i * nx + j];
+    }
+    rows->n = n;
+    return MM_OK;
+}
+
+/* The run's amend_rows: unknown keys, and the rows the request brought. */
+static mm_err_t amend(void *opaque, mm_scoring_rows_t *rows, char *errstr, size_t errstr_size) {
+    answer_ctx_t *ctx = opaque;
+    const mm_serve_query_t *q = ctx->q;
+    if (rows->n == 0 && !ctx->dec) {
+        ctx->unknown = true;
+        return mm_errf(MM_ERR_NOT_FOUND, errstr, errstr_size,
+                       "unknown key: no production model decision and no scoring data");
+    }
+    if (!q->rows_given) return MM_OK;
+    if (!ctx->forecast) { /* telemetry to score replaces the stored telemetry */
+        mm_err_t err = rows_replace_tail(rows, 0, q, errstr, errstr_size);
+        rows->n_observed = rows->n;
+        return err;
+    }
+    if (rows->n_observed > 0 && q->n_rows > 0 &&
+        q->time_ms[0] <= rows->time_ms[rows->n_observed - 1]) {
+        ctx->bad = true;
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "covariates[0]: its time is not after the key's newest observation");
+    }
+    return rows_replace_tail(rows, rows->n_observed, q, errstr, errstr_size);
+}
+
+void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,
+                     mm_serve_answer_t *out) {
+    memset(out, 0, sizeof(*out));
+    const mm_spec_t *spec = sv->s->cfg.spec;
+    if (forecast != (spec->task == MM_TASK_FORECAST)) {
+        out->outcome = MM_SERVE_BAD_QUERY;
+        snprintf(out->message, sizeof(out->message), "dataset %s is a %s dataset: ask %s",
+                 spec->name, spec->task == MM_TASK_FORECAST ? "forecasting" : "classification",
+                 spec->task == MM_TASK_FORECAST ? "/v1/forecast" : "/v1/predict");
+        return;
+    }
+    dec_t *dec = dec_get(sv, q->key);
+    /* An as-of forecasts from the model's grid: the newest step at or before
+     * it; before the model's training data there is nothing to forecast from. */
+    int64_t as_of = q->as_of_ms;
+    const mm_production_model_t *pm = dec && dec->d.has_production ? &dec->d.production : NULL;
+    if (forecast && as_of != 0 && pm && pm->data_end_ms > 0) {
+        int64_t period = mm_freq_period_ms(spec->freq);
+        if (as_of < pm->data_end_ms) {
+            dec_unref(dec);
+            out->outcome = MM_SERVE_BAD_QUERY;
+            snprintf(out->message, sizeof(out->message),
+                     "as_of: before the end of the model's training data (epoch ms %" PRId64
+                     "); forecasts start after it",
+                     pm->data_end_ms);
+            return;
+        }
+        if (spec->freq != MM_FREQ_MONTH && period > 0) as_of -= (as_of - pm->data_end_ms) % period;
+    }
+    worker_t *w = worker_take(sv);
+    if (!w) {
+        dec_unref(dec);
+        out->outcome = MM_SERVE_NOT_READY;
+        snprintf(out->message, sizeof(out->message), "shutting down");
+        return;
+    }
+    size_t horizon = q->horizon               ? q->horizon
+                     : sv->s->cfg.horizon > 0 ? (size_t)sv->s->cfg.horizon
+                                              : (size_t)spec->model.horizon;
+    mm_scorer_batch_stats_t stats = {0};
+    answer_ctx_t ctx = {.sv = sv, .forecast = forecast, .q = q, .dec = dec, .out = out};
+    mm_scorer_run_t run = {.run_id = RUN_ID,
+                           .as_of_ms = as_of,
+                           .as_of_given = as_of != 0,
+                           .horizon = horizon,
+                           .stats = &stats,
+                           .scoring = w->sd,
+                           .blob = w->blob,
+                           .amend_rows = amend,
+                           .deliver = capture,
+                           .hook_opaque = &ctx};
+    char errstr[512] = "";
+    mm_err_t err =
+        mm_scorer__answer_key(sv->s, q->key, dec ? &dec->d : NULL, &run, errstr, sizeof(errstr));
+    worker_give(sv, w);
+    dec_unref(dec);
+    if (err || !ctx.delivered) {
+        out->outcome = ctx.unknown ? MM_SERVE_UNKNOWN_KEY
+                       : ctx.bad   ? MM_SERVE_BAD_QUERY
+                                   : MM_SERVE_INTERNAL;
+        snprintf(out->message, sizeof(out->message), "%s", errstr[0] ? errstr : "no answer");
+        if (out->outcome == MM_SERVE_INTERNAL)
+            mm_log_error("serve_failed", "%s: %s", q->key, out->message);
+        return;
+    }
+    switch (out->p.status) {
+    case MM_PREDICTION_OK:
+        out->outcome = MM_SERVE_OK;
+        break;
+    case MM_PREDICTION_NO_MODEL:
+        out->outcome = MM_SERVE_NO_MODEL;
+        break;
+    default:
+        /* The model refused the request's as-of (off its grid): the caller's to fix. */
+        out->outcome = as_of != 0 && out->p.message && strstr(out->p.message, "as_of")
+                           ? MM_SERVE_BAD_QUERY
+                           : MM_SERVE_MODEL_FAILED;
+        break;
+    }
+    if (out->outcome != MM_SERVE_OK)
+        snprintf(out->message, sizeof(out->message), "%s",
+                 out->p.message ? out->p.message : "no answer");
+}
+
+/* ------------------------------------------------------------ model info */
+
+void mm_serve_model_info_clear(mm_serve_model_info_t *info) {
+    if (!info) return;
+    mm_model_decision_clear(&info->decision);
+    memset(info, 0, sizeof(*info));
+}
+
+static void info_from_model(mm_serve_model_info_t *info, const mm_model_t *model) {
+    info->loaded = true;
+    snprintf(info->algorithm, sizeof(info->algorithm), "%s",
+             mm_algo_name(mm_model_algorithm(model)));
+    mm_algo_t algos[MM_ARRAY_SIZE(info->member_algos)];
+    double weights[MM_ARRAY_SIZE(info->member_weights)];
+    size_t n = mm_model_members(model, algos, weights, MM_ARRAY_SIZE(algos));
+    if (n > MM_ARRAY_SIZE(algos)) n = MM_ARRAY_SIZE(algos);
+    info->n_members = n;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(info->member_algos[i], sizeof(info->member_algos[i]), "%s",
+                 mm_algo_name(algos[i]));
+        info->member_weights[i] = weights[i];
+    }
+    mm_metrics_t metrics, baseline;
+    mm_model_backtest_metrics(model, &metrics, &baseline);
+    for (int id = 0; id < MM_METRIC__COUNT && info->n_metrics < MM_ARRAY_SIZE(info->metric_names);
+         id++) {
+        if (isnan(metrics.v[id])) continue;
+        size_t k = info->n_metrics++;
+        snprintf(info->metric_names[k], sizeof(info->metric_names[k]), "%s",
+                 mm_metric_name((mm_metric_id_t)id));
+        info->metric_values[k] = metrics.v[id];
+        info->baseline_values[k] = baseline.v[id];
+    }
+    info->model_data_end_ms = mm_model_data_end_ms(model);
+}
+
+bool mm_serve_model_info(mm_serve_t *sv, const char *key, mm_serve_model_info_t *info) {
+    memset(info, 0, sizeof(*info));
+    info->model_data_end_ms = -1;
+    dec_t *dec = dec_get(sv, key);
+    if (!dec) return false;
+    bool copied = decision_copy(&dec->d, &info->decision);
+    dec_unref(dec);
+    if (!copied) {
+        snprintf(info->message, sizeof(info->message), "out of memory");
+        return true;
+    }
+    const mm_production_model_t *pm = &info->decision.production;
+    if (!info->decision.has_production) return true;
+    worker_t *w = worker_take(sv);
+    if (!w) {
+        snprintf(info->message, sizeof(info->message), "shutting down");
+        return true;
+    }
+    const mm_model_t *model = NULL;
+    mm_err_t err = mm_model_cache_get(sv->s->cache, w->blob, pm->artifact_uri, pm->artifact_sha256,
+                                      &model, info->message, sizeof(info->message));
+    if (!err) {
+        info_from_model(info, model);
+        mm_model_cache_release(sv->s->cache, pm->artifact_sha256);
+    }
+    worker_give(sv, w);
+    return true;
+}
+
+/* ------------------------------------------------------------ stats, metrics */
+
+void mm_serve_stats(mm_serve_t *sv, mm_serve_stats_t *out) {
+    memset(out, 0, sizeof(*out));
+    mm_model_cache_stats_t cs;
+    mm_model_cache_stats(sv->s->cache, &cs);
+    out->cache_hits = cs.hits;
+    out->cache_misses = cs.misses;
+    out->cache_evictions = cs.evictions;
+    out->cache_loads = cs.loads;
+    out->cache_loads_failed = cs.loads_failed;
+    out->cache_bytes = cs.bytes;
+    out->cache_entries = cs.entries;
+    out->decisions_applied = atomic_load(&sv->decisions_applied);
+    out->decisions_bad = atomic_load(&sv->decisions_bad);
+    out->scoring_lag = atomic_load(&sv->scoring_lag);
+    pthread_rwlock_rdlock(&sv->map_lock);
+    out->keys_with_decisions = sv->n_slots;
+    pthread_rwlock_unlock(&sv->map_lock);
+}
+
+void mm_serve_collect(void *opaque) {
+    mm_serve_t *sv = opaque;
+    if (!sv->cfg.metrics) return;
+    mm_model_cache_stats_t cs;
+    mm_model_cache_stats(sv->s->cache, &cs);
+    mm_serve_stats_t st;
+    mm_serve_stats(sv, &st);
+    pthread_mutex_lock(&sv->metrics_lock);
+    /* Counters advance by what happened since the last scrape. */
+    mm_metric_add(sv->m_hits, NULL, (double)(st.cache_hits - sv->last.cache_hits));
+    mm_metric_add(sv->m_misses, NULL, (double)(st.cache_misses - sv->last.cache_misses));
+    mm_metric_add(sv->m_evictions, NULL, (double)(st.cache_evictions - sv->last.cache_evictions));
+    mm_metric_add(sv->m_held, NULL, (double)(cs.failures_held - sv->last_held));
+    sv->last = st;
+    sv->last_held = cs.failures_held;
+    pthread_mutex_unlock(&sv->metrics_lock);
+    mm_metric_set(sv->m_bytes, NULL, (double)st.cache_bytes);
+    mm_metric_set(sv->m_entries, NULL, (double)st.cache_entries);
+    mm_metric_set(sv->m_lag, NULL, (double)st.scoring_lag);
+    mm_metric_set(sv->m_keys, NULL, (double)st.keys_with_decisions);
+}
+
+void mm_serve_set_draining(mm_serve_t *sv) {
+    atomic_store(&sv->draining, true);
+}
