@@ -20,9 +20,13 @@
 #include "mm/buf.h"
 #include "mm/err.h"
 
-/* Rows in one chunk at most; a batch's rows are merged into the previous
- * chunk while it has room. */
+/* Rows in one chunk at most. */
 #define MM_TRAINER_CHUNK_ROWS 4096
+/* A batch is merged into the chunk before it while that one has at most this
+ * many rows (and the result fits a chunk): small appends (a day at a time)
+ * gather into chunks of about this size, while large batches are not
+ * rewritten again and again. */
+#define MM_TRAINER_CHUNK_MERGE_ROWS 1024
 
 /** Rows decoded from (or to encode into) a chunk: column arrays. */
 typedef struct mm_trainer_rows {

@@ -10,11 +10,10 @@
  * chunks of up to MM_TRAINER_CHUNK_ROWS rows (chunk.h), one SQLite row each,
  * whose time ranges [t_min, t_max] never overlap: a batch is merged into the
  * chunks its time range overlaps, or else into the chunk before it while that
- * has room, or else becomes a chunk of its own. So a load in time order
- * writes each row about once, a re-sent or planned-then-observed row rewrites
- * only the chunks around it, and reading a key is its chunks concatenated.
- * Nothing is held per key between batches: memory follows the batch, not the
- * number of keys.
+ * is small (MM_TRAINER_CHUNK_MERGE_ROWS), or else becomes a chunk of its own. So a load in time
+ * order writes each row about once, a re-sent or planned-then-observed row rewrites only the chunks
+ * around it, and reading a key is its chunks concatenated. Nothing is held per key between batches:
+ * memory follows the batch, not the number of keys.
  *
  * Idempotence on redelivery: a batch is identified by (key, load, batch_seq)
  * and a redelivered one changes nothing but the offset; an observation is
@@ -294,7 +293,7 @@ static mm_err_t take_chunks(mm_trainer_store_t *store, sqlite3_stmt *q, const ch
 /*
  * Merge batch_rows (one entity's, distinct times in order) into the key's
  * chunks: the chunks the batch's time range overlaps, or else the chunk
- * before it while it has room, are read, merged with the batch (the batch
+ * before it while it is small, are read, merged with the batch (the batch
  * wins on equal times), deleted, and written back in chunks of at most
  * MM_TRAINER_CHUNK_ROWS rows. Chunk ranges stay disjoint.
  */
@@ -311,12 +310,13 @@ static mm_err_t merge_entity(mm_trainer_store_t *store, const char *key, const c
     sqlite3_bind_int64(q, 4, in->t[in->n - 1]);
     mm_err_t err = take_chunks(store, q, key, 0, &n_replaced, errstr, errstr_size);
     if (!err && n_replaced == 0 && in->n < MM_TRAINER_CHUNK_ROWS) {
+        size_t room = MM_TRAINER_CHUNK_ROWS - in->n;
+        if (room > MM_TRAINER_CHUNK_MERGE_ROWS) room = MM_TRAINER_CHUNK_MERGE_ROWS;
         q = store->st_chunk_before;
         bind_text(q, 1, key);
         bind_text(q, 2, entity);
         sqlite3_bind_int64(q, 3, in->t[0]);
-        err = take_chunks(store, q, key, (int64_t)(MM_TRAINER_CHUNK_ROWS - in->n), &n_replaced,
-                          errstr, errstr_size);
+        err = take_chunks(store, q, key, (int64_t)room, &n_replaced, errstr, errstr_size);
     }
     if (err) return err;
 

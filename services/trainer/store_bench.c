@@ -1,5 +1,5 @@
 /*
- * bench_store.c - mm-trainer's state store on the seed's data shape: KEYS
+ * store_bench.c - the benchmark of mm-trainer's state store on the seed's data shape: KEYS
  * keys x DAYS daily rows (target, price, promotion) applied as
  * ObservationBatches of BATCH rows, in the order mm-ingest sends a file
  * sorted by key (each key's batches in time order, the last one its end of
@@ -7,10 +7,10 @@
  * its offset included), then every key's history read once as a training
  * worker does. Prints rows/s stored, bytes on disk per row, and keys/s read.
  *
- *   bench_store DIR [KEYS [DAYS [BATCH]]]   (defaults 200 4000 5000)
+ *   mm-trainer-store-bench DIR [KEYS [DAYS [BATCH]]]   (defaults 200 4000 5000)
  *
  * Uses only the store's interface (store.h), so the same source measures
- * another version of the store (bench/pipeline/STORE.md says how).
+ * another version of the store (bench/pipeline/store-compare.sh).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     const long days = argc > 3 ? atol(argv[3]) : 4000;
     const long batch = argc > 4 ? atol(argv[4]) : 5000;
     if (keys <= 0 || days <= 0 || batch <= 0) {
-        fprintf(stderr, "bench_store: KEYS, DAYS and BATCH must be positive\n");
+        fprintf(stderr, "mm-trainer-store-bench: KEYS, DAYS and BATCH must be positive\n");
         return 2;
     }
     char path[4096], wal[4200];
@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
     char errstr[1024];
     mm_trainer_store_t store;
     if (mm_trainer_store_open(&store, path, &spec, "bench", errstr, sizeof(errstr))) {
-        fprintf(stderr, "bench_store: %s\n", errstr);
+        fprintf(stderr, "mm-trainer-store-bench: %s\n", errstr);
         return 1;
     }
     int64_t *t = malloc((size_t)batch * sizeof(*t));
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
             mm_trainer_batch_outcome_t outcome;
             if (mm_trainer_store_apply_batch(&store, "mm.observations", 0, offset++, &b, &outcome,
                                              errstr, sizeof(errstr))) {
-                fprintf(stderr, "bench_store: %s\n", errstr);
+                fprintf(stderr, "mm-trainer-store-bench: %s\n", errstr);
                 return 1;
             }
             rows += n;
@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
         snprintf(key, sizeof(key), "store=%ld/item=%ld", k / 100, k % 100);
         mm_trainer_history_t h;
         if (mm_trainer_store_read_history(store.db, key, 2, &h, errstr, sizeof(errstr))) {
-            fprintf(stderr, "bench_store: %s\n", errstr);
+            fprintf(stderr, "mm-trainer-store-bench: %s\n", errstr);
             return 1;
         }
         read_rows += (int64_t)h.n;
