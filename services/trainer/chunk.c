@@ -19,8 +19,11 @@
 #define CHUNK_HEADER     16
 #define CHUNK_FLAG_ZLIB  0x01
 #define CHUNK_ZLIB_LEVEL 1 /* fastest: most of the gain comes from the byte transposition */
-#define CHUNK_MAX_EXOG   255
-#define WORD             8
+/* Smaller chunks are stored raw: setting up deflate costs more than it saves on
+ * the few rows of a small append (a day at a time). */
+#define CHUNK_ZLIB_MIN_ROWS 256
+#define CHUNK_MAX_EXOG      255
+#define WORD                8
 
 bool mm_trainer_rows_reserve(mm_trainer_rows_t *r, size_t cap) {
     if (cap <= r->cap) return true;
@@ -111,7 +114,8 @@ mm_err_t mm_trainer_chunk_encode(const mm_trainer_rows_t *r, size_t from, size_t
     hdr[7] = 0;
     put_u32(hdr + 8, (uint32_t)n);
     put_u32(hdr + 12, (uint32_t)raw_len);
-    if (compress2(hdr + CHUNK_HEADER, &zlen, raw, (uLong)raw_len, CHUNK_ZLIB_LEVEL) == Z_OK &&
+    if (n >= CHUNK_ZLIB_MIN_ROWS &&
+        compress2(hdr + CHUNK_HEADER, &zlen, raw, (uLong)raw_len, CHUNK_ZLIB_LEVEL) == Z_OK &&
         zlen < raw_len) {
         hdr[5] = CHUNK_FLAG_ZLIB;
         out->len = CHUNK_HEADER + (size_t)zlen;

@@ -8,7 +8,8 @@
  * the first time, the time deltas, the targets, then each exogenous column in
  * turn, all 8-byte little-endian words, byte-transposed (every word's byte 0,
  * then every byte 1, ...) so that zlib finds the runs that regular times and
- * small counts make. The payload is deflated unless that makes it larger.
+ * small counts make. The payload of a chunk of 256 rows or more is deflated
+ * unless that makes it larger.
  */
 #ifndef MM_TRAINER_CHUNK_H
 #define MM_TRAINER_CHUNK_H
@@ -26,7 +27,7 @@
  * many rows (and the result fits a chunk): small appends (a day at a time)
  * gather into chunks of about this size, while large batches are not
  * rewritten again and again. */
-#define MM_TRAINER_CHUNK_MERGE_ROWS 1024
+#define MM_TRAINER_CHUNK_MERGE_ROWS 32
 
 /** Rows decoded from (or to encode into) a chunk: column arrays. */
 typedef struct mm_trainer_rows {

@@ -244,8 +244,12 @@ Test(trainer_chunks, daily_appends_fill_the_last_chunk) {
         apply(ob, day);
         batch_free(ob);
     }
-    cr_expect_eq(query("SELECT COUNT(*) FROM history_chunks"), 1, "one chunk, not 300");
-    cr_expect_eq(query("SELECT n_rows FROM history_chunks"), 300);
+    /* chunks of MM_TRAINER_CHUNK_MERGE_ROWS + 1 rows: 129 + 129 + 42 */
+    cr_expect_eq(query("SELECT COUNT(*) FROM history_chunks"),
+                 300 / (MM_TRAINER_CHUNK_MERGE_ROWS + 1) + 1, "a few chunks, not 300");
+    cr_expect_eq(query("SELECT MAX(n_rows) FROM history_chunks"), MM_TRAINER_CHUNK_MERGE_ROWS + 1);
+    cr_expect_eq(query("SELECT SUM(n_rows) FROM history_chunks"), 300);
+    cr_expect_eq(overlapping_chunks(), 0);
 }
 
 Test(trainer_chunks, a_batch_is_applied_once_across_a_restart) {
