@@ -57,8 +57,10 @@ run() { # label processes threads-each
   done
   while (($(trained "${states[@]}") < n_keys)); do sleep 0.5; done
   end=$(date +%s.%N)
+  local each=""
+  for f in "${states[@]}"; do each+=" $(trained "$f")"; done
   for ((i = 0; i < procs; i++)); do kill "${pids[-1 - i]}" 2>/dev/null || true; done
-  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'$label: $procs process(es) x $threads worker(s): {int(sys.argv[3])} keys in {s:.1f} s = {int(sys.argv[3])/s:.2f} keys/s')" \
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'$label: $procs process(es) x $threads worker(s): {int(sys.argv[3])} keys in {s:.1f} s = {int(sys.argv[3])/s:.2f} keys/s (models per process:$each)')" \
     "$start" "$end" "$n_keys"
 }
 
