@@ -19,6 +19,7 @@ apt_packages+=(openssl)  # the serve TLS test makes a self-signed pair with the 
 [[ "${MM_DEPS_BENCH:-0}" == 1 ]] && apt_packages+=(wrk curl)  # bench/serving: load generator, probes
 apt_packages+=(libpq-dev postgresql)  # PostgreSQL sink (libpq) and the server its tests start
 apt_packages+=(chromium)  # the HTML report's rendering test (headless)
+apt_packages+=(zlib1g-dev)  # mm-trainer's history chunks (deflate)
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
   apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas python3-venv time)
 fi

@@ -103,6 +103,7 @@ mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t e
     ingest->started_mono = mm_mono_ms();
     ingest->spec = cfg->spec;
     ingest->batch_rows = cfg->batch_rows ? cfg->batch_rows : MM_INGEST_DEFAULT_BATCH_ROWS;
+    ingest->grouped_by_key = cfg->grouped_by_key;
     ingest->batch_bytes = cfg->batch_bytes ? cfg->batch_bytes : MM_INGEST_DEFAULT_BATCH_BYTES;
     ingest->max_buffered_rows =
         cfg->max_buffered_rows ? cfg->max_buffered_rows : MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS;

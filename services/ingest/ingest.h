@@ -107,6 +107,11 @@ typedef struct mm_ingest_config {
      * sink(sink_opaque, ...) and no producer is created (no pacing then). */
     mm_ingest_sink_fn sink;
     void *sink_opaque;
+    /* The input keeps each key's rows together (a file sorted by key): a key's
+     * end of load is sent as soon as the next key's first row is read, so its
+     * training starts during the load. A key that comes back later is sent
+     * again (and trained again) with a warning. */
+    bool grouped_by_key;
 } mm_ingest_config_t;
 
 typedef struct mm_ingest_stats {

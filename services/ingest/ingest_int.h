@@ -49,6 +49,7 @@ typedef struct mm_ingest_key {
     size_t n_entities, entities_cap;
     size_t last_entity; /* the entity of the key's previous row: checked first */
     int32_t *entity_of_row;
+    bool ended; /* grouped_by_key: its end of load was sent */
 } mm_ingest_key_t;
 
 /* Where each column the spec needs sits in a source's header. */
@@ -105,6 +106,8 @@ struct mm_ingest {
     char first_failure[512];
     mm_err_t fatal; /* a produce error: the load cannot continue */
     bool finished;
+    bool grouped_by_key;       /* mm_ingest_config_t.grouped_by_key */
+    mm_ingest_key_t *last_key; /* the key of the previous row (grouped_by_key) */
 };
 
 /* ---- rows.c */

@@ -146,12 +146,40 @@ static int32_t entity_index(mm_ingest_key_t *ks, const char *entity) {
     return (int32_t)ks->last_entity;
 }
 
+/*
+ * Grouped input: the previous row's key is complete, so its open batch goes
+ * out now as its end of load (its training need not wait for the whole file).
+ * A key seen again after its end is sent again, ending again at the load's end.
+ */
+static mm_err_t end_previous_key(mm_ingest_t *ingest, mm_ingest_key_t *next, char *errstr,
+                                 size_t errstr_size) {
+    mm_ingest_key_t *prev = ingest->last_key;
+    ingest->last_key = next;
+    if (next->ended) {
+        next->ended = false;
+        mm_log_warn("key_not_grouped",
+                    "%s appears again after its end of load was sent (--grouped-by-key: the "
+                    "input should keep a key's rows together); its rows are sent and it ends "
+                    "again",
+                    next->key);
+    }
+    if (!prev || prev->n == 0) return MM_OK;
+    mm_err_t err = mm_ingest__produce_rows(ingest, prev, prev->n, true, errstr, errstr_size);
+    if (err == MM_ERR_SHUTDOWN) return err; /* paced and stopped: rows stay counted as buffered */
+    if (!err) prev->ended = true;
+    return err;
+}
+
 mm_err_t mm_ingest__append_row(mm_ingest_t *ingest, const char *source, const char *key,
                                size_t key_len, const mm_ingest_row_t *row, char *errstr,
                                size_t errstr_size) {
     mm_ingest_key_t *ks = key_get(ingest, key, key_len);
     if (!ks) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (key table)");
     mm_err_t err;
+    if (ingest->grouped_by_key && ks != ingest->last_key) {
+        err = end_previous_key(ingest, ks, errstr, errstr_size);
+        if (err) return err;
+    }
     /* A held-back full batch, or one from another source, goes out now: this row follows it. */
     if (ks->n > 0 && (ks->n >= ks->max_rows || ks->source != source)) {
         err = mm_ingest__produce_rows(ingest, ks, ks->n, false, errstr, errstr_size);

@@ -39,6 +39,7 @@ typedef struct ingest_conf {
     char *pace_group;
     int64_t pace_max_bytes;
     bool check_spec;
+    bool grouped_by_key;
 } ingest_conf_t;
 
 static const mm_conf_prop_t ingest_props[] = {
@@ -72,6 +73,10 @@ static const mm_conf_prop_t ingest_props[] = {
      "validate the spec, print its effective configuration (every default) as JSON and exit: 0 "
      "valid, 78 invalid; no broker is needed",
      0, offsetof(ingest_conf_t, check_spec)},
+    {"grouped-by-key", MM_CONF_BOOL, "false", 0, -1, "MM_INGEST_GROUPED_BY_KEY",
+     "the input keeps each key's rows together (sorted by key): send a key's end of load when the "
+     "next key begins, so its training starts during the load",
+     0, offsetof(ingest_conf_t, grouped_by_key)},
     MM_SERVICE_CONF_SCHEMA_REGISTRY(ingest_conf_t, common),
     MM_SERVICE_CONF_LOG(ingest_conf_t, common),
 };
@@ -157,6 +162,7 @@ int main(int argc, char **argv) {
         .batch_rows = conf.batch_rows,
         .batch_bytes = conf.batch_bytes,
         .max_buffered_rows = conf.max_buffered_rows,
+        .grouped_by_key = conf.grouped_by_key,
         .stop = &mm_service_stop,
         .pace_group = conf.pace_group,
         .pace_max_bytes = conf.pace_max_bytes,

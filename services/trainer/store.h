@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chunk.h"
 #include "mm/buf.h"
 #include "mm/consumer_state.h"
 #include "mm/db.h"
@@ -31,12 +32,22 @@ typedef struct mm_trainer_store {
     mm_db_t *db;                  /* owned */
     mm_consumer_state_t *offsets; /* owned; over db */
     const mm_spec_t *spec;        /* borrowed */
-    sqlite3_stmt *st_history_upsert;
+    sqlite3_stmt *st_chunks_overlap;
+    sqlite3_stmt *st_chunk_before;
+    sqlite3_stmt *st_chunk_delete;
+    sqlite3_stmt *st_chunk_insert;
     sqlite3_stmt *st_batch_insert;
     sqlite3_stmt *st_key_touch;
     sqlite3_stmt *st_key_new_rows;
     sqlite3_stmt *st_key_trigger;
     sqlite3_stmt *st_load_received;
+    /* scratch of one batch, reused (bounded by a batch and the chunks it touches) */
+    struct mm_trainer_row_ref *refs;
+    size_t cap_refs;
+    mm_trainer_rows_t batch_rows, old_rows, merged_rows;
+    int64_t *replaced; /* t_min of the chunks a merge replaces */
+    size_t cap_replaced;
+    mm_buf_t chunk;
 } mm_trainer_store_t;
 
 /** What applying one batch did. */
@@ -47,7 +58,9 @@ typedef struct mm_trainer_batch_outcome {
 
 /**
  * @brief Open (creating and migrating) the state store at @p path for the
- * poll thread. @p spec is borrowed and must outlive the store.
+ * poll thread. @p spec is borrowed and must outlive the store. A store of
+ * schema v2 (one row per observation) has its rows moved into chunks here,
+ * in one transaction, before anything else is read.
  */
 mm_err_t mm_trainer_store_open(mm_trainer_store_t *store, const char *path, const mm_spec_t *spec,
                                const char *service, char *errstr, size_t errstr_size);
@@ -57,7 +70,9 @@ void mm_trainer_store_close(mm_trainer_store_t *store);
 
 /**
  * @brief In one transaction: note the batch; unless it was seen before,
- * upsert its rows by (key, time), bump the key's generation and set its
+ * merge its rows into the key's history chunks by (entity, time) (a re-sent
+ * observation replaces the earlier one; the last of a batch's duplicates
+ * wins), bump the key's generation and set its
  * trigger (end of load with new observations, or enough new observations;
  * rows without a target count as none); store the offset past
  * (@p topic, @p partition, @p offset). Warns when an end of load finds

@@ -63,7 +63,8 @@ Test(pipeline_classify, every_machine_with_a_model_gets_a_failure_probability, .
                                     "SELECT COUNT(*) FROM predictions WHERE target_time_ms != "
                                     "data_watermark_ms"),
                  0);
-    cr_expect_eq(mmt_pipeline_query(&p, "trainer.db", "SELECT COUNT(*) FROM history"),
-                 (int64_t)MACHINES * DAYS * 24);
+    cr_expect_eq(
+        mmt_pipeline_query(&p, "trainer.db", "SELECT COALESCE(SUM(n_rows), 0) FROM history_chunks"),
+        (int64_t)MACHINES * DAYS * 24);
     mmt_pipeline_stop(&p);
 }

@@ -55,10 +55,12 @@ Test(pipeline_entities, each_item_is_forecast_by_the_pooled_model_of_its_store, 
     cr_expect_eq(mmt_pipeline_decisions(&p, &with_production), STORES, "one model per store");
     cr_expect_eq(with_production, STORES, "the pooled learners pass a loose threshold");
     /* The trainer keeps every row under its store, apart per item. */
-    cr_expect_eq(mmt_pipeline_query(&p, "trainer.db", "SELECT COUNT(*) FROM history"), rows);
+    cr_expect_eq(
+        mmt_pipeline_query(&p, "trainer.db", "SELECT COALESCE(SUM(n_rows), 0) FROM history_chunks"),
+        rows);
     cr_expect_eq(mmt_pipeline_query(&p, "trainer.db",
                                     "SELECT COUNT(*) FROM (SELECT DISTINCT partition_key, entity "
-                                    "FROM history)"),
+                                    "FROM history_chunks)"),
                  STORES * ITEMS);
     cr_expect_eq(mmt_pipeline_query(&p, "trainer.db", "SELECT COUNT(*) FROM trained"), STORES);
     cr_expect_eq(mmt_pipeline_query(&p, "trainer.db",
@@ -141,9 +143,11 @@ Test(pipeline_entities, one_global_classifier_scores_every_machine, .timeout = 9
     int64_t with_production = 0;
     cr_expect_eq(mmt_pipeline_decisions(&p, &with_production), 1, "one model for the fleet");
     cr_expect_eq(with_production, 1);
-    cr_expect_eq(mmt_pipeline_query(&p, "trainer.db",
-                                    "SELECT COUNT(*) FROM history WHERE partition_key = 'all'"),
-                 (int64_t)MACHINES * PM_DAYS * 24);
+    cr_expect_eq(
+        mmt_pipeline_query(
+            &p, "trainer.db",
+            "SELECT COALESCE(SUM(n_rows), 0) FROM history_chunks WHERE partition_key = 'all'"),
+        (int64_t)MACHINES * PM_DAYS * 24);
     /* One probability per machine, as of its newest telemetry row. */
     cr_expect_eq(mmt_pipeline_query(&p, "predictions.db",
                                     "SELECT COUNT(DISTINCT entity) FROM predictions WHERE "

@@ -829,3 +829,76 @@ Test(ingest, a_missing_entity_column_is_a_config_error_naming_it) {
     capture_free(cap);
     mm_spec_clear(&spec);
 }
+
+/* ------------------------------------------------------------ grouped by key */
+
+/* Key-major rows: keys[0..n) each with days 1..days. */
+static char *grouped_csv(const int *keys, int n, int days) {
+    size_t cap = (size_t)n * (size_t)days * 48 + 64;
+    char *text = malloc(cap);
+    cr_assert_not_null(text);
+    size_t len = (size_t)snprintf(text, cap, "store,item,date,sales,price,promo\n");
+    for (int i = 0; i < n; i++)
+        for (int d = 1; d <= days; d++)
+            len += (size_t)snprintf(text + len, cap - len, "1,%d,2024-01-%02d,%d,1.5,0\n", keys[i],
+                                    d, keys[i] * 100 + d);
+    return text;
+}
+
+static size_t end_of_load_batches(const capture_t *cap, const char *key, int64_t *rows) {
+    size_t n = 0;
+    for (size_t i = 0; i < cap->n; i++) {
+        const produced_t *p = &cap->records[i];
+        if (p->dead_letter || !p->batch.end_of_load || strcmp(p->key, key) != 0) continue;
+        n++;
+        *rows = p->batch.load_rows_for_key;
+    }
+    return n;
+}
+
+Test(ingest, grouped_input_ends_each_key_when_the_next_one_begins) {
+    load_t load;
+    memset(&load, 0, sizeof(load));
+    char errstr[1024];
+    cr_assert_eq(mm_spec_load_file(SALES_SPEC, &load.spec, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    load.cap = capture_new();
+    mm_ingest_config_t cfg = {.spec = &load.spec,
+                              .load_id = "load-grouped",
+                              .batch_rows = 4,
+                              .sink = capture_sink,
+                              .sink_opaque = load.cap,
+                              .grouped_by_key = true};
+    load.ingest = mm_ingest_new(&cfg, errstr, sizeof(errstr));
+    cr_assert_not_null(load.ingest, "%s", errstr);
+
+    static const int first[] = {1, 2, 3};
+    char *text = grouped_csv(first, 3, 6);
+    load_text(&load, text, "first.csv");
+    free(text);
+    /* before the load ends: keys 1 and 2 are complete and flagged, key 3 is still open */
+    int64_t rows = 0;
+    cr_expect_eq(end_of_load_batches(load.cap, "store=1/item=1", &rows), 1u);
+    cr_expect_eq(rows, 6);
+    cr_expect_eq(end_of_load_batches(load.cap, "store=1/item=2", &rows), 1u);
+    cr_expect_eq(end_of_load_batches(load.cap, "store=1/item=3", &rows), 0u, "still open");
+    size_t sizes[4];
+    int flagged = 0;
+    cr_expect_eq(key_batches(load.cap, "store=1/item=3", sizes, 4, &flagged), 1u,
+                 "its first full batch only; the rest waits for its end");
+    check_key_invariants(load.cap);
+
+    /* key 1 comes back: it is sent again and ends again with every row of the load */
+    static const int again[] = {1};
+    text = grouped_csv(again, 1, 2);
+    load_text(&load, text, "second.csv");
+    free(text);
+    cr_assert_eq(load_finish(&load, true, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(end_of_load_batches(load.cap, "store=1/item=3", &rows), 1u);
+    cr_expect_eq(rows, 6);
+    cr_expect_eq(end_of_load_batches(load.cap, "store=1/item=1", &rows), 2u);
+    cr_expect_eq(rows, 8, "the second end counts the key's rows in the whole load");
+    cr_expect_eq(load.stats.rows_emitted, 3 * 6 + 2);
+    cr_expect_eq(load.stats.rows_buffered, 0);
+    load_end(&load);
+}
