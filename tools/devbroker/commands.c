@@ -166,7 +166,7 @@ static bool mock_result(rd_kafka_resp_err_t err, const char *what, char *answer,
 /* broker down|up <id|all>; broker rtt <id|all> <ms> */
 static bool run_broker(mm_devbroker_commands_t *c, const words_t *w, char *answer,
                        size_t answer_size) {
-    int32_t id;
+    int32_t id = 0;
     if (w->n >= 3 && (strcmp(w->w[1], "down") == 0 || strcmp(w->w[1], "up") == 0)) {
         if (w->n != 3) return fail(answer, answer_size, "usage: broker %s <id|all>", w->w[1]);
         if (!parse_broker(c, w->w[2], true, &id, answer, answer_size)) return false;
@@ -191,7 +191,7 @@ static bool run_broker(mm_devbroker_commands_t *c, const words_t *w, char *answe
 /* request-errors <api> <err>... (cluster-wide: the next requests of that type on any broker) */
 static bool run_request_errors(mm_devbroker_commands_t *c, const words_t *w, char *answer,
                                size_t answer_size) {
-    int16_t api;
+    int16_t api = 0;
     rd_kafka_resp_err_t errs[COMMAND_MAX_WORDS];
     if (w->n < 3) return fail(answer, answer_size, "usage: request-errors <api> <err>...");
     if (!parse_api(w->w[1], &api, answer, answer_size)) return false;
@@ -211,8 +211,8 @@ static bool run_request_errors(mm_devbroker_commands_t *c, const words_t *w, cha
 /* broker-request-errors <id> <api> <err>[:<rtt_ms>]... */
 static bool run_broker_request_errors(mm_devbroker_commands_t *c, const words_t *w, char *answer,
                                       size_t answer_size) {
-    int32_t id;
-    int16_t api;
+    int32_t id = 0;
+    int16_t api = 0;
     rd_kafka_resp_err_t errs[COMMAND_MAX_WORDS];
     int rtts[COMMAND_MAX_WORDS];
     if (w->n < 4)
@@ -246,8 +246,8 @@ static bool run_broker_request_errors(mm_devbroker_commands_t *c, const words_t 
 /* broker-request-errors-count <id> <api>: "ok <n>", the per-broker errors not yet served */
 static bool run_broker_request_errors_count(mm_devbroker_commands_t *c, const words_t *w,
                                             char *answer, size_t answer_size) {
-    int32_t id;
-    int16_t api;
+    int32_t id = 0;
+    int16_t api = 0;
     size_t cnt = 0;
     if (w->n != 3)
         return fail(answer, answer_size, "usage: broker-request-errors-count <id> <api>");
@@ -300,7 +300,7 @@ bool mm_devbroker_command_run(mm_devbroker_commands_t *commands, const char *lin
     if (strcmp(verb, "request-errors") == 0)
         return run_request_errors(commands, &w, answer, answer_size);
     if (strcmp(verb, "clear-request-errors") == 0) {
-        int16_t api;
+        int16_t api = 0;
         if (w.n != 2) return fail(answer, answer_size, "usage: clear-request-errors <api>");
         if (!parse_api(w.w[1], &api, answer, answer_size)) return false;
         rd_kafka_mock_clear_request_errors(commands->mcluster, api);
