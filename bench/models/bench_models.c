@@ -5,7 +5,7 @@
  * per-series XGBoost), so the numbers compare side by side.
  *
  *   bench_models --csv sales.csv [--holdout 28] [--algos a,b,...] [--limit N]
- *                [--windows K] [--out per_series.csv]
+ *                [--windows K] [--train-window N] [--out per_series.csv]
  *
  * Input: mm-datagen's sales layout, store,item,date,sales,price,promo, rows
  * series-major and daily. price and promo are exogenous columns whose future
@@ -40,6 +40,7 @@
 #define MAX_ALGOS  16
 
 static int backtest_windows = 3; /* --windows: rolling origins for the auto rows */
+static int train_window = 0;     /* --train-window: 0 = the library default, -1 = no cap */
 
 typedef struct series {
     char key[64];
@@ -215,6 +216,7 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
         exit(2);
     }
     cfg.backtest_windows = backtest_windows;
+    cfg.train_window = train_window;
     size_t n_train = s->n - H;
     const double *exog[2] = {s->price, s->promo};
     mm_series_t ser = {.n = n_train, .time_ms = s->t, .y = s->y, .n_exog = 2, .exog = exog};
@@ -260,11 +262,14 @@ int main(int argc, char **argv) {
             limit = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--windows") == 0 && i + 1 < argc)
             backtest_windows = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--train-window") == 0 && i + 1 < argc)
+            train_window = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
-                            "[--limit N] [--windows K] [--out per_series.csv]\n");
+            fprintf(stderr,
+                    "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
+                    "[--limit N] [--windows K] [--train-window N] [--out per_series.csv]\n");
             return 2;
         }
     }

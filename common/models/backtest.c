@@ -50,7 +50,7 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
                                .n_exog = s->n_exog,
                                .exog = s->exog};
         void *state = NULL;
-        if (ops->fit(&v, &state, errstr, errstr_size) != MM_OK) {
+        if (mm_models__fit_windowed(ops, &v, &state, errstr, errstr_size) != MM_OK) {
             ok = false;
             break;
         }

@@ -25,6 +25,8 @@
  * time per key for no gain; on 3,972 it wins, and auto with it gains 5% in
  * MASE for 2.2x the time (bench/models/RESULTS.md). */
 #define DEFAULT_XGB_MIN_HISTORY 1000
+/* Daily series: ETS and XGBoost fit on the last two years (bench/models/RESULTS.md). */
+#define DEFAULT_TRAIN_WINDOW_DAYS 730
 
 #define DEFAULT_INTERVAL_LEVEL 0.95
 #define DEFAULT_RIDGE_LAMBDA   1.0
@@ -65,6 +67,7 @@ typedef struct freq_defaults {
     size_t n_lags;
     int windows[MM_MODEL_MAX_WINDOWS];
     size_t n_windows;
+    int train_window; /* ETS and XGBoost fit on at most this many latest points */
 } freq_defaults_t;
 
 #define MS_PER_DAY        MM_MODELS__MS_PER_DAY
@@ -92,7 +95,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 3, HOURS_PER_DAY, 2 * HOURS_PER_DAY, HOURS_PER_WEEK},
      6,
      {HOURS_PER_DAY, HOURS_PER_WEEK},
-     2},
+     2,
+     12 * HOURS_PER_WEEK},
     {MS_PER_DAY,
      DAYS_PER_WEEK,
      4 * DAYS_PER_WEEK,
@@ -102,7 +106,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 3, 7, 14, 21, 28},
      7,
      {DAYS_PER_WEEK, 4 * DAYS_PER_WEEK},
-     2},
+     2,
+     DEFAULT_TRAIN_WINDOW_DAYS},
     {MS_PER_WEEK,
      WEEKS_PER_YEAR,
      WEEKS_PER_QUARTER,
@@ -112,7 +117,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 4, WEEKS_PER_YEAR},
      4,
      {4, WEEKS_PER_QUARTER},
-     2},
+     2,
+     5 * WEEKS_PER_YEAR},
     {MS_PER_MONTH,
      MONTHS_PER_YEAR,
      MONTHS_PER_YEAR,
@@ -122,7 +128,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 3, MONTHS_PER_YEAR},
      4,
      {3, MONTHS_PER_YEAR},
-     2},
+     2,
+     10 * MONTHS_PER_YEAR},
 };
 
 /* The row for @p period_ms: the nearest of the known frequencies on a log
@@ -155,6 +162,7 @@ static void forecast_defaults(mm_model_config_t *cfg, int64_t period_ms) {
     for (size_t i = 0; i < fd->n_lags; i++) f->lags[f->n_lags++] = fd->lags[i];
     f->calendar = true;
     for (size_t i = 0; i < fd->n_windows; i++) f->windows[f->n_windows++] = fd->windows[i];
+    cfg->train_window = fd->train_window;
 }
 
 /* Hourly telemetry, "fails within the next 24 hours"; other periods keep
@@ -216,6 +224,8 @@ void mm_models__resolve_tuning(mm_model_config_t *cfg) {
     if (cfg->class_weight == MM_CLASS_WEIGHT_DEFAULT) cfg->class_weight = MM_CLASS_WEIGHT_BALANCED;
     if (cfg->ensemble_max == 0) cfg->ensemble_max = DEFAULT_ENSEMBLE_MAX;
     if (cfg->xgb_min_history == 0) cfg->xgb_min_history = DEFAULT_XGB_MIN_HISTORY;
+    if (cfg->train_window == 0 && cfg->task == MM_TASK_FORECAST && cfg->period_ms > 0)
+        cfg->train_window = freq_for(cfg->period_ms)->train_window;
 }
 
 bool mm_models__time_in_range(int64_t ms) {
@@ -301,6 +311,8 @@ static mm_err_t validate_tuning(const mm_model_config_t *cfg, char *errstr, size
           "must be in 0..%d, got %d", MM_MODEL_MAX_ENSEMBLE, cfg->ensemble_max);
     CHECK(cfg->xgb_min_history >= -1, "xgb_min_history", "must be -1 (never) or >= 0, got %d",
           cfg->xgb_min_history);
+    CHECK(cfg->train_window >= -1, "train_window",
+          "must be -1 (no cap), 0 (the default) or a number of points, got %d", cfg->train_window);
     return MM_OK;
 }
 

@@ -94,7 +94,7 @@ mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_
     mm_err_t err = ensemble_new(k, algos, weights, &e, errstr, errstr_size);
     if (err != MM_OK) return err;
     for (size_t i = 0; i < k; i++) {
-        err = e->ops[i]->fit(v, &e->state[i], errstr, errstr_size);
+        err = mm_models__fit_windowed(e->ops[i], v, &e->state[i], errstr, errstr_size);
         if (err != MM_OK) {
             ensemble_destroy(e);
             return err;

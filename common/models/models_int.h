@@ -226,6 +226,27 @@ typedef struct mm_models__ops {
     size_t (*members)(const void *state, mm_algo_t *algos, double *weights, size_t max);
 } mm_models__ops_t;
 
+/* ------------------------------------------------------------ capped training window (window.c) */
+
+/* A view on the latest points of another (exogenous column pointers moved). */
+typedef struct mm_models__window_view {
+    mm_models__view_t v;
+    const double *exog[MM_MODEL_MAX_EXOG];
+} mm_models__window_view_t;
+
+/** @returns whether fits of @p algo are capped at cfg->train_window points (ETS, XGBoost). */
+bool mm_models__capped_algo(mm_algo_t algo);
+/** @returns the fewest points a capped fit is given: two seasons twice over, or the longest
+ * lag plus the fewest regression rows, whichever is more. */
+size_t mm_models__train_window_floor(const mm_model_config_t *cfg);
+/** @brief @p out: @p v itself, or its latest cfg->train_window points (at least the floor)
+ * when @p algo is capped and the view is longer. */
+void mm_models__view_window(const mm_models__view_t *v, mm_algo_t algo,
+                            mm_models__window_view_t *out);
+/** @brief ops->fit on the view, capped as mm_models__view_window caps it. */
+mm_err_t mm_models__fit_windowed(const mm_models__ops_t *ops, const mm_models__view_t *v,
+                                 void **state, char *errstr, size_t errstr_size);
+
 /** @returns the operations of @p algo, or NULL if it has none (AUTO, unknown) (registry.c). */
 const mm_models__ops_t *mm_models__ops(mm_algo_t algo);
 /** @returns the operations of a single forecaster (no ensemble, no classifier), else NULL

@@ -66,7 +66,7 @@ static mm_models__view_t full_view(const mm_model_config_t *cfg, const mm_series
 static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, char *errstr,
                           size_t errstr_size) {
     mm_models__view_t v = full_view(&model->cfg, s);
-    return model->ops->fit(&v, &model->state, errstr, errstr_size);
+    return mm_models__fit_windowed(model->ops, &v, &model->state, errstr, errstr_size);
 }
 
 static uint32_t eligible_candidates(const mm_model_config_t *cfg, size_t n) {

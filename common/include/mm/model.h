@@ -155,9 +155,16 @@ typedef struct mm_model_config {
      * defaults (as mm_model_config_defaults() sets them, or none named: a
      * spec's "auto"), keys with at least this many points also backtest
      * XGBoost (default 1000; -1 = never).
+     * train_window: forecasting; exponential smoothing and XGBoost, the
+     * candidates whose fits cost most, are fitted (in every backtest window
+     * and in the refit) on at most this many of the latest points before
+     * the window's origin; the others, and the backtest's scoring, still
+     * see the whole history (default by period: 2 years of days, 12 weeks
+     * of hours, 5 years of weeks, 10 years of months; -1 = no cap).
      */
     int ensemble_max;
     int xgb_min_history;
+    int train_window;
 } mm_model_config_t;
 
 /* ETS form choices for mm_model_config_t.ets_trend / .ets_season. */
