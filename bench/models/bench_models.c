@@ -175,6 +175,11 @@ static bool single(const char *name, const series_t *s, size_t H, double *pred, 
         fprintf(stderr, "bench_models: unknown algorithm %s\n", name);
         exit(2);
     }
+    if (algo == MM_ALGO_XGBOOST) {
+        /* reference.py's parameters, so the row reproduces py_xgb */
+        cfg.xgb_rounds = 100;
+        cfg.xgb_eta = 0.1;
+    }
     (void)out;
     const mm_models__ops_t *ops = mm_models__ops(algo);
     size_t n_train = s->n - H;

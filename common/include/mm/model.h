@@ -143,9 +143,9 @@ typedef struct mm_model_config {
     int ets_season; /* mm_ets_season_form_t: which seasonal forms ETS may use (0 = auto by AICc) */
     double ridge_lambda; /* ridge penalty on standardised features (default 1.0) */
     double logistic_c;   /* L2 logistic inverse penalty, scikit-learn's C (default 1.0) */
-    int xgb_rounds;      /* boosting rounds (default 100) */
+    int xgb_rounds;      /* boosting rounds (default 50 forecasting, 100 classifying) */
     int xgb_max_depth;   /* tree depth (default 4) */
-    double xgb_eta;      /* learning rate (default 0.1) */
+    double xgb_eta;      /* learning rate (default 0.2 forecasting, 0.1 classifying) */
     int class_weight;    /* mm_class_weight_t (default balanced) */
     /*
      * Selection (forecasting); zero means the library default here too.

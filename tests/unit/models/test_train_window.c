@@ -1,10 +1,9 @@
 /*
  * test_train_window.c - the capped training window (common/models/window.c,
  * config field train_window): its defaults by frequency and validation, the
- * view it gives, that ETS and XGBoost see only the latest points while the
- * other candidates see all, its artifact field, and that a capped model
- * forecasts from the latest data (mm_model_forecast_from) as a model fitted
- * on those points alone does.
+ * view it gives, the forecasting trees' rounds and rate, that ETS and XGBoost see only the latest
+ * points while the other candidates see all, its artifact field, and that a capped model forecasts
+ * from the latest data (mm_model_forecast_from) as a model fitted on those points alone does.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +46,28 @@ Test(train_window, defaults_by_frequency_and_validation) {
     cfg.train_window = 0;
     mm_models__resolve_tuning(&cfg);
     cr_assert_eq(cfg.train_window, 12 * 168);
+}
+
+Test(train_window, forecasting_trees_default_to_fewer_faster_rounds) {
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    cr_assert_eq(cfg.xgb_rounds, 50);
+    cr_assert_float_eq(cfg.xgb_eta, 0.2, 1e-15);
+    cfg.xgb_rounds = 0;
+    cfg.xgb_eta = 0;
+    mm_models__resolve_tuning(&cfg);
+    cr_assert_eq(cfg.xgb_rounds, 50);
+    cr_assert_float_eq(cfg.xgb_eta, 0.2, 1e-15);
+    /* classifiers keep theirs, and no training window */
+    mm_model_config_defaults(&cfg, MM_TASK_CLASSIFY);
+    cr_assert_eq(cfg.xgb_rounds, 100);
+    cr_assert_float_eq(cfg.xgb_eta, 0.1, 1e-15);
+    cfg.xgb_rounds = 0;
+    cfg.xgb_eta = 0;
+    mm_models__resolve_tuning(&cfg);
+    cr_assert_eq(cfg.xgb_rounds, 100);
+    cr_assert_float_eq(cfg.xgb_eta, 0.1, 1e-15);
+    cr_assert_eq(cfg.train_window, 0);
 }
 
 Test(train_window, the_view_keeps_the_latest_points_of_capped_algorithms_only) {
