@@ -6,7 +6,7 @@
  *
  *   bench_models --csv sales.csv [--holdout 28] [--algos a,b,...] [--limit N]
  *                [--windows K] [--train-window N] [--xgb-rounds R] [--xgb-eta E]
- *                [--out per_series.csv]
+ *                [--xgb-depth D] [--out per_series.csv]
  *
  * Input: mm-datagen's sales layout, store,item,date,sales,price,promo, rows
  * series-major and daily. price and promo are exogenous columns whose future
@@ -44,6 +44,7 @@ static int backtest_windows = 3; /* --windows: rolling origins for the auto rows
 static int train_window = 0;     /* --train-window: 0 = the library default, -1 = no cap */
 static int xgb_rounds = 0;       /* --xgb-rounds: 0 = the library default */
 static double xgb_eta = 0;       /* --xgb-eta: 0 = the library default */
+static int xgb_depth = 0;        /* --xgb-depth: 0 = the library default */
 
 typedef struct series {
     char key[64];
@@ -227,6 +228,7 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
     cfg.train_window = train_window;
     if (xgb_rounds > 0) cfg.xgb_rounds = xgb_rounds;
     if (xgb_eta > 0) cfg.xgb_eta = xgb_eta;
+    if (xgb_depth > 0) cfg.xgb_max_depth = xgb_depth;
     size_t n_train = s->n - H;
     const double *exog[2] = {s->price, s->promo};
     mm_series_t ser = {.n = n_train, .time_ms = s->t, .y = s->y, .n_exog = 2, .exog = exog};
@@ -276,15 +278,17 @@ int main(int argc, char **argv) {
             train_window = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-rounds") == 0 && i + 1 < argc)
             xgb_rounds = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--xgb-depth") == 0 && i + 1 < argc)
+            xgb_depth = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-eta") == 0 && i + 1 < argc)
             xgb_eta = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
         else {
-            fprintf(stderr,
-                    "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
-                    "[--limit N] [--windows K] [--train-window N] [--xgb-rounds R] [--xgb-eta E] "
-                    "[--out per_series.csv]\n");
+            fprintf(stderr, "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
+                            "[--limit N] [--windows K] [--train-window N] [--xgb-rounds R] "
+                            "[--xgb-eta E] [--xgb-depth D] "
+                            "[--out per_series.csv]\n");
             return 2;
         }
     }
