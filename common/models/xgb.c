@@ -435,6 +435,8 @@ mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double 
     };
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         if ((err = set_param(booster, params[i][0], params[i][1], errstr, errstr_size))) goto fail;
+    snprintf(buf, sizeof buf, "%d", cfg->xgb_max_bin > 0 ? cfg->xgb_max_bin : 256);
+    if ((err = set_param(booster, "max_bin", buf, errstr, errstr_size))) goto fail;
     snprintf(buf, sizeof buf, "%d", cfg->xgb_max_depth);
     if ((err = set_param(booster, "max_depth", buf, errstr, errstr_size))) goto fail;
     snprintf(buf, sizeof buf, "%.17g", cfg->xgb_eta);

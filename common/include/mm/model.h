@@ -165,6 +165,9 @@ typedef struct mm_model_config {
     int ensemble_max;
     int xgb_min_history;
     int train_window;
+    /* xgb_max_bin: histogram bins per feature of XGBoost's "hist" method
+     * (default 64 forecasting, 256 classifying: XGBoost's own default). */
+    int xgb_max_bin;
 } mm_model_config_t;
 
 /* ETS form choices for mm_model_config_t.ets_trend / .ets_season. */

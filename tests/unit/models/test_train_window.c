@@ -58,6 +58,15 @@ Test(train_window, forecasting_trees_default_to_fewer_faster_rounds) {
     mm_models__resolve_tuning(&cfg);
     cr_assert_eq(cfg.xgb_rounds, 50);
     cr_assert_float_eq(cfg.xgb_eta, 0.2, 1e-15);
+    cr_assert_eq(cfg.xgb_max_bin, 64);
+    char errstr[256] = "";
+    cfg.xgb_max_bin = 1;
+    cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_ERR_CONFIG);
+    cr_assert(strstr(errstr, "xgb_max_bin") != NULL, "%s", errstr);
+    cfg.xgb_max_bin = 0;
+    cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    mm_models__resolve_tuning(&cfg);
+    cr_assert_eq(cfg.xgb_max_bin, 64);
     /* classifiers keep theirs, and no training window */
     mm_model_config_defaults(&cfg, MM_TASK_CLASSIFY);
     cr_assert_eq(cfg.xgb_rounds, 100);
@@ -67,6 +76,7 @@ Test(train_window, forecasting_trees_default_to_fewer_faster_rounds) {
     mm_models__resolve_tuning(&cfg);
     cr_assert_eq(cfg.xgb_rounds, 100);
     cr_assert_float_eq(cfg.xgb_eta, 0.1, 1e-15);
+    cr_assert_eq(cfg.xgb_max_bin, 256);
     cr_assert_eq(cfg.train_window, 0);
 }
 
@@ -269,6 +279,7 @@ Test(train_window, the_artifact_carries_the_cap) {
     cfg.train_window = 200;
     model = train_load(&cfg, &ts.s);
     cr_assert_eq(model->cfg.train_window, 200);
+    cr_assert_eq(model->cfg.xgb_max_bin, 64, "the resolved bins travel with the cap");
     mm_model_destroy(model);
     td_free(&ts);
 }
