@@ -285,6 +285,13 @@ mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_
                                  const double *weights, void **state, char *errstr,
                                  size_t errstr_size);
 
+/** @brief mm_models__ensemble_fit with members already fitted: given[i] (may be NULL, or
+ * NULL entries: fitted on @p v) is taken over by the ensemble, also on failure, and set to
+ * NULL. */
+mm_err_t mm_models__ensemble_fit_given(const mm_models__view_t *v, size_t k, const mm_algo_t *algos,
+                                       const double *weights, void **given, void **state,
+                                       char *errstr, size_t errstr_size);
+
 /* ------------------------------------------------------------ ETS internals (ets_model.c,
  * ets_fit.c; tests, bench) */
 
@@ -458,6 +465,10 @@ typedef struct mm_models__backtest {
     double *err;          /* K x H forecast errors (actual - forecast), NaN where unknown */
     double *fc;           /* K x H forecasts (clipped as mm_model_forecast clips) */
     bool ok;
+    /* costly candidates (mm_models__capped_algo): the last window's fit, kept
+     * so the final model need not be fitted again (mm_models__backtest_take) */
+    void *last_state;
+    const mm_models__ops_t *ops;
 } mm_models__backtest_t;
 
 void mm_models__backtest_free(mm_models__backtest_t *bt);
@@ -467,6 +478,15 @@ void mm_models__backtest_free(mm_models__backtest_t *bt);
 mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t *s,
                                  const mm_models__ops_t *ops, bool nonneg,
                                  mm_models__backtest_t *bt, char *errstr, size_t errstr_size);
+/**
+ * @brief The final model of a costly candidate without another fit: its last
+ * backtest window's fit (on the points before the last holdout), moved over
+ * that holdout with ops->advance when new observations move its state (the
+ * lag models read them from the history anyway). @p *state is NULL when
+ * there is none to take (fit on all data then). Taken once.
+ */
+void mm_models__backtest_take(mm_models__backtest_t *bt, const mm_model_config_t *cfg,
+                              const mm_series_t *s, void **state);
 /** @brief Per-step residual sd (H values) from K windows of errors: sd_k = c k^b. */
 void mm_models__residual_spread(const double *err, size_t K, size_t H, double *sd_out);
 /** @brief The eligible, backtested candidates with a value of @p id, best first (ties:

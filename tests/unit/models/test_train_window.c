@@ -283,3 +283,51 @@ Test(train_window, the_artifact_carries_the_cap) {
     mm_model_destroy(model);
     td_free(&ts);
 }
+
+/* The costly candidates' final model is their last backtest window's fit,
+ * moved over the last holdout: no second fit. */
+Test(train_window, the_last_backtest_fit_becomes_the_model_of_a_costly_candidate) {
+    td_series_t ts;
+    td_seasonal(&ts, 500, 21, 80, 0.05, 10, 2);
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    mm_models__resolve_tuning(&cfg);
+    cfg.ets_trend = MM_ETS_TREND_DAMPED;
+    cfg.ets_season = MM_ETS_SEASON_ADD;
+    cfg.train_window = CAP;
+    size_t Hh = (size_t)cfg.holdout;
+    char errstr[256] = "";
+    mm_models__backtest_t bt = {0};
+    cr_assert_eq(
+        mm_models__backtest_run(&cfg, &ts.s, &mm_ets_ops, true, &bt, errstr, sizeof errstr), MM_OK,
+        "%s", errstr);
+    cr_assert(bt.ok, "%s", errstr);
+    void *taken = NULL, *again = NULL;
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
+    cr_assert_not_null(taken);
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &again);
+    cr_assert_null(again, "taken once");
+    /* the same as fitting the last window and filtering the holdout */
+    mm_models__view_t v = {.cfg = &cfg, .n = ts.n - Hh, .time_ms = ts.t, .y = ts.y};
+    void *fit = NULL, *moved = NULL;
+    cr_assert_eq(mm_models__fit_windowed(&mm_ets_ops, &v, &fit, errstr, sizeof errstr), MM_OK);
+    cr_assert_eq(mm_ets_ops.advance(fit, &cfg, ts.y, ts.n, Hh, &moved, errstr, sizeof errstr),
+                 MM_OK);
+    const mm_ets_t *a = taken, *b = moved;
+    cr_assert_eq(a->level, b->level);
+    cr_assert_eq(a->slope, b->slope);
+    cr_assert_eq(a->alpha, b->alpha);
+    mm_ets_ops.destroy(fit);
+    mm_ets_ops.destroy(moved);
+    mm_ets_ops.destroy(taken);
+    mm_models__backtest_free(&bt);
+    /* a cheap candidate keeps nothing: it is refitted on all data */
+    cr_assert_eq(
+        mm_models__backtest_run(&cfg, &ts.s, &mm_ridge_ops, true, &bt, errstr, sizeof errstr),
+        MM_OK, "%s", errstr);
+    cr_assert(bt.ok, "%s", errstr);
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
+    cr_assert_null(taken);
+    mm_models__backtest_free(&bt);
+    td_free(&ts);
+}
