@@ -7,9 +7,8 @@
  * (or every member) refitted on all data, except ETS and XGBoost, whose last
  * backtest window's fit is taken over (moved over the last holdout where new
  * points move its state: mm_models__backtest_take); the backtest residual
- * spread kept
- * for intervals where the model has no analytic ones. Seasonal naive is
- * always backtested: it is the baseline. XGBoost joins the automatic
+ * spread kept for intervals where the model has no analytic ones. Seasonal
+ * naive is always backtested: it is the baseline. XGBoost joins the automatic
  * candidates on long histories (xgb_min_history), where its trees have the
  * rows to beat the linear model. A key short for the config is fitted
  * without a season, or with shorter lags, when that lets it backtest
