@@ -6,7 +6,7 @@
  *
  *   bench_models --csv sales.csv [--holdout 28] [--algos a,b,...] [--limit N]
  *                [--windows K] [--train-window N] [--xgb-rounds R] [--xgb-eta E]
- *                [--xgb-depth D] [--out per_series.csv]
+ *                [--xgb-depth D] [--xgb-max-bin B] [--out per_series.csv]
  *
  * Input: mm-datagen's sales layout, store,item,date,sales,price,promo, rows
  * series-major and daily. price and promo are exogenous columns whose future
@@ -45,6 +45,7 @@ static int train_window = 0;     /* --train-window: 0 = the library default, -1 
 static int xgb_rounds = 0;       /* --xgb-rounds: 0 = the library default */
 static double xgb_eta = 0;       /* --xgb-eta: 0 = the library default */
 static int xgb_depth = 0;        /* --xgb-depth: 0 = the library default */
+static int xgb_max_bin = 0;      /* --xgb-max-bin: 0 = the library default */
 
 typedef struct series {
     char key[64];
@@ -180,6 +181,7 @@ static bool single(const char *name, const series_t *s, size_t H, double *pred, 
         /* reference.py's parameters, so the row reproduces py_xgb */
         cfg.xgb_rounds = 100;
         cfg.xgb_eta = 0.1;
+        cfg.xgb_max_bin = 256;
     }
     (void)out;
     const mm_models__ops_t *ops = mm_models__ops(algo);
@@ -229,6 +231,7 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
     if (xgb_rounds > 0) cfg.xgb_rounds = xgb_rounds;
     if (xgb_eta > 0) cfg.xgb_eta = xgb_eta;
     if (xgb_depth > 0) cfg.xgb_max_depth = xgb_depth;
+    if (xgb_max_bin > 0) cfg.xgb_max_bin = xgb_max_bin;
     size_t n_train = s->n - H;
     const double *exog[2] = {s->price, s->promo};
     mm_series_t ser = {.n = n_train, .time_ms = s->t, .y = s->y, .n_exog = 2, .exog = exog};
@@ -278,6 +281,8 @@ int main(int argc, char **argv) {
             train_window = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-rounds") == 0 && i + 1 < argc)
             xgb_rounds = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--xgb-max-bin") == 0 && i + 1 < argc)
+            xgb_max_bin = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-depth") == 0 && i + 1 < argc)
             xgb_depth = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-eta") == 0 && i + 1 < argc)
@@ -287,7 +292,7 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr, "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
                             "[--limit N] [--windows K] [--train-window N] [--xgb-rounds R] "
-                            "[--xgb-eta E] [--xgb-depth D] "
+                            "[--xgb-eta E] [--xgb-depth D] [--xgb-max-bin B] "
                             "[--out per_series.csv]\n");
             return 2;
         }
