@@ -221,35 +221,71 @@ static bool js_number(jscan_t *s, double *v) {
     return k > 0 && e == buf + k;
 }
 
-/* Count the elements of the array at s->p (s is not moved). */
-static bool js_count(const jscan_t *s, size_t *n) {
-    jscan_t t = *s;
+/* Count the elements of the array at s->p, moving past it. */
+static bool js_count(jscan_t *s, size_t *n) {
     *n = 0;
-    if (!js_eat(&t, '[')) return false;
-    if (js_eat(&t, ']')) return true;
+    if (!js_eat(s, '[')) return false;
+    if (js_eat(s, ']')) return true;
     do {
-        if (!js_skip(&t, 1)) return false;
+        if (!js_skip(s, 1)) return false;
         (*n)++;
-    } while (js_eat(&t, ','));
-    return js_eat(&t, ']');
+    } while (js_eat(s, ','));
+    return js_eat(s, ']');
 }
 
-/* The numeric array member @p key of the tree object at @p tree: exactly
- * @p n values, each passed to @p put with its index. */
+/* The arrays of a tree the model needs, in the order the nodes are filled. */
+enum { T_LEFT, T_RIGHT, T_FEATURE, T_VALUE, T_DEFAULT, T__COUNT };
+static const char *const k_tree_arrays[T__COUNT] = {
+    "left_children", "right_children", "split_indices", "split_conditions", "default_left"};
+
+typedef struct tree_pos {
+    jscan_t at[T__COUNT]; /* where each array starts */
+    size_t n;             /* nodes: every array has this many values */
+} tree_pos_t;
+
+/* One pass over the tree object at s->p (moving past it): where its arrays
+ * are and that they agree in length. */
+static bool js_tree(jscan_t *s, tree_pos_t *tp) {
+    bool seen[T__COUNT] = {false};
+    if (!js_eat(s, '{') || js_eat(s, '}')) return false;
+    do {
+        const char *a, *b;
+        if (!js_string(s, &a, &b) || !js_eat(s, ':')) return false;
+        int which = -1;
+        for (int k = 0; k < T__COUNT; k++)
+            if ((size_t)(b - a) == strlen(k_tree_arrays[k]) &&
+                memcmp(a, k_tree_arrays[k], (size_t)(b - a)) == 0)
+                which = k;
+        if (which < 0 || seen[which]) {
+            if (!js_skip(s, 1)) return false;
+            continue;
+        }
+        js_ws(s);
+        tp->at[which] = *s;
+        size_t n;
+        if (!js_count(s, &n)) return false;
+        if (which == T_LEFT) tp->n = n;
+        seen[which] = true;
+        tp->at[which].end = s->p; /* the array's own extent */
+    } while (js_eat(s, ','));
+    if (!js_eat(s, '}')) return false;
+    for (int k = 0; k < T__COUNT; k++)
+        if (!seen[k]) return false;
+    return true;
+}
+
+/* Exactly @p n numbers in the array at @p at, each passed to @p put with
+ * its index. */
 typedef void (*js_put_fn)(mm_xgb_t *x, size_t at, double v);
 
-static bool js_array(const jscan_t *tree, const char *key, size_t n, mm_xgb_t *x, size_t base,
-                     js_put_fn put) {
-    jscan_t t = *tree;
-    size_t got;
-    if (!js_member(&t, key) || !js_count(&t, &got) || got != n) return false;
-    js_eat(&t, '[');
+static bool js_array(jscan_t t, size_t n, mm_xgb_t *x, size_t base, js_put_fn put) {
+    if (!js_eat(&t, '[')) return false;
     for (size_t i = 0; i < n; i++) {
         double v;
         if ((i > 0 && !js_eat(&t, ',')) || !js_number(&t, &v)) return false;
         put(x, base + i, v);
     }
-    return true;
+    return js_eat(&t, ']');
 }
 
 static void put_left(mm_xgb_t *x, size_t at, double v) {
@@ -283,32 +319,41 @@ static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool 
         base_score = strtod(num, &end);
         if (end == num) base_score = NAN;
     }
-    size_t n_trees = 0;
-    if (isnan(base_score) || !js_path(&tr, k_trees) || !js_count(&tr, &n_trees) ||
-        n_trees > MAX_TREES)
+    if (isnan(base_score) || !js_path(&tr, k_trees) || !js_eat(&tr, '['))
         return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
                        "xgboost: unexpected model JSON layout");
-    /* first pass: where each tree starts and how many nodes it has */
-    jscan_t *trees = malloc((n_trees + 1) * sizeof *trees);
-    size_t *sizes = malloc((n_trees + 1) * sizeof *sizes);
+    /* first pass: where each tree's arrays are and how many nodes it has */
+    tree_pos_t *trees = NULL;
+    size_t n_trees = 0, cap = 0, n_nodes = 0;
     mm_err_t err = MM_OK;
-    if (!trees || !sizes) {
-        err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
-        goto done;
-    }
-    js_eat(&tr, '[');
-    size_t n_nodes = 0;
-    for (size_t t = 0; t < n_trees; t++) {
-        if (t > 0) js_eat(&tr, ',');
-        js_ws(&tr);
-        trees[t] = tr;
-        jscan_t l = tr;
-        if (!js_member(&l, "left_children") || !js_count(&l, &sizes[t]) || sizes[t] == 0 ||
-            sizes[t] > MAX_TREE_NODES || !js_skip(&tr, 1)) {
-            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: tree %zu malformed", t);
+    bool more = !js_eat(&tr, ']');
+    while (more) {
+        if (n_trees == MAX_TREES) {
+            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: over %d trees", MAX_TREES);
             goto done;
         }
-        n_nodes += sizes[t];
+        if (n_trees == cap) {
+            cap = cap ? 2 * cap : 128;
+            tree_pos_t *grown = realloc(trees, cap * sizeof *trees);
+            if (!grown) {
+                err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
+                goto done;
+            }
+            trees = grown;
+        }
+        tree_pos_t *tp = &trees[n_trees];
+        if (!js_tree(&tr, tp) || tp->n == 0 || tp->n > MAX_TREE_NODES) {
+            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: tree %zu malformed",
+                          n_trees);
+            goto done;
+        }
+        n_nodes += tp->n;
+        n_trees++;
+        more = js_eat(&tr, ',');
+        if (!more && !js_eat(&tr, ']')) {
+            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: trees array malformed");
+            goto done;
+        }
     }
     x->logistic = logistic;
     /* binary:logistic keeps base_score as a probability; the margin is its logit */
@@ -317,18 +362,18 @@ static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool 
         err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
         goto done;
     }
+    static const js_put_fn k_put[T__COUNT] = {put_left, put_right, put_feature, put_value,
+                                              put_default_left};
     size_t k = 0;
     for (size_t t = 0; t < n_trees; t++) {
-        size_t m = sizes[t];
+        size_t m = trees[t].n;
         x->tree_start[t] = (uint32_t)k;
-        if (!js_array(&trees[t], "left_children", m, x, k, put_left) ||
-            !js_array(&trees[t], "right_children", m, x, k, put_right) ||
-            !js_array(&trees[t], "split_indices", m, x, k, put_feature) ||
-            !js_array(&trees[t], "split_conditions", m, x, k, put_value) ||
-            !js_array(&trees[t], "default_left", m, x, k, put_default_left)) {
-            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: tree %zu arrays disagree",
-                          t);
-            goto done;
+        for (int c = 0; c < T__COUNT; c++) {
+            if (!js_array(trees[t].at[c], m, x, k, k_put[c])) {
+                err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
+                              "xgboost: tree %zu arrays disagree", t);
+                goto done;
+            }
         }
         for (size_t i = 0; i < m; i++)
             if (x->left[k + i] == -1) x->feature[k + i] = 0; /* unused at a leaf */
@@ -339,7 +384,6 @@ static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool 
         err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: model JSON has invalid trees");
 done:
     free(trees);
-    free(sizes);
     return err;
 }
 
