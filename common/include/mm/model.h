@@ -156,11 +156,13 @@ typedef struct mm_model_config {
      * spec's "auto"), keys with at least this many points also backtest
      * XGBoost (default 1000; -1 = never).
      * train_window: forecasting; exponential smoothing and XGBoost, the
-     * candidates whose fits cost most, are fitted (in every backtest window
-     * and in the refit) on at most this many of the latest points before
-     * the window's origin; the others, and the backtest's scoring, still
-     * see the whole history (default by period: 2 years of days, 12 weeks
-     * of hours, 5 years of weeks, 10 years of months; -1 = no cap).
+     * candidates whose fits cost most, are fitted in every backtest window
+     * on at most this many of the latest points before the window's origin
+     * (the last window's fit, moved over the last holdout, is their final
+     * model; a refit on all data, capped alike, only when that fails); the
+     * others, and the backtest's scoring, still see the whole history
+     * (default by period: 2 years of days, 12 weeks of hours, 5 years of
+     * weeks, 10 years of months; -1 = no cap).
      */
     int ensemble_max;
     int xgb_min_history;
