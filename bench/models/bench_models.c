@@ -5,7 +5,8 @@
  * per-series XGBoost), so the numbers compare side by side.
  *
  *   bench_models --csv sales.csv [--holdout 28] [--algos a,b,...] [--limit N]
- *                [--windows K] [--out per_series.csv]
+ *                [--windows K] [--train-window N] [--xgb-rounds R] [--xgb-eta E]
+ *                [--xgb-depth D] [--xgb-max-bin B] [--out per_series.csv]
  *
  * Input: mm-datagen's sales layout, store,item,date,sales,price,promo, rows
  * series-major and daily. price and promo are exogenous columns whose future
@@ -40,6 +41,11 @@
 #define MAX_ALGOS  16
 
 static int backtest_windows = 3; /* --windows: rolling origins for the auto rows */
+static int train_window = 0;     /* --train-window: 0 = the library default, -1 = no cap */
+static int xgb_rounds = 0;       /* --xgb-rounds: 0 = the library default */
+static double xgb_eta = 0;       /* --xgb-eta: 0 = the library default */
+static int xgb_depth = 0;        /* --xgb-depth: 0 = the library default */
+static int xgb_max_bin = 0;      /* --xgb-max-bin: 0 = the library default */
 
 typedef struct series {
     char key[64];
@@ -171,6 +177,12 @@ static bool single(const char *name, const series_t *s, size_t H, double *pred, 
         fprintf(stderr, "bench_models: unknown algorithm %s\n", name);
         exit(2);
     }
+    if (algo == MM_ALGO_XGBOOST) {
+        /* reference.py's parameters, so the row reproduces py_xgb */
+        cfg.xgb_rounds = 100;
+        cfg.xgb_eta = 0.1;
+        cfg.xgb_max_bin = 256;
+    }
     (void)out;
     const mm_models__ops_t *ops = mm_models__ops(algo);
     size_t n_train = s->n - H;
@@ -215,6 +227,11 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
         exit(2);
     }
     cfg.backtest_windows = backtest_windows;
+    cfg.train_window = train_window;
+    if (xgb_rounds > 0) cfg.xgb_rounds = xgb_rounds;
+    if (xgb_eta > 0) cfg.xgb_eta = xgb_eta;
+    if (xgb_depth > 0) cfg.xgb_max_depth = xgb_depth;
+    if (xgb_max_bin > 0) cfg.xgb_max_bin = xgb_max_bin;
     size_t n_train = s->n - H;
     const double *exog[2] = {s->price, s->promo};
     mm_series_t ser = {.n = n_train, .time_ms = s->t, .y = s->y, .n_exog = 2, .exog = exog};
@@ -260,11 +277,23 @@ int main(int argc, char **argv) {
             limit = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--windows") == 0 && i + 1 < argc)
             backtest_windows = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--train-window") == 0 && i + 1 < argc)
+            train_window = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--xgb-rounds") == 0 && i + 1 < argc)
+            xgb_rounds = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--xgb-max-bin") == 0 && i + 1 < argc)
+            xgb_max_bin = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--xgb-depth") == 0 && i + 1 < argc)
+            xgb_depth = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--xgb-eta") == 0 && i + 1 < argc)
+            xgb_eta = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
         else {
             fprintf(stderr, "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
-                            "[--limit N] [--windows K] [--out per_series.csv]\n");
+                            "[--limit N] [--windows K] [--train-window N] [--xgb-rounds R] "
+                            "[--xgb-eta E] [--xgb-depth D] [--xgb-max-bin B] "
+                            "[--out per_series.csv]\n");
             return 2;
         }
     }

@@ -14,8 +14,10 @@
  *     4 PARAMS   named vectors: f64 arrays or byte strings (an XGBoost model;
  *                an ensemble's members as "m<i>.<name>", see ensemble.c)
  *     5 SELECTION  config fields added after the first format-1 writers:
- *                i32 ensemble_max, i32 xgb_min_history (later fields may
- *                follow); absent = 0, the library defaults
+ *                i32 ensemble_max, i32 xgb_min_history, i32 train_window,
+ *                i32 xgb_max_bin
+ *                (later fields may follow; a field absent, or the whole
+ *                section, = 0, the library defaults)
  *     6 TELEMETRY  classification: the last rows of raw telemetry, the
  *                longest rolling window, for mm_model_predict_latest:
  *                u32 rows, u32 columns, then f64 values column by column;
@@ -230,6 +232,8 @@ static void write_config(wbuf_t *w, const mm_model_config_t *c) {
     at = w_section_begin(w, SEC_SELECTION);
     w_i32(w, c->ensemble_max);
     w_i32(w, c->xgb_min_history);
+    w_i32(w, c->train_window);
+    w_i32(w, c->xgb_max_bin);
     w_section_end(w, at);
     if (f->n_exog > 0) {
         /* without exogenous columns the mask means nothing: artifacts stay as they were */
@@ -540,7 +544,7 @@ typedef struct loaded {
     bool have_config, have_data, have_params, have_telemetry, have_known;
     size_t telemetry_cols;
     uint32_t known_in_advance;
-    int32_t ensemble_max, xgb_min_history;
+    int32_t ensemble_max, xgb_min_history, train_window, xgb_max_bin;
 } loaded_t;
 
 static const char *read_data(rbuf_t *s, mm_model_t *model) {
@@ -585,6 +589,8 @@ static const char *read_section(uint16_t tag, rbuf_t *s, mm_model_t *model, load
         /* fields appended later may follow: the rest is skipped */
         ld->ensemble_max = r_i32(s);
         ld->xgb_min_history = r_i32(s);
+        if (s->len - s->pos >= 4) ld->train_window = r_i32(s); /* absent before it existed */
+        if (s->len - s->pos >= 4) ld->xgb_max_bin = r_i32(s);
         s->pos = s->len;
         return s->failed ? "selection section" : NULL;
     case SEC_KNOWN:
@@ -630,6 +636,8 @@ static const char *check_body(mm_model_t *model, const loaded_t *ld, const mm_mo
         return "a required section is missing";
     model->cfg.ensemble_max = ld->ensemble_max;
     model->cfg.xgb_min_history = ld->xgb_min_history;
+    model->cfg.train_window = ld->train_window;
+    model->cfg.xgb_max_bin = ld->xgb_max_bin;
     size_t n_exog = model->cfg.features.n_exog;
     model->cfg.features.known_in_advance =
         ld->have_known ? ld->known_in_advance

@@ -25,6 +25,26 @@ void mm_models__backtest_free(mm_models__backtest_t *bt) {
     free(bt->err);
     free(bt->fc);
     bt->err = bt->fc = NULL;
+    if (bt->last_state && bt->ops) bt->ops->destroy(bt->last_state);
+    bt->last_state = NULL;
+}
+
+void mm_models__backtest_take(mm_models__backtest_t *bt, const mm_model_config_t *cfg,
+                              const mm_series_t *s, void **state) {
+    *state = NULL;
+    if (!bt->ok || !bt->last_state) return;
+    void *st = bt->last_state;
+    bt->last_state = NULL;
+    size_t H = (size_t)cfg->holdout;
+    if (bt->ops->advance) {
+        void *moved = NULL;
+        char why[64];
+        mm_err_t err = bt->ops->advance(st, cfg, s->y, s->n, H, &moved, why, sizeof why);
+        bt->ops->destroy(st);
+        if (err != MM_OK) return; /* the caller fits on all data instead */
+        st = moved;
+    }
+    *state = st;
 }
 
 mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t *s,
@@ -32,6 +52,9 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
                                  mm_models__backtest_t *bt, char *errstr, size_t errstr_size) {
     size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout, n = s->n;
     bt->ok = false;
+    bt->ops = ops;
+    bt->last_state = NULL;
+    bool keep = mm_models__capped_algo(ops->algo);
     mm_metrics_init(&bt->metrics);
     bt->err = malloc(K * H * sizeof(double));
     bt->fc = malloc(K * H * sizeof(double));
@@ -50,7 +73,7 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
                                .n_exog = s->n_exog,
                                .exog = s->exog};
         void *state = NULL;
-        if (ops->fit(&v, &state, errstr, errstr_size) != MM_OK) {
+        if (mm_models__fit_windowed(ops, &v, &state, errstr, errstr_size) != MM_OK) {
             ok = false;
             break;
         }
@@ -67,7 +90,10 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
                                  .nonneg = nonneg};
         double *mean = bt->fc + w * H;
         mm_err_t ferr = ops->forecast(state, &fc, H, mean, sd, errstr, errstr_size);
-        ops->destroy(state);
+        if (keep && w == K - 1 && ferr == MM_OK)
+            bt->last_state = state;
+        else
+            ops->destroy(state);
         if (ferr != MM_OK) {
             ok = false;
             break;

@@ -25,6 +25,8 @@
  * time per key for no gain; on 3,972 it wins, and auto with it gains 5% in
  * MASE for 2.2x the time (bench/models/RESULTS.md). */
 #define DEFAULT_XGB_MIN_HISTORY 1000
+/* Daily series: ETS and XGBoost fit on the last two years (bench/models/RESULTS.md). */
+#define DEFAULT_TRAIN_WINDOW_DAYS 730
 
 #define DEFAULT_INTERVAL_LEVEL 0.95
 #define DEFAULT_RIDGE_LAMBDA   1.0
@@ -32,6 +34,15 @@
 #define DEFAULT_XGB_ROUNDS     100
 #define DEFAULT_XGB_MAX_DEPTH  4
 #define DEFAULT_XGB_ETA        0.1
+/* Forecasting trees: half the rounds at twice the rate, as accurate on the
+ * sales benchmark at half the cost per fit (bench/models/RESULTS.md). */
+#define DEFAULT_FORECAST_XGB_ROUNDS 50
+#define DEFAULT_FORECAST_XGB_ETA    0.2
+/* Histogram bins: split finding scans every bin of every feature at every
+ * node; 64 cost less than XGBoost's 256 on a few hundred rows. */
+#define DEFAULT_XGB_MAX_BIN          256
+#define DEFAULT_FORECAST_XGB_MAX_BIN 64
+#define MAX_XGB_MAX_BIN              65536
 
 #define HOURS_PER_DAY 24
 #define DAYS_PER_WEEK 7
@@ -65,6 +76,7 @@ typedef struct freq_defaults {
     size_t n_lags;
     int windows[MM_MODEL_MAX_WINDOWS];
     size_t n_windows;
+    int train_window; /* ETS and XGBoost fit on at most this many latest points */
 } freq_defaults_t;
 
 #define MS_PER_DAY        MM_MODELS__MS_PER_DAY
@@ -92,7 +104,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 3, HOURS_PER_DAY, 2 * HOURS_PER_DAY, HOURS_PER_WEEK},
      6,
      {HOURS_PER_DAY, HOURS_PER_WEEK},
-     2},
+     2,
+     12 * HOURS_PER_WEEK},
     {MS_PER_DAY,
      DAYS_PER_WEEK,
      4 * DAYS_PER_WEEK,
@@ -102,7 +115,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 3, 7, 14, 21, 28},
      7,
      {DAYS_PER_WEEK, 4 * DAYS_PER_WEEK},
-     2},
+     2,
+     DEFAULT_TRAIN_WINDOW_DAYS},
     {MS_PER_WEEK,
      WEEKS_PER_YEAR,
      WEEKS_PER_QUARTER,
@@ -112,7 +126,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 4, WEEKS_PER_YEAR},
      4,
      {4, WEEKS_PER_QUARTER},
-     2},
+     2,
+     5 * WEEKS_PER_YEAR},
     {MS_PER_MONTH,
      MONTHS_PER_YEAR,
      MONTHS_PER_YEAR,
@@ -122,7 +137,8 @@ static const freq_defaults_t k_freq[] = {
      {1, 2, 3, MONTHS_PER_YEAR},
      4,
      {3, MONTHS_PER_YEAR},
-     2},
+     2,
+     10 * MONTHS_PER_YEAR},
 };
 
 /* The row for @p period_ms: the nearest of the known frequencies on a log
@@ -155,6 +171,10 @@ static void forecast_defaults(mm_model_config_t *cfg, int64_t period_ms) {
     for (size_t i = 0; i < fd->n_lags; i++) f->lags[f->n_lags++] = fd->lags[i];
     f->calendar = true;
     for (size_t i = 0; i < fd->n_windows; i++) f->windows[f->n_windows++] = fd->windows[i];
+    cfg->train_window = fd->train_window;
+    cfg->xgb_rounds = DEFAULT_FORECAST_XGB_ROUNDS;
+    cfg->xgb_eta = DEFAULT_FORECAST_XGB_ETA;
+    cfg->xgb_max_bin = DEFAULT_FORECAST_XGB_MAX_BIN;
 }
 
 /* Hourly telemetry, "fails within the next 24 hours"; other periods keep
@@ -193,6 +213,7 @@ void mm_model_config_defaults_for(mm_model_config_t *cfg, mm_task_t task, int64_
     cfg->ets_season = MM_ETS_SEASON_AUTO;
     cfg->ensemble_max = DEFAULT_ENSEMBLE_MAX;
     cfg->xgb_min_history = DEFAULT_XGB_MIN_HISTORY;
+    cfg->xgb_max_bin = DEFAULT_XGB_MAX_BIN;
     if (task == MM_TASK_FORECAST) {
         forecast_defaults(cfg, period_ms > 0 ? period_ms : MS_PER_DAY);
     } else {
@@ -210,12 +231,18 @@ uint32_t mm_models__known_mask(const mm_model_config_t *cfg) {
 void mm_models__resolve_tuning(mm_model_config_t *cfg) {
     if (cfg->ridge_lambda == 0) cfg->ridge_lambda = DEFAULT_RIDGE_LAMBDA;
     if (cfg->logistic_c == 0) cfg->logistic_c = DEFAULT_LOGISTIC_C;
-    if (cfg->xgb_rounds == 0) cfg->xgb_rounds = DEFAULT_XGB_ROUNDS;
+    bool forecast = cfg->task == MM_TASK_FORECAST;
+    if (cfg->xgb_rounds == 0)
+        cfg->xgb_rounds = forecast ? DEFAULT_FORECAST_XGB_ROUNDS : DEFAULT_XGB_ROUNDS;
     if (cfg->xgb_max_depth == 0) cfg->xgb_max_depth = DEFAULT_XGB_MAX_DEPTH;
-    if (cfg->xgb_eta == 0) cfg->xgb_eta = DEFAULT_XGB_ETA;
+    if (cfg->xgb_eta == 0) cfg->xgb_eta = forecast ? DEFAULT_FORECAST_XGB_ETA : DEFAULT_XGB_ETA;
+    if (cfg->xgb_max_bin == 0)
+        cfg->xgb_max_bin = forecast ? DEFAULT_FORECAST_XGB_MAX_BIN : DEFAULT_XGB_MAX_BIN;
     if (cfg->class_weight == MM_CLASS_WEIGHT_DEFAULT) cfg->class_weight = MM_CLASS_WEIGHT_BALANCED;
     if (cfg->ensemble_max == 0) cfg->ensemble_max = DEFAULT_ENSEMBLE_MAX;
     if (cfg->xgb_min_history == 0) cfg->xgb_min_history = DEFAULT_XGB_MIN_HISTORY;
+    if (cfg->train_window == 0 && cfg->task == MM_TASK_FORECAST && cfg->period_ms > 0)
+        cfg->train_window = freq_for(cfg->period_ms)->train_window;
 }
 
 bool mm_models__time_in_range(int64_t ms) {
@@ -301,6 +328,11 @@ static mm_err_t validate_tuning(const mm_model_config_t *cfg, char *errstr, size
           "must be in 0..%d, got %d", MM_MODEL_MAX_ENSEMBLE, cfg->ensemble_max);
     CHECK(cfg->xgb_min_history >= -1, "xgb_min_history", "must be -1 (never) or >= 0, got %d",
           cfg->xgb_min_history);
+    CHECK(cfg->xgb_max_bin == 0 || (cfg->xgb_max_bin >= 2 && cfg->xgb_max_bin <= MAX_XGB_MAX_BIN),
+          "xgb_max_bin", "must be 0 (the default) or in 2..%d, got %d", MAX_XGB_MAX_BIN,
+          cfg->xgb_max_bin);
+    CHECK(cfg->train_window >= -1, "train_window",
+          "must be -1 (no cap), 0 (the default) or a number of points, got %d", cfg->train_window);
     return MM_OK;
 }
 

@@ -89,12 +89,28 @@ static mm_err_t ensemble_new(size_t k, const mm_algo_t *algos, const double *wei
 mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_algo_t *algos,
                                  const double *weights, void **state, char *errstr,
                                  size_t errstr_size) {
+    return mm_models__ensemble_fit_given(v, k, algos, weights, NULL, state, errstr, errstr_size);
+}
+
+mm_err_t mm_models__ensemble_fit_given(const mm_models__view_t *v, size_t k, const mm_algo_t *algos,
+                                       const double *weights, void **given, void **state,
+                                       char *errstr, size_t errstr_size) {
     *state = NULL;
     ensemble_t *e;
     mm_err_t err = ensemble_new(k, algos, weights, &e, errstr, errstr_size);
-    if (err != MM_OK) return err;
+    if (err != MM_OK) {
+        for (size_t i = 0; given && i < k; i++)
+            if (given[i] && mm_models__forecaster_ops(algos[i]))
+                mm_models__forecaster_ops(algos[i])->destroy(given[i]);
+        return err;
+    }
     for (size_t i = 0; i < k; i++) {
-        err = e->ops[i]->fit(v, &e->state[i], errstr, errstr_size);
+        if (given && given[i]) {
+            e->state[i] = given[i]; /* taken over: the ensemble owns it now */
+            given[i] = NULL;
+            continue;
+        }
+        err = mm_models__fit_windowed(e->ops[i], v, &e->state[i], errstr, errstr_size);
         if (err != MM_OK) {
             ensemble_destroy(e);
             return err;

@@ -226,6 +226,27 @@ typedef struct mm_models__ops {
     size_t (*members)(const void *state, mm_algo_t *algos, double *weights, size_t max);
 } mm_models__ops_t;
 
+/* ------------------------------------------------------------ capped training window (window.c) */
+
+/* A view on the latest points of another (exogenous column pointers moved). */
+typedef struct mm_models__window_view {
+    mm_models__view_t v;
+    const double *exog[MM_MODEL_MAX_EXOG];
+} mm_models__window_view_t;
+
+/** @returns whether fits of @p algo are capped at cfg->train_window points (ETS, XGBoost). */
+bool mm_models__capped_algo(mm_algo_t algo);
+/** @returns the fewest points a capped fit is given: two seasons twice over, or the longest
+ * lag plus the fewest regression rows, whichever is more. */
+size_t mm_models__train_window_floor(const mm_model_config_t *cfg);
+/** @brief @p out: @p v itself, or its latest cfg->train_window points (at least the floor)
+ * when @p algo is capped and the view is longer. */
+void mm_models__view_window(const mm_models__view_t *v, mm_algo_t algo,
+                            mm_models__window_view_t *out);
+/** @brief ops->fit on the view, capped as mm_models__view_window caps it. */
+mm_err_t mm_models__fit_windowed(const mm_models__ops_t *ops, const mm_models__view_t *v,
+                                 void **state, char *errstr, size_t errstr_size);
+
 /** @returns the operations of @p algo, or NULL if it has none (AUTO, unknown) (registry.c). */
 const mm_models__ops_t *mm_models__ops(mm_algo_t algo);
 /** @returns the operations of a single forecaster (no ensemble, no classifier), else NULL
@@ -263,6 +284,13 @@ extern const mm_models__ops_t mm_ensemble_ops;
 mm_err_t mm_models__ensemble_fit(const mm_models__view_t *v, size_t k, const mm_algo_t *algos,
                                  const double *weights, void **state, char *errstr,
                                  size_t errstr_size);
+
+/** @brief mm_models__ensemble_fit with members already fitted: given[i] (may be NULL, or
+ * NULL entries: fitted on @p v) is taken over by the ensemble, also on failure, and set to
+ * NULL. */
+mm_err_t mm_models__ensemble_fit_given(const mm_models__view_t *v, size_t k, const mm_algo_t *algos,
+                                       const double *weights, void **given, void **state,
+                                       char *errstr, size_t errstr_size);
 
 /* ------------------------------------------------------------ ETS internals (ets_model.c,
  * ets_fit.c; tests, bench) */
@@ -437,6 +465,10 @@ typedef struct mm_models__backtest {
     double *err;          /* K x H forecast errors (actual - forecast), NaN where unknown */
     double *fc;           /* K x H forecasts (clipped as mm_model_forecast clips) */
     bool ok;
+    /* costly candidates (mm_models__capped_algo): the last window's fit, kept
+     * so the final model need not be fitted again (mm_models__backtest_take) */
+    void *last_state;
+    const mm_models__ops_t *ops;
 } mm_models__backtest_t;
 
 void mm_models__backtest_free(mm_models__backtest_t *bt);
@@ -446,6 +478,15 @@ void mm_models__backtest_free(mm_models__backtest_t *bt);
 mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t *s,
                                  const mm_models__ops_t *ops, bool nonneg,
                                  mm_models__backtest_t *bt, char *errstr, size_t errstr_size);
+/**
+ * @brief The final model of a costly candidate without another fit: its last
+ * backtest window's fit (on the points before the last holdout), moved over
+ * that holdout with ops->advance when new observations move its state (the
+ * lag models read them from the history anyway). @p *state is NULL when
+ * there is none to take (fit on all data then). Taken once.
+ */
+void mm_models__backtest_take(mm_models__backtest_t *bt, const mm_model_config_t *cfg,
+                              const mm_series_t *s, void **state);
 /** @brief Per-step residual sd (H values) from K windows of errors: sd_k = c k^b. */
 void mm_models__residual_spread(const double *err, size_t K, size_t H, double *sd_out);
 /** @brief The eligible, backtested candidates with a value of @p id, best first (ties:

@@ -4,9 +4,11 @@
  * by the selection metric; the best two (up to ensemble_max) tried as a
  * combination, scored on the same windows from their window forecasts, and
  * kept if it backtests strictly better than the best one alone; the winner
- * (or every member) refitted on all data; the backtest residual spread kept
- * for intervals where the model has no analytic ones. Seasonal naive is
- * always backtested: it is the baseline. XGBoost joins the automatic
+ * (or every member) refitted on all data, except ETS and XGBoost, whose last
+ * backtest window's fit is taken over (moved over the last holdout where new
+ * points move its state: mm_models__backtest_take); the backtest residual
+ * spread kept for intervals where the model has no analytic ones. Seasonal
+ * naive is always backtested: it is the baseline. XGBoost joins the automatic
  * candidates on long histories (xgb_min_history), where its trees have the
  * rows to beat the linear model. A key short for the config is fitted
  * without a season, or with shorter lags, when that lets it backtest
@@ -66,7 +68,7 @@ static mm_models__view_t full_view(const mm_model_config_t *cfg, const mm_series
 static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, char *errstr,
                           size_t errstr_size) {
     mm_models__view_t v = full_view(&model->cfg, s);
-    return model->ops->fit(&v, &model->state, errstr, errstr_size);
+    return mm_models__fit_windowed(model->ops, &v, &model->state, errstr, errstr_size);
 }
 
 static uint32_t eligible_candidates(const mm_model_config_t *cfg, size_t n) {
@@ -133,16 +135,19 @@ static mm_err_t best_combination(const mm_model_config_t *cfg, const mm_series_t
 
 /* Refit the combination's members on all data; false when a member's refit
  * fails although its windows worked (the best candidate alone then). */
-static bool adopt_combination(mm_model_t *model, const mm_series_t *s, const selection_t *sel,
-                              char *why, size_t why_size) {
+static bool adopt_combination(mm_model_t *model, const mm_series_t *s, selection_t *sel, char *why,
+                              size_t why_size) {
     size_t K = (size_t)model->cfg.backtest_windows, H = (size_t)model->cfg.holdout;
     model->algo = MM_ALGO_ENSEMBLE;
     model->ops = &mm_ensemble_ops;
     model->metrics = sel->combo.metrics;
     mm_models__residual_spread(sel->combo.err, K, H, model->interval_sd);
     mm_models__view_t v = full_view(&model->cfg, s);
-    if (mm_models__ensemble_fit(&v, sel->combo_k, sel->rank, sel->combo_w, &model->state, why,
-                                why_size) != MM_OK) {
+    void *given[MM_MODEL_MAX_ENSEMBLE] = {NULL};
+    for (size_t i = 0; i < sel->combo_k; i++)
+        mm_models__backtest_take(&sel->bts[sel->rank[i]], &model->cfg, s, &given[i]);
+    if (mm_models__ensemble_fit_given(&v, sel->combo_k, sel->rank, sel->combo_w, given,
+                                      &model->state, why, why_size) != MM_OK) {
         model->state = NULL;
         return false;
     }
@@ -151,7 +156,7 @@ static bool adopt_combination(mm_model_t *model, const mm_series_t *s, const sel
 
 /* The selected model refitted on all data; model->state stays NULL when
  * nothing could be selected or refitted (the caller fits the fallback). */
-static mm_err_t adopt_selection(mm_model_t *model, const mm_series_t *s, const selection_t *sel,
+static mm_err_t adopt_selection(mm_model_t *model, const mm_series_t *s, selection_t *sel,
                                 mm_train_result_t *out, char *why, size_t why_size) {
     size_t K = (size_t)model->cfg.backtest_windows, H = (size_t)model->cfg.holdout;
     mm_metric_id_t id = model->cfg.selection_metric;
@@ -171,7 +176,8 @@ static mm_err_t adopt_selection(mm_model_t *model, const mm_series_t *s, const s
     model->ops = mm_models__ops(best);
     model->metrics = sel->bts[best].metrics;
     mm_models__residual_spread(sel->bts[best].err, K, H, model->interval_sd);
-    if (fit_final(model, s, why, why_size) != MM_OK) {
+    mm_models__backtest_take(&sel->bts[best], &model->cfg, s, &model->state);
+    if (!model->state && fit_final(model, s, why, why_size) != MM_OK) {
         /* the refit on all data failed although windows worked: fall back */
         set_reason(out, false, "%s refit failed: %s", mm_algo_name(best), why);
         model->state = NULL;

@@ -9,7 +9,8 @@
  * XGBGetLastError() (thread-local in XGBoost) into errstr at once.
  *
  * Scoring: the trees are read out of XGBoost's JSON model once, after
- * fitting, into flat node arrays that the artifact stores in a packed
+ * fitting (a scanner that reads only the members it needs), into flat node
+ * arrays that the artifact stores in a packed
  * little-endian form. Prediction walks them as XGBoost's CPU predictor
  * does (float features, "value < threshold" goes left, a missing value
  * follows the default direction, leaf values summed in float onto the base
@@ -26,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <xgboost/c_api.h>
 
 #include "models_int.h"
@@ -114,36 +114,246 @@ static bool nodes_valid(const mm_xgb_t *x) {
     return isfinite(x->base_margin);
 }
 
-static json_t *path(json_t *j, const char *const *keys) {
-    for (; j && *keys; keys++) j = json_object_get(j, *keys);
-    return j;
+/*
+ * Reading XGBoost's JSON model: a scanner over the text that walks to the
+ * few members it needs and skips everything else, without building a
+ * document (a DOM parse of 100 trees cost as much as a third of the
+ * boosting on a few hundred rows; bench/models/RESULTS.md). Any text that
+ * is not well-formed JSON where it is read is refused.
+ */
+typedef struct jscan {
+    const char *p, *end;
+    bool bad;
+} jscan_t;
+
+static void js_ws(jscan_t *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static bool js_eat(jscan_t *s, char c) {
+    js_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A string at s->p: its body in [*a, *b) (escapes left as they are). */
+static bool js_string(jscan_t *s, const char **a, const char **b) {
+    if (!js_eat(s, '"')) return false;
+    *a = s->p;
+    while (s->p < s->end && *s->p != '"') s->p += *s->p == '\\' ? 2 : 1;
+    if (s->p >= s->end) return false;
+    *b = s->p++;
+    return true;
+}
+
+/* Skip one value of any kind. */
+static bool js_skip(jscan_t *s, int depth) {
+    js_ws(s);
+    if (s->p >= s->end || depth > 64) return false;
+    char c = *s->p;
+    const char *a, *b;
+    if (c == '"') return js_string(s, &a, &b);
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        s->p++;
+        if (js_eat(s, close)) return true;
+        do {
+            if (c == '{' && !(js_string(s, &a, &b) && js_eat(s, ':'))) return false;
+            if (!js_skip(s, depth + 1)) return false;
+        } while (js_eat(s, ','));
+        return js_eat(s, close);
+    }
+    const char *from = s->p; /* number, true, false, null */
+    while (s->p < s->end && !strchr(",}] \n\r\t", *s->p)) s->p++;
+    return s->p > from;
+}
+
+/* Within the object at s->p, move to the value of @p key. */
+static bool js_member(jscan_t *s, const char *key) {
+    jscan_t t = *s;
+    if (!js_eat(&t, '{')) return false;
+    size_t klen = strlen(key);
+    if (js_eat(&t, '}')) return false;
+    do {
+        const char *a, *b;
+        if (!js_string(&t, &a, &b) || !js_eat(&t, ':')) return false;
+        if ((size_t)(b - a) == klen && memcmp(a, key, klen) == 0) {
+            js_ws(&t);
+            s->p = t.p;
+            return true;
+        }
+        if (!js_skip(&t, 1)) return false;
+    } while (js_eat(&t, ','));
+    return false;
+}
+
+static bool js_path(jscan_t *s, const char *const *keys) {
+    for (; *keys; keys++)
+        if (!js_member(s, *keys)) return false;
+    return true;
+}
+
+/* One number (true/false read as 1/0). */
+static bool js_number(jscan_t *s, double *v) {
+    js_ws(s);
+    if (s->end - s->p >= 4 && memcmp(s->p, "true", 4) == 0) {
+        s->p += 4;
+        *v = 1;
+        return true;
+    }
+    if (s->end - s->p >= 5 && memcmp(s->p, "false", 5) == 0) {
+        s->p += 5;
+        *v = 0;
+        return true;
+    }
+    char buf[64];
+    size_t k = 0;
+    while (s->p < s->end && k + 1 < sizeof buf &&
+           (strchr("+-.0123456789eE", *s->p) != NULL && *s->p != '\0'))
+        buf[k++] = *s->p++;
+    buf[k] = '\0';
+    char *e = NULL;
+    *v = strtod(buf, &e);
+    return k > 0 && e == buf + k;
+}
+
+/* Count the elements of the array at s->p, moving past it. */
+static bool js_count(jscan_t *s, size_t *n) {
+    *n = 0;
+    if (!js_eat(s, '[')) return false;
+    if (js_eat(s, ']')) return true;
+    do {
+        if (!js_skip(s, 1)) return false;
+        (*n)++;
+    } while (js_eat(s, ','));
+    return js_eat(s, ']');
+}
+
+/* The arrays of a tree the model needs, in the order the nodes are filled. */
+enum { T_LEFT, T_RIGHT, T_FEATURE, T_VALUE, T_DEFAULT, T__COUNT };
+static const char *const k_tree_arrays[T__COUNT] = {
+    "left_children", "right_children", "split_indices", "split_conditions", "default_left"};
+
+typedef struct tree_pos {
+    jscan_t at[T__COUNT]; /* where each array starts */
+    size_t n;             /* nodes: every array has this many values */
+} tree_pos_t;
+
+/* One pass over the tree object at s->p (moving past it): where its arrays
+ * are and that they agree in length. */
+static bool js_tree(jscan_t *s, tree_pos_t *tp) {
+    bool seen[T__COUNT] = {false};
+    if (!js_eat(s, '{') || js_eat(s, '}')) return false;
+    do {
+        const char *a, *b;
+        if (!js_string(s, &a, &b) || !js_eat(s, ':')) return false;
+        int which = -1;
+        for (int k = 0; k < T__COUNT; k++)
+            if ((size_t)(b - a) == strlen(k_tree_arrays[k]) &&
+                memcmp(a, k_tree_arrays[k], (size_t)(b - a)) == 0)
+                which = k;
+        if (which < 0 || seen[which]) {
+            if (!js_skip(s, 1)) return false;
+            continue;
+        }
+        js_ws(s);
+        tp->at[which] = *s;
+        size_t n;
+        if (!js_count(s, &n)) return false;
+        if (which == T_LEFT) tp->n = n;
+        seen[which] = true;
+        tp->at[which].end = s->p; /* the array's own extent */
+    } while (js_eat(s, ','));
+    if (!js_eat(s, '}')) return false;
+    for (int k = 0; k < T__COUNT; k++)
+        if (!seen[k]) return false;
+    return true;
+}
+
+/* Exactly @p n numbers in the array at @p at, each passed to @p put with
+ * its index. */
+typedef void (*js_put_fn)(mm_xgb_t *x, size_t at, double v);
+
+static bool js_array(jscan_t t, size_t n, mm_xgb_t *x, size_t base, js_put_fn put) {
+    if (!js_eat(&t, '[')) return false;
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        if ((i > 0 && !js_eat(&t, ',')) || !js_number(&t, &v)) return false;
+        put(x, base + i, v);
+    }
+    return js_eat(&t, ']');
+}
+
+static void put_left(mm_xgb_t *x, size_t at, double v) {
+    x->left[at] = (int32_t)v;
+}
+static void put_right(mm_xgb_t *x, size_t at, double v) {
+    x->right[at] = (int32_t)v;
+}
+static void put_feature(mm_xgb_t *x, size_t at, double v) {
+    x->feature[at] = v >= 0 && v < (double)UINT32_MAX ? (uint32_t)v : UINT32_MAX;
+}
+static void put_value(mm_xgb_t *x, size_t at, double v) {
+    x->value[at] = (float)v;
+}
+static void put_default_left(mm_xgb_t *x, size_t at, double v) {
+    x->default_left[at] = v != 0;
 }
 
 static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool logistic,
                                 char *errstr, size_t errstr_size) {
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, 0, &jerr);
-    if (!root)
-        return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: model JSON: %s", jerr.text);
     static const char *const k_base[] = {"learner", "learner_model_param", "base_score", NULL};
     static const char *const k_trees[] = {"learner", "gradient_booster", "model", "trees", NULL};
-    json_t *base = path(root, k_base), *trees = path(root, k_trees);
-    mm_err_t err = MM_OK;
-    const char *bs = json_is_string(base) ? json_string_value(base) : NULL;
-    char *end = NULL;
-    double base_score = bs ? strtod(bs, &end) : NAN;
-    if (!bs || end == bs || !json_is_array(trees) || json_array_size(trees) > MAX_TREES) {
-        err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: unexpected model JSON layout");
-        goto done;
+    jscan_t root = {.p = text, .end = text + len}, bs = root, tr = root;
+    const char *a = NULL, *b = NULL;
+    char num[64];
+    double base_score = NAN;
+    if (js_path(&bs, k_base) && js_string(&bs, &a, &b) && (size_t)(b - a) < sizeof num) {
+        memcpy(num, a, (size_t)(b - a));
+        num[b - a] = '\0';
+        char *end = NULL;
+        base_score = strtod(num, &end);
+        if (end == num) base_score = NAN;
     }
-    size_t n_trees = json_array_size(trees), n_nodes = 0;
-    for (size_t t = 0; t < n_trees; t++) {
-        json_t *l = json_object_get(json_array_get(trees, t), "left_children");
-        if (!json_is_array(l) || json_array_size(l) == 0 || json_array_size(l) > MAX_TREE_NODES) {
-            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: tree %zu malformed", t);
+    if (isnan(base_score) || !js_path(&tr, k_trees) || !js_eat(&tr, '['))
+        return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
+                       "xgboost: unexpected model JSON layout");
+    /* first pass: where each tree's arrays are and how many nodes it has */
+    tree_pos_t *trees = NULL;
+    size_t n_trees = 0, cap = 0, n_nodes = 0;
+    mm_err_t err = MM_OK;
+    bool more = !js_eat(&tr, ']');
+    while (more) {
+        if (n_trees == MAX_TREES) {
+            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: over %d trees", MAX_TREES);
             goto done;
         }
-        n_nodes += json_array_size(l);
+        if (n_trees == cap) {
+            cap = cap ? 2 * cap : 128;
+            tree_pos_t *grown = realloc(trees, cap * sizeof *trees);
+            if (!grown) {
+                err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
+                goto done;
+            }
+            trees = grown;
+        }
+        tree_pos_t *tp = &trees[n_trees];
+        if (!js_tree(&tr, tp) || tp->n == 0 || tp->n > MAX_TREE_NODES) {
+            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: tree %zu malformed",
+                          n_trees);
+            goto done;
+        }
+        n_nodes += tp->n;
+        n_trees++;
+        more = js_eat(&tr, ',');
+        if (!more && !js_eat(&tr, ']')) {
+            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: trees array malformed");
+            goto done;
+        }
     }
     x->logistic = logistic;
     /* binary:logistic keeps base_score as a probability; the margin is its logit */
@@ -152,37 +362,28 @@ static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool 
         err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
         goto done;
     }
+    static const js_put_fn k_put[T__COUNT] = {put_left, put_right, put_feature, put_value,
+                                              put_default_left};
     size_t k = 0;
     for (size_t t = 0; t < n_trees; t++) {
-        json_t *tree = json_array_get(trees, t);
-        json_t *l = json_object_get(tree, "left_children"),
-               *r = json_object_get(tree, "right_children");
-        json_t *f = json_object_get(tree, "split_indices"),
-               *c = json_object_get(tree, "split_conditions");
-        json_t *d = json_object_get(tree, "default_left");
-        size_t m = json_array_size(l);
-        if (json_array_size(r) != m || json_array_size(f) != m || json_array_size(c) != m ||
-            json_array_size(d) != m) {
-            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: tree %zu arrays disagree",
-                          t);
-            goto done;
-        }
+        size_t m = trees[t].n;
         x->tree_start[t] = (uint32_t)k;
-        for (size_t i = 0; i < m; i++, k++) {
-            x->left[k] = (int32_t)json_integer_value(json_array_get(l, i));
-            x->right[k] = (int32_t)json_integer_value(json_array_get(r, i));
-            json_int_t fi = json_integer_value(json_array_get(f, i));
-            x->feature[k] = fi >= 0 ? (uint32_t)fi : UINT32_MAX;
-            x->value[k] = (float)json_number_value(json_array_get(c, i));
-            x->default_left[k] = json_integer_value(json_array_get(d, i)) != 0;
-            if (x->left[k] == -1) x->feature[k] = 0; /* unused at a leaf */
+        for (int c = 0; c < T__COUNT; c++) {
+            if (!js_array(trees[t].at[c], m, x, k, k_put[c])) {
+                err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
+                              "xgboost: tree %zu arrays disagree", t);
+                goto done;
+            }
         }
+        for (size_t i = 0; i < m; i++)
+            if (x->left[k + i] == -1) x->feature[k + i] = 0; /* unused at a leaf */
+        k += m;
     }
     x->tree_start[n_trees] = (uint32_t)k;
     if (!nodes_valid(x))
         err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: model JSON has invalid trees");
 done:
-    json_decref(root);
+    free(trees);
     return err;
 }
 
@@ -278,6 +479,8 @@ mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double 
     };
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         if ((err = set_param(booster, params[i][0], params[i][1], errstr, errstr_size))) goto fail;
+    snprintf(buf, sizeof buf, "%d", cfg->xgb_max_bin > 0 ? cfg->xgb_max_bin : 256);
+    if ((err = set_param(booster, "max_bin", buf, errstr, errstr_size))) goto fail;
     snprintf(buf, sizeof buf, "%d", cfg->xgb_max_depth);
     if ((err = set_param(booster, "max_depth", buf, errstr, errstr_size))) goto fail;
     snprintf(buf, sizeof buf, "%.17g", cfg->xgb_eta);

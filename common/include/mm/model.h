@@ -143,9 +143,9 @@ typedef struct mm_model_config {
     int ets_season; /* mm_ets_season_form_t: which seasonal forms ETS may use (0 = auto by AICc) */
     double ridge_lambda; /* ridge penalty on standardised features (default 1.0) */
     double logistic_c;   /* L2 logistic inverse penalty, scikit-learn's C (default 1.0) */
-    int xgb_rounds;      /* boosting rounds (default 100) */
+    int xgb_rounds;      /* boosting rounds (default 50 forecasting, 100 classifying) */
     int xgb_max_depth;   /* tree depth (default 4) */
-    double xgb_eta;      /* learning rate (default 0.1) */
+    double xgb_eta;      /* learning rate (default 0.2 forecasting, 0.1 classifying) */
     int class_weight;    /* mm_class_weight_t (default balanced) */
     /*
      * Selection (forecasting); zero means the library default here too.
@@ -155,9 +155,21 @@ typedef struct mm_model_config {
      * defaults (as mm_model_config_defaults() sets them, or none named: a
      * spec's "auto"), keys with at least this many points also backtest
      * XGBoost (default 1000; -1 = never).
+     * train_window: forecasting; exponential smoothing and XGBoost, the
+     * candidates whose fits cost most, are fitted in every backtest window
+     * on at most this many of the latest points before the window's origin
+     * (the last window's fit, moved over the last holdout, is their final
+     * model; a refit on all data, capped alike, only when that fails); the
+     * others, and the backtest's scoring, still see the whole history
+     * (default by period: 2 years of days, 12 weeks of hours, 5 years of
+     * weeks, 10 years of months; -1 = no cap).
      */
     int ensemble_max;
     int xgb_min_history;
+    int train_window;
+    /* xgb_max_bin: histogram bins per feature of XGBoost's "hist" method
+     * (default 64 forecasting, 256 classifying: XGBoost's own default). */
+    int xgb_max_bin;
 } mm_model_config_t;
 
 /* ETS form choices for mm_model_config_t.ets_trend / .ets_season. */

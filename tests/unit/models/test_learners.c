@@ -72,6 +72,7 @@ static mm_model_config_t xgb_cfg(void) {
     mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
     cfg.xgb_rounds = 20;
     cfg.xgb_max_depth = 4;
+    cfg.xgb_max_bin = 256; /* XGBoost's default, as the golden values were made */
     cfg.xgb_eta = 0.1;
     return cfg;
 }
