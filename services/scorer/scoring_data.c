@@ -72,7 +72,13 @@ struct mm_scoring_data {
     mm_consumer_state_t *offsets;
     sqlite3_stmt *st_upsert;
     sqlite3_stmt *st_prune;
+    sqlite3_stmt *st_read; /* a key's rows: prepared once, reset after each read */
 };
+
+/* One key's (entity's) rows in time order, off the primary key. */
+#define READ_SQL                                                                                   \
+    "SELECT t, y, x, load_id FROM scoring_rows WHERE partition_key = ?1 AND entity = ?2 ORDER BY " \
+    "t"
 
 static sqlite3_stmt **apply_stmt(mm_scoring_data_t *sd, size_t i) {
     sqlite3_stmt **stmts[] = {&sd->st_upsert, &sd->st_prune};
@@ -103,6 +109,7 @@ mm_scoring_data_t *mm_scoring_data_open(const char *path, const mm_spec_t *spec,
         goto fail;
     for (size_t i = 0; i < MM_ARRAY_SIZE(apply_sql); i++)
         if (mm_db_prepare(sd->db, apply_stmt(sd, i), apply_sql[i], errstr, errstr_size)) goto fail;
+    if (mm_db_prepare(sd->db, &sd->st_read, READ_SQL, errstr, errstr_size)) goto fail;
     mm_consumer_state_config_t offsets = {.table = MM_SCORING_DATA_OFFSETS_TABLE,
                                           .service = service,
                                           .deadletter_cap =
@@ -119,6 +126,7 @@ void mm_scoring_data_close(mm_scoring_data_t *sd) {
     if (!sd) return;
     mm_consumer_state_destroy(sd->offsets);
     for (size_t i = 0; i < MM_ARRAY_SIZE(apply_sql); i++) sqlite3_finalize(*apply_stmt(sd, i));
+    sqlite3_finalize(sd->st_read);
     mm_db_close(sd->db);
     free(sd);
 }
@@ -236,11 +244,13 @@ mm_err_t mm_scoring_data_read_entity(mm_scoring_data_t *sd, const char *key, con
                                      size_t errstr_size) {
     memset(rows, 0, sizeof(*rows));
     rows->n_exog = sd->spec->n_feature_columns;
-    sqlite3_stmt *st = NULL;
-    mm_err_t err = mm_db_query(sd->db, &st, errstr, errstr_size,
-                               "SELECT t, y, x, load_id FROM scoring_rows WHERE partition_key = ?1 "
-                               "AND entity = ?2 ORDER BY t",
-                               "tt", key, entity ? entity : "");
+    /* The statement is the store's own (a serving worker reads with it per
+     * request): bound and stepped here, reset and unbound before returning. */
+    sqlite3_stmt *st = sd->st_read;
+    mm_err_t err = MM_OK;
+    if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, entity ? entity : "", -1, SQLITE_STATIC) != SQLITE_OK)
+        err = mm_db_err(sd->db, "bind", errstr, errstr_size);
     size_t cap = 0, planned = 0;
     int64_t newest_observed = -1;
     while (err == MM_OK && (err = mm_db_step_row(sd->db, st, errstr, errstr_size)) == MM_OK) {
@@ -259,7 +269,8 @@ mm_err_t mm_scoring_data_read_entity(mm_scoring_data_t *sd, const char *key, con
             break; /* no horizon reaches further */
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (err == MM_ERR_NOT_FOUND) err = MM_OK;
     if (err) {
         mm_scoring_rows_clear(rows);
