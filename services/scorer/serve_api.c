@@ -22,6 +22,7 @@
 #include "mm/log.h"
 #include "mm/util.h"
 #include "serve.h"
+#include "serve_json.h"
 
 #define JSON_TYPE        "application/json"
 #define FIELD_MAX        160
@@ -31,7 +32,6 @@
 #define MAX_PREDICT_ROWS 10000 /* telemetry rows in one /v1/predict request */
 #define MODELS_PREFIX    "/v1/models/"
 #define MS_PER_DAY       86400000LL
-#define REAL_DIGITS      10 /* significant digits of numbers in answers */
 
 /* Stable error codes (docs/openapi.yaml, Error.code). */
 #define E_UNAUTHORIZED  "unauthorized"
@@ -81,21 +81,21 @@ static bool fail(api_error_t *e, int status, const char *code, const char *field
     return false;
 }
 
-/* Serialise @p root (stolen) into the response. */
+/* Serialise @p root (stolen) into the response (serve_json.h: what
+ * json_dumps writes, without printf for the answer's numbers). */
 static void respond_json(mm_httpd_response_t *resp, int status, json_t *root) {
     resp->status = status;
     resp->content_type = JSON_TYPE;
     mm_buf_reset(&resp->body);
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(REAL_DIGITS)) : NULL;
+    mm_err_t err = root ? mm_serve_json_dump(&resp->body, root) : MM_ERR_NOMEM;
     json_decref(root);
-    if (!text || mm_buf_append_str(&resp->body, text) || mm_buf_append_str(&resp->body, "\n")) {
+    if (err || mm_buf_append(&resp->body, "\n", 1)) {
         mm_buf_reset(&resp->body);
         resp->status = 500;
         mm_buf_append_str(&resp->body,
                           "{\"error\":{\"code\":\"internal\",\"message\":\"response too large "
                           "or out of memory\"}}\n");
     }
-    free(text);
 }
 
 static json_t *error_object(const api_error_t *e) {
