@@ -133,7 +133,8 @@ static void cache_drop(rows_cache_t *c) {
 /* Copy @p src's arrays into @p dst (zeroed). @returns false out of memory. */
 static bool rows_copy(mm_scoring_rows_t *dst, const mm_scoring_rows_t *src) {
     *dst = (mm_scoring_rows_t){.n = src->n, .n_observed = src->n_observed, .n_exog = src->n_exog};
-    size_t n = src->n ? src->n : 1;
+    if (src->n == 0) return true; /* an unknown key: no arrays, as read_store leaves them */
+    size_t n = src->n;
     dst->time_ms = malloc(n * sizeof(int64_t));
     dst->y = malloc(n * sizeof(double));
     dst->x = src->n_exog ? malloc(n * src->n_exog * sizeof(double)) : NULL;
