@@ -65,6 +65,23 @@ static const char *const apply_sql[] = {
     "ORDER BY t DESC LIMIT 1 OFFSET ?2 - 1)",
 };
 
+/* One cached read: a key's (entity's) rows as read with until_ms 0. */
+typedef struct cached_rows {
+    char *id; /* key '\0' entity '\0'; NULL = empty slot */
+    size_t id_len;
+    size_t bytes;
+    mm_scoring_rows_t rows;
+} cached_rows_t;
+
+/* The reads of hot keys kept in memory (mm_scoring_data_cache): direct-mapped
+ * slots, bounded in bytes, all dropped when the store's data version moves. */
+typedef struct rows_cache {
+    cached_rows_t *slots;
+    size_t n_slots; /* a power of two; 0 = no cache */
+    size_t bytes, max_bytes;
+    int64_t data_version;
+} rows_cache_t;
+
 struct mm_scoring_data {
     mm_db_t *db;
     const mm_spec_t *spec;
@@ -72,7 +89,15 @@ struct mm_scoring_data {
     mm_consumer_state_t *offsets;
     sqlite3_stmt *st_upsert;
     sqlite3_stmt *st_prune;
+    sqlite3_stmt *st_read;    /* a key's rows: prepared once, reset after each read */
+    sqlite3_stmt *st_version; /* PRAGMA data_version: changes when anyone commits */
+    rows_cache_t cache;
 };
+
+/* One key's (entity's) rows in time order, off the primary key. */
+#define READ_SQL                                                                                   \
+    "SELECT t, y, x, load_id FROM scoring_rows WHERE partition_key = ?1 AND entity = ?2 ORDER BY " \
+    "t"
 
 static sqlite3_stmt **apply_stmt(mm_scoring_data_t *sd, size_t i) {
     sqlite3_stmt **stmts[] = {&sd->st_upsert, &sd->st_prune};
@@ -86,6 +111,94 @@ void mm_scoring_rows_clear(mm_scoring_rows_t *rows) {
     free(rows->x);
     free(rows->load_id);
     memset(rows, 0, sizeof(*rows));
+}
+
+static size_t rows_bytes(const mm_scoring_rows_t *r) {
+    return sizeof(*r) + r->n * (sizeof(int64_t) + sizeof(double) * (1 + r->n_exog)) +
+           (r->load_id ? strlen(r->load_id) + 1 : 0);
+}
+
+static void slot_clear(rows_cache_t *c, cached_rows_t *slot) {
+    if (!slot->id) return;
+    c->bytes -= slot->bytes;
+    free(slot->id);
+    mm_scoring_rows_clear(&slot->rows);
+    memset(slot, 0, sizeof(*slot));
+}
+
+static void cache_drop(rows_cache_t *c) {
+    for (size_t i = 0; i < c->n_slots; i++) slot_clear(c, &c->slots[i]);
+}
+
+/* Copy @p src's arrays into @p dst (zeroed). @returns false out of memory. */
+static bool rows_copy(mm_scoring_rows_t *dst, const mm_scoring_rows_t *src) {
+    *dst = (mm_scoring_rows_t){.n = src->n, .n_observed = src->n_observed, .n_exog = src->n_exog};
+    if (src->n == 0) return true; /* an unknown key: no arrays, as read_store leaves them */
+    size_t n = src->n;
+    dst->time_ms = malloc(n * sizeof(int64_t));
+    dst->y = malloc(n * sizeof(double));
+    dst->x = src->n_exog ? malloc(n * src->n_exog * sizeof(double)) : NULL;
+    dst->load_id = src->load_id ? strdup(src->load_id) : NULL;
+    if (!dst->time_ms || !dst->y || (src->n_exog && !dst->x) || (src->load_id && !dst->load_id)) {
+        mm_scoring_rows_clear(dst);
+        return false;
+    }
+    memcpy(dst->time_ms, src->time_ms, src->n * sizeof(int64_t));
+    memcpy(dst->y, src->y, src->n * sizeof(double));
+    if (src->n_exog) memcpy(dst->x, src->x, src->n * src->n_exog * sizeof(double));
+    return true;
+}
+
+/* "key\0entity\0" into @p out (@p cap bytes); 0 when it does not fit. */
+static size_t cache_id(char *out, size_t cap, const char *key, const char *entity) {
+    size_t kl = strlen(key), el = strlen(entity);
+    if (kl + el + 2 > cap) return 0;
+    memcpy(out, key, kl + 1);
+    memcpy(out + kl + 1, entity, el + 1);
+    return kl + el + 2;
+}
+
+static size_t cache_slot(const rows_cache_t *c, const char *id, size_t len) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)id[i]) * 1099511628211ULL;
+    return (size_t)(h & (c->n_slots - 1));
+}
+
+/* Drop every cached read when the store changed since they were made. */
+static mm_err_t cache_check_version(mm_scoring_data_t *sd, char *errstr, size_t errstr_size) {
+    mm_err_t err = mm_db_step_row(sd->db, sd->st_version, errstr, errstr_size);
+    int64_t v = err == MM_OK ? sqlite3_column_int64(sd->st_version, 0) : -1;
+    sqlite3_reset(sd->st_version);
+    if (err)
+        return err == MM_ERR_NOT_FOUND
+                   ? mm_errf(MM_ERR_DB, errstr, errstr_size, "scoring data: no data_version")
+                   : err;
+    if (v != sd->cache.data_version) {
+        cache_drop(&sd->cache);
+        sd->cache.data_version = v;
+    }
+    return MM_OK;
+}
+
+mm_err_t mm_scoring_data_cache(mm_scoring_data_t *sd, size_t max_bytes, char *errstr,
+                               size_t errstr_size) {
+    if (sd->cache.n_slots)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "scoring data: the read cache is already set");
+    if (max_bytes == 0) return MM_OK;
+    size_t n = 64;
+    while (n < MM_SCORING_DATA_CACHE_SLOTS_MAX && n * MM_SCORING_DATA_CACHE_SLOT_BYTES < max_bytes)
+        n *= 2;
+    mm_err_t err =
+        mm_db_prepare(sd->db, &sd->st_version, "PRAGMA data_version", errstr, errstr_size);
+    if (err) return err;
+    sd->cache.slots = calloc(n, sizeof(*sd->cache.slots));
+    if (!sd->cache.slots)
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "scoring data: out of memory");
+    sd->cache.n_slots = n;
+    sd->cache.max_bytes = max_bytes;
+    sd->cache.data_version = -1;
+    return MM_OK;
 }
 
 mm_scoring_data_t *mm_scoring_data_open(const char *path, const mm_spec_t *spec,
@@ -103,6 +216,7 @@ mm_scoring_data_t *mm_scoring_data_open(const char *path, const mm_spec_t *spec,
         goto fail;
     for (size_t i = 0; i < MM_ARRAY_SIZE(apply_sql); i++)
         if (mm_db_prepare(sd->db, apply_stmt(sd, i), apply_sql[i], errstr, errstr_size)) goto fail;
+    if (mm_db_prepare(sd->db, &sd->st_read, READ_SQL, errstr, errstr_size)) goto fail;
     mm_consumer_state_config_t offsets = {.table = MM_SCORING_DATA_OFFSETS_TABLE,
                                           .service = service,
                                           .deadletter_cap =
@@ -119,6 +233,10 @@ void mm_scoring_data_close(mm_scoring_data_t *sd) {
     if (!sd) return;
     mm_consumer_state_destroy(sd->offsets);
     for (size_t i = 0; i < MM_ARRAY_SIZE(apply_sql); i++) sqlite3_finalize(*apply_stmt(sd, i));
+    sqlite3_finalize(sd->st_read);
+    sqlite3_finalize(sd->st_version);
+    cache_drop(&sd->cache);
+    free(sd->cache.slots);
     mm_db_close(sd->db);
     free(sd);
 }
@@ -194,6 +312,7 @@ mm_err_t mm_scoring_data_apply(mm_scoring_data_t *sd, const char *topic, int32_t
             mm_consumer_state_store(sd->offsets, topic, partition, offset + 1, errstr, errstr_size);
     if (!err) err = mm_db_commit(sd->db, errstr, errstr_size);
     if (err) mm_db_rollback(sd->db);
+    cache_drop(&sd->cache); /* data_version moves only for other connections' commits */
     return err;
 }
 
@@ -231,16 +350,18 @@ mm_err_t mm_scoring_data_read(mm_scoring_data_t *sd, const char *key, int64_t un
     return mm_scoring_data_read_entity(sd, key, "", until_ms, rows, errstr, errstr_size);
 }
 
-mm_err_t mm_scoring_data_read_entity(mm_scoring_data_t *sd, const char *key, const char *entity,
-                                     int64_t until_ms, mm_scoring_rows_t *rows, char *errstr,
-                                     size_t errstr_size) {
+static mm_err_t read_store(mm_scoring_data_t *sd, const char *key, const char *entity,
+                           int64_t until_ms, mm_scoring_rows_t *rows, char *errstr,
+                           size_t errstr_size) {
     memset(rows, 0, sizeof(*rows));
     rows->n_exog = sd->spec->n_feature_columns;
-    sqlite3_stmt *st = NULL;
-    mm_err_t err = mm_db_query(sd->db, &st, errstr, errstr_size,
-                               "SELECT t, y, x, load_id FROM scoring_rows WHERE partition_key = ?1 "
-                               "AND entity = ?2 ORDER BY t",
-                               "tt", key, entity ? entity : "");
+    /* The statement is the store's own (a serving worker reads with it per
+     * request): bound and stepped here, reset and unbound before returning. */
+    sqlite3_stmt *st = sd->st_read;
+    mm_err_t err = MM_OK;
+    if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, entity ? entity : "", -1, SQLITE_STATIC) != SQLITE_OK)
+        err = mm_db_err(sd->db, "bind", errstr, errstr_size);
     size_t cap = 0, planned = 0;
     int64_t newest_observed = -1;
     while (err == MM_OK && (err = mm_db_step_row(sd->db, st, errstr, errstr_size)) == MM_OK) {
@@ -259,13 +380,47 @@ mm_err_t mm_scoring_data_read_entity(mm_scoring_data_t *sd, const char *key, con
             break; /* no horizon reaches further */
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (err == MM_ERR_NOT_FOUND) err = MM_OK;
     if (err) {
         mm_scoring_rows_clear(rows);
         return err;
     }
     rows->n_observed = (size_t)(newest_observed + 1);
+    return MM_OK;
+}
+
+mm_err_t mm_scoring_data_read_entity(mm_scoring_data_t *sd, const char *key, const char *entity,
+                                     int64_t until_ms, mm_scoring_rows_t *rows, char *errstr,
+                                     size_t errstr_size) {
+    if (!entity) entity = "";
+    rows_cache_t *c = &sd->cache;
+    char id[MM_SCORING_DATA_CACHE_ID_MAX];
+    size_t id_len = c->n_slots && until_ms == 0 ? cache_id(id, sizeof(id), key, entity) : 0;
+    if (!id_len) return read_store(sd, key, entity, until_ms, rows, errstr, errstr_size);
+    mm_err_t err = cache_check_version(sd, errstr, errstr_size);
+    if (err) return err;
+    cached_rows_t *slot = &c->slots[cache_slot(c, id, id_len)];
+    if (slot->id && slot->id_len == id_len && memcmp(slot->id, id, id_len) == 0) {
+        if (rows_copy(rows, &slot->rows)) return MM_OK;
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: scoring data too large", key);
+    }
+    err = read_store(sd, key, entity, 0, rows, errstr, errstr_size);
+    if (err) return err;
+    slot_clear(c, slot);
+    size_t bytes = rows_bytes(rows) + id_len;
+    if (c->bytes + bytes > c->max_bytes) return MM_OK; /* over the bound: not kept */
+    slot->id = malloc(id_len);
+    if (!slot->id || !rows_copy(&slot->rows, rows)) {
+        free(slot->id);
+        memset(slot, 0, sizeof(*slot));
+        return MM_OK; /* the answer stands; only the cache went without */
+    }
+    memcpy(slot->id, id, id_len);
+    slot->id_len = id_len;
+    slot->bytes = bytes;
+    c->bytes += bytes;
     return MM_OK;
 }
 

@@ -36,6 +36,12 @@
 /* Most planned rows read for one key (the longest horizon a forecast takes). */
 #define MM_SCORING_DATA_MAX_PLANNED 100000
 
+/* The read cache (mm_scoring_data_cache): slots per expected bytes, most
+ * slots, and the longest key + entity it keeps. */
+#define MM_SCORING_DATA_CACHE_SLOT_BYTES 1024
+#define MM_SCORING_DATA_CACHE_SLOTS_MAX  (1u << 16)
+#define MM_SCORING_DATA_CACHE_ID_MAX     512
+
 typedef struct mm_scoring_data mm_scoring_data_t;
 
 /** One key's scoring data as read for scoring, in time order. */
@@ -63,6 +69,17 @@ void mm_scoring_rows_clear(mm_scoring_rows_t *rows);
 mm_scoring_data_t *mm_scoring_data_open(const char *path, const mm_spec_t *spec,
                                         size_t keep_observed, const char *service, char *errstr,
                                         size_t errstr_size);
+
+/**
+ * @brief Keep the reads of hot keys in memory (a serving worker's handle),
+ * up to @p max_bytes (0 = none, the default): a read with until_ms 0 of a key
+ * read before is answered from memory, with the same rows, as long as nobody
+ * committed to the store since (SQLite's data_version, checked per read: any
+ * applied observation batch drops the whole cache). Reads with an as-of are
+ * never cached. Call once, before the first read.
+ */
+mm_err_t mm_scoring_data_cache(mm_scoring_data_t *sd, size_t max_bytes, char *errstr,
+                               size_t errstr_size);
 
 /** @brief Close the store. Accepts NULL. */
 void mm_scoring_data_close(mm_scoring_data_t *sd);

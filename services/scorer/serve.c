@@ -217,6 +217,13 @@ mm_serve_t *mm_serve_new(mm_scorer_t *s, const mm_serve_config_t *cfg, char *err
                                      s->cfg.keep_observed ? s->cfg.keep_observed
                                                           : MM_SCORING_DATA_DEFAULT_KEEP,
                                      MM_SCORER_SERVICE_NAME, errstr, errstr_size);
+        if (w->sd && mm_scoring_data_cache(w->sd,
+                                           sv->cfg.rows_cache_bytes ? sv->cfg.rows_cache_bytes
+                                                                    : MM_SERVE_DEFAULT_ROWS_CACHE,
+                                           errstr, errstr_size)) {
+            sv->n_workers++;
+            goto fail;
+        }
         if (w->sd) w->blob = mm_blob_new(s->cfg.blob_url, &s->cfg.blob_opts, errstr, errstr_size);
         if (!w->sd || !w->blob) {
             sv->n_workers++;

@@ -34,8 +34,9 @@
 #define MM_SERVE_DEFAULT_MAX_KEYS     100  /* keys in one request */
 #define MM_SERVE_DEFAULT_MAX_HORIZON  1000 /* forecast steps in one answer */
 #define MM_SERVE_DEFAULT_WORKERS      4
-#define MM_SERVE_DEFAULT_FAILURE_HOLD 5000 /* ms a failed artifact load is held */
-#define MM_SERVE_KEY_MAX              1024 /* bytes of a canonical partition key */
+#define MM_SERVE_DEFAULT_ROWS_CACHE   (4u << 20) /* bytes of scoring-data reads per worker */
+#define MM_SERVE_DEFAULT_FAILURE_HOLD 5000       /* ms a failed artifact load is held */
+#define MM_SERVE_KEY_MAX              1024       /* bytes of a canonical partition key */
 
 typedef struct mm_serve mm_serve_t;
 
@@ -44,6 +45,8 @@ typedef struct mm_serve_config {
     size_t max_horizon;      /* 0 = MM_SERVE_DEFAULT_MAX_HORIZON */
     unsigned workers;        /* concurrent answers (HTTP threads); 0 = MM_SERVE_DEFAULT_WORKERS */
     int64_t failure_hold_ms; /* a failed load answers at once for this long; <0: 0, 0: default */
+    size_t rows_cache_bytes; /* per worker, hot keys' scoring data kept in memory
+                                (mm_scoring_data_cache); 0 = MM_SERVE_DEFAULT_ROWS_CACHE */
     const mm_serve_tokens_t *tokens; /* borrowed; NULL or empty: no authentication */
     mm_metrics_t *metrics;           /* borrowed; NULL: no metrics */
 } mm_serve_config_t;

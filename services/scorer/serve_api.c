@@ -22,6 +22,7 @@
 #include "mm/log.h"
 #include "mm/util.h"
 #include "serve.h"
+#include "serve_json.h"
 
 #define JSON_TYPE        "application/json"
 #define FIELD_MAX        160
@@ -31,7 +32,6 @@
 #define MAX_PREDICT_ROWS 10000 /* telemetry rows in one /v1/predict request */
 #define MODELS_PREFIX    "/v1/models/"
 #define MS_PER_DAY       86400000LL
-#define REAL_DIGITS      10 /* significant digits of numbers in answers */
 
 /* Stable error codes (docs/openapi.yaml, Error.code). */
 #define E_UNAUTHORIZED  "unauthorized"
@@ -81,21 +81,21 @@ static bool fail(api_error_t *e, int status, const char *code, const char *field
     return false;
 }
 
-/* Serialise @p root (stolen) into the response. */
+/* Serialise @p root (stolen) into the response (serve_json.h: what
+ * json_dumps writes, without printf for the answer's numbers). */
 static void respond_json(mm_httpd_response_t *resp, int status, json_t *root) {
     resp->status = status;
     resp->content_type = JSON_TYPE;
     mm_buf_reset(&resp->body);
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(REAL_DIGITS)) : NULL;
+    mm_err_t err = root ? mm_serve_json_dump(&resp->body, root) : MM_ERR_NOMEM;
     json_decref(root);
-    if (!text || mm_buf_append_str(&resp->body, text) || mm_buf_append_str(&resp->body, "\n")) {
+    if (err || mm_buf_append(&resp->body, "\n", 1)) {
         mm_buf_reset(&resp->body);
         resp->status = 500;
         mm_buf_append_str(&resp->body,
                           "{\"error\":{\"code\":\"internal\",\"message\":\"response too large "
                           "or out of memory\"}}\n");
     }
-    free(text);
 }
 
 static json_t *error_object(const api_error_t *e) {
@@ -118,9 +118,14 @@ static json_t *str_or_null(const char *s) {
     return s ? json_string(s) : json_null();
 }
 
+/* Write @p v (0 <= v < 10^width) as @p width decimal digits at @p out. */
+static void put_digits(char *out, int v, int width) {
+    for (int i = width - 1; i >= 0; i--, v /= 10) out[i] = (char)('0' + v % 10);
+}
+
 /* ISO 8601 UTC, or null for a missing time (< 0): "2024-03-01T00:00:00Z",
  * with milliseconds only when there are some. Formatted by hand: a forecast
- * has one per step, and strftime is a large share of a request's time. */
+ * has one per step, and strftime/printf are a large share of a request's time. */
 static json_t *time_json(int64_t ms) {
     if (ms < 0) return json_null();
     int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
@@ -128,14 +133,21 @@ static json_t *time_json(int64_t ms) {
     mm_civil_from_days(days, &year, &month, &day);
     if (year < 0 || year > 9999) return json_null();
     int secs = (int)(rem / 1000), frac = (int)(rem % 1000);
-    char text[TIME_TEXT_MAX];
-    snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day, secs / 3600,
-             secs / 60 % 60, secs % 60);
-    if (frac)
-        snprintf(text + 19, sizeof(text) - 19, ".%03dZ", frac);
-    else
-        memcpy(text + 19, "Z", 2);
-    return json_string(text);
+    char text[TIME_TEXT_MAX] = "0000-00-00T00:00:00";
+    put_digits(text, year, 4);
+    put_digits(text + 5, month, 2);
+    put_digits(text + 8, day, 2);
+    put_digits(text + 11, secs / 3600, 2);
+    put_digits(text + 14, secs / 60 % 60, 2);
+    put_digits(text + 17, secs % 60, 2);
+    size_t n = 19;
+    if (frac) {
+        text[n++] = '.';
+        put_digits(text + n, frac, 3);
+        n += 3;
+    }
+    text[n++] = 'Z';
+    return json_stringn_nocheck(text, n);
 }
 
 /* A time given as the spec's time text or as epoch milliseconds. */

@@ -309,3 +309,72 @@ Test(scoring_data, a_store_written_before_entities_keeps_its_rows_at_entity_none
     cr_expect_str_eq(rows.load_id, "load-0");
     mm_scoring_rows_clear(&rows);
 }
+
+/* ------------------------------------------------------------ the read cache */
+
+static void expect_same_rows(const mm_scoring_rows_t *a, const mm_scoring_rows_t *b) {
+    cr_assert_eq(a->n, b->n);
+    cr_expect_eq(a->n_observed, b->n_observed);
+    cr_assert_eq(a->n_exog, b->n_exog);
+    for (size_t i = 0; i < a->n; i++) {
+        cr_expect_eq(a->time_ms[i], b->time_ms[i]);
+        cr_expect(a->y[i] == b->y[i] || (isnan(a->y[i]) && isnan(b->y[i])), "row %zu", i);
+        for (size_t j = 0; j < a->n_exog; j++)
+            cr_expect_eq(a->x[i * a->n_exog + j], b->x[i * b->n_exog + j]);
+    }
+    cr_expect_str_eq(a->load_id ? a->load_id : "(null)", b->load_id ? b->load_id : "(null)");
+}
+
+Test(scoring_data, cached_reads_are_the_stored_rows_and_follow_every_commit) {
+    apply(make_batch(KEY, 8, 0, 6, "load-1"), 0);
+    apply(make_batch(OTHER, 3, 0, 9, "load-o"), 1);
+    mm_scoring_data_t *uncached =
+        mm_scoring_data_open(path, &spec, KEEP, "mm-scorer", errstr, sizeof(errstr));
+    cr_assert_not_null(uncached, "%s", errstr);
+    cr_assert_eq(mm_scoring_data_cache(sd, 1 << 20, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    mm_scoring_rows_t want, got, again;
+    cr_assert_eq(mm_scoring_data_read(uncached, KEY, 0, &want, errstr, sizeof(errstr)), MM_OK);
+    read_key(KEY, 0, &got);
+    read_key(KEY, 0, &again);
+    expect_same_rows(&got, &want);
+    expect_same_rows(&again, &want);
+    cr_expect_eq(want.n_observed, 6);
+    mm_scoring_rows_clear(&again);
+    /* an as-of read is not the cached one */
+    read_key(KEY, 3 * DAY_MS, &again);
+    cr_expect_eq(again.n_observed, 4);
+    mm_scoring_rows_clear(&again);
+    /* another connection commits: the next read sees it */
+    cr_assert_eq(mm_scoring_data_apply(uncached, NULL, 0, 0,
+                                       &make_batch(KEY, 2, 6, 99, "load-2")->b, errstr,
+                                       sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    read_key(KEY, 0, &again);
+    cr_expect_eq(again.n_observed, 8, "the observations another connection applied");
+    cr_expect_str_eq(again.load_id, "load-2");
+    mm_scoring_rows_clear(&again);
+    /* this handle commits: the next read sees it too */
+    apply(make_batch(KEY, 1, 8, 99, "load-3"), 2);
+    read_key(KEY, 0, &again);
+    cr_expect_eq(again.n_observed, 9, "the observations this handle applied");
+    cr_expect_str_eq(again.load_id, "load-3");
+    mm_scoring_rows_clear(&again);
+    read_key(OTHER, 0, &again);
+    cr_expect_eq(again.n, 3);
+    mm_scoring_rows_clear(&again);
+    mm_scoring_rows_clear(&got);
+    mm_scoring_rows_clear(&want);
+    mm_scoring_data_close(uncached);
+}
+
+Test(scoring_data, a_cache_too_small_for_a_key_still_answers) {
+    apply(make_batch(KEY, 8, 0, 6, "load-1"), 0);
+    cr_assert_eq(mm_scoring_data_cache(sd, 64, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    for (int i = 0; i < 3; i++) {
+        mm_scoring_rows_t rows;
+        read_key(KEY, 0, &rows);
+        cr_expect_eq(rows.n, 8);
+        cr_expect_eq(rows.n_observed, 6);
+        mm_scoring_rows_clear(&rows);
+    }
+}

@@ -552,3 +552,50 @@ Test(serve, a_key_with_entity_columns_is_answered_per_entity) {
     cr_expect_eq(seen, 2, "both entities answered: %s", json_dumps(o, 0));
     json_decref(o);
 }
+
+/* Apply one more observed day (@p day) of @p key to the store the server reads. */
+static void add_observed_day(const char *key, int day) {
+    char errstr[1024];
+    mm_scoring_data_t *sd =
+        mm_scoring_data_open(fx.state_path, &fx.spec, 400, "mm-scorer", errstr, sizeof(errstr));
+    cr_assert_not_null(sd, "%s", errstr);
+    int64_t t = day * SFX_DAY_MS;
+    double y = sfx_sales_of(day, 2.0), price = sfx_price_of(day);
+    mm_obs_column_t col = {.name = "price", .values = &price};
+    mm_observation_batch_t b = {.dataset = "sales",
+                                .spec_hash = fx.spec.hash,
+                                .partition_key = key,
+                                .load_id = "load-2",
+                                .n_rows = 1,
+                                .time_ms = &t,
+                                .target = &y,
+                                .n_columns = 1,
+                                .columns = &col};
+    cr_assert_eq(mm_scoring_data_apply(sd, NULL, 0, 0, &b, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    mm_scoring_data_close(sd);
+}
+
+Test(serve, repeated_forecasts_are_identical_and_see_new_observations) {
+    const char *body = "{\"key\": \"" SFX_KEY "\"}";
+    char *first = NULL;
+    cr_assert_eq(sfx_request(&fx, "POST", FC, body, NULL, &first), 200);
+    for (int i = 0; i < 20; i++) {
+        char *again = NULL;
+        cr_assert_eq(sfx_request(&fx, "POST", FC, body, NULL, &again), 200);
+        cr_assert_str_eq(again, first, "request %d answers the same as the first", i);
+        free(again);
+    }
+    free(first);
+    add_observed_day(SFX_KEY, SFX_DAYS);
+    json_t *o;
+    cr_assert_eq(post(FC, body, &o), 200);
+    char watermark[40], next[40];
+    sfx_day_iso(SFX_DAYS, watermark, sizeof(watermark));
+    sfx_day_iso(SFX_DAYS + 1, next, sizeof(next));
+    cr_expect_str_eq(json_string_value(json_object_get(o, "data_watermark")), watermark,
+                     "an observation applied after the reads is in the next answer");
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(o, "times"), 0)), next);
+    cr_expect_str_eq(json_string_value(json_object_get(o, "load_id")), "load-2");
+    json_decref(o);
+}
