@@ -11,6 +11,7 @@
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/records.h"
+#include "mm/redact.h"
 #include "mm/util.h"
 
 volatile sig_atomic_t mm_service_stop = 0;
@@ -58,12 +59,14 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
     mm_conf_action_t action = MM_CONF_RUN;
     if (mm_conf_parse(schema, conf, argc, argv, kafka, positional, n_positional, &action, errstr,
                       sizeof(errstr))) {
+        mm_redact_into(errstr, errstr, sizeof(errstr));
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
         return config_error_status;
     }
     if (action == MM_CONF_EXIT_OK) return 0;
     mm_service_install_signals();
     if (mm_service_setup(schema->program, common, spec, bootstrap, errstr, sizeof(errstr))) {
+        mm_redact_into(errstr, errstr, sizeof(errstr));
         mm_log_error("config_invalid", "%s", errstr);
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
         return config_error_status;
@@ -114,7 +117,9 @@ mm_err_t mm_service_dead_letter_encode(const char *service,
     /* Encoding only reads the record: borrowed pointers are fine. */
     letter.service = service;
     letter.error_code = mm_err_name(code);
-    letter.reason = reason;
+    /* The reason is an error text: it may quote a URL or a value that holds a secret. */
+    char *redacted_reason = reason ? mm_redact(reason) : NULL;
+    letter.reason = reason ? (redacted_reason ? redacted_reason : MM_REDACTED) : NULL;
     letter.partition_key = partition_key;
     letter.source_topic = topic;
     letter.source_partition = topic ? source->partition : -1;
@@ -133,5 +138,6 @@ mm_err_t mm_service_dead_letter_encode(const char *service,
         letter.original_len = 0;
         err = mm_avro_encode_dead_letter(&letter, out, errstr, errstr_size);
     }
+    free(redacted_reason);
     return err;
 }

@@ -28,6 +28,7 @@
 #include "mm/conf.h"
 #include "mm/log.h"
 #include "mm/model.h"
+#include "mm/redact.h"
 #include "mm/util.h"
 #include "mmctl.h"
 
@@ -267,6 +268,12 @@ int main(int argc, char **argv) {
     }
     int rc = parse_args(n_opts, opt_argv, &o);
     if (rc >= 0) goto out;
+    /* No secret in any diagnostic: the blob key and SAS, and what the URLs carry. */
+    if (mm_redact_register(o.blob_key) || mm_redact_register(o.blob_sas) ||
+        mm_redact_register_url(o.blob_url)) {
+        rc = mmctl_fail(MM_ERR_NOMEM, "start", "cannot register the secrets for redaction");
+        goto out;
+    }
 
     const char *noun = n_words > 0 ? words[0] : NULL;
     const char *verb = n_words > 1 ? words[1] : NULL;
