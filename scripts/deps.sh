@@ -15,6 +15,7 @@ apt_packages=(
   libcriterion-dev
   nodejs npm jq python3
 )
+apt_packages+=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz): clang and its fuzzer runtime
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
   apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas)
 fi

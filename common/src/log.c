@@ -59,8 +59,8 @@ static void redact_fields(json_t *fields) {
     }
 }
 
-static void log_emit(mm_log_level_t level, const char *event, json_t *fields, const char *fmt,
-                     va_list ap) {
+__attribute__((format(printf, 4, 0))) static void
+log_emit(mm_log_level_t level, const char *event, json_t *fields, const char *fmt, va_list ap) {
     char msg[2048];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     mm_redact_into(msg, msg, sizeof(msg));
