@@ -16,7 +16,6 @@
 
 #include <curl/curl.h>
 
-
 static pthread_rwlock_t redact_lock = PTHREAD_RWLOCK_INITIALIZER;
 /* Longest first, so a secret that contains another is replaced whole. */
 static char *redact_values[MM_REDACT_MAX_SECRETS];

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/crash.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/records.h"
@@ -71,6 +72,7 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
         return config_error_status;
     }
+    mm_crash_points_init();
     return MM_SERVICE_RUN;
 }
 
