@@ -219,6 +219,7 @@ static void on_dead_letter(const mm_kafka_msg_t *msg, void *opaque) {
         snprintf(where, sizeof(where), "%s:%lld", d.source_file, (long long)d.source_line);
         input_row_t *row = mm_hashmap_get(by_line, where, strlen(where));
         cr_expect_not_null(row, "a dead letter for %s, which is no input row", where);
+        cr_expect(d.reason && *d.reason, "the dead letter for %s gives no reason", where);
         if (row) row->dead = true;
     }
     mm_dead_letter_clear(&d);
