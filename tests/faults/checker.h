@@ -27,6 +27,7 @@ typedef struct mmt_check_opts {
     int64_t keys;               /* keys in the input */
     bool scored;                /* the batch scorer ran: every key answered */
     const char *const *secrets; /* values no log may hold (NULL-terminated; may be NULL) */
+    int64_t artifacts_lost;     /* artifacts the scenario removed from the blob store */
 } mmt_check_opts_t;
 
 typedef struct mmt_check_result {
