@@ -168,7 +168,7 @@ static void out_append(out_text_t *out, const char *s, size_t n) {
         out->data = data;
         out->cap = cap;
     }
-    memcpy(out->data + out->len, s, n);
+    if (n > 0) memcpy(out->data + out->len, s, n); /* s may be NULL when n is 0 */
     out->len += n;
     out->data[out->len] = 0;
 }
