@@ -20,6 +20,7 @@ apt_packages+=(openssl)  # the serve TLS test makes a self-signed pair with the 
 apt_packages+=(libpq-dev postgresql)  # PostgreSQL sink (libpq) and the server its tests start
 apt_packages+=(chromium)  # the HTML report's rendering test (headless)
 apt_packages+=(zlib1g-dev)  # mm-trainer's history chunks (deflate)
+apt_packages+=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz): clang and its fuzzer runtime
 if [[ "${MM_DEPS_PYTHON:-0}" == 1 ]]; then
   apt_packages+=(python3-statsmodels python3-sklearn python3-xgboost python3-pandas python3-venv time)
 fi

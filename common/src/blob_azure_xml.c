@@ -128,7 +128,8 @@ static bool az_percent_decode_inplace(char *s) {
     for (char *p = s; *p; p++) {
         if (*p == '%') {
             int hi = az_hexval(p[1]), lo = hi >= 0 ? az_hexval(p[2]) : -1;
-            if (hi < 0 || lo < 0) return false;
+            /* %00 would cut the name short, as &#0; would: refused like it. */
+            if (hi < 0 || lo < 0 || hi * 16 + lo == 0) return false;
             *o++ = (char)(hi * 16 + lo);
             p += 2;
         } else {

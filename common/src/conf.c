@@ -1,7 +1,8 @@
 /*
  * conf.c - configuration driven by one declarative table per service (see
  * conf.h): defaults < MM_* environment < command-line flags, validation,
- * --help, --dump-config with secrets redacted, and the Markdown reference.
+ * --help, --dump-config with secrets redacted, the registration of every
+ * configured secret with the redaction (redact.h), and the Markdown reference.
  *
  * Runs once at start-up on a few dozen properties, so clarity wins over
  * speed: every lookup is a linear scan of the table.
@@ -15,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "mm/redact.h"
 #include "mm/util.h"
 
 extern char **environ;
@@ -464,6 +466,9 @@ mm_err_t mm_conf_parse(const mm_conf_schema_t *schema, void *cfg, int argc, char
         err = mm_errf(MM_ERR_CONFIG, errstr, errstr_size,
                       "%s: unexpected argument (this program takes none)", args[0]);
 
+    /* Every secret is known to the redaction before anything can print it. */
+    if (!err) err = mm_conf_register_secrets(schema, cfg, kafka, errstr, errstr_size);
+
     if (!err && dump) {
         /* --dump-config shows what is set, including what is still missing. */
         mm_conf_dump(schema, cfg, kafka, stdout);
@@ -496,7 +501,44 @@ void mm_conf_free(const mm_conf_schema_t *schema, void *cfg) {
     }
 }
 
+/* ---- secrets ------------------------------------------------------------------- */
+
+mm_err_t mm_conf_register_secrets(const mm_conf_schema_t *schema, const void *cfg,
+                                  const mm_kv_list_t *kafka, char *errstr, size_t errstr_size) {
+    if (!schema || !cfg) return MM_OK;
+    for (size_t i = 0; i < schema->n_props; i++) {
+        const mm_conf_prop_t *prop = &schema->props[i];
+        if (prop->type != MM_CONF_STR) continue;
+        const char *s = *(char *const *)field_const(cfg, prop);
+        if (!s || !*s) continue;
+        /* A secret property whole; any other string for what it may carry
+         * (a SAS inside --blob-url, a password inside a connection URL). */
+        mm_err_t err =
+            (prop->flags & MM_CONF_F_SECRET) ? mm_redact_register(s) : mm_redact_register_url(s);
+        if (err)
+            return mm_errf(err, errstr, errstr_size, "--%s: cannot register the secret (%s)",
+                           prop->name, err == MM_ERR_NOMEM ? "out of memory" : "too many secrets");
+    }
+    for (size_t i = 0; kafka && i < kafka->n; i++) {
+        const mm_kv_t *kv = &kafka->items[i];
+        mm_err_t err = mm_conf_kafka_is_secret(kv->key) ? mm_redact_register(kv->value)
+                                                        : mm_redact_register_url(kv->value);
+        if (err)
+            return mm_errf(err, errstr, errstr_size, "-X %s: cannot register the secret (%s)",
+                           kv->key, err == MM_ERR_NOMEM ? "out of memory" : "too many secrets");
+    }
+    return MM_OK;
+}
+
 /* ---- output -------------------------------------------------------------------- */
+
+/* A JSON string of @p s with anything secret inside it redacted; NULL on failure. */
+static json_t *redacted_string(const char *s) {
+    char *redacted = mm_redact(s);
+    json_t *value = redacted ? json_string(redacted) : json_string(MM_REDACTED);
+    free(redacted);
+    return value;
+}
 
 void mm_conf_dump(const mm_conf_schema_t *schema, const void *cfg, const mm_kv_list_t *kafka,
                   FILE *out) {
@@ -512,8 +554,10 @@ void mm_conf_dump(const mm_conf_schema_t *schema, const void *cfg, const mm_kv_l
             const char *s = *(char *const *)slot;
             if (!s || !*s)
                 value = json_null();
+            else if (prop->flags & MM_CONF_F_SECRET)
+                value = json_string(MM_REDACTED);
             else
-                value = json_string((prop->flags & MM_CONF_F_SECRET) ? "***" : s);
+                value = redacted_string(s);
             break;
         }
         case MM_CONF_INT:
@@ -537,7 +581,8 @@ void mm_conf_dump(const mm_conf_schema_t *schema, const void *cfg, const mm_kv_l
     json_t *kafka_obj = json_object();
     for (size_t i = 0; kafka && kafka_obj && i < kafka->n; i++) {
         const mm_kv_t *kv = &kafka->items[i];
-        json_t *value = json_string(mm_conf_kafka_is_secret(kv->key) ? "***" : kv->value);
+        json_t *value = mm_conf_kafka_is_secret(kv->key) ? json_string(MM_REDACTED)
+                                                         : redacted_string(kv->value);
         json_object_set_new(kafka_obj, kv->key, value ? value : json_null());
     }
     if (kafka_obj) json_object_set_new(root, "kafka", kafka_obj);

@@ -18,6 +18,8 @@
 
 #include <curl/curl.h>
 
+#include "mm/redact.h"
+
 struct mm_http {
     CURL *curl;
     char curl_err[CURL_ERROR_SIZE];
@@ -286,6 +288,8 @@ mm_err_t mm_http_perform(mm_http_t *http, const mm_http_request_t *req, mm_http_
         else
             err = mm_errf(MM_ERR_TRANSPORT, errstr, errstr_size, "%s %s: %s", req->method, req->url,
                           why);
+        /* The URL may carry a SAS token: keep it out of the error. */
+        mm_redact_into(errstr, errstr, errstr_size);
         long status = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
         resp->status = status;

@@ -1,6 +1,7 @@
 /*
  * log.c - JSON-lines logging on stderr (see log.h). Low volume by design:
- * per-row events are counted, not logged.
+ * per-row events are counted, not logged. Every line passes through the
+ * redaction (redact.h) before it is written: no secret reaches a log.
  */
 #include "mm/log.h"
 
@@ -13,6 +14,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "mm/redact.h"
 
 static char log_service[64] = "mm";
 static volatile int log_min_level = MM_LOG_INFO;
@@ -43,10 +46,24 @@ bool mm_log_enabled(mm_log_level_t level) {
     return (int)level >= log_min_level;
 }
 
-static void log_emit(mm_log_level_t level, const char *event, json_t *fields, const char *fmt,
-                     va_list ap) {
+/* String members before encoding, where a secret is still spelled as it was given
+ * (JSON escapes would hide one with a quote or backslash from the pass over the line). */
+static void redact_fields(json_t *fields) {
+    const char *name;
+    json_t *value;
+    json_object_foreach(fields, name, value) {
+        if (!json_is_string(value) || !mm_redact_needed(json_string_value(value))) continue;
+        char *redacted = mm_redact(json_string_value(value));
+        if (!redacted || json_string_set(value, redacted) != 0) json_string_set(value, MM_REDACTED);
+        free(redacted);
+    }
+}
+
+__attribute__((format(printf, 4, 0))) static void
+log_emit(mm_log_level_t level, const char *event, json_t *fields, const char *fmt, va_list ap) {
     char msg[2048];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    mm_redact_into(msg, msg, sizeof(msg));
 
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -67,11 +84,19 @@ static void log_emit(mm_log_level_t level, const char *event, json_t *fields, co
     json_object_set_new(line, "service", json_string(log_service));
     json_object_set_new(line, "event", json_string(event ? event : "log"));
     json_object_set_new(line, "msg", json_string_nocheck(msg));
-    if (fields && json_is_object(fields)) json_object_update(line, fields);
+    if (fields && json_is_object(fields)) {
+        redact_fields(fields);
+        json_object_update(line, fields);
+    }
     json_decref(fields);
 
-    char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *dumped = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(line);
+    if (!dumped) return;
+    /* The fields too: a URL or an error text carried in one is redacted here. A line that
+     * cannot be redacted (out of memory) is dropped rather than written as it is. */
+    char *text = mm_redact(dumped);
+    free(dumped);
     if (!text) return;
     size_t len = strlen(text);
     text[len] = '\n'; /* replaces NUL; write exactly len+1 bytes */

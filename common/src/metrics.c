@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/redact.h"
+
 #define DROPPED_NAME "mm_metrics_series_dropped_total"
 #define DROPPED_HELP                                                                               \
     "Metric updates dropped because the metric already had its maximum number of label-value "     \
@@ -312,7 +314,10 @@ static mm_err_t append_labels(mm_buf_t *out, const mm_metric_t *m, const series_
     mm_err_t err = mm_buf_append_str(out, "{");
     for (size_t j = 0; j < m->n_labels && !err; j++) {
         err = mm_buf_appendf(out, "%s%s=\"", j ? "," : "", m->label_names[j]);
-        if (!err) err = append_escaped(out, s->values[j], true);
+        /* A label value is data (a key, a name): redacted like a log line. */
+        char *value = err ? NULL : mm_redact(s->values[j]);
+        if (!err) err = append_escaped(out, value ? value : MM_REDACTED, true);
+        free(value);
         if (!err) err = mm_buf_append_str(out, "\"");
     }
     if (le && !err) err = mm_buf_appendf(out, "%sle=\"%s\"", m->n_labels ? "," : "", le);

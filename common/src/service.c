@@ -9,10 +9,12 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/crash.h"
 #include "mm/exit.h"
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/records.h"
+#include "mm/redact.h"
 #include "mm/schema_registry.h"
 #include "mm/util.h"
 #include "mm/version.h"
@@ -89,6 +91,7 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
     mm_conf_action_t action = MM_CONF_RUN;
     if (mm_conf_parse(schema, conf, argc, argv, kafka, positional, n_positional, &action, errstr,
                       sizeof(errstr))) {
+        mm_redact_into(errstr, errstr, sizeof(errstr));
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
         return MM_EXIT_USAGE;
     }
@@ -97,6 +100,7 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
     mm_err_t err =
         mm_service_setup(schema->program, common, spec, bootstrap, errstr, sizeof(errstr));
     if (err) {
+        mm_redact_into(errstr, errstr, sizeof(errstr));
         /* Only the schema registry is asked over the network here: not reaching it is a
          * runtime failure, everything else a configuration error. */
         bool runtime = mm_service_err_is_runtime(err);
@@ -104,6 +108,7 @@ int mm_service_start(const mm_conf_schema_t *schema, void *conf, mm_service_comm
         fprintf(stderr, "%s: %s\n", schema->program, errstr);
         return runtime ? MM_EXIT_FAILURE : MM_EXIT_CONFIG;
     }
+    mm_crash_points_init();
     return MM_SERVICE_RUN;
 }
 
@@ -150,7 +155,9 @@ mm_err_t mm_service_dead_letter_encode(const char *service,
     /* Encoding only reads the record: borrowed pointers are fine. */
     letter.service = service;
     letter.error_code = mm_err_name(code);
-    letter.reason = reason;
+    /* The reason is an error text: it may quote a URL or a value that holds a secret. */
+    char *redacted_reason = reason ? mm_redact(reason) : NULL;
+    letter.reason = reason ? (redacted_reason ? redacted_reason : MM_REDACTED) : NULL;
     letter.partition_key = partition_key;
     letter.source_topic = topic;
     letter.source_partition = topic ? source->partition : -1;
@@ -169,5 +176,6 @@ mm_err_t mm_service_dead_letter_encode(const char *service,
         letter.original_len = 0;
         err = mm_avro_encode_dead_letter(&letter, out, errstr, errstr_size);
     }
+    free(redacted_reason);
     return err;
 }

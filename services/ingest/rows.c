@@ -15,6 +15,7 @@
 
 #include "ingest_int.h"
 #include "mm/spec.h"
+#include "mm/util.h"
 
 #define ROWS_SHOWN_VALUE 64 /* bytes of a bad cell quoted in a reason */
 #define ROWS_MAX_ROLE    48 /* bytes of a column's role in the spec, e.g. "features.exogenous[3]" */
@@ -112,6 +113,13 @@ bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t 
         lens[i] = rec->lens[map->key[i]];
         if (lens[i] == 0) {
             snprintf(reason, reason_size, "empty key column \"%s\"", spec->key_columns[i]);
+            return false;
+        }
+        /* A key in another encoding (Latin-1) would become a key of its own. */
+        size_t bad;
+        if (!mm_utf8_valid(values[i], lens[i], &bad)) {
+            snprintf(reason, reason_size, "key column \"%s\" is not valid UTF-8 (byte %zu)",
+                     spec->key_columns[i], bad + 1);
             return false;
         }
     }

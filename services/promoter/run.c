@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/util.h"
 #include "promoter_int.h"
@@ -105,6 +106,9 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
                 return MM_OK;
             }
         }
+        /* Scenario 4 of docs/reliability.md: the decision is in the registry and its
+         * outbox, not yet published nor the offset stored. */
+        mm_crash_point("promoter_after_registry_commit");
         /* The transaction is durable: mirror progress for lag monitoring. */
         mm_kafka_consumer_store_offset(consumer, msg.topic, msg.partition, msg.offset + 1);
         dirty = true;

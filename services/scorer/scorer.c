@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/model.h"
 #include "mm/service.h"
@@ -321,11 +322,14 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
             const char *key = rk.keys[j];
             mm_scorer_key_entry_t *e = mm_hashmap_get(s->by_key, key, strlen(key));
             err = mm_scorer__answer_key(s, key, e ? &e->decision : NULL, &run, errstr, errstr_size);
+            mm_crash_point("scorer_after_answer"); /* mid-transaction (docs/reliability.md) */
         }
-        if (!err)
+        if (!err) {
             err = mm_scorer_sink_commit(s->sink, errstr, errstr_size);
-        else
+            if (!err) mm_crash_point("scorer_after_sink_commit"); /* predictions not flushed */
+        } else {
             mm_scorer_sink_rollback(s->sink);
+        }
         mm_kafka_producer_poll(s->producer, 0);
     }
     run_keys_free(&rk);

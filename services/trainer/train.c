@@ -18,6 +18,7 @@
 
 #include "mm/avro.h"
 #include "mm/blob_layout.h"
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/model.h"
 #include "mm/series.h"
@@ -124,9 +125,12 @@ static mm_err_t write_artifact(train_job_t *job) {
                  mm_err2str(err));
         return err;
     }
-    return mm_blob_put_immutable(job->blob, job->artifact_uri, job->result.artifact,
-                                 job->result.artifact_len, job->sha, job->errstr,
-                                 sizeof(job->errstr));
+    err =
+        mm_blob_put_immutable(job->blob, job->artifact_uri, job->result.artifact,
+                              job->result.artifact_len, job->sha, job->errstr, sizeof(job->errstr));
+    /* Scenario 3 of docs/reliability.md: the artifact is stored, the model not recorded. */
+    if (!err) mm_crash_point("trainer_after_blob_put");
+    return err;
 }
 
 static void metrics_to_records(const mm_metrics_t *m, mm_metric_t *out, size_t *n_out) {

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/util.h"
 #include "trainer_int.h"
@@ -110,6 +111,8 @@ mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
             mm_kafka_consumer_poll(t->consumer, POLL_TIMEOUT_MS, &msg, errstr, sizeof(errstr));
         if (err == MM_OK) {
             if (mm_trainer__handle_message(t, &msg) == MM_OK) {
+                /* Scenario 2 of docs/reliability.md: state committed, Kafka offset not. */
+                mm_crash_point("trainer_after_state_commit");
                 mm_kafka_consumer_store_offset(t->consumer, msg.topic, msg.partition,
                                                msg.offset + 1);
             } else {

@@ -24,13 +24,14 @@ static char *path_in(const mmt_pipeline_t *p, const char *name) {
     return strdup(buf);
 }
 
-void mmt_pipeline_init_spec(mmt_pipeline_t *p, const char *tag, int partitions,
-                            const char *spec_json) {
+static void pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, bool control,
+                          const char *spec_json) {
     memset(p, 0, sizeof(*p));
     p->trainer = p->promoter = -1;
     p->dir = mmt_tmpdir(tag);
     cr_assert_not_null(p->dir, "cannot create a temporary directory");
-    mmt_broker_start(&p->broker, partitions);
+    mmt_broker_opts_t opts = {.partitions = partitions, .brokers = 1, .control = control};
+    mmt_broker_start_with(&p->broker, &opts);
     p->spec_path = path_in(p, "spec.json");
     cr_assert(mmt_write_file(p->spec_path, spec_json));
     char url[4200];
@@ -40,9 +41,28 @@ void mmt_pipeline_init_spec(mmt_pipeline_t *p, const char *tag, int partitions,
     cr_assert_eq(mm_avro_init(err, sizeof(err)), MM_OK, "%s", err);
 }
 
+void mmt_pipeline_init_spec(mmt_pipeline_t *p, const char *tag, int partitions,
+                            const char *spec_json) {
+    pipeline_init(p, tag, partitions, false, spec_json);
+}
+
+static void sales_spec(char *spec, size_t size, int horizon);
+
 void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int horizon) {
     char spec[2048];
-    snprintf(spec, sizeof(spec),
+    sales_spec(spec, sizeof(spec), horizon);
+    pipeline_init(p, tag, partitions, false, spec);
+}
+
+void mmt_pipeline_init_control(mmt_pipeline_t *p, const char *tag, int partitions, int horizon) {
+    char spec[2048];
+    sales_spec(spec, sizeof(spec), horizon);
+    pipeline_init(p, tag, partitions, true, spec);
+}
+
+/* The sales spec of the pipeline tests, forecasting @p horizon days. */
+static void sales_spec(char *spec, size_t size, int horizon) {
+    snprintf(spec, size,
              "{\n"
              "  \"name\": \"sales\",\n"
              "  \"task\": \"forecast\",\n"
@@ -63,7 +83,6 @@ void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int h
              "1.2}, \"margin\": 0.0, \"require_beats_baseline\": false}\n"
              "}\n",
              horizon);
-    mmt_pipeline_init_spec(p, tag, partitions, spec);
 }
 
 int64_t mmt_pipeline_generate(mmt_pipeline_t *p, int stores, int items, int days, int seed) {

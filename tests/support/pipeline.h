@@ -24,6 +24,9 @@ typedef struct mmt_pipeline {
 
 /** @brief Start a broker and write a sales spec (horizon @p horizon) into a fresh dir. */
 void mmt_pipeline_init(mmt_pipeline_t *p, const char *tag, int partitions, int horizon);
+/** @brief Like mmt_pipeline_init, with the broker's fault-injection control channel open
+ * (p->broker.control_file; mmt_broker_control()). */
+void mmt_pipeline_init_control(mmt_pipeline_t *p, const char *tag, int partitions, int horizon);
 /** @brief Like mmt_pipeline_init with the dataset spec given as JSON text. */
 void mmt_pipeline_init_spec(mmt_pipeline_t *p, const char *tag, int partitions,
                             const char *spec_json);

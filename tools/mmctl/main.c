@@ -33,6 +33,7 @@
 #include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/model.h"
+#include "mm/redact.h"
 #include "mm/util.h"
 #include "mm/version.h"
 #include "mmctl.h"
@@ -379,6 +380,13 @@ int main(int argc, char **argv) {
     char errstr[512];
     if (mm_kafka_set_topic_prefix(o.topic_prefix, errstr, sizeof(errstr)) != MM_OK) {
         rc = mmctl_fail(MM_ERR_CONFIG, "--topic-prefix", errstr);
+        goto out;
+    }
+    /* No secret in any diagnostic: the blob key and SAS, and what the URLs carry. */
+    if (mm_redact_register(o.blob_key) || mm_redact_register(o.blob_sas) ||
+        mm_redact_register_url(o.blob_url) || mm_redact_register_url(o.sink) ||
+        mm_redact_register(o.schema_registry_password)) {
+        rc = mmctl_fail(MM_ERR_NOMEM, "start", "cannot register the secrets for redaction");
         goto out;
     }
 

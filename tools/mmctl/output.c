@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "mm/redact.h"
 #include "mmctl.h"
 
 int mmctl_usage_error(const char *fmt, ...) {
@@ -34,7 +35,12 @@ static int exit_for(mm_err_t err) {
 }
 
 int mmctl_fail(mm_err_t err, const char *what, const char *why) {
-    fprintf(stderr, "mmctl: %s: %s\n", what, why);
+    char *what_shown = mm_redact(what);
+    char *why_shown = mm_redact(why);
+    fprintf(stderr, "mmctl: %s: %s\n", what_shown ? what_shown : MM_REDACTED,
+            why_shown ? why_shown : MM_REDACTED);
+    free(what_shown);
+    free(why_shown);
     return exit_for(err);
 }
 

@@ -94,7 +94,9 @@ mm_err_t mm_conf_parse(const mm_conf_schema_t *schema, void *cfg, int argc, char
 mm_err_t mm_conf_defaults(const mm_conf_schema_t *schema, void *cfg, char *errstr,
                           size_t errstr_size);
 
-/** @brief Print the effective configuration as JSON, secrets replaced by "***". */
+/** @brief Print the effective configuration as JSON, secrets replaced by "***": secret
+ * properties whole, and inside every other value what the redaction replaces (a SAS
+ * `sig` in --blob-url, a URL password, any registered secret). */
 void mm_conf_dump(const mm_conf_schema_t *schema, const void *cfg, const mm_kv_list_t *kafka,
                   FILE *out);
 /** @brief Print --help text. */
@@ -103,6 +105,17 @@ void mm_conf_help(const mm_conf_schema_t *schema, FILE *out);
 void mm_conf_markdown(const mm_conf_schema_t *schema, FILE *out);
 /** @brief Free the string fields of @p cfg and set them NULL (safe to call twice). */
 void mm_conf_free(const mm_conf_schema_t *schema, void *cfg);
+
+/**
+ * @brief Register with the redaction (redact.h) every secret of @p cfg: the
+ * values of MM_CONF_F_SECRET properties, secret librdkafka properties, and
+ * what other strings carry (a SAS `sig` or a password inside a URL).
+ * mm_conf_parse calls it; a program with its own argument parsing calls
+ * mm_redact_register itself.
+ * @returns MM_ERR_NOMEM or MM_ERR_CONFIG (too many secrets) with errstr.
+ */
+mm_err_t mm_conf_register_secrets(const mm_conf_schema_t *schema, const void *cfg,
+                                  const mm_kv_list_t *kafka, char *errstr, size_t errstr_size);
 
 /** @returns true if @p key names a secret librdkafka property (sasl.password, ...). */
 bool mm_conf_kafka_is_secret(const char *key);

@@ -23,6 +23,13 @@ void mm_hex(const uint8_t *bytes, size_t len, char *out);
 
 /** @brief Checked strtoll: whole string, no overflow. */
 bool mm_parse_i64(const char *s, int64_t *out);
+
+/**
+ * @brief Strict UTF-8 check of @p n bytes: no overlong forms, surrogates,
+ * code points past U+10FFFF, or NUL.
+ * @param bad receives the offset of the first bad byte (may be NULL).
+ */
+bool mm_utf8_valid(const void *text, size_t n, size_t *bad);
 /** @brief Checked strtod: whole string, finite or not as @p allow_nonfinite says. */
 bool mm_parse_double(const char *s, double *out, bool allow_nonfinite);
 /** @brief "true/false/1/0/yes/no/on/off" (case-insensitive). */

@@ -244,6 +244,7 @@ Test(blob_azure_xml, malformed_name_text_is_a_parse_error) {
         "<Name Encoded=\"true\">a%G1</Name>",
         "<Name Encoded=\"true\">a%4</Name>",
         "<Name Encoded=\"true\">a%</Name>",
+        "<Name Encoded=\"true\">a%00b</Name>",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char blob[256];
