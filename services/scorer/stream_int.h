@@ -37,7 +37,7 @@ typedef enum mm_scorer_stream_outcome {
     MM_STREAM_OK = 0,      /* answered by the champion */
     MM_STREAM_FALLBACK,    /* answered by the declared fallback, labelled */
     MM_STREAM_NO_MODEL,    /* answered "no model" */
-    MM_STREAM_ERROR,       /* answered with an error (model unusable, request rows) */
+    MM_STREAM_ERROR,       /* answered with an error (model unusable) */
     MM_STREAM_DUPLICATE,   /* already answered: nothing sent */
     MM_STREAM_DEAD_LETTER, /* unusable request: dead-lettered */
     MM_STREAM__N_OUTCOMES
