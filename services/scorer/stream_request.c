@@ -2,6 +2,10 @@
  * stream_request.c - one mm.score-requests record in mm-scorer's stream
  * mode: the request checked against the dataset spec, answered the way a
  * batch run answers its key (answer.c), and made durable effectively once.
+ * Rows the request carries (feature_names/time_ms/values) are applied as the
+ * HTTP API applies its covariates and rows (request_rows.c): planned
+ * exogenous values for the horizon (forecast) or telemetry to score
+ * (classify); rows that cannot apply are dead-lettered, naming the field.
  *
  * One request is one unit of work, committed in this order:
  *   1. the sink's upserts (keyed by key and target time, plus the key's
