@@ -2,7 +2,8 @@
  * test_stream_rows.c - rows carried by an mm.score-requests record in
  * mm-scorer's stream mode (services/scorer/request_rows.c, the same code the
  * HTTP API uses): planned covariates give the forecast the HTTP API gives for
- * the same covariates; rows that cannot apply to the key are dead-lettered
+ * the same covariates; telemetry rows of a classification request are what
+ * is scored, as through the HTTP API; rows that cannot apply to the key are dead-lettered
  * naming the field, and nothing of the request is answered.
  */
 #include <math.h>
@@ -15,7 +16,11 @@
 #include <sqlite3.h>
 
 #include "mm/avro.h"
+#include "mm/blob_layout.h"
+#include "mm/model.h"
+#include "mm/sha256.h"
 #include "mm/util.h"
+#include "scoring_data.h"
 #include "stream_int.h"
 #include "test_serve_fixture.h"
 
@@ -23,17 +28,16 @@ static sfx_t fx;
 static mm_scorer_stream_t *stream;
 static int64_t next_offset;
 
-/* The fixture's champion decision, given to the scorer the way mm.decisions would. */
-static void give_scorer_the_decision(void) {
-    mm_model_decision_t d = sfx_train_decision(&fx, SFX_KEY, 100, 2.0, 1);
+/* @p d given to the scorer the way mm.decisions would. */
+static void give_scorer(const mm_model_decision_t *d) {
     mm_buf_t buf;
     mm_buf_init(&buf, MM_BUF_CAP_MESSAGE);
     char errstr[512];
-    cr_assert_eq(mm_avro_encode_model_decision(&d, &buf, errstr, sizeof(errstr)), MM_OK, "%s",
+    cr_assert_eq(mm_avro_encode_model_decision(d, &buf, errstr, sizeof(errstr)), MM_OK, "%s",
                  errstr);
     mm_kafka_msg_t msg = {.topic = MM_TOPIC_DECISIONS,
-                          .key = SFX_KEY,
-                          .key_len = strlen(SFX_KEY),
+                          .key = d->partition_key,
+                          .key_len = strlen(d->partition_key),
                           .value = buf.data,
                           .value_len = buf.len,
                           .timestamp_ms = -1};
@@ -42,6 +46,11 @@ static void give_scorer_the_decision(void) {
                  MM_OK, "%s", errstr);
     cr_assert(applied);
     mm_buf_free(&buf);
+}
+
+static void give_scorer_the_decision(void) {
+    mm_model_decision_t d = sfx_train_decision(&fx, SFX_KEY, 100, 2.0, 1);
+    give_scorer(&d);
     mm_model_decision_clear(&d);
 }
 
@@ -317,4 +326,142 @@ Test(stream_rows, rows_that_cannot_apply_are_dead_lettered_naming_the_field) {
     mm_scorer_stream_stats(stream, &stats);
     cr_expect_eq(stats.dead_letters, (int64_t)MM_ARRAY_SIZE(cases) + 1);
     cr_expect_eq(stats.answered, 1);
+}
+
+/* ---- classify: telemetry rows in the request are what is scored */
+
+#define HOUR_MS 3600000LL
+#define HOURS   600
+#define MACHINE "machineID=1"
+
+static const char *const classify_spec =
+    "{\"name\": \"maint\", \"task\": \"classify\", \"key\": [\"machineID\"],\n"
+    " \"time\": {\"column\": \"datetime\", \"format\": \"%Y-%m-%d %H:%M:%S\", \"frequency\": "
+    "\"hour\"},\n"
+    " \"target\": {\"event_column\": \"failure\", \"lookahead\": 24},\n"
+    " \"features\": {\"exogenous\": [\"volt\"]}}\n";
+
+static int64_t ht[HOURS];
+static double hy[HOURS], volt[HOURS];
+
+/* Telemetry and a classifier trained on it (a failure every 100 hours; the
+ * voltage climbs in the day before one), known to serve and to the stream. */
+static void setup_classify(void) {
+    sfx_opts_t opts = {.spec_json = classify_spec};
+    sfx_init(&fx, &opts);
+    for (int h = 0; h < HOURS; h++) {
+        int to_failure = 100 - (h % 100);
+        ht[h] = h * HOUR_MS;
+        hy[h] = h % 100 == 99 ? 1.0 : 0.0;
+        volt[h] = 170.0 + (to_failure <= 24 ? 30.0 : 0.0) + (double)((h * 13) % 7);
+    }
+    char errstr[1024];
+    mm_scoring_data_t *sd =
+        mm_scoring_data_open(fx.state_path, &fx.spec, 400, "mm-scorer", errstr, sizeof(errstr));
+    cr_assert_not_null(sd, "%s", errstr);
+    mm_obs_column_t col = {.name = "volt", .values = volt};
+    mm_observation_batch_t b = {.dataset = "maint",
+                                .spec_hash = fx.spec.hash,
+                                .partition_key = MACHINE,
+                                .load_id = "load-1",
+                                .n_rows = HOURS,
+                                .time_ms = ht,
+                                .target = hy,
+                                .n_columns = 1,
+                                .columns = &col};
+    cr_assert_eq(mm_scoring_data_apply(sd, NULL, 0, 0, &b, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    mm_scoring_data_close(sd);
+    const double *exog[] = {volt};
+    mm_series_t series = {.n = HOURS, .time_ms = ht, .y = hy, .n_exog = 1, .exog = exog};
+    mm_train_result_t res = {0};
+    cr_assert_eq(mm_model_train(&fx.spec.model, &series, &res, errstr, sizeof(errstr)), MM_OK, "%s",
+                 errstr);
+    char sha[MM_SHA256_HEX_LEN + 1], cand[1024], prod[1024];
+    mm_sha256_hex(res.artifact, res.artifact_len, sha);
+    cr_assert_eq(mm_blob_layout_candidate(cand, sizeof(cand), "maint", MACHINE, sha), MM_OK);
+    cr_assert_eq(mm_blob_layout_production(cand, prod, sizeof(prod)), MM_OK);
+    mm_blob_t *blob = mm_blob_new(fx.blob_url, NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(blob, "%s", errstr);
+    cr_assert_eq(mm_blob_put_immutable(blob, prod, res.artifact, res.artifact_len, sha, errstr,
+                                       sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    mm_blob_destroy(blob);
+    mm_model_decision_t d = {.partition_key = strdup(MACHINE),
+                             .dataset = strdup("maint"),
+                             .spec_hash = strdup(fx.spec.hash),
+                             .reason = strdup("approved"),
+                             .candidate_train_id = strdup("train-maint-1"),
+                             .candidate_version = 4,
+                             .decision = MM_DECISION_APPROVED,
+                             .has_production = true,
+                             .production = {.train_id = strdup("train-maint-1"),
+                                            .version = 4,
+                                            .algorithm = strdup(mm_algo_name(res.algorithm)),
+                                            .artifact_uri = strdup(prod),
+                                            .artifact_sha256 = strdup(sha),
+                                            .artifact_size = (int64_t)res.artifact_len,
+                                            .data_end_ms = ht[HOURS - 1],
+                                            .n_rows = HOURS}};
+    mm_train_result_clear(&res);
+    give_scorer(&d);
+    cr_assert_eq(mm_serve_put_decision(fx.serve, &d), MM_OK);
+    mm_scorer_stream_opts_t sopts = {0};
+    stream = mm_scorer_stream_new(fx.scorer, &sopts, errstr, sizeof(errstr));
+    cr_assert_not_null(stream, "%s", errstr);
+    next_offset = 0;
+}
+
+TestSuite(stream_rows_classify, .init = setup_classify, .fini = teardown, .timeout = 120);
+
+/* The HTTP API's probability for MACHINE's rows at hours 744, 745 with volts @p v0, @p v1. */
+static double http_probability(int v0, int v1) {
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"key\": \"" MACHINE "\", \"rows\": ["
+             "{\"datetime\": \"1970-02-01 00:00:00\", \"volt\": %d},"
+             "{\"datetime\": \"1970-02-01 01:00:00\", \"volt\": %d}]}",
+             v0, v1);
+    char *text = NULL;
+    int status = sfx_request(&fx, "POST", "/v1/predict", body, NULL, &text);
+    cr_assert_eq(status, 200, "%s", text);
+    json_t *o = json_loads(text, 0, NULL);
+    cr_assert_not_null(o, "%s", text);
+    free(text);
+    double p = json_number_value(json_object_get(o, "probability"));
+    json_decref(o);
+    return p;
+}
+
+Test(stream_rows_classify, the_rows_in_the_request_are_scored) {
+    const char *names[] = {"volt"};
+    int64_t t[] = {744 * HOUR_MS, 745 * HOUR_MS}; /* 1970-02-01 00:00, 01:00 */
+    double low[] = {171, 172}, high[] = {201, 202};
+    mm_score_request_t r = {.request_id = "low",
+                            .partition_key = MACHINE,
+                            .n_features = 1,
+                            .feature_names = names,
+                            .n_rows = 2,
+                            .time_ms = t,
+                            .values = low};
+    consume_request(&r);
+    r.request_id = "high";
+    r.values = high;
+    consume_request(&r);
+    cr_assert_eq(outbox(MM_TOPIC_PREDICTIONS, 0, NULL, NULL), 2);
+    const int volts[2][2] = {{171, 172}, {201, 202}};
+    double prob[2];
+    for (int k = 0; k < 2; k++) {
+        mm_prediction_batch_t p = prediction(k);
+        cr_assert_eq(p.status, MM_PREDICTION_OK, "%s", p.message ? p.message : "");
+        cr_assert_eq(p.n, 1);
+        cr_expect_eq(p.time_ms[0], t[1], "as of the request's last row");
+        double http = http_probability(volts[k][0], volts[k][1]);
+        cr_expect(fabs(p.value[0] - http) <= 1e-9, "volts %d: stream %.15g, HTTP %.15g (10 digits)",
+                  volts[k][1], p.value[0], http);
+        prob[k] = p.value[0];
+        mm_prediction_batch_clear(&p);
+    }
+    cr_expect(fabs(prob[1] - prob[0]) > 1e-9, "the rows given are what is scored: %g vs %g",
+              prob[0], prob[1]);
 }
