@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mm/blob.h"
 #include "mm/conf.h"
 #include "mm/exit.h"
 #include "mm/httpd.h"
@@ -94,6 +95,8 @@ int main(int argc, char **argv) {
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     metrics = mm_metrics_new();
+    if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
     mm_trainer_config_t cfg = {
         .bootstrap = bootstrap,
         .kafka = &kafka,
@@ -128,6 +131,7 @@ int main(int argc, char **argv) {
     status = err ? MM_EXIT_FAILURE : MM_EXIT_OK;
 out:
     mm_httpd_destroy(httpd);
+    mm_blob_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     free(bootstrap);
     mm_spec_clear(&spec);
