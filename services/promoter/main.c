@@ -8,6 +8,7 @@
 
 #include "mm/blob.h"
 #include "mm/conf.h"
+#include "mm/consumer_state.h"
 #include "mm/exit.h"
 #include "mm/httpd.h"
 #include "mm/log.h"
@@ -69,6 +70,8 @@ int main(int argc, char **argv) {
     }
     if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
         mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
+    if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
     mm_promoter_config_t cfg = {
         .registry_path = conf.registry,
         .spec = &spec,
@@ -108,6 +111,7 @@ int main(int argc, char **argv) {
 out:
     mm_httpd_destroy(httpd);
     mm_blob_report_metrics(NULL, NULL, 0);
+    mm_dead_letter_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     free(bootstrap);
     mm_spec_clear(&spec);
