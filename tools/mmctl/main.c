@@ -100,7 +100,8 @@ static const char usage_text[] =
     "  --dry-run               topics init: print the plan, change nothing\n"
     "  --topic-prefix P        prefix of every topic and consumer group on the cluster\n"
     "                          (env MM_TOPIC_PREFIX; as the services use it)\n"
-    "  -X KEY=VALUE            librdkafka property (repeatable)\n"
+    "  -X KEY=VALUE            librdkafka property (repeatable; overrides the environment's\n"
+    "                          MM_KAFKA_<KEY>, e.g. MM_KAFKA_SASL_USERNAME = sasl.username)\n"
     "  --version               the version, git revision and library versions\n"
     "  -h, --help              this text\n"
     "\n"
@@ -184,6 +185,11 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
     o->limit = 100;
     o->replication = 1;
     o->format = OUT_TABLE;
+
+    /* librdkafka properties: MM_KAFKA_<KEY> as the services read them, then -X (wins). */
+    char kafka_err[256];
+    if (mm_conf_kafka_env(&o->kafka, kafka_err, sizeof(kafka_err)) != MM_OK)
+        return mmctl_fail(MM_ERR_NOMEM, "MM_KAFKA_*", kafka_err);
 
     int c;
     opterr = 0;

@@ -94,6 +94,14 @@ mm_err_t mm_conf_parse(const mm_conf_schema_t *schema, void *cfg, int argc, char
 mm_err_t mm_conf_defaults(const mm_conf_schema_t *schema, void *cfg, char *errstr,
                           size_t errstr_size);
 
+/**
+ * @brief The librdkafka properties of the environment, as services read them
+ * (MM_KAFKA_SASL_USERNAME=u -> sasl.username=u; empty values are unset),
+ * added to @p kafka in name order; for tools without a configuration table.
+ * @returns MM_OK; MM_ERR_NOMEM.
+ */
+mm_err_t mm_conf_kafka_env(mm_kv_list_t *kafka, char *errstr, size_t errstr_size);
+
 /** @brief Print the effective configuration as JSON, secrets replaced by "***". */
 void mm_conf_dump(const mm_conf_schema_t *schema, const void *cfg, const mm_kv_list_t *kafka,
                   FILE *out);
