@@ -363,6 +363,11 @@ Test(stream, answers_like_batch_once_per_request_and_dead_letters_malformed, .ti
     cr_expect(strstr(metrics, "mm_scorer_dead_letters_total{topic=\"mm.score-requests\"} 2\n"));
     cr_expect(strstr(metrics, "mm_scorer_production_keys 4\n"), "%s", metrics);
     cr_expect(strstr(metrics, "mm_scorer_consumer_lag_messages{topic=\"mm.score-requests\""));
+    /* Every service's own: dead letters by reason, blob requests (the models loaded). */
+    cr_expect(strstr(metrics, "mm_dead_letters_total{topic=\"mm.score-requests\",error=\""), "%s",
+              metrics);
+    cr_expect(strstr(metrics, "mm_blob_request_seconds_count{op=\"get\"} "), "%s", metrics);
+    cr_expect(strstr(metrics, "# TYPE mm_blob_errors_total counter"), "%s", metrics);
     free(metrics);
 
     /* It follows the scoring data: a newer observation applies to the next request. */
@@ -436,6 +441,11 @@ Test(stream, answers_like_batch_once_per_request_and_dead_letters_malformed, .ti
               "trainer lag: %s", tm ? tm : "");
     cr_expect(tm && strstr(tm, "mm_trainer_consumer_lag_messages{topic=\"mm.observations\","
                                "partition=\"1\"} 0\n"));
+    cr_expect(tm && strstr(tm, "mm_dead_letters_total{topic=\"mm.observations\",error="
+                               "\"MM_ERR_SCHEMA\"} 1\n"),
+              "trainer dead letters by topic and reason: %s", tm ? tm : "");
+    cr_expect(tm && strstr(tm, "mm_blob_request_seconds_count{op=\"put\"} "),
+              "trainer blob requests (artifacts stored): %s", tm ? tm : "");
     free(tm);
     mm_kafka_producer_destroy(prod, 5000);
 
