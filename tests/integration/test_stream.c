@@ -383,6 +383,8 @@ Test(stream, answers_like_batch_once_per_request_and_dead_letters_malformed, .ti
     cr_expect(strstr(metrics, "mm_dead_letters_total{topic=\"mm.score-requests\",error=\""), "%s",
               metrics);
     cr_expect(strstr(metrics, "mm_blob_request_seconds_count{op=\"get\"} "), "%s", metrics);
+    cr_expect(strstr(metrics, "mm_scorer_observation_rows_total "), "%s", metrics);
+    cr_expect(!strstr(metrics, "mm_scorer_observation_rows_total 0\n"), "%s", metrics);
     cr_expect(strstr(metrics, "# TYPE mm_blob_errors_total counter"), "%s", metrics);
     free(metrics);
 
