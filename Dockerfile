@@ -18,7 +18,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev \
-      libnlopt-dev liblapacke-dev libopenblas-dev libxgboost-dev libmicrohttpd-dev libpq-dev \
+      libnlopt-dev liblapacke-dev libopenblas-dev libxgboost-dev libmicrohttpd-dev libpq-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -51,7 +51,7 @@ LABEL org.opencontainers.image.title="manymodels" \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libavro23 libjansson4 libcurl4 libssl3 libsqlite3-0 \
-      libnlopt0 liblapacke libopenblas0-pthread libxgboost0 libmicrohttpd12 libpq5 \
+      libnlopt0 liblapacke libopenblas0-pthread libxgboost0 libmicrohttpd12 libpq5 zlib1g \
       tini curl ca-certificates sqlite3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 mm \

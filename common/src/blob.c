@@ -76,6 +76,40 @@ void mm_blob_set_list_page_size(mm_blob_t *blob, int page_size) {
         blob->ops->set_list_page_size(blob->backend, page_size);
 }
 
+/* The backend's requests, timed and counted for /metrics (blob_metrics.c). */
+static mm_err_t op_put(mm_blob_t *blob, const char *name, const void *data, size_t len, int flags,
+                       char *errstr, size_t errstr_size) {
+    int64_t t0 = mm_blob__clock_ns();
+    return mm_blob__observe(
+        "put", t0, blob->ops->put(blob->backend, name, data, len, flags, errstr, errstr_size));
+}
+
+static mm_err_t op_get(mm_blob_t *blob, const char *name, mm_buf_t *out, char *errstr,
+                       size_t errstr_size) {
+    int64_t t0 = mm_blob__clock_ns();
+    return mm_blob__observe("get", t0,
+                            blob->ops->get(blob->backend, name, out, errstr, errstr_size));
+}
+
+static mm_err_t op_list(mm_blob_t *blob, const char *prefix, mm_blob_list_cb_t *cb, void *opaque,
+                        char *errstr, size_t errstr_size) {
+    int64_t t0 = mm_blob__clock_ns();
+    return mm_blob__observe(
+        "list", t0, blob->ops->list(blob->backend, prefix, cb, opaque, errstr, errstr_size));
+}
+
+static mm_err_t op_del(mm_blob_t *blob, const char *name, char *errstr, size_t errstr_size) {
+    int64_t t0 = mm_blob__clock_ns();
+    return mm_blob__observe("delete", t0, blob->ops->del(blob->backend, name, errstr, errstr_size));
+}
+
+static mm_err_t op_copy(mm_blob_t *blob, const char *src, const char *dst, int flags, char *errstr,
+                        size_t errstr_size) {
+    int64_t t0 = mm_blob__clock_ns();
+    return mm_blob__observe("copy", t0,
+                            blob->ops->copy(blob->backend, src, dst, flags, errstr, errstr_size));
+}
+
 static mm_err_t blob_bad_name(const char *what, const char *name, char *errstr,
                               size_t errstr_size) {
     return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
@@ -89,14 +123,14 @@ mm_err_t mm_blob_put(mm_blob_t *blob, const char *name, const void *data, size_t
     if (!mm_blob__name_ok(name, false)) return blob_bad_name("name", name, errstr, errstr_size);
     if (!data && len)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "blob put %s: no data", name);
-    return blob->ops->put(blob->backend, name, data ? data : "", len, flags, errstr, errstr_size);
+    return op_put(blob, name, data ? data : "", len, flags, errstr, errstr_size);
 }
 
 mm_err_t mm_blob_get(mm_blob_t *blob, const char *name, mm_buf_t *out, char *errstr,
                      size_t errstr_size) {
     if (!mm_blob__name_ok(name, false)) return blob_bad_name("name", name, errstr, errstr_size);
     mm_buf_reset(out);
-    mm_err_t err = blob->ops->get(blob->backend, name, out, errstr, errstr_size);
+    mm_err_t err = op_get(blob, name, out, errstr, errstr_size);
     if (err == MM_OK && !out->data && mm_buf_append(out, "", 0) != MM_OK)
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "blob get %s: out of memory", name);
     return err;
@@ -108,12 +142,12 @@ mm_err_t mm_blob_list(mm_blob_t *blob, const char *prefix, mm_blob_list_cb_t *cb
     if (!mm_blob__name_ok(prefix, true))
         return blob_bad_name("prefix", prefix, errstr, errstr_size);
     if (!cb) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "blob list: no callback");
-    return blob->ops->list(blob->backend, prefix, cb, opaque, errstr, errstr_size);
+    return op_list(blob, prefix, cb, opaque, errstr, errstr_size);
 }
 
 mm_err_t mm_blob_delete(mm_blob_t *blob, const char *name, char *errstr, size_t errstr_size) {
     if (!mm_blob__name_ok(name, false)) return blob_bad_name("name", name, errstr, errstr_size);
-    return blob->ops->del(blob->backend, name, errstr, errstr_size);
+    return op_del(blob, name, errstr, errstr_size);
 }
 
 /* How many times an immutable put re-checks a name that vanished between
@@ -136,14 +170,13 @@ mm_err_t mm_blob_put_immutable(mm_blob_t *blob, const char *name, const void *da
 
     mm_err_t err = MM_OK;
     for (int attempt = 0; attempt < BLOB_IMMUTABLE_ATTEMPTS; attempt++) {
-        err = blob->ops->put(blob->backend, name, data, len, MM_BLOB_IF_NONE_MATCH, errstr,
-                             errstr_size);
+        err = op_put(blob, name, data, len, MM_BLOB_IF_NONE_MATCH, errstr, errstr_size);
         if (err != MM_ERR_EXISTS) return err;
 
         /* Read back at most len + 1 bytes: anything longer cannot be equal. */
         mm_buf_t existing;
         mm_buf_init(&existing, len + 1);
-        err = blob->ops->get(blob->backend, name, &existing, errstr, errstr_size);
+        err = op_get(blob, name, &existing, errstr, errstr_size);
         if (err == MM_ERR_NOT_FOUND) {
             mm_buf_free(&existing);
             continue;
@@ -175,10 +208,10 @@ static mm_err_t blob_copy_by_value(mm_blob_t *blob, const char *src, const char 
                                    char *errstr, size_t errstr_size) {
     mm_buf_t data;
     mm_buf_init(&data, MM_BUF_CAP_HTTP_BODY);
-    mm_err_t err = blob->ops->get(blob->backend, src, &data, errstr, errstr_size);
+    mm_err_t err = op_get(blob, src, &data, errstr, errstr_size);
     if (err == MM_OK)
-        err = blob->ops->put(blob->backend, dst, data.data ? data.data : (const uint8_t *)"",
-                             data.len, flags, errstr, errstr_size);
+        err = op_put(blob, dst, data.data ? data.data : (const uint8_t *)"", data.len, flags,
+                     errstr, errstr_size);
     mm_buf_free(&data);
     return err;
 }
@@ -188,13 +221,13 @@ static mm_err_t blob_copy_same_content(mm_blob_t *blob, const char *src, const c
                                        char *errstr, size_t errstr_size) {
     mm_buf_t a, b;
     mm_buf_init(&a, MM_BUF_CAP_HTTP_BODY);
-    mm_err_t err = blob->ops->get(blob->backend, src, &a, errstr, errstr_size);
+    mm_err_t err = op_get(blob, src, &a, errstr, errstr_size);
     if (err != MM_OK) {
         mm_buf_free(&a);
         return err;
     }
     mm_buf_init(&b, a.len + 1);
-    err = blob->ops->get(blob->backend, dst, &b, errstr, errstr_size);
+    err = op_get(blob, dst, &b, errstr, errstr_size);
     if (err == MM_OK && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
         err = MM_ERR_NOMEM; /* same outcome as "dst is longer": different */
     if (err == MM_ERR_NOMEM)
@@ -215,9 +248,8 @@ mm_err_t mm_blob_copy(mm_blob_t *blob, const char *src, const char *dst, int fla
         return blob_bad_name("source name", src, errstr, errstr_size);
     if (!mm_blob__name_ok(dst, false))
         return blob_bad_name("destination name", dst, errstr, errstr_size);
-    mm_err_t err = blob->ops->copy
-                       ? blob->ops->copy(blob->backend, src, dst, flags, errstr, errstr_size)
-                       : blob_copy_by_value(blob, src, dst, flags, errstr, errstr_size);
+    mm_err_t err = blob->ops->copy ? op_copy(blob, src, dst, flags, errstr, errstr_size)
+                                   : blob_copy_by_value(blob, src, dst, flags, errstr, errstr_size);
     if (err == MM_ERR_EXISTS && (flags & MM_BLOB_IF_NONE_MATCH))
         err = blob_copy_same_content(blob, src, dst, errstr, errstr_size);
     return err;

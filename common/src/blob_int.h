@@ -47,6 +47,12 @@ extern const mm_blob__ops_t mm_blob__file_ops;
 /* http(s):// Azure Blob stores (blob_azure.c). */
 extern const mm_blob__ops_t mm_blob__azure_ops;
 
+/* Request metrics (blob_metrics.c): a monotonic clock in ns, and one
+ * request's time and outcome reported when mm_blob_report_metrics() was
+ * called; @returns @p err unchanged. */
+int64_t mm_blob__clock_ns(void);
+mm_err_t mm_blob__observe(const char *op, int64_t started_ns, mm_err_t err);
+
 /* The REST API version every Azure request and SAS token names (x-ms-version, sv=). */
 #define MM_BLOB__AZURE_API_VERSION "2021-08-06"
 

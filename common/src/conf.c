@@ -222,7 +222,7 @@ mm_err_t mm_conf_defaults(const mm_conf_schema_t *schema, void *cfg, char *errst
 
 /* An env var that some prop of the table claims is not a pass-through property. */
 static bool env_is_claimed(const mm_conf_schema_t *schema, const char *name, size_t name_len) {
-    for (size_t i = 0; i < schema->n_props; i++) {
+    for (size_t i = 0; schema && i < schema->n_props; i++) {
         const char *env = schema->props[i].env;
         if (env && strlen(env) == name_len && strncmp(env, name, name_len) == 0) return true;
     }
@@ -271,6 +271,10 @@ static mm_err_t apply_kafka_env(const mm_conf_schema_t *schema, mm_kv_list_t *ka
     }
     free(matches);
     return err;
+}
+
+mm_err_t mm_conf_kafka_env(mm_kv_list_t *kafka, char *errstr, size_t errstr_size) {
+    return apply_kafka_env(NULL, kafka, errstr, errstr_size);
 }
 
 static mm_err_t apply_env(const mm_conf_schema_t *schema, void *cfg, bool *set, char *errstr,
@@ -505,8 +509,7 @@ void mm_conf_free(const mm_conf_schema_t *schema, void *cfg) {
 
 mm_err_t mm_conf_register_secrets(const mm_conf_schema_t *schema, const void *cfg,
                                   const mm_kv_list_t *kafka, char *errstr, size_t errstr_size) {
-    if (!schema || !cfg) return MM_OK;
-    for (size_t i = 0; i < schema->n_props; i++) {
+    for (size_t i = 0; schema && cfg && i < schema->n_props; i++) {
         const mm_conf_prop_t *prop = &schema->props[i];
         if (prop->type != MM_CONF_STR) continue;
         const char *s = *(char *const *)field_const(cfg, prop);

@@ -264,6 +264,7 @@ mm_err_t mm_consumer_state_dead_letter(mm_consumer_state_t *cs, const mm_consume
         json_object_set_new(fields, "partition_key", json_string(dl->partition_key));
     mm_logj(MM_LOG_WARN, "dead_letter", fields, "record dead-lettered: %s",
             dl->reason ? dl->reason : mm_err_name(dl->code));
+    mm_consumer_state__count_dead_letter(dl->topic, dl->code);
     return MM_OK;
 }
 

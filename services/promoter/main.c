@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "mm/blob.h"
 #include "mm/conf.h"
+#include "mm/consumer_state.h"
 #include "mm/exit.h"
 #include "mm/httpd.h"
 #include "mm/log.h"
@@ -67,6 +69,10 @@ int main(int argc, char **argv) {
         mm_log_error("start_failed", "out of memory");
         goto out;
     }
+    if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
+    if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
     mm_promoter_config_t cfg = {
         .registry_path = conf.registry,
         .spec = &spec,
@@ -105,6 +111,8 @@ int main(int argc, char **argv) {
     if (status == MM_EXIT_OK) mm_log_info("exit", "mm-promoter stopped");
 out:
     mm_httpd_destroy(httpd);
+    mm_blob_report_metrics(NULL, NULL, 0);
+    mm_dead_letter_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     free(bootstrap);
     mm_spec_clear(&spec);

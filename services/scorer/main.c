@@ -13,7 +13,9 @@
 
 #include <openssl/crypto.h>
 
+#include "mm/blob.h"
 #include "mm/conf.h"
+#include "mm/consumer_state.h"
 #include "mm/exit.h"
 #include "mm/fs.h"
 #include "mm/httpd.h"
@@ -156,6 +158,10 @@ static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
     char errstr[1024];
     mm_metrics_t *metrics = mm_metrics_new();
     mm_httpd_t *httpd = NULL;
+    if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
+    if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
     mm_scorer_stream_opts_t opts = {.metrics = metrics,
                                     .dedupe_window_ms = conf->request_dedupe_hours * 3600000};
     mm_scorer_stream_t *stream =
@@ -185,6 +191,8 @@ static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
            stats.dead_letters, stats.predictions, stats.observations, stats.decisions);
     mm_httpd_destroy(httpd); /* before the stream its readiness reads */
     mm_scorer_stream_destroy(stream);
+    mm_blob_report_metrics(NULL, NULL, 0);
+    mm_dead_letter_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     return err ? MM_EXIT_FAILURE : MM_EXIT_OK;
 }
@@ -221,6 +229,10 @@ static int run_serve(scorer_conf_t *conf, mm_scorer_t *scorer) {
     mm_httpd_t *httpd = NULL;
     char *cert = NULL, *key = NULL;
     if (!tokens || !metrics) goto out;
+    if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
+    if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
     if (mm_serve_tokens_load(tokens, conf->serve_token_file, conf->serve_tokens, errstr,
                              sizeof(errstr))) {
         mm_log_error("bad_config", "%s", errstr);
@@ -303,6 +315,8 @@ out:
     free(cert);
     mm_serve_tokens_clear(tokens);
     free(tokens);
+    mm_blob_report_metrics(NULL, NULL, 0);
+    mm_dead_letter_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     return status;
 }

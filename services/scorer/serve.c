@@ -25,6 +25,7 @@
 #include "mm/log.h"
 #include "mm/model.h"
 #include "mm/util.h"
+#include "request_rows.h"
 #include "scorer_int.h"
 
 #define POLL_MS        200
@@ -528,26 +529,6 @@ static mm_err_t capture(void *opaque, const mm_prediction_batch_t *p, char *errs
     return MM_OK;
 }
 
-/* Replace rows [from, n) of @p rows with the query's rows. */
-static mm_err_t rows_replace_tail(mm_scoring_rows_t *rows, size_t from, const mm_serve_query_t *q,
-                                  char *errstr, size_t errstr_size) {
-    size_t n = from + q->n_rows, nx = rows->n_exog;
-    int64_t *t = realloc(rows->time_ms, (n ? n : 1) * sizeof(*t));
-    if (t) rows->time_ms = t;
-    double *y = realloc(rows->y, (n ? n : 1) * sizeof(*y));
-    if (y) rows->y = y;
-    double *x = nx ? realloc(rows->x, (n ? n : 1) * nx * sizeof(*x)) : rows->x;
-    if (x) rows->x = x;
-    if (!t || !y || (nx && !x)) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    for (size_t i = 0; i < q->n_rows; i++) {
-        rows->time_ms[from + i] = q->time_ms[i];
-        rows->y[from + i] = NAN;
-        for (size_t j = 0; j < nx; j++) rows->x[(from + i) * nx + j] = q->x[i * nx + j];
-    }
-    rows->n = n;
-    return MM_OK;
-}
-
 /* The run's amend_rows: unknown keys, and the rows the request brought. */
 static mm_err_t amend(void *opaque, mm_scoring_rows_t *rows, char *errstr, size_t errstr_size) {
     answer_ctx_t *ctx = opaque;
@@ -557,19 +538,12 @@ static mm_err_t amend(void *opaque, mm_scoring_rows_t *rows, char *errstr, size_
         return mm_errf(MM_ERR_NOT_FOUND, errstr, errstr_size,
                        "unknown key: no production model decision and no scoring data");
     }
-    if (!q->rows_given) return MM_OK;
-    if (!ctx->forecast) { /* telemetry to score replaces the stored telemetry */
-        mm_err_t err = rows_replace_tail(rows, 0, q, errstr, errstr_size);
-        rows->n_observed = rows->n;
-        return err;
-    }
-    if (rows->n_observed > 0 && q->n_rows > 0 &&
-        q->time_ms[0] <= rows->time_ms[rows->n_observed - 1]) {
-        ctx->bad = true;
-        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
-                       "covariates[0]: its time is not after the key's newest observation");
-    }
-    return rows_replace_tail(rows, rows->n_observed, q, errstr, errstr_size);
+    mm_request_rows_t given = {
+        .given = q->rows_given, .n_rows = q->n_rows, .time_ms = q->time_ms, .x = q->x};
+    mm_err_t err =
+        mm_request_rows_apply(&given, ctx->forecast, "covariates", rows, errstr, errstr_size);
+    if (err == MM_ERR_INVALID_ARG) ctx->bad = true;
+    return err;
 }
 
 void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,

@@ -116,7 +116,7 @@ static mm_err_t follow_decisions(mm_scorer_stream_t *st, int timeout_ms, int max
         if (changed) applied++;
     }
     if (atomic_load(&st->running)) st->stats.decisions += applied;
-    mm_scorer_stream__metrics_applied(st, 0, applied);
+    mm_scorer_stream__metrics_applied(st, 0, 0, applied);
     return result;
 }
 
@@ -156,7 +156,7 @@ static mm_err_t handle(mm_scorer_stream_t *st, const mm_kafka_msg_t *msg, char *
         err = mm_scorer__apply_observation(st->scorer, msg, &in, errstr, errstr_size);
         st->stats.observations += in.batches;
         st->stats.obs_dead_letters += in.dead_letters;
-        mm_scorer_stream__metrics_applied(st, in.batches, 0);
+        mm_scorer_stream__metrics_applied(st, in.batches, in.rows, 0);
         if (in.dead_letters > 0) mm_scorer_stream__metrics_dead_letter(st, msg->topic);
     }
     if (!err)
@@ -205,7 +205,7 @@ mm_err_t mm_scorer_stream_run(mm_scorer_stream_t *st, volatile sig_atomic_t *sto
     /* Start from the newest scoring data and models, then follow both. */
     mm_err_t err = mm_scorer_catch_up(s, stop, &intake, errstr, errstr_size);
     st->stats.obs_dead_letters += intake.dead_letters;
-    mm_scorer_stream__metrics_applied(st, intake.batches, 0);
+    mm_scorer_stream__metrics_applied(st, intake.batches, intake.rows, 0);
     if (!err) err = read_decisions(st, stop, errstr, errstr_size);
     if (err) return err;
 

@@ -20,6 +20,7 @@ typedef struct mm_scorer_stream_metrics {
     mm_metric_t *predictions;     /* prediction rows answered */
     mm_metric_t *request_seconds; /* time to answer one request */
     mm_metric_t *observations;    /* ObservationBatch records applied */
+    mm_metric_t *obs_rows;        /* rows in them */
     mm_metric_t *decisions;       /* decision records applied */
     mm_metric_t *dead_letters;    /* by topic */
     mm_metric_t *outbox_backlog;  /* rows waiting in the state store's outbox */
@@ -37,7 +38,7 @@ typedef enum mm_scorer_stream_outcome {
     MM_STREAM_OK = 0,      /* answered by the champion */
     MM_STREAM_FALLBACK,    /* answered by the declared fallback, labelled */
     MM_STREAM_NO_MODEL,    /* answered "no model" */
-    MM_STREAM_ERROR,       /* answered with an error (model unusable, request rows) */
+    MM_STREAM_ERROR,       /* answered with an error (model unusable) */
     MM_STREAM_DUPLICATE,   /* already answered: nothing sent */
     MM_STREAM_DEAD_LETTER, /* unusable request: dead-lettered */
     MM_STREAM__N_OUTCOMES
@@ -91,7 +92,7 @@ void mm_scorer_stream__metrics_request(mm_scorer_stream_t *stream,
 void mm_scorer_stream__metrics_dead_letter(mm_scorer_stream_t *stream, const char *topic);
 /** @brief Count applied observation batches and decisions. */
 void mm_scorer_stream__metrics_applied(mm_scorer_stream_t *stream, int64_t observations,
-                                       int64_t decisions);
+                                       int64_t rows, int64_t decisions);
 /** @brief Publish the gauges: consumer lag, outbox backlog, keys with a decision. */
 void mm_scorer_stream__metrics_publish(mm_scorer_stream_t *stream);
 

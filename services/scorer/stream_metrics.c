@@ -46,6 +46,11 @@ mm_err_t mm_scorer_stream__metrics_init(mm_scorer_stream_t *st, char *errstr, si
             r, "mm_scorer_observation_batches_total",
             "ObservationBatch records applied to the scoring data.", NULL, errstr, errstr_size);
     if (m->observations)
+        m->obs_rows = mm_metrics_counter(r, "mm_scorer_observation_rows_total",
+                                         "Rows of the ObservationBatch records applied to the "
+                                         "scoring data.",
+                                         NULL, errstr, errstr_size);
+    if (m->obs_rows)
         m->decisions = mm_metrics_counter(r, "mm_scorer_decisions_applied_total",
                                           "ModelDecision records applied to the production model "
                                           "map (including those read at start).",
@@ -89,9 +94,10 @@ void mm_scorer_stream__metrics_dead_letter(mm_scorer_stream_t *st, const char *t
     mm_metric_add(st->metrics.dead_letters, labels, 1);
 }
 
-void mm_scorer_stream__metrics_applied(mm_scorer_stream_t *st, int64_t observations,
+void mm_scorer_stream__metrics_applied(mm_scorer_stream_t *st, int64_t observations, int64_t rows,
                                        int64_t decisions) {
     if (observations > 0) mm_metric_add(st->metrics.observations, NULL, (double)observations);
+    if (rows > 0) mm_metric_add(st->metrics.obs_rows, NULL, (double)rows);
     if (decisions > 0) mm_metric_add(st->metrics.decisions, NULL, (double)decisions);
 }
 

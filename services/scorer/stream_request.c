@@ -2,6 +2,10 @@
  * stream_request.c - one mm.score-requests record in mm-scorer's stream
  * mode: the request checked against the dataset spec, answered the way a
  * batch run answers its key (answer.c), and made durable effectively once.
+ * Rows the request carries (feature_names/time_ms/values) are applied as the
+ * HTTP API applies its covariates and rows (request_rows.c): planned
+ * exogenous values for the horizon (forecast) or telemetry to score
+ * (classify); rows that cannot apply are dead-lettered, naming the field.
  *
  * One request is one unit of work, committed in this order:
  *   1. the sink's upserts (keyed by key and target time, plus the key's
@@ -31,6 +35,7 @@
 #include "mm/avro.h"
 #include "mm/log.h"
 #include "mm/util.h"
+#include "request_rows.h"
 #include "stream_int.h"
 
 #define REASON_MAX        700
@@ -137,13 +142,6 @@ static mm_err_t dead_letter(mm_scorer_stream_t *st, const mm_kafka_msg_t *msg, m
     return err;
 }
 
-/* Whether @p name is one of the spec's feature columns. */
-static bool known_feature(const mm_spec_t *spec, const char *name) {
-    for (size_t j = 0; j < spec->n_feature_columns; j++)
-        if (strcmp(spec->feature_columns[j], name) == 0) return true;
-    return false;
-}
-
 /*
  * What makes a decoded request unusable here, with the field named; MM_OK
  * when it can be answered.
@@ -171,13 +169,6 @@ static mm_err_t check_request(const mm_spec_t *spec, const mm_kafka_msg_t *msg,
         return mm_errf(MM_ERR_INVALID_ARG, why, why_size,
                        "request %.64s: horizon %" PRId32 " is outside 0..%d (0 = the spec's)",
                        r->request_id, r->horizon, MM_SCORER_STREAM_MAX_HORIZON);
-    for (size_t j = 0; j < r->n_features; j++)
-        if (!r->feature_names[j] || !known_feature(spec, r->feature_names[j]))
-            return mm_errf(MM_ERR_INVALID_ARG, why, why_size,
-                           "request %.64s: feature_names[%zu] '%.64s' is not a feature column of "
-                           "dataset %s",
-                           r->request_id, j, r->feature_names[j] ? r->feature_names[j] : "",
-                           spec->name);
     if (r->n_rows > 0 && r->n_features == 0)
         return mm_errf(MM_ERR_INVALID_ARG, why, why_size,
                        "request %.64s: %zu rows in time_ms but no feature_names", r->request_id,
@@ -185,29 +176,20 @@ static mm_err_t check_request(const mm_spec_t *spec, const mm_kafka_msg_t *msg,
     return MM_OK;
 }
 
-/*
- * A request carrying rows: the scorer answers from its scoring data only, so
- * it says so instead of silently ignoring the rows.
- */
-static mm_err_t answer_rows_refused(mm_scorer_t *s, const mm_score_request_t *r,
-                                    mm_scorer_batch_stats_t *stats, char *errstr,
-                                    size_t errstr_size) {
-    mm_prediction_batch_t p = {
-        .request_id = r->request_id,
-        .partition_key = r->partition_key,
-        .dataset = s->cfg.spec->name,
-        .status = MM_PREDICTION_ERROR,
-        .message = "rows in a score request are not applied: the scorer answers from its scoring "
-                   "data; send planned covariates to mm.observations (rows with an empty target) "
-                   "and request again without rows",
-        .interval_level = s->cfg.spec->model.interval_level,
-        .data_watermark_ms = -1,
-        .model_data_end_ms = -1,
-        .produced_at_ms = mm_now_ms(),
-    };
-    stats->failed++;
-    mm_err_t err = mm_scorer_sink_answer(s->sink, &p, errstr, errstr_size);
-    return err ? err : mm_scorer__produce(s, &p, errstr, errstr_size);
+/* What the run's amend_rows needs: the request's rows and whether they were unusable. */
+typedef struct rows_ctx {
+    const mm_request_rows_t *rows;
+    bool forecast;
+    bool bad; /* the rows cannot apply to the key: dead-letter the request */
+} rows_ctx_t;
+
+/* The run's amend_rows: the rows the request brought (request_rows.c, as serve applies them). */
+static mm_err_t amend(void *opaque, mm_scoring_rows_t *rows, char *errstr, size_t errstr_size) {
+    rows_ctx_t *ctx = opaque;
+    mm_err_t err =
+        mm_request_rows_apply(ctx->rows, ctx->forecast, "time_ms", rows, errstr, errstr_size);
+    if (err == MM_ERR_INVALID_ARG) ctx->bad = true;
+    return err;
 }
 
 static mm_scorer_stream_outcome_t outcome_of(const mm_scorer_batch_stats_t *stats) {
@@ -219,8 +201,9 @@ static mm_scorer_stream_outcome_t outcome_of(const mm_scorer_batch_stats_t *stat
 
 /* Answer @p r and commit the answer with its request id and offset (see the file comment). */
 static mm_err_t answer(mm_scorer_stream_t *st, const mm_kafka_msg_t *msg,
-                       const mm_score_request_t *r, mm_scorer_stream_outcome_t *outcome,
-                       int64_t *predictions, char *errstr, size_t errstr_size) {
+                       const mm_score_request_t *r, rows_ctx_t *rows,
+                       mm_scorer_stream_outcome_t *outcome, int64_t *predictions, char *errstr,
+                       size_t errstr_size) {
     mm_scorer_t *s = st->scorer;
     mm_db_t *db = state_db(st);
     mm_scorer_batch_stats_t stats = {0};
@@ -228,7 +211,11 @@ static mm_err_t answer(mm_scorer_stream_t *st, const mm_kafka_msg_t *msg,
                      : s->cfg.horizon > 0 ? (size_t)s->cfg.horizon
                                           : (size_t)s->cfg.spec->model.horizon;
     /* as_of 0: the key's forecast starts one period after its own newest observation. */
-    mm_scorer_run_t run = {.run_id = r->request_id, .horizon = horizon, .stats = &stats};
+    mm_scorer_run_t run = {.run_id = r->request_id,
+                           .horizon = horizon,
+                           .stats = &stats,
+                           .amend_rows = rows->rows->given ? amend : NULL,
+                           .hook_opaque = rows};
     mm_err_t err = mm_scorer_sink_begin(s->sink, errstr, errstr_size);
     if (err) return err;
     err = mm_db_begin(db, errstr, errstr_size);
@@ -237,11 +224,8 @@ static mm_err_t answer(mm_scorer_stream_t *st, const mm_kafka_msg_t *msg,
         return err;
     }
     s->answers_outbox = db;
-    if (r->n_rows > 0)
-        err = answer_rows_refused(s, r, &stats, errstr, errstr_size);
-    else
-        err = mm_scorer__answer_key(s, r->partition_key, mm_scorer__decision(s, r->partition_key),
-                                    &run, errstr, errstr_size);
+    err = mm_scorer__answer_key(s, r->partition_key, mm_scorer__decision(s, r->partition_key), &run,
+                                errstr, errstr_size);
     s->answers_outbox = NULL;
     *outcome = outcome_of(&stats);
     *predictions = stats.predictions;
@@ -271,6 +255,15 @@ mm_err_t mm_scorer_stream__handle_request(mm_scorer_stream_t *st, const mm_kafka
     mm_err_t code = mm_avro_decode_score_request(msg->value, msg->value ? msg->value_len : 0, &r,
                                                  why, sizeof(why));
     if (!code) code = check_request(st->scorer->cfg.spec, msg, &r, why, sizeof(why));
+    mm_request_rows_t rows = {0};
+    double *rows_x = NULL;
+    if (!code) {
+        char e[sizeof(why) - 80];
+        code = mm_request_rows_from_named(
+            st->scorer->cfg.spec, r.n_features, (const char *const *)r.feature_names, r.n_rows,
+            r.time_ms, r.values, r.n_rows * r.n_features, &rows, &rows_x, e, sizeof(e));
+        if (code) snprintf(why, sizeof(why), "request %.64s: %s", r.request_id, e);
+    }
     if (code) {
         mm_score_request_clear(&r);
         return dead_letter(st, msg, code, why, errstr, errstr_size);
@@ -288,8 +281,13 @@ mm_err_t mm_scorer_stream__handle_request(mm_scorer_stream_t *st, const mm_kafka
     } else if (!err) {
         mm_scorer_stream_outcome_t outcome = MM_STREAM_ERROR;
         int64_t predictions = 0;
-        err = answer(st, msg, &r, &outcome, &predictions, errstr, errstr_size);
-        if (!err) {
+        rows_ctx_t ctx = {.rows = &rows,
+                          .forecast = st->scorer->cfg.spec->task == MM_TASK_FORECAST};
+        err = answer(st, msg, &r, &ctx, &outcome, &predictions, errstr, errstr_size);
+        if (err && ctx.bad) { /* the rows do not fit the key: nothing was committed */
+            snprintf(why, sizeof(why), "request %.64s: %s", r.request_id, errstr);
+            err = dead_letter(st, msg, MM_ERR_INVALID_ARG, why, errstr, errstr_size);
+        } else if (!err) {
             st->stats.answered++;
             st->stats.predictions += predictions;
             mm_scorer_stream__metrics_request(st, outcome, predictions,
@@ -298,6 +296,7 @@ mm_err_t mm_scorer_stream__handle_request(mm_scorer_stream_t *st, const mm_kafka
                          mm_scorer_stream__outcome_name(outcome));
         }
     }
+    free(rows_x);
     mm_score_request_clear(&r);
     return err;
 }

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mm/blob.h"
 #include "mm/conf.h"
+#include "mm/consumer_state.h"
 #include "mm/exit.h"
 #include "mm/httpd.h"
 #include "mm/log.h"
@@ -95,6 +97,10 @@ int main(int argc, char **argv) {
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     metrics = mm_metrics_new();
+    if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
+    if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
     mm_trainer_config_t cfg = {
         .bootstrap = bootstrap,
         .kafka = &kafka,
@@ -129,6 +135,8 @@ int main(int argc, char **argv) {
     status = err ? MM_EXIT_FAILURE : MM_EXIT_OK;
 out:
     mm_httpd_destroy(httpd);
+    mm_blob_report_metrics(NULL, NULL, 0);
+    mm_dead_letter_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     free(bootstrap);
     mm_spec_clear(&spec);

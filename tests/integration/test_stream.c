@@ -6,7 +6,9 @@
  * malformed request must be dead-lettered and the next one answered; a
  * scorer killed with SIGKILL and restarted must lose and duplicate nothing;
  * /metrics must count it all. The trainer's /metrics (consumer lag per
- * partition, dead letters by reason) is scraped in the same pipeline.
+ * partition, dead letters by reason) and the promoter's are scraped in the
+ * same pipeline, with the blob request and dead-letter metrics every service
+ * publishes.
  */
 #include <arpa/inet.h>
 #include <math.h>
@@ -258,6 +260,8 @@ static void key_of(int store, int item, char *out, size_t size) {
     snprintf(out, size, "store=%d/item=%d", store, item);
 }
 
+static int promoter_port; /* the promoter's /metrics, set by pipeline_with_models */
+
 /* Train and decide every key; the trainer serves /metrics on @p trainer_port. */
 static void pipeline_with_models(mmt_pipeline_t *p, const char *tag, int trainer_port) {
     mmt_pipeline_init_spec(p, tag, 2, spec_json);
@@ -267,7 +271,12 @@ static void pipeline_with_models(mmt_pipeline_t *p, const char *tag, int trainer
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", trainer_port);
     const char *args[] = {"--state", state, "--workers", "2", "--http-addr", addr, NULL};
     p->trainer = spawn(p, "mm-trainer", "trainer.log", args);
+    promoter_port = free_port();
+    char promoter_addr[64];
+    snprintf(promoter_addr, sizeof(promoter_addr), "127.0.0.1:%d", promoter_port);
+    cr_assert_eq(setenv("MM_HTTP_ADDR", promoter_addr, 1), 0); /* the promoter's --http-addr */
     mmt_pipeline_start_promoter(p);
+    unsetenv("MM_HTTP_ADDR");
     const char *files[] = {p->csv_path, NULL};
     cr_assert_eq(mmt_pipeline_ingest(p, files, NULL), 0);
     cr_assert(mmt_pipeline_wait_decisions(p, KEYS, 300000), "not every key got a decision");
@@ -363,6 +372,20 @@ Test(stream, answers_like_batch_once_per_request_and_dead_letters_malformed, .ti
     cr_expect(strstr(metrics, "mm_scorer_dead_letters_total{topic=\"mm.score-requests\"} 2\n"));
     cr_expect(strstr(metrics, "mm_scorer_production_keys 4\n"), "%s", metrics);
     cr_expect(strstr(metrics, "mm_scorer_consumer_lag_messages{topic=\"mm.score-requests\""));
+    /* The promoter's: blob requests (candidates copied to production/), dead letters. */
+    char *pm = NULL;
+    cr_assert_eq(http_get(promoter_port, "/metrics", &pm), 200);
+    cr_expect(strstr(pm, "mm_blob_request_seconds_count{op=\"put\"} "), "%s", pm);
+    cr_expect(strstr(pm, "# TYPE mm_dead_letters_total counter"), "%s", pm);
+    cr_expect(strstr(pm, "store=") == NULL, "no per-key label: %s", pm);
+    free(pm);
+    /* Every service's own: dead letters by reason, blob requests (the models loaded). */
+    cr_expect(strstr(metrics, "mm_dead_letters_total{topic=\"mm.score-requests\",error=\""), "%s",
+              metrics);
+    cr_expect(strstr(metrics, "mm_blob_request_seconds_count{op=\"get\"} "), "%s", metrics);
+    cr_expect(strstr(metrics, "mm_scorer_observation_rows_total "), "%s", metrics);
+    cr_expect(!strstr(metrics, "mm_scorer_observation_rows_total 0\n"), "%s", metrics);
+    cr_expect(strstr(metrics, "# TYPE mm_blob_errors_total counter"), "%s", metrics);
     free(metrics);
 
     /* It follows the scoring data: a newer observation applies to the next request. */
@@ -436,6 +459,11 @@ Test(stream, answers_like_batch_once_per_request_and_dead_letters_malformed, .ti
               "trainer lag: %s", tm ? tm : "");
     cr_expect(tm && strstr(tm, "mm_trainer_consumer_lag_messages{topic=\"mm.observations\","
                                "partition=\"1\"} 0\n"));
+    cr_expect(tm && strstr(tm, "mm_dead_letters_total{topic=\"mm.observations\",error="
+                               "\"MM_ERR_SCHEMA\"} 1\n"),
+              "trainer dead letters by topic and reason: %s", tm ? tm : "");
+    cr_expect(tm && strstr(tm, "mm_blob_request_seconds_count{op=\"put\"} "),
+              "trainer blob requests (artifacts stored): %s", tm ? tm : "");
     free(tm);
     mm_kafka_producer_destroy(prod, 5000);
 

@@ -1,7 +1,9 @@
 /*
  * test_watch.c - `mm-ingest watch` end to end (docs/operations.md, "Watch
- * mode"): the real binary against mm-devbroker with the trainer, promoter and
- * scorer as processes, and the follower against Azurite.
+ * mode"): the real binary against the test broker (mm-devbroker, or Apache
+ * Kafka with MM_TEST_BROKER=kafka: ctest test_watch_pipeline_on_kafka) with
+ * the trainer, promoter and scorer as processes, and the follower against
+ * Azurite.
  *
  *   - a file dropped into the folder retrains its keys without anyone
  *     running anything: new model versions, new decisions, new predictions;

@@ -115,7 +115,8 @@ static const char usage_text[] =
     "                          basic-auth password (env MM_SCHEMA_REGISTRY_PASSWORD; prefer the\n"
     "                          environment: arguments are visible to other users)\n"
     "  --verify-only           schemas sync: change nothing, fail on anything missing\n"
-    "  -X KEY=VALUE            librdkafka property (repeatable)\n"
+    "  -X KEY=VALUE            librdkafka property (repeatable; overrides the environment's\n"
+    "                          MM_KAFKA_<KEY>, e.g. MM_KAFKA_SASL_USERNAME = sasl.username)\n"
     "  --version               the version, git revision and library versions\n"
     "  -h, --help              this text\n"
     "\n"
@@ -210,6 +211,11 @@ static int parse_args(int argc, char **argv, mmctl_opts_t *o) {
     o->limit = 100;
     o->replication = 1;
     o->format = OUT_TABLE;
+
+    /* librdkafka properties: MM_KAFKA_<KEY> as the services read them, then -X (wins). */
+    char kafka_err[256];
+    if (mm_conf_kafka_env(&o->kafka, kafka_err, sizeof(kafka_err)) != MM_OK)
+        return mmctl_fail(MM_ERR_NOMEM, "MM_KAFKA_*", kafka_err);
 
     int c;
     opterr = 0;
@@ -387,6 +393,10 @@ int main(int argc, char **argv) {
         mm_redact_register_url(o.blob_url) || mm_redact_register_url(o.sink) ||
         mm_redact_register(o.schema_registry_password)) {
         rc = mmctl_fail(MM_ERR_NOMEM, "start", "cannot register the secrets for redaction");
+        goto out;
+    }
+    if (mm_conf_register_secrets(NULL, NULL, &o.kafka, errstr, sizeof(errstr)) != MM_OK) {
+        rc = mmctl_fail(MM_ERR_NOMEM, "start", errstr); /* SASL / SSL passwords of -X, MM_KAFKA_* */
         goto out;
     }
 

@@ -20,6 +20,7 @@
 
 #include "mm/buf.h"
 #include "mm/err.h"
+#include "mm/metrics.h"
 
 typedef struct mm_blob mm_blob_t;
 
@@ -126,5 +127,16 @@ char *mm_blob_azure_account_sas(const char *account_name, const char *account_ke
  * exercise marker paging). No effect on file://.
  */
 void mm_blob_set_list_page_size(mm_blob_t *blob, int page_size);
+
+/**
+ * @brief Report every blob store request of this process to @p metrics:
+ * mm_blob_request_seconds{op} (histogram) and mm_blob_errors_total{op,error}
+ * (counter); op is put, get, list, delete or copy. No label names a blob.
+ * Process-wide: call once at start-up, before blob requests start; NULL
+ * stops reporting (before the registry is destroyed).
+ * @returns MM_OK; an error when the registry refuses the metrics (already
+ * registered there).
+ */
+mm_err_t mm_blob_report_metrics(mm_metrics_t *metrics, char *errstr, size_t errstr_size);
 
 #endif

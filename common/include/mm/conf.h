@@ -94,6 +94,14 @@ mm_err_t mm_conf_parse(const mm_conf_schema_t *schema, void *cfg, int argc, char
 mm_err_t mm_conf_defaults(const mm_conf_schema_t *schema, void *cfg, char *errstr,
                           size_t errstr_size);
 
+/**
+ * @brief The librdkafka properties of the environment, as services read them
+ * (MM_KAFKA_SASL_USERNAME=u -> sasl.username=u; empty values are unset),
+ * added to @p kafka in name order; for tools without a configuration table.
+ * @returns MM_OK; MM_ERR_NOMEM.
+ */
+mm_err_t mm_conf_kafka_env(mm_kv_list_t *kafka, char *errstr, size_t errstr_size);
+
 /** @brief Print the effective configuration as JSON, secrets replaced by "***": secret
  * properties whole, and inside every other value what the redaction replaces (a SAS
  * `sig` in --blob-url, a URL password, any registered secret). */
@@ -110,8 +118,9 @@ void mm_conf_free(const mm_conf_schema_t *schema, void *cfg);
  * @brief Register with the redaction (redact.h) every secret of @p cfg: the
  * values of MM_CONF_F_SECRET properties, secret librdkafka properties, and
  * what other strings carry (a SAS `sig` or a password inside a URL).
- * mm_conf_parse calls it; a program with its own argument parsing calls
- * mm_redact_register itself.
+ * mm_conf_parse calls it; a program with its own argument parsing passes
+ * NULL @p schema and @p cfg for its librdkafka properties alone and calls
+ * mm_redact_register for the rest.
  * @returns MM_ERR_NOMEM or MM_ERR_CONFIG (too many secrets) with errstr.
  */
 mm_err_t mm_conf_register_secrets(const mm_conf_schema_t *schema, const void *cfg,

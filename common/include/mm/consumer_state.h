@@ -32,6 +32,7 @@
 #include "mm/db.h"
 #include "mm/err.h"
 #include "mm/kafka.h"
+#include "mm/metrics.h"
 
 /*
  * An offsets table for a new service's schema migration, e.g.
@@ -148,5 +149,18 @@ mm_err_t mm_consumer_state_dead_letter_message(mm_consumer_state_t *cs, const mm
 
 /** @returns the database the handle writes to (borrowed). */
 mm_db_t *mm_consumer_state_db(const mm_consumer_state_t *cs);
+
+/**
+ * @brief Count every dead letter this process makes durable through
+ * mm_consumer_state_dead_letter() in @p metrics as
+ * mm_dead_letters_total{topic,error} (the source topic and the error kind).
+ * Process-wide: call once at start-up; NULL stops counting (before the
+ * registry is destroyed).
+ * @returns MM_OK; an error when the registry refuses the metric.
+ */
+mm_err_t mm_dead_letter_report_metrics(mm_metrics_t *metrics, char *errstr, size_t errstr_size);
+
+/** @brief Count one durable dead letter (consumer_state.c; dead_letter_metrics.c). */
+void mm_consumer_state__count_dead_letter(const char *topic, mm_err_t code);
 
 #endif

@@ -260,29 +260,3 @@ Test(stream_request, unusable_requests_are_dead_lettered_naming_the_field) {
     cr_expect_eq(stats.dead_letters, (int64_t)MM_ARRAY_SIZE(cases) + 1);
     cr_expect_eq(stats.answered, 1);
 }
-
-Test(stream_request, rows_in_a_request_are_refused_with_an_answer_not_ignored) {
-    const char *feature[] = {"price"};
-    int64_t t[] = {1711843200000LL};
-    double v[] = {2.5};
-    mm_score_request_t r = {.request_id = "rows",
-                            .partition_key = "store=1/item=1",
-                            .n_features = 1,
-                            .feature_names = feature,
-                            .n_rows = 1,
-                            .time_ms = t,
-                            .values = v};
-    consume_request(&r, "store=1/item=1");
-    size_t len = 0;
-    void *payload = outbox_payload(MM_TOPIC_PREDICTIONS, 0, &len);
-    mm_prediction_batch_t p = {0};
-    char errstr[512];
-    cr_assert_eq(mm_avro_decode_prediction_batch(payload, len, &p, errstr, sizeof(errstr)), MM_OK);
-    cr_expect_eq(p.status, MM_PREDICTION_ERROR);
-    cr_expect(p.message && strstr(p.message, "rows in a score request are not applied"));
-    mm_prediction_batch_clear(&p);
-    free(payload);
-    cr_expect_eq(query(state_path, "SELECT COUNT(*) FROM stream_requests WHERE request_id = "
-                                   "'rows' AND outcome = 'error'"),
-                 1);
-}

@@ -196,3 +196,15 @@ Test(binaries, unusable_settings_are_a_configuration_error_in_the_tools, .init =
     cr_expect_eq(run("mm-trainer", trainer, output, sizeof(output)), MM_EXIT_CONFIG, "%s", output);
     cr_expect(strstr(output, "--log-level") != NULL, "%s", output);
 }
+
+Test(binaries, mmctl_reads_librdkafka_properties_from_the_environment, .init = setup,
+     .fini = teardown) {
+    static char output[OUTPUT_MAX];
+    /* MM_KAFKA_<KEY> as the services read it: a property that does not exist
+     * reaches the client and is refused, named. */
+    cr_assert_eq(setenv("MM_KAFKA_NO_SUCH_PROPERTY", "1", 1), 0);
+    const char *mmctl[] = {"topics", "init", "--bootstrap-servers", "127.0.0.1:1", NULL};
+    cr_expect_eq(run("mmctl", mmctl, output, sizeof(output)), MM_EXIT_CONFIG, "%s", output);
+    cr_expect(strstr(output, "no.such.property") != NULL, "%s", output);
+    unsetenv("MM_KAFKA_NO_SUCH_PROPERTY");
+}
