@@ -45,7 +45,7 @@ if [[ "${MM_TEST_FUZZ:-1}" == 1 && ( -z "${MM_TEST_LABEL:-}" || "${MM_TEST_LABEL
   echo "== fuzz targets (libFuzzer, clang) ==" >&2
   fuzz_args=(-DCMAKE_C_COMPILER=clang -DMM_FUZZ=ON)
   if [[ -n "${MM_FUZZ_SECONDS:-}" ]]; then fuzz_args+=(-DMM_FUZZ_SECONDS="$MM_FUZZ_SECONDS"); fi
-  MM_BUILD_DIR="$root/build-fuzz" MM_BUILD_TARGETS="fuzz_avro fuzz_csv fuzz_spec fuzz_model fuzz_blob_xml" \
+  MM_BUILD_DIR="$root/build-fuzz" MM_BUILD_TARGETS="fuzz_avro fuzz_csv fuzz_spec fuzz_model fuzz_blob_xml fuzz_http" \
     "$root/scripts/build.sh" "${fuzz_args[@]}"
   (cd "$root/build-fuzz" && ctest --output-on-failure -j "$jobs" -L fuzz)
 fi
