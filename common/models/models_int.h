@@ -554,6 +554,34 @@ mm_err_t mm_models__check_series(const mm_model_config_t *cfg_in, const mm_serie
 /** @brief Classification training (train_classify.c), called by mm_model_train. */
 mm_err_t mm_models__train_classify(const mm_model_config_t *cfg, const mm_series_t *s,
                                    mm_train_result_t *out, char *errstr, size_t errstr_size);
+/**
+ * @brief One classifier candidate backtested over the config's K windows
+ * into @p wm[K], and the prior-rate baseline into @p wb[K] when @p wb is not
+ * NULL. @returns false (and why) when a window cannot be trained or predicted.
+ */
+typedef bool(mm_models__classify_backtest_fn)(void *ctx, const mm_models__ops_t *ops,
+                                              mm_metrics_t *wm, mm_metrics_t *wb, char *why,
+                                              size_t why_size);
+/**
+ * @brief Backtest every classifier candidate of model->cfg with @p bt, keep
+ * the baseline and each candidate's mean metrics (out->per_algo), and choose
+ * the best by the selection metric (model->algo, ops, metrics); model->ops
+ * stays NULL and out->fallback_reason says why when none could be backtested
+ * (train_classify.c; the pooled training uses it too).
+ */
+mm_err_t mm_models__select_classifier(mm_model_t *model, mm_models__classify_backtest_fn *bt,
+                                      void *ctx, mm_train_result_t *out, char *errstr,
+                                      size_t errstr_size);
+/**
+ * @brief The final classifier on @p ntr gathered rows (@p n_pos positive, @p p
+ * features): the declared fallback when nothing was selected, the smoothed
+ * base rate when the labels hold one class (said in out->fallback_reason).
+ * @returns MM_ERR_INSUFFICIENT_DATA naming @p rows_desc when @p ntr is 0.
+ */
+mm_err_t mm_models__fit_classifier(mm_model_t *model, const double *X, const double *y,
+                                   const double *w, size_t ntr, size_t n_pos, size_t p,
+                                   const char *rows_desc, mm_train_result_t *out, char *errstr,
+                                   size_t errstr_size);
 /** @brief The result of training a finished model: summary fields and the artifact
  * (artifact.c). */
 mm_err_t mm_models__train_result_fill(const mm_model_t *model, mm_train_result_t *out, char *errstr,

@@ -95,12 +95,22 @@ static void set_reason(mm_train_result_t *out, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* One series' rows, for backtest_one. */
+typedef struct series_rows {
+    const mm_model_config_t *cfg;
+    const mm_series_t *s;
+    dataset_t *d;
+} series_rows_t;
+
 /* Backtest one classifier over the K windows into @p wm; the prior-rate
- * baseline into @p wb when @p baseline. @returns false (and why) when a
- * window cannot be trained or predicted. */
-static bool backtest_one(const mm_model_config_t *cfg, const mm_series_t *s, dataset_t *d,
-                         const mm_models__ops_t *ops, bool baseline, mm_metrics_t *wm,
-                         mm_metrics_t *wb, char *why, size_t why_size) {
+ * baseline into @p wb when it is not NULL. @returns false (and why) when a
+ * window cannot be trained or predicted. (mm_models__classify_backtest_fn) */
+static bool backtest_one(void *ctx, const mm_models__ops_t *ops, mm_metrics_t *wm, mm_metrics_t *wb,
+                         char *why, size_t why_size) {
+    series_rows_t *r = ctx;
+    const mm_model_config_t *cfg = r->cfg;
+    const mm_series_t *s = r->s;
+    dataset_t *d = r->d;
     size_t n = d->n, p = d->p;
     size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout;
     for (size_t w = 0; w < K; w++) {
@@ -110,7 +120,7 @@ static bool backtest_one(const mm_model_config_t *cfg, const mm_series_t *s, dat
             snprintf(why, why_size, "window %zu: %zu labelled rows, %zu positive", w, ntr, n_pos);
             return false;
         }
-        if (baseline) {
+        if (wb) {
             double prior = (double)n_pos / (double)ntr;
             for (size_t i = 0; i < H; i++) d->score[i] = prior;
             mm_metrics_classify(d->label + cut, d->score, H, &wb[w]);
@@ -142,10 +152,18 @@ static mm_err_t select_classifier(mm_model_t *model, const mm_series_t *s, datas
                    K, H, min_train);
         return MM_OK;
     }
+    series_rows_t rows = {.cfg = cfg, .s = s, .d = d};
+    return mm_models__select_classifier(model, backtest_one, &rows, out, errstr, errstr_size);
+}
+
+mm_err_t mm_models__select_classifier(mm_model_t *model, mm_models__classify_backtest_fn *bt,
+                                      void *ctx, mm_train_result_t *out, char *errstr,
+                                      size_t errstr_size) {
+    const mm_model_config_t *cfg = &model->cfg;
+    size_t K = (size_t)cfg->backtest_windows;
     uint32_t cands = cfg->candidates & MM_MODELS__CLASSIFY_ALGOS;
     if (cands == 0) cands = MM_MODELS__CLASSIFY_ALGOS;
     mm_metrics_t res[MM_ALGO__COUNT];
-    bool ok[MM_ALGO__COUNT] = {false};
     mm_metrics_t *wm = calloc(K, sizeof *wm), *wb = calloc(K, sizeof *wb);
     if (!wm || !wb) {
         free(wm);
@@ -154,27 +172,23 @@ static mm_err_t select_classifier(mm_model_t *model, const mm_series_t *s, datas
     }
     char why[256] = "";
     bool baseline_done = false;
+    mm_metric_id_t id = cfg->selection_metric;
+    mm_algo_t best = MM_ALGO_AUTO;
     for (int a = 0; a < MM_ALGO__COUNT; a++) {
         if (!(cands & MM_MODELS__BIT(a))) continue;
-        ok[a] = backtest_one(cfg, s, d, mm_models__ops((mm_algo_t)a), !baseline_done, wm, wb, why,
-                             sizeof why);
-        if (!ok[a]) continue;
+        if (!bt(ctx, mm_models__ops((mm_algo_t)a), wm, baseline_done ? NULL : wb, why, sizeof why))
+            continue;
         if (!baseline_done) {
             mm_models__metrics_mean(wb, K, &model->baseline);
             baseline_done = true;
         }
         mm_models__metrics_mean(wm, K, &res[a]);
         out->per_algo[a] = res[a];
-    }
-    free(wm);
-    free(wb);
-    mm_metric_id_t id = cfg->selection_metric;
-    mm_algo_t best = MM_ALGO_AUTO;
-    for (int a = 0; a < MM_ALGO__COUNT; a++) {
-        if (!ok[a]) continue;
         if (best == MM_ALGO_AUTO || mm_models__better(id, res[a].v[id], res[best].v[id]))
             best = (mm_algo_t)a;
     }
+    free(wm);
+    free(wb);
     if (best == MM_ALGO_AUTO) {
         set_reason(out, "no candidate could be backtested (%s)", why);
         return MM_OK;
@@ -185,12 +199,21 @@ static mm_err_t select_classifier(mm_model_t *model, const mm_series_t *s, datas
     return MM_OK;
 }
 
-/* Refit on every row whose label is known, the fallback when nothing was
- * selected, or the smoothed base rate when the labels hold one class. */
+/* Refit on every row whose label is known (mm_models__fit_classifier). */
 static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, dataset_t *d,
                           mm_train_result_t *out, char *errstr, size_t errstr_size) {
+    size_t n_pos, ntr = gather_train(&model->cfg, s, d, d->n, &n_pos);
+    char rows[64];
+    snprintf(rows, sizeof rows, "%zu rows", d->n);
+    return mm_models__fit_classifier(model, d->Xtr, d->ytr, d->wtr, ntr, n_pos, d->p, rows, out,
+                                     errstr, errstr_size);
+}
+
+mm_err_t mm_models__fit_classifier(mm_model_t *model, const double *X, const double *y,
+                                   const double *w, size_t ntr, size_t n_pos, size_t p,
+                                   const char *rows_desc, mm_train_result_t *out, char *errstr,
+                                   size_t errstr_size) {
     const mm_model_config_t *cfg = &model->cfg;
-    size_t n_pos, ntr = gather_train(cfg, s, d, d->n, &n_pos);
     if (!model->ops) {
         out->fallback = true;
         model->algo = cfg->fallback;
@@ -198,7 +221,7 @@ static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, dataset_t *d,
     }
     if (ntr == 0)
         return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size,
-                       "train: no row with a known label in %zu rows", d->n);
+                       "train: no row with a known label in %s", rows_desc);
     if (n_pos == 0 || n_pos == ntr || ntr < 2) {
         /* one class only: the honest model is the smoothed base rate */
         size_t used = strlen(out->fallback_reason);
@@ -208,11 +231,10 @@ static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, dataset_t *d,
         model->algo = MM_ALGO_LOGISTIC;
         model->ops = &mm_logistic_ops;
         double rate = ((double)n_pos + RATE_PRIOR_POSITIVES) / ((double)ntr + RATE_PRIOR_ROWS);
-        return mm_models__constant_classifier(d->p, rate, &model->state, errstr, errstr_size);
+        return mm_models__constant_classifier(p, rate, &model->state, errstr, errstr_size);
     }
     char why[256] = "";
-    mm_err_t err =
-        model->ops->fit_xy(cfg, d->Xtr, d->ytr, d->wtr, ntr, d->p, &model->state, why, sizeof why);
+    mm_err_t err = model->ops->fit_xy(cfg, X, y, w, ntr, p, &model->state, why, sizeof why);
     if (err != MM_OK)
         return mm_errf(err, errstr, errstr_size, "train: %s refit: %s", mm_algo_name(model->algo),
                        why);

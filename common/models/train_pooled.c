@@ -30,9 +30,6 @@
 #define MIN_TRAIN_ROWS 24
 /* A 0/1 label above this is the positive class. */
 #define POSITIVE_LABEL 0.5
-/* The constant-rate model's smoothing: (positives + 1/2) / (rows + 1). */
-#define RATE_PRIOR_POSITIVES 0.5
-#define RATE_PRIOR_ROWS      1.0
 
 static void set_reason(mm_train_result_t *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -401,11 +398,23 @@ static size_t gather_pooled_train(const mm_model_config_t *cfg, const mm_series_
     return k;
 }
 
+/* The entities' rows, for backtest_classifier. */
+typedef struct pooled_ctx {
+    const mm_model_config_t *cfg;
+    const mm_series_t *series;
+    size_t n_series;
+    pooled_rows_t *d;
+} pooled_ctx_t;
+
 /* One classifier over the K windows, every entity's test rows together; the
- * prior rate's metrics too when @p wb is not NULL. */
-static bool backtest_classifier(const mm_model_config_t *cfg, const mm_series_t *series,
-                                size_t n_series, pooled_rows_t *d, const mm_models__ops_t *ops,
-                                mm_metrics_t *wm, mm_metrics_t *wb, char *why, size_t why_size) {
+ * prior rate's metrics too when @p wb is not NULL (mm_models__classify_backtest_fn). */
+static bool backtest_classifier(void *ctx, const mm_models__ops_t *ops, mm_metrics_t *wm,
+                                mm_metrics_t *wb, char *why, size_t why_size) {
+    pooled_ctx_t *c = ctx;
+    const mm_model_config_t *cfg = c->cfg;
+    const mm_series_t *series = c->series;
+    size_t n_series = c->n_series;
+    pooled_rows_t *d = c->d;
     size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout, p = d->p;
     for (size_t w = 0; w < K; w++) {
         size_t back = (K - w) * H, n_pos;
@@ -456,76 +465,19 @@ static mm_err_t select_pooled_classifier(mm_model_t *model, const mm_series_t *s
         set_reason(out, "no entity has more than %zu backtest windows of %zu rows", K, H);
         return MM_OK;
     }
-    uint32_t cands = cfg->candidates & MM_MODELS__CLASSIFY_ALGOS;
-    if (cands == 0) cands = MM_MODELS__CLASSIFY_ALGOS;
-    mm_metrics_t res[MM_ALGO__COUNT];
-    bool ok[MM_ALGO__COUNT] = {false};
-    mm_metrics_t *wm = calloc(K, sizeof *wm), *wb = calloc(K, sizeof *wb);
-    if (!wm || !wb) {
-        free(wm);
-        free(wb);
-        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "train: out of memory");
-    }
-    char why[256] = "";
-    bool baseline_done = false;
-    mm_algo_t best = MM_ALGO_AUTO;
-    mm_metric_id_t id = cfg->selection_metric;
-    for (int a = 0; a < MM_ALGO__COUNT; a++) {
-        if (!(cands & MM_MODELS__BIT(a))) continue;
-        ok[a] = backtest_classifier(cfg, series, n_series, d, mm_models__ops((mm_algo_t)a), wm,
-                                    baseline_done ? NULL : wb, why, sizeof why);
-        if (!ok[a]) continue;
-        if (!baseline_done) {
-            mm_models__metrics_mean(wb, K, &model->baseline);
-            baseline_done = true;
-        }
-        mm_models__metrics_mean(wm, K, &res[a]);
-        out->per_algo[a] = res[a];
-        if (best == MM_ALGO_AUTO || mm_models__better(id, res[a].v[id], res[best].v[id]))
-            best = (mm_algo_t)a;
-    }
-    free(wm);
-    free(wb);
-    if (best == MM_ALGO_AUTO) {
-        set_reason(out, "no candidate could be backtested (%s)", why);
-        return MM_OK;
-    }
-    model->algo = best;
-    model->ops = mm_models__ops(best);
-    model->metrics = res[best];
-    return MM_OK;
+    pooled_ctx_t ctx = {.cfg = cfg, .series = series, .n_series = n_series, .d = d};
+    return mm_models__select_classifier(model, backtest_classifier, &ctx, out, errstr, errstr_size);
 }
 
-/* Refit on every row whose label is known; the fallback or a constant rate. */
+/* Refit on every row whose label is known (mm_models__fit_classifier). */
 static mm_err_t fit_pooled_classifier(mm_model_t *model, const mm_series_t *series, size_t n_series,
                                       pooled_rows_t *d, mm_train_result_t *out, char *errstr,
                                       size_t errstr_size) {
-    const mm_model_config_t *cfg = &model->cfg;
-    size_t n_pos, ntr = gather_pooled_train(cfg, series, n_series, d, 0, &n_pos);
-    if (!model->ops) {
-        out->fallback = true;
-        model->algo = cfg->fallback;
-        model->ops = mm_models__ops(cfg->fallback);
-    }
-    if (ntr == 0)
-        return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size,
-                       "train: no row with a known label in %zu rows of %zu entities", d->n,
-                       n_series);
-    if (n_pos == 0 || n_pos == ntr || ntr < 2) {
-        set_reason(out, "%zu of %zu labels positive: constant rate", n_pos, ntr);
-        out->fallback = true;
-        model->algo = MM_ALGO_LOGISTIC;
-        model->ops = &mm_logistic_ops;
-        double rate = ((double)n_pos + RATE_PRIOR_POSITIVES) / ((double)ntr + RATE_PRIOR_ROWS);
-        return mm_models__constant_classifier(d->p, rate, &model->state, errstr, errstr_size);
-    }
-    char why[256] = "";
-    mm_err_t err =
-        model->ops->fit_xy(cfg, d->Xtr, d->ytr, d->wtr, ntr, d->p, &model->state, why, sizeof why);
-    if (err != MM_OK)
-        return mm_errf(err, errstr, errstr_size, "train: %s refit: %s", mm_algo_name(model->algo),
-                       why);
-    return MM_OK;
+    size_t n_pos, ntr = gather_pooled_train(&model->cfg, series, n_series, d, 0, &n_pos);
+    char rows[96];
+    snprintf(rows, sizeof rows, "%zu rows of %zu entities", d->n, n_series);
+    return mm_models__fit_classifier(model, d->Xtr, d->ytr, d->wtr, ntr, n_pos, d->p, rows, out,
+                                     errstr, errstr_size);
 }
 
 static mm_err_t train_pooled_classify(const mm_model_config_t *cfg, const mm_series_t *series,
