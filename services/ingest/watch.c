@@ -448,6 +448,28 @@ static file_outcome_t load_file(mm_watch_t *w, const watch_file_t *f, FILE *stre
 }
 
 /*
+ * After take_file(): count the outcome, and say whether the pass goes on to
+ * move the file (true) or stops here (false: a fatal error, into @p errstr; a
+ * stop; or a retry, which the broker most likely being away makes the next
+ * pass's, recorded as the pass's first error).
+ */
+static bool pass_goes_on(mm_watch_t *w, const watch_file_t *f, file_outcome_t outcome, bool fatal,
+                         const char *why, mm_watch_stats_t *pass, mm_err_t *first, char *errstr,
+                         size_t errstr_size) {
+    if (fatal) {
+        snprintf(errstr, errstr_size, "%s", why);
+        return false;
+    }
+    count_outcome(w, f, outcome, pass);
+    if (outcome == FILE_STOPPED) return false;
+    if (outcome == FILE_RETRY) {
+        if (!*first) *first = mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "%s", why);
+        return false;
+    }
+    return true;
+}
+
+/*
  * Look the file up, read it unless it is done or failed already, and record
  * the outcome. @p open_stream opens the bytes to read (the same bytes the
  * identity was computed from, for a blob).
@@ -646,17 +668,7 @@ static mm_err_t poll_dir(mm_watch_t *w, mm_watch_stats_t *pass, mm_err_t *fatal,
             continue;
         }
         file_outcome_t outcome = take_file(w, &f, open_path, path, pass, fatal, why, sizeof(why));
-        if (*fatal) {
-            snprintf(errstr, errstr_size, "%s", why);
-            break;
-        }
-        count_outcome(w, &f, outcome, pass);
-        if (outcome == FILE_STOPPED) break;
-        if (outcome == FILE_RETRY) {
-            /* The broker is most likely away: the next pass tries again. */
-            if (!first) first = mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "%s", why);
-            break;
-        }
+        if (!pass_goes_on(w, &f, outcome, *fatal, why, pass, &first, errstr, errstr_size)) break;
         const char *to = outcome == FILE_FAILED ? w->failed_dir : w->done_dir;
         if (move_into(path, name, to, f.identity, why, sizeof(why))) {
             mm_log_error("file_move_failed", "%s", why);
@@ -800,16 +812,7 @@ static mm_err_t poll_blob(mm_watch_t *w, mm_watch_stats_t *pass, mm_err_t *fatal
         file_outcome_t outcome =
             take_file(w, &f, open_blob_bytes, &bs, pass, fatal, why, sizeof(why));
         free(origin);
-        if (*fatal) {
-            snprintf(errstr, errstr_size, "%s", why);
-            break;
-        }
-        count_outcome(w, &f, outcome, pass);
-        if (outcome == FILE_STOPPED) break;
-        if (outcome == FILE_RETRY) {
-            if (!first) first = mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "%s", why);
-            break;
-        }
+        if (!pass_goes_on(w, &f, outcome, *fatal, why, pass, &first, errstr, errstr_size)) break;
         const char *to = outcome == FILE_FAILED ? w->blob_failed_prefix : w->blob_done_prefix;
         if (blob_move(w, name, to, f.identity, why, sizeof(why))) {
             mm_log_error("file_move_failed", "%s", why);
