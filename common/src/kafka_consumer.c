@@ -136,6 +136,29 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/*
+ * Results of the (auto and explicit) asynchronous commits, served on the polling
+ * thread. A failed commit loses nothing - the next one carries the same stored
+ * offsets, and a restart resumes from the service's state - but an operator
+ * watching lag must know why it stopped falling.
+ */
+static void consumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        if (!offsets) return;
+        for (int i = 0; i < offsets->cnt; i++)
+            if (offsets->elems[i].err) {
+                err = offsets->elems[i].err;
+                break;
+            }
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    }
+    mm_log_warn("kafka_commit_failed", "commit of %d partition(s): %s",
+                offsets ? offsets->cnt : 0, rd_kafka_err2str(err));
+}
+
 mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *group_id,
                                            const char *const *topics, size_t n_topics,
                                            const mm_kv_list_t *props,
@@ -180,6 +203,7 @@ mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *gr
         goto fail;
     }
     rd_kafka_conf_set_rebalance_cb(conf, consumer_rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, consumer_commit_cb);
     consumer->rk = mm_kafka__new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     conf = NULL; /* now owned by rk (or destroyed) */
     if (!consumer->rk) goto fail;
