@@ -155,8 +155,8 @@ static void consumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
     }
-    mm_log_warn("kafka_commit_failed", "commit of %d partition(s): %s",
-                offsets ? offsets->cnt : 0, rd_kafka_err2str(err));
+    mm_log_warn("kafka_commit_failed", "commit of %d partition(s): %s", offsets ? offsets->cnt : 0,
+                rd_kafka_err2str(err));
 }
 
 mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *group_id,
