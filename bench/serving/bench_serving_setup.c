@@ -11,6 +11,11 @@
  * With VERSION, only keys FIRST..FIRST+COUNT-1 get a new model (its level
  * moved by 10%) and a decision naming it as VERSION: the hot swap.
  * BOOTSTRAP "-" skips Kafka (no records produced).
+ *
+ * Each artifact put is durable (file:// syncs the file and its folder), so
+ * one process would wait on the disk for most of its time: the keys are
+ * split over MM_BENCH_SETUP_PROCS processes (8 by default), each with its own
+ * blob handle and producer.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -18,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "mm/avro.h"
 #include "mm/blob.h"
@@ -68,6 +75,9 @@ static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char
     }
 }
 
+static int setup_range(const mm_spec_t *spec, const char *dir, const char *blob_url,
+                       const char *bootstrap, int version, long first, long count);
+
 int main(int argc, char **argv) {
     if (argc != 5 && argc != 8) {
         fprintf(stderr, "usage: %s DIR KEYS BLOB_URL BOOTSTRAP [VERSION FIRST COUNT]\n", argv[0]);
@@ -88,9 +98,55 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof(path), "%s/ref", dir);
     mkdir(path, 0755);
 
+    if (version == 1) {
+        snprintf(path, sizeof(path), "%s/keys.txt", dir);
+        FILE *keys_file = fopen(path, "w");
+        if (!keys_file) die(path, "cannot write");
+        for (long i = first; i < first + count; i++) {
+            char key[KEY_MAX];
+            key_of(i, key, sizeof(key));
+            fprintf(keys_file, "%s\n", key);
+        }
+        if (fclose(keys_file)) die(path, "cannot write");
+    }
+    /* The container once, before the processes race to create it. */
     mm_blob_opts_t bopts = {0};
     bopts.account_key = getenv("MM_BLOB_KEY");
     bopts.create_container = true;
+    mm_blob_t *blob = mm_blob_new(blob_url, &bopts, errstr, sizeof(errstr));
+    if (!blob) die(blob_url, errstr);
+    mm_blob_destroy(blob);
+
+    const char *procs_env = getenv("MM_BENCH_SETUP_PROCS");
+    long procs = procs_env ? atol(procs_env) : 8;
+    if (procs < 1) procs = 1;
+    if (procs > count) procs = count > 0 ? count : 1;
+    pid_t pids[64];
+    if (procs > (long)(sizeof(pids) / sizeof(pids[0]))) procs = sizeof(pids) / sizeof(pids[0]);
+    fflush(NULL);
+    for (long p = 0; p < procs; p++) {
+        long lo = first + count * p / procs, hi = first + count * (p + 1) / procs;
+        pids[p] = fork();
+        if (pids[p] < 0) die("fork", "failed");
+        if (pids[p] == 0) _exit(setup_range(&spec, dir, blob_url, bootstrap, version, lo, hi - lo));
+    }
+    int bad = 0;
+    for (long p = 0; p < procs; p++) {
+        int status = 0;
+        if (waitpid(pids[p], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            bad++;
+    }
+    mm_spec_clear(&spec);
+    if (bad) die("setup", "a setup process failed (see above)");
+    return 0;
+}
+
+/* Keys first..first+count-1: models, artifacts, reference files, records. @returns 0 or exits. */
+static int setup_range(const mm_spec_t *spec, const char *dir, const char *blob_url,
+                       const char *bootstrap, int version, long first, long count) {
+    char errstr[1024], path[4096];
+    mm_blob_opts_t bopts = {0};
+    bopts.account_key = getenv("MM_BLOB_KEY");
     mm_blob_t *blob = mm_blob_new(blob_url, &bopts, errstr, sizeof(errstr));
     if (!blob) die(blob_url, errstr);
     long failed = 0;
@@ -100,8 +156,6 @@ int main(int argc, char **argv) {
             mm_kafka_producer_new(bootstrap, NULL, on_delivery, &failed, errstr, sizeof(errstr));
         if (!producer) die("producer", errstr);
     }
-    snprintf(path, sizeof(path), "%s/keys.txt", dir);
-    FILE *keys_file = version == 1 ? fopen(path, "w") : NULL;
 
     static int64_t t[DAYS], lines[OBS_DAYS];
     static double y[DAYS];
@@ -111,16 +165,15 @@ int main(int argc, char **argv) {
         series_of(i, version == 1 ? 1.0 : 1.0 + 0.1 * (version - 1), t, y);
         mm_series_t series = {.n = DAYS, .time_ms = t, .y = y};
         mm_train_result_t res = {0};
-        if (mm_model_train(&spec.model, &series, &res, errstr, sizeof(errstr))) die(key, errstr);
+        if (mm_model_train(&spec->model, &series, &res, errstr, sizeof(errstr))) die(key, errstr);
         char sha[MM_SHA256_HEX_LEN + 1], cand[1024], prod[1024];
         mm_sha256_hex(res.artifact, res.artifact_len, sha);
-        if (mm_blob_layout_candidate(cand, sizeof(cand), spec.name, key, sha) ||
+        if (mm_blob_layout_candidate(cand, sizeof(cand), spec->name, key, sha) ||
             mm_blob_layout_production(cand, prod, sizeof(prod)))
             die(key, "blob name");
         if (mm_blob_put_immutable(blob, prod, res.artifact, res.artifact_len, sha, errstr,
                                   sizeof(errstr)))
             die(prod, errstr);
-        if (keys_file) fprintf(keys_file, "%s\n", key);
         /* The reference server's model: the last season, per key. */
         snprintf(path, sizeof(path), "%s/ref/%ld.json", dir, i);
         FILE *rf = fopen(path, "w");
@@ -131,8 +184,8 @@ int main(int argc, char **argv) {
         fprintf(rf, "], \"data_end_ms\": %" PRId64 "}\n", t[DAYS - 1]);
         fclose(rf);
         if (producer && version == 1) {
-            mm_observation_batch_t b = {.dataset = spec.name,
-                                        .spec_hash = spec.hash,
+            mm_observation_batch_t b = {.dataset = spec->name,
+                                        .spec_hash = spec->hash,
                                         .partition_key = key,
                                         .load_id = "bench",
                                         .source = "bench",
@@ -157,8 +210,8 @@ int main(int argc, char **argv) {
             snprintf(seed, sizeof(seed), "%s/%s/%d", key, sha, version);
             mm_sha256_hex(seed, strlen(seed), train_id);
             mm_model_decision_t d = {.partition_key = key,
-                                     .dataset = spec.name,
-                                     .spec_hash = spec.hash,
+                                     .dataset = spec->name,
+                                     .spec_hash = spec->hash,
                                      .decision = MM_DECISION_APPROVED,
                                      .reason = "bench",
                                      .candidate_train_id = train_id,
@@ -183,15 +236,14 @@ int main(int argc, char **argv) {
             mm_buf_free(&payload);
         }
         mm_train_result_clear(&res);
-        if ((i - first + 1) % 10000 == 0) fprintf(stderr, "  %ld keys\n", i - first + 1);
+        if ((i - first + 1) % 10000 == 0)
+            fprintf(stderr, "  %ld keys in a process\n", i - first + 1);
     }
-    if (keys_file) fclose(keys_file);
     if (producer) {
         if (mm_kafka_producer_flush(producer, 120000)) die("decisions", "not all delivered");
         mm_kafka_producer_destroy(producer, 10000);
     }
     mm_blob_destroy(blob);
-    mm_spec_clear(&spec);
     if (failed) die("decisions", "some were not delivered");
     return 0;
 }

@@ -189,8 +189,9 @@ mm_err_t mm_scorer_catch_up(mm_scorer_t *s, volatile sig_atomic_t *stop,
     memset(stats, 0, sizeof(*stats));
     int64_t started = mm_mono_ms();
     char why[512];
-    mm_kafka_lag_probe_t *probe = mm_kafka_lag_probe_new(
-        s->cfg.bootstrap, s->cfg.kafka, s->cfg.group_id, MM_TOPIC_OBSERVATIONS, why, sizeof(why));
+    mm_kafka_lag_probe_t *probe =
+        mm_kafka_lag_probe_new(s->cfg.bootstrap, &s->consumer_kafka, s->cfg.group_id,
+                               MM_TOPIC_OBSERVATIONS, why, sizeof(why));
     if (!probe) {
         /* No observations topic yet: nothing to catch up on; keys answer from their models. */
         mm_log_warn("no_scoring_data", "%s", why);
@@ -199,8 +200,8 @@ mm_err_t mm_scorer_catch_up(mm_scorer_t *s, volatile sig_atomic_t *stop,
     intake_t in = {.scorer = s, .stats = stats};
     const char *topics[] = {MM_TOPIC_OBSERVATIONS};
     mm_kafka_rebalance_cbs_t cbs = {.on_assign = on_assign, .opaque = &in};
-    in.consumer = mm_kafka_consumer_new(s->cfg.bootstrap, s->cfg.group_id, topics, 1, s->cfg.kafka,
-                                        &cbs, errstr, errstr_size);
+    in.consumer = mm_kafka_consumer_new(s->cfg.bootstrap, s->cfg.group_id, topics, 1,
+                                        &s->consumer_kafka, &cbs, errstr, errstr_size);
     mm_err_t err =
         in.consumer ? consume(&in, probe, NULL, stop, errstr, errstr_size) : MM_ERR_KAFKA;
     if (in.consumer) mm_kafka_consumer_commit_async(in.consumer);
@@ -223,7 +224,7 @@ mm_err_t mm_scorer_follow(mm_scorer_t *s, volatile sig_atomic_t *stop, mm_scorer
     char why[512];
     mm_kafka_lag_probe_t *probe = NULL;
     while (!*stop && !probe) {
-        probe = mm_kafka_lag_probe_new(s->cfg.bootstrap, s->cfg.kafka, s->cfg.group_id,
+        probe = mm_kafka_lag_probe_new(s->cfg.bootstrap, &s->consumer_kafka, s->cfg.group_id,
                                        MM_TOPIC_OBSERVATIONS, why, sizeof(why));
         if (probe) break;
         /* No observations topic yet: keys answer from their models meanwhile. */
@@ -236,8 +237,8 @@ mm_err_t mm_scorer_follow(mm_scorer_t *s, volatile sig_atomic_t *stop, mm_scorer
     const char *topics[] = {MM_TOPIC_OBSERVATIONS};
     mm_kafka_rebalance_cbs_t cbs = {.on_assign = on_assign, .opaque = &in};
     follow_t follow = {.on_lag = on_lag, .opaque = opaque};
-    in.consumer = mm_kafka_consumer_new(s->cfg.bootstrap, s->cfg.group_id, topics, 1, s->cfg.kafka,
-                                        &cbs, errstr, errstr_size);
+    in.consumer = mm_kafka_consumer_new(s->cfg.bootstrap, s->cfg.group_id, topics, 1,
+                                        &s->consumer_kafka, &cbs, errstr, errstr_size);
     mm_err_t err =
         in.consumer ? consume(&in, probe, &follow, stop, errstr, errstr_size) : MM_ERR_KAFKA;
     if (in.consumer) mm_kafka_consumer_commit_async(in.consumer);

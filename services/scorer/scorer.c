@@ -42,6 +42,33 @@ static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char
     }
 }
 
+/*
+ * librdkafka prefetches up to 64 MiB per consumer queue and fetches up to
+ * 50 MiB per request by default: catching up on the observations and
+ * decisions of 100,000 keys then holds tens of MiB of fetched batches, far
+ * above a serving scorer's memory bound (model cache + 64 MiB,
+ * docs/serving.md). These bounds keep the catch-up's buffers to a few MiB per
+ * consumer at no cost to its rate (a fetch still carries 1 MiB per
+ * partition); MM_KAFKA_* settings override them.
+ */
+static const char *const consumer_memory_defaults[][2] = {
+    {"queued.max.messages.kbytes", "4096"},
+    {"fetch.max.bytes", "2097152"},
+};
+
+static mm_err_t consumer_props(mm_scorer_t *s, char *errstr, size_t errstr_size) {
+    for (size_t i = 0; i < MM_ARRAY_SIZE(consumer_memory_defaults); i++)
+        if (mm_kv_list_set(&s->consumer_kafka, consumer_memory_defaults[i][0],
+                           consumer_memory_defaults[i][1]) != MM_OK)
+            return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (size_t i = 0; s->cfg.kafka && i < s->cfg.kafka->n; i++) {
+        const mm_kv_t *kv = &s->cfg.kafka->items[i];
+        if (kv->key && kv->value && mm_kv_list_set(&s->consumer_kafka, kv->key, kv->value) != MM_OK)
+            return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    return MM_OK;
+}
+
 mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t errstr_size) {
     mm_scorer_t *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -49,6 +76,7 @@ mm_scorer_t *mm_scorer_new(const mm_scorer_config_t *cfg, char *errstr, size_t e
         return NULL;
     }
     s->cfg = *cfg;
+    if (consumer_props(s, errstr, errstr_size)) goto fail;
     s->by_key = mm_hashmap_new(0);
     if (!s->by_key) {
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -95,6 +123,7 @@ void mm_scorer_destroy(mm_scorer_t *s) {
     mm_model_cache_destroy(s->cache);
     mm_blob_destroy(s->blob);
     mm_scorer_sink_close(s->sink);
+    mm_kv_list_free(&s->consumer_kafka);
     free(s);
 }
 
@@ -188,7 +217,7 @@ size_t mm_scorer__decision_keys(const mm_scorer_t *s) {
 mm_err_t mm_scorer_load_decisions(mm_scorer_t *s, volatile sig_atomic_t *stop, char *errstr,
                                   size_t errstr_size) {
     mm_kafka_reader_t *reader = mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS,
-                                                    s->cfg.kafka, errstr, errstr_size);
+                                                    &s->consumer_kafka, errstr, errstr_size);
     if (!reader) return MM_ERR_KAFKA;
     mm_err_t result = MM_OK;
     int64_t deadline = mm_mono_ms() + 120000;

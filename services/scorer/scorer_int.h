@@ -23,6 +23,9 @@ typedef struct mm_scorer_key_entry {
 
 struct mm_scorer {
     mm_scorer_config_t cfg;
+    /* What the scorer's consumers and readers are configured with: cfg.kafka over the
+     * prefetch bounds of scorer.c (the producer takes cfg.kafka as given). */
+    mm_kv_list_t consumer_kafka;
     mm_scorer_sink_t *sink;
     mm_scoring_data_t *scoring; /* state store: scoring data, offsets, outbox */
     mm_outbox_t outbox;         /* dead letters found while catching up */

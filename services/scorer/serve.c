@@ -36,16 +36,21 @@
 #define LOAD_LABEL_OK  "ok"
 #define LOAD_LABEL_ERR "error"
 
-/* A decision shared by the map and the requests using it. */
+/*
+ * A decision shared by the map and the requests using it: one allocation
+ * holding the record and its strings (the map keeps one per key, so with
+ * 100,000 keys the allocator's per-block overhead of a string each counts).
+ */
 typedef struct dec {
     atomic_int refs; /* the map's reference + one per request */
     mm_model_decision_t d;
+    char strings[]; /* d's strings, back to back */
 } dec_t;
 
 /* One key of the map; never freed before the server (keys are borrowed by the map). */
 typedef struct slot {
-    char *key;
     dec_t *cur;
+    char key[];
 } slot_t;
 
 typedef struct worker {
@@ -85,10 +90,48 @@ struct mm_serve {
 };
 
 static void dec_unref(dec_t *d) {
-    if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
-        mm_model_decision_clear(&d->d);
-        free(d);
+    if (d && atomic_fetch_sub(&d->refs, 1) == 1) free(d);
+}
+
+#define DEC_STRINGS 10
+
+/* Where @p d's strings are: the fields dec_new packs. */
+static void dec_fields(mm_model_decision_t *d, const char **out[DEC_STRINGS]) {
+    const char **f[DEC_STRINGS] = {&d->partition_key,
+                                   &d->dataset,
+                                   &d->spec_hash,
+                                   &d->reason,
+                                   &d->candidate_train_id,
+                                   &d->production.train_id,
+                                   &d->production.algorithm,
+                                   &d->production.artifact_uri,
+                                   &d->production.artifact_sha256,
+                                   &d->production.load_id};
+    memcpy(out, f, sizeof(f));
+}
+
+/* A packed copy of @p d with one reference, or NULL when out of memory. */
+static dec_t *dec_new(const mm_model_decision_t *d) {
+    mm_model_decision_t probe = *d;
+    const char **fields[DEC_STRINGS];
+    dec_fields(&probe, fields);
+    size_t total = 0;
+    for (size_t i = 0; i < DEC_STRINGS; i++)
+        if (*fields[i]) total += strlen(*fields[i]) + 1;
+    dec_t *nd = malloc(sizeof(*nd) + total);
+    if (!nd) return NULL;
+    atomic_init(&nd->refs, 1);
+    nd->d = *d;
+    dec_fields(&nd->d, fields);
+    char *at = nd->strings;
+    for (size_t i = 0; i < DEC_STRINGS; i++) {
+        if (!*fields[i]) continue;
+        size_t len = strlen(*fields[i]) + 1;
+        memcpy(at, *fields[i], len);
+        *fields[i] = at;
+        at += len;
     }
+    return nd;
 }
 
 /* The key's current decision with a reference taken, or NULL. */
@@ -251,7 +294,6 @@ void mm_serve_destroy(mm_serve_t *sv) {
     free(sv->workers);
     for (size_t i = 0; i < sv->n_slots; i++) {
         dec_unref(sv->slots[i]->cur);
-        free(sv->slots[i]->key);
         free(sv->slots[i]);
     }
     free(sv->slots);
@@ -281,13 +323,12 @@ static mm_err_t slot_add(mm_serve_t *sv, const char *key, slot_t **out) {
         sv->slots = n;
         sv->cap_slots = cap;
     }
-    slot_t *sl = calloc(1, sizeof(*sl));
-    if (!sl || !(sl->key = strdup(key))) {
-        free(sl);
-        return MM_ERR_NOMEM;
-    }
-    if (mm_hashmap_put(sv->by_key, sl->key, strlen(sl->key), sl) != MM_OK) {
-        free(sl->key);
+    size_t len = strlen(key);
+    slot_t *sl = malloc(sizeof(*sl) + len + 1);
+    if (!sl) return MM_ERR_NOMEM;
+    sl->cur = NULL;
+    memcpy(sl->key, key, len + 1);
+    if (mm_hashmap_put(sv->by_key, sl->key, len, sl) != MM_OK) {
         free(sl);
         return MM_ERR_NOMEM;
     }
@@ -302,14 +343,9 @@ mm_err_t mm_serve_put_decision(mm_serve_t *sv, mm_model_decision_t *d) {
         mm_model_decision_clear(d); /* another dataset's decision */
         return MM_OK;
     }
-    dec_t *nd = calloc(1, sizeof(*nd));
-    if (!nd) {
-        mm_model_decision_clear(d);
-        return MM_ERR_NOMEM;
-    }
-    atomic_init(&nd->refs, 1);
-    nd->d = *d;
-    memset(d, 0, sizeof(*d));
+    dec_t *nd = dec_new(d);
+    mm_model_decision_clear(d);
+    if (!nd) return MM_ERR_NOMEM;
     pthread_rwlock_wrlock(&sv->map_lock);
     slot_t *sl = mm_hashmap_get(sv->by_key, nd->d.partition_key, strlen(nd->d.partition_key));
     mm_err_t err = sl ? MM_OK : slot_add(sv, nd->d.partition_key, &sl);
@@ -361,7 +397,7 @@ static void *follow_decisions(void *opaque) {
     while (!sv->follow_stop) {
         char errstr[512];
         mm_kafka_reader_t *reader = mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS,
-                                                        s->cfg.kafka, errstr, sizeof(errstr));
+                                                        &s->consumer_kafka, errstr, sizeof(errstr));
         if (!reader) {
             mm_log_warn("decisions_unavailable", "%s (trying again)", errstr);
             mm_sleep_ms(RETRY_MS, NULL);

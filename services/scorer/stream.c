@@ -124,8 +124,8 @@ static mm_err_t follow_decisions(mm_scorer_stream_t *st, int timeout_ms, int max
 static mm_err_t read_decisions(mm_scorer_stream_t *st, volatile sig_atomic_t *stop, char *errstr,
                                size_t errstr_size) {
     mm_scorer_t *s = st->scorer;
-    st->decisions = mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS, s->cfg.kafka, errstr,
-                                        errstr_size);
+    st->decisions = mm_kafka_reader_new(s->cfg.bootstrap, MM_TOPIC_DECISIONS, &s->consumer_kafka,
+                                        errstr, errstr_size);
     if (!st->decisions) return MM_ERR_KAFKA;
     int64_t timeout = st->opts.decisions_timeout_ms > 0 ? st->opts.decisions_timeout_ms
                                                         : DEFAULT_DECISIONS_TIMEOUT;
@@ -213,7 +213,7 @@ mm_err_t mm_scorer_stream_run(mm_scorer_stream_t *st, volatile sig_atomic_t *sto
     mm_kafka_rebalance_cbs_t cbs = {.on_assign = on_assign, .on_revoke = on_revoke, .opaque = st};
     st->consumer =
         mm_kafka_consumer_new(s->cfg.bootstrap, s->cfg.group_id, topics, MM_ARRAY_SIZE(topics),
-                              s->cfg.kafka, &cbs, errstr, errstr_size);
+                              &s->consumer_kafka, &cbs, errstr, errstr_size);
     if (!st->consumer) return MM_ERR_KAFKA;
     atomic_store(&st->running, true);
     mm_log_info("stream_started", "answering %s in group %s", MM_TOPIC_SCORE_REQUESTS,
