@@ -12,6 +12,17 @@
  * It is handed each candidate's operations by its caller and knows no
  * algorithm by name.
  *
+ * A model whose fit is a sum over rows (ridge) fits the windows and the
+ * final model in one pass over the history (ops->fit_prefixes); the final
+ * fit is then taken over like the costly candidates' last window.
+ *
+ * XGBoost fits each window from the one before (ops->fit_next): a few more
+ * boosting rounds on the window's rows instead of a new fit.
+ *
+ * A candidate that chooses among forms inside its fit (ETS by AICc) makes
+ * that choice on the first window only (ops->settle); the later windows
+ * refit the chosen form.
+ *
  * Workload: per key, every candidate is fitted K times (K = 3 by default);
  * the fits dominate, the bookkeeping here is O(K x holdout).
  */
@@ -36,7 +47,7 @@ void mm_models__backtest_take(mm_models__backtest_t *bt, const mm_model_config_t
     void *st = bt->last_state;
     bt->last_state = NULL;
     size_t H = (size_t)cfg->holdout;
-    if (bt->ops->advance) {
+    if (bt->ops->advance && !bt->last_final) {
         void *moved = NULL;
         char why[64];
         mm_err_t err = bt->ops->advance(st, cfg, s->y, s->n, H, &moved, why, sizeof why);
@@ -54,6 +65,7 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
     bt->ok = false;
     bt->ops = ops;
     bt->last_state = NULL;
+    bt->last_final = false;
     bool keep = mm_models__capped_algo(ops->algo);
     mm_metrics_init(&bt->metrics);
     bt->err = malloc(K * H * sizeof(double));
@@ -64,18 +76,67 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
     bool ok = bt->err && bt->fc && sd && wm && mm_models__exog_buf_init(&eb, s->n_exog, H);
     mm_err_t err =
         ok ? MM_OK : mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "backtest: out of memory");
+    /* the windows and the final fit at once, where the model can (ridge);
+     * if that fails, the windows one by one say which fails and why */
+    void **pre = NULL;
+    if (ok && ops->fit_prefixes) {
+        size_t *cuts = malloc((K + 1) * sizeof(size_t));
+        pre = calloc(K + 1, sizeof(void *));
+        mm_models__view_t all = {.cfg = cfg,
+                                 .n = n,
+                                 .time_ms = s->time_ms,
+                                 .y = s->y,
+                                 .n_exog = s->n_exog,
+                                 .exog = s->exog};
+        for (size_t w = 0; cuts && w <= K; w++) cuts[w] = n - (K - w) * H;
+        if (!cuts || !pre || ops->fit_prefixes(&all, cuts, K + 1, pre, errstr, errstr_size)) {
+            free(pre);
+            pre = NULL;
+        }
+        free(cuts);
+    }
+    /* the config of the later windows: the first window's choices settled */
+    mm_model_config_t settled = *cfg;
+    bool have_settled = false;
+    void *prev = NULL; /* the previous window's fit, for ops->fit_next */
     for (size_t w = 0; ok && w < K; w++) {
         size_t cut = n - (K - w) * H;
-        mm_models__view_t v = {.cfg = cfg,
+        mm_models__view_t v = {.cfg = have_settled ? &settled : cfg,
                                .n = cut,
                                .time_ms = s->time_ms,
                                .y = s->y,
                                .n_exog = s->n_exog,
                                .exog = s->exog};
         void *state = NULL;
-        if (mm_models__fit_windowed(ops, &v, &state, errstr, errstr_size) != MM_OK) {
+        mm_err_t fit_err = MM_OK;
+        if (pre) {
+            state = pre[w];
+            pre[w] = NULL;
+        } else if (ops->fit_next) {
+            mm_models__window_view_t wv;
+            mm_models__view_window(&v, ops->algo, &wv);
+            fit_err = ops->fit_next(prev, &wv.v, &state, errstr, errstr_size);
+        } else {
+            fit_err = mm_models__fit_windowed(ops, &v, &state, errstr, errstr_size);
+        }
+        if (prev) {
+            ops->destroy(prev);
+            prev = NULL;
+        }
+        if (fit_err != MM_OK && (have_settled || (ops->fit_next && w > 0))) {
+            /* the settled form does not fit this window (a multiplicative
+             * season after a zero), or the previous fit could not be
+             * continued: a fit of its own */
+            v.cfg = cfg;
+            fit_err = mm_models__fit_windowed(ops, &v, &state, errstr, errstr_size);
+        }
+        if (fit_err != MM_OK) {
             ok = false;
             break;
+        }
+        if (w == 0 && ops->settle) {
+            ops->settle(state, &settled);
+            have_settled = true;
         }
         double last[MM_MODEL_MAX_EXOG];
         mm_models__last_known_exog(s->n_exog, s->exog, cut, last);
@@ -90,10 +151,14 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
                                  .nonneg = nonneg};
         double *mean = bt->fc + w * H;
         mm_err_t ferr = ops->forecast(state, &fc, H, mean, sd, errstr, errstr_size);
-        if (keep && w == K - 1 && ferr == MM_OK)
+        if (keep && w == K - 1 && ferr == MM_OK) {
             bt->last_state = state;
-        else
+            if (ops->fit_done) ops->fit_done(state);
+        } else if (ops->fit_next && w < K - 1 && ferr == MM_OK) {
+            prev = state; /* the next window continues from it */
+        } else {
             ops->destroy(state);
+        }
         if (ferr != MM_OK) {
             ok = false;
             break;
@@ -105,7 +170,16 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
     if (ok) {
         mm_models__metrics_mean(wm, K, &bt->metrics);
         bt->ok = true;
+        if (pre) { /* the final fit, taken as it is (mm_models__backtest_take) */
+            bt->last_state = pre[K];
+            bt->last_final = true;
+            pre[K] = NULL;
+        }
     }
+    if (prev) ops->destroy(prev);
+    for (size_t w = 0; pre && w <= K; w++)
+        if (pre[w]) ops->destroy(pre[w]);
+    free(pre);
     free(sd);
     free(wm);
     mm_models__exog_buf_free(&eb);

@@ -235,6 +235,17 @@ static mm_err_t ets_load(const mm_models__params_t *ps, const mm_model_config_t 
     return MM_OK;
 }
 
+/* The later backtest windows refit the form the first one chose by AICc
+ * (bench/models/RESULTS.md, 2026-12-02: the choice rarely changes between
+ * windows 28 points apart, and choosing costs 5 fits instead of 1). */
+static void ets_settle(const void *state, mm_model_config_t *cfg) {
+    const mm_ets_t *e = state;
+    static const int trend_form[3] = {MM_ETS_TREND_NONE, MM_ETS_TREND_ADD, MM_ETS_TREND_DAMPED};
+    static const int season_form[3] = {MM_ETS_SEASON_NONE, MM_ETS_SEASON_ADD, MM_ETS_SEASON_MUL};
+    cfg->ets_trend = trend_form[e->trend];
+    cfg->ets_season = season_form[e->season];
+}
+
 static void ets_destroy(void *state) {
     free(state);
 }
@@ -254,4 +265,5 @@ const mm_models__ops_t mm_ets_ops = {
     .destroy = ets_destroy,
     .memsize = ets_memsize,
     .advance = ets_advance,
+    .settle = ets_settle,
 };

@@ -15,6 +15,12 @@
  * forming Z'Z costs n p^2 / 2 and the p x p Cholesky solve is negligible.
  * Ridge is one solve; logistic is Newton's method (IRLS), typically under
  * ten iterations, with step halving for safety.
+ *
+ * Ridge on nested prefixes of one set of rows (a backtest's windows and the
+ * final fit: mm_ridge_fit_prefixes) accumulates the moments once, in one
+ * pass, and standardises each prefix's normal equations from them: n p^2 / 2
+ * for all the fits instead of per fit. The moments are taken about the
+ * first row, so large column means do not cancel digits away.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -138,6 +144,100 @@ mm_err_t mm_ridge_fit_xy(const double *X, const double *y, size_t n, size_t p, d
                        "ridge: normal equations not positive definite (dposv info %d)", (int)info);
     }
     return MM_OK;
+}
+
+/* Standardised normal equations of the first @p n rows from their moments
+ * about the first row (@p S: column sums, @p Q: upper cross products, @p Sy
+ * and @p Qy: target sum and cross products, all of values minus the first
+ * row's): the same system mm_ridge_fit_xy forms from the rows themselves
+ * (a constant column has zero moments, exactly, and gets scale 1). */
+static mm_err_t ridge_from_moments(const double *x0, double y0, size_t n, size_t p, double lambda,
+                                   const double *S, const double *Q, double Sy, const double *Qy,
+                                   double *A, mm_linear_t *out, char *errstr, size_t errstr_size) {
+    if (n < 2) return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size, "ridge: %zu rows", n);
+    if (!linear_alloc(out, p))
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "ridge: out of memory");
+    double dn = (double)n;
+    out->intercept = y0 + Sy / dn;
+    for (size_t j = 0; j < p; j++) {
+        double mu = x0[j] + S[j] / dn;
+        double css = Q[j * p + j] - S[j] * S[j] / dn;
+        double sd = css > 0 ? sqrt(css / dn) : 0;
+        out->mean[j] = mu;
+        out->scale[j] = sd > 1e-12 * (fabs(mu) + 1e-300) && sd > 0 ? sd : 1.0;
+    }
+    if (p == 0) return MM_OK;
+    for (size_t a = 0; a < p; a++) {
+        for (size_t b = a; b < p; b++)
+            A[a * p + b] = (Q[a * p + b] - S[a] * S[b] / dn) / (out->scale[a] * out->scale[b]);
+        out->coef[a] = (Qy[a] - S[a] * Sy / dn) / out->scale[a];
+        if (A[a * p + a] == 0 && lambda == 0) A[a * p + a] = 1.0;
+        A[a * p + a] += lambda;
+    }
+    lapack_int info =
+        LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)p, 1, A, (lapack_int)p, out->coef, 1);
+    if (info != 0) {
+        mm_linear_free(out);
+        return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
+                       "ridge: normal equations not positive definite (dposv info %d)", (int)info);
+    }
+    return MM_OK;
+}
+
+mm_err_t mm_ridge_fit_prefixes(const double *X, const double *y, size_t p, double lambda,
+                               const size_t *rows, size_t k, mm_linear_t *out, char *errstr,
+                               size_t errstr_size) {
+    memset(out, 0, k * sizeof *out);
+    size_t n = k > 0 ? rows[k - 1] : 0;
+    bool missing = false;
+    for (size_t i = 0; i < n * p && !missing; i++) missing = isnan(X[i]);
+    mm_err_t err = MM_OK;
+    if (missing || n < 2) {
+        /* a missing value is filled with each prefix's own column mean: one
+         * fit per prefix */
+        for (size_t i = 0; i < k && err == MM_OK; i++)
+            err = mm_ridge_fit_xy(X, y, rows[i], p, lambda, &out[i], errstr, errstr_size);
+        goto done;
+    }
+    double *S = calloc(p + 1, sizeof(double));
+    double *Qy = calloc(p + 1, sizeof(double));
+    double *Q = calloc(p * p + 1, sizeof(double));
+    double *A = malloc((p * p + 1) * sizeof(double));
+    double *u = malloc((p + 1) * sizeof(double));
+    if (!S || !Qy || !Q || !A || !u) {
+        err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "ridge: out of memory");
+    } else {
+        const double *x0 = X;
+        double y0 = y[0], Sy = 0;
+        size_t r = 0;
+        for (size_t i = 0; i < k && err == MM_OK; i++) {
+            for (; r < rows[i]; r++) {
+                const double *x = X + r * p;
+                double v = y[r] - y0;
+                for (size_t a = 0; a < p; a++) u[a] = x[a] - x0[a];
+                for (size_t a = 0; a < p; a++) {
+                    double ua = u[a];
+                    S[a] += ua;
+                    Qy[a] += ua * v;
+                    if (ua == 0) continue;
+                    double *Qrow = Q + a * p;
+                    for (size_t b = a; b < p; b++) Qrow[b] += ua * u[b];
+                }
+                Sy += v;
+            }
+            err = ridge_from_moments(x0, y0, rows[i], p, lambda, S, Q, Sy, Qy, A, &out[i], errstr,
+                                     errstr_size);
+        }
+    }
+    free(S);
+    free(Qy);
+    free(Q);
+    free(A);
+    free(u);
+done:
+    if (err != MM_OK)
+        for (size_t i = 0; i < k; i++) mm_linear_free(&out[i]);
+    return err;
 }
 
 static double log1pexp(double x) {

@@ -222,6 +222,26 @@ typedef struct mm_models__ops {
      * with them and begins with the targets the model was fitted on last. */
     mm_err_t (*advance)(const void *state, const mm_model_config_t *cfg, const double *hist,
                         size_t n_hist, size_t n_new, void **out, char *errstr, size_t errstr_size);
+    /* Optional: fit the first cuts[i] points of @p v for each of @p k
+     * ascending cuts at once (states[i]; all or none), what a backtest's
+     * windows and the final fit are for a model whose fit is a sum over rows
+     * (ridge). NULL: one fit per window. */
+    mm_err_t (*fit_prefixes)(const mm_models__view_t *v, const size_t *cuts, size_t k,
+                             void **states, char *errstr, size_t errstr_size);
+    /* Optional: the backtest's fits, window by window, each from the one
+     * before (@p prev: NULL for the first window; what it holds for the
+     * next fit may be taken, its forecast stays valid): XGBoost boosts the
+     * previous window's trees a few rounds further (mm_models__xgb_next_rounds)
+     * instead of fitting anew. fit_done (may be NULL) releases what a state
+     * kept for a next fit. NULL: ops->fit per window. */
+    mm_err_t (*fit_next)(void *prev, const mm_models__view_t *v, void **state, char *errstr,
+                         size_t errstr_size);
+    void (*fit_done)(void *state);
+    /* Optional (NULL: every backtest window chooses afresh): fix in @p cfg
+     * the choices the fit @p state made among the forms @p cfg allows (ETS:
+     * trend and season), so the later backtest windows of one key refit that
+     * form only instead of choosing again (backtest.c). */
+    void (*settle)(const void *state, mm_model_config_t *cfg);
     /* Combinations only (NULL otherwise): the members and their weights. */
     size_t (*members)(const void *state, mm_algo_t *algos, double *weights, size_t max);
 } mm_models__ops_t;
@@ -373,6 +393,15 @@ typedef struct mm_linear {
 /** @brief Ridge: min sum (y - b0 - Zb)^2 + lambda |b|^2 on standardised Z. */
 mm_err_t mm_ridge_fit_xy(const double *X, const double *y, size_t n, size_t p, double lambda,
                          mm_linear_t *out, char *errstr, size_t errstr_size);
+/**
+ * @brief Ridge as mm_ridge_fit_xy on the first rows[i] rows of X, for each
+ * of @p k ascending prefixes, from one pass over the rows (the prefixes'
+ * moments; one fit per prefix when a value is missing). @p out holds k
+ * models; on failure none is left allocated.
+ */
+mm_err_t mm_ridge_fit_prefixes(const double *X, const double *y, size_t p, double lambda,
+                               const size_t *rows, size_t k, mm_linear_t *out, char *errstr,
+                               size_t errstr_size);
 /** @brief L2 logistic: min sum w_i logloss_i + |b|^2 / (2C) on standardised Z (sklearn's
  * objective). */
 mm_err_t mm_logistic_fit_xy(const double *X, const double *y, const double *w, size_t n, size_t p,
@@ -388,6 +417,21 @@ typedef struct mm_xgb mm_xgb_t;
 mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double *y, const double *w,
                     size_t n, size_t p, bool classify, double scale_pos_weight, mm_xgb_t **out,
                     char *errstr, size_t errstr_size);
+/** @brief mm_xgb_fit of a regression (no weights) that keeps its booster for mm_xgb_continue. */
+mm_err_t mm_xgb_fit_resumable(const mm_model_config_t *cfg, const double *X, const double *y,
+                              size_t n, size_t p, mm_xgb_t **out, char *errstr, size_t errstr_size);
+/**
+ * @brief @p rounds more rounds of @p prev's booster (taken from @p prev, whose
+ * trees stay usable) on new rows X (n x p): @p out has prev's trees and the
+ * new ones, and keeps the booster. MM_ERR_INVALID_ARG when @p prev kept none.
+ */
+mm_err_t mm_xgb_continue(const mm_model_config_t *cfg, mm_xgb_t *prev, const double *X,
+                         const double *y, size_t n, size_t p, int rounds, mm_xgb_t **out,
+                         char *errstr, size_t errstr_size);
+/** @brief Free the booster @p x kept (may be NULL); its trees stay. */
+void mm_xgb_drop_booster(mm_xgb_t *x);
+/** @returns the rounds a backtest window adds to the previous window's trees (regress.c). */
+int mm_models__xgb_next_rounds(const mm_model_config_t *cfg);
 /** @brief Rebuild the trees from the packed bytes mm_xgb_raw() gave (no XGBoost call). */
 mm_err_t mm_xgb_load(const uint8_t *raw, size_t len, size_t p, mm_xgb_t **out, char *errstr,
                      size_t errstr_size);
@@ -468,6 +512,7 @@ typedef struct mm_models__backtest {
     /* costly candidates (mm_models__capped_algo): the last window's fit, kept
      * so the final model need not be fitted again (mm_models__backtest_take) */
     void *last_state;
+    bool last_final; /* last_state is the fit on all data (ops->fit_prefixes), not moved */
     const mm_models__ops_t *ops;
 } mm_models__backtest_t;
 

@@ -6,7 +6,8 @@
  * kept if it backtests strictly better than the best one alone; the winner
  * (or every member) refitted on all data, except ETS and XGBoost, whose last
  * backtest window's fit is taken over (moved over the last holdout where new
- * points move its state: mm_models__backtest_take); the backtest residual
+ * points move its state: mm_models__backtest_take), and ridge, whose fit on
+ * all data came with its windows' (one pass); the backtest residual
  * spread kept for intervals where the model has no analytic ones. Seasonal
  * naive is always backtested: it is the baseline. XGBoost joins the automatic
  * candidates on long histories (xgb_min_history), where its trees have the

@@ -63,10 +63,14 @@ struct mm_xgb {
     uint8_t *default_left;
     uint8_t *raw; /* the packed form, what artifacts store */
     size_t raw_len;
+    /* kept by mm_xgb_fit_resumable for mm_xgb_continue (NULL otherwise) */
+    BoosterHandle booster;
+    int rounds; /* boosting rounds done */
 };
 
 void mm_xgb_free(mm_xgb_t *x) {
     if (!x) return;
+    if (x->booster) XGBoosterFree(x->booster);
     free(x->tree_start);
     free(x->left);
     free(x->right);
@@ -439,10 +443,72 @@ static mm_err_t pack(mm_xgb_t *x, char *errstr, size_t errstr_size) {
     return MM_OK;
 }
 
-mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double *y, const double *w,
-                    size_t n, size_t p, bool classify, double scale_pos_weight, mm_xgb_t **out,
-                    char *errstr, size_t errstr_size) {
+static mm_err_t set_params(BoosterHandle booster, const mm_model_config_t *cfg, bool classify,
+                           double scale_pos_weight, double ymean, char *errstr,
+                           size_t errstr_size) {
+    mm_err_t err;
+    char buf[64];
+    const char *params[][2] = {
+        {"verbosity", "0"},
+        {"nthread", "1"},
+        {"seed", "0"},
+        {"tree_method", "hist"},
+        {"objective", classify ? "binary:logistic" : "reg:squarederror"},
+    };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        if ((err = set_param(booster, params[i][0], params[i][1], errstr, errstr_size))) return err;
+    snprintf(buf, sizeof buf, "%d", cfg->xgb_max_bin > 0 ? cfg->xgb_max_bin : 256);
+    if ((err = set_param(booster, "max_bin", buf, errstr, errstr_size))) return err;
+    snprintf(buf, sizeof buf, "%d", cfg->xgb_max_depth);
+    if ((err = set_param(booster, "max_depth", buf, errstr, errstr_size))) return err;
+    snprintf(buf, sizeof buf, "%.17g", cfg->xgb_eta);
+    if ((err = set_param(booster, "eta", buf, errstr, errstr_size))) return err;
+    if (classify) {
+        snprintf(buf, sizeof buf, "%.17g", scale_pos_weight > 0 ? scale_pos_weight : 1.0);
+        return set_param(booster, "scale_pos_weight", buf, errstr, errstr_size);
+    }
+    /* start from the mean so 100 rounds need not climb from 0.5 */
+    snprintf(buf, sizeof buf, "%.17g", (double)(float)ymean);
+    return set_param(booster, "base_score", buf, errstr, errstr_size);
+}
+
+/* @p x: the trees of @p a then those of @p b (same features and base margin). */
+static mm_err_t append_trees(mm_xgb_t *x, const mm_xgb_t *a, const mm_xgb_t *b, char *errstr,
+                             size_t errstr_size) {
+    if (a->p != b->p || a->logistic != b->logistic || a->base_margin != b->base_margin)
+        return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
+                       "xgboost: continued trees do not match the earlier ones");
+    if (!alloc_nodes(x, a->n_trees + b->n_trees, a->n_nodes + b->n_nodes))
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
+    x->p = a->p;
+    x->logistic = a->logistic;
+    x->base_margin = a->base_margin;
+    memcpy(x->tree_start, a->tree_start, a->n_trees * sizeof *x->tree_start);
+    for (size_t t = 0; t <= b->n_trees; t++)
+        x->tree_start[a->n_trees + t] = (uint32_t)a->n_nodes + b->tree_start[t];
+    const mm_xgb_t *parts[2] = {a, b};
+    for (size_t k = 0, at = 0; k < 2; at += parts[k]->n_nodes, k++) {
+        const mm_xgb_t *q = parts[k];
+        memcpy(x->left + at, q->left, q->n_nodes * sizeof *x->left);
+        memcpy(x->right + at, q->right, q->n_nodes * sizeof *x->right);
+        memcpy(x->feature + at, q->feature, q->n_nodes * sizeof *x->feature);
+        memcpy(x->value + at, q->value, q->n_nodes * sizeof *x->value);
+        memcpy(x->default_left + at, q->default_left, q->n_nodes);
+    }
+    return MM_OK;
+}
+
+/* Boost @p rounds rounds on the rows: on a new booster (@p *from NULL), or
+ * on the one @p *from holds (taken: *from is set to NULL), which then adds
+ * trees to those it has (@p before: the trees read from it so far). The
+ * booster is kept in the result when @p keep. */
+static mm_err_t boost(const mm_model_config_t *cfg, const double *X, const double *y,
+                      const double *w, size_t n, size_t p, bool classify, double scale_pos_weight,
+                      BoosterHandle *from, const mm_xgb_t *before, int rounds_done, int rounds,
+                      bool keep, mm_xgb_t **out, char *errstr, size_t errstr_size) {
     *out = NULL;
+    BoosterHandle slice = NULL;
+    mm_xgb_t *added = NULL;
     if (n < 2 || p == 0)
         return mm_errf(MM_ERR_INSUFFICIENT_DATA, errstr, errstr_size,
                        "xgboost: %zu rows x %zu features", n, p);
@@ -468,40 +534,48 @@ mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double 
     XGB_CALL("create matrix", XGDMatrixCreateFromMat(fx, (bst_ulong)n, (bst_ulong)p, NAN, &dm));
     XGB_CALL("set labels", XGDMatrixSetFloatInfo(dm, "label", fy, (bst_ulong)n));
     if (fw) XGB_CALL("set weights", XGDMatrixSetFloatInfo(dm, "weight", fw, (bst_ulong)n));
-    XGB_CALL("create booster", XGBoosterCreate(&dm, 1, &booster));
-    char buf[64];
-    const char *params[][2] = {
-        {"verbosity", "0"},
-        {"nthread", "1"},
-        {"seed", "0"},
-        {"tree_method", "hist"},
-        {"objective", classify ? "binary:logistic" : "reg:squarederror"},
-    };
-    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
-        if ((err = set_param(booster, params[i][0], params[i][1], errstr, errstr_size))) goto fail;
-    snprintf(buf, sizeof buf, "%d", cfg->xgb_max_bin > 0 ? cfg->xgb_max_bin : 256);
-    if ((err = set_param(booster, "max_bin", buf, errstr, errstr_size))) goto fail;
-    snprintf(buf, sizeof buf, "%d", cfg->xgb_max_depth);
-    if ((err = set_param(booster, "max_depth", buf, errstr, errstr_size))) goto fail;
-    snprintf(buf, sizeof buf, "%.17g", cfg->xgb_eta);
-    if ((err = set_param(booster, "eta", buf, errstr, errstr_size))) goto fail;
-    if (classify) {
-        snprintf(buf, sizeof buf, "%.17g", scale_pos_weight > 0 ? scale_pos_weight : 1.0);
-        if ((err = set_param(booster, "scale_pos_weight", buf, errstr, errstr_size))) goto fail;
+    if (*from) {
+        booster = *from; /* its parameters and trees carry over */
+        *from = NULL;
     } else {
-        /* start from the mean so 100 rounds need not climb from 0.5 */
-        snprintf(buf, sizeof buf, "%.17g", (double)(float)ymean);
-        if ((err = set_param(booster, "base_score", buf, errstr, errstr_size))) goto fail;
+        XGB_CALL("create booster", XGBoosterCreate(&dm, 1, &booster));
+        err = set_params(booster, cfg, classify, scale_pos_weight, ymean, errstr, errstr_size);
+        if (err) goto fail;
     }
-    for (int it = 0; it < cfg->xgb_rounds; it++)
+    for (int it = rounds_done; it < rounds_done + rounds; it++)
         XGB_CALL("update", XGBoosterUpdateOneIter(booster, it, dm));
+    x->rounds = rounds_done + rounds;
     bst_ulong len = 0;
     const char *raw = NULL;
-    XGB_CALL("save model",
-             XGBoosterSaveModelToBuffer(booster, "{\"format\": \"json\"}", &len, &raw));
-    if ((err = trees_from_json(x, raw, (size_t)len, classify, errstr, errstr_size))) goto fail;
+    if (before) {
+        /* only the new rounds' trees are read (the model's JSON grows with
+         * every tree); the earlier ones are @p before's */
+        XGB_CALL("slice", XGBoosterSlice(booster, rounds_done, rounds_done + rounds, 1, &slice));
+        XGB_CALL("save model",
+                 XGBoosterSaveModelToBuffer(slice, "{\"format\": \"json\"}", &len, &raw));
+        added = calloc(1, sizeof *added);
+        if (!added) {
+            err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
+            goto fail;
+        }
+        added->p = p;
+        if ((err = trees_from_json(added, raw, (size_t)len, classify, errstr, errstr_size)))
+            goto fail;
+        if ((err = append_trees(x, before, added, errstr, errstr_size))) goto fail;
+        XGBoosterFree(slice);
+        slice = NULL;
+        mm_xgb_free(added);
+        added = NULL;
+    } else {
+        XGB_CALL("save model",
+                 XGBoosterSaveModelToBuffer(booster, "{\"format\": \"json\"}", &len, &raw));
+        if ((err = trees_from_json(x, raw, (size_t)len, classify, errstr, errstr_size))) goto fail;
+    }
     if ((err = pack(x, errstr, errstr_size))) goto fail;
-    XGBoosterFree(booster);
+    if (keep)
+        x->booster = booster;
+    else
+        XGBoosterFree(booster);
     XGDMatrixFree(dm);
     free(fx);
     free(fy);
@@ -509,6 +583,8 @@ mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double 
     *out = x;
     return MM_OK;
 fail:
+    if (slice) XGBoosterFree(slice);
+    mm_xgb_free(added);
     if (booster) XGBoosterFree(booster);
     if (dm) XGDMatrixFree(dm);
     free(fx);
@@ -516,6 +592,44 @@ fail:
     free(fw);
     mm_xgb_free(x);
     return err;
+}
+
+mm_err_t mm_xgb_fit(const mm_model_config_t *cfg, const double *X, const double *y, const double *w,
+                    size_t n, size_t p, bool classify, double scale_pos_weight, mm_xgb_t **out,
+                    char *errstr, size_t errstr_size) {
+    BoosterHandle none = NULL;
+    return boost(cfg, X, y, w, n, p, classify, scale_pos_weight, &none, NULL, 0, cfg->xgb_rounds,
+                 false, out, errstr, errstr_size);
+}
+
+mm_err_t mm_xgb_fit_resumable(const mm_model_config_t *cfg, const double *X, const double *y,
+                              size_t n, size_t p, mm_xgb_t **out, char *errstr,
+                              size_t errstr_size) {
+    BoosterHandle none = NULL;
+    return boost(cfg, X, y, NULL, n, p, false, 0, &none, NULL, 0, cfg->xgb_rounds, true, out,
+                 errstr, errstr_size);
+}
+
+mm_err_t mm_xgb_continue(const mm_model_config_t *cfg, mm_xgb_t *prev, const double *X,
+                         const double *y, size_t n, size_t p, int rounds, mm_xgb_t **out,
+                         char *errstr, size_t errstr_size) {
+    *out = NULL;
+    if (!prev->booster || prev->p != p || prev->logistic)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size,
+                       "xgboost: no resumable regression booster of %zu features to continue", p);
+    BoosterHandle from = prev->booster;
+    prev->booster = NULL;
+    mm_err_t err = boost(cfg, X, y, NULL, n, p, false, 0, &from, prev, prev->rounds, rounds, true,
+                         out, errstr, errstr_size);
+    if (from) XGBoosterFree(from); /* not taken: failed before boosting */
+    return err;
+}
+
+void mm_xgb_drop_booster(mm_xgb_t *x) {
+    if (x && x->booster) {
+        XGBoosterFree(x->booster);
+        x->booster = NULL;
+    }
 }
 
 mm_err_t mm_xgb_load(const uint8_t *raw, size_t len, size_t p, mm_xgb_t **out, char *errstr,

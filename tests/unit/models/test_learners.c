@@ -67,6 +67,55 @@ Test(learners, missing_feature_values_count_as_the_training_mean) {
     mm_linear_free(&lin);
 }
 
+/* Nested prefixes from one pass give each prefix's own fit: the same
+ * standardisation, intercept and coefficients (to rounding), a constant
+ * column included; a missing value falls back to a fit per prefix. */
+Test(learners, ridge_on_nested_prefixes_equals_a_fit_per_prefix) {
+    enum { N = 300, P = 5, K = 4 };
+    static double X[N * P], y[N];
+    td_rng_t st = {11};
+    for (size_t i = 0; i < N; i++) {
+        double t = (double)i;
+        X[i * P + 0] = 100.0 + 0.5 * t + 3 * td_unif(&st); /* large mean, trend */
+        X[i * P + 1] = (double)(i % 7);
+        X[i * P + 2] = 7.0; /* constant */
+        X[i * P + 3] = td_unif(&st) < 0.2 ? 1 : 0;
+        X[i * P + 4] = sin(t / 10) * 50;
+        y[i] = 2 + 0.3 * X[i * P + 0] - 1.5 * X[i * P + 1] + 4 * X[i * P + 3] + 0.1 * X[i * P + 4] +
+               td_unif(&st);
+    }
+    size_t rows[K] = {120, 200, 280, N};
+    for (int missing = 0; missing < 2; missing++) {
+        if (missing) X[50 * P + 1] = NAN;
+        mm_linear_t pre[K];
+        char errstr[256] = "";
+        cr_assert_eq(mm_ridge_fit_prefixes(X, y, P, 1.0, rows, K, pre, errstr, sizeof errstr),
+                     MM_OK, "%s", errstr);
+        for (size_t k = 0; k < K; k++) {
+            mm_linear_t one;
+            cr_assert_eq(mm_ridge_fit_xy(X, y, rows[k], P, 1.0, &one, errstr, sizeof errstr),
+                         MM_OK);
+            assert_rel(pre[k].intercept, one.intercept, 1e-9, "intercept", k);
+            for (size_t j = 0; j < P; j++) {
+                assert_rel(pre[k].coef[j], one.coef[j], 1e-9, "coef", j);
+                assert_rel(pre[k].mean[j], one.mean[j], 1e-9, "mean", j);
+                assert_rel(pre[k].scale[j], one.scale[j], 1e-9, "scale", j);
+            }
+            cr_assert_eq(pre[k].scale[2], 1.0, "a constant column keeps scale 1");
+            cr_assert_eq(pre[k].coef[2], 0.0, "and no weight");
+            mm_linear_free(&one);
+            mm_linear_free(&pre[k]);
+        }
+    }
+    /* a prefix too short to fit fails the call and leaves nothing allocated */
+    size_t short_rows[2] = {1, N};
+    mm_linear_t pre[2];
+    char errstr[256] = "";
+    cr_assert_eq(mm_ridge_fit_prefixes(X, y, P, 1.0, short_rows, 2, pre, errstr, sizeof errstr),
+                 MM_ERR_INSUFFICIENT_DATA);
+    cr_assert_null(pre[1].coef);
+}
+
 static mm_model_config_t xgb_cfg(void) {
     mm_model_config_t cfg;
     mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
@@ -116,6 +165,61 @@ Test(learners, xgboost_regressor_matches_python_xgboost) {
 
 Test(learners, xgboost_classifier_with_imbalance_weight_matches_python_xgboost) {
     check_xgb(true, "xgb.yc", "xgb.clf_pred");
+}
+
+/* Continued boosting keeps the earlier trees as they were and adds the new
+ * rounds, fitted to what they left on the new rows; the booster moves to
+ * the continued model and can be dropped. */
+Test(learners, xgboost_continues_a_resumable_fit_on_new_rows) {
+    size_t nx, n;
+    const double *X = golden("xgb.X", &nx);
+    const double *y = golden("xgb.y", &n);
+    size_t p = nx / n, half = n / 2;
+    mm_model_config_t cfg = xgb_cfg();
+    char errstr[256] = "";
+    mm_xgb_t *first = NULL, *plain = NULL, *next = NULL;
+    cr_assert_eq(mm_xgb_fit_resumable(&cfg, X, y, half, p, &first, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(mm_xgb_fit(&cfg, X, y, NULL, half, p, false, 0, &plain, errstr, sizeof errstr),
+                 MM_OK);
+    const uint8_t *a, *b;
+    size_t la = mm_xgb_raw(first, &a), lb = mm_xgb_raw(plain, &b);
+    cr_assert(la == lb && memcmp(a, b, la) == 0, "resumable or not, the same trees");
+    /* 5 more rounds on the rows after the first quarter */
+    size_t off = n / 4;
+    cr_assert_eq(mm_xgb_continue(&cfg, first, X + off * p, y + off, n - off, p, 5, &next, errstr,
+                                 sizeof errstr),
+                 MM_OK, "%s", errstr);
+    const uint8_t *c;
+    size_t lc = mm_xgb_raw(next, &c);
+    uint32_t trees_a = (uint32_t)a[8] | (uint32_t)a[9] << 8,
+             trees_c = (uint32_t)c[8] | (uint32_t)c[9] << 8;
+    cr_assert_eq(trees_a, (uint32_t)cfg.xgb_rounds);
+    cr_assert_eq(trees_c, (uint32_t)cfg.xgb_rounds + 5);
+    cr_assert(lc > la);
+    /* the new trees move the training error on the new rows down */
+    double *pa = malloc(n * sizeof(double)), *pc = malloc(n * sizeof(double));
+    cr_assert_eq(mm_xgb_predict(first, X + off * p, n - off, pa, errstr, sizeof errstr), MM_OK);
+    cr_assert_eq(mm_xgb_predict(next, X + off * p, n - off, pc, errstr, sizeof errstr), MM_OK);
+    double sa = 0, sc = 0;
+    for (size_t i = 0; i < n - off; i++) {
+        sa += (y[off + i] - pa[i]) * (y[off + i] - pa[i]);
+        sc += (y[off + i] - pc[i]) * (y[off + i] - pc[i]);
+    }
+    cr_assert_lt(sc, sa);
+    /* the booster went with the continued model: the first cannot continue again */
+    mm_xgb_t *again = NULL;
+    cr_assert_eq(mm_xgb_continue(&cfg, first, X, y, n, p, 5, &again, errstr, sizeof errstr),
+                 MM_ERR_INVALID_ARG);
+    cr_assert_null(again);
+    mm_xgb_drop_booster(next);
+    cr_assert_eq(mm_xgb_continue(&cfg, next, X, y, n, p, 5, &again, errstr, sizeof errstr),
+                 MM_ERR_INVALID_ARG);
+    free(pa);
+    free(pc);
+    mm_xgb_free(first);
+    mm_xgb_free(plain);
+    mm_xgb_free(next);
 }
 
 Test(learners, xgboost_model_bytes_with_wrong_feature_count_are_refused) {

@@ -323,8 +323,8 @@ Test(train_window, the_last_backtest_fit_becomes_the_model_of_a_costly_candidate
     mm_models__backtest_free(&bt);
     /* a cheap candidate keeps nothing: it is refitted on all data */
     cr_assert_eq(
-        mm_models__backtest_run(&cfg, &ts.s, &mm_ridge_ops, true, &bt, errstr, sizeof errstr),
-        MM_OK, "%s", errstr);
+        mm_models__backtest_run(&cfg, &ts.s, &mm_sba_ops, true, &bt, errstr, sizeof errstr), MM_OK,
+        "%s", errstr);
     cr_assert(bt.ok, "%s", errstr);
     mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
     cr_assert_null(taken);

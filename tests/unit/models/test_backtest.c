@@ -1,0 +1,176 @@
+/*
+ * test_backtest.c - how the rolling-origin backtest (common/models/backtest.c)
+ * fits its windows: ridge fits every window and the final model from one
+ * pass (the same models as a fit per window, and the final one taken over);
+ * ETS chooses its form on the first window and refits that form on the
+ * others; XGBoost boosts each window's trees on from the window before.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "mm/model.h"
+#include "models_int.h"
+#include "testdata.h"
+
+static mm_model_config_t daily_cfg(void) {
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    mm_models__resolve_tuning(&cfg);
+    cfg.train_window = 300;
+    return cfg;
+}
+
+/* The forecast of @p ops from @p state at @p cut of the series. */
+static void forecast_at(const mm_models__ops_t *ops, const void *state,
+                        const mm_model_config_t *cfg, const td_series_t *ts, size_t cut, size_t h,
+                        double *mean) {
+    double sd[64];
+    char errstr[256] = "";
+    mm_models__fcctx_t fc = {.cfg = cfg,
+                             .hist = ts->y,
+                             .n_hist = cut,
+                             .end_ms = ts->t[cut - 1],
+                             .n_exog = 0,
+                             .fexog = NULL,
+                             .nonneg = true};
+    cr_assert_eq(ops->forecast(state, &fc, h, mean, sd, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    mm_models__clip_nonneg(true, mean, h);
+}
+
+static void *fit_at(const mm_models__ops_t *ops, const mm_model_config_t *cfg,
+                    const td_series_t *ts, size_t cut) {
+    mm_models__view_t v = {.cfg = cfg, .n = cut, .time_ms = ts->t, .y = ts->y};
+    void *state = NULL;
+    char errstr[256] = "";
+    cr_assert_eq(mm_models__fit_windowed(ops, &v, &state, errstr, sizeof errstr), MM_OK, "%s",
+                 errstr);
+    return state;
+}
+
+Test(backtest, ridge_fits_every_window_and_the_final_model_in_one_pass) {
+    td_series_t ts;
+    td_seasonal(&ts, 700, 5, 120, 0.05, 15, 3);
+    mm_model_config_t cfg = daily_cfg();
+    size_t K = (size_t)cfg.backtest_windows, Hh = (size_t)cfg.holdout;
+    char errstr[256] = "";
+    mm_models__backtest_t bt = {0};
+    cr_assert_eq(
+        mm_models__backtest_run(&cfg, &ts.s, &mm_ridge_ops, true, &bt, errstr, sizeof errstr),
+        MM_OK, "%s", errstr);
+    cr_assert(bt.ok, "%s", errstr);
+    double want[64];
+    /* each window forecasts as a fit on the points before it does */
+    for (size_t w = 0; w < K; w++) {
+        size_t cut = ts.n - (K - w) * Hh;
+        void *one = fit_at(&mm_ridge_ops, &cfg, &ts, cut);
+        forecast_at(&mm_ridge_ops, one, &cfg, &ts, cut, Hh, want);
+        for (size_t k = 0; k < Hh; k++)
+            cr_assert_float_eq(bt.fc[w * Hh + k], want[k], 1e-9 * fmax(1, fabs(want[k])),
+                               "window %zu step %zu", w, k);
+        mm_ridge_ops.destroy(one);
+    }
+    /* and the final model is the fit on all data, taken once */
+    void *taken = NULL, *again = NULL;
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
+    cr_assert_not_null(taken);
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &again);
+    cr_assert_null(again, "taken once");
+    void *all = fit_at(&mm_ridge_ops, &cfg, &ts, ts.n);
+    double got[64];
+    forecast_at(&mm_ridge_ops, taken, &cfg, &ts, ts.n, Hh, got);
+    forecast_at(&mm_ridge_ops, all, &cfg, &ts, ts.n, Hh, want);
+    for (size_t k = 0; k < Hh; k++)
+        cr_assert_float_eq(got[k], want[k], 1e-9 * fmax(1, fabs(want[k])), "step %zu", k);
+    mm_ridge_ops.destroy(all);
+    mm_ridge_ops.destroy(taken);
+    mm_models__backtest_free(&bt);
+    td_free(&ts);
+}
+
+Test(backtest, ets_refits_the_form_the_first_window_chose) {
+    td_series_t ts;
+    td_seasonal(&ts, 500, 21, 80, 0.05, 10, 2);
+    mm_model_config_t cfg = daily_cfg(); /* every form allowed */
+    size_t K = (size_t)cfg.backtest_windows, Hh = (size_t)cfg.holdout;
+    char errstr[256] = "";
+    mm_models__backtest_t bt = {0};
+    cr_assert_eq(
+        mm_models__backtest_run(&cfg, &ts.s, &mm_ets_ops, true, &bt, errstr, sizeof errstr), MM_OK,
+        "%s", errstr);
+    cr_assert(bt.ok, "%s", errstr);
+    mm_ets_t *first = fit_at(&mm_ets_ops, &cfg, &ts, ts.n - K * Hh);
+    void *taken = NULL;
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
+    cr_assert_not_null(taken);
+    const mm_ets_t *last = taken;
+    cr_assert_eq(last->trend, first->trend);
+    cr_assert_eq(last->season, first->season);
+    /* the last window is that form fitted on its own points */
+    mm_model_config_t fixed = cfg;
+    mm_ets_ops.settle(first, &fixed);
+    cr_assert_neq(fixed.ets_trend, MM_ETS_TREND_AUTO);
+    cr_assert_neq(fixed.ets_season, MM_ETS_SEASON_AUTO);
+    mm_ets_t *one = fit_at(&mm_ets_ops, &fixed, &ts, ts.n - Hh);
+    void *moved = NULL;
+    cr_assert_eq(mm_ets_ops.advance(one, &cfg, ts.y, ts.n, Hh, &moved, errstr, sizeof errstr),
+                 MM_OK);
+    const mm_ets_t *m = moved;
+    cr_assert_eq(last->alpha, m->alpha);
+    cr_assert_eq(last->level, m->level);
+    mm_ets_ops.destroy(first);
+    mm_ets_ops.destroy(one);
+    mm_ets_ops.destroy(moved);
+    mm_ets_ops.destroy(taken);
+    mm_models__backtest_free(&bt);
+    td_free(&ts);
+}
+
+static uint32_t n_trees(const void *state) {
+    mm_models__params_t ps = {0};
+    cr_assert_eq(mm_xgboost_ops.save(state, &ps), MM_OK);
+    const mm_models__param_t *t = mm_models__params_get(&ps, "xgboost_trees", 0);
+    cr_assert_not_null(t);
+    uint32_t n = (uint32_t)t->bytes[8] | (uint32_t)t->bytes[9] << 8;
+    mm_models__params_clear(&ps);
+    return n;
+}
+
+Test(backtest, xgboost_boosts_each_window_on_from_the_one_before) {
+    td_series_t ts;
+    td_seasonal(&ts, 600, 9, 60, 0.02, 12, 3);
+    mm_model_config_t cfg = daily_cfg();
+    cfg.xgb_rounds = 20;
+    size_t K = (size_t)cfg.backtest_windows, Hh = (size_t)cfg.holdout;
+    char errstr[256] = "";
+    mm_models__backtest_t bt = {0};
+    cr_assert_eq(
+        mm_models__backtest_run(&cfg, &ts.s, &mm_xgboost_ops, true, &bt, errstr, sizeof errstr),
+        MM_OK, "%s", errstr);
+    cr_assert(bt.ok, "%s", errstr);
+    /* the first window is an ordinary fit */
+    size_t cut0 = ts.n - K * Hh;
+    void *first = fit_at(&mm_xgboost_ops, &cfg, &ts, cut0);
+    double want[64];
+    forecast_at(&mm_xgboost_ops, first, &cfg, &ts, cut0, Hh, want);
+    cr_assert(memcmp(bt.fc, want, Hh * sizeof(double)) == 0);
+    cr_assert_eq(n_trees(first), 20);
+    /* the later ones add mm_models__xgb_next_rounds each */
+    void *taken = NULL;
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
+    cr_assert_not_null(taken);
+    int next = mm_models__xgb_next_rounds(&cfg);
+    cr_assert_eq(next, 4, "a fifth of the rounds");
+    cr_assert_eq(n_trees(taken), 20 + (uint32_t)(K - 1) * (uint32_t)next);
+    /* and the model taken forecasts from the end of the data */
+    double got[64];
+    forecast_at(&mm_xgboost_ops, taken, &cfg, &ts, ts.n, Hh, got);
+    for (size_t k = 0; k < Hh; k++) cr_assert(isfinite(got[k]) && got[k] > 20 && got[k] < 120);
+    mm_xgboost_ops.destroy(first);
+    mm_xgboost_ops.destroy(taken);
+    mm_models__backtest_free(&bt);
+    td_free(&ts);
+}
