@@ -30,13 +30,13 @@
 #define HORIZON 7
 /* Every service's message.timeout.ms (librdkafka's default, set to be explicit): the scenario is a
  * restart shorter than that. */
-#define MESSAGE_TIMEOUT_MS    "300000"
-#define MESSAGE_TIMEOUT_MS_I  300000
-#define RESTART_AFTER_MIN  50
-#define RESTART_AFTER_MAX  300
-#define LOAD_MS            120000
-#define INGEST_MS          240000
-#define DECIDE_MS          240000
+#define MESSAGE_TIMEOUT_MS   "300000"
+#define MESSAGE_TIMEOUT_MS_I 300000
+#define RESTART_AFTER_MIN    50
+#define RESTART_AFTER_MAX    300
+#define LOAD_MS              120000
+#define INGEST_MS            240000
+#define DECIDE_MS            240000
 
 Test(fault_broker_restart_kafka, a_real_broker_restarted_mid_load_loses_and_doubles_nothing,
      .timeout = 900) {
@@ -65,8 +65,8 @@ Test(fault_broker_restart_kafka, a_real_broker_restarted_mid_load_loses_and_doub
         mm_sleep_ms(5, NULL);
     cr_assert_geq(batches, restart_after, "the trainer got %lld of %lld records before the restart",
                   (long long)batches, (long long)restart_after);
-    int64_t stored_at_restart = mmt_pipeline_query(
-        &p, "trainer.db", "SELECT COALESCE(SUM(n_rows), 0) FROM history_chunks");
+    int64_t stored_at_restart =
+        mmt_pipeline_query(&p, "trainer.db", "SELECT COALESCE(SUM(n_rows), 0) FROM history_chunks");
 
     char why[1024] = "";
     int64_t down = mm_mono_ms();
@@ -76,8 +76,8 @@ Test(fault_broker_restart_kafka, a_real_broker_restarted_mid_load_loses_and_doub
     int64_t restart_ms = up - down;
 
     int status = mmt_wait(ingest, mmt_timeout_ms(INGEST_MS));
-    cr_assert_eq(status, 0, "mm-ingest exited with %d after the restart (see %s/ingest.log)", status,
-                 p.dir);
+    cr_assert_eq(status, 0, "mm-ingest exited with %d after the restart (see %s/ingest.log)",
+                 status, p.dir);
     int64_t ingest_done_ms = mm_mono_ms() - up;
     cr_assert(mmt_pipeline_wait_decisions(&p, KEYS, DECIDE_MS), "not every key was decided");
     int64_t decided_ms = mm_mono_ms() - up;

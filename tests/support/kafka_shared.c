@@ -11,8 +11,10 @@
  * writes <dir>/bootstrap and <dir>/pid, reports to `start` through a pipe and
  * then waits for SIGTERM (from `stop`), for the process that ran `start`
  * (CTest) to be gone, or for the broker to die. So an interrupted run leaves
- * no broker behind. Its output goes to <dir>/supervisor.log: CTest waits for
- * the output pipes of a test to close, and the supervisor must not hold them.
+ * no broker behind, and a supervisor found running belongs to a run still
+ * going: `start` then fails rather than take the directory over. Its output goes to
+ * <dir>/supervisor.log: CTest waits for the output pipes of a test to close, and the supervisor
+ * must not hold them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -162,9 +164,17 @@ static int start(const char *dir) {
         fprintf(stderr, PROGRAM_NAME ": cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    /* A broker of an earlier run still up (a run's cleanup skipped): end it first. */
-    pid_t stale = running_supervisor(dir);
-    if (stale > 0) terminate_supervisor(stale);
+    /* A supervisor ends with the process that started it, so one still running belongs to a run
+     * still going (or to a shell): two runs must not share one directory. */
+    pid_t running = running_supervisor(dir);
+    if (running > 0) {
+        fprintf(stderr,
+                PROGRAM_NAME ": a shared broker is already up for %s (supervisor pid %ld), for "
+                             "another run in this build directory; stop it with `" PROGRAM_NAME
+                             " stop %s`\n",
+                dir, (long)running, dir);
+        return 1;
+    }
     unlink(path);
     if (mmt_kafka_skipped()) {
         printf("MM_SKIP_REAL_KAFKA=1: no shared broker (the real-broker tests skip)\n");
