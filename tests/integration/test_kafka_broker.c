@@ -3,8 +3,9 @@
  * mm-devbroker (test_kafka_broker) or, built with MMT_KAFKA_REAL=1, against
  * a single-node Apache Kafka broker (test_kafka_real; tests/support/kafka_real.c).
  *
- * The real broker takes seconds to start, so test_kafka_real starts one per
- * binary in the runner process (a PRE_ALL report hook), creates the topics
+ * The real broker takes seconds to start, so test_kafka_real uses the run's
+ * shared broker under CTest (MM_TEST_KAFKA_BOOTSTRAP_FILE) or else starts one
+ * per binary in the runner process (a PRE_ALL report hook), creates the topics
  * with `mmctl topics init` as a deployment would, and hands the address to
  * the tests through the environment. MM_SKIP_REAL_KAFKA=1 skips those tests.
  *
@@ -300,15 +301,31 @@ static json_t *topics_init_json(const char *bootstrap, const char *const *extra)
 /* The runner's broker, shared by every test of this binary. */
 static mmt_kafka_t shared_kafka;
 
+/* The run's shared broker when CTest offers one (broker.h): these tests alone use the bare topic
+ * names and the prefixes below on it; every other test there has a random prefix of its own. */
+static char *shared_run_bootstrap(const char *file, char *why, size_t why_size) {
+    char *bootstrap = mm_kafka_resolve_bootstrap(NULL, file, 0, why, why_size);
+    if (!bootstrap)
+        snprintf(why + strlen(why), why_size - strlen(why),
+                 " (%s: CTest's fixture test kafka_broker_start writes it)", MMT_KAFKA_SHARED_ENV);
+    return bootstrap;
+}
+
 ReportHook(PRE_ALL)(struct criterion_test_set *set) {
     (void)set;
     if (mmt_kafka_skipped()) return;
     char why[1024] = "";
-    if (mmt_kafka_start(&shared_kafka, PARTITIONS, why, sizeof(why)) &&
-        topics_init(shared_kafka.bootstrap, why, sizeof(why)))
-        setenv(KAFKA_BOOTSTRAP_ENV, shared_kafka.bootstrap, 1);
+    const char *file = getenv(MMT_KAFKA_SHARED_ENV);
+    char *bootstrap = NULL;
+    if (file && *file)
+        bootstrap = shared_run_bootstrap(file, why, sizeof(why));
+    else if (mmt_kafka_start(&shared_kafka, PARTITIONS, why, sizeof(why)))
+        bootstrap = strdup(shared_kafka.bootstrap);
+    if (bootstrap && topics_init(bootstrap, why, sizeof(why)))
+        setenv(KAFKA_BOOTSTRAP_ENV, bootstrap, 1);
     else
         setenv(KAFKA_WHY_ENV, why, 1);
+    free(bootstrap);
 }
 
 ReportHook(POST_ALL)(struct criterion_global_stats *stats) {

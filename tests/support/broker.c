@@ -2,7 +2,9 @@
  * broker.c - start and stop the Kafka broker of a test, and talk to
  * mm-devbroker's control channel (see broker.h). One broker per test:
  * mm-devbroker starts in well under a second; a real broker (MM_TEST_BROKER=
- * kafka) in about 10 s, so only the suites that need its behaviour run on it.
+ * kafka) in about 10 s, so only the suites that need its behaviour run on it,
+ * and under CTest they share one (MMT_KAFKA_SHARED_ENV), each start with a
+ * topic prefix of its own.
  * Commands go one at a time over one connection, so each answer line belongs
  * to the command just sent.
  */
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -60,6 +63,7 @@ static void real_topics_init(mmt_broker_t *broker, int partitions) {
     char partitions_arg[32];
     snprintf(partitions_arg, sizeof(partitions_arg), "%d", partitions);
     char *log_path = path_join(broker->dir, "topics-init.log");
+    /* With a prefix (a shared broker), the topics of this test alone. */
     char *argv[] = {mmctl,
                     "topics",
                     "init",
@@ -69,6 +73,8 @@ static void real_topics_init(mmt_broker_t *broker, int partitions) {
                     partitions_arg,
                     "--replication",
                     "1",
+                    broker->topic_prefix ? "--topic-prefix" : NULL,
+                    broker->topic_prefix,
                     NULL};
     pid_t pid = mmt_spawn(argv, NULL, log_path);
     int status = pid > 0 ? mmt_wait(pid, mmt_timeout_ms(TOPICS_INIT_TIMEOUT_MS)) : -1;
@@ -99,6 +105,35 @@ static void real_start(mmt_broker_t *broker, int partitions) {
     real_topics_init(broker, partitions);
 }
 
+/*
+ * The run's shared real broker, its address in @p file: this start gets a topic prefix of its own,
+ * unique across the run (the process id, a count, and random bits against a reused id), set in
+ * this process (the test's own Kafka handles) and in the environment (every service, mmctl) and
+ * used by `mmctl topics init`, so its topics and consumer groups are its own.
+ */
+static void shared_start(mmt_broker_t *broker, int partitions, const char *file) {
+    if (mmt_kafka_skipped()) cr_skip_test("MM_SKIP_REAL_KAFKA=1");
+    char errstr[512];
+    broker->bootstrap = mm_kafka_resolve_bootstrap(NULL, file, 0, errstr, sizeof(errstr));
+    cr_assert(broker->bootstrap,
+              "%s=%s: no address of the shared Kafka broker (%s); CTest's fixture test "
+              "kafka_broker_start writes it, or unset %s to start a broker of the test's own",
+              MMT_KAFKA_SHARED_ENV, file, errstr, MMT_KAFKA_SHARED_ENV);
+    static int starts;
+    uint32_t nonce = 0;
+    cr_assert_eq(getrandom(&nonce, sizeof(nonce), 0), (ssize_t)sizeof(nonce), "getrandom: %s",
+                 strerror(errno));
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "t%ld-%d-%08x.", (long)getpid(), ++starts, (unsigned)nonce);
+    cr_assert_eq(mm_kafka_set_topic_prefix(prefix, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(setenv("MM_TOPIC_PREFIX", prefix, 1), 0, "setenv MM_TOPIC_PREFIX");
+    broker->topic_prefix = strdup(prefix);
+    cr_assert(broker->topic_prefix, "out of memory");
+    cr_assert(mmt_write_file(broker->bootstrap_file, broker->bootstrap), "writing %s",
+              broker->bootstrap_file);
+    real_topics_init(broker, partitions);
+}
+
 void mmt_broker_start(mmt_broker_t *broker, int partitions) {
     mmt_broker_opts_t opts = {.partitions = partitions, .brokers = 1, .control = false};
     mmt_broker_start_with(broker, &opts);
@@ -111,7 +146,11 @@ void mmt_broker_start_with(mmt_broker_t *broker, const mmt_broker_opts_t *opts) 
     broker->bootstrap_file = path_join(broker->dir, "bootstrap");
     if (opts->control) broker->control_file = path_join(broker->dir, "control");
     if (!opts->control && mmt_broker_real()) {
-        real_start(broker, opts->partitions);
+        const char *shared = getenv(MMT_KAFKA_SHARED_ENV);
+        if (shared && *shared)
+            shared_start(broker, opts->partitions, shared);
+        else
+            real_start(broker, opts->partitions);
         return;
     }
     char *log_path = path_join(broker->dir, "devbroker.log");
@@ -227,7 +266,15 @@ void mmt_broker_control_ok(mmt_broker_t *broker, const char *command) {
 void mmt_broker_stop(mmt_broker_t *broker) {
     if (!broker) return;
     if (broker->control_connected) close(broker->control_fd);
-    if (broker->kafka) {
+    if (broker->topic_prefix) {
+        /* The shared broker runs on; its topics of this test are left to it (the run's end
+         * removes them all). */
+        char errstr[256];
+        mm_kafka_set_topic_prefix("", errstr, sizeof(errstr));
+        unsetenv("MM_TOPIC_PREFIX");
+        free(broker->topic_prefix);
+        if (broker->dir) mmt_rmtree(broker->dir);
+    } else if (broker->kafka) {
         mmt_kafka_stop(broker->kafka);
         free(broker->kafka);
         if (broker->dir) mmt_rmtree(broker->dir);

@@ -7,6 +7,13 @@
  * broker, tests/support/kafka_real.c, its topics created by `mmctl topics
  * init` as a deployment would). A broker with the control channel is always
  * mm-devbroker: fault injection is its feature.
+ *
+ * A shared real broker: when MM_TEST_KAFKA_BOOTSTRAP_FILE names a file (CTest's
+ * fixture kafka_broker_start writes it, tests/support/kafka_shared.c), a real
+ * broker is not started but that one is used, and each start gets a topic
+ * prefix of its own (MM_TOPIC_PREFIX, also set in the environment of every
+ * process the test starts), so tests sharing the broker never see each
+ * other's topics or consumer groups.
  */
 #ifndef MM_TEST_BROKER_H
 #define MM_TEST_BROKER_H
@@ -20,6 +27,7 @@ struct mmt_kafka;
 typedef struct mmt_broker {
     pid_t pid;               /* mm-devbroker's; 0 for a real broker */
     struct mmt_kafka *kafka; /* the real broker (MM_TEST_BROKER=kafka), else NULL */
+    char *topic_prefix;      /* on a shared real broker: this start's own prefix, else NULL */
     char *dir;               /* working directory (bootstrap file lives here) */
     char *bootstrap;         /* "127.0.0.1:port,..." */
     char *bootstrap_file;
@@ -68,7 +76,10 @@ bool mmt_broker_control(mmt_broker_t *broker, const char *command, char *answer,
 /** @brief As mmt_broker_control(), and fail the test unless the answer is ok. */
 void mmt_broker_control_ok(mmt_broker_t *broker, const char *command);
 
-/** @brief Stop (SIGTERM) and free. */
+/** Names the file holding the address of a real broker shared by the tests of a run. */
+#define MMT_KAFKA_SHARED_ENV "MM_TEST_KAFKA_BOOTSTRAP_FILE"
+
+/** @brief Stop (SIGTERM) and free; on a shared broker, drop the test's topic prefix. */
 void mmt_broker_stop(mmt_broker_t *broker);
 
 #endif

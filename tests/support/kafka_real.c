@@ -4,9 +4,11 @@
  * kafka.tools.StorageTool, then kafka.Kafka as a child process that dies with
  * the test.
  *
- * Workload: one broker per test binary. A JVM start takes seconds (about 10 s
- * for format and start on a busy 2-core machine), so suites share it rather
- * than starting one per test.
+ * Workload: one broker per CTest run (tests/support/kafka_shared.c starts it
+ * for the run's fixture), or per test binary run by hand, plus one for each
+ * test that stops or restarts its broker. A JVM start takes seconds (10-30 s
+ * for format and start on a busy 2-core machine), so tests share it rather
+ * than starting one each.
  */
 #include "kafka_real.h"
 

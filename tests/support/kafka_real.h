@@ -25,7 +25,8 @@ bool mmt_kafka_skipped(void);
  * auto-created topic; returns once a metadata request succeeds.
  * @returns false with the reason in @p why (naming scripts/deps.sh when the
  * jars are missing); call mmt_kafka_stop either way. Asserts nothing, so it
- * also serves outside a test (a runner hook sharing one broker per binary).
+ * also serves outside a test (a runner hook sharing one broker per binary, the
+ * supervisor of the broker shared by a CTest run: tests/support/kafka_shared.c).
  */
 bool mmt_kafka_start(mmt_kafka_t *kafka, int partitions, char *why, size_t why_size);
 
