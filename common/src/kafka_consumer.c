@@ -66,6 +66,36 @@ static int64_t start_offset(int64_t wanted, const char *topic, int32_t partition
     }
 }
 
+/*
+ * The service resumes a partition where its own state says, which can be
+ * ahead of the group's committed offset (the commit failed, or the state
+ * committed and the process died before the Kafka commit). Store that
+ * resume offset now: with nothing new to consume the partition would store
+ * nothing, the group's committed offset - what lag monitoring and
+ * mm-ingest's pacing read - would stay behind for good.
+ */
+static void store_resume_offsets(rd_kafka_t *rk,
+                                 const rd_kafka_topic_partition_list_t *partitions) {
+    rd_kafka_topic_partition_list_t *resume = rd_kafka_topic_partition_list_new(partitions->cnt);
+    for (int i = 0; i < partitions->cnt; i++)
+        if (partitions->elems[i].offset >= 0)
+            rd_kafka_topic_partition_list_add(resume, partitions->elems[i].topic,
+                                              partitions->elems[i].partition)
+                ->offset = partitions->elems[i].offset;
+    if (resume->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, resume);
+        for (int i = 0; i < resume->cnt; i++) {
+            rd_kafka_resp_err_t e = err ? err : resume->elems[i].err;
+            if (e)
+                mm_log_warn("kafka_store_offset_failed",
+                            "store resume offset %" PRId64 " for %s [%" PRId32 "]: %s",
+                            resume->elems[i].offset, resume->elems[i].topic,
+                            resume->elems[i].partition, rd_kafka_err2str(e));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(resume);
+}
+
 static void log_assignment(const char *event, const rd_kafka_topic_partition_list_t *partitions,
                            const char *protocol) {
     json_t *parts = json_array();
@@ -103,6 +133,8 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, partitions);
         else
             assign_err = rd_kafka_assign(rk, partitions);
+        if (!error && !assign_err && consumer->has_cbs && consumer->cbs.on_assign)
+            store_resume_offsets(rk, partitions);
         break;
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
