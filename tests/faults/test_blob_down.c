@@ -8,8 +8,8 @@
  *     runtime-failure status naming the store. After the restart every key
  *     is decided without any manual action.
  * (b) Azurite is SIGSTOPped (a hung server: the kernel still accepts
- *     connections, nothing answers) as soon as the first artifact of a
- *     second load is published, and resumed ~10 s later: the stalled
+ *     connections, nothing answers) once the trainer has published a few
+ *     artifacts of a second load, and resumed ~10 s later: the stalled
  *     requests must time out within seconds and be retried.
  *
  * In both, while the store is down the trainer keeps its due keys in its
@@ -40,6 +40,7 @@
 #define MORE_DAYS   14
 #define HORIZON     7
 #define OUTAGE_MS   10000
+#define PAUSE_AFTER 8 /* artifacts of the second load published before the stop */
 #define WAIT_MS     180000
 #define CONTAINER   "models"
 #define SECOND_LOAD "2024-04-30" /* 2024-01-01 + DAYS */
@@ -119,8 +120,9 @@ static pending_t pending_now(mmt_pipeline_t *p) {
             mmt_pipeline_try_query(p, "trainer.db", "SELECT COUNT(*) FROM keys WHERE dirty = 1"),
         .promoter_consumed = mmt_pipeline_try_query(p, "registry.db", consumed),
         .promoter_ahead = mmt_pipeline_try_query(
-            p, "registry.db", "SELECT (SELECT COALESCE(SUM(next_offset), 0) FROM consumed_offsets "
-                              "WHERE topic = 'mm.models') - (SELECT COUNT(*) FROM versions)"),
+            p, "registry.db",
+            "SELECT (SELECT COALESCE(SUM(next_offset), 0) FROM consumed_offsets "
+            "WHERE topic = 'mm.models') - (SELECT COUNT(*) FROM versions)"),
         .models = mmt_pipeline_count_topic(p, "mm.models"),
     };
     return s;
@@ -149,8 +151,8 @@ static log_counts_t log_counts(mmt_pipeline_t *p) {
             occurrences(trainer, "\"train_retry\"") + occurrences(trainer, "\"blob_retry\""),
         .promoter_retries =
             occurrences(promoter, "\"retry\"") + occurrences(promoter, "\"blob_retry\""),
-        .stalls = occurrences(trainer, "stalled: no byte") +
-                  occurrences(promoter, "stalled: no byte"),
+        .stalls =
+            occurrences(trainer, "stalled: no byte") + occurrences(promoter, "stalled: no byte"),
     };
     free(trainer);
     free(promoter);
@@ -164,8 +166,8 @@ static void wait_versions(mmt_pipeline_t *p, int64_t versions) {
     while ((have = mmt_pipeline_try_query(p, "registry.db", "SELECT COUNT(*) FROM versions")) <
            versions) {
         cr_assert_lt(mm_mono_ms(), deadline,
-                     "%lld of %lld versions registered after the store came back",
-                     (long long)have, (long long)versions);
+                     "%lld of %lld versions registered after the store came back", (long long)have,
+                     (long long)versions);
         mm_sleep_ms(200, NULL);
     }
 }
@@ -180,8 +182,8 @@ static char *second_load(mmt_pipeline_t *p) {
     snprintf(s, sizeof(s), "%d", STORES);
     snprintf(i, sizeof(i), "%d", ITEMS);
     snprintf(d, sizeof(d), "%d", MORE_DAYS);
-    char *argv[] = {bin,     "sales", "--stores", s,    "--items", i,     "--days", d,
-                    "--start", SECOND_LOAD, "--seed", "77", "--out",   path, NULL};
+    char *argv[] = {bin,       "sales",     "--stores", s,    "--items", i,    "--days", d,
+                    "--start", SECOND_LOAD, "--seed",   "77", "--out",   path, NULL};
     int st = mmt_wait(mmt_spawn(argv, NULL, log), mmt_timeout_ms(60000));
     cr_assert_eq(st, 0, "mm-datagen exited %d (see %s)", st, log);
     free(bin);
@@ -262,7 +264,10 @@ Test(fault_blob_down, the_pipeline_rides_out_azurite_killed_and_stopped_for_ten_
     int64_t before = candidates(blob);
     const char *second[] = {more, NULL};
     ingest = mmt_pipeline_ingest_async(&p, second, NULL);
-    wait_candidates_over(blob, before);
+    /* Not at the first artifact: by the time a few are out, the promoter is busy copying
+     * them, so the stop catches it too (the trainer published them in under 3 s in the
+     * runs recorded in docs/reliability.md). */
+    int64_t published_b = wait_candidates_over(blob, before + PAUSE_AFTER - 1) - before;
     mmt_azurite_pause(&azurite);
     int64_t paused_at = mm_mono_ms();
     cr_assert_eq(mmt_wait(ingest, mmt_timeout_ms(300000)), 0, "mm-ingest failed");
@@ -292,12 +297,13 @@ Test(fault_blob_down, the_pipeline_rides_out_azurite_killed_and_stopped_for_ten_
     cr_expect_eq(end.trainer_due, 0, "keys left untrained");
     cr_expect_eq(end.promoter_consumed, end.models, "ModelTrained records left unjudged");
     fprintf(stderr,
-            "fault scenario 13b (blob store stopped): 9 s into the stop: %lld keys due, promoter "
-            "at %lld of %lld ModelTrained; requests timed out on the stalled store: %lld; "
+            "fault scenario 13b (blob store stopped): stopped after %lld artifact(s); 9 s into the "
+            "stop: %lld keys due, promoter at %lld of %lld ModelTrained; requests timed out on "
+            "the stalled store: %lld; "
             "retries logged: trainer %lld, promoter %lld; every key's second version %.1f s "
             "after SIGCONT; scorer exit %d\n",
-            (long long)down_b.trainer_due, (long long)down_b.promoter_consumed,
-            (long long)down_b.models, (long long)stalls,
+            (long long)published_b, (long long)down_b.trainer_due,
+            (long long)down_b.promoter_consumed, (long long)down_b.models, (long long)stalls,
             (long long)(logs.trainer_retries - logs_a.trainer_retries),
             (long long)(logs.promoter_retries - logs_a.promoter_retries),
             (double)recovery_b / 1000.0, status);
