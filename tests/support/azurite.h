@@ -18,7 +18,7 @@ typedef struct mmt_azurite {
     char *dir;
     char *endpoint;  /* "http://127.0.0.1:PORT/devstoreaccount1" */
     bool persistent; /* data under dir/data, kept through a kill (mmt_azurite_start_persistent) */
-    int starts;      /* processes started so far (the log of each: dir/azurite-<n>.log) */
+    int starts;      /* processes started so far (logs: dir/azurite.log, then azurite-<n>.log) */
 } mmt_azurite_t;
 
 /** @returns false (and logs why) if Azurite is not installed or did not start. */
