@@ -9,9 +9,13 @@
  * Authorization is SharedKey (account key; every attempt is re-signed with a
  * fresh x-ms-date), a SAS token appended to the query, or none (public
  * containers). Transport failures, timeouts, 408, 429 and 5xx are retried with
- * mm_backoff_ms; other 4xx never are. References (learn.microsoft.com/rest/api/
- * storageservices): authorize-with-shared-key, create-account-sas, put-blob,
- * get-blob, list-blobs, delete-blob, copy-blob, create-container.
+ * mm_backoff_ms; other 4xx never are. A request on which no byte moves for
+ * the stall timeout (5 s) fails as a timeout, so a hung server (a stopped
+ * process still accepts connections) is retried in seconds, not after the
+ * total timeout. Every retry is logged (warn, event blob_retry).
+ * References (learn.microsoft.com/rest/api/storageservices):
+ * authorize-with-shared-key, create-account-sas, put-blob, get-blob,
+ * list-blobs, delete-blob, copy-blob, create-container.
  *
  * This file opens a store (URL forms, path style), runs the request loop
  * with its retries, and carries out the operations; the signatures are
@@ -26,6 +30,7 @@
 
 #include "blob_int.h"
 #include "mm/http.h"
+#include "mm/log.h"
 #include "mm/sha256.h"
 #include "mm/util.h"
 
@@ -47,6 +52,7 @@
 /* Defaults for the mm_blob_opts_t fields left 0. */
 #define AZ_DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define AZ_DEFAULT_TOTAL_TIMEOUT_MS   60000L
+#define AZ_DEFAULT_STALL_TIMEOUT_MS   5000L
 #define AZ_DEFAULT_MAX_RETRIES        5
 #define AZ_DEFAULT_RETRY_BASE_MS      200
 #define AZ_DEFAULT_RETRY_CAP_MS       10000
@@ -70,6 +76,7 @@ typedef struct blob_azure {
     char *sas_token;   /* without '?'; NULL when unused */
     long connect_timeout_ms;
     long total_timeout_ms;
+    long stall_timeout_ms;
     int max_retries;
     int64_t retry_base_ms;
     int64_t retry_cap_ms;
@@ -276,6 +283,8 @@ static void *az_open(const char *url, const mm_blob_opts_t *opts, char *errstr,
         opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AZ_DEFAULT_CONNECT_TIMEOUT_MS;
     az->total_timeout_ms =
         opts->total_timeout_ms > 0 ? opts->total_timeout_ms : AZ_DEFAULT_TOTAL_TIMEOUT_MS;
+    az->stall_timeout_ms =
+        opts->stall_timeout_ms > 0 ? opts->stall_timeout_ms : AZ_DEFAULT_STALL_TIMEOUT_MS;
     az->max_retries = opts->max_retries == 0  ? AZ_DEFAULT_MAX_RETRIES
                       : opts->max_retries < 0 ? 0
                                               : opts->max_retries;
@@ -412,6 +421,7 @@ static mm_err_t az_perform(blob_azure_t *az, const az_req_t *req, mm_http_respon
             .body_len = req->body_len,
             .connect_timeout_ms = az->connect_timeout_ms,
             .total_timeout_ms = az->total_timeout_ms,
+            .stall_timeout_ms = az->stall_timeout_ms,
             .max_response_bytes =
                 req->max_response_bytes ? req->max_response_bytes : AZ_ERROR_BODY_CAP,
         };
@@ -436,7 +446,12 @@ static mm_err_t az_perform(blob_azure_t *az, const az_req_t *req, mm_http_respon
                 err = mm_errf(err, errstr, errstr_size, "%s: %s", what, why);
             break;
         }
-        mm_sleep_ms(mm_backoff_ms(attempt, az->retry_base_ms, az->retry_cap_ms), NULL);
+        /* Each retry is logged: an outage of the store shows in the log as it happens,
+         * not only once the caller gives up. */
+        int64_t delay = mm_backoff_ms(attempt, az->retry_base_ms, az->retry_cap_ms);
+        mm_log_warn("blob_retry", "%s: %s (attempt %d of %d, next in %lld ms)", what, why,
+                    attempt + 1, az->max_retries + 1, (long long)delay);
+        mm_sleep_ms(delay, NULL);
     }
     mm_buf_free(&url);
     mm_buf_free(&canon);

@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "mm/clock.h"
 #include "mm/redact.h"
 
 struct mm_http {
@@ -39,6 +40,32 @@ typedef struct http_capture {
     int body_too_big;
     int header_oom;
 } http_capture_t;
+
+/* Stall watch for CURLOPT_XFERINFOFUNCTION: when a byte last moved either way. */
+typedef struct http_stall {
+    long limit_ms; /* 0: not watched */
+    curl_off_t dl, ul;
+    int64_t moved_ms;
+    int stalled;
+} http_stall_t;
+
+/* Called by libcurl at least once a second, also while nothing moves. */
+static int http_xferinfo_cb(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                            curl_off_t ulnow) {
+    http_stall_t *stall = opaque;
+    (void)dltotal;
+    (void)ultotal;
+    int64_t now = mm_mono_ms();
+    if (dlnow != stall->dl || ulnow != stall->ul) {
+        stall->dl = dlnow;
+        stall->ul = ulnow;
+        stall->moved_ms = now;
+        return 0;
+    }
+    if (now - stall->moved_ms < stall->limit_ms) return 0;
+    stall->stalled = 1;
+    return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
+}
 
 static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
 static CURLcode http_global_rc;
@@ -197,6 +224,7 @@ mm_err_t mm_http_perform(mm_http_t *http, const mm_http_request_t *req, mm_http_
     mm_buf_init(&resp->body, max_body);
     http_upload_t upload = {.data = req->body, .len = req->body ? req->body_len : 0};
     http_capture_t cap = {.resp = resp, .max_body = max_body};
+    http_stall_t stall = {0};
     CURL *curl = http->curl;
     curl_easy_reset(curl);
     http->curl_err[0] = 0;
@@ -208,6 +236,15 @@ mm_err_t mm_http_perform(mm_http_t *http, const mm_http_request_t *req, mm_http_
                 req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 5000L);
     HTTP_SETOPT(curl, CURLOPT_TIMEOUT_MS,
                 req->total_timeout_ms > 0 ? req->total_timeout_ms : 60000L);
+    if (req->stall_timeout_ms > 0) {
+        /* Not CURLOPT_LOW_SPEED_*: that averages over a window, so the burst of a request
+         * body keeps a transfer "moving" for seconds after the server stopped answering. */
+        stall.limit_ms = req->stall_timeout_ms;
+        stall.moved_ms = mm_mono_ms();
+        HTTP_SETOPT(curl, CURLOPT_XFERINFOFUNCTION, http_xferinfo_cb);
+        HTTP_SETOPT(curl, CURLOPT_XFERINFODATA, &stall);
+        HTTP_SETOPT(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     HTTP_SETOPT(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     HTTP_SETOPT(curl, CURLOPT_FOLLOWLOCATION, 0L);
     HTTP_SETOPT(curl, CURLOPT_WRITEFUNCTION, http_write_cb);
@@ -282,6 +319,10 @@ mm_err_t mm_http_perform(mm_http_t *http, const mm_http_request_t *req, mm_http_
         else if (cap.header_oom)
             err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s %s: out of memory", req->method,
                           req->url);
+        else if (stall.stalled)
+            err = mm_errf(MM_ERR_TIMEOUT, errstr, errstr_size,
+                          "%s %s: stalled: no byte sent or received for %ld ms", req->method,
+                          req->url, stall.limit_ms);
         else if (rc == CURLE_OPERATION_TIMEDOUT)
             err = mm_errf(MM_ERR_TIMEOUT, errstr, errstr_size, "%s %s: %s", req->method, req->url,
                           why);

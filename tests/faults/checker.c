@@ -317,7 +317,8 @@ static void on_decision(const mm_kafka_msg_t *msg, void *opaque) {
 /* Every registered artifact (and production copy) is in the blob store with its sha256. */
 static void check_artifacts(mmt_pipeline_t *p, sqlite3 *registry, mmt_check_result_t *out) {
     char errstr[512];
-    mm_blob_t *blob = mm_blob_new(p->blob_url, NULL, errstr, sizeof(errstr));
+    mm_blob_opts_t blob_opts = {.account_key = p->blob_key};
+    mm_blob_t *blob = mm_blob_new(p->blob_url, &blob_opts, errstr, sizeof(errstr));
     cr_assert_not_null(blob, "%s", errstr);
     sqlite3_stmt *st = NULL;
     cr_assert_eq(sqlite3_prepare_v2(registry,

@@ -139,18 +139,29 @@ char *mmt_pipeline_extra_csv(mmt_pipeline_t *p, const char *name, const char *te
     return path;
 }
 
+void mmt_pipeline_use_blob(mmt_pipeline_t *p, const char *url, const char *account_key) {
+    free(p->blob_url);
+    free(p->blob_key);
+    p->blob_url = strdup(url);
+    p->blob_key = account_key ? strdup(account_key) : NULL;
+    cr_assert_not_null(p->blob_url);
+}
+
 /* Environment shared by every service process of the pipeline. */
 static void service_env(mmt_pipeline_t *p, char **env, char *storage, size_t size) {
-    snprintf(storage, size,
-             "MM_SPEC=%s%cMM_BOOTSTRAP_SERVERS=%s%cMM_BLOB_URL=%s%c"
-             "MM_KAFKA_SESSION_TIMEOUT_MS=6000%cMM_LOG_LEVEL=info",
-             p->spec_path, 0, p->broker.bootstrap, 0, p->blob_url, 0, 0);
+    int len = snprintf(storage, size,
+                       "MM_SPEC=%s%cMM_BOOTSTRAP_SERVERS=%s%cMM_BLOB_URL=%s%c"
+                       "MM_KAFKA_SESSION_TIMEOUT_MS=6000%cMM_LOG_LEVEL=info%cMM_BLOB_KEY=%s",
+                       p->spec_path, 0, p->broker.bootstrap, 0, p->blob_url, 0, 0, 0,
+                       p->blob_key ? p->blob_key : "");
+    cr_assert(len > 0 && (size_t)len < size, "service environment too long");
+    int n = p->blob_key ? 6 : 5;
     char *cur = storage;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < n; k++) {
         env[k] = cur;
         cur += strlen(cur) + 1;
     }
-    env[5] = NULL;
+    env[n] = NULL;
 }
 
 /* Start service @p name ("mm-trainer") with @p args (NULL-terminated, after
@@ -163,7 +174,7 @@ static pid_t spawn_service(mmt_pipeline_t *p, const char *name, const char *cons
     snprintf(log_name, sizeof(log_name), "%s.log", strncmp(name, "mm-", 3) == 0 ? name + 3 : name);
     char *log = path_in(p, log_name);
     char storage[8192];
-    char *env[6];
+    char *env[7];
     service_env(p, env, storage, sizeof(storage));
     char *argv[24];
     size_t n = 0;
@@ -381,6 +392,7 @@ void mmt_pipeline_stop(mmt_pipeline_t *p) {
     free(p->dir);
     free(p->spec_path);
     free(p->blob_url);
+    free(p->blob_key);
     free(p->csv_path);
     memset(p, 0, sizeof(*p));
 }

@@ -17,6 +17,7 @@ typedef struct mmt_pipeline {
     char *dir; /* everything lives here */
     char *spec_path;
     char *blob_url;
+    char *blob_key; /* Azure SharedKey of blob_url (MM_BLOB_KEY of every service); NULL */
     char *csv_path; /* generated sales data */
     pid_t trainer, promoter;
     int trainer_starts;
@@ -30,6 +31,12 @@ void mmt_pipeline_init_control(mmt_pipeline_t *p, const char *tag, int partition
 /** @brief Like mmt_pipeline_init with the dataset spec given as JSON text. */
 void mmt_pipeline_init_spec(mmt_pipeline_t *p, const char *tag, int partitions,
                             const char *spec_json);
+/**
+ * @brief Use the Azure Blob store at @p url (e.g. an Azurite endpoint plus a container) with
+ * the SharedKey @p account_key instead of the file:// store in the pipeline dir. Call before
+ * starting any service.
+ */
+void mmt_pipeline_use_blob(mmt_pipeline_t *p, const char *url, const char *account_key);
 /** @brief Generate predictive-maintenance data; csv_path is its telemetry_labeled.csv. */
 void mmt_pipeline_generate_maintenance(mmt_pipeline_t *p, int machines, int days, int seed);
 /** @brief Generate sales CSV with mm-datagen; @returns the data rows written. */

@@ -30,6 +30,8 @@ typedef struct mm_blob_opts {
     const char *sas_token;    /* SAS query string without leading '?'; NULL if unused */
     long connect_timeout_ms;  /* 0 = 5000 */
     long total_timeout_ms;    /* 0 = 60000 */
+    long stall_timeout_ms;    /* 0 = 5000: a request on which nothing moves this long fails
+                                 (and is retried): a hung server costs seconds, not the total */
     int max_retries;          /* 0 = 5; -1 = no retries */
     int64_t retry_base_ms;    /* 0 = 200 */
     int64_t retry_cap_ms;     /* 0 = 10000 */

@@ -30,6 +30,10 @@ typedef struct mm_http_request {
     long connect_timeout_ms;   /* 0 = 5000 */
     long total_timeout_ms;     /* 0 = 60000 */
     size_t max_response_bytes; /* 0 = MM_BUF_CAP_HTTP_BODY */
+    /* > 0: give up (MM_ERR_TIMEOUT, "stalled") once no byte has moved either way for
+     * this long (checked about once a second): a hung server is noticed long before the
+     * total timeout, while a slow but moving transfer goes on. 0 = no stall limit. */
+    long stall_timeout_ms;
 } mm_http_request_t;
 
 #define MM_HTTP_MAX_RESP_HEADERS 32

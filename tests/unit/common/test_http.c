@@ -2,11 +2,15 @@
  * test_http.c - the HTTP client (common/src/http.c) against a scripted
  * loopback server (tests/support/fake_http.h): what goes on the wire, how
  * statuses, headers and bodies come back, the response cap, transport
- * errors, and the status-to-error map.
+ * errors, the stall limit, and the status-to-error map.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -174,4 +178,40 @@ Test(http, date_is_rfc_1123_gmt) {
     cr_expect_eq(strlen(date), 29, "%s", date);
     cr_expect(strcmp(date + 25, " GMT") == 0, "%s", date);
     cr_expect_eq(date[3], ',');
+}
+
+Test(http, a_server_that_accepts_and_never_answers_stalls_out_before_the_total_timeout,
+     .timeout = 50) {
+    /* A listening socket nobody accepts on: the kernel completes the handshake and takes
+     * the request, as for a stopped server process. Only the stall limit can end the
+     * request before the Criterion timeout; the total timeout is longer than that. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ntohs(addr.sin_port));
+    static uint8_t body[64 * 1024]; /* a body's burst must not count as progress later */
+    mm_http_request_t req = {.method = "PUT",
+                             .url = url,
+                             .body = body,
+                             .body_len = sizeof(body),
+                             .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+                             .total_timeout_ms = 60000,
+                             .stall_timeout_ms = 1000};
+    mm_http_t *http = http_new();
+    mm_http_response_t resp;
+    memset(&resp, 0, sizeof(resp));
+    char errstr[512] = "";
+    mm_err_t err = mm_http_perform(http, &req, &resp, errstr, sizeof(errstr));
+    cr_expect_eq(err, MM_ERR_TIMEOUT, "%s: %s", mm_err_name(err), errstr);
+    cr_expect(strstr(errstr, "stalled: no byte sent or received for 1000 ms"), "%s", errstr);
+    cr_expect(mm_err_is_retriable(err));
+    mm_http_response_clear(&resp);
+    mm_http_destroy(http);
+    close(fd);
 }
