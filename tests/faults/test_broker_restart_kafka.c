@@ -10,14 +10,15 @@
  * retry and the consumers rejoin; the load must finish, every key be
  * decided, and downstream nothing be lost or doubled: the common checker.
  *
- * The load stays under mm-ingest's default pacing budget (3 MiB unconsumed per
- * partition; the whole load is about 0.4 MiB), so pacing never holds it: with a
- * budget the load reaches, a restart can stall it for good (found with
- * MM_INGEST_PACE_MAX_BYTES=65536; docs/reliability.md, scenario 6): the trainer's
- * commits fail while the broker is away, its partitions are lost and given
- * back at the offsets of its state, and with no new record to consume it
- * stores no offset and commits nothing, so the group's committed offsets
- * stay behind and mm-ingest waits for a lag that never shrinks.
+ * mm-ingest paces the load to 64 KiB unconsumed per partition (the whole
+ * load is about 0.4 MiB), so it waits on the group's committed offsets across
+ * the restart. That is the regression test of a stall found here: the
+ * trainer's commits failed while the broker was away, its partitions were
+ * lost and given back at the offsets of its state, and with no new record to
+ * consume it stored no offset and committed nothing, so the group's
+ * committed offsets stayed behind and mm-ingest waited for good for a lag
+ * that never shrank. A consumer now stores the offsets it resumes from at
+ * assignment (common/src/kafka_consumer.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@
  * restart shorter than that. */
 #define MESSAGE_TIMEOUT_MS   "300000"
 #define MESSAGE_TIMEOUT_MS_I 300000
+#define PACE_MAX_BYTES       "65536"
 #define RESTART_AFTER_MIN    50
 #define RESTART_AFTER_MAX    300
 #define LOAD_MS              120000
@@ -56,6 +58,7 @@ Test(fault_broker_restart_kafka, a_real_broker_restarted_mid_load_loses_and_doub
     setenv("MM_TEST_BROKER", "kafka", 1);
     unsetenv(MMT_KAFKA_SHARED_ENV);
     setenv("MM_KAFKA_MESSAGE_TIMEOUT_MS", MESSAGE_TIMEOUT_MS, 1);
+    setenv("MM_INGEST_PACE_MAX_BYTES", PACE_MAX_BYTES, 1);
     mmt_pipeline_t p;
     mmt_pipeline_init(&p, "broker-restart-kafka", 4, HORIZON);
     cr_assert(p.broker.kafka, "the test has no real broker of its own to restart");
@@ -107,4 +110,5 @@ Test(fault_broker_restart_kafka, a_real_broker_restarted_mid_load_loses_and_doub
     mmt_check(&p, &opts, &result);
     mmt_pipeline_stop(&p);
     unsetenv("MM_KAFKA_MESSAGE_TIMEOUT_MS");
+    unsetenv("MM_INGEST_PACE_MAX_BYTES");
 }
