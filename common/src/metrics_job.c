@@ -182,10 +182,9 @@ static mm_err_t last_success(mm_metrics_t *metrics, const mm_metrics_job_t *job,
             !isfinite(when))
             return MM_OK; /* no earlier success known: the metric stays out */
     }
-    mm_metric_t *gauge =
-        mm_metrics_gauge(metrics, job->last_success_name,
-                         job->last_success_help ? job->last_success_help : "", NULL, errstr,
-                         errstr_size);
+    mm_metric_t *gauge = mm_metrics_gauge(metrics, job->last_success_name,
+                                          job->last_success_help ? job->last_success_help : "",
+                                          NULL, errstr, errstr_size);
     if (!gauge) return MM_ERR_INVALID_ARG;
     mm_metric_set(gauge, NULL, when);
     return MM_OK;

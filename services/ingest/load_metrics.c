@@ -28,9 +28,9 @@ static const struct {
 };
 
 static const char *const REJECT_NAMES[MM_INGEST_REJECT_COUNT] = {
-    [MM_INGEST_REJECT_CSV] = "csv",       [MM_INGEST_REJECT_COLUMNS] = "columns",
-    [MM_INGEST_REJECT_KEY] = "key",       [MM_INGEST_REJECT_ENTITY] = "entity",
-    [MM_INGEST_REJECT_TIME] = "time",     [MM_INGEST_REJECT_VALUE] = "value",
+    [MM_INGEST_REJECT_CSV] = "csv",     [MM_INGEST_REJECT_COLUMNS] = "columns",
+    [MM_INGEST_REJECT_KEY] = "key",     [MM_INGEST_REJECT_ENTITY] = "entity",
+    [MM_INGEST_REJECT_TIME] = "time",   [MM_INGEST_REJECT_VALUE] = "value",
     [MM_INGEST_REJECT_OTHER] = "other",
 };
 
@@ -81,8 +81,8 @@ static const struct {
     [G_ROWS_FAILED] = {"mm_ingest_load_rows_delivery_failed",
                        "Rows in records of the last load whose delivery failed.", NULL},
     [G_KEYS] = {"mm_ingest_load_keys", "Distinct partition keys in the last load.", NULL},
-    [G_BATCHES] = {"mm_ingest_load_batches",
-                   "ObservationBatch records the last load produced.", NULL},
+    [G_BATCHES] = {"mm_ingest_load_batches", "ObservationBatch records the last load produced.",
+                   NULL},
     [G_DURATION] = {"mm_ingest_load_duration_seconds",
                     "Seconds the last load took, start to the last delivery report.", NULL},
     [G_PACED] = {"mm_ingest_load_paced_seconds",

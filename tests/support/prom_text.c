@@ -77,8 +77,10 @@ static const char *skip_labels(const char *s) {
         }
         if (*s != '"') return NULL;
         s++;
-        if (*s == ',') s++;
-        else if (*s != '}') return NULL;
+        if (*s == ',')
+            s++;
+        else if (*s != '}')
+            return NULL;
     }
     return s + 1;
 }

@@ -27,16 +27,15 @@ static mm_metrics_t *job_metrics(double keys_ok, double keys_failed) {
     char errstr[256] = "";
     mm_metrics_t *m = mm_metrics_new();
     cr_assert_not_null(m);
-    mm_metric_t *keys =
-        mm_metrics_gauge(m, "mm_test_job_keys", "Keys in the last run, by outcome.", "outcome",
-                         errstr, sizeof(errstr));
+    mm_metric_t *keys = mm_metrics_gauge(m, "mm_test_job_keys", "Keys in the last run, by outcome.",
+                                         "outcome", errstr, sizeof(errstr));
     cr_assert_not_null(keys, "%s", errstr);
     const char *ok[] = {"ok"}, *failed[] = {"error"};
     mm_metric_set(keys, ok, keys_ok);
     mm_metric_set(keys, failed, keys_failed);
     static const double bounds[] = {0.1, 1};
-    mm_metric_t *h = mm_metrics_histogram(m, "mm_test_job_step_seconds", "Step time.", NULL,
-                                          bounds, 2, errstr, sizeof(errstr));
+    mm_metric_t *h = mm_metrics_histogram(m, "mm_test_job_step_seconds", "Step time.", NULL, bounds,
+                                          2, errstr, sizeof(errstr));
     cr_assert_not_null(h, "%s", errstr);
     mm_metric_observe(h, NULL, 0.5);
     return m;
@@ -84,8 +83,8 @@ Test(metrics_job, file_is_the_exposition_written_atomically) {
 Test(metrics_job, unwritable_path_is_an_error_naming_it) {
     mm_metrics_t *m = job_metrics(1, 0);
     char errstr[512] = "";
-    mm_err_t err = mm_metrics_write_file(m, "/nonexistent-dir/sub/job.prom", errstr,
-                                         sizeof(errstr));
+    mm_err_t err =
+        mm_metrics_write_file(m, "/nonexistent-dir/sub/job.prom", errstr, sizeof(errstr));
     cr_expect_eq(err, MM_ERR_IO, "%s", mm_err_name(err));
     cr_expect(strstr(errstr, "/nonexistent-dir/sub/job.prom"), "%s", errstr);
     mm_metrics_destroy(m);
@@ -104,8 +103,7 @@ Test(metrics_job, file_value_reads_an_unlabelled_sample_only) {
     cr_expect_eq(mm_metrics_file_value(path, "a_b", &v, errstr, sizeof(errstr)), MM_ERR_NOT_FOUND);
     char missing[600];
     snprintf(missing, sizeof(missing), "%s/none.prom", dir);
-    cr_expect_eq(mm_metrics_file_value(missing, "a", &v, errstr, sizeof(errstr)),
-                 MM_ERR_NOT_FOUND);
+    cr_expect_eq(mm_metrics_file_value(missing, "a", &v, errstr, sizeof(errstr)), MM_ERR_NOT_FOUND);
     mmt_rmtree(dir);
     free(dir);
 }
