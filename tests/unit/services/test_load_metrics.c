@@ -148,8 +148,7 @@ Test(load_metrics, reason_kinds_and_names) {
                  MM_INGEST_REJECT_COLUMNS);
     cr_expect_eq(mm_ingest_reject_kind("partition key longer than 1023 bytes"),
                  MM_INGEST_REJECT_KEY);
-    cr_expect_eq(mm_ingest_reject_kind("empty entity column \"machine\""),
-                 MM_INGEST_REJECT_ENTITY);
+    cr_expect_eq(mm_ingest_reject_kind("empty entity column \"machine\""), MM_INGEST_REJECT_ENTITY);
     cr_expect_eq(mm_ingest_reject_kind("label column \"failure\" must be 0 or 1: \"x\""),
                  MM_INGEST_REJECT_VALUE);
     cr_expect_eq(mm_ingest_reject_kind("something new"), MM_INGEST_REJECT_OTHER);
