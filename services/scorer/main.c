@@ -333,17 +333,15 @@ out:
 }
 
 /*
- * Batch: the run's registry when its metrics are written or pushed at exit
- * (the blob store's and dead letters' counters in it, and /metrics on
- * --http-addr), else NULL. Out of memory or a refused metric only costs the
- * metrics: the run goes on.
+ * Batch: the run's registry, with the blob store's and dead letters' counters
+ * in it (on /metrics with --http-addr while the run lasts); the run's own
+ * metrics join it at the end, when they are written or pushed. Out of memory
+ * or a refused metric only costs the metrics: the run goes on (NULL).
  */
-static mm_metrics_t *batch_metrics_new(const scorer_conf_t *conf) {
-    bool wanted =
-        (conf->metrics_file && *conf->metrics_file) || (conf->metrics_push && *conf->metrics_push);
-    mm_metrics_t *metrics = wanted ? mm_metrics_new() : NULL;
+static mm_metrics_t *batch_metrics_new(void) {
+    mm_metrics_t *metrics = mm_metrics_new();
     char errstr[512];
-    if (wanted && !metrics) mm_log_warn("metrics_unavailable", "out of memory");
+    if (!metrics) mm_log_warn("metrics_unavailable", "out of memory");
     if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
         mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
     if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
@@ -409,7 +407,7 @@ int main(int argc, char **argv) {
     mm_scorer_batch_stats_t stats = {0};
     mm_scorer_intake_stats_t intake = {0};
     const bool batch = strcmp(mode, "batch") == 0;
-    if (batch) batch_metrics = batch_metrics_new(&conf); /* before anything can fail */
+    if (batch) batch_metrics = batch_metrics_new(); /* before anything can fail */
     mm_scorer_t *scorer = mm_scorer_new(&cfg, errstr, sizeof(errstr));
     if (!scorer) {
         mm_log_error("start_failed", "%s", errstr);
@@ -454,7 +452,8 @@ int main(int argc, char **argv) {
              : err == MM_ERR_INTEGRITY && stats.failed > 0 ? MM_EXIT_PARTIAL
                                                            : MM_EXIT_FAILURE;
 done: /* a batch run's end, also when it could not start: its metrics */
-    if (batch_metrics) {
+    if (batch_metrics &&
+        ((conf.metrics_file && *conf.metrics_file) || (conf.metrics_push && *conf.metrics_push))) {
         mm_scorer_batch_report_t report = {.file = conf.metrics_file,
                                            .push_url = conf.metrics_push,
                                            .instance = spec.name,
