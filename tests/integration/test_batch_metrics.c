@@ -81,7 +81,7 @@ Test(batch_metrics, ingest_and_batch_scorer_write_their_metrics_also_on_partial_
     int64_t rows = mmt_pipeline_generate(&p, STORES, ITEMS, DAYS, 5);
     char *bad = mmt_pipeline_extra_csv(&p, "bad.csv",
                                        "store,item,date,sales,price,promo\n"
-                                       "1,1,2024-13-45,3,2.50,0\n" /* time */
+                                       "1,1,2024-13-45,3,2.50,0\n"      /* time */
                                        "1,1,2024-01-05,many,2.50,0\n"); /* value */
     char ingest_prom[1024], ingest_arg[1100], scorer_prom[1024];
     snprintf(ingest_prom, sizeof(ingest_prom), "%s/mm-ingest.prom", p.dir);
@@ -98,8 +98,7 @@ Test(batch_metrics, ingest_and_batch_scorer_write_their_metrics_also_on_partial_
     cr_expect_float_eq(value(text, "mm_ingest_load_rows_read"), (double)rows + 2, 1e-9);
     cr_expect_float_eq(value(text, "mm_ingest_load_rows_produced"), (double)rows, 1e-9);
     cr_expect_float_eq(value(text, "mm_ingest_load_rows_dead_lettered{reason=\"time\"}"), 1, 1e-9);
-    cr_expect_float_eq(value(text, "mm_ingest_load_rows_dead_lettered{reason=\"value\"}"), 1,
-                       1e-9);
+    cr_expect_float_eq(value(text, "mm_ingest_load_rows_dead_lettered{reason=\"value\"}"), 1, 1e-9);
     cr_expect_float_eq(value(text, "mm_ingest_load_keys"), KEYS, 1e-9);
     cr_expect_float_eq(value(text, "mm_ingest_load_exit_status"), MM_EXIT_PARTIAL, 1e-9);
     free(text);
@@ -136,14 +135,14 @@ Test(batch_metrics, ingest_and_batch_scorer_write_their_metrics_also_on_partial_
      * the file says so without moving the last success. */
     char production[1100];
     snprintf(production, sizeof(production), "%s/blobs/production", p.dir);
-    cr_assert_eq(nftw(production, damage_first_artifact, 8, FTW_PHYS), 1,
-                 "no artifact under %s", production);
+    cr_assert_eq(nftw(production, damage_first_artifact, 8, FTW_PHYS), 1, "no artifact under %s",
+                 production);
     cr_assert_eq(mmt_pipeline_score_with(&p, extra), MM_EXIT_PARTIAL,
                  "a damaged artifact (%s) makes the run partial (see %s)", damaged, p.dir);
     text = read_checked(scorer_prom);
     cr_expect_float_eq(value(text, "mm_scorer_batch_keys_answered{outcome=\"error\"}"), 1, 1e-9);
-    cr_expect_float_eq(value(text, "mm_scorer_batch_keys_answered{outcome=\"champion\"}"),
-                       KEYS - 1, 1e-9);
+    cr_expect_float_eq(value(text, "mm_scorer_batch_keys_answered{outcome=\"champion\"}"), KEYS - 1,
+                       1e-9);
     cr_expect_float_eq(value(text, "mm_scorer_batch_model_load_failures"), 1, 1e-9);
     cr_expect_float_eq(value(text, "mm_scorer_batch_exit_status"), MM_EXIT_PARTIAL, 1e-9);
     cr_expect_float_eq(value(text, "mm_scorer_batch_predictions"), (KEYS - 1) * HORIZON, 1e-9);
