@@ -58,9 +58,9 @@ mm_err_t mm_metrics_file_value(const char *path, const char *name, double *value
         return mm_errf(MM_ERR_NOT_FOUND, errstr, errstr_size, "%s: no such file", path);
     mm_buf_t text;
     mm_buf_init(&text, MM_METRICS_JOB_FILE_MAX);
-    char why[512];
+    char why[512] = "larger than the limit";
     mm_err_t err = mm_file_read(path, &text, why, sizeof(why));
-    if (err == MM_OK) err = mm_buf_append(&text, "", 1);
+    if (err == MM_OK) err = mm_buf_append(&text, "", 1); /* a string to scan */
     if (err) {
         mm_buf_free(&text);
         return mm_errf(err, errstr, errstr_size, "metrics file %s: %s", path, why);
