@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "ingest_int.h"
+#include "load_metrics.h"
 #include "mm/avro.h"
 #include "mm/log.h"
 #include "mm/sha256.h"
@@ -259,6 +260,7 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
                                                  mm_ingest__csv_reason(csv_err, src, rec->line),
                                                  rec->raw, rec->raw_len, errstr, errstr_size);
             if (err) break;
+            ingest->stats.rows_deadlettered_by[MM_INGEST_REJECT_CSV]++;
             continue;
         }
         if (err) {
@@ -274,6 +276,7 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
                 mm_ingest__produce_dead_letter(ingest, src, rec->line, key_ok ? key : NULL, reason,
                                                rec->raw, rec->raw_len, errstr, errstr_size);
             if (err) break;
+            ingest->stats.rows_deadlettered_by[mm_ingest_reject_kind(reason)]++;
             continue;
         }
         err = mm_ingest__append_row(ingest, src, key, strlen(key), &row, errstr, errstr_size);

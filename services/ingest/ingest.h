@@ -114,14 +114,27 @@ typedef struct mm_ingest_config {
     bool grouped_by_key;
 } mm_ingest_config_t;
 
+/* Why a row was dead-lettered, in kinds a metric label can take (load_metrics.c). */
+typedef enum mm_ingest_reject {
+    MM_INGEST_REJECT_CSV = 0, /* malformed CSV record (quotes, bytes) */
+    MM_INGEST_REJECT_COLUMNS, /* wrong column count */
+    MM_INGEST_REJECT_KEY,     /* key column empty, not UTF-8, or the key too long */
+    MM_INGEST_REJECT_ENTITY,  /* entity column empty or too long */
+    MM_INGEST_REJECT_TIME,    /* unparsable time */
+    MM_INGEST_REJECT_VALUE,   /* unparsable number, label not 0 or 1 */
+    MM_INGEST_REJECT_OTHER,
+    MM_INGEST_REJECT_COUNT
+} mm_ingest_reject_t;
+
 typedef struct mm_ingest_stats {
     int64_t files;             /* sources opened */
     int64_t rows_read;         /* data records read (malformed ones included) */
     int64_t rows_emitted;      /* rows in produced ObservationBatch records */
     int64_t rows_deadlettered; /* rows sent to the dead-letter topic */
-    int64_t rows_buffered;     /* rows read but not yet produced (after finish: not sent) */
-    int64_t keys;              /* distinct partition keys */
-    int64_t batches;           /* ObservationBatch records produced */
+    int64_t rows_deadlettered_by[MM_INGEST_REJECT_COUNT]; /* of which, by kind of reason */
+    int64_t rows_buffered; /* rows read but not yet produced (after finish: not sent) */
+    int64_t keys;          /* distinct partition keys */
+    int64_t batches;       /* ObservationBatch records produced */
     int64_t end_of_load_batches;
     int64_t messages_delivered; /* acknowledged by the broker (batches and dead letters) */
     int64_t messages_failed;    /* delivery failed */

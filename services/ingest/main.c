@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "load_metrics.h"
 #include "mm/conf.h"
 #include "mm/exit.h"
 #include "mm/kafka.h"
@@ -40,6 +41,8 @@ typedef struct ingest_conf {
     int64_t pace_max_bytes;
     bool check_spec;
     bool grouped_by_key;
+    char *metrics_file;
+    char *metrics_push;
 } ingest_conf_t;
 
 static const mm_conf_prop_t ingest_props[] = {
@@ -77,6 +80,14 @@ static const mm_conf_prop_t ingest_props[] = {
      "the input keeps each key's rows together (sorted by key): send a key's end of load when the "
      "next key begins, so its training starts during the load",
      0, offsetof(ingest_conf_t, grouped_by_key)},
+    {"metrics-file", MM_CONF_STR, NULL, 0, -1, "MM_INGEST_METRICS_FILE",
+     "write the load's metrics at exit to this file (Prometheus text format, atomically; for "
+     "node_exporter's textfile collector, e.g. /var/lib/node_exporter/mm-ingest.prom)",
+     0, offsetof(ingest_conf_t, metrics_file)},
+    {"metrics-push", MM_CONF_STR, NULL, 0, -1, "MM_INGEST_METRICS_PUSH",
+     "push the load's metrics at exit to this Prometheus Pushgateway (http://host:9091), as job "
+     "mm-ingest, instance <dataset>",
+     0, offsetof(ingest_conf_t, metrics_push)},
     MM_SERVICE_CONF_SCHEMA_REGISTRY(ingest_conf_t, common),
     MM_SERVICE_CONF_LOG(ingest_conf_t, common),
 };
@@ -113,6 +124,7 @@ int main(int argc, char **argv) {
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
     mm_ingest_t *ingest = NULL;
+    mm_metrics_t *metrics = NULL;
     char errstr[1024];
     int status = MM_INGEST_EXIT_FATAL;
 
@@ -128,6 +140,10 @@ int main(int argc, char **argv) {
         goto out;
     }
     status = MM_INGEST_EXIT_FATAL;
+    if ((conf.metrics_file && *conf.metrics_file) || (conf.metrics_push && *conf.metrics_push)) {
+        metrics = mm_metrics_new(); /* before anything can fail: a failed load reports too */
+        if (!metrics) mm_log_warn("metrics_unavailable", "out of memory");
+    }
     bootstrap =
         mm_kafka_resolve_bootstrap(conf.common.bootstrap_servers, conf.common.bootstrap_file,
                                    BOOTSTRAP_WAIT_MS, errstr, sizeof(errstr));
@@ -135,14 +151,14 @@ int main(int argc, char **argv) {
         mm_log_error("config_invalid", "%s", errstr);
         fprintf(stderr, "mm-ingest: %s\n", errstr);
         status = MM_EXIT_CONFIG;
-        goto out;
+        goto done;
     }
     mm_err_t registry_err = mm_service_schema_registry_sync(&conf.common, errstr, sizeof(errstr));
     if (registry_err) {
         mm_log_error("schema_registry_failed", "%s", errstr);
         fprintf(stderr, "mm-ingest: %s\n", errstr);
         status = mm_service_err_is_runtime(registry_err) ? MM_EXIT_FAILURE : MM_EXIT_CONFIG;
-        goto out;
+        goto done;
     }
 
     static const char *const stdin_only[] = {"-"};
@@ -171,12 +187,25 @@ int main(int argc, char **argv) {
     if (!ingest) {
         mm_log_error("start_failed", "%s", errstr);
         fprintf(stderr, "mm-ingest: %s\n", errstr);
-        goto out;
+        goto done;
     }
 
     status = mm_ingest_run(ingest, sources, n_sources, (int)conf.flush_timeout_ms, stdout);
 
+done: /* the load's end, also when it could not start: its metrics */
+    if (metrics) {
+        mm_ingest_stats_t stats = {0};
+        if (ingest) mm_ingest_get_stats(ingest, &stats);
+        mm_ingest_load_report_t report = {.file = conf.metrics_file,
+                                          .push_url = conf.metrics_push,
+                                          .instance = spec.name,
+                                          .exit_status = status,
+                                          .stats = &stats};
+        if (mm_ingest_load_metrics_export(metrics, &report, errstr, sizeof(errstr)))
+            mm_log_error("metrics_export_failed", "%s", errstr);
+    }
 out:
+    mm_metrics_destroy(metrics);
     mm_ingest_destroy(ingest); /* producer already flushed by finish */
     free(bootstrap);
     free(positional);

@@ -207,7 +207,9 @@ static answer_kind_t choose(const mm_scorer_t *s, const mm_model_decision_t *d,
 static mm_err_t deliver(mm_scorer_t *s, const mm_scorer_run_t *run, const mm_prediction_batch_t *p,
                         char *errstr, size_t errstr_size) {
     if (run->deliver) return run->deliver(run->hook_opaque, p, errstr, errstr_size);
+    double started = mm_scorer__mono_seconds();
     mm_err_t err = mm_scorer_sink_answer(s->sink, p, errstr, errstr_size);
+    run->stats->sink_seconds += mm_scorer__mono_seconds() - started;
     return err ? err : mm_scorer__produce(s, p, errstr, errstr_size);
 }
 

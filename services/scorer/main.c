@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "batch_metrics.h"
 #include "mm/blob.h"
 #include "mm/conf.h"
 #include "mm/consumer_state.h"
@@ -44,6 +45,8 @@ typedef struct scorer_conf {
     char *serve_tokens;
     char *tls_cert;
     char *tls_key;
+    char *metrics_file;
+    char *metrics_push;
 } scorer_conf_t;
 
 static const mm_conf_prop_t scorer_props[] = {
@@ -84,6 +87,14 @@ static const mm_conf_prop_t scorer_props[] = {
      "stream: how long answered request ids are remembered, so a repeated request is not "
      "answered twice",
      0, offsetof(scorer_conf_t, request_dedupe_hours)},
+    {"metrics-file", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_METRICS_FILE",
+     "batch: write the run's metrics at exit to this file (Prometheus text format, atomically; "
+     "for node_exporter's textfile collector, e.g. /var/lib/node_exporter/mm-scorer.prom)",
+     0, offsetof(scorer_conf_t, metrics_file)},
+    {"metrics-push", MM_CONF_STR, NULL, 0, -1, "MM_SCORER_METRICS_PUSH",
+     "batch: push the run's metrics at exit to this Prometheus Pushgateway "
+     "(http://host:9091), as job mm-scorer-batch, instance <dataset>",
+     0, offsetof(scorer_conf_t, metrics_push)},
     MM_SERVICE_CONF_HTTP(scorer_conf_t, common),
     MM_SERVICE_CONF_SCHEMA_REGISTRY(scorer_conf_t, common),
     MM_SERVICE_CONF_LOG(scorer_conf_t, common),
@@ -321,6 +332,23 @@ out:
     return status;
 }
 
+/*
+ * Batch: the run's registry, with the blob store's and dead letters' counters
+ * in it (on /metrics with --http-addr while the run lasts); the run's own
+ * metrics join it at the end, when they are written or pushed. Out of memory
+ * or a refused metric only costs the metrics: the run goes on (NULL).
+ */
+static mm_metrics_t *batch_metrics_new(void) {
+    mm_metrics_t *metrics = mm_metrics_new();
+    char errstr[512];
+    if (!metrics) mm_log_warn("metrics_unavailable", "out of memory");
+    if (metrics && mm_blob_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
+    if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
+    return metrics;
+}
+
 int main(int argc, char **argv) {
     /* The mode is the first argument when it is not an option. */
     const char *mode = "batch";
@@ -341,6 +369,7 @@ int main(int argc, char **argv) {
     mm_spec_t spec = {0};
     char *bootstrap = NULL;
     mm_httpd_t *httpd = NULL;
+    mm_metrics_t *batch_metrics = NULL;
     char errstr[1024];
     int status = MM_EXIT_FAILURE;
 
@@ -375,10 +404,14 @@ int main(int argc, char **argv) {
         snprintf(run_id, sizeof(run_id), "batch-%" PRId64, mm_now_ms());
 
     int64_t started = mm_mono_ms();
+    mm_scorer_batch_stats_t stats = {0};
+    mm_scorer_intake_stats_t intake = {0};
+    const bool batch = strcmp(mode, "batch") == 0;
+    if (batch) batch_metrics = batch_metrics_new(); /* before anything can fail */
     mm_scorer_t *scorer = mm_scorer_new(&cfg, errstr, sizeof(errstr));
     if (!scorer) {
         mm_log_error("start_failed", "%s", errstr);
-        goto out;
+        goto done;
     }
     if (strcmp(mode, "stream") == 0) {
         status = run_stream(&conf, scorer);
@@ -390,17 +423,15 @@ int main(int argc, char **argv) {
         mm_scorer_destroy(scorer); /* producer flush (dead letters), stores closed */
         goto out;
     }
-    mm_err_t http_err =
-        mm_service_http_start(&conf.common, NULL, NULL, NULL, &httpd, errstr, sizeof(errstr));
+    mm_err_t http_err = mm_service_http_start(&conf.common, batch_metrics, NULL, NULL, &httpd,
+                                              errstr, sizeof(errstr));
     if (http_err) {
         mm_log_error("start_failed", "--http-addr: %s", errstr);
         mm_scorer_destroy(scorer);
         status = http_err == MM_ERR_CONFIG ? MM_EXIT_CONFIG : MM_EXIT_FAILURE;
-        goto out;
+        goto done;
     }
     mm_httpd_set_ready(httpd, false, "reading scoring data and decisions");
-    mm_scorer_batch_stats_t stats = {0};
-    mm_scorer_intake_stats_t intake = {0};
     mm_err_t err = mm_scorer_catch_up(scorer, &mm_service_stop, &intake, errstr, sizeof(errstr));
     if (!err) err = mm_scorer_load_decisions(scorer, &mm_service_stop, errstr, sizeof(errstr));
     if (!err) mm_httpd_set_ready(httpd, true, NULL); /* decisions read to the end */
@@ -420,8 +451,27 @@ int main(int argc, char **argv) {
              : err == MM_ERR_SHUTDOWN                      ? MM_EXIT_INTERRUPTED
              : err == MM_ERR_INTEGRITY && stats.failed > 0 ? MM_EXIT_PARTIAL
                                                            : MM_EXIT_FAILURE;
+done: /* a batch run's end, also when it could not start: its metrics */
+    if (batch_metrics &&
+        ((conf.metrics_file && *conf.metrics_file) || (conf.metrics_push && *conf.metrics_push))) {
+        mm_scorer_batch_report_t report = {.file = conf.metrics_file,
+                                           .push_url = conf.metrics_push,
+                                           .instance = spec.name,
+                                           .exit_status = status,
+                                           .duration_seconds =
+                                               (double)(mm_mono_ms() - started) / 1000.0,
+                                           .intake = &intake,
+                                           .stats = &stats};
+        if (mm_scorer_batch_metrics_export(batch_metrics, &report, errstr, sizeof(errstr)))
+            mm_log_error("metrics_export_failed", "%s", errstr);
+    }
 out:
     mm_httpd_destroy(httpd);
+    if (batch_metrics) {
+        mm_blob_report_metrics(NULL, NULL, 0);
+        mm_dead_letter_report_metrics(NULL, NULL, 0);
+        mm_metrics_destroy(batch_metrics);
+    }
     free(bootstrap);
     mm_spec_clear(&spec);
     mm_kv_list_free(&kafka);

@@ -345,7 +345,9 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
     stats->keys = (int64_t)rk.n;
 
     for (size_t i = 0; i < rk.n && !*stop && !err; i += SINK_TXN_KEYS) {
+        double sink_started = mm_scorer__mono_seconds();
         err = mm_scorer_sink_begin(s->sink, errstr, errstr_size);
+        stats->sink_seconds += mm_scorer__mono_seconds() - sink_started;
         if (err) break;
         for (size_t j = i; j < rk.n && j < i + SINK_TXN_KEYS && !err; j++) {
             const char *key = rk.keys[j];
@@ -354,7 +356,9 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
             mm_crash_point("scorer_after_answer"); /* mid-transaction (docs/reliability.md) */
         }
         if (!err) {
+            sink_started = mm_scorer__mono_seconds();
             err = mm_scorer_sink_commit(s->sink, errstr, errstr_size);
+            stats->sink_seconds += mm_scorer__mono_seconds() - sink_started;
             if (!err) mm_crash_point("scorer_after_sink_commit"); /* predictions not flushed */
         } else {
             mm_scorer_sink_rollback(s->sink);
@@ -379,6 +383,9 @@ mm_err_t mm_scorer_run_batch(mm_scorer_t *s, const char *run_id, volatile sig_at
 
     mm_model_cache_stats_t cs;
     mm_model_cache_stats(s->cache, &cs);
+    stats->model_loads = cs.loads;
+    stats->model_load_failures = cs.loads_failed;
+    stats->model_cache_hits = cs.hits;
     mm_logj(MM_LOG_INFO, "batch_scored",
             json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "run_id", run_id,
                       "as_of_ms", (json_int_t)stats->as_of_ms, "keys", (json_int_t)stats->keys,

@@ -44,15 +44,19 @@ typedef struct mm_scorer_config {
 } mm_scorer_config_t;
 
 typedef struct mm_scorer_batch_stats {
-    int64_t keys;           /* keys answered or attempted: with scoring data or a decision */
-    int64_t scored;         /* keys forecast by their champion */
-    int64_t fallback;       /* keys forecast by their declared fallback (labelled) */
-    int64_t no_model;       /* keys answered "no model" */
-    int64_t failed;         /* keys whose model could not be loaded or applied */
-    int64_t predictions;    /* prediction rows written */
-    int64_t decisions_read; /* records read from mm.decisions */
-    int64_t decisions_bad;  /* undecodable decision records (dead-lettered) */
-    int64_t as_of_ms;       /* the run's as-of time (0: no scoring data) */
+    int64_t keys;                /* keys answered or attempted: with scoring data or a decision */
+    int64_t scored;              /* keys forecast by their champion */
+    int64_t fallback;            /* keys forecast by their declared fallback (labelled) */
+    int64_t no_model;            /* keys answered "no model" */
+    int64_t failed;              /* keys whose model could not be loaded or applied */
+    int64_t predictions;         /* prediction rows written */
+    int64_t decisions_read;      /* records read from mm.decisions */
+    int64_t decisions_bad;       /* undecodable decision records (dead-lettered) */
+    int64_t as_of_ms;            /* the run's as-of time (0: no scoring data) */
+    double sink_seconds;         /* spent writing the sink: answers, transaction begin and commit */
+    int64_t model_loads;         /* artifacts fetched and parsed (successful or not) */
+    int64_t model_load_failures; /* of which failed (missing, corrupt, unreadable) */
+    int64_t model_cache_hits;    /* answers whose model was already loaded */
 } mm_scorer_batch_stats_t;
 
 /** What a catch-up on mm.observations did. */

@@ -105,6 +105,9 @@ mm_err_t mm_scorer__apply_observation(mm_scorer_t *scorer, const mm_kafka_msg_t 
                                       mm_scorer_intake_stats_t *stats, char *errstr,
                                       size_t errstr_size);
 
+/** @returns monotonic seconds, for durations finer than a millisecond (batch_metrics.c). */
+double mm_scorer__mono_seconds(void);
+
 /** @brief Encode @p p and hand it to the producer for mm.predictions (stream mode: to the
  * answers outbox). */
 mm_err_t mm_scorer__produce(mm_scorer_t *scorer, const mm_prediction_batch_t *p, char *errstr,
