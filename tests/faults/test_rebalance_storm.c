@@ -55,6 +55,7 @@ static int compare_str(const void *a, const void *b) {
 /* Cut the generated CSV (store,item,date,...) into @p n files by date, in order; the paths
  * go into @p out (malloc'd). @returns the last date, as epoch ms. */
 static int64_t split_by_date(mmt_pipeline_t *p, int n, char **out) {
+    cr_assert(n > 0 && n <= ROUNDS);
     FILE *in = fopen(p->csv_path, "r");
     cr_assert_not_null(in);
     char line[1024], header[1024];

@@ -168,7 +168,8 @@ static pid_t stream_start(const char *crash_at) {
 static int64_t state_query(const char *sql, bool with_sink) {
     sqlite3 *db = NULL;
     int64_t v = -1;
-    if (sqlite3_open_v2(stream_state, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    if (sqlite3_open_v2(stream_state, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) ==
+        SQLITE_OK) {
         sqlite3_busy_timeout(db, 10000);
         char attach[4400];
         snprintf(attach, sizeof(attach), "ATTACH DATABASE 'file:%s?mode=ro' AS sink", stream_sink);
@@ -257,7 +258,8 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
     snprintf(crash_at, sizeof(crash_at), CRASH_POINT ":%lld", (long long)crash_hit);
     int64_t killed_at[RANDOM_KILLS], before_crash = 0;
     for (int k = 0; k < RANDOM_KILLS; k++) {
-        int64_t before = answered() > 0 ? answered() : 0;
+        int64_t before = answered();
+        if (before < 0) before = 0; /* the store is not created yet */
         produce_requests(producer, sent, sent + PHASE);
         sent += PHASE;
         int64_t target = before + mmt_fault_rand(&rng, 1, PHASE - 1);
