@@ -78,6 +78,30 @@ static void log_assignment(const char *event, const rd_kafka_topic_partition_lis
             "%d partition(s)", partitions->cnt);
 }
 
+/*
+ * Store the offsets the service's state chose for newly assigned partitions,
+ * so the next commit mirrors them at once. Without this a partition whose
+ * new owner resumes at its end (it consumed it in an earlier assignment)
+ * stores nothing until a new record arrives, and the group's committed
+ * offset - what lag monitoring and mm-ingest's pacing read - stays behind
+ * for as long as the partition is quiet (fault scenario 12, docs/reliability.md).
+ */
+static void store_start_offsets(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions) {
+    rd_kafka_topic_partition_list_t *start = rd_kafka_topic_partition_list_new(partitions->cnt);
+    for (int i = 0; i < partitions->cnt; i++)
+        if (partitions->elems[i].offset >= 0)
+            rd_kafka_topic_partition_list_add(start, partitions->elems[i].topic,
+                                              partitions->elems[i].partition)
+                ->offset = partitions->elems[i].offset;
+    rd_kafka_resp_err_t err = start->cnt > 0 ? rd_kafka_offsets_store(rk, start) : 0;
+    for (int i = 0; i < start->cnt && !err; i++) err = start->elems[i].err;
+    if (err)
+        mm_log_warn("kafka_store_failed",
+                    "storing the start offsets of %d assigned partition(s): %s", start->cnt,
+                    rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(start);
+}
+
 static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t *partitions, void *opaque) {
     mm_kafka_consumer_t *consumer = opaque;
@@ -103,6 +127,7 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, partitions);
         else
             assign_err = rd_kafka_assign(rk, partitions);
+        if (!error && !assign_err) store_start_offsets(rk, partitions);
         break;
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
