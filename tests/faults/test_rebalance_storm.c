@@ -30,6 +30,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "broker.h"
 #include "checker.h"
 #include "faults.h"
 #include "mm/kafka.h"
@@ -316,4 +317,78 @@ Test(fault_rebalance_storm, a_trainer_joining_and_leaving_six_times_loses_and_do
     mmt_check(&p, &opts, &result);
     for (int i = 0; i < ROUNDS; i++) free(parts[i]);
     mmt_pipeline_stop(&p);
+}
+
+/* ---- the fix the storm found, alone: a partition resumed at its end is committed there */
+
+typedef struct resume_at_end {
+    int64_t end[PARTITIONS];
+    int assigned;
+} resume_at_end_t;
+
+static int64_t resume_at_end(void *opaque, const char *topic, int32_t partition) {
+    (void)topic;
+    resume_at_end_t *r = opaque;
+    r->assigned++;
+    return partition >= 0 && partition < PARTITIONS ? r->end[partition] : MM_OFFSET_BEGINNING;
+}
+
+Test(fault_rebalance_storm, a_partition_resumed_at_its_end_is_committed_there, .timeout = 300) {
+    mmt_broker_t broker;
+    mmt_broker_start(&broker, PARTITIONS);
+    char errstr[512];
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(broker.bootstrap, NULL, NULL, NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(producer, "%s", errstr);
+    for (int i = 0; i < 40; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", i);
+        cr_assert_eq(mm_kafka_produce(producer, "mm.observations", key, strlen(key), "x", 1, NULL,
+                                      10000, errstr, sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+    }
+    cr_assert_eq(mm_kafka_producer_flush(producer, mmt_timeout_ms(30000)), MM_OK);
+    mm_kafka_producer_destroy(producer, 5000);
+
+    /* The group never committed: its lag is each partition's whole log, i.e. its end. */
+    mm_kafka_lag_probe_t *probe = mm_kafka_lag_probe_new(broker.bootstrap, NULL, "resume-group",
+                                                         "mm.observations", errstr, sizeof(errstr));
+    cr_assert_not_null(probe, "%s", errstr);
+    resume_at_end_t r = {0};
+    int32_t n = 0;
+    cr_assert_eq(
+        mm_kafka_lag_probe_read(probe, r.end, PARTITIONS, &n, 10000, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    cr_assert_eq(n, PARTITIONS);
+
+    /* A member whose state says it consumed everything: it resumes at the end. */
+    mm_kv_t items[] = {{"session.timeout.ms", "6000"}, {"auto.commit.interval.ms", "200"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = resume_at_end, .opaque = &r};
+    const char *topics[] = {"mm.observations"};
+    mm_kafka_consumer_t *consumer = mm_kafka_consumer_new(broker.bootstrap, "resume-group", topics,
+                                                          1, &props, &cbs, errstr, sizeof(errstr));
+    cr_assert_not_null(consumer, "%s", errstr);
+    int64_t lag[PARTITIONS], total = -1;
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    while (mm_mono_ms() < deadline) {
+        mm_kafka_msg_t msg;
+        mm_err_t err = mm_kafka_consumer_poll(consumer, 100, &msg, errstr, sizeof(errstr));
+        cr_assert(err == MM_ERR_TIMEOUT || err == MM_OK, "poll: %s", errstr);
+        cr_assert_neq(err, MM_OK, "a record after the end offset");
+        if (r.assigned < PARTITIONS) continue;
+        mm_kafka_consumer_commit_async(consumer);
+        if (mm_kafka_lag_probe_read(probe, lag, PARTITIONS, &n, 10000, errstr, sizeof(errstr)) ==
+            MM_OK) {
+            total = 0;
+            for (int32_t i = 0; i < n; i++) total += lag[i];
+            if (total == 0) break;
+        }
+    }
+    cr_expect_eq(r.assigned, PARTITIONS, "partitions assigned");
+    cr_expect_eq(total, 0, "the group's committed offsets trail the resumed positions by %lld",
+                 (long long)total);
+    mm_kafka_consumer_close(consumer);
+    mm_kafka_lag_probe_destroy(probe);
+    mmt_broker_stop(&broker);
 }
