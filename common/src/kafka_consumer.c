@@ -66,36 +66,6 @@ static int64_t start_offset(int64_t wanted, const char *topic, int32_t partition
     }
 }
 
-/*
- * The service resumes a partition where its own state says, which can be
- * ahead of the group's committed offset (the commit failed, or the state
- * committed and the process died before the Kafka commit). Store that
- * resume offset now: with nothing new to consume the partition would store
- * nothing, the group's committed offset - what lag monitoring and
- * mm-ingest's pacing read - would stay behind for good.
- */
-static void store_resume_offsets(rd_kafka_t *rk,
-                                 const rd_kafka_topic_partition_list_t *partitions) {
-    rd_kafka_topic_partition_list_t *resume = rd_kafka_topic_partition_list_new(partitions->cnt);
-    for (int i = 0; i < partitions->cnt; i++)
-        if (partitions->elems[i].offset >= 0)
-            rd_kafka_topic_partition_list_add(resume, partitions->elems[i].topic,
-                                              partitions->elems[i].partition)
-                ->offset = partitions->elems[i].offset;
-    if (resume->cnt > 0) {
-        rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, resume);
-        for (int i = 0; i < resume->cnt; i++) {
-            rd_kafka_resp_err_t e = err ? err : resume->elems[i].err;
-            if (e)
-                mm_log_warn("kafka_store_offset_failed",
-                            "store resume offset %" PRId64 " for %s [%" PRId32 "]: %s",
-                            resume->elems[i].offset, resume->elems[i].topic,
-                            resume->elems[i].partition, rd_kafka_err2str(e));
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(resume);
-}
-
 static void log_assignment(const char *event, const rd_kafka_topic_partition_list_t *partitions,
                            const char *protocol) {
     json_t *parts = json_array();
@@ -106,6 +76,31 @@ static void log_assignment(const char *event, const rd_kafka_topic_partition_lis
                                         (json_int_t)partitions->elems[i].offset));
     mm_logj(MM_LOG_INFO, event, json_pack("{s:o, s:s}", "partitions", parts, "protocol", protocol),
             "%d partition(s)", partitions->cnt);
+}
+
+/*
+ * Store the offsets the service's state chose for newly assigned partitions,
+ * so the next commit mirrors them at once. Without this a partition whose
+ * new owner resumes at its end (it consumed it in an earlier assignment)
+ * stores nothing until a new record arrives, and the group's committed
+ * offset - what lag monitoring and mm-ingest's pacing read - stays behind
+ * for as long as the partition is quiet (fault scenario 12, docs/reliability.md;
+ * after a broker restart, scenario 6-K, mm-ingest's pacing waited on it for good).
+ */
+static void store_start_offsets(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions) {
+    rd_kafka_topic_partition_list_t *start = rd_kafka_topic_partition_list_new(partitions->cnt);
+    for (int i = 0; i < partitions->cnt; i++)
+        if (partitions->elems[i].offset >= 0)
+            rd_kafka_topic_partition_list_add(start, partitions->elems[i].topic,
+                                              partitions->elems[i].partition)
+                ->offset = partitions->elems[i].offset;
+    rd_kafka_resp_err_t err = start->cnt > 0 ? rd_kafka_offsets_store(rk, start) : 0;
+    for (int i = 0; i < start->cnt && !err; i++) err = start->elems[i].err;
+    if (err)
+        mm_log_warn("kafka_store_failed",
+                    "storing the start offsets of %d assigned partition(s): %s", start->cnt,
+                    rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(start);
 }
 
 static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -133,8 +128,7 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, partitions);
         else
             assign_err = rd_kafka_assign(rk, partitions);
-        if (!error && !assign_err && consumer->has_cbs && consumer->cbs.on_assign)
-            store_resume_offsets(rk, partitions);
+        if (!error && !assign_err) store_start_offsets(rk, partitions);
         break;
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "mm/avro.h"
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/util.h"
 #include "request_rows.h"
@@ -241,6 +242,9 @@ static mm_err_t answer(mm_scorer_stream_t *st, const mm_kafka_msg_t *msg,
         err = mm_scorer_sink_commit(s->sink, errstr, errstr_size);
     else
         mm_scorer_sink_rollback(s->sink);
+    /* The sink holds the answer, the state store not yet: the record is replayed
+     * (docs/reliability.md). */
+    if (!err) mm_crash_point("scorer_stream_after_sink_commit");
     if (!err) err = mm_db_commit(db, errstr, errstr_size);
     if (err) mm_db_rollback(db);
     return err;

@@ -170,12 +170,12 @@ static void read_inputs(const mm_spec_t *spec, const char *const *inputs, input_
  * store's own reader (chunks decoded), as (key, entity, time). */
 typedef void (*history_row_fn)(void *opaque, const char *key, const char *entity, int64_t t);
 
-static void each_history_row(mmt_pipeline_t *p, const mm_spec_t *spec, history_row_fn fn,
-                             void *opaque) {
-    sqlite3 *db = open_db(p, "trainer.db");
-    cr_assert_not_null(db, "no trainer.db");
+static void each_history_row_of(mmt_pipeline_t *p, const char *store_name, const mm_spec_t *spec,
+                                history_row_fn fn, void *opaque) {
+    sqlite3 *db = open_db(p, store_name);
+    cr_assert_not_null(db, "no %s", store_name);
     char path[4096];
-    snprintf(path, sizeof(path), "%s/trainer.db", p->dir);
+    snprintf(path, sizeof(path), "%s/%s", p->dir, store_name);
     mm_db_t store = {.sqlite = db, .path = path};
     sqlite3_stmt *st = NULL;
     cr_assert_eq(
@@ -199,6 +199,13 @@ static void each_history_row(mmt_pipeline_t *p, const mm_spec_t *spec, history_r
     sqlite3_close(db);
 }
 
+static void each_history_row(mmt_pipeline_t *p, const mm_spec_t *spec, history_row_fn fn,
+                             void *opaque) {
+    each_history_row_of(p, "trainer.db", spec, fn, opaque);
+}
+
+static const char *const default_stores[] = {"trainer.db", NULL};
+
 typedef struct history_marks {
     mm_hashmap_t *by_identity;
     mmt_check_result_t *out;
@@ -209,19 +216,20 @@ static void mark_stored(void *opaque, const char *key, const char *entity, int64
     (void)entity; /* the scenarios' specs have no entity columns */
     char identity[CHECK_IDENTITY_N];
     snprintf(identity, sizeof(identity), "%s\x1f%lld", key, (long long)t);
-    m->out->rows_stored++;
     input_row_t *row = mm_hashmap_get(m->by_identity, identity, strlen(identity));
+    if (row && row->stored) return; /* held by another store too: one row */
+    m->out->rows_stored++;
     if (row)
         row->stored = true;
     else
         m->out->rows_foreign++;
 }
 
-/* Mark each history row stored; count those that were never sent. */
-static void read_history(mmt_pipeline_t *p, const mm_spec_t *spec, mm_hashmap_t *by_identity,
-                         mmt_check_result_t *out) {
+/* Mark each history row of every store stored; count those that were never sent. */
+static void read_history(mmt_pipeline_t *p, const char *const *stores, const mm_spec_t *spec,
+                         mm_hashmap_t *by_identity, mmt_check_result_t *out) {
     history_marks_t m = {.by_identity = by_identity, .out = out};
-    each_history_row(p, spec, mark_stored, &m);
+    for (size_t i = 0; stores[i]; i++) each_history_row_of(p, stores[i], spec, mark_stored, &m);
 }
 
 typedef struct history_count {
@@ -347,15 +355,16 @@ static void check_artifacts(mmt_pipeline_t *p, sqlite3 *registry, mmt_check_resu
     mm_blob_destroy(blob);
 }
 
-static int64_t outbox_rows(mmt_pipeline_t *p) {
-    int64_t n = 0;
-    static const char *const dbs[] = {"trainer.db", "registry.db"};
-    for (size_t i = 0; i < MM_ARRAY_SIZE(dbs); i++) {
-        sqlite3 *db = open_db(p, dbs[i]);
-        int64_t v = query_int(db, "SELECT COUNT(*) FROM outbox");
-        if (v > 0) n += v;
-        sqlite3_close(db);
-    }
+static int64_t outbox_rows_of(mmt_pipeline_t *p, const char *name) {
+    sqlite3 *db = open_db(p, name);
+    int64_t v = query_int(db, "SELECT COUNT(*) FROM outbox");
+    sqlite3_close(db);
+    return v > 0 ? v : 0;
+}
+
+static int64_t outbox_rows(mmt_pipeline_t *p, const char *const *stores) {
+    int64_t n = outbox_rows_of(p, "registry.db");
+    for (size_t i = 0; stores[i]; i++) n += outbox_rows_of(p, stores[i]);
     return n;
 }
 
@@ -403,10 +412,11 @@ void mmt_check(mmt_pipeline_t *p, const mmt_check_opts_t *opts, mmt_check_result
     cr_assert(by_line && by_identity);
 
     /* Rows: in == stored + dead-lettered, disjoint, nothing foreign. */
+    const char *const *stores = opts->stores ? opts->stores : default_stores;
     input_rows_t rows = {0};
     read_inputs(&spec, opts->inputs, &rows, by_line, by_identity, &arena);
     out->rows_in = (int64_t)rows.n;
-    read_history(p, &spec, by_identity, out);
+    read_history(p, stores, &spec, by_identity, out);
     read_topic(p, MM_TOPIC_DEADLETTER, on_dead_letter, by_line);
     for (size_t i = 0; i < rows.n; i++) {
         input_row_t *row = rows.items[i];
@@ -446,7 +456,7 @@ void mmt_check(mmt_pipeline_t *p, const mmt_check_opts_t *opts, mmt_check_result
 
     /* Outboxes drained (the services may still be publishing: give them time). */
     int64_t deadline = mm_mono_ms() + mmt_timeout_ms(CHECK_DRAIN_MS);
-    while ((out->outbox_left = outbox_rows(p)) > 0 && mm_mono_ms() < deadline)
+    while ((out->outbox_left = outbox_rows(p, stores)) > 0 && mm_mono_ms() < deadline)
         mm_sleep_ms(500, NULL);
     cr_expect_eq(out->outbox_left, 0, "%lld outbox row(s) never published",
                  (long long)out->outbox_left);

@@ -28,11 +28,15 @@ typedef struct mmt_check_opts {
     bool scored;                /* the batch scorer ran: every key answered */
     const char *const *secrets; /* values no log may hold (NULL-terminated; may be NULL) */
     int64_t artifacts_lost;     /* artifacts the scenario removed from the blob store */
+    /* The trainers' state stores in the pipeline dir (NULL-terminated; NULL: "trainer.db"
+     * alone). With several, a row is stored when any of them holds it, and every store's
+     * outbox must drain. */
+    const char *const *stores;
 } mmt_check_opts_t;
 
 typedef struct mmt_check_result {
     int64_t rows_in;            /* data rows of the input files */
-    int64_t rows_stored;        /* rows of the trainer's history */
+    int64_t rows_stored;        /* rows of the trainers' history (each stored row once) */
     int64_t rows_dead_lettered; /* input rows mm-ingest dead-lettered */
     int64_t rows_lost;          /* input rows neither stored nor dead-lettered */
     int64_t rows_both;          /* input rows stored and dead-lettered */

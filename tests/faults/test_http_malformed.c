@@ -25,6 +25,7 @@
 #include "mm/avro.h"
 #include "mm/clock.h"
 #include "mm/kafka.h"
+#include "serve_process.h"
 #include "support.h"
 #include "test_serve_fixture.h"
 
@@ -46,17 +47,6 @@ static sfx_t fx;
 static mmt_broker_t broker;
 static int port;
 static char errstr[1024];
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int connect_server(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -199,27 +189,6 @@ static void produce_inputs(void) {
     mm_model_decision_clear(&d);
     mm_buf_free(&b);
     mm_kafka_producer_destroy(producer, 5000);
-}
-
-static void wait_ready(const char *log) {
-    static char reply[REPLY_MAX];
-    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
-    int status = 0;
-    do {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            const char *req = "GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-            send_all(fd, req, strlen(req));
-            recv_all(fd, reply, sizeof(reply));
-            status = strncmp(reply, "HTTP/1.1 ", 9) == 0 ? atoi(reply + 9) : 0;
-        }
-        close(fd);
-        if (status == 200) return;
-        mm_sleep_ms(200, NULL);
-    } while (mm_mono_ms() < deadline);
-    cr_assert_fail("mm-scorer serve never became ready (see %s): %d", log, status);
 }
 
 /* Bytes that are not a usable request, each on its own connection. */
@@ -438,7 +407,7 @@ Test(faults, malformed_http_leaves_serve_answering, .timeout = 600) {
     mmt_broker_start(&broker, 2);
     produce_inputs();
 
-    char spec_path[4300], state[4300], sink[4300], addr[64], spec_text[4096], log[4300];
+    char spec_path[4300], state[4300], sink[4300], spec_text[4096], log[4300];
     char tokens_path[4300], max_body[32], max_conns[32], idle[32];
     snprintf(spec_path, sizeof(spec_path), "%s/spec.json", fx.tmpdir);
     snprintf(state, sizeof(state), "%s/serve-state.db", fx.tmpdir);
@@ -451,38 +420,29 @@ Test(faults, malformed_http_leaves_serve_answering, .timeout = 600) {
     snprintf(max_body, sizeof(max_body), "%d", MAX_BODY);
     snprintf(max_conns, sizeof(max_conns), "%d", MAX_CONNS);
     snprintf(idle, sizeof(idle), "%d", IDLE_S);
-    port = free_port();
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    char *bin = mmt_binary("mm-scorer");
-    char *argv[] = {bin,
-                    "serve",
-                    "--spec",
-                    spec_path,
-                    "--bootstrap-servers",
-                    broker.bootstrap,
-                    "--blob-url",
-                    fx.blob_url,
-                    "--state",
-                    state,
-                    "--sink",
-                    sink,
-                    "--http-addr",
-                    addr,
-                    "--tokens-file",
-                    tokens_path,
-                    "--serve-threads",
-                    "2",
-                    "--serve-max-body",
-                    max_body,
-                    "--serve-max-connections",
-                    max_conns,
-                    "--serve-timeout-s",
-                    idle,
-                    NULL};
-    char *env[] = {"MM_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
-    pid_t pid = mmt_spawn(argv, env, log);
-    cr_assert_gt(pid, 0);
-    wait_ready(log);
+    const char *extra[] = {"--tokens-file",
+                           tokens_path,
+                           "--serve-threads",
+                           "2",
+                           "--serve-max-body",
+                           max_body,
+                           "--serve-max-connections",
+                           max_conns,
+                           "--serve-timeout-s",
+                           idle,
+                           NULL};
+    mmt_serve_opts_t serve_opts = {.spec_path = spec_path,
+                                   .bootstrap = broker.bootstrap,
+                                   .blob_url = fx.blob_url,
+                                   .state = state,
+                                   .sink = sink,
+                                   .log = log,
+                                   .extra = extra};
+    mmt_serve_t serve;
+    mmt_serve_start(&serve, &serve_opts);
+    port = serve.port;
+    cr_assert(mmt_serve_wait_ready(&serve, WAIT_MS), "mm-scorer serve never became ready (see %s)",
+              log);
     expect_valid_answer("before");
 
     malformed_requests();
@@ -495,11 +455,11 @@ Test(faults, malformed_http_leaves_serve_answering, .timeout = 600) {
 
     expect_valid_answer("at the end");
     expect_healthz("at the end");
-    cr_expect_eq(mmt_wait(pid, 0), -1, "mm-scorer serve still running (see %s)", log);
-    int status = mmt_stop(pid, mmt_timeout_ms(30000));
+    cr_expect_eq(mmt_wait(serve.pid, 0), -1, "mm-scorer serve still running (see %s)", log);
+    int status = mmt_serve_stop(&serve, 30000);
     cr_expect_eq(status, 0, "SIGTERM: a clean stop (see %s)", log);
     cr_expect(!file_contains(log, TOKEN), "the bearer token appears in %s", log);
-    free(bin);
+    mmt_serve_destroy(&serve);
     mmt_broker_stop(&broker);
     sfx_fini(&fx);
 }

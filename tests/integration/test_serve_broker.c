@@ -23,6 +23,7 @@
 #include "mm/avro.h"
 #include "mm/clock.h"
 #include "mm/kafka.h"
+#include "serve_process.h"
 #include "support.h"
 #include "test_serve_fixture.h"
 
@@ -63,17 +64,6 @@ static reply_t fetch(const char *path, const char *body) {
     if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_cleanup(c);
     return r;
-}
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 static void produce(const char *topic, const char *key, const mm_buf_t *payload) {
@@ -169,34 +159,22 @@ Test(serve_broker, follows_decisions_and_scoring_data_and_stops_cleanly, .timeou
     produce(MM_TOPIC_DECISIONS, "store=5/item=5", &junk);
     mm_buf_free(&junk);
 
-    char spec_path[4300], state[4300], sink[4300], addr[64], spec_text[4096], log[4300];
+    char spec_path[4300], state[4300], sink[4300], spec_text[4096], log[4300];
     snprintf(spec_path, sizeof(spec_path), "%s/spec.json", fx.tmpdir);
     snprintf(state, sizeof(state), "%s/serve-state.db", fx.tmpdir);
     snprintf(sink, sizeof(sink), "%s/serve-sink.db", fx.tmpdir);
     snprintf(log, sizeof(log), "%s/serve.log", fx.tmpdir);
     sfx_spec_text(spec_text, sizeof(spec_text), NULL);
     cr_assert(mmt_write_file(spec_path, spec_text));
-    port = free_port();
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    char *bin = mmt_binary("mm-scorer");
-    char *argv[] = {bin,
-                    "serve",
-                    "--spec",
-                    spec_path,
-                    "--bootstrap-servers",
-                    broker.bootstrap,
-                    "--blob-url",
-                    fx.blob_url,
-                    "--state",
-                    state,
-                    "--sink",
-                    sink,
-                    "--http-addr",
-                    addr,
-                    NULL};
-    char *env[] = {"MM_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
-    pid_t pid = mmt_spawn(argv, env, log);
-    cr_assert_gt(pid, 0);
+    mmt_serve_opts_t serve_opts = {.spec_path = spec_path,
+                                   .bootstrap = broker.bootstrap,
+                                   .blob_url = fx.blob_url,
+                                   .state = state,
+                                   .sink = sink,
+                                   .log = log};
+    mmt_serve_t serve;
+    mmt_serve_start(&serve, &serve_opts);
+    port = serve.port;
 
     reply_t r = poll_until("/readyz", NULL, is_200);
     cr_assert_eq(r.status, 200, "ready once both topics are read (see %s): %s", log, r.body);
@@ -217,9 +195,9 @@ Test(serve_broker, follows_decisions_and_scoring_data_and_stops_cleanly, .timeou
     cr_expect(strstr(r.body, "mm_scorer_decisions_applied_total 2"), "%s", r.body);
     cr_expect(strstr(r.body, "mm_scorer_decisions_dead_lettered_total 1"), "%s", r.body);
 
-    int status = mmt_stop(pid, mmt_timeout_ms(30000));
+    int status = mmt_serve_stop(&serve, 30000);
     cr_expect_eq(status, 0, "SIGTERM: a clean stop (see %s)", log);
-    free(bin);
+    mmt_serve_destroy(&serve);
     mm_kafka_producer_destroy(producer, 5000);
     mmt_broker_stop(&broker);
     sfx_fini(&fx);
