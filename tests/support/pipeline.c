@@ -146,11 +146,13 @@ static void service_env(mmt_pipeline_t *p, char **env, char *storage, size_t siz
              "MM_KAFKA_SESSION_TIMEOUT_MS=6000%cMM_LOG_LEVEL=info",
              p->spec_path, 0, p->broker.bootstrap, 0, p->blob_url, 0, 0);
     char *cur = storage;
-    for (int k = 0; k < 5; k++) {
+    int k = 0;
+    for (; k < 5; k++) {
         env[k] = cur;
         cur += strlen(cur) + 1;
     }
-    env[5] = NULL;
+    if (p->http) env[k++] = "MM_HTTP_ADDR=127.0.0.1:0";
+    env[k] = NULL;
 }
 
 /* Start service @p name ("mm-trainer") with @p args (NULL-terminated, after
@@ -163,7 +165,7 @@ static pid_t spawn_service(mmt_pipeline_t *p, const char *name, const char *cons
     snprintf(log_name, sizeof(log_name), "%s.log", strncmp(name, "mm-", 3) == 0 ? name + 3 : name);
     char *log = path_in(p, log_name);
     char storage[8192];
-    char *env[6];
+    char *env[7];
     service_env(p, env, storage, sizeof(storage));
     char *argv[24];
     size_t n = 0;
