@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <sqlite3.h>
 
 #include "broker.h"
 #include "checker.h"
@@ -32,6 +33,8 @@
 #define HORIZON   7
 #define DECIDE_MS 45000
 #define HTTP_MS   10000
+#define ALARM_MS  60000
+#define PAST_END  1000 /* offsets a doctored state store points past a partition's end */
 #define BODY_MAX  (256 * 1024)
 
 static const char *const service_logs[] = {"trainer.log", "promoter.log"};
@@ -71,14 +74,14 @@ static int log_events(mmt_pipeline_t *p, const char *log_name, const char *event
     return n;
 }
 
-/* The port a service logged in its http_listening line ("... (port N)"), or 0. */
+/* The port a service logged in its last http_listening line ("... (port N)"), or 0. */
 static int listening_port(mmt_pipeline_t *p, const char *log_name) {
     char path[4200], line[8192];
     snprintf(path, sizeof(path), "%s/%s", p->dir, log_name);
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     int port = 0;
-    while (!port && fgets(line, sizeof(line), f)) {
+    while (fgets(line, sizeof(line), f)) {
         const char *at =
             strstr(line, "\"event\":\"http_listening\"") ? strstr(line, "(port ") : NULL;
         int64_t v;
@@ -199,5 +202,72 @@ Test(fault_offset_out_of_range, a_fetch_out_of_range_is_never_a_silent_skip_or_r
         cr_expect_gt(stops, 0, "keys undecided, yet no kafka_partition_stopped alarm");
         cr_expect_eq(mmt_check_history_duplicates(&p, NULL), 0);
     }
+    mmt_pipeline_stop(&p);
+}
+
+/*
+ * The same alarm, deterministic: the trainer's state store points past the
+ * end of one partition (a state file restored from another cluster, a topic
+ * recreated), so its Fetch is answered OFFSET_OUT_OF_RANGE for that
+ * partition alone. The trainer must stop exactly that partition, say so at
+ * error level, count it on /metrics, and keep its other partitions.
+ */
+Test(fault_offset_out_of_range, a_stored_offset_past_the_end_stops_that_partition_with_an_alarm,
+     .timeout = 600) {
+    mmt_pipeline_t p;
+    mmt_pipeline_init(&p, "past-the-end", 4, HORIZON);
+    p.http = true;
+    mmt_pipeline_generate(&p, STORES, ITEMS, DAYS, 67);
+    mmt_pipeline_start_trainer(&p);
+    mmt_pipeline_start_promoter(&p);
+    const char *files[] = {p.csv_path, NULL};
+    cr_assert_eq(mmt_pipeline_ingest(&p, files, "--batch-rows=50"), 0, "mm-ingest failed");
+    cr_assert(mmt_pipeline_wait_decisions(&p, KEYS, mmt_timeout_ms(120000)),
+              "not every key was decided");
+    cr_assert_geq(mmt_stop(p.trainer, mmt_timeout_ms(30000)), 0);
+    p.trainer = -1;
+    int before = log_events(&p, "trainer.log", "kafka_partition_stopped", "error");
+
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/trainer.db", p.dir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK, "%s", path);
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "UPDATE offsets SET next_offset = next_offset + ?1 WHERE "
+                                    "partition = (SELECT MIN(partition) FROM offsets) "
+                                    "RETURNING partition, next_offset",
+                                    -1, &st, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_int(st, 1, PAST_END);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "no stored offset to move: %s", sqlite3_errmsg(db));
+    int partition = sqlite3_column_int(st, 0);
+    long long offset = (long long)sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    mmt_pipeline_start_trainer(&p);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(ALARM_MS);
+    int lines = 0;
+    while ((lines = log_events(&p, "trainer.log", "kafka_partition_stopped", "error") - before) ==
+               0 &&
+           mm_mono_ms() < deadline)
+        mm_sleep_ms(100, NULL);
+    int64_t counted = metric_sum(&p, "trainer.log", "mm_kafka_partitions_stopped_total");
+    int64_t errors = metric_sum(&p, "trainer.log", "mm_kafka_consumer_errors_total");
+    fprintf(stderr,
+            "fault scenario 11-past-the-end: partition %d of %s set to offset %lld; %d "
+            "kafka_partition_stopped error line(s), mm_kafka_partitions_stopped_total %lld, "
+            "mm_kafka_consumer_errors_total %lld\n",
+            partition, MM_TOPIC_OBSERVATIONS, offset, lines, (long long)counted, (long long)errors);
+    cr_expect_eq(lines, 1, "%d kafka_partition_stopped lines after the restart", lines);
+    cr_expect_eq(counted, 1, "mm_kafka_partitions_stopped_total %lld", (long long)counted);
+    cr_expect_geq(errors, 1);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "[%d] at offset %lld", partition, offset);
+    cr_expect_gt(logs_mention(&p, needle, false), 0, "no alarm names partition %d at offset %lld",
+                 partition, offset);
+    cr_expect_eq(mmt_check_history_duplicates(&p, NULL), 0);
     mmt_pipeline_stop(&p);
 }
