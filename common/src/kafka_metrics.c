@@ -38,10 +38,10 @@ mm_err_t mm_kafka_report_metrics(mm_metrics_t *metrics, char *errstr, size_t err
         "OUT_OF_ORDER_SEQUENCE_NUMBER), by the fatal error; each is replaced",
         "error", errstr, errstr_size);
     if (!m->producer_fatal) return MM_ERR_INVALID_ARG;
-    m->producer_recreated = mm_metrics_counter(
-        metrics, "mm_kafka_producer_recreated_total",
-        "Kafka producer instances created to replace one that failed fatally", NULL, errstr,
-        errstr_size);
+    m->producer_recreated =
+        mm_metrics_counter(metrics, "mm_kafka_producer_recreated_total",
+                           "Kafka producer instances created to replace one that failed fatally",
+                           NULL, errstr, errstr_size);
     if (!m->producer_recreated) return MM_ERR_INVALID_ARG;
     m->consumer_errors = mm_metrics_counter(
         metrics, "mm_kafka_consumer_errors_total",

@@ -37,8 +37,7 @@
 #define SINK_MAX     1024
 
 /* Records on @p topic: how many, and the largest key + value. */
-static void topic_sizes(mmt_pipeline_t *p, const char *topic, int64_t *records,
-                        int64_t *largest) {
+static void topic_sizes(mmt_pipeline_t *p, const char *topic, int64_t *records, int64_t *largest) {
     char errstr[512];
     *records = *largest = 0;
     mm_kafka_reader_t *reader =
@@ -134,8 +133,7 @@ Test(fault_oversized, a_row_whose_record_cannot_fit_alone_is_dead_lettered_with_
      .timeout = 60) {
     char errstr[1024];
     mm_spec_t spec;
-    cr_assert_eq(mm_spec_load_file(SALES_SPEC, &spec, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    cr_assert_eq(mm_spec_load_file(SALES_SPEC, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
     char *dir = mmt_tmpdir("oversized-row");
     char path[4200];
     snprintf(path, sizeof(path), "%s/long-key.csv", dir);
@@ -156,10 +154,8 @@ Test(fault_oversized, a_row_whose_record_cannot_fit_alone_is_dead_lettered_with_
 
     sunk_t sunk;
     memset(&sunk, 0, sizeof(sunk));
-    mm_ingest_config_t cfg = {.spec = &spec,
-                              .sink = sink,
-                              .sink_opaque = &sunk,
-                              .max_message_bytes = SINK_LIMIT};
+    mm_ingest_config_t cfg = {
+        .spec = &spec, .sink = sink, .sink_opaque = &sunk, .max_message_bytes = SINK_LIMIT};
     mm_ingest_t *ingest = mm_ingest_new(&cfg, errstr, sizeof(errstr));
     cr_assert(ingest, "%s", errstr);
     mm_err_t err = mm_ingest_file(ingest, path, errstr, sizeof(errstr));

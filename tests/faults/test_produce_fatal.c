@@ -202,7 +202,8 @@ Test(fault_produce_fatal, corrupt_message_failures_are_reported_and_the_resent_o
     char command[128];
     int len = snprintf(command, sizeof(command), "request-errors Produce");
     for (int64_t i = 0; i < errors; i++)
-        len += snprintf(command + len, sizeof(command) - (size_t)len, " 2"); /* CORRUPT_MESSAGE, librdkafka INVALID_MSG */
+        len += snprintf(command + len, sizeof(command) - (size_t)len,
+                        " 2"); /* CORRUPT_MESSAGE, librdkafka INVALID_MSG */
 
     resend_run_t *run = calloc(1, sizeof(*run));
     cr_assert(run);

@@ -23,23 +23,23 @@
 #include "pipeline.h"
 #include "support.h"
 
-#define STORES      3
-#define ITEMS       4
-#define KEYS        (STORES * ITEMS)
-#define DAYS        150
-#define HORIZON     7
-#define DECIDE_MS   120000
-#define INGEST_MS   300000
-#define READ_MS     20000
-#define TIMEOUT_MS  "1500" /* the producer's request.timeout.ms and socket.timeout.ms */
-#define ACK_RTT_MS  4000   /* the delayed answers: well past that timeout */
-#define LOST_ACKS   3
+#define STORES     3
+#define ITEMS      4
+#define KEYS       (STORES * ITEMS)
+#define DAYS       150
+#define HORIZON    7
+#define DECIDE_MS  120000
+#define INGEST_MS  300000
+#define READ_MS    20000
+#define TIMEOUT_MS "1500" /* the producer's request.timeout.ms and socket.timeout.ms */
+#define ACK_RTT_MS 4000   /* the delayed answers: well past that timeout */
+#define LOST_ACKS  3
 
 /* Records on mm.observations, read from the beginning. */
 static int64_t topic_records(mmt_pipeline_t *p) {
     char errstr[512];
-    mm_kafka_reader_t *reader =
-        mm_kafka_reader_new(p->broker.bootstrap, MM_TOPIC_OBSERVATIONS, NULL, errstr, sizeof(errstr));
+    mm_kafka_reader_t *reader = mm_kafka_reader_new(p->broker.bootstrap, MM_TOPIC_OBSERVATIONS,
+                                                    NULL, errstr, sizeof(errstr));
     cr_assert(reader, "reader: %s", errstr);
     int64_t n = 0, deadline = mm_mono_ms() + mmt_timeout_ms(READ_MS);
     while (mm_mono_ms() < deadline) {
@@ -77,14 +77,10 @@ Test(fault_produce_lost_ack, resends_after_lost_acks_double_nothing_downstream, 
     snprintf(env_blob, sizeof(env_blob), "MM_BLOB_URL=%s", p.blob_url);
     snprintf(log, sizeof(log), "%s/ingest.log", p.dir);
     char *env[] = {env_spec, env_bootstrap, env_blob, "MM_LOG_LEVEL=info", NULL};
-    char *argv[] = {bin,
-                    "--batch-rows=50",
-                    "-X",
-                    "request.timeout.ms=" TIMEOUT_MS,
-                    "-X",
-                    "socket.timeout.ms=" TIMEOUT_MS,
-                    p.csv_path,
-                    NULL};
+    char *argv[] = {bin,        "--batch-rows=50",
+                    "-X",       "request.timeout.ms=" TIMEOUT_MS,
+                    "-X",       "socket.timeout.ms=" TIMEOUT_MS,
+                    p.csv_path, NULL};
     int status = mmt_wait(mmt_spawn(argv, env, log), mmt_timeout_ms(INGEST_MS));
     free(bin);
     cr_expect_eq(status, 0, "mm-ingest exited %d (see %s)", status, log);
