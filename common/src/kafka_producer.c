@@ -18,6 +18,8 @@
  * check is one atomic read.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +37,17 @@
 #define PRODUCER_RECREATE_CAP_MS  60000
 
 struct mm_kafka_producer {
+    /* Read-held while a call uses rk (librdkafka's calls are thread-safe, so several threads
+     * may); write-held to retire a failed instance and to create its replacement. */
+    pthread_rwlock_t lock;
     rd_kafka_t *rk; /* NULL between a fatal error and its replacement */
     mm_kafka_dr_cb_t *dr_cb;
     void *opaque;
-    char *bootstrap;        /* owned: the configuration of every instance */
-    mm_kv_list_t props;     /* owned copy */
-    int fatal_in_row;       /* fatal errors since the last successful delivery */
-    int64_t recreate_at_ms; /* mm_mono_ms() from which a replacement may be created */
-    int64_t recreated;      /* instances replaced so far */
+    char *bootstrap;         /* owned: the configuration of every instance */
+    mm_kv_list_t props;      /* owned copy */
+    atomic_int fatal_in_row; /* fatal errors since the last successful delivery */
+    int64_t recreate_at_ms;  /* mm_mono_ms() from which a replacement may be created */
+    int64_t recreated;       /* instances replaced so far */
     char fatal_reason[KAFKA_ERRSTR_MAX + 64]; /* the last fatal error, for reports and errors */
 };
 
@@ -50,7 +55,8 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *
     mm_kafka_producer_t *producer = opaque;
     if (!producer || !producer->dr_cb) return;
     if (!rkm->err) {
-        producer->fatal_in_row = 0; /* this instance works: the next fatal error is a first */
+        /* This instance works: the next fatal error is a first. */
+        atomic_store(&producer->fatal_in_row, 0);
         producer->dr_cb(producer->opaque, rkm->_private, MM_OK, NULL);
         return;
     }
@@ -112,6 +118,11 @@ mm_kafka_producer_t *mm_kafka_producer_new(const char *bootstrap, const mm_kv_li
     }
     producer->dr_cb = dr_cb;
     producer->opaque = opaque;
+    if (pthread_rwlock_init(&producer->lock, NULL) != 0) {
+        free(producer);
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "producer lock: out of resources");
+        return NULL;
+    }
     producer->bootstrap = bootstrap ? strdup(bootstrap) : NULL;
     if (bootstrap && !producer->bootstrap) goto nomem;
     for (size_t i = 0; props && i < props->n; i++) {
@@ -125,6 +136,7 @@ mm_kafka_producer_t *mm_kafka_producer_new(const char *bootstrap, const mm_kv_li
 nomem:
     mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
 fail:
+    pthread_rwlock_destroy(&producer->lock);
     mm_kv_list_free(&producer->props);
     free(producer->bootstrap);
     free(producer);
@@ -142,16 +154,16 @@ static void producer_retire(mm_kafka_producer_t *producer) {
     rd_kafka_resp_err_t code = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
     snprintf(producer->fatal_reason, sizeof(producer->fatal_reason), "%s: %s",
              rd_kafka_err2name(code), fatal);
-    int64_t delay = producer->fatal_in_row == 0
-                        ? 0
-                        : mm_backoff_ms(producer->fatal_in_row - 1, PRODUCER_RECREATE_BASE_MS,
-                                        PRODUCER_RECREATE_CAP_MS);
-    producer->fatal_in_row++;
+    int in_row = atomic_fetch_add(&producer->fatal_in_row, 1);
+    int64_t delay = in_row == 0 ? 0
+                                : mm_backoff_ms(in_row - 1, PRODUCER_RECREATE_BASE_MS,
+                                                PRODUCER_RECREATE_CAP_MS);
+    in_row++;
     int held = rd_kafka_outq_len(rk);
     mm_logj(MM_LOG_ERROR, "kafka_producer_fatal",
             json_pack("{s:s, s:s, s:i, s:I, s:i}", "client", rd_kafka_name(rk), "code",
                       rd_kafka_err2name(code), "messages_held", held, "recreate_in_ms",
-                      (json_int_t)delay, "fatal_in_row", producer->fatal_in_row),
+                      (json_int_t)delay, "fatal_in_row", in_row),
             "fatal Kafka producer error: %s: %s; replacing the producer (%d message(s) it held "
             "are delivered or reported failed)",
             rd_kafka_err2name(code), fatal, held);
@@ -177,8 +189,8 @@ static bool producer_replace(mm_kafka_producer_t *producer) {
     if (!producer->rk) {
         /* The configuration served before, so this is resources: try again later. */
         producer->recreate_at_ms =
-            mm_mono_ms() + mm_backoff_ms(producer->fatal_in_row, PRODUCER_RECREATE_BASE_MS,
-                                         PRODUCER_RECREATE_CAP_MS);
+            mm_mono_ms() + mm_backoff_ms(atomic_load(&producer->fatal_in_row),
+                                         PRODUCER_RECREATE_BASE_MS, PRODUCER_RECREATE_CAP_MS);
         mm_log_error("kafka_producer_recreate_failed", "replacing the failed producer: %s", why);
         return false;
     }
@@ -186,18 +198,42 @@ static bool producer_replace(mm_kafka_producer_t *producer) {
     mm_kafka__count_producer_recreated();
     mm_logj(MM_LOG_WARN, "kafka_producer_recreated",
             json_pack("{s:s, s:I, s:i, s:s}", "client", rd_kafka_name(producer->rk), "recreated",
-                      (json_int_t)producer->recreated, "fatal_in_row", producer->fatal_in_row,
-                      "after", producer->fatal_reason),
+                      (json_int_t)producer->recreated, "fatal_in_row",
+                      atomic_load(&producer->fatal_in_row), "after", producer->fatal_reason),
             "new producer instance after a fatal error (%s)", producer->fatal_reason);
     return true;
 }
 
-/* Retire the instance if it failed fatally, then replace it when due. @returns true with an
- * instance to use. */
-static bool producer_usable(mm_kafka_producer_t *producer) {
-    if (producer->rk && rd_kafka_fatal_error(producer->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        producer_retire(producer);
-    return producer_replace(producer);
+static bool instance_failed(rd_kafka_t *rk) {
+    return rk && rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/*
+ * Read-lock a usable instance: a failed one is first retired and its
+ * replacement created when due, under the write lock. @returns true with the
+ * read lock held (release with producer_release); false, holding nothing,
+ * while there is no instance to use (*due_ms then says when there will be,
+ * and @p why, when given, why).
+ */
+static bool producer_acquire(mm_kafka_producer_t *producer, int64_t *due_ms, char *why,
+                             size_t why_size) {
+    pthread_rwlock_rdlock(&producer->lock);
+    if (producer->rk && !instance_failed(producer->rk)) return true;
+    pthread_rwlock_unlock(&producer->lock);
+    pthread_rwlock_wrlock(&producer->lock);
+    if (instance_failed(producer->rk)) producer_retire(producer);
+    bool usable = producer_replace(producer);
+    if (!usable) {
+        if (due_ms) *due_ms = producer->recreate_at_ms - mm_mono_ms();
+        if (why) snprintf(why, why_size, "%s", producer->fatal_reason);
+    }
+    pthread_rwlock_unlock(&producer->lock);
+    if (!usable) return false;
+    return producer_acquire(producer, due_ms, why, why_size); /* a new, usable instance */
+}
+
+static void producer_release(mm_kafka_producer_t *producer) {
+    pthread_rwlock_unlock(&producer->lock);
 }
 
 mm_err_t mm_kafka_produce(mm_kafka_producer_t *producer, const char *topic, const void *key,
@@ -211,15 +247,16 @@ mm_err_t mm_kafka_produce(mm_kafka_producer_t *producer, const char *topic, cons
     topic = physical;
     int64_t deadline = mm_mono_ms() + (block_ms > 0 ? block_ms : 0);
     for (;;) {
-        if (!producer_usable(producer)) {
+        int64_t due = 0;
+        char why[sizeof(producer->fatal_reason)];
+        if (!producer_acquire(producer, &due, why, sizeof(why))) {
             /* Between a fatal error and the replacement: wait for it within block_ms. */
             int left = mm_kafka__remaining_ms(deadline);
-            int64_t due = producer->recreate_at_ms - mm_mono_ms();
             if (due > left)
                 return mm_errf(MM_ERR_BUSY, errstr, errstr_size,
                                "produce to %s: the producer failed fatally (%s) and is replaced "
                                "in %lld ms",
-                               topic, producer->fatal_reason, (long long)due);
+                               topic, why, (long long)due);
             mm_sleep_ms(due > 0 ? due : 1, NULL);
             continue;
         }
@@ -227,18 +264,21 @@ mm_err_t mm_kafka_produce(mm_kafka_producer_t *producer, const char *topic, cons
             producer->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
             RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
-        if (!err) return MM_OK;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             int left = mm_kafka__remaining_ms(deadline);
+            if (left > 0) /* Delivery reports free queue space; serve them while we wait. */
+                rd_kafka_poll(producer->rk,
+                              left < KAFKA_QUEUE_FULL_POLL_MS ? left : KAFKA_QUEUE_FULL_POLL_MS);
+            int queued = rd_kafka_outq_len(producer->rk);
+            producer_release(producer);
             if (left == 0)
                 return mm_errf(MM_ERR_BUSY, errstr, errstr_size,
                                "produce to %s: local queue still full after %d ms (%d queued)",
-                               topic, block_ms, rd_kafka_outq_len(producer->rk));
-            /* Delivery reports free queue space; serve them while we wait. */
-            rd_kafka_poll(producer->rk,
-                          left < KAFKA_QUEUE_FULL_POLL_MS ? left : KAFKA_QUEUE_FULL_POLL_MS);
+                               topic, block_ms, queued);
             continue;
         }
+        producer_release(producer);
+        if (!err) return MM_OK;
         if (err == RD_KAFKA_RESP_ERR__FATAL) continue; /* retired and replaced at the top */
         mm_err_t code =
             err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? MM_ERR_INVALID_ARG : MM_ERR_KAFKA;
@@ -249,26 +289,30 @@ mm_err_t mm_kafka_produce(mm_kafka_producer_t *producer, const char *topic, cons
 
 int mm_kafka_producer_poll(mm_kafka_producer_t *producer, int timeout_ms) {
     if (!producer) return 0;
-    if (!producer_usable(producer)) {
+    int64_t due = 0;
+    if (!producer_acquire(producer, &due, NULL, 0)) {
         /* Nothing to serve until the replacement: wait for it, up to the timeout. */
-        int64_t due = producer->recreate_at_ms - mm_mono_ms();
         int64_t wait = due < timeout_ms ? due : timeout_ms;
         if (wait > 0) mm_sleep_ms(wait, NULL);
-        producer_replace(producer);
         return 0;
     }
     int served = rd_kafka_poll(producer->rk, timeout_ms);
-    producer_usable(producer); /* a fatal error served just now: retire at once */
+    bool failed = instance_failed(producer->rk);
+    producer_release(producer);
+    if (failed && producer_acquire(producer, NULL, NULL, 0)) /* retire at once */
+        producer_release(producer);
     return served;
 }
 
 mm_err_t mm_kafka_producer_flush(mm_kafka_producer_t *producer, int timeout_ms) {
     if (!producer) return MM_OK;
     /* A failed instance hands everything back when retired: then nothing is in flight. */
-    if (!producer_usable(producer)) return MM_OK;
+    if (!producer_acquire(producer, NULL, NULL, 0)) return MM_OK;
     rd_kafka_resp_err_t err = rd_kafka_flush(producer->rk, timeout_ms);
-    if (rd_kafka_fatal_error(producer->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        producer_usable(producer);
+    bool failed = instance_failed(producer->rk);
+    producer_release(producer);
+    if (failed) {
+        if (producer_acquire(producer, NULL, NULL, 0)) producer_release(producer);
         return MM_OK;
     }
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) return MM_ERR_TIMEOUT;
@@ -276,12 +320,19 @@ mm_err_t mm_kafka_producer_flush(mm_kafka_producer_t *producer, int timeout_ms) 
 }
 
 int mm_kafka_producer_outq_len(mm_kafka_producer_t *producer) {
-    if (!producer || !producer->rk) return 0;
-    return rd_kafka_outq_len(producer->rk);
+    if (!producer) return 0;
+    pthread_rwlock_rdlock(&producer->lock);
+    int n = producer->rk ? rd_kafka_outq_len(producer->rk) : 0;
+    pthread_rwlock_unlock(&producer->lock);
+    return n;
 }
 
-int64_t mm_kafka_producer_recreated(const mm_kafka_producer_t *producer) {
-    return producer ? producer->recreated : 0;
+int64_t mm_kafka_producer_recreated(mm_kafka_producer_t *producer) {
+    if (!producer) return 0;
+    pthread_rwlock_rdlock(&producer->lock);
+    int64_t n = producer->recreated;
+    pthread_rwlock_unlock(&producer->lock);
+    return n;
 }
 
 int64_t mm_kafka_producer_max_message_bytes(const mm_kafka_producer_t *producer) {
@@ -294,8 +345,8 @@ int64_t mm_kafka_producer_max_message_bytes(const mm_kafka_producer_t *producer)
 
 void mm_kafka_producer_destroy(mm_kafka_producer_t *producer, int flush_timeout_ms) {
     if (!producer) return;
-    if (producer->rk && rd_kafka_fatal_error(producer->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        producer_retire(producer);
+    /* The caller's last call: no other thread uses the producer now. */
+    if (instance_failed(producer->rk)) producer_retire(producer);
     if (producer->rk) {
         rd_kafka_flush(producer->rk, flush_timeout_ms > 0 ? flush_timeout_ms : 0);
         int undelivered = rd_kafka_outq_len(producer->rk);
@@ -311,6 +362,7 @@ void mm_kafka_producer_destroy(mm_kafka_producer_t *producer, int flush_timeout_
         }
         rd_kafka_destroy(producer->rk);
     }
+    pthread_rwlock_destroy(&producer->lock);
     mm_kv_list_free(&producer->props);
     free(producer->bootstrap);
     free(producer);

@@ -148,7 +148,7 @@ int mm_kafka_producer_outq_len(mm_kafka_producer_t *producer);
  * @returns how many times the producer's librdkafka instance was replaced
  * after a fatal error (see mm_kafka_producer_new).
  */
-int64_t mm_kafka_producer_recreated(const mm_kafka_producer_t *producer);
+int64_t mm_kafka_producer_recreated(mm_kafka_producer_t *producer);
 /**
  * @returns the largest message (key + value bytes) the producer accepts: its
  * message.max.bytes, as passed through or the default 1000000.
