@@ -137,6 +137,20 @@ static mm_err_t msg_error(rd_kafka_t *rk, const rd_kafka_message_t *rkm, char *e
         rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
         return mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "fatal Kafka consumer error: %s", fatal);
     }
+    const char *topic = rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : NULL;
+    /* auto.offset.reset=error: the partition stays stopped until an operator acts. */
+    bool stopped = rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET;
+    mm_kafka__count_consumer_error(topic ? mm_kafka_topic_logical(topic) : NULL,
+                                   rd_kafka_err2name(rkm->err), stopped);
+    if (stopped)
+        mm_logj(MM_LOG_ERROR, "kafka_partition_stopped",
+                json_pack("{s:s, s:s, s:i, s:I, s:s}", "client", rd_kafka_name(rk), "topic",
+                          topic ? topic : "", "partition", (int)rkm->partition, "offset",
+                          (json_int_t)rkm->offset, "cause", rd_kafka_message_errstr(rkm)),
+                "consumer stopped %s [%" PRId32 "] at offset %" PRId64
+                ": %s; nothing more is read from it until its offset is reset "
+                "(docs/operations.md)",
+                topic ? topic : "?", rkm->partition, rkm->offset, rd_kafka_message_errstr(rkm));
     if (rkm->rkt)
         return mm_errf(MM_ERR_KAFKA, errstr, errstr_size,
                        "%s [%" PRId32 "] at offset %" PRId64 ": %s: %s",

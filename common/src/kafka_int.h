@@ -95,4 +95,14 @@ mm_err_t mm_kafka__poll(rd_kafka_t *rk, rd_kafka_message_t **held, int timeout_m
 /** @returns the librdkafka handle of a group consumer (for the lag of its assignment). */
 rd_kafka_t *mm_kafka__consumer_handle(mm_kafka_consumer_t *consumer);
 
+/* ------------------------------------------------ metrics (kafka_metrics.c) */
+
+/** @brief Count a producer instance that failed fatally with @p error (a librdkafka error name). */
+void mm_kafka__count_producer_fatal(const char *error);
+/** @brief Count a producer instance created to replace a failed one. */
+void mm_kafka__count_producer_recreated(void);
+/** @brief Count a consumer error event on @p topic (physical name; may be NULL), and a stopped
+ * partition when @p stopped. */
+void mm_kafka__count_consumer_error(const char *topic, const char *error, bool stopped);
+
 #endif

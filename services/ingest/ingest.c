@@ -74,6 +74,8 @@ static mm_err_t output_init(mm_ingest_t *ingest, const mm_ingest_config_t *cfg, 
     ingest->producer = mm_kafka_producer_new(cfg->bootstrap, cfg->kafka, mm_ingest__delivered,
                                              ingest, errstr, errstr_size);
     if (!ingest->producer) return MM_ERR_KAFKA;
+    if (!ingest->max_message_bytes)
+        ingest->max_message_bytes = mm_kafka_producer_max_message_bytes(ingest->producer);
     if (cfg->pace_group && *cfg->pace_group) {
         int64_t max_bytes =
             cfg->pace_max_bytes ? cfg->pace_max_bytes : MM_INGEST_DEFAULT_PACE_MAX_BYTES;
@@ -91,7 +93,7 @@ mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t e
         return NULL;
     }
     if (cfg->batch_rows < 0 || cfg->batch_bytes < 0 || cfg->max_buffered_rows < 0 ||
-        cfg->pace_max_bytes < 0) {
+        cfg->pace_max_bytes < 0 || cfg->max_message_bytes < 0) {
         mm_errf(MM_ERR_CONFIG, errstr, errstr_size, "ingest: negative batch or pacing limits");
         return NULL;
     }
@@ -106,6 +108,7 @@ mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t e
     ingest->batch_rows = cfg->batch_rows ? cfg->batch_rows : MM_INGEST_DEFAULT_BATCH_ROWS;
     ingest->grouped_by_key = cfg->grouped_by_key;
     ingest->batch_bytes = cfg->batch_bytes ? cfg->batch_bytes : MM_INGEST_DEFAULT_BATCH_BYTES;
+    ingest->max_message_bytes = cfg->max_message_bytes;
     ingest->max_buffered_rows =
         cfg->max_buffered_rows ? cfg->max_buffered_rows : MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS;
     ingest->block_ms = cfg->produce_block_ms > 0 ? cfg->produce_block_ms : INGEST_DEFAULT_BLOCK_MS;

@@ -95,6 +95,11 @@ typedef struct mm_ingest_config {
     int64_t batch_rows;        /* 0: MM_INGEST_DEFAULT_BATCH_ROWS */
     int64_t batch_bytes;       /* 0: MM_INGEST_DEFAULT_BATCH_BYTES */
     int64_t max_buffered_rows; /* 0: MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS */
+    /* Largest record (key + value) the output takes; 0: the producer's
+     * message.max.bytes (-X message.max.bytes), none with a sink. Batches are
+     * sized and split to fit it; a single row whose record cannot fit is
+     * dead-lettered with the sizes as its reason. */
+    int64_t max_message_bytes;
     const char *topic_observations; /* NULL: MM_TOPIC_OBSERVATIONS */
     const char *topic_deadletter;   /* NULL: MM_TOPIC_DEADLETTER */
     int produce_block_ms;           /* wait for room in a full producer queue; 0: 60000 */

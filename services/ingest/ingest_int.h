@@ -77,6 +77,7 @@ struct mm_ingest {
     char *topic_dl;
     int64_t batch_rows;
     int64_t batch_bytes;
+    int64_t max_message_bytes; /* largest record (key + value) the output takes; 0: no limit */
     int64_t max_buffered_rows;
     int block_ms;
     volatile sig_atomic_t *stop;

@@ -122,13 +122,56 @@ static void batch_entities(const mm_ingest_key_t *ks, size_t count, int32_t *rem
     *n_names = n;
 }
 
+/* Encoded bytes a batch of @p ks may have: batch_bytes, and room for the key under the output's
+ * message limit. */
+static size_t batch_budget(const mm_ingest_t *ingest, const mm_ingest_key_t *ks) {
+    size_t budget = (size_t)ingest->batch_bytes;
+    if (ingest->max_message_bytes > 0) {
+        size_t limit = (size_t)ingest->max_message_bytes;
+        size_t room = limit > ks->key_len ? limit - ks->key_len : 0;
+        if (room < budget) budget = room;
+    }
+    return budget;
+}
+
 size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_t *ks) {
     size_t overhead = batch_overhead(ingest, ks);
-    size_t by_bytes = (size_t)ingest->batch_bytes > overhead
-                          ? ((size_t)ingest->batch_bytes - overhead) / row_bytes(ingest)
-                          : 1;
+    size_t budget = batch_budget(ingest, ks);
+    size_t by_bytes = budget > overhead ? (budget - overhead) / row_bytes(ingest) : 1;
     size_t rows = (size_t)ingest->batch_rows < by_bytes ? (size_t)ingest->batch_rows : by_bytes;
     return rows ? rows : 1;
+}
+
+/*
+ * The first row of @p ks alone encodes to a record of @p record_len bytes, over the output's
+ * message limit: the broker would refuse it, so it becomes a dead letter naming the sizes (its
+ * original bytes are not kept: the row was parsed, not held as text) and leaves the key, whose
+ * end-of-load count no longer includes it.
+ */
+static mm_err_t produce_oversized_row(mm_ingest_t *ingest, mm_ingest_key_t *ks, bool final,
+                                      size_t record_len, char *errstr, size_t errstr_size) {
+    char reason[INGEST_MAX_REASON];
+    snprintf(reason, sizeof(reason),
+             "row of key %.64s%s encodes to a %zu-byte ObservationBatch record (key included), "
+             "over the %lld-byte message limit (message.max.bytes): a batch of one row cannot be "
+             "split further",
+             ks->key, ks->key_len > 64 ? "..." : "", record_len,
+             (long long)ingest->max_message_bytes);
+    mm_err_t err =
+        mm_ingest__produce_dead_letter(ingest, ks->source ? ks->source : "-", ks->line[0], ks->key,
+                                       reason, NULL, 0, errstr, errstr_size);
+    if (err) return err;
+    ingest->stats.rows_buffered--;
+    ks->rows_total--;
+    mm_ingest__key_shift(ingest, ks, 1);
+    if (final) /* The flag rode on this row's batch: the key's earlier batches stay unflagged. */
+        mm_logj(MM_LOG_WARN, "end_of_load_not_sent",
+                json_pack("{s:s, s:I}", "partition_key", ks->key, "batches_sent",
+                          (json_int_t)ks->batch_seq),
+                "key %.64s: its last row was dead-lettered as oversized; its end of load is not "
+                "sent",
+                ks->key);
+    return MM_OK;
 }
 
 /*
@@ -190,13 +233,16 @@ mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_
         ingest->fatal = err;
         return err;
     }
-    if (ingest->enc.len > (size_t)ingest->batch_bytes && count > 1) {
+    if (ingest->enc.len > batch_budget(ingest, ks) && count > 1) {
         size_t half = count / 2;
         err = mm_ingest__produce_rows(ingest, ks, half, false, errstr, errstr_size);
         if (!err)
             err = mm_ingest__produce_rows(ingest, ks, count - half, final, errstr, errstr_size);
         return err;
     }
+    size_t record_len = ingest->enc.len + ks->key_len;
+    if (ingest->max_message_bytes > 0 && record_len > (size_t)ingest->max_message_bytes)
+        return produce_oversized_row(ingest, ks, final, record_len, errstr, errstr_size);
     err = mm_ingest__pace_wait(ingest->pace, ingest->producer, ingest->stop, ks->key, ks->key_len,
                                ingest->enc.len, errstr, errstr_size);
     if (err) {

@@ -20,6 +20,7 @@
 #include "mm/exit.h"
 #include "mm/fs.h"
 #include "mm/httpd.h"
+#include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/service.h"
 #include "mm/util.h"
@@ -173,6 +174,8 @@ static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
         mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
     if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
         mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
+    if (metrics && mm_kafka_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "Kafka client metrics: %s", errstr);
     mm_scorer_stream_opts_t opts = {.metrics = metrics,
                                     .dedupe_window_ms = conf->request_dedupe_hours * 3600000};
     mm_scorer_stream_t *stream =
@@ -204,6 +207,7 @@ static int run_stream(const scorer_conf_t *conf, mm_scorer_t *scorer) {
     mm_scorer_stream_destroy(stream);
     mm_blob_report_metrics(NULL, NULL, 0);
     mm_dead_letter_report_metrics(NULL, NULL, 0);
+    mm_kafka_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     return err ? MM_EXIT_FAILURE : MM_EXIT_OK;
 }
@@ -244,6 +248,8 @@ static int run_serve(scorer_conf_t *conf, mm_scorer_t *scorer) {
         mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
     if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
         mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
+    if (metrics && mm_kafka_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "Kafka client metrics: %s", errstr);
     if (mm_serve_tokens_load(tokens, conf->serve_token_file, conf->serve_tokens, errstr,
                              sizeof(errstr))) {
         mm_log_error("bad_config", "%s", errstr);
@@ -328,6 +334,7 @@ out:
     free(tokens);
     mm_blob_report_metrics(NULL, NULL, 0);
     mm_dead_letter_report_metrics(NULL, NULL, 0);
+    mm_kafka_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     return status;
 }

@@ -14,6 +14,7 @@
 #include "mm/consumer_state.h"
 #include "mm/exit.h"
 #include "mm/httpd.h"
+#include "mm/kafka.h"
 #include "mm/log.h"
 #include "mm/metrics.h"
 #include "mm/service.h"
@@ -101,6 +102,8 @@ int main(int argc, char **argv) {
         mm_log_warn("metrics_unavailable", "blob request metrics: %s", errstr);
     if (metrics && mm_dead_letter_report_metrics(metrics, errstr, sizeof(errstr)))
         mm_log_warn("metrics_unavailable", "dead letter metrics: %s", errstr);
+    if (metrics && mm_kafka_report_metrics(metrics, errstr, sizeof(errstr)))
+        mm_log_warn("metrics_unavailable", "Kafka client metrics: %s", errstr);
     mm_trainer_config_t cfg = {
         .bootstrap = bootstrap,
         .kafka = &kafka,
@@ -137,6 +140,7 @@ out:
     mm_httpd_destroy(httpd);
     mm_blob_report_metrics(NULL, NULL, 0);
     mm_dead_letter_report_metrics(NULL, NULL, 0);
+    mm_kafka_report_metrics(NULL, NULL, 0);
     mm_metrics_destroy(metrics);
     free(bootstrap);
     mm_spec_clear(&spec);

@@ -157,11 +157,13 @@ static void service_env(mmt_pipeline_t *p, char **env, char *storage, size_t siz
     cr_assert(len > 0 && (size_t)len < size, "service environment too long");
     int n = p->blob_key ? 6 : 5;
     char *cur = storage;
-    for (int k = 0; k < n; k++) {
+    int k = 0;
+    for (; k < n; k++) {
         env[k] = cur;
         cur += strlen(cur) + 1;
     }
-    env[n] = NULL;
+    if (p->http) env[k++] = "MM_HTTP_ADDR=127.0.0.1:0";
+    env[k] = NULL;
 }
 
 /* Start service @p name ("mm-trainer") with @p args (NULL-terminated, after
@@ -174,7 +176,7 @@ static pid_t spawn_service(mmt_pipeline_t *p, const char *name, const char *cons
     snprintf(log_name, sizeof(log_name), "%s.log", strncmp(name, "mm-", 3) == 0 ? name + 3 : name);
     char *log = path_in(p, log_name);
     char storage[8192];
-    char *env[7];
+    char *env[8]; /* service_env: up to 7 and the NULL */
     service_env(p, env, storage, sizeof(storage));
     char *argv[24];
     size_t n = 0;

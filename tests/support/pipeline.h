@@ -21,6 +21,8 @@ typedef struct mmt_pipeline {
     char *csv_path; /* generated sales data */
     pid_t trainer, promoter;
     int trainer_starts;
+    bool http; /* set before starting services: each serves /metrics on a port of its own
+                  (MM_HTTP_ADDR=127.0.0.1:0; the port is in its http_listening log line) */
 } mmt_pipeline_t;
 
 /** @brief Start a broker and write a sales spec (horizon @p horizon) into a fresh dir. */

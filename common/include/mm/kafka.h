@@ -31,6 +31,7 @@
 
 #include "mm/conf.h"
 #include "mm/err.h"
+#include "mm/metrics.h"
 
 /*
  * Logical topic names (docs/ARCHITECTURE.md, "Topics and records"). Every
@@ -113,8 +114,16 @@ typedef struct mm_kafka_producer mm_kafka_producer_t;
 typedef void(mm_kafka_dr_cb_t)(void *opaque, void *msg_opaque, mm_err_t err, const char *reason);
 
 /**
- * @param props librdkafka pass-through properties applied last (may be NULL).
+ * @param props librdkafka pass-through properties applied last (may be NULL); copied.
  * @param dr_cb may be NULL.
+ * @remark A fatal error of the idempotent producer (rd_kafka_fatal_error(),
+ * e.g. OUT_OF_ORDER_SEQUENCE_NUMBER) is logged (error level,
+ * kafka_producer_fatal), counted, and its librdkafka instance replaced by a
+ * new one with the same configuration: every message it held is delivered
+ * or comes back through @p dr_cb as failed, with a reason naming the fatal
+ * error. The first replacement is immediate; further ones without a
+ * successful delivery between them wait 1 s, 2 s, 4 s ... up to 60 s, during
+ * which mm_kafka_produce() waits within its block_ms or returns MM_ERR_BUSY.
  */
 mm_kafka_producer_t *mm_kafka_producer_new(const char *bootstrap, const mm_kv_list_t *props,
                                            mm_kafka_dr_cb_t *dr_cb, void *opaque, char *errstr,
@@ -135,6 +144,16 @@ int mm_kafka_producer_poll(mm_kafka_producer_t *producer, int timeout_ms);
 mm_err_t mm_kafka_producer_flush(mm_kafka_producer_t *producer, int timeout_ms);
 /** @returns messages queued or in flight. */
 int mm_kafka_producer_outq_len(mm_kafka_producer_t *producer);
+/**
+ * @returns how many times the producer's librdkafka instance was replaced
+ * after a fatal error (see mm_kafka_producer_new).
+ */
+int64_t mm_kafka_producer_recreated(mm_kafka_producer_t *producer);
+/**
+ * @returns the largest message (key + value bytes) the producer accepts: its
+ * message.max.bytes, as passed through or the default 1000000.
+ */
+int64_t mm_kafka_producer_max_message_bytes(const mm_kafka_producer_t *producer);
 /** @brief Flush (bounded by @p flush_timeout_ms, logging what is lost) and destroy. Accepts NULL.
  */
 void mm_kafka_producer_destroy(mm_kafka_producer_t *producer, int flush_timeout_ms);
@@ -337,5 +356,15 @@ mm_err_t mm_kafka_topic_alter_configs(const char *bootstrap, const mm_kv_list_t 
 
 /** @returns the partition murmur2_random assigns @p key among @p partition_cnt. */
 int32_t mm_kafka_partition_for_key(const void *key, size_t key_len, int32_t partition_cnt);
+
+/* ---------------------------------------------------------------- metrics */
+
+/**
+ * @brief Report every Kafka handle's fatal producer errors, producer
+ * replacements, consumer errors and stopped partitions in @p metrics
+ * (process-wide; NULL stops reporting). See docs/operations.md.
+ * @returns MM_OK, or MM_ERR_INVALID_ARG when a metric cannot be registered.
+ */
+mm_err_t mm_kafka_report_metrics(mm_metrics_t *metrics, char *errstr, size_t errstr_size);
 
 #endif
