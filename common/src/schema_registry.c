@@ -606,8 +606,14 @@ static mm_err_t import_unsupported(const client_t *c, const mm_schema_registry_r
             e = &report->entries[i];
             break;
         }
+    /* put_mode's message without its leading "schema registry <base>: ". */
+    const char *inner = errstr;
+    size_t base_len = strlen(c->base);
+    if (strncmp(inner, "schema registry ", 16) == 0 &&
+        strncmp(inner + 16, c->base, base_len) == 0 && strncmp(inner + 16 + base_len, ": ", 2) == 0)
+        inner += 16 + base_len + 2;
     char answer[512];
-    snprintf(answer, sizeof(answer), "%s", errstr);
+    snprintf(answer, sizeof(answer), "%s", inner);
     return mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
                    "schema registry %s: subject %s, id %" PRId32
                    " (%s): the registry has no IMPORT mode, so it cannot register a schema "

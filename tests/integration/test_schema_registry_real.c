@@ -84,8 +84,7 @@ static int by_id(const void *a, const void *b) {
 
 /* Register every catalog schema in id order; the registry numbers them as the catalog does. */
 static void seed_in_catalog_order(mm_schema_registry_report_t *plan) {
-    cr_assert_eq(mm_schema_registry_plan(NULL, plan, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    cr_assert_eq(mm_schema_registry_plan(NULL, plan, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
     const mm_schema_registry_entry_t *order[MM_SCHEMA_REGISTRY_MAX_ENTRIES];
     for (size_t i = 0; i < plan->n_entries; i++) order[i] = &plan->entries[i];
     qsort(order, plan->n_entries, sizeof(order[0]), by_id);
@@ -110,11 +109,16 @@ Test(schema_registry_real, without_import_mode_the_sync_registers_nothing_and_sa
     mm_schema_registry_report_t r;
     cr_assert_eq(sync_registry(false, &r), MM_ERR_UNSUPPORTED, "%s", errstr);
     const mm_schema_registry_entry_t *first = &r.entries[0];
-    char want[512];
+    char want[1024];
     snprintf(want, sizeof(want), "subject %s, id %d (%s): the registry has no IMPORT mode",
              first->subject, (int)first->id, first->record);
     cr_expect_neq(strstr(errstr, want), NULL, "%s", errstr);
     cr_expect_neq(strstr(errstr, reg.url), NULL, "%s", errstr);
+    snprintf(want, sizeof(want),
+             "Its answer: subject %s: PUT /mode/%s {\"mode\":\"IMPORT\"}: HTTP 404", first->subject,
+             first->subject);
+    cr_expect_neq(strstr(errstr, want), NULL, "%s", errstr);
+    fprintf(stderr, "the sync's message: %s\n", errstr);
     cr_expect_eq(r.n_registered, 0);
     /* Nothing was registered: this registry would have numbered it itself. */
     char *subjects = get("/subjects");
@@ -225,9 +229,9 @@ Test(schema_registry_real, a_registry_seeded_with_the_catalog_ids_agrees_on_ever
         if (strcmp(plan.entries[i].subject, "mm.models-value") == 0) models = &plan.entries[i];
     cr_assert_not_null(models);
     json_t *changed = json_loads(models->schema, 0, NULL);
-    json_array_append_new(json_object_get(changed, "fields"),
-                          json_pack("{s:s,s:[s,s],s:n}", "name", "extra", "type", "null",
-                                    "string", "default"));
+    json_array_append_new(
+        json_object_get(changed, "fields"),
+        json_pack("{s:s,s:[s,s],s:n}", "name", "extra", "type", "null", "string", "default"));
     char *changed_text = json_dumps(changed, JSON_COMPACT);
     json_decref(changed);
     json_int_t newer = register_plain("mm.models-value", changed_text);
@@ -244,8 +248,7 @@ Test(schema_registry_real, a_registry_mapping_an_id_to_another_schema_is_refused
      .fini = stop, .timeout = 600) {
     /* The first schema registered gets id 1, which the catalog gives to another record. */
     mm_schema_registry_report_t plan;
-    cr_assert_eq(mm_schema_registry_plan(NULL, &plan, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    cr_assert_eq(mm_schema_registry_plan(NULL, &plan, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
     cr_assert_eq(plan.entries[0].id, 1);
     cr_assert_str_eq(plan.entries[0].record, "manymodels.ObservationBatch");
     cr_assert_eq(register_plain("mm.models-value", mm_avro_schema_json(MM_RECORD_MODEL_TRAINED)),
@@ -257,8 +260,8 @@ Test(schema_registry_real, a_registry_mapping_an_id_to_another_schema_is_refused
                                      "id to another schema than the catalog's "
                                      "manymodels.ObservationBatch"),
                       NULL, "%s", errstr);
-        cr_expect_neq(strstr(errstr, "the registry has record manymodels.ModelTrained"), NULL,
-                      "%s", errstr);
+        cr_expect_neq(strstr(errstr, "the registry has record manymodels.ModelTrained"), NULL, "%s",
+                      errstr);
         cr_expect_eq(r.n_registered, 0);
     }
 }

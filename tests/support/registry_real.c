@@ -23,16 +23,16 @@
 #include "mm/http.h"
 #include "support.h"
 
-#define REGISTRY_JAR        MM_SOURCE_DIR "/.deps/apicurio/quarkus-app/quarkus-run.jar"
-#define REGISTRY_API        "/apis/ccompat/v7"
-#define REGISTRY_HEAP       "-Xmx512m"
-#define PATH_MAX_LEN        4096
+#define REGISTRY_JAR  MM_SOURCE_DIR "/.deps/apicurio/quarkus-app/quarkus-run.jar"
+#define REGISTRY_API  "/apis/ccompat/v7"
+#define REGISTRY_HEAP "-Xmx512m"
+#define PATH_MAX_LEN  4096
 /* The JVM, Quarkus and the in-memory database on a busy machine. */
 #define REGISTRY_START_TIMEOUT_MS 180000
 #define REGISTRY_STOP_GRACE_MS    30000
 #define REGISTRY_POLL_MS          250
-#define NO_BUILD                                                                         \
-    "real schema registry: no " REGISTRY_JAR "; run scripts/deps.sh (it calls "          \
+#define NO_BUILD                                                                                   \
+    "real schema registry: no " REGISTRY_JAR "; run scripts/deps.sh (it calls "                    \
     "scripts/schema-registry-deps.sh), or set MM_SKIP_SCHEMA_REGISTRY=1 to skip these tests"
 
 bool mmt_registry_real_skipped(void) {
@@ -101,8 +101,8 @@ static bool fail(char *why, size_t why_size, const char *log_path, const char *f
     return false;
 }
 
-long mmt_registry_real_request(const mmt_registry_real_t *reg, const char *method,
-                               const char *path, const char *body, char **reply) {
+long mmt_registry_real_request(const mmt_registry_real_t *reg, const char *method, const char *path,
+                               const char *body, char **reply) {
     if (reply) *reply = NULL;
     char why[512], url[1024];
     snprintf(url, sizeof(url), "%s%s", reg->url, path);
@@ -162,7 +162,8 @@ bool mmt_registry_real_start(mmt_registry_real_t *reg, char *why, size_t why_siz
                     NULL};
     int64_t started = mm_mono_ms();
     reg->pid = mmt_spawn(argv, NULL, log_path);
-    if (reg->pid <= 0) return fail(why, why_size, NULL, "real schema registry: cannot start %s", java);
+    if (reg->pid <= 0)
+        return fail(why, why_size, NULL, "real schema registry: cannot start %s", java);
 
     int64_t deadline = started + mmt_timeout_ms(REGISTRY_START_TIMEOUT_MS);
     while (mmt_registry_real_request(reg, "GET", "/subjects", NULL, NULL) != 200) {

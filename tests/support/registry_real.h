@@ -38,8 +38,8 @@ bool mmt_registry_real_start(mmt_registry_real_t *reg, char *why, size_t why_siz
  * a transport error); the reply body, malloc'd and NUL-terminated, into
  * @p reply when not NULL.
  */
-long mmt_registry_real_request(const mmt_registry_real_t *reg, const char *method,
-                               const char *path, const char *body, char **reply);
+long mmt_registry_real_request(const mmt_registry_real_t *reg, const char *method, const char *path,
+                               const char *body, char **reply);
 
 /** @brief Stop the registry, remove its directory and free. Accepts one never started. */
 void mmt_registry_real_stop(mmt_registry_real_t *reg);
