@@ -14,7 +14,7 @@
  * re-run, and an id that maps to another schema or a subject whose latest
  * version is not the current id is refused with the subject and the id named.
  *
- * Each test starts its own empty registry (about 30 s each on a busy 2-core
+ * Each test starts its own empty registry (12 to 22 s each on a busy 2-core
  * machine). Without the build the tests fail, naming the script; they skip
  * only with MM_SKIP_SCHEMA_REGISTRY=1.
  */

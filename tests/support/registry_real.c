@@ -3,7 +3,7 @@
  * registry_real.h): java -Dquarkus.http.port=<free port> -jar quarkus-run.jar,
  * in-memory H2 storage, so every start is an empty registry.
  *
- * Workload: a JVM start takes about 30 s on a busy 2-core machine (Quarkus
+ * Workload: a JVM start takes 12 to 22 s on a busy 2-core machine (Quarkus
  * start-up, the H2 schema); a suite starts one per scenario that needs an
  * empty registry.
  */
