@@ -53,3 +53,4 @@ fi
 # docker-compose, kustomize and kubeconform for the deployment checks (tests/deploy/)
 "$root/scripts/deploy-deps.sh"
 "$root/scripts/avro-client-deps.sh"  # the schema-registry tests' independent Avro client (PyPI)
+"$root/scripts/schema-registry-deps.sh"  # a real schema registry (Apicurio, Maven Central) for its tests

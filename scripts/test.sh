@@ -14,6 +14,8 @@
 #   MM_TEST_LABEL=unit        run only one label (unit|integration|faults|kafka)
 #   MM_TEST_REAL_KAFKA=0      leave out the real-broker variants (label kafka)
 #   MM_SKIP_REAL_KAFKA=1      the same, for a machine without Java (they skip)
+#   MM_SKIP_SCHEMA_REGISTRY=1 skip the real schema-registry test (Apicurio; else it fails
+#                             without the build of scripts/schema-registry-deps.sh)
 #   MM_TEST_FUZZ=0            skip the fuzz pass (libFuzzer targets built with clang,
 #                             each run MM_FUZZ_SECONDS, 45 by default; label fuzz)
 set -euo pipefail

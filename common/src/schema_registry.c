@@ -583,6 +583,46 @@ static mm_err_t check_latest(client_t *c, const mm_schema_registry_entry_t *curr
     return MM_OK;
 }
 
+/*
+ * Whether the refused PUT /mode/<subject> says the registry has no such
+ * operation (404, 405, 501 without a registry error code of its own): a
+ * registry without IMPORT mode, such as Apicurio Registry 2.x, whose
+ * Confluent API also ignores the "id" of a registration and numbers new
+ * schemas itself.
+ */
+static bool no_import_mode(const client_t *c) {
+    if (c->status != 404 && c->status != 405 && c->status != 501) return false;
+    json_int_t code = json_integer_value(json_object_get(c->reply, "error_code"));
+    return code == 0 || code == 404 || code == 405 || code == 501;
+}
+
+/* The error for a registry without IMPORT mode, naming the first id it lacks. */
+static mm_err_t import_unsupported(const client_t *c, const mm_schema_registry_report_t *report,
+                                   size_t from, size_t to, const id_state_t *states, char *errstr,
+                                   size_t errstr_size) {
+    const mm_schema_registry_entry_t *e = &report->entries[from];
+    for (size_t i = from; i < to; i++)
+        if (states[i - from] != ID_PRESENT) {
+            e = &report->entries[i];
+            break;
+        }
+    /* put_mode's message without its leading "schema registry <base>: ". */
+    const char *inner = errstr;
+    size_t base_len = strlen(c->base);
+    if (strncmp(inner, "schema registry ", 16) == 0 &&
+        strncmp(inner + 16, c->base, base_len) == 0 && strncmp(inner + 16 + base_len, ": ", 2) == 0)
+        inner += 16 + base_len + 2;
+    char answer[512];
+    snprintf(answer, sizeof(answer), "%s", inner);
+    return mm_errf(MM_ERR_UNSUPPORTED, errstr, errstr_size,
+                   "schema registry %s: subject %s, id %" PRId32
+                   " (%s): the registry has no IMPORT mode, so it cannot register a schema "
+                   "under the catalog's id (nothing was registered); seed it with these ids by "
+                   "its own means and check it with --verify-only (docs/operations.md). Its "
+                   "answer: %s",
+                   c->base, e->subject, e->id, e->record, answer);
+}
+
 /* Entries [from, to) share one subject; the last one is the current id. */
 static mm_err_t sync_subject(client_t *c, mm_schema_registry_report_t *report, size_t from,
                              size_t to, char *errstr, size_t errstr_size) {
@@ -618,7 +658,11 @@ static mm_err_t sync_subject(client_t *c, mm_schema_registry_report_t *report, s
                           "schema registry %s: subject %s is READONLY: %zu schema(s) of the "
                           "catalog cannot be registered",
                           c->base, subject, missing);
-        if (!err) err = put_mode(c, subject, enc, "IMPORT", errstr, errstr_size);
+        if (!err) {
+            err = put_mode(c, subject, enc, "IMPORT", errstr, errstr_size);
+            if (err && no_import_mode(c))
+                err = import_unsupported(c, report, from, to, states, errstr, errstr_size);
+        }
         bool imported = !err;
         for (size_t i = from; !err && i < to; i++) {
             if (states[i - from] == ID_PRESENT) continue;

@@ -9,8 +9,8 @@
  * real Apache Kafka broker, fetching each writer schema from the registry by
  * the id in the 5-byte header.
  *
- * The registry is the FAKE of tests/support/registry_fake.h (no real
- * registry installs from the package registries; see docs/operations.md).
+ * The registry is the FAKE of tests/support/registry_fake.h (which has IMPORT
+ * mode); test_schema_registry_real.c runs the sync against a real one.
  */
 #include <stdio.h>
 #include <stdlib.h>

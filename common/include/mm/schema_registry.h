@@ -88,7 +88,9 @@ bool mm_schema_registry_subject(const char *topic_prefix, const char *topic, cha
  * MM_ERR_NOT_FOUND (verify only) when an id or subject is missing;
  * MM_ERR_SCHEMA when the registry maps an id to another schema, or a subject's
  * latest version is not the catalog's current id; MM_ERR_AUTH when the
- * registry refuses the credentials; MM_ERR_EXISTS (409) or MM_ERR_HTTP when it
+ * registry refuses the credentials; MM_ERR_UNSUPPORTED when something is missing
+ * and the registry has no IMPORT mode (nothing is registered then: such a
+ * registry numbers new schemas itself); MM_ERR_EXISTS (409) or MM_ERR_HTTP when it
  * refuses a registration (its error code and message quoted); MM_ERR_TRANSPORT,
  * MM_ERR_TIMEOUT, MM_ERR_THROTTLED or MM_ERR_HTTP when it cannot be asked.
  * The message names the subject and the id.

@@ -349,8 +349,14 @@ Test(schema_registry, a_registry_without_modes_gets_nothing_registered, .init = 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", server.port);
     mm_schema_registry_opts_t opts = {.url = url, .attempts = 1};
     mm_schema_registry_report_t r;
-    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_ERR_HTTP);
+    cr_assert_eq(mm_schema_registry_sync(&opts, &r, errstr, sizeof(errstr)), MM_ERR_UNSUPPORTED,
+                 "%s", errstr);
     mmt_fake_http_join(&server);
+    char first[96];
+    snprintf(first, sizeof(first), "subject mm.observations-value, id %d (",
+             (int)first_of(MM_RECORD_OBSERVATION_BATCH)->id);
+    cr_expect_neq(strstr(errstr, first), NULL, "%s", errstr);
+    cr_expect_neq(strstr(errstr, "the registry has no IMPORT mode"), NULL, "%s", errstr);
     cr_expect_neq(strstr(errstr, "subject mm.observations-value: PUT /mode/mm.observations-value"),
                   NULL, "%s", errstr);
     cr_expect_neq(strstr(errstr, "HTTP 404 (error_code 404: HTTP 404 Not Found)"), NULL, "%s",
