@@ -99,8 +99,12 @@ static void *worker_main(void *arg_) {
     char errstr[512];
     mm_db_t *db = mm_db_open(t->cfg.state_path, mm_trainer_migrations, mm_trainer_n_migrations,
                              errstr, sizeof(errstr));
-    mm_blob_t *blob =
-        db ? mm_blob_new(t->cfg.blob_url, &t->cfg.blob_opts, errstr, sizeof(errstr)) : NULL;
+    /* The container was made (or found) at start-up: a worker's handle needs no request, so a
+     * store that went down since cannot leave the worker without one (a handle's requests are
+     * retried when they are made, per key). */
+    mm_blob_opts_t opts = t->cfg.blob_opts;
+    opts.create_container = false;
+    mm_blob_t *blob = db ? mm_blob_new(t->cfg.blob_url, &opts, errstr, sizeof(errstr)) : NULL;
     if (!db || !blob)
         mm_log_error("worker_failed", "worker %d cannot start: %s", arg->index, errstr);
 
