@@ -1,7 +1,7 @@
 /*
- * serve.c - mm-scorer serve's state (see serve.h): the decision map kept
- * current from mm.decisions, the scoring data kept current from
- * mm.observations, the workers that answer requests, and the serve metrics.
+ * serve.c - mm-scorer serve's state (see serve.h): the decisions kept
+ * current from mm.decisions in the state store (served_decisions.h), the scoring data kept current
+ * from mm.observations, the workers that answer requests, and the serve metrics.
  *
  * Workload: many small requests (one key, tens of steps) on a few HTTP
  * threads, against up to ~100,000 keys. A request takes a worker, the key's

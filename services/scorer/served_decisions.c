@@ -61,8 +61,8 @@ mm_served_decisions_t *mm_served_decisions_open(mm_db_t *db, char *errstr, size_
                       "WHERE partition_key = ?1",
                       errstr, errstr_size) ||
         mm_db_prepare(db, &sd->st_get,
-                      "SELECT seq, decision FROM served_decisions WHERE partition_key = ?1",
-                      errstr, errstr_size)) {
+                      "SELECT seq, decision FROM served_decisions WHERE partition_key = ?1", errstr,
+                      errstr_size)) {
         mm_served_decisions_close(sd);
         return NULL;
     }
