@@ -16,6 +16,9 @@
 #include "serve.h"
 
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -96,7 +99,7 @@ struct mm_serve {
     size_t n_workers;
     atomic_bool draining; /* shutting down: not ready any more */
 
-    atomic_bool decisions_caught_up, scoring_caught_up;
+    atomic_bool decisions_caught_up, scoring_caught_up, trimmed;
     atomic_llong decisions_applied, decisions_bad, scoring_lag;
 
     volatile sig_atomic_t follow_stop;
@@ -496,6 +499,19 @@ bool mm_serve_ready(void *opaque, char *reason, size_t reason_size) {
 /* ------------------------------------------------------------ followers */
 
 /*
+ * Once both followers have caught up, hand the memory freed by the catch-up
+ * (the consumers' fetch buffers, the decisions' batches: freed, but kept by
+ * the allocator's per-thread arenas) back to the system, once.
+ */
+static void caught_up_trim(mm_serve_t *sv) {
+    if (!atomic_load(&sv->decisions_caught_up) || !atomic_load(&sv->scoring_caught_up)) return;
+    if (atomic_exchange(&sv->trimmed, true)) return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/*
  * Follow mm.decisions from its beginning: records are written in batches of
  * up to DECISION_BATCH, committed as soon as the reader has nothing more at
  * hand (so a decision is served within a poll of its arrival). When a batch
@@ -530,6 +546,7 @@ static void *follow_decisions(void *opaque) {
                     mm_log_info("decisions_loaded",
                                 "%s read to its end: %" PRId64 " decisions applied",
                                 MM_TOPIC_DECISIONS, (int64_t)atomic_load(&sv->decisions_applied));
+                caught_up_trim(sv);
                 continue;
             }
             if (err == MM_ERR_TIMEOUT) continue;
@@ -576,9 +593,11 @@ static void *follow_decisions(void *opaque) {
 static void on_lag(void *opaque, int64_t lag, bool caught_up) {
     mm_serve_t *sv = opaque;
     atomic_store(&sv->scoring_lag, lag);
-    if (caught_up && !atomic_exchange(&sv->scoring_caught_up, true))
+    if (caught_up && !atomic_exchange(&sv->scoring_caught_up, true)) {
         mm_log_info("scoring_data_caught_up", "scoring data read to the end of %s",
                     MM_TOPIC_OBSERVATIONS);
+        caught_up_trim(sv);
+    }
 }
 
 static void *follow_observations(void *opaque) {
