@@ -88,8 +88,9 @@ struct mm_serve {
     mm_scoring_data_t *writer_sd;
     mm_served_decisions_t *writer;
     int64_t next_seq;
-    /* Moves after every commit of decisions: a worker's hot entry known to be
-     * the latest at this generation still is. */
+    /* Moves before and after every commit of decisions (odd: a commit is under
+     * way): a worker's hot entry known to be the latest at an even generation
+     * still is while the generation stays. */
     atomic_llong dec_gen;
     atomic_llong n_keys; /* keys with a decision */
 
@@ -157,7 +158,9 @@ static size_t hot_slot(const char *key) {
  * since it was known to be the latest; else the store's row, decoded only
  * when its seq differs from the one in memory. The generation is read before
  * the store: a commit after that read moves it, so the entry is checked again
- * next time.
+ * next time. While a commit is under way (odd generation) the memory is not
+ * trusted: another worker may already read the new row, and no request may
+ * see an older decision after one has seen a newer.
  */
 static mm_err_t dec_get(mm_serve_t *sv, worker_t *w, const char *key, dec_t **out, char *errstr,
                         size_t errstr_size) {
@@ -165,7 +168,8 @@ static mm_err_t dec_get(mm_serve_t *sv, worker_t *w, const char *key, dec_t **ou
     int64_t gen = atomic_load(&sv->dec_gen);
     hot_t *h = &w->hot[hot_slot(key)];
     bool mine = h->dec && strcmp(h->dec->d.partition_key, key) == 0;
-    if (mine && h->gen == gen) {
+    if (gen & 1) gen = -1; /* checked against the store, not marked as checked */
+    if (mine && h->gen == gen && gen >= 0) {
         atomic_fetch_add(&h->dec->refs, 1);
         *out = h->dec;
         return MM_OK;
@@ -444,14 +448,18 @@ static mm_err_t decisions_write(mm_serve_t *sv, dec_batch_t *b, mm_model_decisio
 static mm_err_t decisions_end(mm_serve_t *sv, dec_batch_t *b, bool failed, char *errstr,
                               size_t errstr_size) {
     mm_db_t *db = mm_scoring_data_db(sv->writer_sd);
-    mm_err_t err = failed ? MM_ERR_DB : mm_db_commit(db, errstr, errstr_size);
+    mm_err_t err = MM_ERR_DB;
+    if (!failed) {
+        atomic_fetch_add(&sv->dec_gen, 1); /* odd: a commit under way (see dec_get) */
+        err = mm_db_commit(db, errstr, errstr_size);
+        atomic_fetch_add(&sv->dec_gen, 1);
+    }
     if (err) {
         mm_db_rollback(db);
     } else if (b->written) {
         atomic_fetch_add(&sv->n_keys, (long long)b->new_keys);
         atomic_fetch_add(&sv->decisions_applied, (long long)b->written);
         mm_metric_add(sv->m_decisions, NULL, (double)b->written);
-        atomic_fetch_add(&sv->dec_gen, 1); /* after the commit: see dec_get */
     }
     pthread_mutex_unlock(&sv->writer_lock);
     return err;
@@ -558,6 +566,11 @@ static void *follow_decisions(void *opaque) {
             err = mm_avro_decode_model_decision(msg.value, msg.value ? msg.value_len : 0, &d, why,
                                                 sizeof(why));
             if (err) {
+                if (open) { /* the dead letter may wait on the producer: not inside a batch */
+                    open = false;
+                    failed = decisions_end(sv, &batch, false, errstr, sizeof(errstr)) != MM_OK;
+                    if (failed) break;
+                }
                 char reason[REASON_MAX];
                 snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg.topic,
                          msg.partition, msg.offset, why);
