@@ -48,6 +48,11 @@ static const char *const scoring_migrations[] = {
     "ALTER TABLE scoring_rows_v2 RENAME TO scoring_rows;"
     "CREATE INDEX scoring_rows_observed ON scoring_rows(partition_key, entity, t) WHERE y IS NOT "
     "NULL;",
+    /* v3: mm-scorer serve's latest decision per key (served_decisions.c) */
+    "CREATE TABLE served_decisions ("
+    "  partition_key TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL,"
+    "  decision BLOB NOT NULL) WITHOUT ROWID;",
 };
 
 /* The apply path's statements, in the order of the store's fields. */

@@ -1,18 +1,24 @@
 /*
- * serve.c - mm-scorer serve's state (see serve.h): the decision map kept
- * current from mm.decisions, the scoring data kept current from
- * mm.observations, the workers that answer requests, and the serve metrics.
+ * serve.c - mm-scorer serve's state (see serve.h): the decisions kept
+ * current from mm.decisions in the state store (served_decisions.h), the scoring data kept current
+ * from mm.observations, the workers that answer requests, and the serve metrics.
  *
  * Workload: many small requests (one key, tens of steps) on a few HTTP
- * threads, against up to ~100,000 keys. A request takes a decision
- * reference under a read lock (nanoseconds), a worker, the key's rows from
- * SQLite (one indexed range read), and the model from the cache; only a
- * cold key fetches and parses an artifact. Decisions arrive rarely and take
- * the write lock for a pointer swap.
+ * threads, against up to ~100,000 keys. A request takes a worker, the key's
+ * decision (from the worker's hot-key memory, else one primary-key read of
+ * the state store's served_decisions table), the key's rows from SQLite (one
+ * indexed range read), and the model from the cache; only a cold key fetches
+ * and parses an artifact. Decisions are kept in the store, not in memory, so
+ * that memory does not grow with the number of keys: at start the decisions
+ * thread writes up to ~100,000 of them in transactions of DECISION_BATCH,
+ * then one now and then.
  */
 #include "serve.h"
 
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,34 +33,47 @@
 #include "mm/util.h"
 #include "request_rows.h"
 #include "scorer_int.h"
+#include "served_decisions.h"
 
-#define POLL_MS        200
-#define RETRY_MS       1000
-#define RUN_ID         "serve"
-#define REASON_MAX     700
-#define SLOTS_INITIAL  1024
+#define POLL_MS    200
+#define RETRY_MS   1000
+#define RUN_ID     "serve"
+#define REASON_MAX 700
+/* Decisions written by the decisions thread in one transaction, at most. */
+#define DECISION_BATCH 256
+/* Each worker's memory of hot keys' decisions: direct-mapped slots; a
+ * decision larger than HOT_DECISION_MAX bytes is not kept. */
+#define HOT_SLOTS        1024
+#define HOT_DECISION_MAX 2048
+/* SQLite page cache of each connection serve opens, KiB (PRAGMA cache_size). */
+#define PAGE_CACHE_KIB 1024
 #define LOAD_LABEL_OK  "ok"
 #define LOAD_LABEL_ERR "error"
 
 /*
- * A decision shared by the map and the requests using it: one allocation
- * holding the record and its strings (the map keeps one per key, so with
- * 100,000 keys the allocator's per-block overhead of a string each counts).
+ * A decision as read from the store: one allocation holding the record and
+ * its strings, immutable, shared by a worker's hot-key memory and the
+ * requests using it (a newer decision replaces the memory's reference; a
+ * request in flight keeps its own until it is done).
  */
 typedef struct dec {
-    atomic_int refs; /* the map's reference + one per request */
+    atomic_int refs; /* the hot-key memory's reference + one per request */
+    size_t bytes;
     mm_model_decision_t d;
     char strings[]; /* d's strings, back to back */
 } dec_t;
 
-/* One key of the map; never freed before the server (keys are borrowed by the map). */
-typedef struct slot {
-    dec_t *cur;
-    char key[];
-} slot_t;
+/* A hot key's decision in a worker's memory, as of the store's row seq. */
+typedef struct hot {
+    dec_t *dec; /* NULL: empty slot */
+    int64_t seq;
+    int64_t gen; /* sv->dec_gen when last known to be the latest */
+} hot_t;
 
 typedef struct worker {
-    mm_scoring_data_t *sd; /* read handle on the scoring-data store */
+    mm_scoring_data_t *sd;       /* read handle on the scoring-data store */
+    mm_served_decisions_t *decs; /* reads of served_decisions, on sd's connection */
+    hot_t *hot;                  /* HOT_SLOTS */
     mm_blob_t *blob;
     bool busy;
 } worker_t;
@@ -63,10 +82,17 @@ struct mm_serve {
     mm_scorer_t *s;
     mm_serve_config_t cfg;
 
-    pthread_rwlock_t map_lock; /* guards by_key, slots and each slot's cur */
-    mm_hashmap_t *by_key;
-    slot_t **slots;
-    size_t n_slots, cap_slots;
+    /* The decisions' writer: its own connection on the store, used by the
+     * decisions thread (in batches) and by mm_serve_put_decision. */
+    pthread_mutex_t writer_lock; /* guards the writer and next_seq */
+    mm_scoring_data_t *writer_sd;
+    mm_served_decisions_t *writer;
+    int64_t next_seq;
+    /* Moves before and after every commit of decisions (odd: a commit is under
+     * way): a worker's hot entry known to be the latest at an even generation
+     * still is while the generation stays. */
+    atomic_llong dec_gen;
+    atomic_llong n_keys; /* keys with a decision */
 
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_free;
@@ -74,7 +100,7 @@ struct mm_serve {
     size_t n_workers;
     atomic_bool draining; /* shutting down: not ready any more */
 
-    atomic_bool decisions_caught_up, scoring_caught_up;
+    atomic_bool decisions_caught_up, scoring_caught_up, trimmed;
     atomic_llong decisions_applied, decisions_bad, scoring_lag;
 
     volatile sig_atomic_t follow_stop;
@@ -93,36 +119,22 @@ static void dec_unref(dec_t *d) {
     if (d && atomic_fetch_sub(&d->refs, 1) == 1) free(d);
 }
 
-#define DEC_STRINGS 10
-
-/* Where @p d's strings are: the fields dec_new packs. */
-static void dec_fields(mm_model_decision_t *d, const char **out[DEC_STRINGS]) {
-    const char **f[DEC_STRINGS] = {&d->partition_key,
-                                   &d->dataset,
-                                   &d->spec_hash,
-                                   &d->reason,
-                                   &d->candidate_train_id,
-                                   &d->production.train_id,
-                                   &d->production.algorithm,
-                                   &d->production.artifact_uri,
-                                   &d->production.artifact_sha256,
-                                   &d->production.load_id};
-    memcpy(out, f, sizeof(f));
-}
+#define DEC_STRINGS MM_SERVED_DECISION_STRINGS
 
 /* A packed copy of @p d with one reference, or NULL when out of memory. */
 static dec_t *dec_new(const mm_model_decision_t *d) {
     mm_model_decision_t probe = *d;
     const char **fields[DEC_STRINGS];
-    dec_fields(&probe, fields);
+    mm_served_decision_strings(&probe, fields);
     size_t total = 0;
     for (size_t i = 0; i < DEC_STRINGS; i++)
         if (*fields[i]) total += strlen(*fields[i]) + 1;
     dec_t *nd = malloc(sizeof(*nd) + total);
     if (!nd) return NULL;
     atomic_init(&nd->refs, 1);
+    nd->bytes = sizeof(*nd) + total;
     nd->d = *d;
-    dec_fields(&nd->d, fields);
+    mm_served_decision_strings(&nd->d, fields);
     char *at = nd->strings;
     for (size_t i = 0; i < DEC_STRINGS; i++) {
         if (!*fields[i]) continue;
@@ -134,14 +146,58 @@ static dec_t *dec_new(const mm_model_decision_t *d) {
     return nd;
 }
 
-/* The key's current decision with a reference taken, or NULL. */
-static dec_t *dec_get(mm_serve_t *sv, const char *key) {
-    pthread_rwlock_rdlock(&sv->map_lock);
-    slot_t *sl = mm_hashmap_get(sv->by_key, key, strlen(key));
-    dec_t *d = sl ? sl->cur : NULL;
-    if (d) atomic_fetch_add(&d->refs, 1);
-    pthread_rwlock_unlock(&sv->map_lock);
-    return d;
+static size_t hot_slot(const char *key) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = key; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    return (size_t)(h % HOT_SLOTS);
+}
+
+/*
+ * The key's latest decision, with a reference taken, into *@p out (NULL: the
+ * key has none). From the worker's memory when no decision was committed
+ * since it was known to be the latest; else the store's row, decoded only
+ * when its seq differs from the one in memory. The generation is read before
+ * the store: a commit after that read moves it, so the entry is checked again
+ * next time. While a commit is under way (odd generation) the memory is not
+ * trusted: another worker may already read the new row, and no request may
+ * see an older decision after one has seen a newer.
+ */
+static mm_err_t dec_get(mm_serve_t *sv, worker_t *w, const char *key, dec_t **out, char *errstr,
+                        size_t errstr_size) {
+    *out = NULL;
+    int64_t gen = atomic_load(&sv->dec_gen);
+    hot_t *h = &w->hot[hot_slot(key)];
+    bool mine = h->dec && strcmp(h->dec->d.partition_key, key) == 0;
+    if (gen & 1) gen = -1; /* checked against the store, not marked as checked */
+    if (mine && h->gen == gen && gen >= 0) {
+        atomic_fetch_add(&h->dec->refs, 1);
+        *out = h->dec;
+        return MM_OK;
+    }
+    int64_t seq;
+    bool found;
+    const mm_model_decision_t *d = NULL;
+    mm_err_t err = mm_served_decisions_get(w->decs, key, mine ? h->seq : -1, &seq, &d, &found,
+                                           errstr, errstr_size);
+    if (err || !found) return err;
+    if (mine && seq == h->seq) {
+        h->gen = gen;
+        atomic_fetch_add(&h->dec->refs, 1);
+        *out = h->dec;
+        return MM_OK;
+    }
+    dec_t *nd = dec_new(d);
+    if (!nd) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", key);
+    if (nd->bytes <= HOT_DECISION_MAX) {
+        dec_unref(h->dec); /* a request still holding it keeps it */
+        atomic_fetch_add(&nd->refs, 1);
+        *h = (hot_t){.dec = nd, .seq = seq, .gen = gen};
+    } else if (mine) {
+        dec_unref(h->dec);
+        *h = (hot_t){0};
+    }
+    *out = nd;
+    return MM_OK;
 }
 
 static char *dup_opt(const char *s) {
@@ -230,6 +286,34 @@ static mm_err_t metrics_register(mm_serve_t *sv, char *errstr, size_t errstr_siz
     return sv->m_load_seconds ? MM_OK : MM_ERR_CONFIG;
 }
 
+/* Bound the SQLite page cache of @p sd's connection. */
+static mm_err_t page_cache_bound(mm_scoring_data_t *sd, char *errstr, size_t errstr_size) {
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", PAGE_CACHE_KIB);
+    return mm_db_exec(mm_scoring_data_db(sd), sql, errstr, errstr_size);
+}
+
+/*
+ * The decisions' writer on a connection of its own; the stored decisions of
+ * a previous run are deleted (mm.decisions is read again from its
+ * beginning). The scorer's own store handle (the scoring data's follower)
+ * gets the same page cache bound.
+ */
+static mm_err_t writer_open(mm_serve_t *sv, char *errstr, size_t errstr_size) {
+    mm_scorer_t *s = sv->s;
+    sv->writer_sd = mm_scoring_data_open(s->cfg.state_path, s->cfg.spec,
+                                         s->cfg.keep_observed ? s->cfg.keep_observed
+                                                              : MM_SCORING_DATA_DEFAULT_KEEP,
+                                         MM_SCORER_SERVICE_NAME, errstr, errstr_size);
+    if (!sv->writer_sd) return MM_ERR_DB;
+    mm_err_t err = page_cache_bound(sv->writer_sd, errstr, errstr_size);
+    if (!err && s->scoring) err = page_cache_bound(s->scoring, errstr, errstr_size);
+    if (err) return err;
+    sv->writer = mm_served_decisions_open(mm_scoring_data_db(sv->writer_sd), errstr, errstr_size);
+    if (!sv->writer) return MM_ERR_DB;
+    return mm_served_decisions_clear(sv->writer, errstr, errstr_size);
+}
+
 mm_serve_t *mm_serve_new(mm_scorer_t *s, const mm_serve_config_t *cfg, char *errstr,
                          size_t errstr_size) {
     mm_serve_t *sv = calloc(1, sizeof(*sv));
@@ -244,14 +328,14 @@ mm_serve_t *mm_serve_new(mm_scorer_t *s, const mm_serve_config_t *cfg, char *err
     if (!sv->cfg.workers) sv->cfg.workers = MM_SERVE_DEFAULT_WORKERS;
     if (sv->cfg.failure_hold_ms == 0) sv->cfg.failure_hold_ms = MM_SERVE_DEFAULT_FAILURE_HOLD;
     if (sv->cfg.failure_hold_ms < 0) sv->cfg.failure_hold_ms = 0;
-    pthread_rwlock_init(&sv->map_lock, NULL);
+    pthread_mutex_init(&sv->writer_lock, NULL);
     pthread_mutex_init(&sv->pool_lock, NULL);
     pthread_cond_init(&sv->pool_free, NULL);
     pthread_mutex_init(&sv->metrics_lock, NULL);
     atomic_init(&sv->scoring_lag, -1);
-    sv->by_key = mm_hashmap_new(0);
+    sv->next_seq = 1;
     sv->workers = calloc(sv->cfg.workers, sizeof(*sv->workers));
-    if (!sv->by_key || !sv->workers) {
+    if (!sv->workers) {
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -268,12 +352,21 @@ mm_serve_t *mm_serve_new(mm_scorer_t *s, const mm_serve_config_t *cfg, char *err
             sv->n_workers++;
             goto fail;
         }
-        if (w->sd) w->blob = mm_blob_new(s->cfg.blob_url, &s->cfg.blob_opts, errstr, errstr_size);
+        if (w->sd && page_cache_bound(w->sd, errstr, errstr_size)) {
+            sv->n_workers++;
+            goto fail;
+        }
+        if (w->sd)
+            w->decs = mm_served_decisions_open(mm_scoring_data_db(w->sd), errstr, errstr_size);
+        if (w->decs) w->hot = calloc(HOT_SLOTS, sizeof(*w->hot));
+        if (w->decs && !w->hot) mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        if (w->hot) w->blob = mm_blob_new(s->cfg.blob_url, &s->cfg.blob_opts, errstr, errstr_size);
         if (!w->sd || !w->blob) {
             sv->n_workers++;
             goto fail;
         }
     }
+    if (writer_open(sv, errstr, errstr_size)) goto fail;
     if (metrics_register(sv, errstr, errstr_size)) goto fail;
     mm_model_cache_set_failure_hold(s->cache, sv->cfg.failure_hold_ms);
     mm_model_cache_set_observer(s->cache, on_load, sv);
@@ -288,17 +381,17 @@ void mm_serve_destroy(mm_serve_t *sv) {
     mm_serve_stop_followers(sv);
     if (sv->s && sv->s->cache) mm_model_cache_set_observer(sv->s->cache, NULL, NULL);
     for (size_t i = 0; i < sv->n_workers; i++) {
-        mm_scoring_data_close(sv->workers[i].sd);
-        mm_blob_destroy(sv->workers[i].blob);
+        worker_t *w = &sv->workers[i];
+        for (size_t j = 0; w->hot && j < HOT_SLOTS; j++) dec_unref(w->hot[j].dec);
+        free(w->hot);
+        mm_served_decisions_close(w->decs);
+        mm_scoring_data_close(w->sd);
+        mm_blob_destroy(w->blob);
     }
     free(sv->workers);
-    for (size_t i = 0; i < sv->n_slots; i++) {
-        dec_unref(sv->slots[i]->cur);
-        free(sv->slots[i]);
-    }
-    free(sv->slots);
-    mm_hashmap_destroy(sv->by_key);
-    pthread_rwlock_destroy(&sv->map_lock);
+    mm_served_decisions_close(sv->writer);
+    mm_scoring_data_close(sv->writer_sd);
+    pthread_mutex_destroy(&sv->writer_lock);
     pthread_mutex_destroy(&sv->pool_lock);
     pthread_cond_destroy(&sv->pool_free);
     pthread_mutex_destroy(&sv->metrics_lock);
@@ -315,54 +408,76 @@ const mm_spec_t *mm_serve_spec(const mm_serve_t *sv) {
 
 /* ------------------------------------------------------------ decisions */
 
-static mm_err_t slot_add(mm_serve_t *sv, const char *key, slot_t **out) {
-    if (sv->n_slots == sv->cap_slots) {
-        size_t cap = sv->cap_slots ? sv->cap_slots * 2 : SLOTS_INITIAL;
-        slot_t **n = realloc(sv->slots, cap * sizeof(*n));
-        if (!n) return MM_ERR_NOMEM;
-        sv->slots = n;
-        sv->cap_slots = cap;
+/*
+ * Writing decisions: under writer_lock, in one transaction of the writer's
+ * connection; what it wrote is seen by the workers once it commits
+ * (decisions_end), which moves dec_gen.
+ */
+typedef struct dec_batch {
+    size_t records, written, new_keys;
+} dec_batch_t;
+
+static mm_err_t decisions_begin(mm_serve_t *sv, dec_batch_t *b, char *errstr, size_t errstr_size) {
+    pthread_mutex_lock(&sv->writer_lock);
+    *b = (dec_batch_t){0};
+    mm_err_t err = mm_db_begin(mm_scoring_data_db(sv->writer_sd), errstr, errstr_size);
+    if (err) pthread_mutex_unlock(&sv->writer_lock);
+    return err;
+}
+
+/* Write @p d (stolen; cleared on return) in the open batch; another dataset's is skipped. */
+static mm_err_t decisions_write(mm_serve_t *sv, dec_batch_t *b, mm_model_decision_t *d,
+                                char *errstr, size_t errstr_size) {
+    const mm_spec_t *spec = sv->s->cfg.spec;
+    mm_err_t err = MM_OK;
+    b->records++;
+    if (d->partition_key && !(spec && d->dataset && strcmp(d->dataset, spec->name) != 0)) {
+        bool new_key = false;
+        err = mm_served_decisions_put(sv->writer, d, sv->next_seq, &new_key, errstr, errstr_size);
+        if (!err) {
+            sv->next_seq++;
+            b->written++;
+            b->new_keys += new_key;
+        }
     }
-    size_t len = strlen(key);
-    slot_t *sl = malloc(sizeof(*sl) + len + 1);
-    if (!sl) return MM_ERR_NOMEM;
-    sl->cur = NULL;
-    memcpy(sl->key, key, len + 1);
-    if (mm_hashmap_put(sv->by_key, sl->key, len, sl) != MM_OK) {
-        free(sl);
-        return MM_ERR_NOMEM;
+    mm_model_decision_clear(d);
+    return err;
+}
+
+/* Commit the batch (roll it back when @p failed or the commit fails) and release the writer. */
+static mm_err_t decisions_end(mm_serve_t *sv, dec_batch_t *b, bool failed, char *errstr,
+                              size_t errstr_size) {
+    mm_db_t *db = mm_scoring_data_db(sv->writer_sd);
+    mm_err_t err = MM_ERR_DB;
+    if (!failed) {
+        atomic_fetch_add(&sv->dec_gen, 1); /* odd: a commit under way (see dec_get) */
+        err = mm_db_commit(db, errstr, errstr_size);
+        atomic_fetch_add(&sv->dec_gen, 1);
     }
-    sv->slots[sv->n_slots++] = sl;
-    *out = sl;
-    return MM_OK;
+    if (err) {
+        mm_db_rollback(db);
+    } else if (b->written) {
+        atomic_fetch_add(&sv->n_keys, (long long)b->new_keys);
+        atomic_fetch_add(&sv->decisions_applied, (long long)b->written);
+        mm_metric_add(sv->m_decisions, NULL, (double)b->written);
+    }
+    pthread_mutex_unlock(&sv->writer_lock);
+    return err;
 }
 
 mm_err_t mm_serve_put_decision(mm_serve_t *sv, mm_model_decision_t *d) {
-    const mm_spec_t *spec = sv->s->cfg.spec;
-    if (!d->partition_key || (spec && d->dataset && strcmp(d->dataset, spec->name) != 0)) {
-        mm_model_decision_clear(d); /* another dataset's decision */
-        return MM_OK;
-    }
-    dec_t *nd = dec_new(d);
-    mm_model_decision_clear(d);
-    if (!nd) return MM_ERR_NOMEM;
-    pthread_rwlock_wrlock(&sv->map_lock);
-    slot_t *sl = mm_hashmap_get(sv->by_key, nd->d.partition_key, strlen(nd->d.partition_key));
-    mm_err_t err = sl ? MM_OK : slot_add(sv, nd->d.partition_key, &sl);
-    dec_t *old = NULL;
-    if (!err) {
-        old = sl->cur;
-        sl->cur = nd;
-    }
-    pthread_rwlock_unlock(&sv->map_lock);
+    char errstr[512];
+    dec_batch_t b;
+    mm_err_t err = decisions_begin(sv, &b, errstr, sizeof(errstr));
     if (err) {
-        dec_unref(nd);
-        return err;
+        mm_model_decision_clear(d);
+    } else {
+        err = decisions_write(sv, &b, d, errstr, sizeof(errstr));
+        mm_err_t end = decisions_end(sv, &b, err != MM_OK, errstr, sizeof(errstr));
+        if (!err) err = end;
     }
-    dec_unref(old); /* freed here unless a request still holds it */
-    atomic_fetch_add(&sv->decisions_applied, 1);
-    mm_metric_add(sv->m_decisions, NULL, 1);
-    return MM_OK;
+    if (err) mm_log_error("decision_dropped", "%s", errstr);
+    return err;
 }
 
 void mm_serve_set_caught_up(mm_serve_t *sv) {
@@ -391,6 +506,26 @@ bool mm_serve_ready(void *opaque, char *reason, size_t reason_size) {
 
 /* ------------------------------------------------------------ followers */
 
+/*
+ * Once both followers have caught up, hand the memory freed by the catch-up
+ * (the consumers' fetch buffers, the decisions' batches: freed, but kept by
+ * the allocator's per-thread arenas) back to the system, once.
+ */
+static void caught_up_trim(mm_serve_t *sv) {
+    if (!atomic_load(&sv->decisions_caught_up) || !atomic_load(&sv->scoring_caught_up)) return;
+    if (atomic_exchange(&sv->trimmed, true)) return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/*
+ * Follow mm.decisions from its beginning: records are written in batches of
+ * up to DECISION_BATCH, committed as soon as the reader has nothing more at
+ * hand (so a decision is served within a poll of its arrival). When a batch
+ * cannot be written, the topic is read again from its beginning (the latest
+ * decision per key wins, so writing one again changes nothing).
+ */
 static void *follow_decisions(void *opaque) {
     mm_serve_t *sv = opaque;
     mm_scorer_t *s = sv->s;
@@ -403,15 +538,23 @@ static void *follow_decisions(void *opaque) {
             mm_sleep_ms(RETRY_MS, NULL);
             continue;
         }
-        while (!sv->follow_stop) {
+        dec_batch_t batch;
+        bool open = false, failed = false;
+        while (!sv->follow_stop && !failed) {
             mm_kafka_msg_t msg;
             char why[512];
-            mm_err_t err = mm_kafka_reader_poll(reader, POLL_MS, &msg, why, sizeof(why));
+            mm_err_t err = mm_kafka_reader_poll(reader, open ? 0 : POLL_MS, &msg, why, sizeof(why));
+            if (err && open) {
+                open = false;
+                failed = decisions_end(sv, &batch, false, errstr, sizeof(errstr)) != MM_OK;
+                if (failed) break;
+            }
             if (err == MM_ERR_NOT_FOUND) {
                 if (!atomic_exchange(&sv->decisions_caught_up, true))
                     mm_log_info("decisions_loaded",
                                 "%s read to its end: %" PRId64 " decisions applied",
                                 MM_TOPIC_DECISIONS, (int64_t)atomic_load(&sv->decisions_applied));
+                caught_up_trim(sv);
                 continue;
             }
             if (err == MM_ERR_TIMEOUT) continue;
@@ -423,6 +566,11 @@ static void *follow_decisions(void *opaque) {
             err = mm_avro_decode_model_decision(msg.value, msg.value ? msg.value_len : 0, &d, why,
                                                 sizeof(why));
             if (err) {
+                if (open) { /* the dead letter may wait on the producer: not inside a batch */
+                    open = false;
+                    failed = decisions_end(sv, &batch, false, errstr, sizeof(errstr)) != MM_OK;
+                    if (failed) break;
+                }
                 char reason[REASON_MAX];
                 snprintf(reason, sizeof(reason), "%s [%d] offset %" PRId64 ": %s", msg.topic,
                          msg.partition, msg.offset, why);
@@ -431,10 +579,26 @@ static void *follow_decisions(void *opaque) {
                 mm_scorer__dead_letter(s, &msg, err, reason);
                 continue;
             }
-            if (mm_serve_put_decision(sv, &d))
-                mm_log_error("decision_dropped", "out of memory applying a decision");
+            if (!open && decisions_begin(sv, &batch, errstr, sizeof(errstr)) != MM_OK) {
+                mm_model_decision_clear(&d);
+                failed = true;
+                break;
+            }
+            open = true;
+            err = decisions_write(sv, &batch, &d, errstr, sizeof(errstr));
+            if (err || batch.records >= DECISION_BATCH) {
+                open = false;
+                failed = decisions_end(sv, &batch, err != MM_OK, errstr, sizeof(errstr)) != MM_OK ||
+                         err != MM_OK;
+            }
         }
+        if (open) failed = decisions_end(sv, &batch, false, errstr, sizeof(errstr)) != MM_OK;
         mm_kafka_reader_destroy(reader);
+        if (failed && !sv->follow_stop) {
+            mm_log_error("decisions_not_stored", "%s (reading %s again from its beginning)", errstr,
+                         MM_TOPIC_DECISIONS);
+            mm_sleep_ms(RETRY_MS, NULL);
+        }
     }
     return NULL;
 }
@@ -442,9 +606,11 @@ static void *follow_decisions(void *opaque) {
 static void on_lag(void *opaque, int64_t lag, bool caught_up) {
     mm_serve_t *sv = opaque;
     atomic_store(&sv->scoring_lag, lag);
-    if (caught_up && !atomic_exchange(&sv->scoring_caught_up, true))
+    if (caught_up && !atomic_exchange(&sv->scoring_caught_up, true)) {
         mm_log_info("scoring_data_caught_up", "scoring data read to the end of %s",
                     MM_TOPIC_OBSERVATIONS);
+        caught_up_trim(sv);
+    }
 }
 
 static void *follow_observations(void *opaque) {
@@ -593,7 +759,19 @@ void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,
                  spec->task == MM_TASK_FORECAST ? "/v1/forecast" : "/v1/predict");
         return;
     }
-    dec_t *dec = dec_get(sv, q->key);
+    worker_t *w = worker_take(sv);
+    if (!w) {
+        out->outcome = MM_SERVE_NOT_READY;
+        snprintf(out->message, sizeof(out->message), "shutting down");
+        return;
+    }
+    dec_t *dec = NULL;
+    if (dec_get(sv, w, q->key, &dec, out->message, sizeof(out->message))) {
+        worker_give(sv, w);
+        out->outcome = MM_SERVE_INTERNAL;
+        mm_log_error("serve_failed", "%s: %s", q->key, out->message);
+        return;
+    }
     /* An as-of forecasts from the model's grid: the newest step at or before
      * it; before the model's training data there is nothing to forecast from. */
     int64_t as_of = q->as_of_ms;
@@ -601,6 +779,7 @@ void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,
     if (forecast && as_of != 0 && pm && pm->data_end_ms > 0) {
         int64_t period = mm_freq_period_ms(spec->freq);
         if (as_of < pm->data_end_ms) {
+            worker_give(sv, w);
             dec_unref(dec);
             out->outcome = MM_SERVE_BAD_QUERY;
             snprintf(out->message, sizeof(out->message),
@@ -610,13 +789,6 @@ void mm_serve_answer(mm_serve_t *sv, bool forecast, const mm_serve_query_t *q,
             return;
         }
         if (spec->freq != MM_FREQ_MONTH && period > 0) as_of -= (as_of - pm->data_end_ms) % period;
-    }
-    worker_t *w = worker_take(sv);
-    if (!w) {
-        dec_unref(dec);
-        out->outcome = MM_SERVE_NOT_READY;
-        snprintf(out->message, sizeof(out->message), "shutting down");
-        return;
     }
     size_t horizon = q->horizon               ? q->horizon
                      : sv->s->cfg.horizon > 0 ? (size_t)sv->s->cfg.horizon
@@ -705,19 +877,31 @@ static void info_from_model(mm_serve_model_info_t *info, const mm_model_t *model
 bool mm_serve_model_info(mm_serve_t *sv, const char *key, mm_serve_model_info_t *info) {
     memset(info, 0, sizeof(*info));
     info->model_data_end_ms = -1;
-    dec_t *dec = dec_get(sv, key);
-    if (!dec) return false;
+    worker_t *w = worker_take(sv);
+    if (!w) {
+        snprintf(info->message, sizeof(info->message), "shutting down");
+        return true;
+    }
+    dec_t *dec = NULL;
+    if (dec_get(sv, w, key, &dec, info->message, sizeof(info->message))) {
+        worker_give(sv, w);
+        mm_log_error("serve_failed", "%s: %s", key, info->message);
+        return true;
+    }
+    if (!dec) {
+        worker_give(sv, w);
+        return false;
+    }
     bool copied = decision_copy(&dec->d, &info->decision);
     dec_unref(dec);
     if (!copied) {
+        worker_give(sv, w);
         snprintf(info->message, sizeof(info->message), "out of memory");
         return true;
     }
     const mm_production_model_t *pm = &info->decision.production;
-    if (!info->decision.has_production) return true;
-    worker_t *w = worker_take(sv);
-    if (!w) {
-        snprintf(info->message, sizeof(info->message), "shutting down");
+    if (!info->decision.has_production) {
+        worker_give(sv, w);
         return true;
     }
     const mm_model_t *model = NULL;
@@ -747,9 +931,7 @@ void mm_serve_stats(mm_serve_t *sv, mm_serve_stats_t *out) {
     out->decisions_applied = atomic_load(&sv->decisions_applied);
     out->decisions_bad = atomic_load(&sv->decisions_bad);
     out->scoring_lag = atomic_load(&sv->scoring_lag);
-    pthread_rwlock_rdlock(&sv->map_lock);
-    out->keys_with_decisions = sv->n_slots;
-    pthread_rwlock_unlock(&sv->map_lock);
+    out->keys_with_decisions = (size_t)atomic_load(&sv->n_keys);
 }
 
 void mm_serve_collect(void *opaque) {

@@ -9,9 +9,10 @@
  * same model application and lineage as a batch run (answer.c).
  *
  * Requests run on the HTTP server's threads. Each borrows a worker: its own
- * read handle on the scoring-data store and its own blob handle; the model
- * cache and the decision map are shared (the map under a read-write lock,
- * decisions reference-counted so a swap never frees one in use).
+ * read handle on the scoring-data store, its own blob handle and its own
+ * memory of hot keys' decisions; the model cache is shared. Decisions live
+ * in the state store (served_decisions.h), written by the decisions thread;
+ * a decision in memory is reference-counted so a swap never frees one in use.
  *
  * The HTTP side is serve_api.c (routes, JSON, errors, authentication); this
  * file's functions are callable without any socket.
@@ -123,9 +124,11 @@ const mm_serve_config_t *mm_serve_config(const mm_serve_t *serve);
 const mm_spec_t *mm_serve_spec(const mm_serve_t *serve);
 
 /**
- * @brief Apply a decision (stolen; cleared on return): it becomes the key's
- * production model for every request that starts after this call. A
- * decision of another dataset is ignored. @locality any thread.
+ * @brief Apply a decision (stolen; cleared on return): it is committed to
+ * the state store and becomes the key's production model for every request
+ * that starts after this call. A decision of another dataset is ignored.
+ * @returns MM_OK; MM_ERR_DB (logged; the key keeps its previous decision).
+ * @locality any thread.
  */
 mm_err_t mm_serve_put_decision(mm_serve_t *serve, mm_model_decision_t *decision);
 

@@ -622,7 +622,7 @@ static void handle_model(void *opaque, const mm_httpd_request_t *req, mm_httpd_r
         respond_error(resp, &e);
         return;
     }
-    if (info.decision.has_production && !info.loaded) {
+    if (!info.loaded && (info.decision.has_production || info.message[0])) {
         fail(&e, 500, E_MODEL_FAILED, "key", "%s: the model could not be read: %s", key,
              info.message);
         respond_error(resp, &e);

@@ -435,6 +435,139 @@ Test(serve, a_new_decision_swaps_the_model_while_requests_run) {
     cr_expect_gt(atomic_load(&run.seen_v2_after_swap), 0);
 }
 
+/* A copy of @p base numbered @p k: candidate_version k, reason "decision <k> ..." (long, so
+ * that a freed one's memory is soon reused). */
+static mm_model_decision_t numbered_decision(const mm_model_decision_t *base, int k) {
+    mm_model_decision_t d = sfx_decision_copy(base);
+    char reason[512];
+    snprintf(reason, sizeof(reason), "decision %d %0400d", k, k);
+    free((char *)d.reason);
+    d.reason = strdup(reason);
+    cr_assert_not_null(d.reason);
+    d.candidate_version = k;
+    return d;
+}
+
+/* The decision GET /v1/models/{key} would describe, checked whole: its number, or -1. */
+static int described_decision(void) {
+    mm_serve_model_info_t info;
+    cr_assert(mm_serve_model_info(fx.serve, SFX_KEY, &info), "the key has a decision");
+    int k = info.decision.candidate_version;
+    char reason[512];
+    snprintf(reason, sizeof(reason), "decision %d %0400d", k, k);
+    bool whole = info.decision.reason && strcmp(info.decision.reason, reason) == 0 &&
+                 info.decision.partition_key && strcmp(info.decision.partition_key, SFX_KEY) == 0;
+    mm_serve_model_info_clear(&info);
+    return whole ? k : -1;
+}
+
+typedef struct stale_run {
+    atomic_int round; /* the decision number put last; -1 = stop */
+    atomic_int stale, torn, reads;
+} stale_run_t;
+
+/* Ask for the key's decision right after each new one was put: never the older one. */
+static void *ask_each_round(void *opaque) {
+    stale_run_t *run = opaque;
+    for (int seen = 0;;) {
+        int round = atomic_load(&run->round);
+        if (round < 0) break;
+        if (round == seen) {
+            sched_yield();
+            continue;
+        }
+        for (int i = 0; i < 20; i++) {
+            int k = described_decision();
+            atomic_fetch_add(&run->reads, 1);
+            if (k < 0)
+                atomic_fetch_add(&run->torn, 1);
+            else if (k < round)
+                atomic_fetch_add(&run->stale, 1);
+        }
+        seen = round;
+    }
+    return NULL;
+}
+
+Test(serve, a_workers_hot_memory_never_answers_a_decision_older_than_the_last_applied) {
+    enum { THREADS = 4, ROUNDS = 40 };
+    mm_serve_model_info_t info;
+    cr_assert(mm_serve_model_info(fx.serve, SFX_KEY, &info));
+    mm_model_decision_t base = sfx_decision_copy(&info.decision);
+    mm_serve_model_info_clear(&info);
+    base.has_production = false; /* the decision's own fields only: no artifact to read */
+    stale_run_t run = {0};
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, ask_each_round, &run), 0);
+    for (int k = 1; k <= ROUNDS; k++) {
+        mm_model_decision_t d = numbered_decision(&base, k);
+        cr_assert_eq(mm_serve_put_decision(fx.serve, &d), MM_OK);
+        atomic_store(&run.round, k);
+        /* every thread's questions about this round, from every worker's memory */
+        while (atomic_load(&run.reads) < k * THREADS * 20) sched_yield();
+    }
+    atomic_store(&run.round, -1);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    mm_model_decision_clear(&base);
+    cr_expect_eq(atomic_load(&run.torn), 0, "every decision read was whole");
+    cr_expect_eq(atomic_load(&run.stale), 0,
+                 "no read after a decision was applied answered an older one");
+    mm_serve_stats_t st;
+    mm_serve_stats(fx.serve, &st);
+    cr_expect_eq(st.keys_with_decisions, 2, "two keys (the key and the broken one)");
+}
+
+typedef struct hold_run {
+    atomic_bool stop;
+    atomic_int torn, backwards, reads;
+} hold_run_t;
+
+/* Read the key's decision (and its model) over and over while it is replaced. */
+static void *read_while_replaced(void *opaque) {
+    hold_run_t *run = opaque;
+    int last = 0;
+    while (!atomic_load(&run->stop)) {
+        int k = described_decision();
+        atomic_fetch_add(&run->reads, 1);
+        if (k < 0)
+            atomic_fetch_add(&run->torn, 1);
+        else if (k < last)
+            atomic_fetch_add(&run->backwards, 1);
+        if (k > last) last = k;
+    }
+    return NULL;
+}
+
+Test(serve, a_decision_replaced_while_requests_hold_it_stays_whole_until_they_are_done) {
+    enum { THREADS = 4, DECISIONS = 300 };
+    mm_serve_model_info_t info;
+    cr_assert(mm_serve_model_info(fx.serve, SFX_KEY, &info));
+    mm_model_decision_t base = sfx_decision_copy(&info.decision);
+    mm_serve_model_info_clear(&info);
+    mm_model_decision_t first = numbered_decision(&base, 1);
+    cr_assert_eq(mm_serve_put_decision(fx.serve, &first), MM_OK);
+    hold_run_t run = {0};
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, read_while_replaced, &run), 0);
+    for (int k = 2; k <= DECISIONS; k++) {
+        /* let requests take the current one before it is replaced */
+        int base_reads = atomic_load(&run.reads);
+        while (atomic_load(&run.reads) < base_reads + 2) sched_yield();
+        mm_model_decision_t d = numbered_decision(&base, k);
+        cr_assert_eq(mm_serve_put_decision(fx.serve, &d), MM_OK);
+    }
+    atomic_store(&run.stop, true);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    cr_expect_eq(described_decision(), DECISIONS, "the last decision applied is the key's");
+    mm_model_decision_clear(&base);
+    cr_expect_eq(atomic_load(&run.torn), 0,
+                 "a request held its decision whole while newer ones replaced it");
+    cr_expect_eq(atomic_load(&run.backwards), 0,
+                 "no request saw an older decision after a newer one");
+}
+
 Test(serve, as_of_forecasts_from_that_time) {
     json_t *o;
     cr_assert_eq(
