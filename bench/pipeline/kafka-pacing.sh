@@ -12,8 +12,8 @@
 #
 #   bench/pipeline/kafka-pacing.sh [KEYS [DAYS [ROUNDS]]]   (defaults 1000 4000 3)
 #
-# Knobs (env): OUT (work dir, default a new temp dir, removed at exit unless
-# KEEP=1), VARIANTS (default "paced unpaced"), PARTITIONS (4), TRAINER_WORKERS (1),
+# Knobs (env): OUT (work dir, kept; default a new temp dir, removed at exit
+# unless KEEP=1), VARIANTS (default "paced unpaced"), PARTITIONS (4), TRAINER_WORKERS (1),
 # STORE_TIMEOUT_S (1800: give up waiting for the trainer), RESULTS (file the
 # results block is appended to, default $OUT/results.txt).
 # Needs a build in ${MM_BUILD_DIR:-build} (scripts/build.sh) and java (17+).
@@ -104,8 +104,12 @@ run() { # variant round
   pids+=("$trainer")
   local t0 t1 t2
   t0=$(now)
-  /usr/bin/time -f %M -o "$out/$label-ingest.rss" "$build/services/ingest/mm-ingest" \
-    "${flags[@]}" --load-id "$label" "$out/data.csv" >"$out/$label-ingest.out" 2>"$out/$label-ingest.log"
+  if ! /usr/bin/time -f %M -o "$out/$label-ingest.rss" "$build/services/ingest/mm-ingest" \
+    "${flags[@]}" --load-id "$label" "$out/data.csv" >"$out/$label-ingest.out" 2>"$out/$label-ingest.log"; then
+    echo "$label: mm-ingest failed; the end of its log:" >&2
+    tail -5 "$out/$label-ingest.log" >&2
+    exit 1
+  fi
   t1=$(now)
   local emitted paced_ms
   read -r emitted paced_ms < <(grep '"ingest_summary"' "$out/$label-ingest.log" | tail -1 |
