@@ -21,21 +21,6 @@
 #include "mm/util.h"
 #include "support.h"
 
-/* Ask the kernel for a free port: bind to 0, read it back, close. */
-static int azurite_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
 static bool azurite_port_open(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
@@ -153,7 +138,7 @@ static bool azurite_start(mmt_azurite_t *azurite, bool persistent) {
     char bin[4096];
     if (!azurite_bin(bin, sizeof(bin))) return false;
     azurite->dir = mmt_tmpdir("azurite");
-    azurite->port = azurite_free_port();
+    azurite->port = mmt_free_port();
     if (!azurite->dir || azurite->port <= 0) {
         fprintf(stderr, "azurite: no temp dir or free port\n");
         mmt_azurite_stop(azurite);

@@ -49,21 +49,6 @@ bool mmt_kafka_skipped(void) {
     return skip && strcmp(skip, "1") == 0;
 }
 
-/* Ask the kernel for a free port: bind to 0, read it back, close. */
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
 /* @returns true if .deps/kafka/libs holds the broker jar. */
 static bool jars_present(void) {
     DIR *dir = opendir(KAFKA_LIBS_DIR);
@@ -75,35 +60,6 @@ static bool jars_present(void) {
             strncmp(entry->d_name, KAFKA_MARKER_JAR_PREFIX, strlen(KAFKA_MARKER_JAR_PREFIX)) == 0;
     closedir(dir);
     return found;
-}
-
-/* @returns the absolute path of `java` ($JAVA_HOME/bin/java, then $PATH) into @p out. */
-static bool find_java(char *out, size_t out_size) {
-    const char *home = getenv("JAVA_HOME");
-    if (home && *home) {
-        snprintf(out, out_size, "%s/bin/java", home);
-        if (access(out, X_OK) == 0) return true;
-    }
-    const char *path = getenv("PATH");
-    if (!path) return false;
-    const char *dir = path;
-    while (*dir) {
-        size_t len = strcspn(dir, ":");
-        snprintf(out, out_size, "%.*s/java", (int)len, dir);
-        if (len > 0 && access(out, X_OK) == 0) return true;
-        dir += len;
-        if (*dir == ':') dir++;
-    }
-    return false;
-}
-
-static void print_file(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    char line[1024];
-    fprintf(stderr, "---- %s ----\n", path);
-    while (fgets(line, sizeof(line), f)) fputs(line, stderr);
-    fclose(f);
 }
 
 static bool write_properties(const mmt_kafka_t *kafka, int partitions, const char *path) {
@@ -168,13 +124,13 @@ static bool fail(char *why, size_t why_size, const char *log_path, const char *f
     va_start(ap, fmt);
     vsnprintf(why, why_size, fmt, ap);
     va_end(ap);
-    if (log_path) print_file(log_path);
+    if (log_path) mmt_print_file(log_path);
     return false;
 }
 
 static bool launch(mmt_kafka_t *kafka, char *why, size_t why_size) {
     char java[PATH_MAX_LEN], props[PATH_MAX_LEN], log_path[PATH_MAX_LEN];
-    if (!find_java(java, sizeof(java))) return fail(why, why_size, NULL, "%s", NO_JAVA);
+    if (!mmt_find_java(java, sizeof(java))) return fail(why, why_size, NULL, "%s", NO_JAVA);
     snprintf(props, sizeof(props), "%s/server.properties", kafka->dir);
     snprintf(log_path, sizeof(log_path), "%s/broker.log", kafka->dir);
     char *argv[] = {java,  KAFKA_HEAP, "-XX:+UseSerialGC", "-cp", KAFKA_CLASSPATH, "kafka.Kafka",
@@ -237,10 +193,10 @@ bool mmt_kafka_start(mmt_kafka_t *kafka, int partitions, char *why, size_t why_s
                     "scripts/kafka-deps.sh), or set MM_SKIP_REAL_KAFKA=1 to skip these tests",
                     KAFKA_LIBS_DIR);
     char java[PATH_MAX_LEN];
-    if (!find_java(java, sizeof(java))) return fail(why, why_size, NULL, "%s", NO_JAVA);
+    if (!mmt_find_java(java, sizeof(java))) return fail(why, why_size, NULL, "%s", NO_JAVA);
     kafka->dir = mmt_tmpdir("kafka");
-    kafka->port = free_port();
-    kafka->controller_port = free_port();
+    kafka->port = mmt_free_port();
+    kafka->controller_port = mmt_free_port();
     char bootstrap[64];
     snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", kafka->port);
     kafka->bootstrap = strdup(bootstrap);

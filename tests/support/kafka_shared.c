@@ -47,14 +47,6 @@ static void path_in(char *out, size_t size, const char *dir, const char *name) {
     snprintf(out, size, "%s/%s", dir, name);
 }
 
-static void print_file(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    char line[1024];
-    while (fgets(line, sizeof(line), f)) fputs(line, stderr);
-    fclose(f);
-}
-
 /* Write @p text to @p path through a temporary file and rename: readers see all or nothing. */
 static bool write_atomic(const char *dir, const char *name, const char *text) {
     char tmp[4096], path[4096];
@@ -217,7 +209,7 @@ static int start(const char *dir) {
     fprintf(stderr, PROGRAM_NAME ": the shared broker did not start: %s\n",
             n ? report : "the supervisor exited without a word");
     path_in(path, sizeof(path), dir, "supervisor.log");
-    print_file(path);
+    mmt_print_file(path);
     waitpid(child, NULL, 0);
     return 1;
 }

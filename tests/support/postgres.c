@@ -51,15 +51,6 @@ static bool fail(char *why, size_t why_size, const char *fmt, ...) {
     return false;
 }
 
-static void print_file(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    char line[1024];
-    fprintf(stderr, "---- %s ----\n", path);
-    while (fgets(line, sizeof(line), f)) fputs(line, stderr);
-    fclose(f);
-}
-
 /* The directory holding initdb and postgres: Debian's, the newest version installed. */
 static bool find_bindir(char *out, size_t size) {
     glob_t g;
@@ -71,20 +62,6 @@ static bool find_bindir(char *out, size_t size) {
     }
     globfree(&g);
     return found;
-}
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
 }
 
 /* Who runs the server: ourselves, or (as root) the postgres user. */
@@ -171,7 +148,7 @@ static bool run_initdb(mmt_pg_t *pg, const run_as_t *as, const char *bindir, cha
     if (status < 0) mmt_stop(pid, 0);
     unlink(pwfile);
     if (status != 0) {
-        print_file(log);
+        mmt_print_file(log);
         return fail(why, why_size, "PostgreSQL: initdb failed (status %d); its log: %s", status,
                     log);
     }
@@ -185,7 +162,7 @@ bool mmt_pg_start(mmt_pg_t *pg, char *why, size_t why_size) {
     run_as_t as;
     if (!pick_user(&as, why, why_size)) return false;
     pg->dir = mmt_tmpdir("pg");
-    pg->port = free_port();
+    pg->port = mmt_free_port();
     pg->password = random_password();
     if (!pg->dir || pg->port <= 0 || !pg->password)
         return fail(why, why_size, "PostgreSQL: no temp dir, free loopback port or password");
@@ -228,11 +205,11 @@ bool mmt_pg_start(mmt_pg_t *pg, char *why, size_t why_size) {
         int status = 0;
         if (waitpid(pg->pid, &status, WNOHANG) == pg->pid) {
             pg->pid = 0;
-            print_file(log);
+            mmt_print_file(log);
             return fail(why, why_size, "PostgreSQL exited during start-up; its log: %s", log);
         }
         if (mm_mono_ms() > deadline) {
-            print_file(log);
+            mmt_print_file(log);
             return fail(why, why_size,
                         "PostgreSQL did not accept connections on port %d in %lld ms", pg->port,
                         (long long)mmt_timeout_ms(PG_START_TIMEOUT_MS));

@@ -44,50 +44,6 @@ bool mmt_registry_real_present(void) {
     return access(REGISTRY_JAR, R_OK) == 0;
 }
 
-/* Ask the kernel for a free port: bind to 0, read it back, close. */
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
-/* @returns the absolute path of `java` ($JAVA_HOME/bin/java, then $PATH) into @p out. */
-static bool find_java(char *out, size_t out_size) {
-    const char *home = getenv("JAVA_HOME");
-    if (home && *home) {
-        snprintf(out, out_size, "%s/bin/java", home);
-        if (access(out, X_OK) == 0) return true;
-    }
-    const char *path = getenv("PATH");
-    if (!path) return false;
-    const char *dir = path;
-    while (*dir) {
-        size_t len = strcspn(dir, ":");
-        snprintf(out, out_size, "%.*s/java", (int)len, dir);
-        if (len > 0 && access(out, X_OK) == 0) return true;
-        dir += len;
-        if (*dir == ':') dir++;
-    }
-    return false;
-}
-
-static void print_file(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    char line[1024];
-    fprintf(stderr, "---- %s ----\n", path);
-    while (fgets(line, sizeof(line), f)) fputs(line, stderr);
-    fclose(f);
-}
-
 static bool fail(char *why, size_t why_size, const char *log_path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -97,7 +53,7 @@ static bool fail(char *why, size_t why_size, const char *log_path, const char *f
     va_start(ap, fmt);
     vsnprintf(why, why_size, fmt, ap);
     va_end(ap);
-    if (log_path) print_file(log_path);
+    if (log_path) mmt_print_file(log_path);
     return false;
 }
 
@@ -137,12 +93,12 @@ bool mmt_registry_real_start(mmt_registry_real_t *reg, char *why, size_t why_siz
     memset(reg, 0, sizeof(*reg));
     if (!mmt_registry_real_present()) return fail(why, why_size, NULL, "%s", NO_BUILD);
     char java[PATH_MAX_LEN];
-    if (!find_java(java, sizeof(java)))
+    if (!mmt_find_java(java, sizeof(java)))
         return fail(why, why_size, NULL,
                     "real schema registry: no java on PATH; run scripts/deps.sh (or set "
                     "MM_SKIP_SCHEMA_REGISTRY=1)");
     reg->dir = mmt_tmpdir("registry");
-    reg->port = free_port();
+    reg->port = mmt_free_port();
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d" REGISTRY_API, reg->port);
     reg->url = strdup(url);

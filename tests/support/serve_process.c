@@ -20,18 +20,6 @@
 
 #define SERVE_IO_MS 20000 /* per exchange, scaled */
 
-int mmt_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0, "socket");
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "bind 127.0.0.1:0");
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void arg(mmt_serve_t *s, const char *value) {
     cr_assert_lt(s->argc, (int)(sizeof(s->argv) / sizeof(s->argv[0])) - 1,
                  "too many mm-scorer serve arguments");
@@ -45,6 +33,7 @@ void mmt_serve_start(mmt_serve_t *s, const mmt_serve_opts_t *opts) {
     s->bin = mmt_binary("mm-scorer");
     cr_assert_not_null(s->bin, "mm-scorer is not built");
     s->port = mmt_free_port();
+    cr_assert_gt(s->port, 0, "no free loopback port");
     snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
     snprintf(s->log, sizeof(s->log), "%s", opts->log);
     arg(s, s->bin);

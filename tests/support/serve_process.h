@@ -31,9 +31,6 @@ typedef struct mmt_serve {
     char log[4200];
 } mmt_serve_t;
 
-/** @returns a loopback TCP port that was free a moment ago (bound to port 0, then closed). */
-int mmt_free_port(void);
-
 /**
  * @brief Start `mm-scorer serve` with @p opts on a free loopback port
  * (`--http-addr 127.0.0.1:<port>`, `MM_KAFKA_SESSION_TIMEOUT_MS=6000`).

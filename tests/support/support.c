@@ -4,14 +4,17 @@
  */
 #include "support.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -126,4 +129,46 @@ bool mmt_write_file(const char *path, const char *text) {
     size_t len = strlen(text);
     bool ok = fwrite(text, 1, len, f) == len;
     return fclose(f) == 0 && ok;
+}
+
+int mmt_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+bool mmt_find_java(char *out, size_t out_size) {
+    const char *home = getenv("JAVA_HOME");
+    if (home && *home) {
+        snprintf(out, out_size, "%s/bin/java", home);
+        if (access(out, X_OK) == 0) return true;
+    }
+    const char *path = getenv("PATH");
+    if (!path) return false;
+    const char *dir = path;
+    while (*dir) {
+        size_t len = strcspn(dir, ":");
+        snprintf(out, out_size, "%.*s/java", (int)len, dir);
+        if (len > 0 && access(out, X_OK) == 0) return true;
+        dir += len;
+        if (*dir == ':') dir++;
+    }
+    return false;
+}
+
+void mmt_print_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[1024];
+    fprintf(stderr, "---- %s ----\n", path);
+    while (fgets(line, sizeof(line), f)) fputs(line, stderr);
+    fclose(f);
 }

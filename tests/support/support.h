@@ -37,4 +37,14 @@ bool mmt_wait_file(const char *path, int64_t timeout_ms);
 /** @brief Write @p text to @p path. */
 bool mmt_write_file(const char *path, const char *text);
 
+/** @returns a loopback TCP port that was free a moment ago (bound to port 0, then closed), or -1.
+ */
+int mmt_free_port(void);
+
+/** @returns true with the absolute path of `java` ($JAVA_HOME/bin/java, then $PATH) in @p out. */
+bool mmt_find_java(char *out, size_t out_size);
+
+/** @brief Copy the file at @p path to stderr between marker lines (a child's log on failure). */
+void mmt_print_file(const char *path);
+
 #endif
