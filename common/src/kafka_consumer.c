@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kafka_int.h"
+#include "mm/clock.h"
 #include "mm/log.h"
 #include "mm/util.h"
 
@@ -21,7 +22,12 @@ struct mm_kafka_consumer {
     mm_kafka_rebalance_cbs_t cbs;
     bool has_cbs;
     rd_kafka_message_t *held; /* the message last returned by poll (owned) */
+    bool assigned_once;       /* a rebalance has handed this member its (possibly empty) share */
+    bool closing;             /* mm_kafka_consumer_close is waiting for that first share */
 };
+
+/* How long a close waits for the member's first assignment (see mm_kafka_consumer_close). */
+#define CLOSE_FIRST_ASSIGNMENT_WAIT_MS 10000
 
 /* Where a partition starts when the service has no say: committed, else the beginning. */
 static void offsets_from_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
@@ -113,7 +119,12 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        if (consumer->has_cbs && consumer->cbs.on_assign) {
+        consumer->assigned_once = true;
+        if (consumer->closing) {
+            /* Taken only to be given back by the close: the service never sees them. */
+            for (int i = 0; i < partitions->cnt; i++)
+                partitions->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        } else if (consumer->has_cbs && consumer->cbs.on_assign) {
             for (int i = 0; i < partitions->cnt; i++) {
                 rd_kafka_topic_partition_t *rktpar = &partitions->elems[i];
                 int64_t wanted = consumer->cbs.on_assign(
@@ -128,14 +139,14 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, partitions);
         else
             assign_err = rd_kafka_assign(rk, partitions);
-        if (!error && !assign_err) store_start_offsets(rk, partitions);
+        if (!error && !assign_err && !consumer->closing) store_start_offsets(rk, partitions);
         break;
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
         bool lost = rd_kafka_assignment_lost(rk) != 0;
         log_assignment(lost ? "kafka_lost" : "kafka_revoked", partitions,
                        protocol ? protocol : "?");
-        if (consumer->has_cbs && consumer->cbs.on_revoke)
+        if (consumer->has_cbs && consumer->cbs.on_revoke && !consumer->closing)
             for (int i = 0; i < partitions->cnt; i++)
                 consumer->cbs.on_revoke(consumer->cbs.opaque,
                                         mm_kafka_topic_logical(partitions->elems[i].topic),
@@ -297,13 +308,55 @@ void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer) {
         mm_log_warn("kafka_commit_failed", "commit: %s", rd_kafka_err2str(err));
 }
 
+/*
+ * librdkafka before 2.3.0 aborts in rd_kafka_destroy() when a cooperative-sticky
+ * member is destroyed after its JoinGroup succeeded and before its first
+ * SyncGroup answer (librdkafka issue #4312, fixed by PR #4381: the assignor's
+ * state is destroyed while still NULL). A trainer stopped right after it
+ * joined a group that is rebalancing hit it (fault scenario 12,
+ * docs/reliability.md). Debian bookworm ships 2.0.2.
+ */
+static bool destroy_may_abort(const mm_kafka_consumer_t *consumer) {
+    if (consumer->assigned_once || rd_kafka_version() >= 0x020300ff) return false;
+    const char *protocol = rd_kafka_rebalance_protocol(consumer->rk);
+    if (protocol && strcmp(protocol, "COOPERATIVE") != 0) return false;
+    /* No member id: no JoinGroup answered yet, so no assignor chosen. */
+    char *member = rd_kafka_memberid(consumer->rk);
+    bool joining = member && *member;
+    rd_kafka_mem_free(consumer->rk, member);
+    return joining;
+}
+
 void mm_kafka_consumer_close(mm_kafka_consumer_t *consumer) {
     if (!consumer) return;
     if (consumer->held) rd_kafka_message_destroy(consumer->held);
+    consumer->held = NULL;
+    /* Decided before the close, which leaves the group and clears the member id. */
+    bool at_risk = destroy_may_abort(consumer);
+    if (at_risk) {
+        /* Let the join finish (bounded): its first assignment is taken and given back at
+         * once, and records fetched meanwhile are dropped unstored (nothing is lost: the
+         * next owner starts at the stored offsets). */
+        consumer->closing = true;
+        int64_t until = mm_mono_ms() + CLOSE_FIRST_ASSIGNMENT_WAIT_MS;
+        while (!consumer->assigned_once && mm_mono_ms() < until) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer->rk, 100);
+            if (m) rd_kafka_message_destroy(m);
+        }
+    }
     /* Leaves the group: the revoke callback runs and stored offsets are committed. */
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer->rk);
     if (err) mm_log_warn("kafka_close_failed", "consumer close: %s", rd_kafka_err2str(err));
-    rd_kafka_destroy(consumer->rk);
+    if (at_risk && !consumer->assigned_once) {
+        /* Still between join and sync: destroying the handle would abort the process.
+         * It has left the group; its threads and memory go with the process. */
+        mm_log_warn("kafka_destroy_skipped",
+                    "the consumer was closed before its group's first assignment; its handle "
+                    "is not destroyed (librdkafka %s would abort)",
+                    rd_kafka_version_str());
+    } else {
+        rd_kafka_destroy(consumer->rk);
+    }
     free(consumer);
 }
 

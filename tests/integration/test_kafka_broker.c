@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "broker.h"
+#include "kafka_int.h"
 #include "kafka_real.h"
 #include "mm/kafka.h"
 #include "mm/util.h"
@@ -863,6 +864,67 @@ Test(kafka, topics_init_brings_drifted_configs_back_and_keeps_the_ones_it_does_n
 #endif
 
 #if !MMT_KAFKA_REAL
+/* Poll @p a (and @p b when given) until @p done says so or @p timeout_ms passes. */
+static bool poll_until(mm_kafka_consumer_t *a, mm_kafka_consumer_t *b, bool (*done)(void *),
+                       void *arg, int64_t timeout_ms) {
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(timeout_ms);
+    while (!done(arg) && mm_mono_ms() < deadline) {
+        mm_kafka_msg_t msg;
+        char errstr[512];
+        (void)mm_kafka_consumer_poll(a, 50, &msg, errstr, sizeof(errstr));
+        if (b) (void)mm_kafka_consumer_poll(b, 50, &msg, errstr, sizeof(errstr));
+    }
+    return done(arg);
+}
+
+static bool all_assigned(void *arg) {
+    return ((member_state_t *)arg)->assigned >= PARTITIONS;
+}
+
+static bool join_answered(void *arg) {
+    char *member = rd_kafka_memberid(mm_kafka__consumer_handle(arg));
+    bool answered = member && *member;
+    rd_kafka_mem_free(NULL, member);
+    return answered;
+}
+
+/*
+ * A member stopped after its JoinGroup was answered and before its first
+ * SyncGroup answer (a trainer stopped while it joins a rebalancing group,
+ * fault scenario 12) closes cleanly: librdkafka before 2.3.0 aborts the
+ * process when such a handle is destroyed (mm_kafka_consumer_close).
+ */
+Test(kafka, consumer_closed_between_join_and_first_assignment_stops_without_aborting) {
+    if (mmt_broker_real()) cr_skip_test("a dev-broker fault (MM_TEST_BROKER=kafka)");
+    /* A broker of its own, with the fault-injection control channel. */
+    static mmt_broker_t faulty;
+    mmt_broker_start_with(&faulty, &(mmt_broker_opts_t){.partitions = PARTITIONS, .control = true});
+    member_state_t first = {0}, second = {0};
+    mm_kafka_rebalance_cbs_t cbs1 = {start_at_beginning, count_member_revoke, &first};
+    mm_kafka_rebalance_cbs_t cbs2 = {start_at_beginning, count_member_revoke, &second};
+    mm_kafka_consumer_t *a = consumer_new(faulty.bootstrap, "g-close-joining", MM_TOPIC_PREDICTIONS,
+                                          &group_props, &cbs1);
+    cr_assert(poll_until(a, NULL, all_assigned, &first, 30000), "the first member got %d of %d",
+              first.assigned, PARTITIONS);
+    /* The next SyncGroup answers (the first member's and the second's) come 3 s late. */
+    mmt_broker_control_ok(&faulty, "broker-request-errors 1 SyncGroup NO_ERROR:3000 NO_ERROR:3000");
+    mm_kafka_consumer_t *b = consumer_new(faulty.bootstrap, "g-close-joining", MM_TOPIC_PREDICTIONS,
+                                          &group_props, &cbs2);
+    cr_assert(poll_until(a, b, join_answered, b, 30000), "the second member never joined");
+    cr_assert_eq(second.assigned, 0, "the second member was assigned before the test closed it");
+    mm_kafka_consumer_close(b);
+    /* The partitions it was handed while closing were given back without reaching the service. */
+    cr_expect_eq(second.assigned, 0);
+    cr_expect_eq(second.revoked, 0);
+    /* The first member goes on and closes normally. */
+    first.assigned = 0;
+    first.revoked = 0;
+    (void)poll_until(a, NULL, all_assigned, &first, 2000);
+    mm_kafka_consumer_close(a);
+    cr_expect_gt(first.revoked, 0, "the first member gave nothing back when it closed");
+    mmt_broker_stop(&faulty);
+}
+
 Test(kafka, topics_init_on_the_dev_broker_checks_layout_but_reports_configs_unchecked) {
     /* The dev broker has no controller: its topics exist from the start, configs are unknown. */
     if (mmt_broker_real()) cr_skip_test("a dev-broker check (MM_TEST_BROKER=kafka)");
