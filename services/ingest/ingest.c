@@ -33,6 +33,10 @@
 #define INGEST_DEFAULT_BLOCK_MS 60000
 #define INGEST_DESTROY_FLUSH_MS 5000
 #define INGEST_LOAD_ID_DIGEST   12 /* hex digits of the sources' digest in a default load id */
+/* What a broker adds to a record's key and value in a record batch of one: the batch header
+ * (61 bytes), the record's own header (varints, at most ~40) and lz4's frame (~30), rounded up. */
+#define INGEST_BATCH_FRAMING_BYTES   256
+#define INGEST_MIN_MESSAGE_MAX_BYTES 1000 /* librdkafka's lowest message.max.bytes */
 
 /* ------------------------------------------------------------ load id */
 
@@ -60,6 +64,85 @@ void mm_ingest_default_load_id(const char *const *sources, size_t n_sources, int
 
 /* ------------------------------------------------------------ new / destroy */
 
+/*
+ * The message limit of the observations topic itself: its max.message.bytes
+ * (set on the topic, else the broker's message.max.bytes), as the cluster
+ * describes it. @returns 0 when unknown: a broker that describes no configs
+ * (mm-devbroker), a topic not created yet, or a request that failed (logged).
+ */
+static int64_t topic_message_limit(const mm_ingest_config_t *cfg, const char *topic) {
+    char errstr[512];
+    mm_kafka_topic_info_t info;
+    if (mm_kafka_topic_describe(cfg->bootstrap, cfg->kafka, topic, &info, errstr, sizeof(errstr))) {
+        mm_log_warn("topic_limit_unknown",
+                    "%s: its message limit could not be read (%s); records are sized to the "
+                    "producer's message.max.bytes",
+                    topic, errstr);
+        return 0;
+    }
+    const char *value =
+        info.configs_known ? mm_kv_list_get(&info.configs, "max.message.bytes") : NULL;
+    int64_t limit = 0;
+    if (!value || !mm_parse_i64(value, &limit) || limit <= 0) limit = 0;
+    mm_kafka_topic_info_clear(&info);
+    return limit;
+}
+
+/*
+ * A topic limit below the producer's message.max.bytes: the broker refuses
+ * every record batch over it (MSG_SIZE_TOO_LARGE), one oversized record or
+ * several small ones that librdkafka batched together. Replace the producer
+ * (nothing was sent with it yet) by one whose message.max.bytes and
+ * batch.size are the topic's limit, and size records to the limit less the
+ * broker's framing of a batch of one.
+ */
+static mm_err_t fit_topic_limit(mm_ingest_t *ingest, const mm_ingest_config_t *cfg,
+                                int64_t topic_limit, char *errstr, size_t errstr_size) {
+    int64_t producer_limit = mm_kafka_producer_max_message_bytes(ingest->producer);
+    if (topic_limit <= 0 || topic_limit >= producer_limit) return MM_OK;
+    mm_kv_list_t props = {0};
+    char value[32];
+    mm_err_t err = MM_OK;
+    for (size_t i = 0; cfg->kafka && i < cfg->kafka->n && !err; i++)
+        if (cfg->kafka->items[i].key && cfg->kafka->items[i].value)
+            err = mm_kv_list_set(&props, cfg->kafka->items[i].key, cfg->kafka->items[i].value);
+    snprintf(value, sizeof(value), "%lld",
+             (long long)(topic_limit > INGEST_MIN_MESSAGE_MAX_BYTES
+                             ? topic_limit
+                             : INGEST_MIN_MESSAGE_MAX_BYTES));
+    if (!err) err = mm_kv_list_set(&props, "message.max.bytes", value);
+    int64_t batch_size = 0;
+    const char *given = mm_kv_list_get(&props, "batch.size");
+    if (!given || !mm_parse_i64(given, &batch_size) || batch_size <= 0 ||
+        batch_size > topic_limit) {
+        snprintf(value, sizeof(value), "%lld", (long long)topic_limit);
+        if (!err) err = mm_kv_list_set(&props, "batch.size", value);
+    }
+    if (err) {
+        mm_kv_list_free(&props);
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    mm_kafka_producer_destroy(ingest->producer, 0);
+    ingest->producer = mm_kafka_producer_new(cfg->bootstrap, &props, mm_ingest__delivered, ingest,
+                                             errstr, errstr_size);
+    mm_kv_list_free(&props);
+    if (!ingest->producer) return MM_ERR_KAFKA;
+    int64_t record_limit = topic_limit > 2 * INGEST_BATCH_FRAMING_BYTES
+                               ? topic_limit - INGEST_BATCH_FRAMING_BYTES
+                               : topic_limit / 2;
+    if (!ingest->max_message_bytes || record_limit < ingest->max_message_bytes)
+        ingest->max_message_bytes = record_limit;
+    mm_logj(MM_LOG_WARN, "message_limit_from_topic",
+            json_pack("{s:s, s:I, s:I, s:I}", "topic", ingest->topic_obs, "topic_limit",
+                      (json_int_t)topic_limit, "producer_limit", (json_int_t)producer_limit,
+                      "record_limit", (json_int_t)ingest->max_message_bytes),
+            "%s takes records of at most %lld bytes (max.message.bytes), below the producer's "
+            "message.max.bytes of %lld: batches are sized to %lld bytes (key included)",
+            ingest->topic_obs, (long long)topic_limit, (long long)producer_limit,
+            (long long)ingest->max_message_bytes);
+    return MM_OK;
+}
+
 /* Where records go: the sink, or a Kafka producer (and the pacer, when a pace group is set). */
 static mm_err_t output_init(mm_ingest_t *ingest, const mm_ingest_config_t *cfg, char *errstr,
                             size_t errstr_size) {
@@ -71,9 +154,12 @@ static mm_err_t output_init(mm_ingest_t *ingest, const mm_ingest_config_t *cfg, 
         ingest->sink_opaque = cfg->sink_opaque;
         return MM_OK;
     }
+    int64_t topic_limit = topic_message_limit(cfg, ingest->topic_obs);
     ingest->producer = mm_kafka_producer_new(cfg->bootstrap, cfg->kafka, mm_ingest__delivered,
                                              ingest, errstr, errstr_size);
     if (!ingest->producer) return MM_ERR_KAFKA;
+    mm_err_t err = fit_topic_limit(ingest, cfg, topic_limit, errstr, errstr_size);
+    if (err) return err;
     if (!ingest->max_message_bytes)
         ingest->max_message_bytes = mm_kafka_producer_max_message_bytes(ingest->producer);
     if (cfg->pace_group && *cfg->pace_group) {
