@@ -146,7 +146,8 @@ size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_
  * The first row of @p ks alone encodes to a record of @p record_len bytes, over the output's
  * message limit: the broker would refuse it, so it becomes a dead letter naming the sizes (its
  * original bytes are not kept: the row was parsed, not held as text) and leaves the key, whose
- * end-of-load count no longer includes it.
+ * end-of-load count no longer includes it. When it was the key's last row (@p final) and the
+ * key's earlier batches went out, the key's end of load goes out in a batch of no rows.
  */
 static mm_err_t produce_oversized_row(mm_ingest_t *ingest, mm_ingest_key_t *ks, bool final,
                                       size_t record_len, char *errstr, size_t errstr_size) {
@@ -164,14 +165,9 @@ static mm_err_t produce_oversized_row(mm_ingest_t *ingest, mm_ingest_key_t *ks, 
     ingest->stats.rows_buffered--;
     ks->rows_total--;
     mm_ingest__key_shift(ingest, ks, 1);
-    if (final) /* The flag rode on this row's batch: the key's earlier batches stay unflagged. */
-        mm_logj(MM_LOG_WARN, "end_of_load_not_sent",
-                json_pack("{s:s, s:I}", "partition_key", ks->key, "batches_sent",
-                          (json_int_t)ks->batch_seq),
-                "key %.64s: its last row was dead-lettered as oversized; its end of load is not "
-                "sent",
-                ks->key);
-    return MM_OK;
+    /* The flag rode on this row's batch. Nothing of the key sent: there is no load to end. */
+    if (!final || ks->batch_seq == 0) return MM_OK;
+    return mm_ingest__produce_rows(ingest, ks, 0, true, errstr, errstr_size);
 }
 
 /*
@@ -241,8 +237,19 @@ mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_
         return err;
     }
     size_t record_len = ingest->enc.len + ks->key_len;
-    if (ingest->max_message_bytes > 0 && record_len > (size_t)ingest->max_message_bytes)
-        return produce_oversized_row(ingest, ks, final, record_len, errstr, errstr_size);
+    if (ingest->max_message_bytes > 0 && record_len > (size_t)ingest->max_message_bytes) {
+        if (count > 0)
+            return produce_oversized_row(ingest, ks, final, record_len, errstr, errstr_size);
+        /* A key's closing batch of no rows over the limit: never when the key's earlier
+         * batches fitted (this one is smaller), but never a dead letter of no row either. */
+        mm_logj(MM_LOG_WARN, "end_of_load_not_sent",
+                json_pack("{s:s, s:I, s:I}", "partition_key", ks->key, "batches_sent",
+                          (json_int_t)ks->batch_seq, "record_bytes", (json_int_t)record_len),
+                "key %.64s: its end of load alone encodes to %zu bytes, over the %lld-byte "
+                "message limit; it is not sent",
+                ks->key, record_len, (long long)ingest->max_message_bytes);
+        return MM_OK;
+    }
     err = mm_ingest__pace_wait(ingest->pace, ingest->producer, ingest->stop, ks->key, ks->key_len,
                                ingest->enc.len, errstr, errstr_size);
     if (err) {

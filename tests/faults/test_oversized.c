@@ -185,3 +185,111 @@ Test(fault_oversized, a_row_whose_record_cannot_fit_alone_is_dead_lettered_with_
     mmt_rmtree(dir);
     free(dir);
 }
+
+/* ------------------------------------- a key's last row over the limit */
+
+#define FLEET_SPEC  MM_SOURCE_DIR "/tools/datagen/specs/maintenance_fleet.json"
+#define FLEET_LIMIT 1100 /* bytes: a few rows of a short machine id fit, one of a long one not */
+#define LONG_ENTITY 1000 /* an entity may have up to 1024 bytes */
+#define FLEET_HOURS 20
+
+typedef struct ends {
+    int batches, dead_letters, empty_batches;
+    int64_t rows_in_batches;
+    bool last_was_end;             /* the last batch was flagged end_of_load */
+    int64_t end_rows, end_batches; /* its counts for the key's load */
+    int32_t end_seq;               /* its batch_seq */
+    int64_t dead_letter_line;      /* the dead letter's source line */
+} ends_t;
+
+static mm_err_t ends_sink(void *opaque, const char *topic, const char *key, size_t key_len,
+                          const void *value, size_t value_len, char *reason, size_t reason_size) {
+    (void)key;
+    (void)key_len;
+    (void)reason;
+    (void)reason_size;
+    ends_t *s = opaque;
+    char errstr[512];
+    if (strcmp(topic, MM_TOPIC_DEADLETTER) == 0) {
+        mm_dead_letter_t dl;
+        memset(&dl, 0, sizeof(dl));
+        cr_assert_eq(mm_avro_decode_dead_letter(value, value_len, &dl, errstr, sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+        s->dead_letters++;
+        s->dead_letter_line = dl.source_line;
+        mm_avro_clear(MM_RECORD_DEAD_LETTER, &dl);
+        return MM_OK;
+    }
+    mm_observation_batch_t batch;
+    memset(&batch, 0, sizeof(batch));
+    cr_assert_eq(mm_avro_decode_observation_batch(value, value_len, &batch, errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    s->batches++;
+    s->rows_in_batches += (int64_t)batch.n_rows;
+    if (batch.n_rows == 0) s->empty_batches++;
+    s->last_was_end = batch.end_of_load;
+    s->end_rows = batch.load_rows_for_key;
+    s->end_batches = batch.load_batches_for_key;
+    s->end_seq = batch.batch_seq;
+    mm_avro_clear(MM_RECORD_OBSERVATION_BATCH, &batch);
+    return MM_OK;
+}
+
+Test(fault_oversized, a_keys_last_row_over_the_limit_still_lets_its_end_of_load_out,
+     .timeout = 60) {
+    char errstr[1024];
+    mm_spec_t spec;
+    cr_assert_eq(mm_spec_load_file(FLEET_SPEC, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    char *dir = mmt_tmpdir("oversized-last-row");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/fleet.csv", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    char *long_id = malloc(LONG_ENTITY + 1);
+    cr_assert(long_id);
+    memset(long_id, '7', LONG_ENTITY);
+    long_id[LONG_ENTITY] = '\0';
+    fprintf(f, "datetime,model,machineID,volt,rotate,pressure,vibration,failure\n");
+    for (int h = 0; h < FLEET_HOURS; h++) /* the last row: a machine id no record can hold */
+        fprintf(f, "2024-01-01 %02d:00:00,model1,%s,170.5,450.2,100.1,40.3,0\n", h,
+                h == FLEET_HOURS - 1 ? long_id : "1");
+    fclose(f);
+    free(long_id);
+
+    ends_t ends;
+    memset(&ends, 0, sizeof(ends));
+    mm_ingest_config_t cfg = {
+        .spec = &spec, .sink = ends_sink, .sink_opaque = &ends, .max_message_bytes = FLEET_LIMIT};
+    mm_ingest_t *ingest = mm_ingest_new(&cfg, errstr, sizeof(errstr));
+    cr_assert(ingest, "%s", errstr);
+    mm_err_t err = mm_ingest_file(ingest, path, errstr, sizeof(errstr));
+    cr_expect_eq(err, MM_OK, "%s", errstr);
+    err = mm_ingest_finish(ingest, true, 1000, errstr, sizeof(errstr));
+    mm_ingest_stats_t stats;
+    mm_ingest_get_stats(ingest, &stats);
+    fprintf(stderr,
+            "fault scenario 19-oversized-last-row: %lld rows read, %lld emitted in %d batches "
+            "(%d of no rows), %lld dead-lettered (line %lld); last batch end_of_load %s, rows "
+            "%lld, batches %lld, seq %d; finish: %s\n",
+            (long long)stats.rows_read, (long long)stats.rows_emitted, ends.batches,
+            ends.empty_batches, (long long)stats.rows_deadlettered,
+            (long long)ends.dead_letter_line, ends.last_was_end ? "yes" : "no",
+            (long long)ends.end_rows, (long long)ends.end_batches, ends.end_seq,
+            err ? errstr : "ok");
+    cr_expect_eq(err, MM_OK, "%s", errstr);
+    cr_expect_eq(stats.rows_read, FLEET_HOURS);
+    cr_expect_eq(stats.rows_deadlettered, 1, "the long row is a dead letter");
+    cr_expect_eq(ends.dead_letter_line, FLEET_HOURS + 1, "the dead letter names another line");
+    cr_expect_eq(stats.rows_emitted, FLEET_HOURS - 1);
+    cr_expect_gt(ends.batches, 2, "the short rows were not split");
+    cr_expect(ends.last_was_end, "the key's end of load was not sent");
+    cr_expect_eq(ends.empty_batches, 1, "the end of load did not come in one batch of no rows");
+    cr_expect_eq(ends.end_rows, FLEET_HOURS - 1, "the end of load counts the dead-lettered row");
+    cr_expect_eq(ends.end_batches, ends.batches, "the end of load counts %lld batches of %d",
+                 (long long)ends.end_batches, ends.batches);
+    cr_expect_eq(ends.end_seq, ends.batches - 1);
+    mm_ingest_destroy(ingest);
+    mm_spec_clear(&spec);
+    mmt_rmtree(dir);
+    free(dir);
+}
