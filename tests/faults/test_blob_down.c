@@ -320,3 +320,153 @@ Test(fault_blob_down, the_pipeline_rides_out_azurite_killed_and_stopped_for_ten_
     mmt_pipeline_stop(&p);
     mmt_azurite_stop(&azurite);
 }
+
+/* ------------------------------------------- the batch scorer and a stopped store */
+
+#define SCORER_STORES 3
+#define SCORER_ITEMS  4
+#define SCORER_KEYS   (SCORER_STORES * SCORER_ITEMS)
+/* Attempts of one blob request (mm_blob_opts_t: max_retries 5, then it gives up). */
+#define BLOB_ATTEMPTS 6
+
+/* The sink's answers, summed so that any rewritten key changes it. */
+typedef struct sink_state {
+    int64_t keys_ok;     /* keys whose last answer is ok */
+    int64_t answered_at; /* sum of the answers' produced_at_ms */
+    int64_t predictions; /* prediction rows */
+} sink_state_t;
+
+static sink_state_t sink_now(mmt_pipeline_t *p) {
+    sink_state_t s = {
+        .keys_ok = mmt_pipeline_try_query(p, "predictions.db",
+                                          "SELECT COUNT(DISTINCT partition_key) FROM key_runs "
+                                          "WHERE status = 'ok'"),
+        .answered_at = mmt_pipeline_try_query(p, "predictions.db",
+                                              "SELECT COALESCE(SUM(produced_at_ms), 0) FROM "
+                                              "key_runs"),
+        .predictions = mmt_pipeline_try_query(p, "predictions.db",
+                                              "SELECT COUNT(*) FROM "
+                                              "predictions"),
+    };
+    return s;
+}
+
+/* Poll the scorer's log until it holds more than @p n blob_retry lines. */
+static void wait_scorer_retries_over(mmt_pipeline_t *p, int64_t n) {
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    for (;;) {
+        char *log = read_log(p, "scorer.log");
+        int64_t have = occurrences(log, "\"blob_retry\"");
+        free(log);
+        if (have > n) return;
+        cr_assert_lt(mm_mono_ms(), deadline,
+                     "the scorer logged no retry against the stopped store");
+        mm_sleep_ms(50, NULL);
+    }
+}
+
+/*
+ * Scenario 13 with the batch scorer against a STOPPED store (SIGSTOP: connections accepted,
+ * nothing answered). Its start-up check of the container is one blob request: each attempt
+ * stalls for the 5 s stall timeout and is retried, logged, with backoff, 6 attempts in all.
+ * (c) The store is resumed after the first retry: the run then succeeds, every key answered.
+ * (d) The store stays stopped: the run gives up after the 6 attempts with the runtime-failure
+ * status naming the store and the stall, having written nothing to the sink; resumed, the
+ * same run is repeated to completion and the checker is clean.
+ */
+Test(fault_blob_down, the_batch_scorer_waits_a_bounded_time_for_a_stopped_store, .timeout = 900) {
+    const char *skip = getenv("MM_SKIP_AZURITE");
+    if (skip && strcmp(skip, "1") == 0) cr_skip_test("MM_SKIP_AZURITE=1");
+    mmt_azurite_t azurite;
+    cr_assert(mmt_azurite_start_persistent(&azurite), "Azurite did not start (see above)");
+    mmt_pipeline_t p;
+    mmt_pipeline_init(&p, "blob-stopped-scorer", 4, HORIZON);
+    char url[256];
+    snprintf(url, sizeof(url), "%s/%s", azurite.endpoint, CONTAINER);
+    mmt_pipeline_use_blob(&p, url, MMT_AZURITE_KEY);
+    int64_t rows = mmt_pipeline_generate(&p, SCORER_STORES, SCORER_ITEMS, DAYS, 53);
+    mmt_pipeline_start_trainer(&p);
+    mmt_pipeline_start_promoter(&p);
+    const char *files[] = {p.csv_path, NULL};
+    cr_assert_eq(mmt_pipeline_ingest(&p, files, NULL), 0, "mm-ingest failed");
+    wait_versions(&p, SCORER_KEYS);
+    cr_assert(mmt_pipeline_wait_decisions(&p, SCORER_KEYS, WAIT_MS), "not every key was decided");
+    char store[64]; /* as the request's URL names it */
+    snprintf(store, sizeof(store), "127.0.0.1:%d", azurite.port);
+
+    /* (c) Stopped when the run starts, resumed once it has retried. */
+    mmt_azurite_pause(&azurite);
+    int64_t started = mm_mono_ms();
+    pid_t scorer = mmt_pipeline_score_async(&p);
+    wait_scorer_retries_over(&p, 0);
+    mmt_azurite_resume(&azurite);
+    int64_t resumed_after = mm_mono_ms() - started;
+    int status_c = mmt_wait(scorer, mmt_timeout_ms(300000));
+    int64_t run_c = mm_mono_ms() - started;
+    char *log = read_log(&p, "scorer.log");
+    int64_t retries_c = occurrences(log, "\"blob_retry\"");
+    int64_t stalls_c = occurrences(log, "stalled: no byte");
+    free(log);
+    sink_state_t after_c = sink_now(&p);
+    cr_expect_eq(status_c, MM_EXIT_OK, "the scorer exited %d after the store came back", status_c);
+    cr_expect_gt(stalls_c, 0, "no request to the stopped store timed out as stalled");
+    cr_expect_eq(after_c.keys_ok, SCORER_KEYS, "%lld of %d keys answered ok",
+                 (long long)after_c.keys_ok, SCORER_KEYS);
+
+    /* (d) Stopped for the whole run: a bounded wait, then a clear failure that writes nothing. */
+    mmt_azurite_pause(&azurite);
+    started = mm_mono_ms();
+    int status_d = mmt_pipeline_score(&p);
+    int64_t run_d = mm_mono_ms() - started;
+    sink_state_t after_d = sink_now(&p);
+    mmt_azurite_resume(&azurite);
+    log = read_log(&p, "scorer.log");
+    int64_t retries_d = occurrences(log, "\"blob_retry\"") - retries_c;
+    const char *failed = strstr(log, "start_failed");
+    cr_expect_eq(status_d, MM_EXIT_FAILURE, "the scorer exited %d with the store stopped",
+                 status_d);
+    cr_expect_eq(retries_d, BLOB_ATTEMPTS - 1, "%lld retries logged, not %d", (long long)retries_d,
+                 BLOB_ATTEMPTS - 1);
+    cr_expect(failed && strstr(failed, "container " CONTAINER) && strstr(failed, store) &&
+                  strstr(failed, "stalled") && strstr(failed, "gave up after 6 attempts"),
+              "the scorer's error does not name the store, the stall and the attempts:\n%s", log);
+    cr_expect(after_d.keys_ok == after_c.keys_ok && after_d.answered_at == after_c.answered_at &&
+                  after_d.predictions == after_c.predictions,
+              "the failed run changed the sink: %lld keys ok, %lld predictions before; %lld, %lld "
+              "after",
+              (long long)after_c.keys_ok, (long long)after_c.predictions,
+              (long long)after_d.keys_ok, (long long)after_d.predictions);
+    free(log);
+
+    /* Re-run once the store answers: to completion. */
+    started = mm_mono_ms();
+    int status_e = mmt_pipeline_score(&p);
+    int64_t run_e = mm_mono_ms() - started;
+    sink_state_t after_e = sink_now(&p);
+    cr_expect_eq(status_e, MM_EXIT_OK, "the re-run exited %d", status_e);
+    cr_expect_eq(after_e.keys_ok, SCORER_KEYS);
+    cr_expect_eq(after_e.predictions, after_c.predictions, "the re-run's predictions differ");
+    fprintf(stderr,
+            "fault scenario 13c (batch scorer, store stopped): %lld rows, %d keys; (c) resumed "
+            "%.1f s after the start, at the first retry: scorer exit %d in %.1f s, %lld retries "
+            "logged (%lld stalled), %lld keys answered ok, %lld predictions; (d) stopped for the "
+            "whole run: exit %d in %.1f s, %lld retries logged, sink unchanged: %s; re-run after "
+            "SIGCONT: exit %d in %.1f s, %lld keys ok, %lld predictions\n",
+            (long long)rows, SCORER_KEYS, (double)resumed_after / 1000.0, status_c,
+            (double)run_c / 1000.0, (long long)retries_c, (long long)stalls_c,
+            (long long)after_c.keys_ok, (long long)after_c.predictions, status_d,
+            (double)run_d / 1000.0, (long long)retries_d,
+            after_d.answered_at == after_c.answered_at && after_d.predictions == after_c.predictions
+                ? "yes"
+                : "no",
+            status_e, (double)run_e / 1000.0, (long long)after_e.keys_ok,
+            (long long)after_e.predictions);
+
+    const char *secrets[] = {MMT_AZURITE_KEY, NULL};
+    mmt_check_opts_t opts = {
+        .inputs = files, .keys = SCORER_KEYS, .scored = true, .secrets = secrets};
+    mmt_check_result_t result;
+    mmt_check(&p, &opts, &result);
+    mmt_pipeline_stop(&p);
+    mmt_azurite_stop(&azurite);
+}

@@ -334,7 +334,7 @@ int mmt_pipeline_score_with(mmt_pipeline_t *p, const char *const *extra) {
     return st;
 }
 
-int mmt_pipeline_score_into(mmt_pipeline_t *p, const char *sink_url, const char *const *extra) {
+static pid_t score_start(mmt_pipeline_t *p, const char *sink_url, const char *const *extra) {
     char *state = path_in(p, "scorer.db");
     const char *args[16] = {"--sink", sink_url, "--state", state};
     size_t n = 4;
@@ -343,9 +343,20 @@ int mmt_pipeline_score_into(mmt_pipeline_t *p, const char *sink_url, const char 
         args[n++] = extra[i];
     }
     args[n] = NULL;
-    int st = mmt_wait(spawn_service(p, "mm-scorer", args), mmt_timeout_ms(300000));
+    pid_t pid = spawn_service(p, "mm-scorer", args);
     free(state);
-    return st;
+    return pid;
+}
+
+int mmt_pipeline_score_into(mmt_pipeline_t *p, const char *sink_url, const char *const *extra) {
+    return mmt_wait(score_start(p, sink_url, extra), mmt_timeout_ms(300000));
+}
+
+pid_t mmt_pipeline_score_async(mmt_pipeline_t *p) {
+    char *sink = path_in(p, "predictions.db");
+    pid_t pid = score_start(p, sink, NULL);
+    free(sink);
+    return pid;
 }
 
 int mmt_pipeline_score(mmt_pipeline_t *p) {

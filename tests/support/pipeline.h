@@ -69,6 +69,8 @@ int64_t mmt_pipeline_count_topic(mmt_pipeline_t *p, const char *topic);
 int mmt_pipeline_score(mmt_pipeline_t *p);
 /** @brief Like mmt_pipeline_score with extra arguments (NULL-terminated; may be NULL). */
 int mmt_pipeline_score_with(mmt_pipeline_t *p, const char *const *extra);
+/** @brief Start mmt_pipeline_score's run without waiting (log scorer.log); @returns its pid. */
+pid_t mmt_pipeline_score_async(mmt_pipeline_t *p);
 
 /**
  * @brief Like mmt_pipeline_score_with, writing to the sink at @p sink_url (a path, sqlite://...
