@@ -119,8 +119,9 @@ Test(fault_oversized_kafka, a_topic_limit_below_the_producers_is_met_by_smaller_
             (long long)rows, TOPIC_LIMIT, status, fitted ? "yes" : "no", too_large ? "yes" : "no",
             (long long)records, MM_TOPIC_OBSERVATIONS, (double)records / KEYS, (long long)largest,
             decided ? "yes" : "no");
-    cr_expect_eq(status, 0, "mm-ingest exited %d under the topic's %d-byte limit (see %s/ingest.log)",
-                 status, TOPIC_LIMIT, p.dir);
+    cr_expect_eq(status, 0,
+                 "mm-ingest exited %d under the topic's %d-byte limit (see %s/ingest.log)", status,
+                 TOPIC_LIMIT, p.dir);
     cr_expect(!too_large, "a delivery failed with MSG_SIZE_TOO_LARGE (see %s/ingest.log)", p.dir);
     cr_expect(fitted, "mm-ingest did not log the limit it took from the topic");
     cr_expect_leq(largest, TOPIC_LIMIT, "a record of %lld bytes, over the topic's limit",
