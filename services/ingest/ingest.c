@@ -368,7 +368,15 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
             ingest->stats.rows_deadlettered_by[mm_ingest_reject_kind(reason)]++;
             continue;
         }
-        err = mm_ingest__append_row(ingest, src, key, strlen(key), &row, errstr, errstr_size);
+        size_t key_len = strlen(key);
+        if (!mm_ingest__row_fits_alone(ingest, src, key, key_len, &row, reason, sizeof(reason))) {
+            err = mm_ingest__produce_dead_letter(ingest, src, rec->line, key, reason, rec->raw,
+                                                 rec->raw_len, errstr, errstr_size);
+            if (err) break;
+            ingest->stats.rows_deadlettered_by[MM_INGEST_REJECT_OTHER]++;
+            continue;
+        }
+        err = mm_ingest__append_row(ingest, src, key, key_len, &row, errstr, errstr_size);
         if (err) break;
     }
     mm_csv_reader_destroy(reader);

@@ -144,6 +144,16 @@ void mm_ingest__keys_free(mm_ingest_t *ingest);
 
 /** @returns how many rows fit one batch of @p ks by batch_rows and by batch_bytes (at least 1). */
 size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_t *ks);
+/**
+ * @brief Whether @p row of @p key, read from @p source, fits the output's
+ * message limit in a batch of its own (always true without a limit). A row
+ * that does not is a dead letter at once, with its original bytes: @p reason
+ * then names its record's size and the limit. Checked with an upper bound,
+ * and by encoding only near the limit.
+ */
+bool mm_ingest__row_fits_alone(mm_ingest_t *ingest, const char *source, const char *key,
+                               size_t key_len, const mm_ingest_row_t *row, char *reason,
+                               size_t reason_size);
 /** @brief The delivery report of one record (the producer's callback; the sink's result). */
 void mm_ingest__delivered(void *opaque, void *msg_opaque, mm_err_t err, const char *reason);
 /**

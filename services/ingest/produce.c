@@ -83,19 +83,26 @@ void mm_ingest__delivered(void *opaque, void *msg_opaque, mm_err_t err, const ch
 
 /* ------------------------------------------------------------ batches */
 
-/* Upper bound of the encoded bytes of a batch of @p ks with no rows. */
-static size_t batch_overhead(const mm_ingest_t *ingest, const mm_ingest_key_t *ks) {
+/* Upper bound of the encoded bytes of a batch with no rows of a key of @p key_len bytes from
+ * @p source. */
+static size_t overhead_of(const mm_ingest_t *ingest, size_t key_len, const char *source) {
     const mm_spec_t *spec = ingest->spec;
     size_t n = MM_WIRE_HEADER_LEN;
-    const char *strings[] = {spec->name ? spec->name : "", spec->hash, ks->key, ingest->load_id,
-                             ks->source ? ks->source : ""};
+    const char *strings[] = {spec->name ? spec->name : "", spec->hash, ingest->load_id,
+                             source ? source : ""};
     for (size_t i = 0; i < MM_ARRAY_SIZE(strings); i++) n += AVRO_MAX_VARINT + strlen(strings[i]);
+    n += AVRO_MAX_VARINT + key_len;
     n += BATCH_LONG_FIELDS * AVRO_MAX_VARINT + 1;
     /* array block headers and terminators */
     n += (BATCH_ARRAYS + spec->n_feature_columns) * (AVRO_MAX_VARINT + 1);
     for (size_t j = 0; j < spec->n_feature_columns; j++)
         n += AVRO_MAX_VARINT + strlen(spec->feature_columns[j]);
     return n + BATCH_SLACK;
+}
+
+/* Upper bound of the encoded bytes of a batch of @p ks with no rows. */
+static size_t batch_overhead(const mm_ingest_t *ingest, const mm_ingest_key_t *ks) {
+    return overhead_of(ingest, ks->key_len, ks->source);
 }
 
 static size_t row_bytes(const mm_ingest_t *ingest) {
@@ -142,6 +149,73 @@ size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_
     return rows ? rows : 1;
 }
 
+/* The dead-letter reason of a row of @p key whose record alone is @p record_len bytes. */
+static void oversized_reason(const mm_ingest_t *ingest, const char *key, size_t key_len,
+                             size_t record_len, char *reason, size_t reason_size) {
+    snprintf(reason, reason_size,
+             "row of key %.64s%s encodes to a %zu-byte ObservationBatch record (key included), "
+             "over the %lld-byte message limit (message.max.bytes): a batch of one row cannot be "
+             "split further",
+             key, key_len > 64 ? "..." : "", record_len, (long long)ingest->max_message_bytes);
+}
+
+bool mm_ingest__row_fits_alone(mm_ingest_t *ingest, const char *source, const char *key,
+                               size_t key_len, const mm_ingest_row_t *row, char *reason,
+                               size_t reason_size) {
+    if (ingest->max_message_bytes <= 0) return true;
+    size_t limit = (size_t)ingest->max_message_bytes;
+    size_t entity_len = strlen(row->entity);
+    /* The bound: the empty batch, the row, its entity's name, index and two array blocks. */
+    size_t bound = overhead_of(ingest, key_len, source) + row_bytes(ingest) + entity_len +
+                   4 * (AVRO_MAX_VARINT + 1) + key_len;
+    if (bound <= limit) return true; /* nearly every row: no encoding */
+    /* Near the limit: encode the row alone as its key's last batch with the largest counts, so
+     * that a row passing here fits in whatever batch of one it is later sent. */
+    const mm_spec_t *spec = ingest->spec;
+    int64_t time_ms = row->time_ms, line = row->line;
+    double target = row->target;
+    double values[MM_MODEL_MAX_EXOG];
+    for (size_t j = 0; j < spec->n_feature_columns; j++) {
+        values[j] = row->exog[j];
+        ingest->batch_columns[j].name = spec->feature_columns[j];
+        ingest->batch_columns[j].values = &values[j];
+    }
+    const char *entities[1] = {row->entity};
+    int32_t entity_of_row[1] = {0};
+    mm_observation_batch_t batch = {
+        .dataset = spec->name,
+        .spec_hash = spec->hash,
+        .partition_key = key,
+        .load_id = ingest->load_id,
+        .source = source ? source : "-",
+        .batch_seq = INT32_MAX,
+        .end_of_load = true,
+        .load_rows_for_key = INT64_MAX,
+        .load_batches_for_key = INT32_MAX,
+        .n_rows = 1,
+        .time_ms = &time_ms,
+        .target = &target,
+        .line = &line,
+        .n_columns = spec->n_feature_columns,
+        .columns = ingest->batch_columns,
+        .produced_at_ms = INT64_MAX,
+    };
+    if (spec->n_entity_columns) {
+        batch.entities = entities;
+        batch.n_entities = 1;
+        batch.entity_of_row = entity_of_row;
+        batch.n_entity_of_row = 1;
+    }
+    char errstr[256];
+    mm_buf_reset(&ingest->enc);
+    if (mm_avro_encode_observation_batch(&batch, &ingest->enc, errstr, sizeof(errstr)))
+        return true; /* not this check's concern: producing the row reports it */
+    size_t record_len = ingest->enc.len + key_len;
+    if (record_len <= limit) return true;
+    oversized_reason(ingest, key, key_len, record_len, reason, reason_size);
+    return false;
+}
+
 /*
  * The first row of @p ks alone encodes to a record of @p record_len bytes, over the output's
  * message limit: the broker would refuse it, so it becomes a dead letter naming the sizes (its
@@ -152,12 +226,7 @@ size_t mm_ingest__batch_max_rows(const mm_ingest_t *ingest, const mm_ingest_key_
 static mm_err_t produce_oversized_row(mm_ingest_t *ingest, mm_ingest_key_t *ks, bool final,
                                       size_t record_len, char *errstr, size_t errstr_size) {
     char reason[INGEST_MAX_REASON];
-    snprintf(reason, sizeof(reason),
-             "row of key %.64s%s encodes to a %zu-byte ObservationBatch record (key included), "
-             "over the %lld-byte message limit (message.max.bytes): a batch of one row cannot be "
-             "split further",
-             ks->key, ks->key_len > 64 ? "..." : "", record_len,
-             (long long)ingest->max_message_bytes);
+    oversized_reason(ingest, ks->key, ks->key_len, record_len, reason, sizeof(reason));
     mm_err_t err =
         mm_ingest__produce_dead_letter(ingest, ks->source ? ks->source : "-", ks->line[0], ks->key,
                                        reason, NULL, 0, errstr, errstr_size);

@@ -97,6 +97,7 @@ typedef struct sunk {
     size_t largest_batch; /* key + value */
     char first_reason[1024];
     int dead_letters_of_long_key;
+    int dead_letters_with_row; /* carrying the row's original bytes (its CSV line) */
 } sunk_t;
 
 static mm_err_t sink(void *opaque, const char *topic, const char *key, size_t key_len,
@@ -113,6 +114,8 @@ static mm_err_t sink(void *opaque, const char *topic, const char *key, size_t ke
                      MM_OK, "%s", errstr);
         s->dead_letters++;
         if (key_len == LONG_KEY_LEN + strlen("store=/item=1")) s->dead_letters_of_long_key++;
+        if (dl.original_len > LONG_KEY_LEN && memcmp(dl.original, "2024-01-", 8) == 0)
+            s->dead_letters_with_row++;
         if (!s->first_reason[0])
             snprintf(s->first_reason, sizeof(s->first_reason), "%s", dl.reason ? dl.reason : "");
         mm_avro_clear(MM_RECORD_DEAD_LETTER, &dl);
@@ -176,6 +179,8 @@ Test(fault_oversized, a_row_whose_record_cannot_fit_alone_is_dead_lettered_with_
     cr_expect_leq(sunk.largest_batch, SINK_LIMIT, "a batch over the limit");
     cr_expect_eq(stats.rows_deadlettered, days, "every long-key row is a dead letter");
     cr_expect_eq(sunk.dead_letters_of_long_key, days);
+    cr_expect_eq(sunk.dead_letters_with_row, days, "%d of %d dead letters carry their row",
+                 sunk.dead_letters_with_row, days);
     cr_expect_eq(stats.rows_read, stats.rows_emitted + stats.rows_deadlettered,
                  "the counts do not add up");
     cr_expect(strstr(sunk.first_reason, "message limit") && strstr(sunk.first_reason, "900"),
@@ -200,6 +205,8 @@ typedef struct ends {
     int64_t end_rows, end_batches; /* its counts for the key's load */
     int32_t end_seq;               /* its batch_seq */
     int64_t dead_letter_line;      /* the dead letter's source line */
+    char dead_letter_row[64];      /* the start of its original bytes */
+    size_t dead_letter_len;        /* their length */
 } ends_t;
 
 static mm_err_t ends_sink(void *opaque, const char *topic, const char *key, size_t key_len,
@@ -217,6 +224,10 @@ static mm_err_t ends_sink(void *opaque, const char *topic, const char *key, size
                      MM_OK, "%s", errstr);
         s->dead_letters++;
         s->dead_letter_line = dl.source_line;
+        s->dead_letter_len = dl.original_len;
+        snprintf(s->dead_letter_row, sizeof(s->dead_letter_row), "%.*s",
+                 (int)(dl.original_len < 40 ? dl.original_len : 40),
+                 dl.original ? (const char *)dl.original : "");
         mm_avro_clear(MM_RECORD_DEAD_LETTER, &dl);
         return MM_OK;
     }
@@ -269,13 +280,13 @@ Test(fault_oversized, a_keys_last_row_over_the_limit_still_lets_its_end_of_load_
     mm_ingest_get_stats(ingest, &stats);
     fprintf(stderr,
             "fault scenario 19-oversized-last-row: %lld rows read, %lld emitted in %d batches "
-            "(%d of no rows), %lld dead-lettered (line %lld); last batch end_of_load %s, rows "
-            "%lld, batches %lld, seq %d; finish: %s\n",
+            "(%d of no rows), %lld dead-lettered (line %lld, %zu original bytes: %s...); last "
+            "batch end_of_load %s, rows %lld, batches %lld, seq %d; finish: %s\n",
             (long long)stats.rows_read, (long long)stats.rows_emitted, ends.batches,
             ends.empty_batches, (long long)stats.rows_deadlettered,
-            (long long)ends.dead_letter_line, ends.last_was_end ? "yes" : "no",
-            (long long)ends.end_rows, (long long)ends.end_batches, ends.end_seq,
-            err ? errstr : "ok");
+            (long long)ends.dead_letter_line, ends.dead_letter_len, ends.dead_letter_row,
+            ends.last_was_end ? "yes" : "no", (long long)ends.end_rows, (long long)ends.end_batches,
+            ends.end_seq, err ? errstr : "ok");
     cr_expect_eq(err, MM_OK, "%s", errstr);
     cr_expect_eq(stats.rows_read, FLEET_HOURS);
     cr_expect_eq(stats.rows_deadlettered, 1, "the long row is a dead letter");
@@ -283,7 +294,9 @@ Test(fault_oversized, a_keys_last_row_over_the_limit_still_lets_its_end_of_load_
     cr_expect_eq(stats.rows_emitted, FLEET_HOURS - 1);
     cr_expect_gt(ends.batches, 2, "the short rows were not split");
     cr_expect(ends.last_was_end, "the key's end of load was not sent");
-    cr_expect_eq(ends.empty_batches, 1, "the end of load did not come in one batch of no rows");
+    cr_expect_gt(ends.dead_letter_len, LONG_ENTITY, "the dead letter does not carry the row");
+    cr_expect_eq(strncmp(ends.dead_letter_row, "2024-01-01 19:00:00,model1,", 27), 0,
+                 "the dead letter carries other bytes: %s", ends.dead_letter_row);
     cr_expect_eq(ends.end_rows, FLEET_HOURS - 1, "the end of load counts the dead-lettered row");
     cr_expect_eq(ends.end_batches, ends.batches, "the end of load counts %lld batches of %d",
                  (long long)ends.end_batches, ends.batches);
