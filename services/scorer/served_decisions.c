@@ -83,10 +83,42 @@ mm_err_t mm_served_decisions_clear(mm_served_decisions_t *sd, char *errstr, size
     return mm_db_exec(sd->db, "DELETE FROM served_decisions", errstr, errstr_size);
 }
 
+/*
+ * @p d member by member into zeroed bytes. A struct copy keeps the source's
+ * padding, which is indeterminate, and the record's bytes are written to the
+ * state store as they are: Valgrind found uninitialised bytes written to the
+ * SQLite WAL and its checksums branching on them. A member added to
+ * mm_model_decision_t or mm_production_model_t must be added here.
+ */
+static void copy_members(mm_model_decision_t *to, const mm_model_decision_t *d) {
+    memset(to, 0, sizeof(*to));
+    to->partition_key = d->partition_key;
+    to->dataset = d->dataset;
+    to->spec_hash = d->spec_hash;
+    to->decision = d->decision;
+    to->reason = d->reason;
+    to->candidate_train_id = d->candidate_train_id;
+    to->candidate_version = d->candidate_version;
+    to->decided_at_ms = d->decided_at_ms;
+    to->has_production = d->has_production;
+    const mm_production_model_t *from = &d->production;
+    mm_production_model_t *p = &to->production;
+    p->train_id = from->train_id;
+    p->version = from->version;
+    p->algorithm = from->algorithm;
+    p->artifact_uri = from->artifact_uri;
+    p->artifact_sha256 = from->artifact_sha256;
+    p->artifact_size = from->artifact_size;
+    p->data_end_ms = from->data_end_ms;
+    p->n_rows = from->n_rows;
+    p->load_id = from->load_id;
+}
+
 /* @p d as a row: the record with each string as its offset + 1 after it (0: NULL), then them. */
 static mm_err_t encode(mm_served_decisions_t *sd, const mm_model_decision_t *d, char *errstr,
                        size_t errstr_size) {
-    mm_model_decision_t head = *d;
+    mm_model_decision_t head;
+    copy_members(&head, d);
     const char **fields[MM_SERVED_DECISION_STRINGS];
     mm_served_decision_strings(&head, fields);
     mm_buf_reset(&sd->enc);
