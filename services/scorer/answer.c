@@ -253,6 +253,12 @@ static mm_err_t answer_entity(mm_scorer_t *s, const char *key, const char *entit
     if (pm) {
         err = mm_model_cache_get(s->cache, run->blob ? run->blob : s->blob, pm->artifact_uri,
                                  pm->artifact_sha256, &model, why, sizeof(why));
+        if (err && run->stop_on_store_error && mm_err_is_retriable(err)) {
+            mm_scoring_rows_clear(&rows);
+            return mm_errf(err, errstr, errstr_size,
+                           "%s: model %s: the blob store does not answer: %s", key,
+                           pm->artifact_uri, why);
+        }
     } else {
         err = fit_fallback(s, &rows, &fitted, why, sizeof(why));
         model = fitted;

@@ -317,7 +317,7 @@ static mm_err_t collect_keys(mm_scorer_t *s, run_keys_t *rk, char *errstr, size_
 /* The run's as-of: the configured one, else the latest observation of all keys. */
 static mm_err_t run_settings(mm_scorer_t *s, const char *run_id, mm_scorer_batch_stats_t *stats,
                              mm_scorer_run_t *run, char *errstr, size_t errstr_size) {
-    *run = (mm_scorer_run_t){.run_id = run_id, .stats = stats};
+    *run = (mm_scorer_run_t){.run_id = run_id, .stats = stats, .stop_on_store_error = true};
     run->horizon = (size_t)(s->cfg.horizon > 0 ? s->cfg.horizon : s->cfg.spec->model.horizon);
     if (s->cfg.as_of_ms != 0) {
         run->as_of_ms = s->cfg.as_of_ms;

@@ -50,6 +50,12 @@ typedef struct mm_scorer_run {
     bool as_of_given; /* set by the operator: also bounds classification telemetry */
     size_t horizon;   /* forecast steps */
     mm_scorer_batch_stats_t *stats;
+    /* A batch run: a model the blob store could not deliver for a transient
+     * reason (it does not answer, after its own retries) fails the answer
+     * with that error instead of answering the key with an error record, so
+     * the run stops at the first such key rather than wait out the retries of
+     * every key after it (docs/reliability.md, scenario 13). */
+    bool stop_on_store_error;
     /* Answering one request (serve.c) rather than a batch: the caller's own
      * handles, its changes to the key's rows, and the answer handed back to it
      * instead of the sink and mm.predictions. All NULL in a batch run. */

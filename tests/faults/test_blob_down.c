@@ -27,6 +27,7 @@
 
 #include "azurite.h"
 #include "checker.h"
+#include "fake_http.h"
 #include "mm/blob.h"
 #include "mm/exit.h"
 #include "mm/util.h"
@@ -469,4 +470,89 @@ Test(fault_blob_down, the_batch_scorer_waits_a_bounded_time_for_a_stopped_store,
     mmt_check(&p, &opts, &result);
     mmt_pipeline_stop(&p);
     mmt_azurite_stop(&azurite);
+}
+
+/*
+ * Scenario 13 with the batch scorer and a store that goes away in the middle of its run,
+ * deterministically: a scripted HTTP server answers the run's container check (201) and then
+ * closes its port, so every artifact request after it is refused and retried until the blob
+ * layer gives up. The run must stop at the first key whose model the store did not deliver,
+ * with the runtime-failure status, rolling back its open sink transaction, instead of waiting
+ * out the retries of every key and answering each with an error record (which would also
+ * overwrite the keys' good answers in the sink). Then, on the store again, the run completes.
+ */
+Test(fault_blob_down, the_batch_scorer_stops_at_a_store_gone_in_the_middle_of_its_run,
+     .timeout = 600) {
+    mmt_pipeline_t p;
+    mmt_pipeline_init(&p, "blob-gone-scorer", 4, HORIZON);
+    int64_t rows = mmt_pipeline_generate(&p, SCORER_STORES, SCORER_ITEMS, DAYS, 59);
+    mmt_pipeline_start_trainer(&p);
+    mmt_pipeline_start_promoter(&p);
+    const char *files[] = {p.csv_path, NULL};
+    cr_assert_eq(mmt_pipeline_ingest(&p, files, NULL), 0, "mm-ingest failed");
+    wait_versions(&p, SCORER_KEYS);
+    cr_assert(mmt_pipeline_wait_decisions(&p, SCORER_KEYS, WAIT_MS), "not every key was decided");
+    cr_assert_eq(mmt_pipeline_score(&p), MM_EXIT_OK, "the first run failed");
+    sink_state_t before = sink_now(&p);
+    cr_assert_eq(before.keys_ok, SCORER_KEYS);
+    char *store_url = strdup(p.blob_url);
+    cr_assert_not_null(store_url);
+
+    static const mmt_fake_reply_t script[] = {{.status = 201}}; /* the container check */
+    mmt_fake_http_t fake;
+    mmt_fake_http_start(&fake, script, MM_ARRAY_SIZE(script));
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/devstoreaccount1/" CONTAINER, fake.port);
+    mmt_pipeline_use_blob(&p, url, MMT_AZURITE_KEY);
+    char *log = read_log(&p, "scorer.log");
+    int64_t retries_before = occurrences(log, "\"blob_retry\"");
+    free(log);
+    int64_t started = mm_mono_ms();
+    pid_t scorer = mmt_pipeline_score_async(&p);
+    mmt_fake_http_join(&fake); /* after the one reply: the port is closed */
+    int status = mmt_wait(scorer, mmt_timeout_ms(300000));
+    int64_t run_ms = mm_mono_ms() - started;
+    sink_state_t after = sink_now(&p);
+    log = read_log(&p, "scorer.log");
+    int64_t retries = occurrences(log, "\"blob_retry\"") - retries_before;
+    const char *failed = strstr(log, "\"batch_failed\"");
+    int64_t answered_error = occurrences(log, "\"score_failed\"");
+    cr_expect_eq(status, MM_EXIT_FAILURE, "the scorer exited %d with the store gone", status);
+    cr_expect(failed && strstr(failed, "does not answer"),
+              "no batch_failed line naming the store:\n%s", log);
+    cr_expect_eq(answered_error, 0, "%lld keys answered with an error record",
+                 (long long)answered_error);
+    cr_expect_eq(retries, BLOB_ATTEMPTS - 1, "%lld retries: more than one key's model was tried",
+                 (long long)retries);
+    cr_expect(after.keys_ok == before.keys_ok && after.answered_at == before.answered_at &&
+                  after.predictions == before.predictions,
+              "the failed run changed the sink: %lld keys ok, %lld predictions before; %lld, "
+              "%lld after",
+              (long long)before.keys_ok, (long long)before.predictions, (long long)after.keys_ok,
+              (long long)after.predictions);
+    free(log);
+
+    mmt_pipeline_use_blob(&p, store_url, NULL);
+    int64_t rerun_started = mm_mono_ms();
+    int rerun = mmt_pipeline_score(&p);
+    int64_t rerun_ms = mm_mono_ms() - rerun_started;
+    sink_state_t end = sink_now(&p);
+    cr_expect_eq(rerun, MM_EXIT_OK, "the re-run exited %d", rerun);
+    cr_expect_eq(end.keys_ok, SCORER_KEYS);
+    cr_expect_eq(end.predictions, before.predictions);
+    fprintf(stderr,
+            "fault scenario 13e (batch scorer, store gone mid-run): %lld rows, %d keys; exit %d "
+            "in %.1f s, %lld retries logged, %lld keys answered error, sink unchanged: %s; re-run "
+            "on the store: exit %d in %.1f s, %lld keys ok, %lld predictions\n",
+            (long long)rows, SCORER_KEYS, status, (double)run_ms / 1000.0, (long long)retries,
+            (long long)answered_error,
+            after.answered_at == before.answered_at && after.predictions == before.predictions
+                ? "yes"
+                : "no",
+            rerun, (double)rerun_ms / 1000.0, (long long)end.keys_ok, (long long)end.predictions);
+    mmt_check_opts_t opts = {.inputs = files, .keys = SCORER_KEYS, .scored = true};
+    mmt_check_result_t result;
+    mmt_check(&p, &opts, &result);
+    free(store_url);
+    mmt_pipeline_stop(&p);
 }
