@@ -78,6 +78,8 @@ struct mm_ingest {
     int64_t batch_rows;
     int64_t batch_bytes;
     int64_t max_message_bytes; /* largest record (key + value) the output takes; 0: no limit */
+    size_t row_bound_base;     /* mm_ingest__row_fits_alone's bound less key, source and entity;
+                                  0 until first needed */
     int64_t max_buffered_rows;
     int block_ms;
     volatile sig_atomic_t *stop;

@@ -164,10 +164,13 @@ bool mm_ingest__row_fits_alone(mm_ingest_t *ingest, const char *source, const ch
                                size_t reason_size) {
     if (ingest->max_message_bytes <= 0) return true;
     size_t limit = (size_t)ingest->max_message_bytes;
-    size_t entity_len = strlen(row->entity);
-    /* The bound: the empty batch, the row, its entity's name, index and two array blocks. */
-    size_t bound = overhead_of(ingest, key_len, source) + row_bytes(ingest) + entity_len +
-                   4 * (AVRO_MAX_VARINT + 1) + key_len;
+    /* The bound: the empty batch, the row, its entity's name, index and two array blocks, and
+     * the key again (the record's key); what does not vary is summed once. */
+    if (!ingest->row_bound_base)
+        ingest->row_bound_base =
+            overhead_of(ingest, 0, NULL) + row_bytes(ingest) + 4 * (AVRO_MAX_VARINT + 1);
+    size_t bound =
+        ingest->row_bound_base + 2 * key_len + (source ? strlen(source) : 1) + strlen(row->entity);
     if (bound <= limit) return true; /* nearly every row: no encoding */
     /* Near the limit: encode the row alone as its key's last batch with the largest counts, so
      * that a row passing here fits in whatever batch of one it is later sent. */
