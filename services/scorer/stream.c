@@ -27,7 +27,7 @@
 
 #define POLL_MS                   100
 #define DECISIONS_PER_ROUND       500
-#define HOUSEKEEPING_MS           1000  /* commit mirror, gauges */
+#define HOUSEKEEPING_MS           1000  /* gauges */
 #define PRUNE_MS                  60000 /* forget request ids past the window */
 #define DEFAULT_DECISIONS_TIMEOUT 120000
 #define SHUTDOWN_OUTBOX_FLUSH_MS  10000
@@ -186,7 +186,6 @@ static mm_err_t consume(mm_scorer_stream_t *st, volatile sig_atomic_t *stop, cha
         mm_kafka_producer_poll(s->producer, 0);
         int64_t now = mm_mono_ms();
         if (now >= next_housekeeping) {
-            mm_kafka_consumer_commit_async(st->consumer); /* mirrors progress for lag monitoring */
             mm_scorer_stream__metrics_publish(st);
             next_housekeeping = now + HOUSEKEEPING_MS;
         }

@@ -10,7 +10,8 @@
  * Consumer: a group member with enable.auto.offset.store=false and
  * auto.offset.reset=error. Where a partition starts is decided by the
  * service (its local state store) through the on_assign callback; the Kafka
- * commit only mirrors progress for lag monitoring. Cooperative-sticky
+ * commit only mirrors progress for lag monitoring, sent by librdkafka's
+ * auto-commit timer only while the group is steady. Cooperative-sticky
  * assignment is used when the broker supports it; eager rebalances are
  * handled the same way.
  *
@@ -211,7 +212,13 @@ mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms, m
  */
 mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
                                         int32_t partition, int64_t next_offset);
-/** @brief Commit stored offsets asynchronously (lag monitoring only). */
+/**
+ * @brief Stored offsets are committed by librdkafka's auto-commit timer
+ * (every auto.commit.interval.ms, 1 s by default here), which it skips while
+ * the group rebalances; this call sends nothing. An explicit commit sent
+ * during a join is refused as of the old generation and costs the member its
+ * whole assignment (kafka_consumer.c).
+ */
 void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer);
 /** @brief Leave the group (revoking partitions through the callbacks), then destroy. Accepts NULL.
  */
