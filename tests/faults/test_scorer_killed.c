@@ -12,7 +12,7 @@
  * once by the named crash point scorer_stream_after_sink_commit (the sink
  * committed, the state store not), and restarted each time. At the end:
  * every request id recorded once in the state store with its answer, none
- * missing on mm.predictions, and the sink holds no duplicate row and each
+ * missing and none twice on mm.predictions, and the sink holds no duplicate row and each
  * key's latest answer from the last request sent for it.
  *
  * Serve: a client sends forecasts without pause while the server is killed
@@ -214,6 +214,26 @@ static void read_predictions(int *seen) {
     mm_kafka_reader_destroy(r);
 }
 
+/* What the starts logged of the answers a previous run left in the outbox
+ * (outbox_reconciled: rows, already_delivered), summed over the log. */
+static void reconciled(int64_t *rows, int64_t *already_delivered, int *starts) {
+    *rows = *already_delivered = 0;
+    *starts = 0;
+    FILE *f = fopen(stream_log, "r");
+    if (!f) return;
+    static char line[65536];
+    while (fgets(line, sizeof(line), f)) {
+        if (!strstr(line, "\"outbox_reconciled\"")) continue;
+        json_t *event = json_loads(line, 0, NULL);
+        cr_assert_not_null(event, "not a JSON log line: %s", line);
+        *rows += json_integer_value(json_object_get(event, "rows"));
+        *already_delivered += json_integer_value(json_object_get(event, "already_delivered"));
+        ++*starts;
+        json_decref(event);
+    }
+    fclose(f);
+}
+
 Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_once, .init = setup,
      .fini = teardown, .timeout = 600) {
     uint64_t rng = mmt_fault_seed("5-scorer-killed-stream");
@@ -231,7 +251,7 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
     int64_t crash_hit = mmt_fault_rand(&rng, 1, PHASE / 2);
     char crash_at[64];
     snprintf(crash_at, sizeof(crash_at), CRASH_POINT ":%lld", (long long)crash_hit);
-    int64_t killed_at[RANDOM_KILLS], before_crash = 0;
+    int64_t killed_at[RANDOM_KILLS], left[RANDOM_KILLS], before_crash = 0;
     for (int k = 0; k < RANDOM_KILLS; k++) {
         int64_t before = answered();
         if (before < 0) before = 0; /* the store is not created yet */
@@ -241,6 +261,7 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
         killed_at[k] = wait_answered(target);
         kill(pid, SIGKILL);
         cr_assert_eq(mmt_wait(pid, mmt_timeout_ms(10000)), 128 + SIGKILL);
+        left[k] = state_query("SELECT COUNT(*) FROM outbox", false);
         before_crash = answered();
         pid = stream_start(k + 1 == RANDOM_KILLS ? crash_at : NULL);
     }
@@ -278,8 +299,10 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
     int64_t ok = state_query("SELECT COUNT(*) FROM stream_requests WHERE outcome = 'ok'", false);
     cr_expect_eq(recorded, TOTAL, "request ids recorded: %lld of %d", (long long)recorded, TOTAL);
     cr_expect_eq(ok, TOTAL, "requests answered ok: %lld of %d", (long long)ok, TOTAL);
-    /* mm.predictions: none missing (a duplicate is possible only when a kill falls between
-     * the broker's acknowledgement and the outbox row's deletion: counted, docs/scoring.md). */
+    /* mm.predictions: none missing, none twice. A kill between the broker's acknowledgement
+     * and the outbox row's deletion leaves delivered answers in the outbox: the next start
+     * finds them on the topic and deletes them instead of sending them again
+     * (services/scorer/stream_outbox.c). */
     static int seen[TOTAL];
     memset(seen, 0, sizeof(seen));
     read_predictions(seen);
@@ -289,6 +312,11 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
         if (seen[i] > 1) duplicates += seen[i] - 1;
     }
     cr_expect_eq(missing, 0, "%d request(s) without an answer on mm.predictions", missing);
+    cr_expect_eq(duplicates, 0, "%d answer(s) twice on mm.predictions (see %s)", duplicates,
+                 stream_log);
+    int64_t reconciled_rows = 0, already_delivered = 0;
+    int reconciling_starts = 0;
+    reconciled(&reconciled_rows, &already_delivered, &reconciling_starts);
     /* Sink: no duplicate row; each key's answer is the last request sent for it, in full. */
     int64_t duplicate_rows = state_query(
         "SELECT COUNT(*) - (SELECT COUNT(*) FROM (SELECT DISTINCT partition_key, entity, "
@@ -314,11 +342,15 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
     cr_expect_eq(sink_rows, KEYS * SFX_HORIZON, "sink rows");
     fprintf(stderr,
             "fault scenario 5 (stream): %d requests over %d keys; SIGKILL after %lld, %lld and "
-            "%lld answers; %s fired at hit %lld (sink committed, %lld answer in the sink only); "
+            "%lld answers, leaving %lld, %lld and %lld outbox rows; %s fired at hit %lld (sink "
+            "committed, %lld answer in the sink only); %d starts found %lld answers in the "
+            "outbox, %lld of them already on mm.predictions (deleted, not sent again); "
             "%lld requests recorded once, %lld ok; mm.predictions: %d missing, %d duplicates; "
             "sink: %lld rows, %lld duplicates, %lld of %d keys hold their last request\n",
             TOTAL, KEYS, (long long)killed_at[0], (long long)killed_at[1], (long long)killed_at[2],
-            CRASH_POINT, (long long)crash_hit, (long long)in_sink_only, (long long)recorded,
+            (long long)left[0], (long long)left[1], (long long)left[2], CRASH_POINT,
+            (long long)crash_hit, (long long)in_sink_only, reconciling_starts,
+            (long long)reconciled_rows, (long long)already_delivered, (long long)recorded,
             (long long)ok, missing, duplicates, (long long)sink_rows, (long long)duplicate_rows,
             (long long)keys_latest, KEYS);
 }
