@@ -355,6 +355,87 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
             (long long)keys_latest, KEYS);
 }
 
+/* How many records of mm.predictions carry @p key and the bytes @p value. */
+static int topic_count(const char *key, const char *value) {
+    mm_kafka_reader_t *r =
+        mm_kafka_reader_new(broker.bootstrap, MM_TOPIC_PREDICTIONS, NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(r, "%s", errstr);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    int n = 0;
+    for (;;) {
+        mm_kafka_msg_t msg;
+        mm_err_t err = mm_kafka_reader_poll(r, 500, &msg, errstr, sizeof(errstr));
+        if (err == MM_ERR_NOT_FOUND) break;
+        cr_assert(mm_mono_ms() < deadline, "mm.predictions not read to its end");
+        if (err) continue;
+        n += msg.key && msg.key_len == strlen(key) && memcmp(msg.key, key, msg.key_len) == 0 &&
+             msg.value && msg.value_len == strlen(value) &&
+             memcmp(msg.value, value, msg.value_len) == 0;
+    }
+    mm_kafka_reader_destroy(r);
+    return n;
+}
+
+/* The reconciliation alone: one answer left in the outbox is on the topic already (its
+ * delivery report was never served), the other is not. */
+Test(fault_scorer_killed, stream_start_sends_again_only_the_outbox_answers_not_on_the_topic,
+     .init = setup, .fini = teardown, .timeout = 300) {
+    snprintf(stream_state, sizeof(stream_state), "%s/outbox-state.db", fx.tmpdir);
+    snprintf(stream_sink, sizeof(stream_sink), "%s/outbox-sink.db", fx.tmpdir);
+    snprintf(stream_log, sizeof(stream_log), "%s/outbox.log", fx.tmpdir);
+    /* A first run creates the state store. */
+    pid_t pid = stream_start(NULL);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    while (answered() < 0 && mm_mono_ms() < deadline) mm_sleep_ms(50, NULL);
+    cr_assert_geq(answered(), 0, "no state store (see %s)", stream_log);
+    cr_assert_eq(mmt_stop(pid, mmt_timeout_ms(30000)), 0, "SIGTERM (see %s)", stream_log);
+
+    char key[64];
+    key_of(0, key, sizeof(key));
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(stream_state, &db), SQLITE_OK);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO outbox (topic, key, payload, created_at_ms) VALUES "
+             "('%s', '%s', CAST('answer-delivered' AS BLOB), %lld), "
+             "('%s', '%s', CAST('answer-pending' AS BLOB), %lld)",
+             MM_TOPIC_PREDICTIONS, key, (long long)mm_now_ms(), MM_TOPIC_PREDICTIONS, key,
+             (long long)mm_now_ms());
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(broker.bootstrap, NULL, NULL, NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(producer, "%s", errstr);
+    cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_PREDICTIONS, key, strlen(key),
+                                  "answer-delivered", strlen("answer-delivered"), NULL, 10000,
+                                  errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_kafka_producer_flush(producer, mmt_timeout_ms(30000)), MM_OK);
+    mm_kafka_producer_destroy(producer, 5000);
+
+    pid = stream_start(NULL);
+    deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    while (state_query("SELECT COUNT(*) FROM outbox", false) != 0 && mm_mono_ms() < deadline)
+        mm_sleep_ms(50, NULL);
+    cr_expect_eq(state_query("SELECT COUNT(*) FROM outbox", false), 0, "outbox not drained");
+    cr_expect_eq(mmt_stop(pid, mmt_timeout_ms(30000)), 0, "SIGTERM (see %s)", stream_log);
+    int delivered = topic_count(key, "answer-delivered");
+    int pending = topic_count(key, "answer-pending");
+    int64_t rows = 0, already = 0;
+    int starts = 0;
+    reconciled(&rows, &already, &starts);
+    fprintf(stderr,
+            "fault scenario 5 (stream outbox): the start found %lld answers in the outbox, %lld "
+            "already on mm.predictions; on the topic: the delivered answer %d time(s), the "
+            "pending one %d time(s)\n",
+            (long long)rows, (long long)already, delivered, pending);
+    cr_expect_eq(starts, 1, "outbox_reconciled logged by %d starts (see %s)", starts, stream_log);
+    cr_expect_eq(rows, 2);
+    cr_expect_eq(already, 1);
+    cr_expect_eq(delivered, 1, "the delivered answer is on mm.predictions %d times", delivered);
+    cr_expect_eq(pending, 1, "the pending answer is on mm.predictions %d times", pending);
+}
+
 /* ------------------------------------------------------------------- serve */
 
 #define SERVE_BODY "{\"key\": \"store=1/item=1\", \"horizon\": 3}"
