@@ -19,6 +19,7 @@
  * one small window of the topic per partition.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,8 @@ typedef struct pending {
     pending_row_t *rows;
     size_t n, cap;
     size_t delivered;
+    size_t *slots;  /* open addressing by payload hash: index + 1 into rows, 0 empty */
+    size_t n_slots; /* a power of two, at least twice n */
 } pending_t;
 
 static void pending_free(pending_t *p) {
@@ -51,6 +54,27 @@ static void pending_free(pending_t *p) {
         free(p->rows[i].payload);
     }
     free(p->rows);
+    free(p->slots);
+}
+
+static uint64_t payload_hash(const void *data, size_t len) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ ((const unsigned char *)data)[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Index the rows by payload, so each record read costs one lookup whatever the backlog. */
+static mm_err_t index_rows(pending_t *p, char *errstr, size_t errstr_size) {
+    p->n_slots = 16;
+    while (p->n_slots < 2 * p->n) p->n_slots *= 2;
+    p->slots = calloc(p->n_slots, sizeof(*p->slots));
+    if (!p->slots) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (size_t i = 0; i < p->n; i++) {
+        size_t at = (size_t)payload_hash(p->rows[i].payload, p->rows[i].payload_len);
+        while (p->slots[at & (p->n_slots - 1)]) at++;
+        p->slots[at & (p->n_slots - 1)] = i + 1;
+    }
+    return MM_OK;
 }
 
 /* The answers waiting in the outbox; *oldest_ms receives the oldest row's creation time. */
@@ -96,17 +120,20 @@ static mm_err_t load_rows(mm_db_t *db, pending_t *p, int64_t *oldest_ms, char *e
     return err == MM_ERR_NOT_FOUND ? MM_OK : err;
 }
 
-/* A record of mm.predictions: the rows it carries were delivered. */
+/* A record of mm.predictions: the row with its key and payload was delivered. */
 static bool match_record(void *opaque, const mm_kafka_msg_t *msg) {
     pending_t *p = opaque;
-    for (size_t i = 0; i < p->n; i++) {
-        pending_row_t *r = &p->rows[i];
-        if (r->delivered || r->payload_len != msg->value_len || !msg->value) continue;
+    if (!msg->value) return true;
+    size_t at = (size_t)payload_hash(msg->value, msg->value_len);
+    for (size_t slot; (slot = p->slots[at & (p->n_slots - 1)]) != 0; at++) {
+        pending_row_t *r = &p->rows[slot - 1];
+        if (r->delivered || r->payload_len != msg->value_len ||
+            memcmp(r->payload, msg->value, r->payload_len) != 0)
+            continue;
         size_t key_len = r->key ? strlen(r->key) : 0;
         if (key_len != (msg->key ? msg->key_len : 0) ||
             (key_len && memcmp(r->key, msg->key, key_len) != 0))
             continue;
-        if (memcmp(r->payload, msg->value, r->payload_len) != 0) continue;
         r->delivered = true;
         p->delivered++;
         break;
@@ -133,6 +160,7 @@ mm_err_t mm_scorer_stream__outbox_reconcile(mm_scorer_stream_t *st, char *errstr
     pending_t p = {0};
     int64_t oldest = INT64_MAX;
     mm_err_t err = load_rows(db, &p, &oldest, errstr, errstr_size);
+    if (!err && p.n > 0) err = index_rows(&p, errstr, errstr_size);
     if (err || p.n == 0) {
         pending_free(&p);
         return err;
