@@ -29,7 +29,7 @@
 
 /* How far before the oldest row the topic is read: clock steps between the row's commit
  * and its record's CreateTime (same host, normally 0). */
-#define RECONCILE_MARGIN_MS 60000
+#define RECONCILE_MARGIN_MS 10000
 #define RECONCILE_TIMEOUT   60000
 
 typedef struct pending_row {
