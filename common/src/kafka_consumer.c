@@ -316,8 +316,8 @@ mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const cha
  * join (about 5 s on the dev broker) instead of a cooperative revocation of
  * the partitions that move (docs/reliability.md). The dev broker's group
  * coordinator answers requests queued behind a blocked JoinGroup that way
- * (rdkafka_mock_cgrp.c); Apache Kafka serves one request per connection at
- * a time and checks the generation first, likewise.
+ * (rdkafka_mock_cgrp.c), and Apache Kafka likewise (test_rebalance_storm.c,
+ * its two-member test, lost the whole assignment on both brokers).
  */
 void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer) {
     (void)consumer; /* the timer commits what was stored; see above */
