@@ -208,8 +208,10 @@ mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *gr
         {"enable.auto.offset.store", "false"},
         /* Never silently skip or replay (docs/ARCHITECTURE.md, "Delivery semantics"). */
         {"auto.offset.reset", "error"},
-        /* Commits only what was stored: they mirror progress for lag monitoring. */
+        /* Commits only what was stored: they mirror progress for lag monitoring. Only
+           librdkafka's timer commits (see mm_kafka_consumer_commit_async), every second. */
         {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
         {"partition.assignment.strategy", "cooperative-sticky"},
         {"enable.partition.eof", "false"},
     };
@@ -301,11 +303,24 @@ mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const cha
     return MM_OK;
 }
 
+/*
+ * No OffsetCommit of our own: librdkafka's auto-commit timer sends one every
+ * auto.commit.interval.ms and skips it while the member is not in a steady
+ * group (rdkafka_cgrp.c, rd_kafka_cgrp_offset_commit_tmr_cb); an explicit
+ * rd_kafka_commit() is sent in any join state. One sent while this member's
+ * JoinGroup waits at the coordinator is answered only after that join
+ * completes, under the new generation, so ILLEGAL_GENERATION, which
+ * librdkafka 2.0.2 (as later versions) handles by declaring the whole
+ * assignment lost and joining again: in fault scenario 12 every join of a
+ * second trainer made the first lose all its partitions and wait a further
+ * join (about 5 s on the dev broker) instead of a cooperative revocation of
+ * the partitions that move (docs/reliability.md). The dev broker's group
+ * coordinator answers requests queued behind a blocked JoinGroup that way
+ * (rdkafka_mock_cgrp.c), and Apache Kafka likewise (test_rebalance_storm.c,
+ * its two-member test, lost the whole assignment on both brokers).
+ */
 void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer) {
-    if (!consumer) return;
-    rd_kafka_resp_err_t err = rd_kafka_commit(consumer->rk, NULL, 1);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        mm_log_warn("kafka_commit_failed", "commit: %s", rd_kafka_err2str(err));
+    (void)consumer; /* the timer commits what was stored; see above */
 }
 
 /*

@@ -5,6 +5,9 @@
  * the orderly stop. One request's handling is stream_request.c's; the
  * metrics stream_metrics.c's.
  *
+ * Before anything else, answers that a previous run left in the outbox
+ * although they were delivered are taken out of it (stream_outbox.c).
+ *
  * One thread does everything that touches the state store, the sink and the
  * producer (SQLite handles belong to one thread); /healthz, /readyz and
  * /metrics are answered on the HTTP server's threads from atomics and the
@@ -27,7 +30,7 @@
 
 #define POLL_MS                   100
 #define DECISIONS_PER_ROUND       500
-#define HOUSEKEEPING_MS           1000  /* commit mirror, gauges */
+#define HOUSEKEEPING_MS           1000  /* gauges */
 #define PRUNE_MS                  60000 /* forget request ids past the window */
 #define DEFAULT_DECISIONS_TIMEOUT 120000
 #define SHUTDOWN_OUTBOX_FLUSH_MS  10000
@@ -186,7 +189,6 @@ static mm_err_t consume(mm_scorer_stream_t *st, volatile sig_atomic_t *stop, cha
         mm_kafka_producer_poll(s->producer, 0);
         int64_t now = mm_mono_ms();
         if (now >= next_housekeeping) {
-            mm_kafka_consumer_commit_async(st->consumer); /* mirrors progress for lag monitoring */
             mm_scorer_stream__metrics_publish(st);
             next_housekeeping = now + HOUSEKEEPING_MS;
         }
@@ -202,8 +204,11 @@ mm_err_t mm_scorer_stream_run(mm_scorer_stream_t *st, volatile sig_atomic_t *sto
                               size_t errstr_size) {
     mm_scorer_t *s = st->scorer;
     mm_scorer_intake_stats_t intake = {0};
+    /* Answers a previous run left in the outbox after their delivery: not twice. */
+    mm_err_t err = mm_scorer_stream__outbox_reconcile(st, errstr, errstr_size);
+    if (err) return err;
     /* Start from the newest scoring data and models, then follow both. */
-    mm_err_t err = mm_scorer_catch_up(s, stop, &intake, errstr, errstr_size);
+    err = mm_scorer_catch_up(s, stop, &intake, errstr, errstr_size);
     st->stats.obs_dead_letters += intake.dead_letters;
     mm_scorer_stream__metrics_applied(st, intake.batches, intake.rows, 0);
     if (!err) err = read_decisions(st, stop, errstr, errstr_size);

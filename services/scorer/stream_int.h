@@ -81,6 +81,15 @@ void mm_scorer_stream__requests_prune(mm_scorer_stream_t *stream);
 /** @brief Finalize the request table's statements. */
 void mm_scorer_stream__requests_close(mm_scorer_stream_t *stream);
 
+/**
+ * @brief Delete the answers in the outbox that already reached
+ * mm.predictions (a previous run stopped between their delivery and their
+ * delete), before anything drains the outbox. A topic that cannot be read
+ * leaves them to be sent again. @returns an error of the state store only.
+ */
+mm_err_t mm_scorer_stream__outbox_reconcile(mm_scorer_stream_t *stream, char *errstr,
+                                            size_t errstr_size);
+
 /** @brief Register the stream's metrics (nothing without a registry). */
 mm_err_t mm_scorer_stream__metrics_init(mm_scorer_stream_t *stream, char *errstr,
                                         size_t errstr_size);

@@ -154,32 +154,9 @@ static void produce_inputs(void) {
     mm_kafka_producer_t *producer =
         mm_kafka_producer_new(broker.bootstrap, NULL, NULL, NULL, errstr, sizeof(errstr));
     cr_assert_not_null(producer, "%s", errstr);
-    static int64_t t[SFX_DAYS], line[SFX_DAYS];
-    static double y[SFX_DAYS], price[SFX_DAYS];
-    for (int d = 0; d < SFX_DAYS; d++) {
-        t[d] = d * SFX_DAY_MS;
-        y[d] = sfx_sales_of(d, 2.0);
-        price[d] = sfx_price_of(d);
-    }
-    mm_obs_column_t col = {.name = "price", .values = price};
-    mm_observation_batch_t batch = {.dataset = "sales",
-                                    .spec_hash = fx.spec.hash,
-                                    .partition_key = SFX_KEY,
-                                    .load_id = "load-1",
-                                    .source = "test",
-                                    .end_of_load = true,
-                                    .load_rows_for_key = SFX_DAYS,
-                                    .load_batches_for_key = 1,
-                                    .n_rows = SFX_DAYS,
-                                    .time_ms = t,
-                                    .target = y,
-                                    .line = line,
-                                    .n_columns = 1,
-                                    .columns = &col};
     mm_buf_t b;
     mm_buf_init(&b, 0);
-    cr_assert_eq(mm_avro_encode_observation_batch(&batch, &b, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    sfx_encode_observations(&fx, SFX_KEY, 0, SFX_DAYS, "load-1", &b);
     produce(producer, MM_TOPIC_OBSERVATIONS, SFX_KEY, &b);
     mm_buf_reset(&b);
     mm_model_decision_t d = sfx_train_decision(&fx, SFX_KEY, 100, 2.0, 1);

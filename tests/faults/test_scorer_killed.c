@@ -12,7 +12,7 @@
  * once by the named crash point scorer_stream_after_sink_commit (the sink
  * committed, the state store not), and restarted each time. At the end:
  * every request id recorded once in the state store with its answer, none
- * missing on mm.predictions, and the sink holds no duplicate row and each
+ * missing and none twice on mm.predictions, and the sink holds no duplicate row and each
  * key's latest answer from the last request sent for it.
  *
  * Serve: a client sends forecasts without pause while the server is killed
@@ -81,37 +81,12 @@ static void setup(void) {
     mm_kafka_producer_t *producer =
         mm_kafka_producer_new(broker.bootstrap, NULL, NULL, NULL, errstr, sizeof(errstr));
     cr_assert_not_null(producer, "%s", errstr);
-    static int64_t t[SFX_DAYS], line[SFX_DAYS];
-    static double y[SFX_DAYS], price[SFX_DAYS];
-    for (int d = 0; d < SFX_DAYS; d++) {
-        t[d] = d * SFX_DAY_MS;
-        y[d] = sfx_sales_of(d, 2.0);
-        price[d] = sfx_price_of(d);
-        line[d] = d + 2;
-    }
     mm_buf_t b;
     mm_buf_init(&b, 0);
     for (int k = 0; k < KEYS; k++) {
         char key[64];
         key_of(k, key, sizeof(key));
-        mm_obs_column_t col = {.name = "price", .values = price};
-        mm_observation_batch_t batch = {.dataset = "sales",
-                                        .spec_hash = fx.spec.hash,
-                                        .partition_key = key,
-                                        .load_id = "load-1",
-                                        .source = "test",
-                                        .end_of_load = true,
-                                        .load_rows_for_key = SFX_DAYS,
-                                        .load_batches_for_key = 1,
-                                        .n_rows = SFX_DAYS,
-                                        .time_ms = t,
-                                        .target = y,
-                                        .line = line,
-                                        .n_columns = 1,
-                                        .columns = &col};
-        mm_buf_reset(&b);
-        cr_assert_eq(mm_avro_encode_observation_batch(&batch, &b, errstr, sizeof(errstr)), MM_OK,
-                     "%s", errstr);
+        sfx_encode_observations(&fx, key, 0, SFX_DAYS, "load-1", &b);
         produce(producer, MM_TOPIC_OBSERVATIONS, key, &b);
         mm_buf_reset(&b);
         mm_model_decision_t d = sfx_train_decision(&fx, key, 100, 2.0, 1);
@@ -239,6 +214,26 @@ static void read_predictions(int *seen) {
     mm_kafka_reader_destroy(r);
 }
 
+/* What the starts logged of the answers a previous run left in the outbox
+ * (outbox_reconciled: rows, already_delivered), summed over the log. */
+static void reconciled(int64_t *rows, int64_t *already_delivered, int *starts) {
+    *rows = *already_delivered = 0;
+    *starts = 0;
+    FILE *f = fopen(stream_log, "r");
+    if (!f) return;
+    static char line[65536];
+    while (fgets(line, sizeof(line), f)) {
+        if (!strstr(line, "\"outbox_reconciled\"")) continue;
+        json_t *event = json_loads(line, 0, NULL);
+        cr_assert_not_null(event, "not a JSON log line: %s", line);
+        *rows += json_integer_value(json_object_get(event, "rows"));
+        *already_delivered += json_integer_value(json_object_get(event, "already_delivered"));
+        ++*starts;
+        json_decref(event);
+    }
+    fclose(f);
+}
+
 Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_once, .init = setup,
      .fini = teardown, .timeout = 600) {
     uint64_t rng = mmt_fault_seed("5-scorer-killed-stream");
@@ -256,7 +251,7 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
     int64_t crash_hit = mmt_fault_rand(&rng, 1, PHASE / 2);
     char crash_at[64];
     snprintf(crash_at, sizeof(crash_at), CRASH_POINT ":%lld", (long long)crash_hit);
-    int64_t killed_at[RANDOM_KILLS], before_crash = 0;
+    int64_t killed_at[RANDOM_KILLS], left[RANDOM_KILLS], before_crash = 0;
     for (int k = 0; k < RANDOM_KILLS; k++) {
         int64_t before = answered();
         if (before < 0) before = 0; /* the store is not created yet */
@@ -266,6 +261,7 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
         killed_at[k] = wait_answered(target);
         kill(pid, SIGKILL);
         cr_assert_eq(mmt_wait(pid, mmt_timeout_ms(10000)), 128 + SIGKILL);
+        left[k] = state_query("SELECT COUNT(*) FROM outbox", false);
         before_crash = answered();
         pid = stream_start(k + 1 == RANDOM_KILLS ? crash_at : NULL);
     }
@@ -303,8 +299,10 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
     int64_t ok = state_query("SELECT COUNT(*) FROM stream_requests WHERE outcome = 'ok'", false);
     cr_expect_eq(recorded, TOTAL, "request ids recorded: %lld of %d", (long long)recorded, TOTAL);
     cr_expect_eq(ok, TOTAL, "requests answered ok: %lld of %d", (long long)ok, TOTAL);
-    /* mm.predictions: none missing (a duplicate is possible only when a kill falls between
-     * the broker's acknowledgement and the outbox row's deletion: counted, docs/scoring.md). */
+    /* mm.predictions: none missing, none twice. A kill between the broker's acknowledgement
+     * and the outbox row's deletion leaves delivered answers in the outbox: the next start
+     * finds them on the topic and deletes them instead of sending them again
+     * (services/scorer/stream_outbox.c). */
     static int seen[TOTAL];
     memset(seen, 0, sizeof(seen));
     read_predictions(seen);
@@ -314,6 +312,11 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
         if (seen[i] > 1) duplicates += seen[i] - 1;
     }
     cr_expect_eq(missing, 0, "%d request(s) without an answer on mm.predictions", missing);
+    cr_expect_eq(duplicates, 0, "%d answer(s) twice on mm.predictions (see %s)", duplicates,
+                 stream_log);
+    int64_t reconciled_rows = 0, already_delivered = 0;
+    int reconciling_starts = 0;
+    reconciled(&reconciled_rows, &already_delivered, &reconciling_starts);
     /* Sink: no duplicate row; each key's answer is the last request sent for it, in full. */
     int64_t duplicate_rows = state_query(
         "SELECT COUNT(*) - (SELECT COUNT(*) FROM (SELECT DISTINCT partition_key, entity, "
@@ -339,13 +342,98 @@ Test(fault_scorer_killed, stream_killed_at_seeded_moments_answers_every_request_
     cr_expect_eq(sink_rows, KEYS * SFX_HORIZON, "sink rows");
     fprintf(stderr,
             "fault scenario 5 (stream): %d requests over %d keys; SIGKILL after %lld, %lld and "
-            "%lld answers; %s fired at hit %lld (sink committed, %lld answer in the sink only); "
+            "%lld answers, leaving %lld, %lld and %lld outbox rows; %s fired at hit %lld (sink "
+            "committed, %lld answer in the sink only); %d starts found %lld answers in the "
+            "outbox, %lld of them already on mm.predictions (deleted, not sent again); "
             "%lld requests recorded once, %lld ok; mm.predictions: %d missing, %d duplicates; "
             "sink: %lld rows, %lld duplicates, %lld of %d keys hold their last request\n",
             TOTAL, KEYS, (long long)killed_at[0], (long long)killed_at[1], (long long)killed_at[2],
-            CRASH_POINT, (long long)crash_hit, (long long)in_sink_only, (long long)recorded,
+            (long long)left[0], (long long)left[1], (long long)left[2], CRASH_POINT,
+            (long long)crash_hit, (long long)in_sink_only, reconciling_starts,
+            (long long)reconciled_rows, (long long)already_delivered, (long long)recorded,
             (long long)ok, missing, duplicates, (long long)sink_rows, (long long)duplicate_rows,
             (long long)keys_latest, KEYS);
+}
+
+/* How many records of mm.predictions carry @p key and the bytes @p value. */
+static int topic_count(const char *key, const char *value) {
+    mm_kafka_reader_t *r =
+        mm_kafka_reader_new(broker.bootstrap, MM_TOPIC_PREDICTIONS, NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(r, "%s", errstr);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(60000);
+    int n = 0;
+    for (;;) {
+        mm_kafka_msg_t msg;
+        mm_err_t err = mm_kafka_reader_poll(r, 500, &msg, errstr, sizeof(errstr));
+        if (err == MM_ERR_NOT_FOUND) break;
+        cr_assert(mm_mono_ms() < deadline, "mm.predictions not read to its end");
+        if (err) continue;
+        n += msg.key && msg.key_len == strlen(key) && memcmp(msg.key, key, msg.key_len) == 0 &&
+             msg.value && msg.value_len == strlen(value) &&
+             memcmp(msg.value, value, msg.value_len) == 0;
+    }
+    mm_kafka_reader_destroy(r);
+    return n;
+}
+
+/* The reconciliation alone: one answer left in the outbox is on the topic already (its
+ * delivery report was never served), the other is not. */
+Test(fault_scorer_killed, stream_start_sends_again_only_the_outbox_answers_not_on_the_topic,
+     .init = setup, .fini = teardown, .timeout = 300) {
+    snprintf(stream_state, sizeof(stream_state), "%s/outbox-state.db", fx.tmpdir);
+    snprintf(stream_sink, sizeof(stream_sink), "%s/outbox-sink.db", fx.tmpdir);
+    snprintf(stream_log, sizeof(stream_log), "%s/outbox.log", fx.tmpdir);
+    /* A first run creates the state store. */
+    pid_t pid = stream_start(NULL);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    while (answered() < 0 && mm_mono_ms() < deadline) mm_sleep_ms(50, NULL);
+    cr_assert_geq(answered(), 0, "no state store (see %s)", stream_log);
+    cr_assert_eq(mmt_stop(pid, mmt_timeout_ms(30000)), 0, "SIGTERM (see %s)", stream_log);
+
+    char key[64];
+    key_of(0, key, sizeof(key));
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(stream_state, &db), SQLITE_OK);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO outbox (topic, key, payload, created_at_ms) VALUES "
+             "('%s', '%s', CAST('answer-delivered' AS BLOB), %lld), "
+             "('%s', '%s', CAST('answer-pending' AS BLOB), %lld)",
+             MM_TOPIC_PREDICTIONS, key, (long long)mm_now_ms(), MM_TOPIC_PREDICTIONS, key,
+             (long long)mm_now_ms());
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(broker.bootstrap, NULL, NULL, NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(producer, "%s", errstr);
+    cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_PREDICTIONS, key, strlen(key),
+                                  "answer-delivered", strlen("answer-delivered"), NULL, 10000,
+                                  errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_kafka_producer_flush(producer, mmt_timeout_ms(30000)), MM_OK);
+    mm_kafka_producer_destroy(producer, 5000);
+
+    pid = stream_start(NULL);
+    deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    while (state_query("SELECT COUNT(*) FROM outbox", false) != 0 && mm_mono_ms() < deadline)
+        mm_sleep_ms(50, NULL);
+    cr_expect_eq(state_query("SELECT COUNT(*) FROM outbox", false), 0, "outbox not drained");
+    cr_expect_eq(mmt_stop(pid, mmt_timeout_ms(30000)), 0, "SIGTERM (see %s)", stream_log);
+    int delivered = topic_count(key, "answer-delivered");
+    int pending = topic_count(key, "answer-pending");
+    int64_t rows = 0, already = 0;
+    int starts = 0;
+    reconciled(&rows, &already, &starts);
+    fprintf(stderr,
+            "fault scenario 5 (stream outbox): the start found %lld answers in the outbox, %lld "
+            "already on mm.predictions; on the topic: the delivered answer %d time(s), the "
+            "pending one %d time(s)\n",
+            (long long)rows, (long long)already, delivered, pending);
+    cr_expect_eq(starts, 1, "outbox_reconciled logged by %d starts (see %s)", starts, stream_log);
+    cr_expect_eq(rows, 2);
+    cr_expect_eq(already, 1);
+    cr_expect_eq(delivered, 1, "the delivered answer is on mm.predictions %d times", delivered);
+    cr_expect_eq(pending, 1, "the pending answer is on mm.predictions %d times", pending);
 }
 
 /* ------------------------------------------------------------------- serve */

@@ -84,34 +84,9 @@ static void produce_decision(mm_model_decision_t *d) {
 
 /* Days [from, to) of the key's observations. */
 static void produce_observations(const char *key, int from, int to) {
-    static int64_t t[400];
-    static double y[400], price[400];
-    size_t n = 0;
-    for (int d = from; d < to; d++, n++) {
-        t[n] = d * SFX_DAY_MS;
-        y[n] = sfx_sales_of(d, 2.0);
-        price[n] = sfx_price_of(d);
-    }
-    mm_obs_column_t col = {.name = "price", .values = price};
-    int64_t line[400] = {0};
-    mm_observation_batch_t batch = {.dataset = "sales",
-                                    .spec_hash = fx.spec.hash,
-                                    .partition_key = key,
-                                    .load_id = "load-2",
-                                    .source = "test",
-                                    .end_of_load = true,
-                                    .load_rows_for_key = (int64_t)n,
-                                    .load_batches_for_key = 1,
-                                    .n_rows = n,
-                                    .time_ms = t,
-                                    .target = y,
-                                    .line = line,
-                                    .n_columns = 1,
-                                    .columns = &col};
     mm_buf_t b;
     mm_buf_init(&b, 0);
-    cr_assert_eq(mm_avro_encode_observation_batch(&batch, &b, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    sfx_encode_observations(&fx, key, from, to, "load-2", &b);
     produce(MM_TOPIC_OBSERVATIONS, key, &b);
     mm_buf_free(&b);
 }

@@ -10,9 +10,13 @@
  * Consumer: a group member with enable.auto.offset.store=false and
  * auto.offset.reset=error. Where a partition starts is decided by the
  * service (its local state store) through the on_assign callback; the Kafka
- * commit only mirrors progress for lag monitoring. Cooperative-sticky
+ * commit only mirrors progress for lag monitoring, sent by librdkafka's
+ * auto-commit timer only while the group is steady. Cooperative-sticky
  * assignment is used when the broker supports it; eager rebalances are
  * handled the same way.
+ *
+ * Tail scan: a bounded read of a topic's newest records (a service checking
+ * what reached the topic before it stopped).
  *
  * Reader: a group-less consumer that assigns every partition of one topic
  * from the beginning and reports when it has reached the end of all of them
@@ -211,7 +215,13 @@ mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms, m
  */
 mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
                                         int32_t partition, int64_t next_offset);
-/** @brief Commit stored offsets asynchronously (lag monitoring only). */
+/**
+ * @brief Stored offsets are committed by librdkafka's auto-commit timer
+ * (every auto.commit.interval.ms, 1 s by default here), which it skips while
+ * the group rebalances; this call sends nothing. An explicit commit sent
+ * during a join is refused as of the old generation and costs the member its
+ * whole assignment (kafka_consumer.c).
+ */
 void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer);
 /** @brief Leave the group (revoking partitions through the callbacks), then destroy. Accepts NULL.
  */
@@ -232,6 +242,27 @@ mm_kafka_reader_t *mm_kafka_reader_new(const char *bootstrap, const char *topic,
 mm_err_t mm_kafka_reader_poll(mm_kafka_reader_t *reader, int timeout_ms, mm_kafka_msg_t *msg,
                               char *errstr, size_t errstr_size);
 void mm_kafka_reader_destroy(mm_kafka_reader_t *reader);
+
+/* ---------------------------------------------------------------- tail scan */
+
+/** Called by mm_kafka_tail_scan() for each record read; @returns false to end the scan. */
+typedef bool(mm_kafka_tail_cb_t)(void *opaque, const mm_kafka_msg_t *msg);
+
+/**
+ * @brief Read the newest records of every partition of @p topic, back to
+ * records older than @p since_ms (by their timestamps) or the partition's
+ * beginning, calling @p cb for each: a group-less consumer of its own reads
+ * each partition backwards from its end in windows of 256, 1,024, ...
+ * records (in offset order within a window), and stops after a window whose
+ * oldest record is older than @p since_ms. The cost is the records written
+ * since then, not the topic's retention.
+ * @param props librdkafka pass-through properties (may be NULL).
+ * @param records receives how many records were read (may be NULL).
+ * @returns MM_OK; MM_ERR_TIMEOUT when @p timeout_ms passed first; MM_ERR_KAFKA.
+ */
+mm_err_t mm_kafka_tail_scan(const char *bootstrap, const char *topic, const mm_kv_list_t *props,
+                            int64_t since_ms, mm_kafka_tail_cb_t *cb, void *opaque, int timeout_ms,
+                            int64_t *records, char *errstr, size_t errstr_size);
 
 /* ---------------------------------------------------------------- lag probe */
 

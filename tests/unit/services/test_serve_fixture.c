@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "mm/avro.h"
 #include "mm/blob_layout.h"
 #include "mm/fs.h"
 #include "mm/model.h"
@@ -47,30 +48,52 @@ void sfx_day_iso(int day, char *out, size_t out_size) {
     strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+void sfx_observations(const sfx_t *fx, const char *key, int from, int to, const char *load_id,
+                      sfx_obs_t *obs) {
+    cr_assert(from >= 0 && from <= to && to - from <= SFX_OBS_MAX, "days [%d, %d)", from, to);
+    size_t n = 0;
+    for (int d = from; d < to; d++, n++) {
+        obs->time_ms[n] = d * SFX_DAY_MS;
+        obs->target[n] = sfx_sales_of(d, 2.0);
+        obs->price[n] = sfx_price_of(d);
+        obs->line[n] = (int64_t)n + 2;
+    }
+    obs->column = (mm_obs_column_t){.name = "price", .values = obs->price};
+    obs->batch = (mm_observation_batch_t){.dataset = "sales",
+                                          .spec_hash = fx->spec.hash,
+                                          .partition_key = key,
+                                          .load_id = load_id,
+                                          .source = "test",
+                                          .end_of_load = true,
+                                          .load_rows_for_key = (int64_t)n,
+                                          .load_batches_for_key = 1,
+                                          .n_rows = n,
+                                          .time_ms = obs->time_ms,
+                                          .target = obs->target,
+                                          .line = obs->line,
+                                          .n_columns = 1,
+                                          .columns = &obs->column};
+}
+
+void sfx_encode_observations(const sfx_t *fx, const char *key, int from, int to,
+                             const char *load_id, mm_buf_t *out) {
+    static sfx_obs_t obs; /* 13 KB: off the stack */
+    sfx_observations(fx, key, from, to, load_id, &obs);
+    char errstr[512];
+    mm_buf_reset(out);
+    cr_assert_eq(mm_avro_encode_observation_batch(&obs.batch, out, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+}
+
 void sfx_add_scoring_data(sfx_t *fx, const char *key) {
     char errstr[1024];
     mm_scoring_data_t *sd =
         mm_scoring_data_open(fx->state_path, &fx->spec, 400, "mm-scorer", errstr, sizeof(errstr));
     cr_assert_not_null(sd, "%s", errstr);
-    static int64_t t[SFX_DAYS];
-    static double y[SFX_DAYS], price[SFX_DAYS];
-    for (int d = 0; d < SFX_DAYS; d++) {
-        t[d] = d * SFX_DAY_MS;
-        y[d] = sfx_sales_of(d, 2.0);
-        price[d] = sfx_price_of(d);
-    }
-    mm_obs_column_t col = {.name = "price", .values = price};
-    mm_observation_batch_t b = {.dataset = "sales",
-                                .spec_hash = fx->spec.hash,
-                                .partition_key = key,
-                                .load_id = "load-1",
-                                .n_rows = SFX_DAYS,
-                                .time_ms = t,
-                                .target = y,
-                                .n_columns = 1,
-                                .columns = &col};
-    cr_assert_eq(mm_scoring_data_apply(sd, NULL, 0, 0, &b, errstr, sizeof(errstr)), MM_OK, "%s",
-                 errstr);
+    static sfx_obs_t obs;
+    sfx_observations(fx, key, 0, SFX_DAYS, "load-1", &obs);
+    cr_assert_eq(mm_scoring_data_apply(sd, NULL, 0, 0, &obs.batch, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
     mm_scoring_data_close(sd);
 }
 

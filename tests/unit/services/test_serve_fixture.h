@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mm/blob.h"
+#include "mm/buf.h"
 #include "mm/httpd.h"
 #include "mm/metrics.h"
 #include "mm/records.h"
@@ -84,6 +85,31 @@ mm_model_decision_t sfx_decision_copy(const mm_model_decision_t *d);
 
 /** @brief A decision for @p key whose artifact does not exist. */
 mm_model_decision_t sfx_missing_decision(sfx_t *fx, const char *key);
+
+#define SFX_OBS_MAX 400 /* days one sfx_obs_t holds */
+
+/** An ObservationBatch of one key and the arrays it points into. */
+typedef struct sfx_obs {
+    int64_t time_ms[SFX_OBS_MAX];
+    double target[SFX_OBS_MAX];
+    double price[SFX_OBS_MAX];
+    int64_t line[SFX_OBS_MAX];
+    mm_obs_column_t column;
+    mm_observation_batch_t batch; /* points into this struct: do not copy or move it */
+} sfx_obs_t;
+
+/**
+ * @brief Fill @p obs with @p key's days [@p from, @p to) of the fixture's
+ * data (sfx_sales_of(day, 2.0), the price column), as one whole load
+ * @p load_id of one batch (end_of_load with its row and batch counts); line
+ * numbers start at 2, after a CSV header.
+ */
+void sfx_observations(const sfx_t *fx, const char *key, int from, int to, const char *load_id,
+                      sfx_obs_t *obs);
+
+/** @brief sfx_observations() Avro-encoded into @p out (reset first; mm_avro_init() done). */
+void sfx_encode_observations(const sfx_t *fx, const char *key, int from, int to,
+                             const char *load_id, mm_buf_t *out);
 
 /** @brief Store @p key's scoring data: days [0, SFX_DAYS). */
 void sfx_add_scoring_data(sfx_t *fx, const char *key);
