@@ -5,13 +5,16 @@
  *
  * Usage:
  *   bench_registry build DIR KEYS      create DIR/registry.db with KEYS keys
- *   bench_registry measure DIR [N]     N timed operations per phase (default 20000)
+ *   bench_registry measure DIR [N [PHASES]]  N timed operations per phase (default
+ *                                      20000); PHASES a comma-separated subset of
+ *                                      lookup,train_id,versions,promote,reject,list,stats
  *
  * The synthetic registry: keys "store=S/item=I" (1,000 items per store), each
  * with the history a key has after three loads - v1 approved (champion, then
  * previous), v2 rejected (a challenger until v3), v3 approved (champion) -
- * every version with the 10 metrics and baselines the trainer reports, a
- * policy reason of realistic length and one audit row per judgement. The
+ * every version with the 5 metrics and baselines the trainer reports for a
+ * forecast, a policy reason of the promoter's form and length, and one audit
+ * row per judgement. The
  * outbox is empty, as it is once the promoter has delivered its decisions.
  * Built in transactions of 5,000 keys (a bulk load, not the promoter's
  * one transaction per candidate).
@@ -119,17 +122,20 @@ typedef struct candidate {
 
 static const char *const algorithms[] = {"ets", "theta", "arima", "combination"};
 
-/* Metrics of a forecast (the 5 regression ones) with MASE @p mase; the rest NaN. */
+/*
+ * The metrics of a forecast with MASE @p mase: the 5 regression ones, as the
+ * trainer reports them (it leaves out the NaN classification metrics).
+ */
+#define FORECAST_METRICS 5
 static void fill_metrics(mm_metric_t *m, double mase, double scale) {
-    for (int i = 0; i < MM_METRIC__COUNT; i++) {
-        m[i].name = mm_metric_name((mm_metric_id_t)i);
-        m[i].value = NAN;
+    static const mm_metric_id_t ids[FORECAST_METRICS] = {
+        MM_METRIC_RMSE, MM_METRIC_MAE, MM_METRIC_SMAPE, MM_METRIC_MASE, MM_METRIC_BIAS};
+    const double values[FORECAST_METRICS] = {12.0 * mase * scale, 9.5 * mase * scale,
+                                             30.0 + 15.0 * mase, mase, -0.25 * scale};
+    for (int i = 0; i < FORECAST_METRICS; i++) {
+        m[i].name = mm_metric_name(ids[i]);
+        m[i].value = values[i];
     }
-    m[MM_METRIC_RMSE].value = 12.0 * mase * scale;
-    m[MM_METRIC_MAE].value = 9.5 * mase * scale;
-    m[MM_METRIC_SMAPE].value = 30.0 + 15.0 * mase;
-    m[MM_METRIC_MASE].value = mase;
-    m[MM_METRIC_BIAS].value = -0.25 * scale;
 }
 
 static void candidate_fill(candidate_t *c, int64_t k, int version, double mase,
@@ -153,9 +159,9 @@ static void candidate_fill(candidate_t *c, int64_t k, int version, double mase,
     r->artifact_sha256 = c->sha;
     r->artifact_size = 2200 + (k % 700);
     r->artifact_format = 1;
-    r->n_metrics = MM_METRIC__COUNT;
+    r->n_metrics = FORECAST_METRICS;
     r->metrics = c->metrics;
-    r->n_baseline = MM_METRIC__COUNT;
+    r->n_baseline = FORECAST_METRICS;
     r->baseline = c->baseline;
     r->data_start_ms = 1262304000000;
     r->data_end_ms = 1262304000000 + (int64_t)(3972 + 28 * version) * 86400000;
@@ -180,11 +186,17 @@ static void spec_init(mm_spec_t *spec) {
     spec->promotion.require_beats_baseline = true;
 }
 
-static void reason_of(char *out, size_t size, const char *status, double mase) {
-    snprintf(out, size,
-             "%s: mase %.4f < threshold 1.0000: pass; mase %.4f vs baseline 1.0500: beats the "
-             "seasonal-naive baseline; mase %.4f vs champion: %s by more than the 2%% margin",
-             status, mase, mase, mase, strcmp(status, "approved") == 0 ? "better" : "not better");
+/* A reason in the policy's words and of its length (services/promoter/policy.c). */
+static void reason_of(char *out, size_t size, const char *status, double mase, int champion) {
+    if (champion <= 0)
+        snprintf(out, size, "%s: mase %.4g < 1; mase %.4g beats baseline 1.05; no champion yet",
+                 status, mase, mase);
+    else
+        snprintf(out, size,
+                 "%s: mase %.4g < 1; mase %.4g beats baseline 1.05; %s champion v%d 0.82 by the "
+                 "margin 2.0%% (%.1f%%)",
+                 status, mase, mase, strcmp(status, "approved") == 0 ? "beats" : "does not beat",
+                 champion, (0.82 - mase) / 0.82 * 100.0);
 }
 
 /* ------------------------------------------------------------ build */
@@ -203,7 +215,7 @@ static void build_key(mm_db_t *db, int64_t k, const char *spec_hash) {
         mm_registry_status_t status = history[v - 1].status;
         double mase = history[v - 1].mase + (double)(k % 13) / 1000.0;
         candidate_fill(&c, k, v, mase, spec_hash);
-        reason_of(reason, sizeof(reason), mm_registry_status_name(status), mase);
+        reason_of(reason, sizeof(reason), mm_registry_status_name(status), mase, champion);
         bool approved = status == MM_REGISTRY_STATUS_APPROVED;
         if (approved && mm_blob_layout_production(c.uri, production, sizeof(production)) != MM_OK)
             snprintf(errstr, sizeof(errstr), "%s", c.uri), die("production name");
@@ -213,7 +225,7 @@ static void build_key(mm_db_t *db, int64_t k, const char *spec_hash) {
                                        .production_uri = approved ? production : NULL,
                                        .status = status,
                                        .reason = reason,
-                                       .failed_check = approved ? NULL : "champion_margin",
+                                       .failed_check = approved ? NULL : "champion",
                                        .source_topic = MM_TOPIC_MODELS,
                                        .source_partition = (int32_t)(k % 4),
                                        .source_offset = k * VERSIONS + v,
@@ -263,8 +275,7 @@ static int cmd_build(const char *dir, int64_t keys) {
         for (int64_t j = k; j < k + BUILD_TX_KEYS && j < keys; j++) build_key(db, j, spec.hash);
         if (mm_db_commit(db, errstr, sizeof(errstr)) != MM_OK) die("commit");
         if ((k / BUILD_TX_KEYS) % 20 == 19)
-            fprintf(stderr, "%lld keys, %.0f s\n", (long long)(k + BUILD_TX_KEYS),
-                    wall_s() - t0);
+            fprintf(stderr, "%lld keys, %.0f s\n", (long long)(k + BUILD_TX_KEYS), wall_s() - t0);
     }
     if (mm_db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", errstr, sizeof(errstr)) != MM_OK)
         die("checkpoint");
@@ -288,8 +299,8 @@ static void phase_report(phase_t *p) {
     if (p->n <= 0) return;
     qsort(p->lat, (size_t)p->n, sizeof(double), cmp_double);
     double p50 = p->lat[p->n / 2], p99 = p->lat[(int)((double)p->n * 0.99)];
-    printf("%-9s n=%-7d p50 %9.1f us  p99 %9.1f us  %10.0f ops/s wall  %8.1f us CPU/op\n",
-           p->name, p->n, p50 * 1e6, p99 * 1e6, (double)p->n / p->wall, p->cpu / p->n * 1e6);
+    printf("%-9s n=%-7d p50 %9.1f us  p99 %9.1f us  %10.0f ops/s wall  %8.1f us CPU/op\n", p->name,
+           p->n, p50 * 1e6, p99 * 1e6, (double)p->n / p->wall, p->cpu / p->n * 1e6);
 }
 
 static int64_t registry_keys(mm_db_t *db) {
@@ -370,12 +381,15 @@ __attribute__((noinline)) static void phase_promote(mm_promoter_t *promoter, mm_
                                                     const char *spec_hash, phase_t *p) {
     candidate_t *c = calloc((size_t)p->n, sizeof(*c));
     if (!c) die("calloc");
+    /* Distinct keys (a prime stride; keys are a power of ten in practice), so
+     * every winner beats the champion the registry was built with. */
+    int64_t first = (int64_t)(rng_next() % (uint64_t)keys), stride = 7919;
+    if (keys % stride == 0) stride = 1;
     for (int i = 0; i < p->n; i++) {
-        int64_t k = (int64_t)(rng_next() % (uint64_t)keys);
+        int64_t k = (first + (int64_t)i * stride) % keys;
         candidate_fill(&c[i], k, 10 + round, win ? 0.5 : 0.99, spec_hash);
         /* Unique per candidate even when a key is drawn twice. */
-        snprintf(c[i].train_id, sizeof(c[i].train_id), "bench-%d-%d-%lld", round, i,
-                 (long long)k);
+        snprintf(c[i].train_id, sizeof(c[i].train_id), "bench-%d-%d-%lld", round, i, (long long)k);
         char artifact[160];
         int len = snprintf(artifact, sizeof(artifact), "MMMODEL artifact of %s", c[i].train_id);
         mm_sha256_hex(artifact, (size_t)len, c[i].sha);
@@ -412,13 +426,12 @@ static bool count_key(void *opaque, const mm_registry_key_summary_t *key) {
 __attribute__((noinline)) static void phase_list(mm_db_t *db, int64_t keys, phase_t *p) {
     double w0 = wall_s(), c0 = cpu_s();
     int64_t n = 0;
-    if (mm_registry_list(db, "mase", count_key, &n, errstr, sizeof(errstr)) != MM_OK)
-        die("list");
+    if (mm_registry_list(db, "mase", count_key, &n, errstr, sizeof(errstr)) != MM_OK) die("list");
     p->wall = wall_s() - w0, p->cpu = cpu_s() - c0;
     p->lat[0] = p->wall;
     if (n != keys) die("list: wrong number of keys");
-    printf("list      %lld keys in %.2f s wall, %.2f s CPU (%.0f keys/s)\n", (long long)n,
-           p->wall, p->cpu, (double)n / p->wall);
+    printf("list      %lld keys in %.2f s wall, %.2f s CPU (%.0f keys/s)\n", (long long)n, p->wall,
+           p->cpu, (double)n / p->wall);
 }
 
 __attribute__((noinline)) static void phase_stats(mm_db_t *db, phase_t *p) {
@@ -426,9 +439,16 @@ __attribute__((noinline)) static void phase_stats(mm_db_t *db, phase_t *p) {
     mm_registry_stats_t stats;
     if (mm_registry_stats(db, &stats, errstr, sizeof(errstr)) != MM_OK) die("stats");
     p->wall = wall_s() - w0, p->cpu = cpu_s() - c0;
-    printf("stats     %lld keys, %lld versions, %lld champions in %.2f s wall, %.2f s CPU\n",
-           (long long)stats.keys, (long long)stats.versions, (long long)stats.champions, p->wall,
-           p->cpu);
+    printf("stats     in %.2f s wall, %.2f s CPU: keys %lld, versions %lld (approved %lld, "
+           "rejected %lld, fallback %lld), newest fallback %lld, fallback served %lld, champions "
+           "%lld, decided keys %lld, promoted %lld, rolled back %lld, outbox %lld, mase %lld "
+           "champions %.6f vs baseline %.6f\n",
+           p->wall, p->cpu, (long long)stats.keys, (long long)stats.versions,
+           (long long)stats.approved, (long long)stats.rejected, (long long)stats.fallback_versions,
+           (long long)stats.fallback, (long long)stats.fallback_served, (long long)stats.champions,
+           (long long)stats.decided_keys, (long long)stats.promoted, (long long)stats.rolled_back,
+           (long long)stats.outbox, (long long)stats.metrics[MM_METRIC_MASE].n,
+           stats.metrics[MM_METRIC_MASE].model, stats.metrics[MM_METRIC_MASE].baseline);
 }
 
 static int64_t vm_rss_kib(void) {
@@ -453,7 +473,15 @@ static int copy_file(const char *from, const char *to) {
     return rc;
 }
 
-static int cmd_measure(const char *dir, int n) {
+static bool wanted(const char *phases, const char *name) {
+    if (!phases) return true;
+    size_t len = strlen(name);
+    for (const char *p = strstr(phases, name); p; p = strstr(p + 1, name))
+        if ((p == phases || p[-1] == ',') && (p[len] == ',' || p[len] == 0)) return true;
+    return false;
+}
+
+static int cmd_measure(const char *dir, int n, const char *phases) {
     char built[PATH_MAX_LEN], path[PATH_MAX_LEN], url[PATH_MAX_LEN + 16];
     snprintf(built, sizeof(built), "%s/registry.db", dir);
     snprintf(path, sizeof(path), "%s/work.db", dir);
@@ -483,24 +511,34 @@ static int cmd_measure(const char *dir, int n) {
     if (!lat) die("calloc");
     phase_t p;
     p = (phase_t){.name = "lookup", .lat = lat, .n = n};
-    phase_lookup(db, keys, &p);
-    phase_report(&p);
+    if (wanted(phases, p.name)) {
+        phase_lookup(db, keys, &p);
+        phase_report(&p);
+    }
     p = (phase_t){.name = "train_id", .lat = lat, .n = n};
-    phase_train_id(db, keys, &p);
-    phase_report(&p);
+    if (wanted(phases, p.name)) {
+        phase_train_id(db, keys, &p);
+        phase_report(&p);
+    }
     p = (phase_t){.name = "versions", .lat = lat, .n = n};
-    phase_versions(db, keys, &p);
-    phase_report(&p);
+    if (wanted(phases, p.name)) {
+        phase_versions(db, keys, &p);
+        phase_report(&p);
+    }
     p = (phase_t){.name = "promote", .lat = lat, .n = np};
-    phase_promote(promoter, blob, keys, true, 1, spec.hash, &p);
-    phase_report(&p);
+    if (wanted(phases, p.name)) {
+        phase_promote(promoter, blob, keys, true, 1, spec.hash, &p);
+        phase_report(&p);
+    }
     p = (phase_t){.name = "reject", .lat = lat, .n = np};
-    phase_promote(promoter, blob, keys, false, 2, spec.hash, &p);
-    phase_report(&p);
+    if (wanted(phases, p.name)) {
+        phase_promote(promoter, blob, keys, false, 2, spec.hash, &p);
+        phase_report(&p);
+    }
     p = (phase_t){.name = "list", .lat = lat, .n = 1};
-    phase_list(db, keys, &p);
+    if (wanted(phases, p.name)) phase_list(db, keys, &p);
     p = (phase_t){.name = "stats", .lat = lat, .n = 1};
-    phase_stats(db, &p);
+    if (wanted(phases, p.name)) phase_stats(db, &p);
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -525,8 +563,8 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "measure") == 0) {
         int n = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 20000;
         if (n < 10) n = 10;
-        return cmd_measure(argv[2], n);
+        return cmd_measure(argv[2], n, argc > 4 ? argv[4] : NULL);
     }
-    fprintf(stderr, "usage: bench_registry build DIR KEYS | measure DIR [N]\n");
+    fprintf(stderr, "usage: bench_registry build DIR KEYS | measure DIR [N [PHASES]]\n");
     return 2;
 }
