@@ -234,7 +234,8 @@ static bool csv_simple_record(mm_csv_reader_t *reader, mm_csv_record_t *rec) {
     const char *start = reader->buf + reader->pos;
     size_t avail = reader->len - reader->pos;
     /* A record may have MM_CSV_MAX_RECORD_BYTES bytes: its LF is at most that far. */
-    const char *end = start + (avail > MM_CSV_MAX_RECORD_BYTES ? MM_CSV_MAX_RECORD_BYTES + 1 : avail);
+    const char *end =
+        start + (avail > MM_CSV_MAX_RECORD_BYTES ? MM_CSV_MAX_RECORD_BYTES + 1 : avail);
     if (start == end || *start == '\n') return false;
     char *field = reader->fbuf, *out = field;
     size_t n = 0;
