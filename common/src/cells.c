@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +23,7 @@
 #define CELLS_MAX_TIME_TEXT    128  /* bytes of a time cell handed to strptime, NUL included */
 #define CELLS_MAX_NUMBER_TEXT  64   /* bytes of a number cell handed to strtod, NUL included */
 #define CELLS_MAX_FAST_DIGITS  9    /* an all-digit cell this short fits an int: no strtod */
+#define CELLS_MAX_EXACT_DIGITS 15   /* decimal digits that always fit a double exactly (< 2^53) */
 #define CELLS_MAX_EPOCH_DIGITS 15   /* beyond year 30000 in ms; also keeps *1000 safe */
 #define CELLS_TM_YEAR_BASE     1900 /* struct tm counts years from 1900 */
 #define SECONDS_PER_DAY        86400L
@@ -244,8 +246,45 @@ static void trim(const char **text, size_t *len) {
 }
 
 static bool is_missing_token(const char *p, size_t n) {
-    return n == 0 || (n == 2 && strncasecmp(p, "na", 2) == 0) ||
-           (n == 3 && strncasecmp(p, "nan", 3) == 0) || (n == 4 && strncasecmp(p, "null", 4) == 0);
+    if (n == 0) return true;
+    if (*p != 'n' && *p != 'N') return false; /* every token starts with n: numbers leave here */
+    return (n == 2 && strncasecmp(p, "na", 2) == 0) || (n == 3 && strncasecmp(p, "nan", 3) == 0) ||
+           (n == 4 && strncasecmp(p, "null", 4) == 0);
+}
+
+/*
+ * A plain decimal ([+-]digits[.digits], at most CELLS_MAX_EXACT_DIGITS
+ * digits) without strtod: its digits form an integer m < 2^53 and its
+ * fraction has k <= 22 digits, so m and 10^k are exact doubles and one IEEE
+ * division rounds m / 10^k correctly, the same double strtod returns
+ * (Clinger's fast path). Anything else (exponents, more digits, ".5", "5.")
+ * is left to strtod: returns false.
+ */
+static bool parse_plain_decimal(const char *p, size_t n, double *out) {
+    static const double pow10[CELLS_MAX_EXACT_DIGITS + 1] = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t i = 0;
+    bool negative = false;
+    if (n > 0 && (p[0] == '-' || p[0] == '+')) {
+        negative = p[0] == '-';
+        i = 1;
+    }
+    uint64_t m = 0;
+    size_t n_digits = 0, n_fraction = 0, int_start = i;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, n_digits++)
+        m = m * 10 + (uint64_t)(p[i] - '0');
+    if (i == int_start || n_digits > CELLS_MAX_EXACT_DIGITS) return false;
+    if (i < n) {
+        if (p[i] != '.') return false;
+        size_t frac_start = ++i;
+        for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, n_fraction++)
+            m = m * 10 + (uint64_t)(p[i] - '0');
+        if (i == frac_start || i < n || n_digits + n_fraction > CELLS_MAX_EXACT_DIGITS)
+            return false;
+    }
+    double v = (double)m / pow10[n_fraction];
+    *out = negative ? -v : v;
+    return true;
 }
 
 bool mm_cells_parse_number(const char *text, size_t len, double *out) {
@@ -266,6 +305,7 @@ bool mm_cells_parse_number(const char *text, size_t len, double *out) {
             return true;
         }
     }
+    if (parse_plain_decimal(text, len, out)) return true;
     memcpy(buf, text, len);
     buf[len] = 0;
     return mm_parse_double(buf, out, false);

@@ -6,6 +6,8 @@
  * read-ahead, unquoted runs are scanned with a class table and copied with
  * one memcpy, and fields land in a fixed side buffer (so the raw record text
  * stays intact for dead letters). Nothing is allocated per record or field.
+ * A record without quotes or CR whose line end is already in the buffer (by
+ * far the most common) is read in one tight pass before the state machine.
  *
  * The parser is a resumable state machine: when it runs out of bytes
  * mid-record it compacts the buffer (moving the partial record to the front),
@@ -220,6 +222,48 @@ static mm_err_t csv_emit(mm_csv_reader_t *reader, mm_csv_record_t *rec, size_t e
     return MM_OK;
 }
 
+/*
+ * The common record in one pass: unquoted fields, no CR, its LF already in
+ * the buffer, within the size and field limits. Fields are copied byte by
+ * byte into fbuf exactly as the state machine below would place them. Any
+ * other record (quotes, CRLF, blank line, a line end not yet read, a bound
+ * reached) returns false having changed nothing but fbuf and rec->fields,
+ * and the state machine reads it from its first byte.
+ */
+static bool csv_simple_record(mm_csv_reader_t *reader, mm_csv_record_t *rec) {
+    const char *start = reader->buf + reader->pos;
+    size_t avail = reader->len - reader->pos;
+    /* A record may have MM_CSV_MAX_RECORD_BYTES bytes: its LF is at most that far. */
+    const char *end =
+        start + (avail > MM_CSV_MAX_RECORD_BYTES ? MM_CSV_MAX_RECORD_BYTES + 1 : avail);
+    if (start == end || *start == '\n') return false;
+    char *field = reader->fbuf, *out = field;
+    size_t n = 0;
+    for (const char *p = start; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!csv_class[c]) {
+            *out++ = (char)c;
+            continue;
+        }
+        if (c != ',' && c != '\n') return false; /* a quote or a CR */
+        if (n >= MM_CSV_MAX_FIELDS) return false;
+        *out = 0;
+        rec->fields[n] = field;
+        rec->lens[n] = (size_t)(out - field);
+        n++;
+        field = ++out;
+        if (c == ',') continue;
+        rec->n_fields = n;
+        rec->line = reader->line;
+        rec->raw = start;
+        rec->raw_len = (size_t)(p - start);
+        reader->pos += (size_t)(p - start) + 1;
+        reader->line++;
+        return true;
+    }
+    return false;
+}
+
 mm_err_t mm_csv_next(mm_csv_reader_t *reader, mm_csv_record_t *rec, char *errstr,
                      size_t errstr_size) {
     if (!reader || !rec)
@@ -234,6 +278,8 @@ mm_err_t mm_csv_next(mm_csv_reader_t *reader, mm_csv_record_t *rec, char *errstr
         if (reader->len >= 3 && memcmp(reader->buf, "\xEF\xBB\xBF", 3) == 0) reader->pos = 3;
     }
 
+    if (csv_simple_record(reader, rec)) return MM_OK;
+    rec->n_fields = 0;
     csv_record_reset(reader);
     for (;;) {
         if (reader->pos >= reader->len) {

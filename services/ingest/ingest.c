@@ -316,6 +316,7 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
     }
 
     mm_ingest_row_t row;
+    mm_ingest_key_cache_t key_cache = {.valid = false};
     char key[MM_INGEST_MAX_KEY_BYTES + 1];
     char reason[INGEST_MAX_REASON];
     int64_t since_check = 0;
@@ -359,8 +360,8 @@ mm_err_t mm_ingest_stream(mm_ingest_t *ingest, FILE *file, const char *source, c
         bool key_ok;
         row.time_ms = 0;
         row.target = NAN;
-        if (!mm_ingest__convert_row(ingest->spec, &map, rec, key, sizeof(key), &key_ok, &row,
-                                    reason, sizeof(reason))) {
+        if (!mm_ingest__convert_row_cached(ingest->spec, &map, rec, &key_cache, key, sizeof(key),
+                                           &key_ok, &row, reason, sizeof(reason))) {
             err =
                 mm_ingest__produce_dead_letter(ingest, src, rec->line, key_ok ? key : NULL, reason,
                                                rec->raw, rec->raw_len, errstr, errstr_size);

@@ -111,6 +111,7 @@ struct mm_ingest {
     bool finished;
     bool grouped_by_key;       /* mm_ingest_config_t.grouped_by_key */
     mm_ingest_key_t *last_key; /* the key of the previous row (grouped_by_key) */
+    mm_ingest_key_t *recent;   /* the key the last row was appended to (lookup shortcut) */
 };
 
 /* ---- rows.c */
@@ -127,6 +128,26 @@ mm_err_t mm_ingest__map_columns(const mm_spec_t *spec, const mm_csv_record_t *he
 bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t *map,
                             const mm_csv_record_t *rec, char *key, size_t key_size, bool *key_ok,
                             mm_ingest_row_t *row, char *reason, size_t reason_size);
+
+/*
+ * The key cells of the last row whose partition key was built, and that key:
+ * a row with the same key cells (the next row of a file sorted by key) takes
+ * the key from here instead of checking and encoding its cells again. Zero it
+ * before the first row of a source.
+ */
+typedef struct mm_ingest_key_cache {
+    bool valid;
+    char cells[MM_INGEST_MAX_KEY_BYTES]; /* the key cells, back to back */
+    size_t lens[MM_SPEC_MAX_KEY_COLUMNS];
+    char key[MM_INGEST_MAX_KEY_BYTES + 1];
+    size_t key_len;
+} mm_ingest_key_cache_t;
+
+/** @brief mm_ingest__convert_row() through @p cache (see mm_ingest_key_cache_t). */
+bool mm_ingest__convert_row_cached(const mm_spec_t *spec, const mm_ingest_column_map_t *map,
+                                   const mm_csv_record_t *rec, mm_ingest_key_cache_t *cache,
+                                   char *key, size_t key_size, bool *key_ok, mm_ingest_row_t *row,
+                                   char *reason, size_t reason_size);
 
 /** @returns the CSV reader's reason for a bad record without its "source:line: " prefix. */
 const char *mm_ingest__csv_reason(const char *errstr, const char *source, int64_t line);

@@ -43,14 +43,18 @@ void mm_ingest__keys_free(mm_ingest_t *ingest) {
     free(ingest->keys);
     ingest->keys = NULL;
     ingest->n_keys = ingest->keys_cap = 0;
+    ingest->recent = NULL;
     mm_hashmap_destroy(ingest->key_table);
     ingest->key_table = NULL;
 }
 
 /* The state of @p key, created (with an empty open batch) on its first row. */
 static mm_ingest_key_t *key_get(mm_ingest_t *ingest, const char *key, size_t key_len) {
-    mm_ingest_key_t *ks = mm_hashmap_get(ingest->key_table, key, key_len);
-    if (ks) return ks;
+    /* Rows of one key mostly follow each other: try the last row's key before hashing. */
+    mm_ingest_key_t *ks = ingest->recent;
+    if (ks && ks->key_len == key_len && memcmp(ks->key, key, key_len) == 0) return ks;
+    ks = mm_hashmap_get(ingest->key_table, key, key_len);
+    if (ks) return ingest->recent = ks;
     if (ingest->n_keys == ingest->keys_cap) {
         size_t cap = ingest->keys_cap ? ingest->keys_cap * 2 : KEYS_MIN_LIST;
         mm_ingest_key_t **keys = realloc(ingest->keys, cap * sizeof(*keys));
@@ -70,7 +74,7 @@ static mm_ingest_key_t *key_get(mm_ingest_t *ingest, const char *key, size_t key
         return NULL;
     }
     ingest->keys[ingest->n_keys++] = ks;
-    return ks;
+    return ingest->recent = ks;
 }
 
 static bool key_resize(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_t cap) {

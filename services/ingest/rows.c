@@ -93,24 +93,41 @@ mm_err_t mm_ingest__map_columns(const mm_spec_t *spec, const mm_csv_record_t *he
     return MM_OK;
 }
 
-bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t *map,
-                            const mm_csv_record_t *rec, char *key, size_t key_size, bool *key_ok,
-                            mm_ingest_row_t *row, char *reason, size_t reason_size) {
-    int64_t *time_ms = &row->time_ms;
-    double *target = &row->target;
-    double *exog = row->exog;
-    row->line = rec->line;
-    *key_ok = false;
-    if (rec->n_fields != map->n_header) {
-        snprintf(reason, reason_size, "wrong column count: %zu fields, the header has %zu",
-                 rec->n_fields, map->n_header);
-        return false;
+/* Whether the record's key cells are those the cache holds. */
+static bool key_cells_cached(const mm_ingest_key_cache_t *cache, size_t n,
+                             const char *const *values, const size_t *lens) {
+    if (!cache || !cache->valid) return false;
+    const char *p = cache->cells;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] != cache->lens[i] || memcmp(values[i], p, lens[i]) != 0) return false;
+        p += lens[i];
     }
-    const char *values[MM_SPEC_MAX_KEY_COLUMNS];
-    size_t lens[MM_SPEC_MAX_KEY_COLUMNS];
+    return true;
+}
+
+/* Remember the key cells (when they fit) and the key built from them. */
+static void key_cells_keep(mm_ingest_key_cache_t *cache, size_t n, const char *const *values,
+                           const size_t *lens, const char *key) {
+    if (!cache) return;
+    size_t total = 0, key_len = strlen(key);
+    for (size_t i = 0; i < n; i++) total += lens[i];
+    cache->valid = total <= sizeof(cache->cells) && key_len < sizeof(cache->key);
+    if (!cache->valid) return;
+    char *p = cache->cells;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, values[i], lens[i]);
+        cache->lens[i] = lens[i];
+        p += lens[i];
+    }
+    memcpy(cache->key, key, key_len + 1);
+    cache->key_len = key_len;
+}
+
+/* Check the key cells and build the partition key into @p key (kept in @p cache). */
+static bool key_build(const mm_spec_t *spec, const char *const *values, const size_t *lens,
+                      mm_ingest_key_cache_t *cache, char *key, size_t key_size, char *reason,
+                      size_t reason_size) {
     for (size_t i = 0; i < spec->n_key_columns; i++) {
-        values[i] = rec->fields[map->key[i]];
-        lens[i] = rec->lens[map->key[i]];
         if (lens[i] == 0) {
             snprintf(reason, reason_size, "empty key column \"%s\"", spec->key_columns[i]);
             return false;
@@ -128,7 +145,19 @@ bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t 
         snprintf(reason, reason_size, "partition key longer than %zu bytes", key_size - 1);
         return false;
     }
-    *key_ok = true;
+    key_cells_keep(cache, spec->n_key_columns, values, lens, key);
+    return true;
+}
+
+/* Everything of a row after its key: entity, time, target, features. */
+static bool convert_rest(const mm_spec_t *spec, const mm_ingest_column_map_t *map,
+                         const mm_csv_record_t *rec, mm_ingest_row_t *row, char *reason,
+                         size_t reason_size) {
+    int64_t *time_ms = &row->time_ms;
+    double *target = &row->target;
+    double *exog = row->exog;
+    const char *values[MM_SPEC_MAX_KEY_COLUMNS] = {NULL};
+    size_t lens[MM_SPEC_MAX_KEY_COLUMNS] = {0};
     for (size_t i = 0; i < spec->n_entity_columns; i++) {
         values[i] = rec->fields[map->entity[i]];
         lens[i] = rec->lens[map->entity[i]];
@@ -174,6 +203,40 @@ bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t 
         }
     }
     return true;
+}
+
+bool mm_ingest__convert_row(const mm_spec_t *spec, const mm_ingest_column_map_t *map,
+                            const mm_csv_record_t *rec, char *key, size_t key_size, bool *key_ok,
+                            mm_ingest_row_t *row, char *reason, size_t reason_size) {
+    return mm_ingest__convert_row_cached(spec, map, rec, NULL, key, key_size, key_ok, row, reason,
+                                         reason_size);
+}
+
+bool mm_ingest__convert_row_cached(const mm_spec_t *spec, const mm_ingest_column_map_t *map,
+                                   const mm_csv_record_t *rec, mm_ingest_key_cache_t *cache,
+                                   char *key, size_t key_size, bool *key_ok, mm_ingest_row_t *row,
+                                   char *reason, size_t reason_size) {
+    row->line = rec->line;
+    *key_ok = false;
+    if (rec->n_fields != map->n_header) {
+        snprintf(reason, reason_size, "wrong column count: %zu fields, the header has %zu",
+                 rec->n_fields, map->n_header);
+        return false;
+    }
+    const char *values[MM_SPEC_MAX_KEY_COLUMNS] = {NULL};
+    size_t lens[MM_SPEC_MAX_KEY_COLUMNS] = {0};
+    for (size_t i = 0; i < spec->n_key_columns; i++) {
+        values[i] = rec->fields[map->key[i]];
+        lens[i] = rec->lens[map->key[i]];
+    }
+    if (key_cells_cached(cache, spec->n_key_columns, values, lens) && cache->key_len < key_size) {
+        /* The previous row's key cells: checked and encoded already. */
+        memcpy(key, cache->key, cache->key_len + 1);
+    } else if (!key_build(spec, values, lens, cache, key, key_size, reason, reason_size)) {
+        return false;
+    }
+    *key_ok = true;
+    return convert_rest(spec, map, rec, row, reason, reason_size);
 }
 
 const char *mm_ingest__csv_reason(const char *errstr, const char *source, int64_t line) {

@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -132,6 +133,53 @@ Test(cells, numbers_parse_and_missing_tokens_are_nan) {
     /* the length is honoured: "12" out of "123" */
     cr_assert(mm_cells_parse_number("123", 2, &v));
     cr_assert_float_eq(v, 12.0, 0);
+}
+
+/* The number strtod(3) makes of @p text must be the very double the cell parser makes. */
+static void expect_same_as_strtod(const char *text) {
+    double got = 0;
+    double want = strtod(text, NULL);
+    cr_assert(mm_cells_parse_number(text, strlen(text), &got), "'%s' rejected", text);
+    cr_assert(memcmp(&got, &want, sizeof(got)) == 0, "'%s' -> %.17g, strtod says %.17g", text, got,
+              want);
+}
+
+Test(cells, plain_decimals_are_the_doubles_strtod_makes) {
+    static const char *const fixed[] = {"8.22",
+                                        "-0.0",
+                                        "+2.5",
+                                        "0.1",
+                                        "0.3",
+                                        "123456789012345",
+                                        "1234567890.12345",
+                                        "0.000000000000001",
+                                        "9.999999999999999",
+                                        "-7.125",
+                                        "5.",
+                                        ".5",
+                                        "00000000000000001.5",
+                                        "1234567890123456",
+                                        "12345678901234567890",
+                                        "3.14159265358979323846",
+                                        "1E3",
+                                        "+0"};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(fixed); i++) expect_same_as_strtod(fixed[i]);
+    /* Every split of random digit strings up to 17 digits (both paths, both signs). */
+    uint64_t state = 88172645463325252ULL;
+    for (int n = 0; n < 20000; n++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        char text[40];
+        size_t len = 0;
+        int n_digits = 1 + (int)(state % 17),
+            point = (int)((state >> 8) % (uint64_t)(n_digits + 1));
+        if ((state >> 20) & 1) text[len++] = '-';
+        for (int d = 0; d < n_digits; d++) {
+            if (d == point && d > 0) text[len++] = '.';
+            text[len++] = (char)('0' + (state >> (24 + 2 * (d % 16))) % 10);
+        }
+        text[len] = 0;
+        expect_same_as_strtod(text);
+    }
 }
 
 Test(cells, event_cells_map_to_zero_or_one) {

@@ -224,6 +224,45 @@ Test(csv, overlong_quoted_record_is_an_error_and_line_numbers_stay_right) {
     check_overlong(true);
 }
 
+/* An unquoted record of @p size bytes (two fields), then "next,1". */
+static void check_record_of_size(size_t size, bool accepted) {
+    size_t cap = size + 64;
+    char *text = malloc(cap);
+    size_t len = 0;
+    text[len++] = 'a';
+    text[len++] = ',';
+    while (len < size) text[len++] = 'b';
+    len += (size_t)snprintf(text + len, cap - len, "\nnext,1\n");
+    FILE *f = mem_file(text, len);
+    mm_csv_reader_t *reader = mm_csv_reader_new(f, "size.csv");
+    mm_csv_record_t *rec = malloc(sizeof(*rec));
+    char errstr[256];
+    mm_err_t err = mm_csv_next(reader, rec, errstr, sizeof(errstr));
+    if (accepted) {
+        cr_assert_eq(err, MM_OK, "%zu bytes: %s", size, errstr);
+        cr_assert_eq(rec->n_fields, 2);
+        cr_assert_eq(rec->raw_len, size);
+        cr_assert_eq(rec->lens[1], size - 2);
+        cr_assert_eq(rec->fields[1][size - 2], 0);
+    } else {
+        cr_assert_eq(err, MM_ERR_PARSE, "%zu bytes accepted", size);
+        cr_assert(strstr(errstr, "size.csv:1: record longer than"), "%s", errstr);
+    }
+    cr_assert_eq(mm_csv_next(reader, rec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_eq(rec->line, 2);
+    cr_assert_str_eq(rec->fields[0], "next");
+    cr_assert_eq(mm_csv_next(reader, rec, errstr, sizeof(errstr)), MM_ERR_NOT_FOUND);
+    free(rec);
+    free(text);
+    mm_csv_reader_destroy(reader);
+    fclose(f);
+}
+
+Test(csv, a_record_of_the_maximum_size_is_read_and_one_byte_more_is_not) {
+    check_record_of_size(MM_CSV_MAX_RECORD_BYTES, true);
+    check_record_of_size(MM_CSV_MAX_RECORD_BYTES + 1, false);
+}
+
 Test(csv, records_straddling_buffer_refills_are_intact) {
     /* ~5 MiB of varied rows, some quoted with escapes: every one must round-trip */
     size_t rows = 120000;

@@ -331,6 +331,49 @@ Test(registry, promote_ends_fallback_service_and_stats_count_fallbacks) {
     cr_expect_eq(st.champions, 1);
 }
 
+Test(registry, stats_count_versions_audit_and_champion_means) {
+    add_version(KEY, "t1", 0.8, APPROVED);
+    add_version(KEY, "t2", 0.6, APPROVED);
+    add_version(KEY, "t3", 1.2, REJECTED);
+    add_version("store=2/item=1", "t4", 0.5, APPROVED);
+    add_version("store=3/item=1", "t5", NAN, FALLBACK);
+    mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr));
+    mm_registry_alias_set(db, "store=2/item=1", MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr));
+    mm_registry_alias_set(db, "store=3/item=1", MM_ALIAS_FALLBACK, 1, 5, errstr, sizeof(errstr));
+    mm_registry_change_t change;
+    cr_assert_eq(
+        mm_registry_promote(db, NULL, KEY, 2, "better", "ops", &change, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    cr_assert_eq(
+        mm_registry_rollback(db, KEY, "worse live", "ops", &change, errstr, sizeof(errstr)), MM_OK,
+        "%s", errstr);
+    cr_assert_eq(
+        mm_registry_promote(db, NULL, KEY, 2, "again", "ops", &change, errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+
+    mm_registry_stats_t st;
+    cr_assert_eq(mm_registry_stats(db, &st, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(st.keys, 3);
+    cr_expect_eq(st.versions, 5);
+    cr_expect_eq(st.approved, 3);
+    cr_expect_eq(st.rejected, 1);
+    cr_expect_eq(st.fallback_versions, 1);
+    cr_expect_eq(st.fallback, 1, "store=3's only version is a declared fallback");
+    cr_expect_eq(st.fallback_served, 1);
+    cr_expect_eq(st.champions, 2);
+    cr_expect_eq(st.decided_keys, 1, "only store=1 has decisions in the audit log");
+    cr_expect_eq(st.promoted, 2);
+    cr_expect_eq(st.rolled_back, 1);
+    cr_expect_eq(st.outbox, 3, "one decision per manual operation");
+    /* Champions: store=1 v2 (0.6) and store=2 v1 (0.5), baselines 1.0. */
+    cr_expect_eq(st.metrics[MM_METRIC_MASE].n, 2);
+    cr_expect_float_eq(st.metrics[MM_METRIC_MASE].model, 0.55, 1e-12);
+    cr_expect_float_eq(st.metrics[MM_METRIC_MASE].baseline, 1.0, 1e-12);
+    cr_expect_eq(st.metrics[MM_METRIC_RMSE].n, 0);
+    cr_expect(isnan(st.metrics[MM_METRIC_RMSE].model));
+    cr_expect(isnan(st.metrics[MM_METRIC_RMSE].baseline));
+}
+
 /*
  * The schema as released at version 1, verbatim: a registry written by that
  * code must open, keep its rows, and accept what version 2 added.
