@@ -15,13 +15,13 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then exit 0; fi
 
 # shellcheck source=scripts/maven-deps.sh
 source "$root/scripts/maven-deps.sh"
+maven_tools kafka-deps
 key="kafka-$version"
 if maven_restore "$key" "$dest/libs"; then
   echo "kafka-deps: Apache Kafka $version jars copied from $maven_cache_dir/$key" >&2
   echo "$version" >"$stamp"
   exit 0
 fi
-maven_tools kafka-deps
 
 echo "kafka-deps: fetching Apache Kafka $version (kafka_2.13 and its runtime dependencies) into .deps/kafka/libs" >&2
 work="$dest/resolve"

@@ -37,12 +37,12 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then exit 0; fi
 
 # shellcheck source=scripts/maven-deps.sh
 source "$root/scripts/maven-deps.sh"
+maven_tools schema-registry-deps jdk
 key="apicurio-$version"
 if maven_restore "$key" "$dest/quarkus-app"; then
   echo "schema-registry-deps: Apicurio Registry build copied from $maven_cache_dir/$key" >&2
   exit 0
 fi
-maven_tools schema-registry-deps jdk
 
 echo "schema-registry-deps: building Apicurio Registry $apicurio_version (Quarkus $quarkus_version) into .deps/apicurio/quarkus-app" >&2
 work="$dest/build"
