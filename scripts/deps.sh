@@ -4,7 +4,9 @@
 # reference stack (golden fixtures and benchmarks only), and the npm package
 # azurite (the Azure Storage emulator used by the blob tests) into .deps/npm,
 # and Apache Kafka's broker jars for the real-broker tests into .deps/kafka
-# (scripts/kafka-deps.sh).
+# (scripts/kafka-deps.sh). The Maven results (Kafka's jars, the Apicurio
+# build) are also kept in a cache outside the checkout for the next clone
+# (MM_DEPS_CACHE, scripts/maven-deps.sh). A second run is a no-op.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

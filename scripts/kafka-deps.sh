@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch a single-node Apache Kafka broker for the real-broker tests: Debian's
 # OpenJDK 17 and Maven (installed only if missing), then the broker jars with
-# their runtime dependencies from Maven Central into .deps/kafka/libs/.
+# their runtime dependencies from Maven Central into .deps/kafka/libs/, or a
+# copy of them kept by an earlier run in the deps cache (scripts/maven-deps.sh).
 # Idempotent and quiet when everything is already there; called by
 # scripts/deps.sh. MM_KAFKA_VERSION overrides the broker version.
 set -euo pipefail
@@ -12,15 +13,14 @@ stamp="$dest/libs/.version"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then exit 0; fi
 
-missing=()
-command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
-command -v mvn >/dev/null 2>&1 || missing+=(maven)
-if ((${#missing[@]})); then
-  echo "kafka-deps: installing Debian packages: ${missing[*]}" >&2
-  sudo=""
-  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# shellcheck source=scripts/maven-deps.sh
+source "$root/scripts/maven-deps.sh"
+maven_tools kafka-deps
+key="kafka-$version"
+if maven_restore "$key" "$dest/libs"; then
+  echo "kafka-deps: Apache Kafka $version jars copied from $maven_cache_dir/$key" >&2
+  echo "$version" >"$stamp"
+  exit 0
 fi
 
 echo "kafka-deps: fetching Apache Kafka $version (kafka_2.13 and its runtime dependencies) into .deps/kafka/libs" >&2
@@ -44,7 +44,9 @@ cat >"$work/pom.xml" <<POM
   </dependencies>
 </project>
 POM
-mvn -B -q -f "$work/pom.xml" -Dmaven.repo.local="$dest/m2" \
+maven_setup "$dest"
+mvn "${MAVEN_ARGS[@]}" -f "$work/pom.xml" \
   dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest/libs" >&2
 echo "$version" >"$stamp"
 rm -rf "$work"
+maven_keep "$key" "$dest/libs"

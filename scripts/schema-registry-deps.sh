@@ -5,9 +5,11 @@
 # Quarkus application at .deps/apicurio/quarkus-app/quarkus-run.jar, started by
 # tests/support/registry_real.c as
 #   java -Dquarkus.http.port=PORT -jar .deps/apicurio/quarkus-app/quarkus-run.jar
-# Needs Debian's OpenJDK 17 and Maven (installed only if missing, as
-# scripts/kafka-deps.sh does). Idempotent and quiet when already built; called
-# by scripts/deps.sh. Test tooling only, never used by the product.
+# Needs Debian's OpenJDK 17 and Maven (installed only if missing; the Maven
+# steps shared with scripts/kafka-deps.sh are in scripts/maven-deps.sh). The
+# finished build is kept in the deps cache there and copied from it by the
+# next clone on the same machine. Idempotent and quiet when already built;
+# called by scripts/deps.sh. Test tooling only, never used by the product.
 #
 # Why this version: Maven Central, as reached from here, serves every artifact
 # Apicurio Registry 2.4.2.Final needs with Quarkus 2.16.4.Final (the version it
@@ -33,35 +35,20 @@ stamp="$dest/quarkus-app/.version"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then exit 0; fi
 
-missing=()
-command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
-command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
-command -v mvn >/dev/null 2>&1 || missing+=(maven)
-if ((${#missing[@]})); then
-  echo "schema-registry-deps: installing Debian packages: ${missing[*]}" >&2
-  sudo=""
-  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# shellcheck source=scripts/maven-deps.sh
+source "$root/scripts/maven-deps.sh"
+maven_tools schema-registry-deps jdk
+key="apicurio-$version"
+if maven_restore "$key" "$dest/quarkus-app"; then
+  echo "schema-registry-deps: Apicurio Registry build copied from $maven_cache_dir/$key" >&2
+  exit 0
 fi
 
 echo "schema-registry-deps: building Apicurio Registry $apicurio_version (Quarkus $quarkus_version) into .deps/apicurio/quarkus-app" >&2
 work="$dest/build"
-m2="$dest/m2"
 rm -rf "$dest/quarkus-app" "$work"
-mkdir -p "$work/src/main/resources" "$work/src/main/java/manymodels/registry" "$m2"
-
-cat >"$work/settings.xml" <<'XML'
-<settings xmlns="http://maven.apache.org/SETTINGS/1.0.0">
-  <mirrors>
-    <mirror>
-      <id>central-only</id>
-      <mirrorOf>*</mirrorOf>
-      <url>https://repo.maven.apache.org/maven2</url>
-    </mirror>
-  </mirrors>
-</settings>
-XML
+mkdir -p "$work/src/main/resources" "$work/src/main/java/manymodels/registry"
+maven_setup "$dest"
 
 cat >"$work/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -144,7 +131,7 @@ public class DynamicConfigPropertyListProducer {
 }
 JAVA
 
-mvn_args=(-B -q -s "$work/settings.xml" -Dmaven.repo.local="$m2" -f "$work/pom.xml")
+mvn_args=("${MAVEN_ARGS[@]}" -f "$work/pom.xml")
 # The registry's own configuration (the application.properties inside its jar),
 # then what running it from a dependency jar needs.
 mvn "${mvn_args[@]}" dependency:copy -Dartifact="io.apicurio:apicurio-registry-app:$apicurio_version" \
@@ -167,3 +154,4 @@ mvn "${mvn_args[@]}" package >&2
 mv "$work/target/quarkus-app" "$dest/quarkus-app"
 echo "$version" >"$stamp"
 rm -rf "$work"
+maven_keep "$key" "$dest/quarkus-app"
