@@ -209,7 +209,10 @@ mm_kafka_consumer_t *mm_kafka_consumer_new(const char *bootstrap, const char *gr
         /* Never silently skip or replay (docs/ARCHITECTURE.md, "Delivery semantics"). */
         {"auto.offset.reset", "error"},
         /* Commits only what was stored: they mirror progress for lag monitoring. Only
-           librdkafka's timer commits (see mm_kafka_consumer_commit_async), every second. */
+           librdkafka's timer commits, every second, and it skips a group that is
+           rebalancing: an explicit commit sent during a join is refused as of the old
+           generation (ILLEGAL_GENERATION) and costs the member its whole assignment
+           (fault scenario 12, docs/reliability.md). The close commits what is left. */
         {"enable.auto.commit", "true"},
         {"auto.commit.interval.ms", "1000"},
         {"partition.assignment.strategy", "cooperative-sticky"},
@@ -319,10 +322,6 @@ mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const cha
  * (rdkafka_mock_cgrp.c), and Apache Kafka likewise (test_rebalance_storm.c,
  * its two-member test, lost the whole assignment on both brokers).
  */
-void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer) {
-    (void)consumer; /* the timer commits what was stored; see above */
-}
-
 /*
  * librdkafka before 2.3.0 aborts in rd_kafka_destroy() when a cooperative-sticky
  * member is destroyed after its JoinGroup succeeded and before its first

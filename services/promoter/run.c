@@ -18,7 +18,6 @@
 #include "mm/util.h"
 #include "promoter_int.h"
 
-#define RUN_COMMIT_INTERVAL_MS  1000
 #define RUN_SUMMARY_INTERVAL_MS 10000
 #define RUN_RETRY_BASE_MS       200
 #define RUN_RETRY_CAP_MS        10000
@@ -57,8 +56,8 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
                        "promoter: made without Kafka (no bootstrap)");
     run_counts_t counts;
     memset(&counts, 0, sizeof(counts));
-    int64_t last_commit = mm_mono_ms(), last_summary = last_commit;
-    bool dirty = false, summary_due = false;
+    int64_t last_summary = mm_mono_ms();
+    bool summary_due = false;
     char why[512];
 
     while (!*stop) {
@@ -67,11 +66,6 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
         mm_kafka_producer_poll(producer, 0);
 
         int64_t now = mm_mono_ms();
-        if (dirty && now - last_commit >= RUN_COMMIT_INTERVAL_MS) {
-            mm_kafka_consumer_commit_async(consumer);
-            dirty = false;
-            last_commit = now;
-        }
         if (summary_due && now - last_summary >= RUN_SUMMARY_INTERVAL_MS) {
             run_summary(&counts, outbox);
             summary_due = false;
@@ -111,7 +105,6 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
         mm_crash_point("promoter_after_registry_commit");
         /* The transaction is durable: mirror progress for lag monitoring. */
         mm_kafka_consumer_store_offset(consumer, msg.topic, msg.partition, msg.offset + 1);
-        dirty = true;
         summary_due = true;
         counts.messages++;
         const char *label;
@@ -132,7 +125,6 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
         mm_metric_add(promoter->decisions, outcome_label, 1);
         mm_metric_set(promoter->outbox_pending, NULL, (double)mm_outbox_count(promoter->db));
     }
-    if (dirty) mm_kafka_consumer_commit_async(consumer);
     run_summary(&counts, outbox);
     return MM_OK;
 }

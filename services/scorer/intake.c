@@ -167,7 +167,6 @@ static mm_err_t consume(intake_t *in, mm_kafka_lag_probe_t *probe, const follow_
         mm_kafka_producer_poll(s->producer, 0);
         if (err == MM_OK || mm_mono_ms() < next_check) continue;
         mirror_offsets(in);
-        mm_kafka_consumer_commit_async(in->consumer);
         int64_t lag = -1;
         bool done = caught_up(in, probe, &lag);
         next_check = mm_mono_ms() + LAG_CHECK_MS;
@@ -204,7 +203,6 @@ mm_err_t mm_scorer_catch_up(mm_scorer_t *s, volatile sig_atomic_t *stop,
                                         &s->consumer_kafka, &cbs, errstr, errstr_size);
     mm_err_t err =
         in.consumer ? consume(&in, probe, NULL, stop, errstr, errstr_size) : MM_ERR_KAFKA;
-    if (in.consumer) mm_kafka_consumer_commit_async(in.consumer);
     mm_kafka_consumer_close(in.consumer);
     mm_kafka_lag_probe_destroy(probe);
     if (mm_outbox_flush(&s->outbox, s->producer, OUTBOX_FLUSH_MS, why, sizeof(why)))
@@ -241,7 +239,6 @@ mm_err_t mm_scorer_follow(mm_scorer_t *s, volatile sig_atomic_t *stop, mm_scorer
                                         &s->consumer_kafka, &cbs, errstr, errstr_size);
     mm_err_t err =
         in.consumer ? consume(&in, probe, &follow, stop, errstr, errstr_size) : MM_ERR_KAFKA;
-    if (in.consumer) mm_kafka_consumer_commit_async(in.consumer);
     mm_kafka_consumer_close(in.consumer);
     mm_kafka_lag_probe_destroy(probe);
     if (mm_outbox_flush(&s->outbox, s->producer, OUTBOX_FLUSH_MS, why, sizeof(why)))

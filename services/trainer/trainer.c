@@ -35,7 +35,6 @@
 #define OUTBOX_BATCH         200   /* outbox rows handed to the producer per batch */
 #define SCHEDULE_INTERVAL_MS 100   /* how often due keys are looked up */
 #define POLL_TIMEOUT_MS      100   /* longest wait for a record */
-#define COMMIT_INTERVAL_MS   1000  /* lag-monitoring commit */
 #define PROGRESS_INTERVAL_MS 10000 /* progress log line */
 #define SHUTDOWN_OUTBOX_FLUSH_MS                                                                   \
     10000 /* outbox delivery at shutdown (the rest goes at restart)                                \
@@ -102,7 +101,7 @@ static void log_progress(mm_trainer_t *t, const char *event) {
 
 mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
     char errstr[512];
-    int64_t next_schedule = 0, next_report = mm_mono_ms() + PROGRESS_INTERVAL_MS, next_commit = 0;
+    int64_t next_schedule = 0, next_report = mm_mono_ms() + PROGRESS_INTERVAL_MS;
     mm_log_info("trainer_started", "consuming %s with %d training workers", MM_TOPIC_OBSERVATIONS,
                 t->cfg.workers);
     while (!*stop) {
@@ -134,10 +133,6 @@ mm_err_t mm_trainer_run(mm_trainer_t *t, volatile sig_atomic_t *stop) {
             next_schedule = now + SCHEDULE_INTERVAL_MS;
         }
         mm_kafka_producer_poll(t->producer, 0);
-        if (now >= next_commit) {
-            mm_kafka_consumer_commit_async(t->consumer);
-            next_commit = now + COMMIT_INTERVAL_MS;
-        }
         if (now >= next_report) {
             log_progress(t, "trainer_progress");
             next_report = now + PROGRESS_INTERVAL_MS;

@@ -442,7 +442,6 @@ Test(fault_rebalance_storm, a_partition_resumed_at_its_end_is_committed_there, .
         cr_assert(err == MM_ERR_TIMEOUT || err == MM_OK, "poll: %s", errstr);
         cr_assert_neq(err, MM_OK, "a record after the end offset");
         if (r.assigned < PARTITIONS) continue;
-        mm_kafka_consumer_commit_async(consumer);
         if (mm_kafka_lag_probe_read(probe, lag, PARTITIONS, &n, 10000, errstr, sizeof(errstr)) ==
             MM_OK) {
             total = 0;
@@ -496,7 +495,6 @@ static void member_poll(mm_kafka_consumer_t *consumer) {
     mm_kafka_msg_t msg;
     if (mm_kafka_consumer_poll(consumer, 20, &msg, errstr, sizeof(errstr)) == MM_OK)
         mm_kafka_consumer_store_offset(consumer, msg.topic, msg.partition, msg.offset + 1);
-    mm_kafka_consumer_commit_async(consumer);
 }
 
 Test(fault_rebalance_storm, a_member_joining_moves_partitions_cooperatively_while_the_other_commits,

@@ -215,14 +215,6 @@ mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms, m
  */
 mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
                                         int32_t partition, int64_t next_offset);
-/**
- * @brief Stored offsets are committed by librdkafka's auto-commit timer
- * (every auto.commit.interval.ms, 1 s by default here), which it skips while
- * the group rebalances; this call sends nothing. An explicit commit sent
- * during a join is refused as of the old generation and costs the member its
- * whole assignment (kafka_consumer.c).
- */
-void mm_kafka_consumer_commit_async(mm_kafka_consumer_t *consumer);
 /** @brief Leave the group (revoking partitions through the callbacks), then destroy. Accepts NULL.
  */
 void mm_kafka_consumer_close(mm_kafka_consumer_t *consumer);
