@@ -114,7 +114,7 @@ metric() { # port name -> the value of an unlabelled sample, or empty
 }
 sample_loop() { # one line a second: time, cpu busy/total jiffies, RSS (KiB) per service, counters
   local line name pid rss
-  printf 'time\tbusy\ttotal\trss_kib\ttrainer_rows\ttrainer_trained\ttrainer_queue\tpromoter_pending\n' >"$out/samples.tsv"
+  printf 'time\tbusy\ttotal\tniced\trss_kib\ttrainer_rows\ttrainer_trained\ttrainer_queue\tpromoter_pending\n' >"$out/samples.tsv"
   while :; do
     read -r _ u n sy id io irq sirq st _ </proc/stat
     rss=""
@@ -122,7 +122,8 @@ sample_loop() { # one line a second: time, cpu busy/total jiffies, RSS (KiB) per
       pid=$(cat "$out/pids/$name" 2>/dev/null || true)
       [[ -n "$pid" ]] && rss+="$name=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0),"
     done
-    line="$(now)\t$((u + n + sy + irq + sirq + st))\t$((u + n + sy + id + io + irq + sirq + st))\t${rss%,}"
+    # busy: work at normal priority (this benchmark); niced: other work at a lower priority
+    line="$(now)\t$((u + sy + irq + sirq + st))\t$((u + n + sy + id + io + irq + sirq + st))\t$n\t${rss%,}"
     line+="\t$(metric "$http_port" mm_trainer_rows_consumed_total)\t$(metric "$http_port" mm_trainer_models_trained_total)"
     line+="\t$(metric "$http_port" mm_trainer_training_queue_depth)\t$(metric "$((http_port + 1))" mm_promoter_outbox_pending)"
     printf '%b\n' "$line" >>"$out/samples.tsv"

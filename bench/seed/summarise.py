@@ -4,7 +4,7 @@ summarise.py - the per-stage table of a bench/delivered/run.sh (or
 bench/seed/run.sh) run, from the files it leaves in its output directory:
 
   marks.tsv         stage boundaries (name, epoch seconds)
-  samples.tsv       one line a second: CPU jiffies (busy, total), RSS per
+  samples.tsv       one line a second: CPU jiffies (busy, total, niced), RSS per
                     long-running service, the trainer's and promoter's counters
   peak-rss-kib.tsv  each long-running service's VmHWM when it was stopped
   logs/rss-*.txt    peak RSS (KiB) of the one-shot mm-ingest / mm-scorer runs
@@ -15,9 +15,11 @@ bench/seed/run.sh) run, from the files it leaves in its output directory:
 Stages: ingest (mm-ingest start to exit), store (ingest start until the
 trainer's rows-consumed counter reaches its final value), train+promote
 (ingest end until every key is decided), score (the batch run). "Busy cores"
-is the machine's busy CPU time over the stage divided by its wall time (all
-processes, so other load on the machine shows). The timeline gives busy cores
-per slice of the run, to show when both cores work.
+is the machine's busy CPU time at normal priority over the stage divided by
+its wall time (all such processes, so other load on the machine shows);
+work at a lower priority (nice > 0: other jobs sharing the machine) is
+shown apart, as the cores it took. The timeline gives busy cores per slice
+of the run, to show when both cores work.
 """
 import argparse
 import csv
@@ -43,6 +45,7 @@ def read_samples(path):
                 row["time"] = float(row["time"])
                 row["busy"] = int(row["busy"])
                 row["total"] = int(row["total"])
+                row["niced"] = int(row["niced"]) if row.get("niced") else 0
             except (TypeError, ValueError):
                 continue
             for k in ("trainer_rows", "trainer_trained", "trainer_queue", "promoter_pending"):
@@ -58,10 +61,10 @@ def nearest(samples, t):
     return min(samples, key=lambda s: abs(s["time"] - t))
 
 
-def busy_cores(samples, t0, t1, cores):
+def busy_cores(samples, t0, t1, cores, column="busy"):
     a, b = nearest(samples, t0), nearest(samples, t1)
     dt = b["total"] - a["total"]
-    return cores * (b["busy"] - a["busy"]) / dt if dt > 0 else float("nan")
+    return cores * (b[column] - a[column]) / dt if dt > 0 else float("nan")
 
 
 def main():
@@ -97,11 +100,13 @@ def main():
     if "ingest_start" in marks and "score_end" in marks:
         stages.append(("total (ingest start -> sink written)", marks["ingest_start"], marks["score_end"]))
 
-    print("| stage | wall s | busy cores (of %d) |" % args.cores)
-    print("|---|---:|---:|")
+    print("| stage | wall s | busy cores (of %d) | cores taken by niced work |" % args.cores)
+    print("|---|---:|---:|---:|")
     for name, t0, t1 in stages:
         bc = busy_cores(samples, t0, t1, args.cores)
-        print("| %s | %.1f | %s |" % (name, t1 - t0, "%.2f" % bc if bc == bc else "n/a (< 1 sample)"))
+        nc = busy_cores(samples, t0, t1, args.cores, "niced")
+        print("| %s | %.1f | %s | %s |" % (name, t1 - t0, "%.2f" % bc if bc == bc else "n/a (< 1 sample)",
+                                           "%.2f" % nc if nc == nc else "n/a"))
 
     # Timeline: busy cores per slice (at most 20 slices of the sampled run).
     t0, t1 = samples[0]["time"], samples[-1]["time"]
