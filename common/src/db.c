@@ -7,6 +7,11 @@
  * Used for local state stores, the registry and sinks: many small write
  * transactions from one owning thread per handle, so handles are opened
  * SQLITE_OPEN_NOMUTEX and never shared.
+ *
+ * Preparing a statement costs more than running a point query on an index
+ * (bench/registry/RESULTS.md), so each handle caches its statements by SQL
+ * text: a small array scanned by hash, least recently used evicted. The few
+ * dozen distinct statements a service runs all fit.
  */
 #include "mm/db.h"
 
@@ -15,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mm/hashmap.h"
 
 #define DB_BUSY_TIMEOUT_MS 10000
 #define DB_SQL_SHOWN       80 /* characters of a statement quoted in an error */
@@ -53,6 +60,108 @@ mm_err_t mm_db_err(mm_db_t *db, const char *what, char *errstr, size_t errstr_si
     return db_errf(db->sqlite, db->path, errstr, errstr_size, "%s", what);
 }
 
+/* ------------------------------------------------------------ statement cache */
+
+typedef struct {
+    char *sql;
+    uint64_t hash;
+    sqlite3_stmt *stmt;
+    uint64_t last_used; /* the cache's clock at the last hand-out */
+    bool held;
+} db_cached_t;
+
+struct mm_db_stmt_cache {
+    db_cached_t entries[MM_DB_STMT_CACHE_SIZE];
+    size_t n;
+    uint64_t clock;
+    mm_db_cache_stats_t stats;
+};
+
+static void cache_free(struct mm_db_stmt_cache *cache) {
+    if (!cache) return;
+    for (size_t i = 0; i < cache->n; i++) {
+        sqlite3_finalize(cache->entries[i].stmt);
+        free(cache->entries[i].sql);
+    }
+    free(cache);
+}
+
+/* The entry to (re)fill with a new statement, or NULL when every one is held. */
+static db_cached_t *cache_slot(struct mm_db_stmt_cache *cache) {
+    if (cache->n < MM_DB_STMT_CACHE_SIZE) return &cache->entries[cache->n++];
+    db_cached_t *oldest = NULL;
+    for (size_t i = 0; i < cache->n; i++) {
+        db_cached_t *e = &cache->entries[i];
+        if (!e->held && (!oldest || e->last_used < oldest->last_used)) oldest = e;
+    }
+    if (!oldest) return NULL;
+    sqlite3_finalize(oldest->stmt);
+    free(oldest->sql);
+    cache->stats.evictions++;
+    return oldest;
+}
+
+mm_err_t mm_db_cached(mm_db_t *db, const char *sql, sqlite3_stmt **stmt, char *errstr,
+                      size_t errstr_size) {
+    if (!db || !stmt || !sql)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db prepare: no SQL");
+    *stmt = NULL;
+    struct mm_db_stmt_cache *cache = db->cache;
+    if (!cache) return mm_db_prepare(db, stmt, sql, errstr, errstr_size);
+    size_t len = strlen(sql);
+    uint64_t hash = mm_hashmap_hash(sql, len);
+    for (size_t i = 0; i < cache->n; i++) {
+        db_cached_t *e = &cache->entries[i];
+        if (e->hash != hash || strcmp(e->sql, sql) != 0) continue;
+        if (e->held) {
+            cache->stats.bypassed++;
+            return mm_db_prepare(db, stmt, sql, errstr, errstr_size);
+        }
+        e->held = true;
+        e->last_used = ++cache->clock;
+        cache->stats.hits++;
+        *stmt = e->stmt;
+        return MM_OK;
+    }
+    cache->stats.misses++;
+    mm_err_t err = mm_db_prepare(db, stmt, sql, errstr, errstr_size);
+    if (err != MM_OK) return err;
+    char *copy = malloc(len + 1);
+    if (!copy) return MM_OK; /* served uncached: release finalizes it */
+    memcpy(copy, sql, len + 1);
+    db_cached_t *e = cache_slot(cache);
+    if (!e) {
+        free(copy);
+        return MM_OK;
+    }
+    *e = (db_cached_t){
+        .sql = copy, .hash = hash, .stmt = *stmt, .last_used = ++cache->clock, .held = true};
+    return MM_OK;
+}
+
+void mm_db_release(mm_db_t *db, sqlite3_stmt *stmt) {
+    if (!stmt) return;
+    struct mm_db_stmt_cache *cache = db ? db->cache : NULL;
+    for (size_t i = 0; cache && i < cache->n; i++) {
+        db_cached_t *e = &cache->entries[i];
+        if (e->stmt != stmt) continue;
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        e->held = false;
+        return;
+    }
+    sqlite3_finalize(stmt);
+}
+
+void mm_db_cache_stats(const mm_db_t *db, mm_db_cache_stats_t *stats) {
+    memset(stats, 0, sizeof(*stats));
+    if (!db || !db->cache) return;
+    *stats = db->cache->stats;
+    stats->cached = db->cache->n;
+}
+
+/* ------------------------------------------------------------ statements */
+
 mm_err_t mm_db_exec(mm_db_t *db, const char *sql, char *errstr, size_t errstr_size) {
     if (!db || !sql) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db exec: no SQL");
     if (sqlite3_exec(db->sqlite, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -66,16 +175,17 @@ mm_err_t mm_db_begin(mm_db_t *db, char *errstr, size_t errstr_size) {
      * waited on by the busy timeout) here, not as an unretriable
      * SQLITE_BUSY when a deferred read transaction tries to upgrade.
      */
-    return mm_db_exec(db, "BEGIN IMMEDIATE", errstr, errstr_size);
+    return mm_db_run(db, errstr, errstr_size, "BEGIN IMMEDIATE", NULL);
 }
 
 mm_err_t mm_db_commit(mm_db_t *db, char *errstr, size_t errstr_size) {
-    return mm_db_exec(db, "COMMIT", errstr, errstr_size);
+    return mm_db_run(db, errstr, errstr_size, "COMMIT", NULL);
 }
 
 void mm_db_rollback(mm_db_t *db) {
     if (!db || !db->sqlite || sqlite3_get_autocommit(db->sqlite)) return;
-    sqlite3_exec(db->sqlite, "ROLLBACK", NULL, NULL, NULL);
+    char errstr[256];
+    mm_db_run(db, errstr, sizeof(errstr), "ROLLBACK", NULL);
 }
 
 mm_err_t mm_db_prepare(mm_db_t *db, sqlite3_stmt **stmt, const char *sql, char *errstr,
@@ -118,7 +228,7 @@ mm_err_t mm_db_query_i64(mm_db_t *db, const char *sql, int64_t *out, bool *found
     if (!out) return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "db query: no output");
     *out = 0;
     sqlite3_stmt *stmt = NULL;
-    mm_err_t err = mm_db_prepare(db, &stmt, sql, errstr, errstr_size);
+    mm_err_t err = mm_db_cached(db, sql, &stmt, errstr, errstr_size);
     if (err) return err;
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
@@ -129,7 +239,7 @@ mm_err_t mm_db_query_i64(mm_db_t *db, const char *sql, int64_t *out, bool *found
     } else if (rc != SQLITE_DONE) {
         err = db_errf(db->sqlite, db->path, errstr, errstr_size, "query '%.*s'", DB_SQL_SHOWN, sql);
     }
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 
@@ -242,7 +352,10 @@ mm_err_t mm_db_open_err(mm_db_t **out, const char *path, const char *const *migr
     mm_db_t *db = calloc(1, sizeof(*db));
     if (!db) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", path);
     db->path = strdup(path);
-    if (!db->path) {
+    db->cache = calloc(1, sizeof(*db->cache));
+    if (!db->path || !db->cache) {
+        free(db->cache);
+        free(db->path);
         free(db);
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", path);
     }
@@ -274,6 +387,7 @@ mm_db_t *mm_db_open(const char *path, const char *const *migrations, size_t n_mi
 
 void mm_db_close(mm_db_t *db) {
     if (!db) return;
+    cache_free(db->cache);
     /* close_v2 defers the close until a leaked statement is finalized instead of failing. */
     sqlite3_close_v2(db->sqlite);
     free(db->path);
@@ -349,17 +463,33 @@ mm_err_t mm_db_query(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errs
     return err;
 }
 
+mm_err_t mm_db_query_cached(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
+                            const char *sql, const char *types, ...) {
+    *stmt = NULL;
+    mm_err_t err = mm_db_cached(db, sql, stmt, errstr, errstr_size);
+    if (err != MM_OK) return err;
+    va_list ap;
+    va_start(ap, types);
+    err = mm_db_bindv(db, *stmt, types, ap, errstr, errstr_size);
+    va_end(ap);
+    if (err != MM_OK) {
+        mm_db_release(db, *stmt);
+        *stmt = NULL;
+    }
+    return err;
+}
+
 mm_err_t mm_db_run(mm_db_t *db, char *errstr, size_t errstr_size, const char *sql,
                    const char *types, ...) {
     sqlite3_stmt *stmt = NULL;
-    mm_err_t err = mm_db_prepare(db, &stmt, sql, errstr, errstr_size);
+    mm_err_t err = mm_db_cached(db, sql, &stmt, errstr, errstr_size);
     if (err != MM_OK) return err;
     va_list ap;
     va_start(ap, types);
     err = mm_db_bindv(db, stmt, types, ap, errstr, errstr_size);
     va_end(ap);
     if (err == MM_OK) err = mm_db_step_done(db, stmt, errstr, errstr_size);
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 

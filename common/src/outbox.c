@@ -6,8 +6,8 @@
  * Workload: bursts of thousands of small rows (one per trained model or
  * decision) that must leave quickly, and long idle stretches. A drain pass is
  * one indexed SELECT of at most batch_cap rows; a delivery report is one
- * DELETE by primary key. Statements are prepared per use: SQLite's prepare
- * costs microseconds, far below the commits around it.
+ * DELETE by primary key. Statements come from the connection's statement
+ * cache (db.h): a row's insert or delete is not worth a prepare of its own.
  */
 #include "mm/outbox.h"
 
@@ -32,8 +32,8 @@ mm_err_t mm_outbox_insert(mm_db_t *db, const char *topic, const char *key, const
     if (!payload)
         return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "outbox insert: no payload");
     sqlite3_stmt *stmt = NULL;
-    mm_err_t err = mm_db_prepare(
-        db, &stmt, "INSERT INTO outbox (topic, key, payload, created_at_ms) VALUES (?, ?, ?, ?)",
+    mm_err_t err = mm_db_cached(
+        db, "INSERT INTO outbox (topic, key, payload, created_at_ms) VALUES (?, ?, ?, ?)", &stmt,
         errstr, errstr_size);
     if (err != MM_OK) return err;
     const void *data = payload->data ? (const void *)payload->data : "";
@@ -47,7 +47,7 @@ mm_err_t mm_outbox_insert(mm_db_t *db, const char *topic, const char *key, const
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 4, (sqlite3_int64)now_ms);
     err = rc == SQLITE_OK ? mm_db_step_done(db, stmt, errstr, errstr_size)
                           : mm_db_err(db, "bind", errstr, errstr_size);
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 
@@ -80,13 +80,13 @@ void mm_outbox_free(mm_outbox_t *outbox) {
 
 static mm_err_t outbox_delete(mm_db_t *db, int64_t id, char *errstr, size_t errstr_size) {
     sqlite3_stmt *stmt = NULL;
-    mm_err_t err = mm_db_prepare(db, &stmt, "DELETE FROM outbox WHERE id = ?", errstr, errstr_size);
+    mm_err_t err = mm_db_cached(db, "DELETE FROM outbox WHERE id = ?", &stmt, errstr, errstr_size);
     if (err != MM_OK) return err;
     if (sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id) != SQLITE_OK)
         err = mm_db_err(db, "bind", errstr, errstr_size);
     else
         err = mm_db_step_done(db, stmt, errstr, errstr_size);
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 
@@ -163,13 +163,12 @@ mm_err_t mm_outbox_drain(mm_outbox_t *outbox, mm_kafka_producer_t *producer, siz
         if (err != MM_OK) return err;
     }
     sqlite3_stmt *stmt = NULL;
-    err = mm_db_prepare(outbox->db, &stmt,
-                        "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT ?", errstr,
-                        errstr_size);
+    err = mm_db_cached(outbox->db, "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT ?",
+                       &stmt, errstr, errstr_size);
     if (err != MM_OK) return err;
     if (sqlite3_bind_int64(stmt, 1, (sqlite3_int64)outbox->batch_cap) != SQLITE_OK) {
         err = mm_db_err(outbox->db, "bind", errstr, errstr_size);
-        sqlite3_finalize(stmt);
+        mm_db_release(outbox->db, stmt);
         return err;
     }
     while ((err = mm_db_step_row(outbox->db, stmt, errstr, errstr_size)) == MM_OK) {
@@ -202,7 +201,7 @@ mm_err_t mm_outbox_drain(mm_outbox_t *outbox, mm_kafka_producer_t *producer, siz
             break;
         }
     }
-    sqlite3_finalize(stmt);
+    mm_db_release(outbox->db, stmt);
     return err == MM_ERR_NOT_FOUND ? MM_OK : err;
 }
 

@@ -4,8 +4,8 @@
  *
  * Workload: about one judged candidate per key per load (10,000 keys ->
  * 10,000 small transactions), each a handful of indexed statements.
- * Statements are prepared per use: SQLite's prepare costs microseconds, far
- * below the fsync of the commit that dominates.
+ * Statements come from the connection's statement cache (db.h): preparing
+ * one cost more than the indexed lookup it runs (bench/registry/RESULTS.md).
  */
 #include "mm/registry.h"
 
@@ -289,10 +289,10 @@ mm_err_t mm_registry_version_get(mm_db_t *db, const char *partition_key, int32_t
                                  size_t errstr_size) {
     sqlite3_stmt *stmt;
     *found = false;
-    mm_err_t err = mm_db_query(db, &stmt, errstr, errstr_size,
-                               "SELECT " VERSION_COLUMNS
-                               " FROM versions v WHERE v.partition_key = ? AND v.version = ?",
-                               "ti", partition_key, (int64_t)version);
+    mm_err_t err = mm_db_query_cached(
+        db, &stmt, errstr, errstr_size,
+        "SELECT " VERSION_COLUMNS " FROM versions v WHERE v.partition_key = ? AND v.version = ?",
+        "ti", partition_key, (int64_t)version);
     if (err != MM_OK) return err;
     err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) {
@@ -301,7 +301,7 @@ mm_err_t mm_registry_version_get(mm_db_t *db, const char *partition_key, int32_t
     } else if (err == MM_ERR_NOT_FOUND) {
         err = MM_OK;
     }
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 
@@ -332,10 +332,10 @@ mm_err_t mm_registry_served_get(mm_db_t *db, const char *partition_key, mm_regis
 mm_err_t mm_registry_versions(mm_db_t *db, const char *partition_key, mm_registry_version_cb_t *cb,
                               void *opaque, char *errstr, size_t errstr_size) {
     sqlite3_stmt *stmt;
-    mm_err_t err = mm_db_query(db, &stmt, errstr, errstr_size,
-                               "SELECT " VERSION_COLUMNS
-                               " FROM versions v WHERE v.partition_key = ? ORDER BY v.version",
-                               "t", partition_key);
+    mm_err_t err = mm_db_query_cached(
+        db, &stmt, errstr, errstr_size,
+        "SELECT " VERSION_COLUMNS " FROM versions v WHERE v.partition_key = ? ORDER BY v.version",
+        "t", partition_key);
     if (err != MM_OK) return err;
     while ((err = mm_db_step_row(db, stmt, errstr, errstr_size)) == MM_OK) {
         mm_registry_version_t v;
@@ -345,7 +345,7 @@ mm_err_t mm_registry_versions(mm_db_t *db, const char *partition_key, mm_registr
         mm_registry_version_clear(&v);
         if (!go_on) break;
     }
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err == MM_ERR_NOT_FOUND ? MM_OK : err;
 }
 
@@ -354,12 +354,13 @@ static mm_err_t query_i64(mm_db_t *db, int64_t *out, char *errstr, size_t errstr
                           const char *sql, const char *key, int64_t arg) {
     sqlite3_stmt *stmt;
     *out = 0;
-    mm_err_t err = arg >= 0 ? mm_db_query(db, &stmt, errstr, errstr_size, sql, "ti", key, arg)
-                            : mm_db_query(db, &stmt, errstr, errstr_size, sql, "t", key);
+    mm_err_t err = arg >= 0
+                       ? mm_db_query_cached(db, &stmt, errstr, errstr_size, sql, "ti", key, arg)
+                       : mm_db_query_cached(db, &stmt, errstr, errstr_size, sql, "t", key);
     if (err != MM_OK) return err;
     err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) *out = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err == MM_ERR_NOT_FOUND ? MM_OK : err;
 }
 
@@ -386,7 +387,7 @@ mm_err_t mm_registry_find_train_id(mm_db_t *db, const char *train_id, char *part
     sqlite3_stmt *stmt;
     *version = 0;
     *status = MM_REGISTRY_STATUS_REJECTED;
-    mm_err_t err = mm_db_query(
+    mm_err_t err = mm_db_query_cached(
         db, &stmt, errstr, errstr_size,
         "SELECT version, status, partition_key FROM versions WHERE train_id = ?", "t", train_id);
     if (err != MM_OK) return err;
@@ -399,7 +400,7 @@ mm_err_t mm_registry_find_train_id(mm_db_t *db, const char *train_id, char *part
     } else if (err == MM_ERR_NOT_FOUND) {
         err = MM_OK;
     }
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 
@@ -478,16 +479,17 @@ mm_err_t mm_registry_alias_get(mm_db_t *db, const char *partition_key, const cha
                                int32_t *version, char *errstr, size_t errstr_size) {
     sqlite3_stmt *stmt;
     *version = 0;
-    mm_err_t err = mm_db_query(db, &stmt, errstr, errstr_size,
-                               "SELECT version FROM aliases WHERE partition_key = ? AND alias = ?",
-                               "tt", partition_key, alias);
+    mm_err_t err =
+        mm_db_query_cached(db, &stmt, errstr, errstr_size,
+                           "SELECT version FROM aliases WHERE partition_key = ? AND alias = ?",
+                           "tt", partition_key, alias);
     if (err != MM_OK) return err;
     err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK)
         *version = (int32_t)sqlite3_column_int64(stmt, 0);
     else if (err == MM_ERR_NOT_FOUND)
         err = MM_OK;
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 

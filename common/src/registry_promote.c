@@ -242,15 +242,15 @@ static mm_err_t older_production(mm_db_t *db, const char *partition_key, int32_t
                                  int32_t *older, char *errstr, size_t errstr_size) {
     sqlite3_stmt *stmt = NULL;
     *older = 0;
-    mm_err_t err = mm_db_query(db, &stmt, errstr, errstr_size,
-                               "SELECT coalesce(max(version), 0) FROM versions"
-                               " WHERE partition_key = ? AND version < ?"
-                               " AND production_uri IS NOT NULL",
-                               "ti", partition_key, (int64_t)version);
+    mm_err_t err = mm_db_query_cached(db, &stmt, errstr, errstr_size,
+                                      "SELECT coalesce(max(version), 0) FROM versions"
+                                      " WHERE partition_key = ? AND version < ?"
+                                      " AND production_uri IS NOT NULL",
+                                      "ti", partition_key, (int64_t)version);
     if (err != MM_OK) return err;
     err = mm_db_step_row(db, stmt, errstr, errstr_size);
     if (err == MM_OK) *older = (int32_t)sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    mm_db_release(db, stmt);
     return err;
 }
 

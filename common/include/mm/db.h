@@ -4,6 +4,11 @@
  * string, and errors copied out of sqlite3_errmsg() at the call site.
  *
  * A handle belongs to one thread at a time; open one per thread.
+ *
+ * Each handle keeps its most recently used prepared statements (up to
+ * MM_DB_STMT_CACHE_SIZE, keyed by SQL text): mm_db_cached() hands one out,
+ * mm_db_release() gives it back. mm_db_run(), mm_db_query_i64() and the
+ * transaction helpers go through it.
  */
 #ifndef MM_DB_H
 #define MM_DB_H
@@ -17,9 +22,15 @@
 
 #include "mm/err.h"
 
+/** Prepared statements a connection keeps, least recently used evicted first. */
+#define MM_DB_STMT_CACHE_SIZE 48
+
+struct mm_db_stmt_cache;
+
 typedef struct mm_db {
     sqlite3 *sqlite;
     char *path;
+    struct mm_db_stmt_cache *cache; /* NULL: every statement prepared per use */
 } mm_db_t;
 
 /**
@@ -38,7 +49,13 @@ mm_db_t *mm_db_open(const char *path, const char *const *migrations, size_t n_mi
  */
 mm_err_t mm_db_open_err(mm_db_t **db, const char *path, const char *const *migrations,
                         size_t n_migrations, char *errstr, size_t errstr_size);
-void mm_db_close(mm_db_t *db); /* accepts NULL */
+/**
+ * @brief Finalize the cached statements and close. Statements from
+ * mm_db_cached() not yet released are finalized too (their pointers go
+ * stale); ones from mm_db_prepare() or mm_db_query() must be finalized first.
+ * Accepts NULL.
+ */
+void mm_db_close(mm_db_t *db);
 
 /** @brief Execute SQL with no result rows. */
 mm_err_t mm_db_exec(mm_db_t *db, const char *sql, char *errstr, size_t errstr_size);
@@ -50,6 +67,35 @@ void mm_db_rollback(mm_db_t *db); /* best effort, never fails loudly */
 /** @brief Prepare; on failure copies sqlite3_errmsg into errstr. */
 mm_err_t mm_db_prepare(mm_db_t *db, sqlite3_stmt **stmt, const char *sql, char *errstr,
                        size_t errstr_size);
+/**
+ * @brief A prepared statement for @p sql from the connection's cache (prepared
+ * and cached on a miss), reset and with no bindings. The caller holds it until
+ * mm_db_release(); while held it is never handed out again nor evicted: the
+ * same SQL asked for meanwhile gets a fresh statement that release finalizes.
+ * When the cache is full, the least recently used statement not held is
+ * finalized. On failure *@p stmt is NULL.
+ */
+mm_err_t mm_db_cached(mm_db_t *db, const char *sql, sqlite3_stmt **stmt, char *errstr,
+                      size_t errstr_size);
+/**
+ * @brief Give back a statement from mm_db_cached() or mm_db_query_cached():
+ * reset and its bindings cleared, kept in the cache (or finalized if it was
+ * not cached). Accepts NULL.
+ */
+void mm_db_release(mm_db_t *db, sqlite3_stmt *stmt);
+
+/** Counters of a connection's statement cache, since it was opened. */
+typedef struct mm_db_cache_stats {
+    uint64_t hits;      /* handed out a cached statement */
+    uint64_t misses;    /* prepared, then cached unless every entry was held */
+    uint64_t evictions; /* finalized to make room */
+    uint64_t bypassed;  /* prepared uncached: the cached statement of that SQL was held */
+    size_t cached;      /* statements in the cache now */
+} mm_db_cache_stats_t;
+
+/** @brief The cache's counters (all 0 for a handle without a cache). */
+void mm_db_cache_stats(const mm_db_t *db, mm_db_cache_stats_t *stats);
+
 /** @brief Step a statement expected to finish (DONE); copies the error out. Resets it. */
 mm_err_t mm_db_step_done(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr_size);
 
@@ -96,8 +142,16 @@ mm_err_t mm_db_query(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errs
                      const char *sql, const char *types, ...);
 
 /**
- * @brief Prepare @p sql, bind the arguments by @p types, step it to the end
- * and finalize: for statements that return no rows (INSERT, UPDATE, DELETE).
+ * @brief mm_db_query() through the statement cache: the caller steps and
+ * gives *@p stmt back with mm_db_release(). On failure *@p stmt is NULL.
+ */
+mm_err_t mm_db_query_cached(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
+                            const char *sql, const char *types, ...);
+
+/**
+ * @brief Bind the arguments by @p types to the cached statement of @p sql and
+ * step it to the end: for statements that return no rows (INSERT, UPDATE,
+ * DELETE).
  */
 mm_err_t mm_db_run(mm_db_t *db, char *errstr, size_t errstr_size, const char *sql,
                    const char *types, ...);

@@ -1,8 +1,8 @@
 /*
  * test_db.c - unit tests of common/src/db.c: migrations by user_version,
  * refusal of a newer schema, transactions, durability across close/reopen,
- * statement helpers and error messages. Each test works in its own
- * temporary directory.
+ * statement helpers and error messages, the per-connection statement cache.
+ * Each test works in its own temporary directory.
  */
 #include <limits.h>
 #include <math.h>
@@ -323,4 +323,215 @@ Test(db, an_unknown_type_character_is_refused_and_nothing_runs) {
     cr_expect_null(stmt, "a failed query leaves no statement behind");
     cr_expect_eq(query(db, "SELECT count(*) FROM t"), 0);
     mm_db_close(db);
+}
+
+/* ------------------------------------------------------------ statement cache */
+
+/* Statements alive on the connection: what a cache that leaks or double-finalizes gets wrong. */
+static int live_statements(mm_db_t *db) {
+    int n = 0;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db->sqlite, NULL); st;
+         st = sqlite3_next_stmt(db->sqlite, st))
+        n++;
+    return n;
+}
+
+static sqlite3_stmt *cached(mm_db_t *db, const char *sql) {
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(mm_db_cached(db, sql, &stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_not_null(stmt);
+    return stmt;
+}
+
+static mm_db_cache_stats_t cache_stats(mm_db_t *db) {
+    mm_db_cache_stats_t stats;
+    mm_db_cache_stats(db, &stats);
+    return stats;
+}
+
+Test(db, a_released_statement_is_handed_out_again_as_a_hit) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 2, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    mm_db_cache_stats_t before = cache_stats(db);
+
+    sqlite3_stmt *first = cached(db, "SELECT v FROM kv WHERE k = ?");
+    mm_db_release(db, first);
+    sqlite3_stmt *again = cached(db, "SELECT v FROM kv WHERE k = ?");
+    cr_expect_eq(again, first, "the same prepared statement");
+    mm_db_release(db, again);
+    mm_db_cache_stats_t after = cache_stats(db);
+    cr_expect_eq(after.misses - before.misses, 1);
+    cr_expect_eq(after.hits - before.hits, 1);
+
+    /* mm_db_run and mm_db_query_i64 go through the cache too. */
+    for (int64_t i = 0; i < 3; i++)
+        cr_assert_eq(mm_db_run(db, errstr, sizeof(errstr), "INSERT INTO kv (k, v) VALUES (?, ?)",
+                               "ti",
+                               i == 0   ? "a"
+                               : i == 1 ? "b"
+                                        : "c",
+                               i),
+                     MM_OK, "%s", errstr);
+    cr_expect_eq(query(db, "SELECT count(*) FROM kv"), 4);
+    cr_expect_eq(query(db, "SELECT count(*) FROM kv"), 4);
+    mm_db_cache_stats_t last = cache_stats(db);
+    cr_expect_eq(last.misses - after.misses, 2, "one INSERT, one count");
+    cr_expect_eq(last.hits - after.hits, 3);
+    cr_expect_eq(last.evictions, 0);
+    mm_db_close(db);
+}
+
+Test(db, a_full_cache_finalizes_its_least_recently_used_statement) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    /* Fill it with statements of our own: whatever opening cached is older and goes first. */
+    char sql[64];
+    for (int i = 0; i < MM_DB_STMT_CACHE_SIZE; i++) {
+        snprintf(sql, sizeof(sql), "SELECT %d", i);
+        mm_db_release(db, cached(db, sql));
+    }
+    mm_db_cache_stats_t full = cache_stats(db);
+    cr_assert_eq(full.cached, MM_DB_STMT_CACHE_SIZE);
+    cr_assert_eq(live_statements(db), MM_DB_STMT_CACHE_SIZE);
+
+    mm_db_release(db, cached(db, "SELECT 0")); /* used again: "SELECT 1" is now the oldest */
+    mm_db_release(db, cached(db, "SELECT 1000"));
+    mm_db_cache_stats_t after = cache_stats(db);
+    cr_expect_eq(after.evictions - full.evictions, 1);
+    cr_expect_eq(after.cached, MM_DB_STMT_CACHE_SIZE);
+    cr_expect_eq(live_statements(db), MM_DB_STMT_CACHE_SIZE, "the evicted one was finalized");
+
+    mm_db_release(db, cached(db, "SELECT 0"));
+    cr_expect_eq(cache_stats(db).hits - after.hits, 1, "SELECT 0 stayed");
+    mm_db_release(db, cached(db, "SELECT 1"));
+    cr_expect_eq(cache_stats(db).misses - after.misses, 1, "SELECT 1 was evicted");
+    mm_db_close(db);
+}
+
+Test(db, a_held_statement_is_neither_handed_out_twice_nor_evicted) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 2, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    int live = live_statements(db);
+    sqlite3_stmt *outer = cached(db, "SELECT k, v FROM kv");
+    cr_assert_eq(mm_db_step_row(db, outer, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+
+    /* The same SQL while the first is mid-iteration: a statement of its own. */
+    sqlite3_stmt *inner = cached(db, "SELECT k, v FROM kv");
+    cr_assert_neq(inner, outer);
+    cr_expect_eq(cache_stats(db).bypassed, 1);
+    cr_expect_eq(live_statements(db), live + 2);
+    cr_assert_eq(mm_db_step_row(db, inner, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    mm_db_release(db, inner);
+    cr_expect_eq(live_statements(db), live + 1, "the uncached one is finalized on release");
+
+    /* Cycling more statements than the cache holds leaves the held one alone. */
+    char sql[64];
+    for (int i = 0; i < 2 * MM_DB_STMT_CACHE_SIZE; i++) {
+        snprintf(sql, sizeof(sql), "SELECT %d", i);
+        mm_db_release(db, cached(db, sql));
+    }
+    cr_expect_gt(cache_stats(db).evictions, 0);
+    cr_expect_str_eq((const char *)sqlite3_column_text(outer, 0), "seed");
+    cr_expect_eq(mm_db_step_row(db, outer, errstr, sizeof(errstr)), MM_ERR_NOT_FOUND);
+    mm_db_release(db, outer);
+    cr_expect_eq(cached(db, "SELECT k, v FROM kv"), outer, "still cached after the churn");
+    mm_db_close(db); /* finalizes the held one: nothing leaks (the sanitizer build checks) */
+}
+
+Test(db, a_released_statement_comes_back_reset_without_bindings) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 2, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(mm_db_query_cached(db, &stmt, errstr, sizeof(errstr),
+                                    "SELECT ?1, (SELECT count(*) FROM kv)", "i", (int64_t)42),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_db_step_row(db, stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(sqlite3_column_int64(stmt, 0), 42);
+    mm_db_release(db, stmt); /* mid-result: reset here, not left holding a read */
+
+    cr_assert_eq(
+        mm_db_run(db, errstr, sizeof(errstr), "INSERT INTO kv (k, v) VALUES ('x', 2)", NULL), MM_OK,
+        "%s", errstr);
+    sqlite3_stmt *again = cached(db, "SELECT ?1, (SELECT count(*) FROM kv)");
+    cr_assert_eq(again, stmt);
+    cr_assert_eq(mm_db_step_row(db, again, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(sqlite3_column_type(again, 0), SQLITE_NULL, "the binding of 42 was cleared");
+    cr_expect_eq(sqlite3_column_int64(again, 1), 2, "a fresh run sees the insert");
+    mm_db_release(db, again);
+    mm_db_close(db);
+}
+
+Test(db, a_statement_that_fails_to_prepare_is_not_cached) {
+    mm_db_t *db = mm_db_open(db_path, migrations, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    size_t n = cache_stats(db).cached;
+    sqlite3_stmt *stmt = (sqlite3_stmt *)1;
+    cr_expect_eq(mm_db_cached(db, "SELECT * FROM missing_table", &stmt, errstr, sizeof(errstr)),
+                 MM_ERR_DB);
+    cr_expect_null(stmt);
+    cr_expect(strstr(errstr, "no such table: missing_table"), "%s", errstr);
+    cr_expect_eq(cache_stats(db).cached, n);
+    mm_db_release(db, NULL); /* accepted */
+    mm_db_close(db);
+}
+
+Test(db, cached_statements_follow_schema_changes) {
+    static const char *const one[] = {"CREATE TABLE t (a INTEGER);"
+                                      "INSERT INTO t VALUES (1);"};
+    mm_db_t *db = mm_db_open(db_path, one, 1, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    sqlite3_stmt *stmt = cached(db, "SELECT * FROM t");
+    cr_assert_eq(sqlite3_column_count(stmt), 1);
+    mm_db_release(db, stmt);
+
+    cr_assert_eq(
+        mm_db_exec(db, "ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'new'", errstr, sizeof(errstr)),
+        MM_OK, "%s", errstr);
+    stmt = cached(db, "SELECT * FROM t");
+    cr_assert_eq(mm_db_step_row(db, stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(sqlite3_column_count(stmt), 2, "re-prepared for the new column");
+    cr_expect_str_eq((const char *)sqlite3_column_text(stmt, 1), "new");
+    mm_db_release(db, stmt);
+
+    cr_assert_eq(mm_db_exec(db, "DROP TABLE t", errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    stmt = cached(db, "SELECT * FROM t");
+    cr_expect_eq(mm_db_step_row(db, stmt, errstr, sizeof(errstr)), MM_ERR_DB);
+    cr_expect(strstr(errstr, "no such table"), "%s", errstr);
+    mm_db_release(db, stmt);
+    int64_t n = -1;
+    cr_expect_eq(mm_db_query_i64(db, "SELECT count(*) FROM t", &n, NULL, errstr, sizeof(errstr)),
+                 MM_ERR_DB);
+
+    cr_assert_eq(mm_db_exec(db,
+                            "CREATE TABLE t (x TEXT, y TEXT, z TEXT); INSERT INTO t VALUES "
+                            "('p', 'q', 'r'), ('s', 't', 'u');",
+                            errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    stmt = cached(db, "SELECT * FROM t");
+    cr_assert_eq(mm_db_step_row(db, stmt, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_expect_eq(sqlite3_column_count(stmt), 3);
+    cr_expect_str_eq((const char *)sqlite3_column_text(stmt, 2), "r");
+    mm_db_release(db, stmt);
+    cr_expect_eq(query(db, "SELECT count(*) FROM t"), 2);
+    mm_db_close(db);
+}
+
+Test(db, close_with_statements_cached_and_held_frees_everything) {
+    /* A first open and close, so that SQLite's one-time setup is not counted. */
+    mm_db_close(mm_db_open(db_path, migrations, 2, errstr, sizeof(errstr)));
+    sqlite3_int64 baseline = sqlite3_memory_used();
+
+    mm_db_t *db = mm_db_open(db_path, migrations, 2, errstr, sizeof(errstr));
+    cr_assert_not_null(db, "%s", errstr);
+    char sql[64];
+    for (int i = 0; i < MM_DB_STMT_CACHE_SIZE + 5; i++) {
+        snprintf(sql, sizeof(sql), "SELECT %d, k FROM kv", i);
+        mm_db_release(db, cached(db, sql));
+    }
+    sqlite3_stmt *held = cached(db, "SELECT v FROM kv");
+    cr_assert_eq(mm_db_step_row(db, held, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    cr_assert_gt(sqlite3_memory_used(), baseline);
+    mm_db_close(db);
+    /* A statement left unfinalized would keep the connection, and its memory, alive. */
+    cr_expect_eq(sqlite3_memory_used(), baseline);
 }
