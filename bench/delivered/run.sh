@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Delivered-accuracy benchmark: the whole pipeline through the real services
-# (mm-devbroker, mm-ingest, mm-trainer, mm-promoter, mm-scorer) judged by the
+# (a broker, mm-ingest, mm-trainer, mm-promoter, mm-scorer) judged by the
 # forecasts it writes to its SQLite sink, side by side in the same run with
 # reference scripts (seasonal naive, statsmodels ETS, per-series XGBoost given
 # the planned price and promotion), all evaluated by one code (evaluate.py).
@@ -20,7 +20,7 @@
 # ingest the observed rows of the next `fresh` days without retraining, score
 # again (run B: must start at day 715); both judged on the last `fresh` days.
 #
-# Environment: OUT (output directory, default out/bench-delivered[-mode]),
+# Environment: OUT (output directory, default out/bench-delivered[-mode][-kafka]),
 # MM_BENCH_BUILD (Release build directory, default build-release; built with
 # nice unless MM_BENCH_NO_BUILD=1), MM_BENCH_SEED (42), MM_BENCH_WORKERS
 # (reference worker processes, 2), MM_BENCH_REPEAT (timed repetitions of the
@@ -33,7 +33,10 @@
 # MM_BENCH_SAMPLE_<METHOD> (fit only that many series with that reference,
 # e.g. MM_BENCH_SAMPLE_ETS=1000; its time is then extrapolated and said so),
 # MM_BENCH_HTTP_PORT (first of two loopback ports for the trainer's and the
-# promoter's /metrics, 19180).
+# promoter's /metrics, 19180), MM_BENCH_BROKER (devbroker: mm-devbroker, the
+# default; kafka: a single-node Apache Kafka broker in KRaft mode from
+# .deps/kafka/libs, needs java 17+, its topics made by `mmctl topics init`),
+# MM_BENCH_KAFKA_HEAP (that broker's JVM heap, -Xmx, 512m).
 #
 # Every second a sampler records CPU use (busy cores from /proc/stat), each
 # service's RSS and the trainer's and promoter's counters (samples.tsv); the
@@ -48,7 +51,7 @@ mode=daily
 case "${1:-}" in
   --weekly) mode=weekly; shift ;;
   --freshness) mode=freshness; shift ;;
-  -h | --help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  -h | --help) sed -n '2,/^set /{/^#/p}' "${BASH_SOURCE[0]}"; exit 0 ;;
   -*) echo "run.sh: unknown option $1 (--weekly, --freshness)" >&2; exit 2 ;;
 esac
 case "$mode" in
@@ -60,6 +63,7 @@ for v in "$keys" "$periods" "$holdout"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: keys, periods and holdout must be positive integers" >&2; exit 2; }
 done
 suffix=""; [[ $mode == daily ]] || suffix="-$mode"
+[[ "${MM_BENCH_BROKER:-devbroker}" == kafka ]] && suffix+="-kafka"
 out="${OUT:-$root/out/bench-delivered$suffix}"
 build="${MM_BENCH_BUILD:-$root/build-release}"
 seed="${MM_BENCH_SEED:-42}"
@@ -71,6 +75,13 @@ py=/usr/bin/python3
 cores=$(nproc) # before OMP_NUM_THREADS is set below: nproc honours it
 pyref="${MM_BENCH_PYREF:-$root/.deps/pyref/bin/python}"
 http_port="${MM_BENCH_HTTP_PORT:-19180}"
+broker="${MM_BENCH_BROKER:-devbroker}"
+kafka_heap="${MM_BENCH_KAFKA_HEAP:-512m}"
+partitions=4
+case "$broker" in
+  devbroker | kafka) ;;
+  *) echo "run.sh: MM_BENCH_BROKER must be devbroker or kafka, not $broker" >&2; exit 2 ;;
+esac
 # Peak RSS of the one-shot processes (mm-ingest, mm-scorer batch): GNU time.
 timed=(/usr/bin/time -f '%M')
 [[ -x /usr/bin/time ]] || { echo "run.sh: needs GNU time (/usr/bin/time, Debian package time)" >&2; exit 1; }
@@ -83,23 +94,26 @@ median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v
 
 declare -A pid_of=()
 order=()
-stop_service() {
-  local name=$1 pid=${pid_of[$1]:-}
+stop_service() { # name [grace in tenths of a second, 150]
+  local name=$1 pid=${pid_of[$1]:-} grace=${2:-150}
   [[ -n "$pid" ]] || return 0
   local hwm
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
   [[ -n "$hwm" && -n "${out:-}" ]] && printf '%s\t%s\n' "$name" "$hwm" >>"$out/peak-rss-kib.tsv"
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 "$grace"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   unset "pid_of[$name]"
 }
+# Kafka's controlled shutdown (flush, close the logs, leave the quorum) on a busy
+# machine takes longer than a service of ours.
+stop_grace() { if [[ $1 == kafka ]]; then echo 600; else echo 150; fi; }
 sampler_pid=""
 cleanup() {
   local status=$?
   [[ -n "$sampler_pid" ]] && kill "$sampler_pid" 2>/dev/null
-  for ((i = ${#order[@]} - 1; i >= 0; i--)); do stop_service "${order[i]}"; done
+  for ((i = ${#order[@]} - 1; i >= 0; i--)); do stop_service "${order[i]}" "$(stop_grace "${order[i]}")"; done
   ((status == 0)) || say "logs are in $out/logs"
   exit "$status"
 }
@@ -118,7 +132,7 @@ sample_loop() { # one line a second: time, cpu busy/total jiffies, RSS (KiB) per
   while :; do
     read -r _ u n sy id io irq sirq st _ </proc/stat
     rss=""
-    for name in devbroker trainer promoter; do
+    for name in devbroker kafka trainer promoter; do
       pid=$(cat "$out/pids/$name" 2>/dev/null || true)
       [[ -n "$pid" ]] && rss+="$name=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0),"
     done
@@ -162,6 +176,12 @@ fi
 for b in "$datagen" "$devbroker" "$ingest" "$trainer" "$promoter" "$scorer" "$mmctl"; do
   [[ -x "$b" ]] || fail "$b is missing (build it, or unset MM_BENCH_NO_BUILD)"
 done
+kafka_libs="$root/.deps/kafka/libs"
+if [[ $broker == kafka ]]; then
+  command -v java >/dev/null || fail "MM_BENCH_BROKER=kafka needs java (17+): scripts/deps.sh"
+  compgen -G "$kafka_libs/kafka_2.13-*.jar" >/dev/null ||
+    fail "MM_BENCH_BROKER=kafka needs Apache Kafka's jars in .deps/kafka/libs: scripts/deps.sh"
+fi
 "$py" -c 'import statsmodels, xgboost, pandas' 2>/dev/null ||
   fail "the Python references need python3-statsmodels, python3-xgboost, python3-pandas: MM_DEPS_PYTHON=1 scripts/deps.sh"
 command -v jq >/dev/null || fail "jq is missing: scripts/deps.sh"
@@ -300,10 +320,66 @@ run_score() { # name horizon -> sink $out/sink-<name>.db, run id bench-<name>
   say "scored $name: $(tail -1 "$out/logs/scorer-$name.out")"
 }
 
-say "starting mm-devbroker, mm-trainer, mm-promoter"
-start_service devbroker "$devbroker" --bootstrap-file "$MM_BOOTSTRAP_FILE" --partitions 4
-for _ in $(seq 1 100); do [[ -s "$MM_BOOTSTRAP_FILE" ]] && break; sleep 0.1; done
-[[ -s "$MM_BOOTSTRAP_FILE" ]] || fail "mm-devbroker did not start (see $out/logs/devbroker.log)"
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A single-node Apache Kafka broker in KRaft mode, as tests/support/kafka_real.c starts
+# one: free loopback ports, a fresh log dir formatted by StorageTool, kafka.Kafka as a
+# service (its RSS sampled, its VmHWM at stop). Once it answers metadata, the topics
+# are made by mmctl with the devbroker's partition count; the bootstrap file is
+# written last, so the services find the topics there.
+start_kafka() {
+  local port cport dir="$out/kafka" kafka_cp="$kafka_libs/*"
+  port=$(free_port) cport=$(free_port)
+  while [[ "$cport" == "$port" ]]; do cport=$(free_port); done
+  mkdir -p "$dir"
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=$partitions
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=$partitions
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+  java -Xmx256m -cp "$kafka_cp" kafka.tools.StorageTool format --cluster-id bWFueW1vZGVscy1iZW5jaA \
+    --config "$dir/server.properties" >"$out/logs/kafka-format.log" 2>&1 ||
+    fail "kafka StorageTool format (see $out/logs/kafka-format.log)"
+  start_service kafka java "-Xmx$kafka_heap" -XX:+UseSerialGC -cp "$kafka_cp" kafka.Kafka "$dir/server.properties"
+  # The JVM, the KRaft election and the first metadata answer: 10-30 s on a busy 2-core machine.
+  local deadline=$(($(date +%s) + 180))
+  until "$mmctl" topics init --bootstrap-servers "127.0.0.1:$port" --dry-run >/dev/null 2>&1; do
+    check_services
+    (($(date +%s) < deadline)) || fail "the Kafka broker did not answer on 127.0.0.1:$port in 180 s (see $out/logs/kafka.log)"
+    sleep 1
+  done
+  "$mmctl" topics init --bootstrap-servers "127.0.0.1:$port" --partitions "$partitions" \
+    >"$out/logs/topics-init.out" 2>"$out/logs/topics-init.log" || fail "mmctl topics init (see $out/logs/topics-init.log)"
+  echo "127.0.0.1:$port" >"$MM_BOOTSTRAP_FILE"
+}
+
+if [[ $broker == kafka ]]; then
+  kafka_jar=$(compgen -G "$kafka_libs/kafka_2.13-*.jar" | head -1)
+  kafka_version=${kafka_jar##*/kafka_2.13-}
+  kafka_version=${kafka_version%.jar}
+  broker_label="Apache Kafka $kafka_version (KRaft, single node, $partitions partitions, -Xmx$kafka_heap)"
+  say "starting Apache Kafka $kafka_version, mm-trainer, mm-promoter"
+  start_kafka
+else
+  broker_label="mm-devbroker ($partitions partitions)"
+  say "starting mm-devbroker, mm-trainer, mm-promoter"
+  start_service devbroker "$devbroker" --bootstrap-file "$MM_BOOTSTRAP_FILE" --partitions "$partitions"
+  for _ in $(seq 1 100); do [[ -s "$MM_BOOTSTRAP_FILE" ]] && break; sleep 0.1; done
+  [[ -s "$MM_BOOTSTRAP_FILE" ]] || fail "mm-devbroker did not start (see $out/logs/devbroker.log)"
+fi
 start_service trainer "$trainer" --state "$out/trainer.db" --http-addr "127.0.0.1:$http_port"
 start_service promoter "$promoter" --registry "$out/registry.db" --http-addr "127.0.0.1:$((http_port + 1))"
 sample_loop &
@@ -343,11 +419,14 @@ if [[ $mode == freshness ]]; then
   run_score fresh "$holdout"
   t_score_fresh=$(printf '%s ' "${score_times[@]}" | median)
 fi
-stop_service devbroker
+stop_service "$broker" "$(stop_grace "$broker")"
 kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true
 sampler_pid=""
-du -sk "$out/trainer.db" "$out/registry.db" "$out/work" "$out/blobs" "$out"/sink-*.db 2>/dev/null >"$out/disk-kib.tsv" || true
+state=("$out/trainer.db" "$out/registry.db" "$out/work" "$out/blobs" "$out"/sink-*.db)
+# The broker's log dir, after its clean shutdown (segments and trimmed indexes).
+[[ $broker == kafka ]] && state+=("$out/kafka/data")
+du -sk "${state[@]}" 2>/dev/null >"$out/disk-kib.tsv" || true
 
 # ---------------------------------------------------------------- references
 methods=(snaive ets xgb)
@@ -414,9 +493,11 @@ fresh_times=""
 [[ $mode == freshness ]] && fresh_times="; fresh ingest $t_fresh, second batch score $t_score_fresh"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
-  echo "## $(date -u +%Y-%m-%d): $mode, $keys keys x $periods periods, holdout $holdout"
+  echo "## $(date -u +%Y-%m-%d): $mode, $keys keys x $periods periods, holdout $holdout, broker $broker"
   echo
-  echo "Command: \`$command_line\` (MM_BENCH_REPEAT=$repeat, MM_BENCH_WORKERS=$workers, seed $seed)"
+  echo "Command: \`$command_line\` (MM_BENCH_BROKER=$broker, MM_BENCH_REPEAT=$repeat, MM_BENCH_WORKERS=$workers, seed $seed)"
+  echo
+  echo "Broker: $broker_label."
   echo
   echo "Machine: $cores cores (nproc), $cpu; commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)."
   echo "Data: train through $train_end, evaluated $eval_start to $(jq -r .last_date "$meta");" \

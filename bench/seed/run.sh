@@ -10,14 +10,18 @@
 #
 #   bench/seed/run.sh [keys] [days] [holdout]      default 10000 4000 28
 #
-# Writes out/bench-seed-<keys>x<days>/RESULTS-run.md: delivered accuracy over
-# all keys against every reference, the stages (wall time, busy cores), peak
-# RSS per service and state on disk (bench/seed/summarise.py).
+# MM_BENCH_BROKER=kafka runs it on a single-node Apache Kafka broker instead of
+# mm-devbroker (bench/delivered/README.md, "The broker").
+#
+# Writes out/bench-seed-<keys>x<days>[-kafka]/RESULTS-run.md: delivered
+# accuracy over all keys against every reference, the stages (wall time, busy
+# cores), peak RSS per service and state on disk (bench/seed/summarise.py).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 keys="${1:-10000}" days="${2:-4000}" holdout="${3:-28}"
 "$root/bench/seed/setup.sh" >&2
-export OUT="${OUT:-$root/out/bench-seed-${keys}x${days}}"
+suffix=""; [[ "${MM_BENCH_BROKER:-devbroker}" == kafka ]] && suffix="-kafka"
+export OUT="${OUT:-$root/out/bench-seed-${keys}x${days}$suffix}"
 export MM_BENCH_METHODS="${MM_BENCH_METHODS:-snaive xgb autoets ets}"
 export MM_BENCH_SAMPLE_ETS="${MM_BENCH_SAMPLE_ETS:-500}"
 export MM_BENCH_STALL="${MM_BENCH_STALL:-900}"
