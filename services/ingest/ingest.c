@@ -197,6 +197,7 @@ mm_ingest_t *mm_ingest_new(const mm_ingest_config_t *cfg, char *errstr, size_t e
     ingest->max_message_bytes = cfg->max_message_bytes;
     ingest->max_buffered_rows =
         cfg->max_buffered_rows ? cfg->max_buffered_rows : MM_INGEST_DEFAULT_MAX_BUFFERED_ROWS;
+    mm_ingest__blocks_init(ingest);
     ingest->block_ms = cfg->produce_block_ms > 0 ? cfg->produce_block_ms : INGEST_DEFAULT_BLOCK_MS;
     ingest->stop = cfg->stop;
     ingest->topic_obs =
@@ -476,16 +477,18 @@ void mm_ingest_summary(const mm_ingest_t *ingest, FILE *human) {
     mm_ingest_stats_t s;
     mm_ingest_get_stats(ingest, &s);
     mm_logj(MM_LOG_INFO, "ingest_summary",
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                      "load_id", ingest->load_id, "dataset",
-                      ingest->spec->name ? ingest->spec->name : "", "files", (json_int_t)s.files,
-                      "rows_read", (json_int_t)s.rows_read, "rows_emitted",
-                      (json_int_t)s.rows_emitted, "rows_deadlettered",
-                      (json_int_t)s.rows_deadlettered, "rows_unsent", (json_int_t)s.rows_buffered,
-                      "keys", (json_int_t)s.keys, "batches", (json_int_t)s.batches,
-                      "messages_failed", (json_int_t)s.messages_failed, "rows_failed",
-                      (json_int_t)s.rows_failed, "duration_ms", (json_int_t)(s.seconds * 1000),
-                      "paced_ms", (json_int_t)mm_ingest__pace_waited_ms(ingest->pace)),
+            json_pack(
+                "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "s:I}",
+                "load_id", ingest->load_id, "dataset", ingest->spec->name ? ingest->spec->name : "",
+                "files", (json_int_t)s.files, "rows_read", (json_int_t)s.rows_read, "rows_emitted",
+                (json_int_t)s.rows_emitted, "rows_deadlettered", (json_int_t)s.rows_deadlettered,
+                "rows_unsent", (json_int_t)s.rows_buffered, "keys", (json_int_t)s.keys, "batches",
+                (json_int_t)s.batches, "messages_failed", (json_int_t)s.messages_failed,
+                "rows_failed", (json_int_t)s.rows_failed, "duration_ms",
+                (json_int_t)(s.seconds * 1000), "paced_ms",
+                (json_int_t)mm_ingest__pace_waited_ms(ingest->pace), "pressure_flushes",
+                (json_int_t)s.pressure_flushes, "held_bytes_peak", (json_int_t)s.held_bytes_peak),
             "load %s: %lld rows read, %lld emitted, %lld dead-lettered", ingest->load_id,
             (long long)s.rows_read, (long long)s.rows_emitted, (long long)s.rows_deadlettered);
     if (!human) return;

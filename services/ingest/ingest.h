@@ -15,7 +15,10 @@
  * batch), so the end-of-load batch of a key is never empty. A batch never
  * mixes sources (its `source` field names one). Memory is bounded by
  * max_buffered_rows across all keys: past it, every key's open batch except
- * its newest row is produced early (unflagged).
+ * its newest row is produced early (unflagged). Open rows are held in blocks
+ * of up to 16 rows from a pool that reuses them (keys.c), so what the open
+ * batches take is at most max(max_buffered_rows, 2 x 16 x keys) rows
+ * (stats.held_bytes_peak says how much it was), whatever the load's length.
  *
  * Pacing: the broker may keep only a bounded amount per partition (the dev
  * broker keeps the newest ~5 MiB and silently drops older batches: docs/ARCHITECTURE.md,
@@ -144,6 +147,9 @@ typedef struct mm_ingest_stats {
     int64_t messages_delivered; /* acknowledged by the broker (batches and dead letters) */
     int64_t messages_failed;    /* delivery failed */
     int64_t rows_failed;        /* rows inside batches or dead letters whose delivery failed */
+    int64_t pressure_flushes;   /* times the rows held across keys reached max_buffered_rows */
+    int64_t held_rows_peak;     /* most rows the open batches' blocks could hold at once */
+    int64_t held_bytes_peak;    /* the bytes of those blocks */
     double seconds;             /* since mm_ingest_new */
     double paced_seconds;       /* of which spent waiting for the pace group */
 } mm_ingest_stats_t;

@@ -28,28 +28,35 @@
 
 #define INGEST_MAX_REASON 512 /* bytes of a dead letter's reason */
 
-/* One partition key of the load and its open batch (columnar, cap rows allocated). */
+/*
+ * A block of a key's open batch: a fixed number of rows (ingest->block_rows),
+ * columnar, in one allocation after this header: time_ms, line, target, each
+ * feature column (8 bytes a value each), then each row's entity index (4
+ * bytes). Every block of a load has the same size and comes from the load's
+ * pool (keys.c), which keeps released blocks for reuse instead of freeing
+ * them, so the heap is never fragmented by batches of different sizes.
+ */
+typedef struct mm_ingest_block {
+    struct mm_ingest_block *next; /* the key's next block; the pool's next free one */
+} mm_ingest_block_t;
+
+/* One partition key of the load and its open batch (in blocks of the load's pool). */
 typedef struct mm_ingest_key {
     char *key; /* owned; also the key the key table borrows */
     size_t key_len;
-    int32_t batch_seq;  /* batches of this key produced so far */
-    int64_t rows_total; /* rows of this key in the load: produced + open */
-    const char *source; /* source of the open batch (owned by ingest->sources) */
-    size_t n;           /* rows in the open batch */
-    size_t cap;         /* rows allocated */
-    size_t max_rows;    /* the open batch is full at this many rows */
-    int64_t *time_ms;
-    int64_t *line;
-    double *target;
-    double **cols; /* n_feature_columns arrays of cap values */
+    int32_t batch_seq;              /* batches of this key produced so far */
+    int64_t rows_total;             /* rows of this key in the load: produced + open */
+    const char *source;             /* source of the open batch (owned by ingest->sources) */
+    size_t n;                       /* rows in the open batch */
+    size_t max_rows;                /* the open batch is full at this many rows */
+    mm_ingest_block_t *head, *tail; /* the open batch's blocks, oldest first; NULL when n == 0 */
+    size_t head_off;                /* the first open row's index in head */
     /* Entities (spec entity columns): the key's distinct entities in the
-     * load, and the index of each open row's entity among them; NULL
-     * without entity columns. */
+     * load; each open row keeps its entity's index among them. */
     char **entities;
     size_t n_entities, entities_cap;
     size_t last_entity; /* the entity of the key's previous row: checked first */
-    int32_t *entity_of_row;
-    bool ended; /* grouped_by_key: its end of load was sent */
+    bool ended;         /* grouped_by_key: its end of load was sent */
 } mm_ingest_key_t;
 
 /* Where each column the spec needs sits in a source's header. */
@@ -95,8 +102,22 @@ struct mm_ingest {
     char **sources;
     size_t n_sources;
 
-    int64_t allocated_rows; /* sum of key caps */
-    int64_t pressure_floor; /* allocation left after the last pressure flush */
+    /* The pool of blocks (keys.c): every block the load took from the heap is
+     * in a key's open batch or on the free list until the load is destroyed. */
+    size_t block_rows;              /* rows of a block */
+    size_t block_bytes;             /* bytes of a block, header included */
+    mm_ingest_block_t *free_blocks; /* released blocks, for reuse */
+    int64_t blocks_used;            /* in keys' open batches */
+    int64_t blocks_allocated;       /* taken from the heap: used + free */
+    int64_t pressure_floor;         /* blocks used after the last pressure flush */
+
+    /* The first rows of a key's open batch, contiguous, as one batch is encoded
+     * (mm_ingest__key_gather); grown to the largest batch of the load. */
+    size_t gather_cap;
+    int64_t *gather_time_ms, *gather_line;
+    double *gather_target;
+    double *gather_cols[MM_MODEL_MAX_EXOG];
+    int32_t *gather_entity;
 
     mm_buf_t enc;
     mm_obs_column_t *batch_columns;
@@ -160,7 +181,15 @@ mm_err_t mm_ingest__append_row(mm_ingest_t *ingest, const char *source, const ch
                                size_t errstr_size);
 /** @brief Drop the first @p count rows of the open batch (they were produced). */
 void mm_ingest__key_shift(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_t count);
-/** @brief Free every key and the key table. */
+/**
+ * @brief Copy the first @p count rows of @p ks's open batch into the gather
+ * arrays of @p ingest (gather_time_ms ...), each column contiguous.
+ * @returns false when out of memory.
+ */
+bool mm_ingest__key_gather(mm_ingest_t *ingest, const mm_ingest_key_t *ks, size_t count);
+/** @brief Set the pool's block size for @p max_buffered_rows (mm_ingest_new). */
+void mm_ingest__blocks_init(mm_ingest_t *ingest);
+/** @brief Free every key, the key table, the pool and the gather arrays. */
 void mm_ingest__keys_free(mm_ingest_t *ingest);
 
 /* ---- produce.c */

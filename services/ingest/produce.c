@@ -112,14 +112,15 @@ static size_t row_bytes(const mm_ingest_t *ingest) {
            AVRO_DOUBLE_BYTES * (1 + ingest->spec->n_feature_columns);
 }
 
-/* The batch's entities: those of its first @p count rows, each once, and each row's index among
- * them (@p index and @p names hold @p count items; @p remap one per entity of the key). */
-static void batch_entities(const mm_ingest_key_t *ks, size_t count, int32_t *remap,
-                           const char **names, int32_t *index, size_t *n_names) {
+/* The batch's entities: those of its first @p count rows (@p entity_of_row: each row's index
+ * among the key's entities), each once, and each row's index among them (@p index and @p names
+ * hold @p count items; @p remap one per entity of the key). */
+static void batch_entities(const mm_ingest_key_t *ks, const int32_t *entity_of_row, size_t count,
+                           int32_t *remap, const char **names, int32_t *index, size_t *n_names) {
     for (size_t e = 0; e < ks->n_entities; e++) remap[e] = -1;
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
-        int32_t e = ks->entity_of_row[i];
+        int32_t e = entity_of_row[i];
         if (remap[e] < 0) {
             remap[e] = (int32_t)n;
             names[n++] = ks->entities[e];
@@ -230,9 +231,9 @@ static mm_err_t produce_oversized_row(mm_ingest_t *ingest, mm_ingest_key_t *ks, 
                                       size_t record_len, char *errstr, size_t errstr_size) {
     char reason[INGEST_MAX_REASON];
     oversized_reason(ingest, ks->key, ks->key_len, record_len, reason, sizeof(reason));
-    mm_err_t err =
-        mm_ingest__produce_dead_letter(ingest, ks->source ? ks->source : "-", ks->line[0], ks->key,
-                                       reason, NULL, 0, errstr, errstr_size);
+    mm_err_t err = mm_ingest__produce_dead_letter(ingest, ks->source ? ks->source : "-",
+                                                  ingest->gather_line[0], ks->key, reason, NULL, 0,
+                                                  errstr, errstr_size);
     if (err) return err;
     ingest->stats.rows_buffered--;
     ks->rows_total--;
@@ -254,6 +255,8 @@ mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_
         return mm_errf(ingest->fatal, errstr, errstr_size, "load already failed: %s",
                        ingest->first_failure);
     const mm_spec_t *spec = ingest->spec;
+    if (!mm_ingest__key_gather(ingest, ks, count))
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (batch of %s)", ks->key);
     mm_observation_batch_t batch;
     memset(&batch, 0, sizeof(batch));
     batch.dataset = spec->name;
@@ -266,13 +269,13 @@ mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_
     batch.load_rows_for_key = final ? ks->rows_total : -1;
     batch.load_batches_for_key = final ? ks->batch_seq + 1 : -1;
     batch.n_rows = count;
-    batch.time_ms = ks->time_ms;
-    batch.target = ks->target;
-    batch.line = ks->line;
+    batch.time_ms = ingest->gather_time_ms;
+    batch.target = ingest->gather_target;
+    batch.line = ingest->gather_line;
     batch.n_columns = spec->n_feature_columns;
     for (size_t j = 0; j < spec->n_feature_columns; j++) {
         ingest->batch_columns[j].name = spec->feature_columns[j];
-        ingest->batch_columns[j].values = ks->cols[j];
+        ingest->batch_columns[j].values = ingest->gather_cols[j];
     }
     batch.columns = ingest->batch_columns;
     batch.produced_at_ms = mm_now_ms();
@@ -287,7 +290,8 @@ mm_err_t mm_ingest__produce_rows(mm_ingest_t *ingest, mm_ingest_key_t *ks, size_
             return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory (entities of %s)",
                            ks->key);
         }
-        batch_entities(ks, count, scratch + count, names, scratch, &batch.n_entities);
+        batch_entities(ks, ingest->gather_entity, count, scratch + count, names, scratch,
+                       &batch.n_entities);
         batch.entities = names;
         batch.entity_of_row = scratch;
         batch.n_entity_of_row = count;

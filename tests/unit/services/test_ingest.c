@@ -505,6 +505,92 @@ Test(ingest, bounded_memory_with_interleaved_keys_keeps_every_invariant) {
     load_end(&load);
 }
 
+/*
+ * @p keys series of @p days daily rows from 2020-01-01, key-major (every row
+ * of a key together, as mm-datagen writes them) or day-major (one row of
+ * every key per day). A row's sales are key * 100000 + day, so a row
+ * carries its key and time in its target.
+ */
+static char *series_csv(int keys, int days, bool key_major) {
+    size_t cap = (size_t)keys * (size_t)days * 48 + 64;
+    char *text = malloc(cap);
+    cr_assert_not_null(text);
+    size_t len = (size_t)snprintf(text, cap, "store,item,date,sales,price,promo\n");
+    int64_t day0 = day_ms(2020, 1, 1) / 1000;
+    for (int a = 0; a < (key_major ? keys : days); a++)
+        for (int b = 0; b < (key_major ? days : keys); b++) {
+            int k = key_major ? a : b, d = key_major ? b : a;
+            time_t secs = (time_t)(day0 + (int64_t)d * 86400);
+            struct tm tm;
+            gmtime_r(&secs, &tm);
+            char date[16];
+            strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+            len += (size_t)snprintf(text + len, cap - len, "1,%d,%s,%d,1.5,%d\n", k, date,
+                                    k * 100000 + d, d % 2);
+        }
+    return text;
+}
+
+/* Every row of every key exactly once, in the key's order, each column with its own row. */
+static void check_series(const capture_t *cap, int keys, int days) {
+    int *next = calloc((size_t)keys, sizeof(*next));
+    cr_assert_not_null(next);
+    int64_t day0 = day_ms(2020, 1, 1);
+    for (size_t i = 0; i < cap->n; i++) {
+        const mm_observation_batch_t *b = &cap->records[i].batch;
+        cr_assert_not(cap->records[i].dead_letter);
+        int k = atoi(strstr(b->partition_key, "item=") + 5);
+        cr_assert(k >= 0 && k < keys);
+        for (size_t r = 0; r < b->n_rows; r++) {
+            int d = next[k]++;
+            cr_assert_eq(b->time_ms[r], day0 + (int64_t)d * 86400000, "%s: row %d out of order",
+                         b->partition_key, d);
+            cr_assert_eq(b->target[r], (double)(k * 100000 + d), "%s: row %d", b->partition_key, d);
+            cr_assert_eq(b->columns[1].values[r], (double)(d % 2), "%s: promo of row %d",
+                         b->partition_key, d);
+        }
+    }
+    for (int k = 0; k < keys; k++) cr_assert_eq(next[k], days, "item %d: rows lost", k);
+    free(next);
+}
+
+/*
+ * What the open batches hold stays within max(max_buffered_rows, 2 x 16 x
+ * keys) rows (blocks of 16 rows, ingest.h) in either row order, for a load
+ * and one four times as long: memory scales with keys and the bound, not
+ * with rows. (Per-key arrays that grew by doubling and shrank after a
+ * pressure flush kept within their count but fragmented the heap, so the
+ * count alone said nothing; the pool's blocks are never returned to the
+ * heap, so its size is what the rows cost.)
+ */
+Test(ingest, rows_held_across_keys_stay_within_the_bound_however_long_the_load) {
+    enum { KEYS = 100, DAYS = 60, MAX_BUFFERED = 1024, BLOCK_ROWS = 16 };
+    const int64_t bound =
+        2 * BLOCK_ROWS * KEYS > MAX_BUFFERED ? 2 * BLOCK_ROWS * KEYS : MAX_BUFFERED;
+    for (int key_major = 0; key_major <= 1; key_major++) {
+        for (int len = 0; len < 2; len++) {
+            int days = DAYS * (len ? 4 : 1);
+            load_t load;
+            load_start(&load, 0, 0, MAX_BUFFERED);
+            char *text = series_csv(KEYS, days, key_major);
+            load_text(&load, text, "series.csv");
+            char errstr[1024];
+            cr_assert_eq(load_finish(&load, true, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+            cr_assert_eq(load.stats.rows_emitted, (int64_t)KEYS * days);
+            cr_assert_eq(load.stats.end_of_load_batches, KEYS);
+            cr_assert_gt(load.stats.pressure_flushes, 1, "the bound must be reached, and again");
+            check_key_invariants(load.cap);
+            check_series(load.cap, KEYS, days);
+            int64_t peak = load.stats.held_rows_peak;
+            cr_assert_leq(peak, bound + BLOCK_ROWS, "%s order, %d days: %lld rows held",
+                          key_major ? "key" : "day", days, (long long)peak);
+            cr_assert_gt(load.stats.held_bytes_peak, peak * (int64_t)sizeof(double));
+            free(text);
+            load_end(&load);
+        }
+    }
+}
+
 Test(ingest, a_key_spanning_two_sources_gets_one_end_of_load_and_batches_never_mix_sources) {
     load_t load;
     load_start(&load, 100, 0, 0);
