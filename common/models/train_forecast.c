@@ -11,7 +11,8 @@
  * spread kept for intervals where the model has no analytic ones. Seasonal
  * naive is always backtested: it is the baseline. XGBoost joins the automatic
  * candidates on long histories (xgb_min_history), where its trees have the
- * rows to beat the linear model. A key short for the config is fitted
+ * rows to beat the linear model; below that, the adjustments say it was left
+ * out (a listed XGBoost is always tried). A key short for the config is fitted
  * without a season, or with shorter lags, when that lets it backtest
  * (mm_train_result_t.adjustments). Without enough data, or when nothing
  * can be backtested, the declared fallback is fitted on all data.
@@ -56,6 +57,21 @@ static void set_reason(mm_train_result_t *out, bool append, const char *fmt, ...
     va_end(ap);
 }
 
+/* Append to out->adjustments (advisory text: truncation is acceptable). */
+static void note_adjustment(mm_train_result_t *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note_adjustment(mm_train_result_t *out, const char *fmt, ...) {
+    size_t used = strlen(out->adjustments);
+    if (used > 0 && used + 2 < sizeof out->adjustments) {
+        memcpy(out->adjustments + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->adjustments + used, sizeof out->adjustments - used, fmt, ap);
+    va_end(ap);
+}
+
 static mm_models__view_t full_view(const mm_model_config_t *cfg, const mm_series_t *s) {
     mm_models__view_t v = {.cfg = cfg,
                            .n = s->n,
@@ -72,14 +88,21 @@ static mm_err_t fit_final(mm_model_t *model, const mm_series_t *s, char *errstr,
     return mm_models__fit_windowed(model->ops, &v, &model->state, errstr, errstr_size);
 }
 
-static uint32_t eligible_candidates(const mm_model_config_t *cfg, size_t n) {
+/* The candidates to backtest; when the defaults leave XGBoost out for want of
+ * rows, out->adjustments says so (a listed XGBoost is always tried). */
+static uint32_t eligible_candidates(const mm_model_config_t *cfg, size_t n,
+                                    mm_train_result_t *out) {
     uint32_t listed = cfg->candidates & MM_MODELS__FORECAST_ALGOS;
     uint32_t defaults = MM_MODELS__DEFAULT_FORECAST_CANDIDATES & MM_MODELS__FORECAST_ALGOS;
     uint32_t eligible = listed ? listed : defaults;
     bool default_candidates =
         listed == 0 || (listed == defaults && (cfg->candidates & MM_MODELS__BIT(MM_ALGO_AUTO)));
-    if (default_candidates && cfg->xgb_min_history >= 0 && n >= (size_t)cfg->xgb_min_history)
+    if (!default_candidates || cfg->xgb_min_history < 0) return eligible;
+    if (n >= (size_t)cfg->xgb_min_history)
         eligible |= MM_MODELS__BIT(MM_ALGO_XGBOOST); /* a long history: the trees have the rows */
+    else
+        note_adjustment(out, "xgboost left out: %zu points are below xgb_min_history %d", n,
+                        cfg->xgb_min_history);
     return eligible;
 }
 
@@ -87,7 +110,7 @@ static uint32_t eligible_candidates(const mm_model_config_t *cfg, size_t n) {
 static mm_err_t measure_candidates(const mm_model_config_t *cfg, const mm_series_t *s, bool nonneg,
                                    selection_t *sel, mm_train_result_t *out, char *why,
                                    size_t why_size) {
-    uint32_t eligible = eligible_candidates(cfg, s->n);
+    uint32_t eligible = eligible_candidates(cfg, s->n, out);
     uint32_t measured = eligible | MM_MODELS__BIT(MM_ALGO_SNAIVE); /* the baseline, always */
     for (int a = 0; a < MM_ALGO__COUNT; a++) {
         if (!(measured & MM_MODELS__BIT(a))) continue;
@@ -184,21 +207,6 @@ static mm_err_t adopt_selection(mm_model_t *model, const mm_series_t *s, selecti
         model->state = NULL;
     }
     return MM_OK;
-}
-
-/* Append to out->adjustments (advisory text: truncation is acceptable). */
-static void note_adjustment(mm_train_result_t *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void note_adjustment(mm_train_result_t *out, const char *fmt, ...) {
-    size_t used = strlen(out->adjustments);
-    if (used > 0 && used + 2 < sizeof out->adjustments) {
-        memcpy(out->adjustments + used, "; ", 3);
-        used += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out->adjustments + used, sizeof out->adjustments - used, fmt, ap);
-    va_end(ap);
 }
 
 /* Drop the lags and rolling windows longer than @p max_lookback. */

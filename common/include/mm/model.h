@@ -247,7 +247,9 @@ typedef struct mm_train_result {
     double member_weights[MM_MODEL_MAX_ENSEMBLE];
     /* What training changed in the config for this key because its history
      * is short for it ("season_length 52 -> 1: ...", "lags > 48 dropped:
-     * ..."); the artifact holds the config as changed. Empty when nothing. */
+     * ..."; the artifact holds the config as changed), and a default
+     * candidate left out for want of rows ("xgboost left out: 400 points are
+     * below xgb_min_history 1000"). Empty when nothing. */
     char adjustments[160];
 } mm_train_result_t;
 
@@ -281,7 +283,9 @@ typedef struct mm_train_result {
  * season_length 1 (non-seasonal candidates; seasonal naive becomes naive);
  * lags and rolling windows too long for the first backtest window to keep
  * 10 regression rows are dropped for the key. Both are reported in
- * @p out->adjustments and kept in the artifact's config.
+ * @p out->adjustments and kept in the artifact's config. Default candidates
+ * on fewer than cfg->xgb_min_history points leave XGBoost out, which
+ * @p out->adjustments reports too.
  *
  * Fallback: with fewer than cfg->min_history points, too few for the
  * backtest, or no candidate that fits, cfg->fallback is fitted on all data

@@ -211,3 +211,60 @@ Test(defaults, a_short_key_keeps_ridge_with_shorter_lags_and_says_so) {
     mm_train_result_clear(&res);
     td_free(&ts);
 }
+
+Test(defaults, a_short_key_keeps_a_listed_xgboost_with_shorter_lags_and_says_so) {
+    td_series_t ts;
+    td_seasonal(&ts, 110, 41, 60, 0, 8, 1);
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    cfg.candidates = ONLY(MM_ALGO_XGBOOST); /* listed: tried below xgb_min_history too */
+    cfg.xgb_rounds = 10;
+    cfg.features.lags[cfg.features.n_lags++] = 60; /* longer than 110 - 84 points allow */
+    mm_train_result_t res;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_not(res.fallback, "%s", res.fallback_reason);
+    cr_assert_eq(res.algorithm, MM_ALGO_XGBOOST);
+    cr_assert(isfinite(res.per_algo[MM_ALGO_XGBOOST].v[MM_METRIC_MASE]), "xgboost was backtested");
+    cr_assert(strstr(res.adjustments, "lags and windows over 16 dropped") != NULL, "%s",
+              res.adjustments);
+    cr_assert(strstr(res.adjustments, "xgboost left out") == NULL, "%s", res.adjustments);
+    mm_model_t *model = NULL;
+    cr_assert_eq(mm_model_load(res.artifact, res.artifact_len, &model, errstr, sizeof errstr),
+                 MM_OK);
+    const mm_feature_config_t *f = &mm_model_config(model)->features;
+    for (size_t i = 0; i < f->n_lags; i++)
+        cr_assert_leq(f->lags[i], 16, "the artifact holds the shorter lags: lag %d", f->lags[i]);
+    mm_model_destroy(model);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
+
+Test(defaults, auto_below_xgb_min_history_says_xgboost_was_left_out) {
+    td_series_t ts;
+    td_seasonal(&ts, 400, 43, 60, 0.02, 8, 1);
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    cfg.xgb_rounds = 10;
+    mm_train_result_t res;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_not(res.fallback, "%s", res.fallback_reason);
+    cr_assert_not(isfinite(res.per_algo[MM_ALGO_XGBOOST].v[MM_METRIC_MASE]));
+    cr_assert(strstr(res.adjustments,
+                     "xgboost left out: 400 points are below xgb_min_history 1000") != NULL,
+              "%s", res.adjustments);
+    mm_train_result_clear(&res);
+    /* reaching the threshold, it is tried and nothing is said */
+    cfg.xgb_min_history = 400;
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert(isfinite(res.per_algo[MM_ALGO_XGBOOST].v[MM_METRIC_MASE]));
+    cr_assert_str_empty(res.adjustments);
+    mm_train_result_clear(&res);
+    /* never (-1) is the operator's choice, not a want of rows */
+    cfg.xgb_min_history = -1;
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_str_empty(res.adjustments);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
