@@ -4,7 +4,9 @@
  * observations and planned covariates are ingested without retraining, and
  * a batch run must forecast from the newest observation, use the plan,
  * answer every key (fallbacks labelled) and change nothing when the scoring
- * data is replayed; a classifier must score the newest telemetry.
+ * data is replayed; a key whose data ends a period early gets the same
+ * calendar window as the others; a classifier must score the newest
+ * telemetry.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +225,78 @@ Test(scoring, without_serve_fallback_a_key_without_a_model_is_answered_no_model,
     cr_expect_eq(q(&p, "SELECT COUNT(*) FROM no_model"), ITEMS);
     cr_expect_eq(q(&p, "SELECT COUNT(*) FROM predictions"), 0);
     free(late);
+    mmt_pipeline_stop(&p);
+}
+
+/*
+ * Copy the generated sales CSV @p src to @p dst without key (@p store,
+ * @p item)'s row of day @p day: that key's data ends a period early.
+ */
+static void drop_key_day(const char *src, const char *dst, int store, int item, int day) {
+    char date[16], prefix[64];
+    day_text(day, date, sizeof(date));
+    snprintf(prefix, sizeof(prefix), "%d,%d,%s,", store, item, date);
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    cr_assert(in && out);
+    char line[LINE_MAX];
+    int dropped = 0;
+    while (fgets(line, sizeof(line), in)) {
+        if (strncmp(line, prefix, strlen(prefix)) == 0) {
+            dropped++;
+            continue;
+        }
+        fputs(line, out);
+    }
+    fclose(in);
+    fclose(out);
+    cr_assert_eq(dropped, 1, "the generated data has one row for %s", prefix);
+}
+
+Test(scoring, a_key_whose_data_ends_a_period_early_gets_the_same_calendar_window, .timeout = 900) {
+    mmt_pipeline_t p;
+    mmt_pipeline_init_spec(&p, "scoring_window", 2, sales_spec);
+    mmt_pipeline_generate(&p, STORES, ITEMS, DAYS, 13);
+    char *uneven = mmt_pipeline_extra_csv(&p, "uneven.csv", "");
+    drop_key_day(p.csv_path, uneven, 1, 2, DAYS - 1);
+
+    mmt_pipeline_start_trainer(&p);
+    mmt_pipeline_start_promoter(&p);
+    const char *files[] = {uneven, NULL};
+    cr_assert_eq(mmt_pipeline_ingest(&p, files, NULL), 0);
+    const int64_t keys = STORES * ITEMS;
+    cr_assert(mmt_pipeline_wait_decisions(&p, keys, 300000), "not every key got a decision");
+    cr_assert_eq(mmt_pipeline_score(&p), 0, "mm-scorer failed"); /* as of: the newest row */
+
+    const int64_t newest = day_ms(DAYS - 1);
+    char sql[512];
+    cr_expect_eq(q(&p, "SELECT COUNT(*) FROM key_runs WHERE status = 'ok'"), keys);
+    /* The short key really ends a day early, and is the only one. */
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(DISTINCT partition_key) FROM latest_predictions WHERE "
+             "data_watermark_ms = %lld AND partition_key = 'store=1/item=2'",
+             (long long)(newest - DAY_MS));
+    cr_assert_eq(q(&p, sql), 1, "the short key's watermark is its own newest observation");
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(DISTINCT partition_key) FROM latest_predictions WHERE "
+             "data_watermark_ms = %lld",
+             (long long)newest);
+    cr_assert_eq(q(&p, sql), keys - 1);
+    /* Every key, the short one too, forecasts the same window: the day after the
+     * newest observation in the dataset, HORIZON days, one row each. */
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(*) FROM (SELECT partition_key, MIN(target_time_ms) AS first, "
+             "MAX(target_time_ms) AS last, COUNT(*) AS n, COUNT(DISTINCT target_time_ms) AS d "
+             "FROM latest_predictions GROUP BY partition_key) WHERE first = %lld AND "
+             "last = %lld AND n = %d AND d = %d",
+             (long long)(newest + DAY_MS), (long long)(newest + HORIZON * DAY_MS), HORIZON,
+             HORIZON);
+    cr_expect_eq(q(&p, sql), keys, "every key answers the common calendar window");
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(*) FROM latest_predictions WHERE partition_key = 'store=1/item=2' "
+             "AND target_time_ms > %lld AND target_time_ms <= %lld AND value IS NOT NULL",
+             (long long)newest, (long long)(newest + HORIZON * DAY_MS));
+    cr_expect_eq(q(&p, sql), HORIZON, "the short key is forecast over the whole window");
+    free(uneven);
     mmt_pipeline_stop(&p);
 }
 
