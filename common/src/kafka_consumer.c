@@ -306,6 +306,23 @@ mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const cha
     return MM_OK;
 }
 
+mm_err_t mm_kafka_consumer_watermarks(mm_kafka_consumer_t *consumer, const char *topic,
+                                      int32_t partition, int64_t *low, int64_t *high,
+                                      int timeout_ms, char *errstr, size_t errstr_size) {
+    if (!consumer || !topic || !low || !high)
+        return mm_errf(MM_ERR_INVALID_ARG, errstr, errstr_size, "watermarks: no consumer or topic");
+    char physical[KAFKA_TOPIC_BUF];
+    if (mm_kafka_topic_name(topic, physical, sizeof(physical), errstr, errstr_size) != MM_OK)
+        return MM_ERR_INVALID_ARG;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(consumer->rk, physical, partition, low, high, timeout_ms);
+    if (err)
+        return mm_errf(err == RD_KAFKA_RESP_ERR__TIMED_OUT ? MM_ERR_TIMEOUT : MM_ERR_KAFKA, errstr,
+                       errstr_size, "watermarks of %s [%" PRId32 "]: %s", physical, partition,
+                       rd_kafka_err2str(err));
+    return MM_OK;
+}
+
 /*
  * No OffsetCommit of our own: librdkafka's auto-commit timer sends one every
  * auto.commit.interval.ms and skips it while the member is not in a steady

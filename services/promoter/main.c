@@ -94,19 +94,19 @@ int main(int argc, char **argv) {
         mm_log_error("start_failed", "%s", errstr);
         goto out;
     }
-    mm_err_t http_err =
-        mm_service_http_start(&conf.common, metrics, NULL, NULL, &httpd, errstr, sizeof(errstr));
+    mm_err_t http_err = mm_service_http_start(&conf.common, metrics, mm_promoter_ready, promoter,
+                                              &httpd, errstr, sizeof(errstr));
     if (http_err) {
         mm_log_error("start_failed", "--http-addr: %s", errstr);
         mm_promoter_destroy(promoter);
         status = http_err == MM_ERR_CONFIG ? MM_EXIT_CONFIG : MM_EXIT_FAILURE;
         goto out;
     }
-    mm_httpd_set_ready(httpd, true, NULL); /* the registry is open */
     mm_log_info("started", "registry %s, group %s, policy from %s", conf.registry, conf.group_id,
                 conf.common.spec_path);
     mm_err_t err = mm_promoter_run(promoter, &mm_service_stop, errstr, sizeof(errstr));
-    mm_httpd_set_ready(httpd, false, "stopping");
+    mm_httpd_destroy(httpd); /* its readiness asks the promoter */
+    httpd = NULL;
     if (err) mm_log_error("stopped", "%s", errstr);
     mm_promoter_destroy(
         promoter); /* consumer close, outbox flush, producer close, registry close */

@@ -5,8 +5,8 @@
  *
  * The rest of the service lives beside it: intake.c (ModelTrained in,
  * effectively once), decide.c (a verdict into the registry), policy.c (the
- * promotion policy), run.c (the consume loop). The registry itself is
- * common/src/registry*.c.
+ * promotion policy), run.c (the consume loop), progress.c (readiness and
+ * lag). The registry itself is common/src/registry*.c.
  *
  * Workload: one handle per process, made once at start.
  */
@@ -30,8 +30,10 @@ static mm_err_t kafka_new(mm_promoter_t *promoter, const mm_promoter_config_t *c
                                                &promoter->outbox, why, sizeof(why));
     if (!promoter->producer) return mm_errf(MM_ERR_KAFKA, errstr, errstr_size, "producer: %s", why);
     static const char *const topics[] = {MM_TOPIC_MODELS};
-    mm_kafka_rebalance_cbs_t cbs = {.on_assign = mm_consumer_state_on_assign,
-                                    .opaque = promoter->offsets};
+    /* Resume where the registry says, and follow the partitions for readiness (progress.c). */
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = mm_promoter__on_assign,
+                                    .on_revoke = mm_promoter__on_revoke,
+                                    .opaque = promoter};
     promoter->consumer =
         mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id ? cfg->group_id : MM_PROMOTER_GROUP,
                               topics, 1, cfg->kafka, &cbs, why, sizeof(why));
@@ -93,6 +95,7 @@ mm_promoter_t *mm_promoter_new(const mm_promoter_config_t *cfg, char *errstr, si
     }
     if (blob_open(promoter, cfg, errstr, errstr_size) != MM_OK) goto fail;
     if (metrics_new(promoter, cfg->metrics, errstr, errstr_size) != MM_OK) goto fail;
+    if (mm_promoter__progress_init(promoter, cfg->metrics, errstr, errstr_size) != MM_OK) goto fail;
     char why[768];
     promoter->db = mm_registry_open(cfg->registry_path, why, sizeof(why));
     if (!promoter->db) {
@@ -129,6 +132,7 @@ void mm_promoter_destroy(mm_promoter_t *promoter) {
         mm_kafka_producer_destroy(promoter->producer, PROMOTER_PRODUCER_CLOSE_MS);
     }
     if (promoter->has_outbox) mm_outbox_free(&promoter->outbox);
+    mm_promoter__progress_free(promoter);
     mm_consumer_state_destroy(promoter->offsets);
     mm_db_close(promoter->db);
     mm_blob_destroy(promoter->owned_blob);

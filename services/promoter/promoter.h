@@ -137,6 +137,18 @@ mm_err_t mm_promoter_stored_offset(mm_db_t *db, const char *topic, int32_t parti
 int64_t mm_promoter_on_assign(void *opaque, const char *topic, int32_t partition);
 
 /**
+ * @brief Readiness for /readyz (mm_httpd_ready_fn, with the promoter as
+ * opaque): the registry is open and the promoter has caught up on mm.models,
+ * i.e. after its group assignment the offsets it has handled reached the
+ * ends its partitions had when it asked the broker. Until then false with
+ * the reason ("no partitions of mm.models assigned", "catching up on
+ * mm.models: lag N"); once caught up it stays ready until the run loop ends
+ * ("stopping"): a later backlog is lag, not unreadiness.
+ * @locality any thread.
+ */
+bool mm_promoter_ready(void *promoter, char *reason, size_t reason_size);
+
+/**
  * @brief The service: poll the consumer, handle each message (retrying
  * retriable failures with backoff and jitter, without moving past the
  * message), mirror progress with store_offset after each transaction, and

@@ -2,7 +2,8 @@
  * run.c - mm-promoter's consume loop (see mm_promoter_run() in promoter.h):
  * poll mm.models, hand each message to intake.c (retrying retriable failures
  * with backoff, never moving past an unfinished message), mirror progress to
- * Kafka for lag monitoring, drain the registry's outbox, log a summary.
+ * Kafka for lag monitoring and to progress.c for readiness, drain the
+ * registry's outbox, log a summary.
  *
  * Workload: one message per trained model; the loop polls with a short
  * timeout so a stop request and delivery reports are served promptly.
@@ -46,7 +47,7 @@ static void run_summary(const run_counts_t *c, const mm_outbox_t *outbox) {
     mm_logj(MM_LOG_INFO, "progress", fields, "%lld messages handled", (long long)c->messages);
 }
 
-mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, char *errstr,
+static mm_err_t run_loop(mm_promoter_t *promoter, volatile sig_atomic_t *stop, char *errstr,
                          size_t errstr_size) {
     mm_kafka_consumer_t *consumer = promoter->consumer;
     mm_kafka_producer_t *producer = promoter->producer;
@@ -74,6 +75,8 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
 
         mm_kafka_msg_t msg;
         err = mm_kafka_consumer_poll(consumer, 100, &msg, why, sizeof(why));
+        /* Before the message is handled: an assignment made by this poll, readiness, lag. */
+        mm_promoter__progress_poll(promoter);
         if (err == MM_ERR_TIMEOUT) continue;
         if (err != MM_OK) {
             if (mm_err_is_fatal(err)) return mm_errf(err, errstr, errstr_size, "consumer: %s", why);
@@ -105,6 +108,7 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
         mm_crash_point("promoter_after_registry_commit");
         /* The transaction is durable: mirror progress for lag monitoring. */
         mm_kafka_consumer_store_offset(consumer, msg.topic, msg.partition, msg.offset + 1);
+        mm_promoter__progress_handled(promoter, msg.partition, msg.offset);
         summary_due = true;
         counts.messages++;
         const char *label;
@@ -127,4 +131,11 @@ mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, c
     }
     run_summary(&counts, outbox);
     return MM_OK;
+}
+
+mm_err_t mm_promoter_run(mm_promoter_t *promoter, volatile sig_atomic_t *stop, char *errstr,
+                         size_t errstr_size) {
+    mm_err_t err = run_loop(promoter, stop, errstr, errstr_size);
+    mm_promoter__progress_stopped(promoter); /* /readyz: stopping */
+    return err;
 }

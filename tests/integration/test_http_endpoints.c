@@ -9,7 +9,16 @@
  * (not ready, and /metrics says 0 partitions); when the test leaves the
  * group, the partition moves to the trainer (ready, 1 partition). SIGTERM
  * then stops it cleanly.
+ *
+ * mm-promoter likewise, with a backlog: ModelTrained records already on
+ * mm.models when it starts. The test holds the partition first (not ready:
+ * none assigned), then the registry's write lock, so that once the partition
+ * moves the promoter has read its end but can handle nothing (not ready,
+ * "catching up on mm.models: lag N"); released, it handles the backlog and
+ * is ready - and whenever /readyz answers 200, the registry already holds
+ * every one of the N decisions.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +29,14 @@
 #include <curl/curl.h>
 
 #include "broker.h"
+#include "mm/avro.h"
 #include "mm/buf.h"
+#include "mm/db.h"
 #include "mm/exit.h"
 #include "mm/fs.h"
 #include "mm/kafka.h"
+#include "mm/registry.h"
+#include "mm/spec.h"
 #include "mm/util.h"
 #include "support.h"
 
@@ -219,6 +232,188 @@ Test(http_endpoints, trainer_is_live_at_once_ready_only_with_a_partition_and_exp
     int status = mmt_stop(trainer, mmt_timeout_ms(STOP_GRACE_MS));
     cr_expect_eq(status, MM_EXIT_OK, "mm-trainer exited %d (see %s)", status, log_path);
     free(bin);
+    mmt_broker_stop(&broker);
+    if (status == MM_EXIT_OK) mmt_rmtree(dir);
+    free(dir);
+}
+
+#define BACKLOG 20 /* ModelTrained records on mm.models before the promoter starts */
+
+/* Publish @p n ModelTrained records for @p spec's dataset, each judged "rejected" (NaN metric):
+ * a decision and a version row each, and no artifact needed. */
+static void publish_trained(const char *bootstrap, const mm_spec_t *spec, int n) {
+    char errstr[512] = "";
+    mm_kafka_producer_t *producer =
+        mm_kafka_producer_new(bootstrap, NULL, NULL, NULL, errstr, sizeof(errstr));
+    cr_assert(producer, "%s", errstr);
+    for (int i = 0; i < n; i++) {
+        char train_id[64], key[64], uri[256], sha[65];
+        snprintf(train_id, sizeof(train_id), "train-backlog-%d", i);
+        snprintf(key, sizeof(key), "store=%d/item=1", i);
+        snprintf(sha, sizeof(sha), "%064d", i + 1);
+        snprintf(uri, sizeof(uri), "candidates/%s/%s/%s.mm", spec->name, key, sha);
+        mm_metric_t metrics[] = {{.name = "mase", .value = NAN}, {.name = "rmse", .value = NAN}};
+        mm_model_trained_t rec = {.train_id = train_id,
+                                  .dataset = spec->name,
+                                  .spec_hash = spec->hash,
+                                  .partition_key = key,
+                                  .algorithm = "ets",
+                                  .artifact_uri = uri,
+                                  .artifact_sha256 = sha,
+                                  .artifact_size = 10,
+                                  .artifact_format = 1,
+                                  .n_metrics = 2,
+                                  .metrics = metrics,
+                                  .data_start_ms = 1700000000000,
+                                  .data_end_ms = 1710000000000,
+                                  .n_rows = 365,
+                                  .data_digest = "digest",
+                                  .load_id = "load-1",
+                                  .trained_at_ms = 1710000001000,
+                                  .trainer = "test"};
+        mm_buf_t value;
+        mm_buf_init(&value, 0);
+        cr_assert_eq(mm_avro_encode_model_trained(&rec, &value, errstr, sizeof(errstr)), MM_OK,
+                     "%s", errstr);
+        cr_assert_eq(mm_kafka_produce(producer, MM_TOPIC_MODELS, key, strlen(key), value.data,
+                                      value.len, NULL, 10000, errstr, sizeof(errstr)),
+                     MM_OK, "%s", errstr);
+        mm_buf_free(&value);
+    }
+    cr_assert_eq(mm_kafka_producer_flush(producer, 30000), MM_OK, "the backlog was not delivered");
+    mm_kafka_producer_destroy(producer, 0);
+}
+
+static int64_t versions(mm_db_t *registry) {
+    int64_t n = -1;
+    char errstr[512] = "";
+    cr_assert_eq(mm_db_query_i64(registry, "SELECT count(*) FROM versions", &n, NULL, errstr,
+                                 sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    return n;
+}
+
+/* GET /readyz until its body holds @p text (keeping @p hold, if any, in the group). */
+static void wait_ready_body(int port, const char *text, answer_t *a, mm_kafka_consumer_t *hold) {
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    for (;;) {
+        get(port, "/readyz", a);
+        if (strstr(a->body, text)) return;
+        cr_assert_neq(a->status, 200, "/readyz was ready before \"%s\": %s", text, a->body);
+        cr_assert_lt(mm_mono_ms(), deadline, "/readyz never said \"%s\" (last %ld %s)", text,
+                     a->status, a->body);
+        if (hold) {
+            mm_kafka_msg_t msg;
+            char errstr[256];
+            mm_kafka_consumer_poll(hold, 200, &msg, errstr, sizeof(errstr));
+        } else {
+            mm_sleep_ms(100, NULL);
+        }
+    }
+}
+
+Test(http_endpoints, promoter_is_ready_only_once_caught_up_on_the_backlog_of_mm_models) {
+    mmt_broker_t broker;
+    mmt_broker_start(&broker, 1);
+    char *dir = mmt_tmpdir("http-endpoints-promoter");
+    cr_assert(dir);
+    char registry_path[4200], blob[4200], log_path[4200];
+    snprintf(registry_path, sizeof(registry_path), "%s/registry.db", dir);
+    snprintf(blob, sizeof(blob), "file://%s/blob", dir);
+    snprintf(log_path, sizeof(log_path), "%s/promoter.log", dir);
+    char errstr[512] = "";
+    mm_spec_t spec;
+    memset(&spec, 0, sizeof(spec));
+    cr_assert_eq(mm_spec_load_file(SPEC_PATH, &spec, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+
+    publish_trained(broker.bootstrap, &spec, BACKLOG);
+
+    /* The test takes the only partition in the promoter's group first. */
+    mm_kv_t items[] = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = hold_assign, .on_revoke = hold_revoke};
+    const char *topics[] = {MM_TOPIC_MODELS};
+    has_partition = false;
+    mm_kafka_consumer_t *hold = mm_kafka_consumer_new(broker.bootstrap, "mm-promoter", topics, 1,
+                                                      &props, &cbs, errstr, sizeof(errstr));
+    cr_assert(hold, "%s", errstr);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    while (!has_partition) {
+        cr_assert_lt(mm_mono_ms(), deadline, "the test's member got no partition");
+        mm_kafka_msg_t msg;
+        mm_kafka_consumer_poll(hold, 200, &msg, errstr, sizeof(errstr));
+    }
+
+    char *bin = mmt_binary("mm-promoter");
+    cr_assert(bin, "mm-promoter is not built");
+    char *argv[] = {bin,
+                    "--spec",
+                    SPEC_PATH,
+                    "--bootstrap-servers",
+                    broker.bootstrap,
+                    "--blob-url",
+                    blob,
+                    "--registry",
+                    registry_path,
+                    "--http-addr",
+                    "127.0.0.1:0",
+                    "-X",
+                    "session.timeout.ms=6000",
+                    NULL};
+    pid_t promoter = mmt_spawn(argv, NULL, log_path);
+    cr_assert_gt(promoter, 0);
+    int port = wait_listening_port(log_path);
+
+    answer_t a;
+    get(port, "/healthz", &a);
+    cr_expect_eq(a.status, 200, "/healthz: %ld %s", a.status, a.body);
+
+    /* The registry is open (it listens only after), but nothing of mm.models is assigned. */
+    wait_ready_body(port, "no partitions of mm.models assigned", &a, hold);
+    cr_expect_eq(a.status, 503);
+
+    /* Hold the registry's write lock: the promoter can read the end of its partition but not
+     * record a decision. */
+    mm_db_t *registry = mm_registry_open(registry_path, errstr, sizeof(errstr));
+    cr_assert(registry, "%s", errstr);
+    cr_assert_eq(mm_db_begin(registry, errstr, sizeof(errstr)), MM_OK, "%s", errstr);
+    mm_kafka_consumer_close(hold);
+    char lag[64];
+    snprintf(lag, sizeof(lag), "catching up on mm.models: lag %d", BACKLOG);
+    wait_ready_body(port, lag, &a, NULL);
+    cr_expect_eq(a.status, 503);
+    mm_db_rollback(registry);
+
+    /* Released: ready once every decision is in the registry, never before. */
+    deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    for (;;) {
+        get(port, "/readyz", &a);
+        if (a.status == 200) break;
+        cr_assert_eq(a.status, 503, "%s", a.body);
+        cr_assert(strstr(a.body, "catching up on mm.models: lag "), "%s", a.body);
+        cr_assert_lt(mm_mono_ms(), deadline, "/readyz stayed %ld (%s)", a.status, a.body);
+        mm_sleep_ms(20, NULL);
+    }
+    cr_expect_eq(versions(registry), BACKLOG, "ready before the backlog was handled");
+    cr_expect(strncmp(a.body, "ready", 5) == 0, "%s", a.body);
+
+    /* The consumer lag gauge, per partition as the trainer's, reaches 0. */
+    deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    for (;;) {
+        get(port, "/metrics", &a);
+        if (strstr(a.body, "\nmm_promoter_consumer_lag_messages{topic=\"mm.models\","
+                           "partition=\"0\"} 0\n"))
+            break;
+        cr_assert_lt(mm_mono_ms(), deadline, "the lag gauge never said 0: %s", a.body);
+        mm_sleep_ms(100, NULL);
+    }
+    cr_expect(strstr(a.body, "store=") == NULL, "no per-key label");
+    mm_db_close(registry);
+
+    int status = mmt_stop(promoter, mmt_timeout_ms(STOP_GRACE_MS));
+    cr_expect_eq(status, MM_EXIT_OK, "mm-promoter exited %d (see %s)", status, log_path);
+    free(bin);
+    mm_spec_clear(&spec);
     mmt_broker_stop(&broker);
     if (status == MM_EXIT_OK) mmt_rmtree(dir);
     free(dir);

@@ -215,6 +215,18 @@ mm_err_t mm_kafka_consumer_poll(mm_kafka_consumer_t *consumer, int timeout_ms, m
  */
 mm_err_t mm_kafka_consumer_store_offset(mm_kafka_consumer_t *consumer, const char *topic,
                                         int32_t partition, int64_t next_offset);
+/**
+ * @brief Ask the broker now for the watermarks of (@p topic, @p partition):
+ * *@p low, the first offset it still holds, and *@p high, the offset the
+ * next message will get (the end). One request, bounded by @p timeout_ms.
+ * A service compares them with the offsets it has processed to know when it
+ * has caught up with what was in the log when it asked.
+ * @returns MM_OK; MM_ERR_TIMEOUT; MM_ERR_KAFKA (errstr says why);
+ * MM_ERR_INVALID_ARG. @locality the consumer's polling thread.
+ */
+mm_err_t mm_kafka_consumer_watermarks(mm_kafka_consumer_t *consumer, const char *topic,
+                                      int32_t partition, int64_t *low, int64_t *high,
+                                      int timeout_ms, char *errstr, size_t errstr_size);
 /** @brief Leave the group (revoking partitions through the callbacks), then destroy. Accepts NULL.
  */
 void mm_kafka_consumer_close(mm_kafka_consumer_t *consumer);

@@ -659,6 +659,13 @@ Test(promoter, on_assign_starts_at_the_stored_offset_or_the_beginning) {
     free(c);
 }
 
+Test(promoter, not_ready_before_partitions_of_mm_models_are_assigned) {
+    char reason[256] = "";
+    cr_expect_not(mm_promoter_ready(promoter, reason, sizeof(reason)),
+                  "an open registry alone is not ready");
+    cr_expect_str_eq(reason, "no partitions of mm.models assigned");
+}
+
 Test(promoter, registry_survives_reopening) {
     candidate_t *c = candidate_new(KEY, "a", 0.71, 0.98, true);
     handle(c, 3);
