@@ -447,35 +447,39 @@ mm_err_t mm_db_bind(mm_db_t *db, sqlite3_stmt *stmt, char *errstr, size_t errstr
     return err;
 }
 
-mm_err_t mm_db_query(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
-                     const char *sql, const char *types, ...) {
+/* Prepare @p sql (from the statement cache when @p cached) and bind its parameters. */
+static mm_err_t query_v(mm_db_t *db, sqlite3_stmt **stmt, bool cached, char *errstr,
+                        size_t errstr_size, const char *sql, const char *types, va_list ap) {
     *stmt = NULL;
-    mm_err_t err = mm_db_prepare(db, stmt, sql, errstr, errstr_size);
+    mm_err_t err = cached ? mm_db_cached(db, sql, stmt, errstr, errstr_size)
+                          : mm_db_prepare(db, stmt, sql, errstr, errstr_size);
     if (err != MM_OK) return err;
-    va_list ap;
-    va_start(ap, types);
     err = mm_db_bindv(db, *stmt, types, ap, errstr, errstr_size);
-    va_end(ap);
     if (err != MM_OK) {
-        sqlite3_finalize(*stmt);
+        if (cached)
+            mm_db_release(db, *stmt);
+        else
+            sqlite3_finalize(*stmt);
         *stmt = NULL;
     }
     return err;
 }
 
-mm_err_t mm_db_query_cached(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
-                            const char *sql, const char *types, ...) {
-    *stmt = NULL;
-    mm_err_t err = mm_db_cached(db, sql, stmt, errstr, errstr_size);
-    if (err != MM_OK) return err;
+mm_err_t mm_db_query(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
+                     const char *sql, const char *types, ...) {
     va_list ap;
     va_start(ap, types);
-    err = mm_db_bindv(db, *stmt, types, ap, errstr, errstr_size);
+    mm_err_t err = query_v(db, stmt, false, errstr, errstr_size, sql, types, ap);
     va_end(ap);
-    if (err != MM_OK) {
-        mm_db_release(db, *stmt);
-        *stmt = NULL;
-    }
+    return err;
+}
+
+mm_err_t mm_db_query_cached(mm_db_t *db, sqlite3_stmt **stmt, char *errstr, size_t errstr_size,
+                            const char *sql, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    mm_err_t err = query_v(db, stmt, true, errstr, errstr_size, sql, types, ap);
+    va_end(ap);
     return err;
 }
 

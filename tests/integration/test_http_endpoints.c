@@ -144,6 +144,27 @@ static void hold_revoke(void *opaque, const char *topic, int32_t partition, bool
     has_partition = false;
 }
 
+/* A member of @p group on @p topic (one partition) of the test's own, holding that partition. */
+static mm_kafka_consumer_t *hold_only_partition(const char *bootstrap, const char *group,
+                                                const char *topic) {
+    mm_kv_t items[] = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
+    mm_kafka_rebalance_cbs_t cbs = {.on_assign = hold_assign, .on_revoke = hold_revoke};
+    const char *topics[] = {topic};
+    char errstr[512] = "";
+    has_partition = false;
+    mm_kafka_consumer_t *hold =
+        mm_kafka_consumer_new(bootstrap, group, topics, 1, &props, &cbs, errstr, sizeof(errstr));
+    cr_assert(hold, "%s", errstr);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    while (!has_partition) {
+        cr_assert_lt(mm_mono_ms(), deadline, "the test's member got no partition");
+        mm_kafka_msg_t msg;
+        mm_kafka_consumer_poll(hold, 200, &msg, errstr, sizeof(errstr));
+    }
+    return hold;
+}
+
 Test(http_endpoints, trainer_is_live_at_once_ready_only_with_a_partition_and_exposes_metrics) {
     mmt_broker_t broker;
     mmt_broker_start(&broker, 1);
@@ -155,20 +176,8 @@ Test(http_endpoints, trainer_is_live_at_once_ready_only_with_a_partition_and_exp
     snprintf(log_path, sizeof(log_path), "%s/trainer.log", dir);
 
     /* The test takes the only partition in the trainer's group first. */
-    mm_kv_t items[] = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
-    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
-    mm_kafka_rebalance_cbs_t cbs = {.on_assign = hold_assign, .on_revoke = hold_revoke};
-    const char *topics[] = {MM_TOPIC_OBSERVATIONS};
-    char errstr[512] = "";
-    mm_kafka_consumer_t *hold = mm_kafka_consumer_new(broker.bootstrap, "mm-trainer", topics, 1,
-                                                      &props, &cbs, errstr, sizeof(errstr));
-    cr_assert(hold, "%s", errstr);
-    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
-    while (!has_partition) {
-        cr_assert_lt(mm_mono_ms(), deadline, "the test's member got no partition");
-        mm_kafka_msg_t msg;
-        mm_kafka_consumer_poll(hold, 200, &msg, errstr, sizeof(errstr));
-    }
+    mm_kafka_consumer_t *hold =
+        hold_only_partition(broker.bootstrap, "mm-trainer", MM_TOPIC_OBSERVATIONS);
 
     char *bin = mmt_binary("mm-trainer");
     cr_assert(bin, "mm-trainer is not built");
@@ -218,7 +227,7 @@ Test(http_endpoints, trainer_is_live_at_once_ready_only_with_a_partition_and_exp
     wait_ready_status(port, 200, &a, NULL);
     cr_expect(strncmp(a.body, "ready", 5) == 0, "%s", a.body);
     /* Metrics are published every 100 ms: wait for the gauge, not for a time. */
-    deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
     for (;;) {
         get(port, "/metrics", &a);
         if (strstr(a.body, "\nmm_trainer_assigned_partitions 1\n")) break;
@@ -329,20 +338,8 @@ Test(http_endpoints, promoter_is_ready_only_once_caught_up_on_the_backlog_of_mm_
     publish_trained(broker.bootstrap, &spec, BACKLOG);
 
     /* The test takes the only partition in the promoter's group first. */
-    mm_kv_t items[] = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
-    mm_kv_list_t props = {items, MM_ARRAY_SIZE(items)};
-    mm_kafka_rebalance_cbs_t cbs = {.on_assign = hold_assign, .on_revoke = hold_revoke};
-    const char *topics[] = {MM_TOPIC_MODELS};
-    has_partition = false;
-    mm_kafka_consumer_t *hold = mm_kafka_consumer_new(broker.bootstrap, "mm-promoter", topics, 1,
-                                                      &props, &cbs, errstr, sizeof(errstr));
-    cr_assert(hold, "%s", errstr);
-    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
-    while (!has_partition) {
-        cr_assert_lt(mm_mono_ms(), deadline, "the test's member got no partition");
-        mm_kafka_msg_t msg;
-        mm_kafka_consumer_poll(hold, 200, &msg, errstr, sizeof(errstr));
-    }
+    mm_kafka_consumer_t *hold =
+        hold_only_partition(broker.bootstrap, "mm-promoter", MM_TOPIC_MODELS);
 
     char *bin = mmt_binary("mm-promoter");
     cr_assert(bin, "mm-promoter is not built");
@@ -385,7 +382,7 @@ Test(http_endpoints, promoter_is_ready_only_once_caught_up_on_the_backlog_of_mm_
     mm_db_rollback(registry);
 
     /* Released: ready once every decision is in the registry, never before. */
-    deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
+    int64_t deadline = mm_mono_ms() + mmt_timeout_ms(WAIT_MS);
     for (;;) {
         get(port, "/readyz", &a);
         if (a.status == 200) break;
