@@ -63,9 +63,11 @@ static mm_err_t key_input_build(const mm_spec_t *spec, const mm_scoring_rows_t *
                                 size_t errstr_size) {
     memset(in, 0, sizeof(*in));
     const size_t nx = rows->n_exog, n = rows->n_observed, np = rows->n - rows->n_observed;
-    mm_err_t err = mm_series_regularise(spec->freq, rows->time_ms, rows->y, rows->x, n, nx,
-                                        max_periods, &in->observed, errstr, errstr_size);
-    if (err) return err;
+    if (n > 0) { /* none: the model's own tail is the history, the planned rows still apply */
+        mm_err_t err = mm_series_regularise(spec->freq, rows->time_ms, rows->y, rows->x, n, nx,
+                                            max_periods, &in->observed, errstr, errstr_size);
+        if (err) return err;
+    }
     in->p_x = nx && np ? malloc(np * nx * sizeof(double)) : NULL;
     in->p_exog = nx ? calloc(nx, sizeof(double *)) : NULL;
     if ((nx && !in->p_exog) || (nx && np && !in->p_x)) {
@@ -152,7 +154,7 @@ static mm_err_t forecast_key(const mm_scorer_t *s, const mm_model_t *model,
                              const mm_scoring_rows_t *rows, const mm_scorer_run_t *run,
                              mm_forecast_t *fc, mm_forecast_info_t *info, char *errstr,
                              size_t errstr_size) {
-    if (rows->n_observed == 0) {
+    if (rows->n == 0) { /* nothing newer than the model and no plan: its own forecast */
         info->watermark_ms = mm_model_data_end_ms(model);
         return mm_model_forecast(model, run->horizon, NULL, fc, errstr, errstr_size);
     }

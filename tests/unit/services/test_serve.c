@@ -107,31 +107,63 @@ Test(serve, a_key_as_an_object_of_column_values_is_the_same_key) {
     json_decref(b);
 }
 
-Test(serve, covariates_for_the_horizon_change_a_regressors_forecast) {
-    char low[2048], high[2048];
-    int n = snprintf(low, sizeof(low), "{\"key\": \"" SFX_KEY "\", \"covariates\": [");
-    int m = snprintf(high, sizeof(high), "%s", low);
+/* Two forecast requests for @p key whose covariates cover the horizon from
+ * day @p first: price 5 (@p low) and price 30 (@p high). */
+static void covariate_bodies(const char *key, int first, char *low, char *high, size_t size) {
+    int n = snprintf(low, size, "{\"key\": \"%s\", \"covariates\": [", key);
+    int m = snprintf(high, size, "%s", low);
     for (int d = 0; d < SFX_HORIZON; d++) {
         char date[40];
-        sfx_day_iso(SFX_DAYS + d, date, sizeof(date));
+        sfx_day_iso(first + d, date, sizeof(date));
         date[10] = '\0'; /* the spec's format: %Y-%m-%d */
-        n += snprintf(low + n, sizeof(low) - (size_t)n, "%s{\"date\": \"%s\", \"price\": 5}",
+        n += snprintf(low + n, size - (size_t)n, "%s{\"date\": \"%s\", \"price\": 5}",
                       d ? ", " : "", date);
-        m += snprintf(high + m, sizeof(high) - (size_t)m, "%s{\"date\": \"%s\", \"price\": 30}",
+        m += snprintf(high + m, size - (size_t)m, "%s{\"date\": \"%s\", \"price\": 30}",
                       d ? ", " : "", date);
     }
-    snprintf(low + n, sizeof(low) - (size_t)n, "]}");
-    snprintf(high + m, sizeof(high) - (size_t)m, "]}");
+    snprintf(low + n, size - (size_t)n, "]}");
+    snprintf(high + m, size - (size_t)m, "]}");
+}
+
+/* The plan reached every step and moved the forecast: price 30 instead of 5
+ * raises sales (2 per unit). */
+static void expect_plan_applied(const char *low, const char *high) {
     json_t *a, *b;
     cr_assert_eq(post(FC, low, &a), 200);
     cr_assert_eq(post(FC, high, &b), 200);
     cr_expect_eq(json_integer_value(json_object_get(a, "planned_steps")), SFX_HORIZON);
+    cr_expect_eq(json_integer_value(json_object_get(a, "carried_steps")), 0);
     double va = json_number_value(json_array_get(json_object_get(a, "values"), 0));
     double vb = json_number_value(json_array_get(json_object_get(b, "values"), 0));
-    cr_expect_gt(vb - va, 10.0, "price 30 instead of 5 raises sales (2 per unit): %g vs %g", va,
-                 vb);
+    cr_expect_gt(vb - va, 10.0, "price 30 instead of 5: %g vs %g", va, vb);
     json_decref(a);
     json_decref(b);
+}
+
+Test(serve, covariates_for_the_horizon_change_a_regressors_forecast) {
+    char low[2048], high[2048];
+    covariate_bodies(SFX_KEY, SFX_DAYS, low, high, sizeof(low));
+    expect_plan_applied(low, high);
+}
+
+/* A key whose newer observations the scorer never received (its state lost
+ * them, or they are older than the topic keeps) still forecasts from its
+ * model's data end with the plan it is given. */
+Test(serve, the_plan_applies_to_a_key_without_newer_observations) {
+    const char *key = "store=4/item=1"; /* a decision, no scoring data */
+    mm_model_decision_t d = sfx_train_decision(&fx, key, 100, 2.0, 1);
+    cr_assert_eq(mm_serve_put_decision(fx.serve, &d), MM_OK);
+    char low[2048], high[2048];
+    covariate_bodies(key, 100, low, high, sizeof(low));
+    expect_plan_applied(low, high);
+    json_t *o;
+    cr_assert_eq(post(FC, low, &o), 200);
+    char first[40];
+    sfx_day_iso(100, first, sizeof(first));
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(o, "times"), 0)), first,
+                     "the forecast starts the day after the model's data end");
+    cr_expect_eq(json_integer_value(json_object_get(o, "new_observations")), 0);
+    json_decref(o);
 }
 
 Test(serve, a_key_without_a_decision_gets_its_labelled_fallback) {
