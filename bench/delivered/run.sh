@@ -36,7 +36,10 @@
 # promoter's /metrics, 19180), MM_BENCH_BROKER (devbroker: mm-devbroker, the
 # default; kafka: a single-node Apache Kafka broker in KRaft mode from
 # .deps/kafka/libs, needs java 17+, its topics made by `mmctl topics init`),
-# MM_BENCH_KAFKA_HEAP (that broker's JVM heap, -Xmx, 512m).
+# MM_BENCH_KAFKA_HEAP (that broker's JVM heap, -Xmx, 512m), MM_BENCH_GROUPED (1:
+# the training load is ingested with --grouped-by-key, as the generated CSV
+# keeps each key's rows together, so a key trains as soon as its rows are in;
+# 0: every key's end of load waits for the end of the file).
 #
 # Every second a sampler records CPU use (busy cores from /proc/stat), each
 # service's RSS and the trainer's and promoter's counters (samples.tsv); the
@@ -77,6 +80,7 @@ pyref="${MM_BENCH_PYREF:-$root/.deps/pyref/bin/python}"
 http_port="${MM_BENCH_HTTP_PORT:-19180}"
 broker="${MM_BENCH_BROKER:-devbroker}"
 kafka_heap="${MM_BENCH_KAFKA_HEAP:-512m}"
+grouped="${MM_BENCH_GROUPED:-1}"
 partitions=4
 case "$broker" in
   devbroker | kafka) ;;
@@ -270,10 +274,11 @@ read -r -a scorer_extra <<<"${MM_BENCH_SCORER_ARGS:-}"
 scorer_cmd+=("${scorer_extra[@]}")
 
 # ---------------------------------------------------------------- pipeline
-run_ingest() { # name file pace-group -> sets ingest_keys
+run_ingest() { # name file pace-group [mm-ingest options] -> sets ingest_keys
   local name=$1 file=$2 pace=$3 status
+  shift 3
   set +e
-  (cd "$out/work" && "${timed[@]}" -o "$out/logs/rss-ingest-$name.txt" "$ingest" --pace-group "$pace" --load-id "bench-$name" "$file") \
+  (cd "$out/work" && "${timed[@]}" -o "$out/logs/rss-ingest-$name.txt" "$ingest" --pace-group "$pace" --load-id "bench-$name" "$@" "$file") \
     >"$out/logs/ingest-$name.out" 2>"$out/logs/ingest-$name.log"
   status=$?
   set -e
@@ -388,7 +393,9 @@ sampler_pid=$!
 t_pipeline=$(now)
 t=$(now)
 mark ingest_start
-run_ingest train "$out/data/train.csv" mm-trainer
+train_opts=()
+[[ $grouped == 1 ]] && train_opts+=(--grouped-by-key)
+run_ingest train "$out/data/train.csv" mm-trainer "${train_opts[@]}"
 mark ingest_end
 t_ingest=$(since "$t")
 all_keys=$ingest_keys
@@ -495,7 +502,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
   echo "## $(date -u +%Y-%m-%d): $mode, $keys keys x $periods periods, holdout $holdout, broker $broker"
   echo
-  echo "Command: \`$command_line\` (MM_BENCH_BROKER=$broker, MM_BENCH_REPEAT=$repeat, MM_BENCH_WORKERS=$workers, seed $seed)"
+  echo "Command: \`$command_line\` (MM_BENCH_BROKER=$broker, MM_BENCH_GROUPED=$grouped, MM_BENCH_REPEAT=$repeat, MM_BENCH_WORKERS=$workers, seed $seed)"
   echo
   echo "Broker: $broker_label."
   echo

@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
     series_t *all = calloc(MAX_SERIES, sizeof *all);
     size_t n_series = read_csv(csv, all, limit);
     FILE *out = out_path ? fopen(out_path, "w") : NULL;
-    if (out) fprintf(out, "algo,key,rmse,smape,mase,ms\n");
+    if (out) fprintf(out, "algo,key,rmse,smape,mase,ms,chosen\n");
 
     algo_run_t runs[MAX_ALGOS];
     size_t n_runs = 0;
@@ -335,8 +335,9 @@ int main(int argc, char **argv) {
                 if (out) {
                     mm_metrics_t m;
                     mm_metrics_forecast(s->y + s->n - H, pred, H, s->y, s->n - H, 7, &m);
-                    fprintf(out, "%s,%s,%.6g,%.6g,%.6g,%.4f\n", tok, s->key, m.v[MM_METRIC_RMSE],
-                            m.v[MM_METRIC_SMAPE], m.v[MM_METRIC_MASE], ms);
+                    fprintf(out, "%s,%s,%.6g,%.6g,%.6g,%.4f,%s\n", tok, s->key,
+                            m.v[MM_METRIC_RMSE], m.v[MM_METRIC_SMAPE], m.v[MM_METRIC_MASE], ms,
+                            is_auto ? mm_algo_name(won) : tok);
                 }
             } else {
                 run->n_fail++;

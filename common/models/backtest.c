@@ -17,7 +17,8 @@
  * fit is then taken over like the costly candidates' last window.
  *
  * XGBoost fits each window from the one before (ops->fit_next): a few more
- * boosting rounds on the window's rows instead of a new fit.
+ * boosting rounds on the window's rows instead of a new fit; its final model
+ * is a fit on all data.
  *
  * A candidate that chooses among forms inside its fit (ETS by AICc) makes
  * that choice on the first window only (ops->settle); the later windows
@@ -66,7 +67,11 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
     bt->ops = ops;
     bt->last_state = NULL;
     bt->last_final = false;
-    bool keep = mm_models__capped_algo(ops->algo);
+    /* the last window's fit becomes the final model of ETS (moved over the last
+     * holdout); XGBoost's is fitted anew on all points: trees grown before the
+     * last holdout, or boosted on over it, forecast worse (bench/models/RESULTS.md,
+     * 2026-12-03) */
+    bool keep = mm_models__capped_algo(ops->algo) && !ops->fit_next;
     mm_metrics_init(&bt->metrics);
     bt->err = malloc(K * H * sizeof(double));
     bt->fc = malloc(K * H * sizeof(double));
@@ -153,7 +158,6 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
         mm_err_t ferr = ops->forecast(state, &fc, H, mean, sd, errstr, errstr_size);
         if (keep && w == K - 1 && ferr == MM_OK) {
             bt->last_state = state;
-            if (ops->fit_done) ops->fit_done(state);
         } else if (ops->fit_next && w < K - 1 && ferr == MM_OK) {
             prev = state; /* the next window continues from it */
         } else {

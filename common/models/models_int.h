@@ -232,11 +232,9 @@ typedef struct mm_models__ops {
      * before (@p prev: NULL for the first window; what it holds for the
      * next fit may be taken, its forecast stays valid): XGBoost boosts the
      * previous window's trees a few rounds further (mm_models__xgb_next_rounds)
-     * instead of fitting anew. fit_done (may be NULL) releases what a state
-     * kept for a next fit. NULL: ops->fit per window. */
+     * instead of fitting anew. NULL: ops->fit per window. */
     mm_err_t (*fit_next)(void *prev, const mm_models__view_t *v, void **state, char *errstr,
                          size_t errstr_size);
-    void (*fit_done)(void *state);
     /* Optional (NULL: every backtest window chooses afresh): fix in @p cfg
      * the choices the fit @p state made among the forms @p cfg allows (ETS:
      * trend and season), so the later backtest windows of one key refit that
@@ -509,7 +507,7 @@ typedef struct mm_models__backtest {
     double *err;          /* K x H forecast errors (actual - forecast), NaN where unknown */
     double *fc;           /* K x H forecasts (clipped as mm_model_forecast clips) */
     bool ok;
-    /* costly candidates (mm_models__capped_algo): the last window's fit, kept
+    /* ETS (a capped candidate without fit_next): the last window's fit, kept
      * so the final model need not be fitted again (mm_models__backtest_take) */
     void *last_state;
     bool last_final; /* last_state is the fit on all data (ops->fit_prefixes), not moved */

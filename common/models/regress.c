@@ -222,11 +222,6 @@ static mm_err_t xgboost_fit_next(void *prev, const mm_models__view_t *v, void **
     return regress_fit_views(MM_ALGO_XGBOOST, v, 1, &tf, state, e, es);
 }
 
-static void xgboost_fit_done(void *state) {
-    regress_t *r = state;
-    if (r) mm_xgb_drop_booster(r->learner.xgb);
-}
-
 static mm_err_t regress_forecast(const void *state, const mm_models__fcctx_t *fc, size_t h,
                                  double *mean, double *sd, char *errstr, size_t errstr_size) {
     const regress_t *r = state;
@@ -313,7 +308,6 @@ const mm_models__ops_t mm_xgboost_ops = {
     .task = MM_TASK_FORECAST,
     .fit = xgboost_fit,
     .fit_next = xgboost_fit_next,
-    .fit_done = xgboost_fit_done,
     .forecast = regress_forecast,
     .save = regress_save,
     .load = xgboost_load,

@@ -4,7 +4,7 @@
  * by the selection metric; the best two (up to ensemble_max) tried as a
  * combination, scored on the same windows from their window forecasts, and
  * kept if it backtests strictly better than the best one alone; the winner
- * (or every member) refitted on all data, except ETS and XGBoost, whose last
+ * (or every member) refitted on all data, except ETS, whose last
  * backtest window's fit is taken over (moved over the last holdout where new
  * points move its state: mm_models__backtest_take), and ridge, whose fit on
  * all data came with its windows' (one pass); the backtest residual

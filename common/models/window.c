@@ -10,8 +10,8 @@
  * for an uncapped fit. A cap below what a fit needs (two seasons, the
  * longest lag plus the fewest regression rows) is raised to it.
  *
- * The same costly candidates keep their last backtest window's fit as the
- * final model instead of a refit on all data (backtest.c).
+ * ETS keeps its last backtest window's fit as the final model instead of a
+ * refit on all data; XGBoost is refitted on all (capped) data (backtest.c).
  *
  * Workload: one call per fit; constant time (pointer arithmetic, no copy).
  */

@@ -139,7 +139,7 @@ static uint32_t n_trees(const void *state) {
     return n;
 }
 
-Test(backtest, xgboost_boosts_each_window_on_from_the_one_before) {
+Test(backtest, xgboost_boosts_each_window_on_from_the_one_before_and_refits_the_final_model) {
     td_series_t ts;
     td_seasonal(&ts, 600, 9, 60, 0.02, 12, 3);
     mm_model_config_t cfg = daily_cfg();
@@ -158,19 +158,30 @@ Test(backtest, xgboost_boosts_each_window_on_from_the_one_before) {
     forecast_at(&mm_xgboost_ops, first, &cfg, &ts, cut0, Hh, want);
     cr_assert(memcmp(bt.fc, want, Hh * sizeof(double)) == 0);
     cr_assert_eq(n_trees(first), 20);
-    /* the later ones add mm_models__xgb_next_rounds each */
-    void *taken = NULL;
-    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
-    cr_assert_not_null(taken);
+    /* the later ones boost the window before on by mm_models__xgb_next_rounds */
     int next = mm_models__xgb_next_rounds(&cfg);
     cr_assert_eq(next, 4, "a fifth of the rounds");
-    cr_assert_eq(n_trees(taken), 20 + (uint32_t)(K - 1) * (uint32_t)next);
-    /* and the model taken forecasts from the end of the data */
-    double got[64];
-    forecast_at(&mm_xgboost_ops, taken, &cfg, &ts, ts.n, Hh, got);
-    for (size_t k = 0; k < Hh; k++) cr_assert(isfinite(got[k]) && got[k] > 20 && got[k] < 120);
+    void *prev = NULL, *chained = NULL;
+    for (size_t w = 0; w < K; w++) {
+        mm_models__view_t v = {.cfg = &cfg, .n = ts.n - (K - w) * Hh, .time_ms = ts.t, .y = ts.y};
+        mm_models__window_view_t wv;
+        mm_models__view_window(&v, MM_ALGO_XGBOOST, &wv);
+        cr_assert_eq(mm_xgboost_ops.fit_next(prev, &wv.v, &chained, errstr, sizeof errstr), MM_OK,
+                     "%s", errstr);
+        if (prev) mm_xgboost_ops.destroy(prev);
+        prev = chained;
+    }
+    cr_assert_eq(n_trees(chained), 20 + (uint32_t)(K - 1) * (uint32_t)next);
+    size_t cut_last = ts.n - Hh;
+    forecast_at(&mm_xgboost_ops, chained, &cfg, &ts, cut_last, Hh, want);
+    cr_assert(memcmp(bt.fc + (K - 1) * Hh, want, Hh * sizeof(double)) == 0,
+              "the last window forecasts with the chained trees");
+    /* no window's trees become the final model: it is fitted on all data */
+    void *taken = NULL;
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
+    cr_assert_null(taken, "XGBoost's final model is a fit on all points, not a window's");
+    mm_xgboost_ops.destroy(chained);
     mm_xgboost_ops.destroy(first);
-    mm_xgboost_ops.destroy(taken);
     mm_models__backtest_free(&bt);
     td_free(&ts);
 }

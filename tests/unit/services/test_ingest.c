@@ -771,8 +771,10 @@ Test(ingest, check_spec_prints_the_effective_configuration_without_a_broker) {
     json_t *doc = json_loads(text, 0, &jerr);
     cr_assert_not_null(doc, "not JSON (%s): %s", jerr.text, text);
     cr_expect_str_eq(json_string_value(json_object_get(doc, "name")), "sales");
-    cr_expect_eq(json_integer_value(json_object_get(doc, "backtest_windows")), 1);
+    cr_expect_eq(json_integer_value(json_object_get(doc, "backtest_windows")), 2);
     json_t *features = json_object_get(doc, "features");
+    cr_expect_eq(json_array_size(json_object_get(features, "lags")), 7,
+                 "the lags the spec leaves out are the daily defaults");
     cr_expect_eq(json_array_size(json_object_get(features, "known_in_advance")), 2);
     cr_expect_eq(json_array_size(json_object_get(features, "rolling_windows")), 2,
                  "a default the spec leaves out is written out");
