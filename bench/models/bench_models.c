@@ -335,8 +335,8 @@ int main(int argc, char **argv) {
                 if (out) {
                     mm_metrics_t m;
                     mm_metrics_forecast(s->y + s->n - H, pred, H, s->y, s->n - H, 7, &m);
-                    fprintf(out, "%s,%s,%.6g,%.6g,%.6g,%.4f,%s\n", tok, s->key,
-                            m.v[MM_METRIC_RMSE], m.v[MM_METRIC_SMAPE], m.v[MM_METRIC_MASE], ms,
+                    fprintf(out, "%s,%s,%.6g,%.6g,%.6g,%.4f,%s\n", tok, s->key, m.v[MM_METRIC_RMSE],
+                            m.v[MM_METRIC_SMAPE], m.v[MM_METRIC_MASE], ms,
                             is_auto ? mm_algo_name(won) : tok);
                 }
             } else {
