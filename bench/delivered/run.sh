@@ -39,7 +39,10 @@
 # MM_BENCH_KAFKA_HEAP (that broker's JVM heap, -Xmx, 512m), MM_BENCH_GROUPED (1:
 # the training load is ingested with --grouped-by-key, as the generated CSV
 # keeps each key's rows together, so a key trains as soon as its rows are in;
-# 0: every key's end of load waits for the end of the file).
+# 0: every key's end of load waits for the end of the file), MM_BENCH_PACE (the
+# consumer group the training load paces itself against, mm-ingest
+# --pace-group: mm-trainer on the dev broker, which drops what it cannot
+# hold; empty, unpaced, on Kafka, which keeps what its retention says).
 #
 # Every second a sampler records CPU use (busy cores from /proc/stat), each
 # service's RSS and the trainer's and promoter's counters (samples.tsv); the
@@ -81,6 +84,7 @@ http_port="${MM_BENCH_HTTP_PORT:-19180}"
 broker="${MM_BENCH_BROKER:-devbroker}"
 kafka_heap="${MM_BENCH_KAFKA_HEAP:-512m}"
 grouped="${MM_BENCH_GROUPED:-1}"
+if [[ "$broker" == kafka ]]; then pace="${MM_BENCH_PACE-}"; else pace="${MM_BENCH_PACE-mm-trainer}"; fi
 partitions=4
 case "$broker" in
   devbroker | kafka) ;;
@@ -395,7 +399,7 @@ t=$(now)
 mark ingest_start
 train_opts=()
 [[ $grouped == 1 ]] && train_opts+=(--grouped-by-key)
-run_ingest train "$out/data/train.csv" mm-trainer "${train_opts[@]}"
+run_ingest train "$out/data/train.csv" "$pace" "${train_opts[@]}"
 mark ingest_end
 t_ingest=$(since "$t")
 all_keys=$ingest_keys
@@ -502,7 +506,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
   echo "## $(date -u +%Y-%m-%d): $mode, $keys keys x $periods periods, holdout $holdout, broker $broker"
   echo
-  echo "Command: \`$command_line\` (MM_BENCH_BROKER=$broker, MM_BENCH_GROUPED=$grouped, MM_BENCH_REPEAT=$repeat, MM_BENCH_WORKERS=$workers, seed $seed)"
+  echo "Command: \`$command_line\` (MM_BENCH_BROKER=$broker, MM_BENCH_GROUPED=$grouped, MM_BENCH_PACE=${pace:-(unpaced)}, MM_BENCH_REPEAT=$repeat, MM_BENCH_WORKERS=$workers, seed $seed)"
   echo
   echo "Broker: $broker_label."
   echo
