@@ -151,8 +151,9 @@ Test(spec, sales_spec_fields_are_loaded) {
     cr_assert_eq(spec.model.features.n_exog, 2);
     cr_assert_eq(spec.model.features.known_in_advance, 3u, "price and promo are planned");
     cr_assert(spec.serve_fallback, "scoring.fallback defaults to serve");
-    cr_assert_eq(spec.model.features.n_lags, 4);
-    cr_assert_eq(spec.model.features.lags[3], 28);
+    cr_assert_eq(spec.model.features.n_lags, 7, "lags left out: the daily defaults");
+    cr_assert_eq(spec.model.features.lags[6], 28);
+    cr_assert_eq(spec.model.backtest_windows, 2);
     cr_assert_eq(spec.model.horizon, 28);
     cr_assert_eq(spec.model.holdout, 28);
     cr_assert_eq(spec.model.season_length, 7);
