@@ -164,9 +164,13 @@ static mm_err_t forecast_key(const mm_scorer_t *s, const mm_model_t *model,
     mm_err_t err =
         key_input_build(s->cfg.spec, rows, keep > need ? keep : need, &in, errstr, errstr_size);
     if (err) return err;
-    mm_scoring_input_t scoring = {.recent = &in.recent,
-                                  .planned = in.planned.n ? &in.planned : NULL,
-                                  .as_of_ms = run->as_of_ms};
+    /* Without newer observations an as-of before the model's data end (the
+     * latest observation of other keys) cannot move its origin: it forecasts
+     * from its data end, as a key with no scoring data at all does. */
+    int64_t as_of = run->as_of_ms;
+    if (rows->n_observed == 0 && as_of < mm_model_data_end_ms(model)) as_of = 0;
+    mm_scoring_input_t scoring = {
+        .recent = &in.recent, .planned = in.planned.n ? &in.planned : NULL, .as_of_ms = as_of};
     err = mm_model_forecast_from(model, &scoring, run->horizon, fc, info, errstr, errstr_size);
     key_input_clear(&in);
     return err;
