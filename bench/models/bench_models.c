@@ -46,6 +46,8 @@ static int xgb_rounds = 0;       /* --xgb-rounds: 0 = the library default */
 static double xgb_eta = 0;       /* --xgb-eta: 0 = the library default */
 static int xgb_depth = 0;        /* --xgb-depth: 0 = the library default */
 static int xgb_max_bin = 0;      /* --xgb-max-bin: 0 = the library default */
+static int backtest_fits = 0;    /* --fits: windows fitted (0 = every window) */
+static uint32_t candidates = 0;  /* --candidates: 0 = the library default */
 
 typedef struct series {
     char key[64];
@@ -211,6 +213,22 @@ static bool single(const char *name, const series_t *s, size_t H, double *pred, 
     return err == MM_OK;
 }
 
+/* auto's candidates from a list of algorithm names ("ridge,xgboost,sba") */
+static uint32_t parse_candidates(const char *list) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    uint32_t mask = 1u << MM_ALGO_AUTO;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        mm_algo_t algo;
+        if (!mm_algo_parse(tok, &algo)) {
+            fprintf(stderr, "bench_models: unknown algorithm %s in --candidates\n", tok);
+            exit(2);
+        }
+        mask |= 1u << algo;
+    }
+    return mask;
+}
+
 static bool auto_path(const char *name, const series_t *s, size_t H, double *pred, mm_algo_t *won,
                       algo_run_t *run) {
     mm_model_config_t cfg;
@@ -226,7 +244,9 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
         fprintf(stderr, "bench_models: unknown algorithm %s\n", name);
         exit(2);
     }
+    if (candidates) cfg.candidates = candidates;
     cfg.backtest_windows = backtest_windows;
+    cfg.backtest_fits = backtest_fits;
     cfg.train_window = train_window;
     if (xgb_rounds > 0) cfg.xgb_rounds = xgb_rounds;
     if (xgb_eta > 0) cfg.xgb_eta = xgb_eta;
@@ -264,7 +284,7 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
 
 int main(int argc, char **argv) {
     const char *csv = NULL, *algos = "snaive,ets_aada,ets,croston,sba,tsb,ridge,xgboost,auto",
-               *out_path = NULL;
+               *out_path = NULL, *fc_path = NULL;
     size_t H = 28, limit = MAX_SERIES;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc)
@@ -277,6 +297,8 @@ int main(int argc, char **argv) {
             limit = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--windows") == 0 && i + 1 < argc)
             backtest_windows = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--fits") == 0 && i + 1 < argc)
+            backtest_fits = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--train-window") == 0 && i + 1 < argc)
             train_window = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-rounds") == 0 && i + 1 < argc)
@@ -289,11 +311,16 @@ int main(int argc, char **argv) {
             xgb_eta = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
+        else if (strcmp(argv[i], "--forecasts") == 0 && i + 1 < argc)
+            fc_path = argv[++i];
+        else if (strcmp(argv[i], "--candidates") == 0 && i + 1 < argc)
+            candidates = parse_candidates(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
-                            "[--limit N] [--windows K] [--train-window N] [--xgb-rounds R] "
-                            "[--xgb-eta E] [--xgb-depth D] [--xgb-max-bin B] "
-                            "[--out per_series.csv]\n");
+            fprintf(stderr,
+                    "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
+                    "[--limit N] [--windows K] [--fits F] [--train-window N] [--xgb-rounds R] "
+                    "[--xgb-eta E] [--xgb-depth D] [--xgb-max-bin B] "
+                    "[--candidates a,b] [--out per_series.csv] [--forecasts per_step.csv]\n");
             return 2;
         }
     }
@@ -305,6 +332,8 @@ int main(int argc, char **argv) {
     size_t n_series = read_csv(csv, all, limit);
     FILE *out = out_path ? fopen(out_path, "w") : NULL;
     if (out) fprintf(out, "algo,key,rmse,smape,mase,ms,chosen\n");
+    FILE *fcs = fc_path ? fopen(fc_path, "w") : NULL;
+    if (fcs) fprintf(fcs, "algo,key,step,forecast,actual\n");
 
     algo_run_t runs[MAX_ALGOS];
     size_t n_runs = 0;
@@ -339,6 +368,9 @@ int main(int argc, char **argv) {
                             m.v[MM_METRIC_SMAPE], m.v[MM_METRIC_MASE], ms,
                             is_auto ? mm_algo_name(won) : tok);
                 }
+                for (size_t k = 0; fcs && k < H; k++)
+                    fprintf(fcs, "%s,%s,%zu,%.6g,%.6g\n", tok, s->key, k + 1, pred[k],
+                            s->y[s->n - H + k]);
             } else {
                 run->n_fail++;
             }
@@ -371,6 +403,7 @@ int main(int argc, char **argv) {
         printf("\n");
     }
     if (out) fclose(out);
+    if (fcs) fclose(fcs);
     for (size_t i = 0; i < n_series; i++) {
         free(all[i].t);
         free(all[i].y);

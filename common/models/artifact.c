@@ -15,7 +15,7 @@
  *                an ensemble's members as "m<i>.<name>", see ensemble.c)
  *     5 SELECTION  config fields added after the first format-1 writers:
  *                i32 ensemble_max, i32 xgb_min_history, i32 train_window,
- *                i32 xgb_max_bin
+ *                i32 xgb_max_bin, i32 backtest_fits
  *                (later fields may follow; a field absent, or the whole
  *                section, = 0, the library defaults)
  *     6 TELEMETRY  classification: the last rows of raw telemetry, the
@@ -234,6 +234,7 @@ static void write_config(wbuf_t *w, const mm_model_config_t *c) {
     w_i32(w, c->xgb_min_history);
     w_i32(w, c->train_window);
     w_i32(w, c->xgb_max_bin);
+    w_i32(w, c->backtest_fits);
     w_section_end(w, at);
     if (f->n_exog > 0) {
         /* without exogenous columns the mask means nothing: artifacts stay as they were */
@@ -544,7 +545,7 @@ typedef struct loaded {
     bool have_config, have_data, have_params, have_telemetry, have_known;
     size_t telemetry_cols;
     uint32_t known_in_advance;
-    int32_t ensemble_max, xgb_min_history, train_window, xgb_max_bin;
+    int32_t ensemble_max, xgb_min_history, train_window, xgb_max_bin, backtest_fits;
 } loaded_t;
 
 static const char *read_data(rbuf_t *s, mm_model_t *model) {
@@ -591,6 +592,7 @@ static const char *read_section(uint16_t tag, rbuf_t *s, mm_model_t *model, load
         ld->xgb_min_history = r_i32(s);
         if (s->len - s->pos >= 4) ld->train_window = r_i32(s); /* absent before it existed */
         if (s->len - s->pos >= 4) ld->xgb_max_bin = r_i32(s);
+        if (s->len - s->pos >= 4) ld->backtest_fits = r_i32(s);
         s->pos = s->len;
         return s->failed ? "selection section" : NULL;
     case SEC_KNOWN:
@@ -638,6 +640,7 @@ static const char *check_body(mm_model_t *model, const loaded_t *ld, const mm_mo
     model->cfg.xgb_min_history = ld->xgb_min_history;
     model->cfg.train_window = ld->train_window;
     model->cfg.xgb_max_bin = ld->xgb_max_bin;
+    model->cfg.backtest_fits = ld->backtest_fits;
     size_t n_exog = model->cfg.features.n_exog;
     model->cfg.features.known_in_advance =
         ld->have_known ? ld->known_in_advance

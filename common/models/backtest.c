@@ -24,8 +24,14 @@
  * that choice on the first window only (ops->settle); the later windows
  * refit the chosen form.
  *
- * Workload: per key, every candidate is fitted K times (K = 3 by default);
- * the fits dominate, the bookkeeping here is O(K x holdout).
+ * With cfg->backtest_fits F below K, only the oldest window and the newest
+ * F - 1 are fitted; each window between forecasts with the fit before it,
+ * its state moved over the newer observations (ops->advance; a model whose
+ * state they do not move forecasts from the longer history as it is). More
+ * windows then judge the candidates for a forecast each, not a fit.
+ *
+ * Workload: per key, every candidate is fitted F times (F = K = 3 by
+ * default); the fits dominate, the bookkeeping here is O(K x holdout).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -59,6 +65,18 @@ void mm_models__backtest_take(mm_models__backtest_t *bt, const mm_model_config_t
     *state = st;
 }
 
+/* Window w of K is fitted when it is the first or one of the last F - 1. */
+static bool window_fitted(size_t w, size_t K, size_t F) {
+    return w == 0 || w + F > K;
+}
+
+/* How many of the K windows are fitted (cfg->backtest_fits; 0 = all). */
+static size_t backtest_fits(const mm_model_config_t *cfg) {
+    size_t K = (size_t)cfg->backtest_windows;
+    size_t F = cfg->backtest_fits > 0 ? (size_t)cfg->backtest_fits : K;
+    return F > K ? K : F;
+}
+
 mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t *s,
                                  const mm_models__ops_t *ops, bool nonneg,
                                  mm_models__backtest_t *bt, char *errstr, size_t errstr_size) {
@@ -81,20 +99,26 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
     bool ok = bt->err && bt->fc && sd && wm && mm_models__exog_buf_init(&eb, s->n_exog, H);
     mm_err_t err =
         ok ? MM_OK : mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "backtest: out of memory");
-    /* the windows and the final fit at once, where the model can (ridge);
-     * if that fails, the windows one by one say which fails and why */
+    /* the windows that get a fit of their own: the first and the last F - 1;
+     * the windows between forecast with the first window's model, its state
+     * moved over the newer observations (ops->advance) */
+    size_t F = backtest_fits(cfg);
+    /* the fitted windows and the final fit at once, where the model can
+     * (ridge); if that fails, the windows one by one say which fails and why */
     void **pre = NULL;
     if (ok && ops->fit_prefixes) {
-        size_t *cuts = malloc((K + 1) * sizeof(size_t));
-        pre = calloc(K + 1, sizeof(void *));
+        size_t *cuts = malloc((F + 1) * sizeof(size_t));
+        pre = calloc(F + 1, sizeof(void *));
         mm_models__view_t all = {.cfg = cfg,
                                  .n = n,
                                  .time_ms = s->time_ms,
                                  .y = s->y,
                                  .n_exog = s->n_exog,
                                  .exog = s->exog};
-        for (size_t w = 0; cuts && w <= K; w++) cuts[w] = n - (K - w) * H;
-        if (!cuts || !pre || ops->fit_prefixes(&all, cuts, K + 1, pre, errstr, errstr_size)) {
+        for (size_t w = 0, i = 0; cuts && w < K; w++)
+            if (window_fitted(w, K, F)) cuts[i++] = n - (K - w) * H;
+        if (cuts) cuts[F] = n;
+        if (!cuts || !pre || ops->fit_prefixes(&all, cuts, F + 1, pre, errstr, errstr_size)) {
             free(pre);
             pre = NULL;
         }
@@ -103,7 +127,9 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
     /* the config of the later windows: the first window's choices settled */
     mm_model_config_t settled = *cfg;
     bool have_settled = false;
-    void *prev = NULL; /* the previous window's fit, for ops->fit_next */
+    void *cur = NULL;   /* the model forecasting the window */
+    size_t cur_end = 0; /* the points it has seen */
+    size_t fi = 0;      /* fitted windows so far */
     for (size_t w = 0; ok && w < K; w++) {
         size_t cut = n - (K - w) * H;
         mm_models__view_t v = {.cfg = have_settled ? &settled : cfg,
@@ -114,24 +140,31 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
                                .exog = s->exog};
         void *state = NULL;
         mm_err_t fit_err = MM_OK;
-        if (pre) {
-            state = pre[w];
-            pre[w] = NULL;
+        bool fitted = window_fitted(w, K, F);
+        if (!fitted && !ops->advance) {
+            state = cur; /* the forecast takes its lags from the history */
+            cur = NULL;
+        } else if (!fitted) {
+            fit_err = ops->advance(cur, cfg, s->y, cut, cut - cur_end, &state, errstr, errstr_size);
+        } else if (pre) {
+            state = pre[fi];
+            pre[fi] = NULL;
         } else if (ops->fit_next) {
             mm_models__window_view_t wv;
             mm_models__view_window(&v, ops->algo, &wv);
-            fit_err = ops->fit_next(prev, &wv.v, &state, errstr, errstr_size);
+            fit_err = ops->fit_next(cur, &wv.v, &state, errstr, errstr_size);
         } else {
             fit_err = mm_models__fit_windowed(ops, &v, &state, errstr, errstr_size);
         }
-        if (prev) {
-            ops->destroy(prev);
-            prev = NULL;
+        fi += fitted;
+        if (cur) {
+            ops->destroy(cur);
+            cur = NULL;
         }
-        if (fit_err != MM_OK && (have_settled || (ops->fit_next && w > 0))) {
+        if (fit_err != MM_OK && w > 0 && (have_settled || ops->fit_next || !fitted)) {
             /* the settled form does not fit this window (a multiplicative
-             * season after a zero), or the previous fit could not be
-             * continued: a fit of its own */
+             * season after a zero), the previous fit could not be continued
+             * or its state not moved: a fit of its own */
             v.cfg = cfg;
             fit_err = mm_models__fit_windowed(ops, &v, &state, errstr, errstr_size);
         }
@@ -158,8 +191,9 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
         mm_err_t ferr = ops->forecast(state, &fc, H, mean, sd, errstr, errstr_size);
         if (keep && w == K - 1 && ferr == MM_OK) {
             bt->last_state = state;
-        } else if (ops->fit_next && w < K - 1 && ferr == MM_OK) {
-            prev = state; /* the next window continues from it */
+        } else if (w < K - 1 && ferr == MM_OK) {
+            cur = state; /* the next window continues from it */
+            cur_end = cut;
         } else {
             ops->destroy(state);
         }
@@ -175,13 +209,13 @@ mm_err_t mm_models__backtest_run(const mm_model_config_t *cfg, const mm_series_t
         mm_models__metrics_mean(wm, K, &bt->metrics);
         bt->ok = true;
         if (pre) { /* the final fit, taken as it is (mm_models__backtest_take) */
-            bt->last_state = pre[K];
+            bt->last_state = pre[F];
             bt->last_final = true;
-            pre[K] = NULL;
+            pre[F] = NULL;
         }
     }
-    if (prev) ops->destroy(prev);
-    for (size_t w = 0; pre && w <= K; w++)
+    if (cur) ops->destroy(cur);
+    for (size_t w = 0; pre && w <= F; w++)
         if (pre[w]) ops->destroy(pre[w]);
     free(pre);
     free(sd);

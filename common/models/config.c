@@ -268,6 +268,9 @@ static mm_err_t validate_core(const mm_model_config_t *cfg, char *errstr, size_t
     CHECK(cfg->backtest_windows >= 1 && cfg->backtest_windows <= MAX_BACKTEST_WINDOWS,
           "backtest_windows", "must be in 1..%d, got %d", MAX_BACKTEST_WINDOWS,
           cfg->backtest_windows);
+    CHECK(cfg->backtest_fits >= 0 && cfg->backtest_fits <= cfg->backtest_windows, "backtest_fits",
+          "must be 0 (every window) or in 1..backtest_windows (%d), got %d", cfg->backtest_windows,
+          cfg->backtest_fits);
     CHECK(cfg->season_length >= 1 && cfg->season_length <= MM_ETS_MAX_SEASON, "season_length",
           "must be in 1..%d, got %d", MM_ETS_MAX_SEASON, cfg->season_length);
     CHECK(cfg->min_history >= 0, "min_history", "must not be negative, got %d", cfg->min_history);

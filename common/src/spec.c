@@ -703,26 +703,13 @@ static mm_err_t spec_check_columns_unique(const spec_ctx_t *ctx, const mm_spec_t
 }
 
 static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec_t *spec) {
-    static const char *const members[] = {"name",
-                                          "description",
-                                          "task",
-                                          "key",
-                                          "entity",
-                                          "time",
-                                          "target",
-                                          "features",
-                                          "horizon",
-                                          "holdout",
-                                          "backtest_windows",
-                                          "season_length",
-                                          "min_history",
-                                          "algorithms",
-                                          "fallback",
-                                          "selection_metric",
-                                          "interval_level",
-                                          "retrain",
-                                          "promotion",
-                                          "scoring"};
+    static const char *const members[] = {"name",          "description",      "task",
+                                          "key",           "entity",           "time",
+                                          "target",        "features",         "horizon",
+                                          "holdout",       "backtest_windows", "backtest_fits",
+                                          "season_length", "min_history",      "algorithms",
+                                          "fallback",      "selection_metric", "interval_level",
+                                          "retrain",       "promotion",        "scoring"};
     if (!json_is_object(root)) return spec_fail(ctx, "(document)", NULL, "must be a JSON object");
     mm_err_t err = spec_check_members(ctx, root, "", members, MM_ARRAY_SIZE(members));
     if (err) return err;
@@ -755,6 +742,11 @@ static mm_err_t spec_validate(const spec_ctx_t *ctx, const json_t *root, mm_spec
     if ((err = spec_int32(ctx, root, "holdout", "", 1, SPEC_MAX_RANGE, &mc->holdout))) return err;
     if ((err = spec_int32(ctx, root, "backtest_windows", "", 1, 100, &mc->backtest_windows)))
         return err;
+    if ((err = spec_int32(ctx, root, "backtest_fits", "", 1, 100, &mc->backtest_fits))) return err;
+    if (mc->backtest_fits > mc->backtest_windows)
+        return spec_fail(ctx, "backtest_fits", json_object_get(root, "backtest_fits"),
+                         "must be at most backtest_windows (%d)", mc->backtest_windows);
+    if (mc->backtest_fits == mc->backtest_windows) mc->backtest_fits = 0; /* every window */
     if ((err = spec_int32(ctx, root, "season_length", "", 1, SPEC_MAX_RANGE, &mc->season_length)))
         return err;
     if ((err = spec_int32(ctx, root, "min_history", "", 1, 1000000, &mc->min_history))) return err;

@@ -173,6 +173,8 @@ char *mm_spec_effective_json(const mm_spec_t *spec) {
     put(&b, root, "horizon", json_integer(mc->horizon));
     put(&b, root, "holdout", json_integer(mc->holdout));
     put(&b, root, "backtest_windows", json_integer(mc->backtest_windows));
+    put(&b, root, "backtest_fits",
+        json_integer(mc->backtest_fits > 0 ? mc->backtest_fits : mc->backtest_windows));
     put(&b, root, "season_length", json_integer(mc->season_length));
     put(&b, root, "min_history", json_integer(mc->min_history));
     algorithms_json(&b, root, spec);

@@ -170,6 +170,13 @@ typedef struct mm_model_config {
     /* xgb_max_bin: histogram bins per feature of XGBoost's "hist" method
      * (default 64 forecasting, 256 classifying: XGBoost's own default). */
     int xgb_max_bin;
+    /* backtest_fits: forecasting; how many of the backtest windows get a fit
+     * of their own: the oldest and the newest backtest_fits - 1. A window
+     * between them forecasts with the fit before it, its state moved over
+     * the newer observations (the model is not refitted): more windows judge
+     * the candidates for the cost of a forecast each. 0, the default: every
+     * window is fitted; otherwise 1..backtest_windows. */
+    int backtest_fits;
 } mm_model_config_t;
 
 /* ETS form choices for mm_model_config_t.ets_trend / .ets_season. */

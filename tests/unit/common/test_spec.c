@@ -153,7 +153,12 @@ Test(spec, sales_spec_fields_are_loaded) {
     cr_assert(spec.serve_fallback, "scoring.fallback defaults to serve");
     cr_assert_eq(spec.model.features.n_lags, 7, "lags left out: the daily defaults");
     cr_assert_eq(spec.model.features.lags[6], 28);
-    cr_assert_eq(spec.model.backtest_windows, 2);
+    cr_assert_eq(spec.model.backtest_windows, 5);
+    cr_assert_eq(spec.model.backtest_fits, 3, "the oldest and the newest two windows fitted");
+    cr_assert_eq(spec.model.candidates,
+                 (1u << MM_ALGO_SNAIVE) | (1u << MM_ALGO_RIDGE) | (1u << MM_ALGO_XGBOOST) |
+                     (1u << MM_ALGO_CROSTON) | (1u << MM_ALGO_SBA) | (1u << MM_ALGO_TSB),
+                 "no exponential smoothing: it cannot take the plan");
     cr_assert_eq(spec.model.horizon, 28);
     cr_assert_eq(spec.model.holdout, 28);
     cr_assert_eq(spec.model.season_length, 7);
@@ -223,6 +228,7 @@ Test(spec, absent_optional_fields_take_defaults) {
     cr_assert_eq(spec.model.horizon, 48, "hourly data forecasts two days");
     cr_assert_eq(spec.model.holdout, 48);
     cr_assert_eq(spec.model.backtest_windows, 3);
+    cr_assert_eq(spec.model.backtest_fits, 0, "every backtest window fitted");
     cr_assert_eq(spec.model.min_history, 192);
     cr_assert_eq(spec.model.features.n_lags, 6);
     cr_assert_eq(spec.model.features.lags[5], 168, "hourly lags reach back a week");

@@ -3,7 +3,9 @@
  * fits its windows: ridge fits every window and the final model from one
  * pass (the same models as a fit per window, and the final one taken over);
  * ETS chooses its form on the first window and refits that form on the
- * others; XGBoost boosts each window's trees on from the window before.
+ * others; XGBoost boosts each window's trees on from the window before;
+ * with backtest_fits below the windows, the windows between the fits
+ * forecast with the fit before them.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -182,6 +184,96 @@ Test(backtest, xgboost_boosts_each_window_on_from_the_one_before_and_refits_the_
     cr_assert_null(taken, "XGBoost's final model is a fit on all points, not a window's");
     mm_xgboost_ops.destroy(chained);
     mm_xgboost_ops.destroy(first);
+    mm_models__backtest_free(&bt);
+    td_free(&ts);
+}
+
+/* backtest_fits 2 of 4 windows: the first and the last are fitted; the two
+ * between forecast with the first window's fit. */
+Test(backtest, ets_windows_between_the_fits_forecast_with_the_fit_before_moved_on) {
+    td_series_t ts;
+    td_seasonal(&ts, 500, 21, 80, 0.05, 10, 2);
+    mm_model_config_t cfg = daily_cfg();
+    cfg.backtest_windows = 4;
+    cfg.backtest_fits = 2;
+    size_t K = 4, Hh = (size_t)cfg.holdout;
+    char errstr[256] = "";
+    mm_models__backtest_t bt = {0};
+    cr_assert_eq(
+        mm_models__backtest_run(&cfg, &ts.s, &mm_ets_ops, true, &bt, errstr, sizeof errstr), MM_OK,
+        "%s", errstr);
+    cr_assert(bt.ok, "%s", errstr);
+    size_t cut0 = ts.n - K * Hh;
+    mm_ets_t *first = fit_at(&mm_ets_ops, &cfg, &ts, cut0);
+    double want[64];
+    forecast_at(&mm_ets_ops, first, &cfg, &ts, cut0, Hh, want);
+    cr_assert(memcmp(bt.fc, want, Hh * sizeof(double)) == 0, "window 0 is the first fit's");
+    for (size_t w = 1; w < K - 1; w++) {
+        size_t cut = ts.n - (K - w) * Hh;
+        void *moved = NULL;
+        cr_assert_eq(
+            mm_ets_ops.advance(first, &cfg, ts.y, cut, cut - cut0, &moved, errstr, sizeof errstr),
+            MM_OK, "%s", errstr);
+        forecast_at(&mm_ets_ops, moved, &cfg, &ts, cut, Hh, want);
+        cr_assert(memcmp(bt.fc + w * Hh, want, Hh * sizeof(double)) == 0,
+                  "window %zu forecasts with the first fit moved over %zu points", w, cut - cut0);
+        mm_ets_ops.destroy(moved);
+    }
+    /* the last window is a fit of its own (the form the first chose) */
+    mm_model_config_t fixed = cfg;
+    mm_ets_ops.settle(first, &fixed);
+    mm_ets_t *last = fit_at(&mm_ets_ops, &fixed, &ts, ts.n - Hh);
+    forecast_at(&mm_ets_ops, last, &cfg, &ts, ts.n - Hh, Hh, want);
+    cr_assert(memcmp(bt.fc + (K - 1) * Hh, want, Hh * sizeof(double)) == 0,
+              "the last window is fitted");
+    mm_ets_ops.destroy(first);
+    mm_ets_ops.destroy(last);
+    mm_models__backtest_free(&bt);
+    td_free(&ts);
+}
+
+/* Ridge's state does not move with new points: a window between the fits
+ * forecasts with the fit before it from its own longer history; the final
+ * model is still the fit on all data. */
+Test(backtest, ridge_windows_between_the_fits_forecast_from_their_own_origin) {
+    td_series_t ts;
+    td_seasonal(&ts, 700, 5, 120, 0.05, 15, 3);
+    mm_model_config_t cfg = daily_cfg();
+    cfg.backtest_windows = 4;
+    cfg.backtest_fits = 2;
+    size_t K = 4, Hh = (size_t)cfg.holdout;
+    char errstr[256] = "";
+    mm_models__backtest_t bt = {0};
+    cr_assert_eq(
+        mm_models__backtest_run(&cfg, &ts.s, &mm_ridge_ops, true, &bt, errstr, sizeof errstr),
+        MM_OK, "%s", errstr);
+    cr_assert(bt.ok, "%s", errstr);
+    size_t cut0 = ts.n - K * Hh, cut3 = ts.n - Hh;
+    void *first = fit_at(&mm_ridge_ops, &cfg, &ts, cut0);
+    void *last = fit_at(&mm_ridge_ops, &cfg, &ts, cut3);
+    double want[64];
+    for (size_t w = 0; w < K; w++) {
+        size_t cut = ts.n - (K - w) * Hh;
+        forecast_at(&mm_ridge_ops, w == K - 1 ? last : first, &cfg, &ts, cut, Hh, want);
+        for (size_t k = 0; k < Hh; k++)
+            cr_assert_float_eq(bt.fc[w * Hh + k], want[k], 1e-9 * fmax(1, fabs(want[k])),
+                               "window %zu step %zu", w, k);
+    }
+    /* window 1 is not window 0's forecast repeated: it starts from its own origin */
+    cr_assert(memcmp(bt.fc, bt.fc + Hh, Hh * sizeof(double)) != 0);
+    void *taken = NULL;
+    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
+    cr_assert_not_null(taken);
+    void *all = fit_at(&mm_ridge_ops, &cfg, &ts, ts.n);
+    double got[64];
+    forecast_at(&mm_ridge_ops, taken, &cfg, &ts, ts.n, Hh, got);
+    forecast_at(&mm_ridge_ops, all, &cfg, &ts, ts.n, Hh, want);
+    for (size_t k = 0; k < Hh; k++)
+        cr_assert_float_eq(got[k], want[k], 1e-9 * fmax(1, fabs(want[k])), "final, step %zu", k);
+    mm_ridge_ops.destroy(first);
+    mm_ridge_ops.destroy(last);
+    mm_ridge_ops.destroy(all);
+    mm_ridge_ops.destroy(taken);
     mm_models__backtest_free(&bt);
     td_free(&ts);
 }

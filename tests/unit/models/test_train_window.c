@@ -280,6 +280,12 @@ Test(train_window, the_artifact_carries_the_cap) {
     model = train_load(&cfg, &ts.s);
     cr_assert_eq(model->cfg.train_window, 200);
     cr_assert_eq(model->cfg.xgb_max_bin, 64, "the resolved bins travel with the cap");
+    cr_assert_eq(model->cfg.backtest_fits, 0, "every window fitted");
+    mm_model_destroy(model);
+    cfg.backtest_windows = 4;
+    cfg.backtest_fits = 2;
+    model = train_load(&cfg, &ts.s);
+    cr_assert_eq(model->cfg.backtest_fits, 2, "and how many backtest windows were fitted");
     mm_model_destroy(model);
     td_free(&ts);
 }

@@ -771,7 +771,8 @@ Test(ingest, check_spec_prints_the_effective_configuration_without_a_broker) {
     json_t *doc = json_loads(text, 0, &jerr);
     cr_assert_not_null(doc, "not JSON (%s): %s", jerr.text, text);
     cr_expect_str_eq(json_string_value(json_object_get(doc, "name")), "sales");
-    cr_expect_eq(json_integer_value(json_object_get(doc, "backtest_windows")), 2);
+    cr_expect_eq(json_integer_value(json_object_get(doc, "backtest_windows")), 5);
+    cr_expect_eq(json_integer_value(json_object_get(doc, "backtest_fits")), 3);
     json_t *features = json_object_get(doc, "features");
     cr_expect_eq(json_array_size(json_object_get(features, "lags")), 7,
                  "the lags the spec leaves out are the daily defaults");
