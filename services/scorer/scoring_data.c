@@ -5,7 +5,10 @@
  * Workload: a catch-up before each batch run applies one transaction per
  * ObservationBatch (a few to a few thousand row upserts through one prepared
  * statement, then one bounded delete per key); scoring then reads each key's
- * few hundred rows once, in time order off the primary key.
+ * few hundred rows once, in time order off the primary key. A batch's rows
+ * older than its own newest keep_observed observations are not written at
+ * all: the delete would remove them in the same transaction (a history load
+ * of thousands of rows per key writes a tenth of them).
  */
 #include "scoring_data.h"
 
@@ -264,14 +267,50 @@ static void map_columns(const mm_spec_t *spec, const mm_observation_batch_t *b, 
     }
 }
 
-static mm_err_t upsert_rows(mm_scoring_data_t *sd, const mm_observation_batch_t *b, char *errstr,
-                            size_t errstr_size) {
+static int cmp_desc_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* For each entity of the batch (one when it has none), the time below which
+ * its rows need not be written: the keep-th newest distinct time among its
+ * own observed rows. After the upsert the store holds at least those keep
+ * observations of the entity at or after it, so the prune that follows in
+ * the same transaction deletes every row before it. INT64_MIN (write every
+ * row) when the entity has fewer, or when there is no memory to find out. */
+static void batch_floors(const mm_observation_batch_t *b, bool entities, size_t n_entities,
+                         size_t keep, int64_t *floor) {
+    for (size_t e = 0; e < n_entities; e++) floor[e] = INT64_MIN;
+    int64_t *t = malloc((b->n_rows ? b->n_rows : 1) * sizeof(*t));
+    if (!t) return;
+    for (size_t e = 0; e < n_entities; e++) {
+        size_t n = 0;
+        for (size_t i = 0; i < b->n_rows; i++)
+            if (!isnan(b->target[i]) && (!entities || (size_t)b->entity_of_row[i] == e))
+                t[n++] = b->time_ms[i];
+        if (n < keep) continue;
+        qsort(t, n, sizeof(*t), cmp_desc_i64);
+        size_t distinct = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && t[i] == t[i - 1]) continue;
+            if (++distinct == keep) {
+                floor[e] = t[i];
+                break;
+            }
+        }
+    }
+    free(t);
+}
+
+static mm_err_t upsert_rows(mm_scoring_data_t *sd, const mm_observation_batch_t *b, bool entities,
+                            const int64_t *floor, char *errstr, size_t errstr_size) {
     const size_t nx = sd->spec->n_feature_columns;
     int col_of[MM_MODEL_MAX_EXOG];
     double x[MM_MODEL_MAX_EXOG];
     map_columns(sd->spec, b, col_of);
     sqlite3_stmt *st = sd->st_upsert;
     for (size_t i = 0; i < b->n_rows; i++) {
+        if (b->time_ms[i] < floor[entities ? b->entity_of_row[i] : 0]) continue; /* pruned */
         sqlite3_bind_text(st, 1, b->partition_key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, b->time_ms[i]);
         sqlite3_bind_text(st, 6,
@@ -301,12 +340,19 @@ static mm_err_t upsert_rows(mm_scoring_data_t *sd, const mm_observation_batch_t 
 mm_err_t mm_scoring_data_apply(mm_scoring_data_t *sd, const char *topic, int32_t partition,
                                int64_t offset, const mm_observation_batch_t *batch, char *errstr,
                                size_t errstr_size) {
-    mm_err_t err = mm_db_begin(sd->db, errstr, errstr_size);
-    if (err) return err;
-    err = upsert_rows(sd, batch, errstr, errstr_size);
     /* Each entity of the batch keeps its own newest rows. */
     bool entities = sd->spec->n_entity_columns && batch->n_entity_of_row;
     size_t n_entities = entities ? batch->n_entities : 1;
+    int64_t one_floor, *floor = n_entities > 1 ? malloc(n_entities * sizeof(*floor)) : &one_floor;
+    if (!floor) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "scoring data: out of memory");
+    batch_floors(batch, entities, n_entities, sd->keep_observed, floor);
+    mm_err_t err = mm_db_begin(sd->db, errstr, errstr_size);
+    if (err) {
+        if (floor != &one_floor) free(floor);
+        return err;
+    }
+    err = upsert_rows(sd, batch, entities, floor, errstr, errstr_size);
+    if (floor != &one_floor) free(floor);
     for (size_t e = 0; !err && e < n_entities; e++) {
         err = mm_db_bind(sd->db, sd->st_prune, errstr, errstr_size, "tit", batch->partition_key,
                          (int64_t)sd->keep_observed, entities ? batch->entities[e] : "");

@@ -378,3 +378,32 @@ Test(scoring_data, a_cache_too_small_for_a_key_still_answers) {
         mm_scoring_rows_clear(&rows);
     }
 }
+
+/* A batch's rows older than its own newest KEEP observations are never
+ * written: the prune would delete them in the same transaction. */
+Test(scoring_data, rows_the_prune_would_delete_are_not_written) {
+    sqlite3 *db = mm_scoring_data_db(sd)->sqlite;
+    int before = sqlite3_total_changes(db);
+    apply(make_batch(KEY, 30, 1, 100, "load-1"), 0); /* days 1..30 observed */
+    int changes = sqlite3_total_changes(db) - before;
+    cr_expect_leq(changes, KEEP + 1, "%d rows changed: %d written, the offset, nothing deleted",
+                  changes, KEEP);
+    mm_scoring_rows_t rows;
+    read_key(KEY, 0, &rows);
+    cr_expect_eq(rows.n_observed, KEEP);
+    cr_expect_eq(rows.time_ms[0], 21 * DAY_MS, "the newest ten days");
+    mm_scoring_rows_clear(&rows);
+}
+
+/* The prune keeps KEEP distinct times: a time repeated in the batch counts
+ * once, so no row the prune keeps is skipped. */
+Test(scoring_data, a_repeated_time_counts_once_towards_the_rows_kept) {
+    test_batch_t *tb = make_batch(KEY, 12, 1, 100, "load-1"); /* days 1..12 */
+    tb->time_ms[10] = tb->time_ms[11] = 10 * DAY_MS;          /* days 1..10, day 10 thrice */
+    apply(tb, 0);
+    mm_scoring_rows_t rows;
+    read_key(KEY, 0, &rows);
+    cr_expect_eq(rows.n_observed, KEEP, "ten distinct days");
+    cr_expect_eq(rows.time_ms[0], 1 * DAY_MS, "day 1 is among the newest ten distinct days");
+    mm_scoring_rows_clear(&rows);
+}
