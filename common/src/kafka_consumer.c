@@ -26,6 +26,22 @@ struct mm_kafka_consumer {
     bool closing;             /* mm_kafka_consumer_close is waiting for that first share */
 };
 
+static const char *const consumer_memory_defaults[][2] = {
+    {"queued.max.messages.kbytes", "4096"},
+    {"fetch.max.bytes", "2097152"},
+};
+
+mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, mm_kv_list_t *out) {
+    for (size_t i = 0; i < MM_ARRAY_SIZE(consumer_memory_defaults); i++)
+        if (mm_kv_list_set(out, consumer_memory_defaults[i][0], consumer_memory_defaults[i][1]))
+            return MM_ERR_NOMEM;
+    for (size_t i = 0; user && i < user->n; i++) {
+        const mm_kv_t *kv = &user->items[i];
+        if (kv->key && kv->value && mm_kv_list_set(out, kv->key, kv->value)) return MM_ERR_NOMEM;
+    }
+    return MM_OK;
+}
+
 /* How long a close waits for the member's first assignment (see mm_kafka_consumer_close). */
 #define CLOSE_FIRST_ASSIGNMENT_WAIT_MS 10000
 

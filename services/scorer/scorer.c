@@ -43,29 +43,15 @@ static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char
 }
 
 /*
- * librdkafka prefetches up to 64 MiB per consumer queue and fetches up to
- * 50 MiB per request by default: catching up on the observations and
- * decisions of 100,000 keys then holds tens of MiB of fetched batches, far
- * above a serving scorer's memory bound (model cache + 64 MiB,
- * docs/serving.md). These bounds keep the catch-up's buffers to a few MiB per
- * consumer at no cost to its rate (a fetch still carries 1 MiB per
- * partition); MM_KAFKA_* settings override them.
+ * Catching up on the observations and decisions of 100,000 keys with
+ * librdkafka's default buffers would hold tens of MiB of fetched batches,
+ * far above a serving scorer's memory bound (model cache + 64 MiB,
+ * docs/serving.md): its consumers take the bounded buffers
+ * (mm_kafka_consumer_props_bounded); MM_KAFKA_* settings override them.
  */
-static const char *const consumer_memory_defaults[][2] = {
-    {"queued.max.messages.kbytes", "4096"},
-    {"fetch.max.bytes", "2097152"},
-};
-
 static mm_err_t consumer_props(mm_scorer_t *s, char *errstr, size_t errstr_size) {
-    for (size_t i = 0; i < MM_ARRAY_SIZE(consumer_memory_defaults); i++)
-        if (mm_kv_list_set(&s->consumer_kafka, consumer_memory_defaults[i][0],
-                           consumer_memory_defaults[i][1]) != MM_OK)
-            return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    for (size_t i = 0; s->cfg.kafka && i < s->cfg.kafka->n; i++) {
-        const mm_kv_t *kv = &s->cfg.kafka->items[i];
-        if (kv->key && kv->value && mm_kv_list_set(&s->consumer_kafka, kv->key, kv->value) != MM_OK)
-            return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    }
+    if (mm_kafka_consumer_props_bounded(s->cfg.kafka, &s->consumer_kafka) != MM_OK)
+        return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     return MM_OK;
 }
 

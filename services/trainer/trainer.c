@@ -76,8 +76,14 @@ mm_trainer_t *mm_trainer_new(const mm_trainer_config_t *cfg, char *errstr, size_
     mm_kafka_rebalance_cbs_t cbs = {
         .on_assign = mm_trainer__on_assign, .on_revoke = mm_trainer__on_revoke, .opaque = t};
     const char *topics[] = {MM_TOPIC_OBSERVATIONS};
-    t->consumer = mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id, topics, 1, cfg->kafka, &cbs,
-                                        errstr, errstr_size);
+    /* a load arrives far faster than keys train: bounded buffers keep the
+     * backlog in the broker, not in this process */
+    if (mm_kafka_consumer_props_bounded(cfg->kafka, &t->consumer_kafka) != MM_OK) {
+        mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    t->consumer = mm_kafka_consumer_new(cfg->bootstrap, cfg->group_id, topics, 1,
+                                        &t->consumer_kafka, &cbs, errstr, errstr_size);
     if (!t->consumer) goto fail;
     if (mm_trainer__metrics_init(t, errstr, errstr_size)) goto fail;
     if (mm_trainer__pool_start(t, errstr, errstr_size)) goto fail;
@@ -172,6 +178,7 @@ void mm_trainer_destroy(mm_trainer_t *t) {
     mm_trainer__pool_stop(t);
     mm_trainer__pool_free(t);
     mm_kafka_consumer_close(t->consumer);
+    mm_kv_list_free(&t->consumer_kafka);
     /* The producer before the outbox (its last reports point into the batch), the outbox
      * before its database. */
     mm_kafka_producer_destroy(t->producer, PRODUCER_DESTROY_FLUSH_MS);

@@ -47,6 +47,7 @@ struct mm_trainer {
     mm_trainer_store_t store; /* the poll thread's connection */
     mm_kafka_producer_t *producer;
     mm_kafka_consumer_t *consumer;
+    mm_kv_list_t consumer_kafka; /* cfg.kafka over bounded fetch buffers */
 
     /* worker pool (pool.c) */
     pthread_t *threads;

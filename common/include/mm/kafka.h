@@ -193,6 +193,18 @@ typedef struct mm_kafka_rebalance_cbs {
 } mm_kafka_rebalance_cbs_t;
 
 /**
+ * @brief A consumer's properties with bounded fetch buffers: @p out gets
+ * queued.max.messages.kbytes 4096 and fetch.max.bytes 2 MiB, then every
+ * entry of @p user (may be NULL), which overrides them. librdkafka's own
+ * defaults (64 MiB queued per consumer, 50 MiB per fetch) let a consumer
+ * catching up on a backlog hold tens of MiB of fetched batches; a fetch
+ * still carries 1 MiB per partition, so the rate of a consumer that stores
+ * what it reads does not depend on them.
+ * @returns MM_ERR_NOMEM, or MM_OK; free @p out with mm_kv_list_free.
+ */
+mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, mm_kv_list_t *out);
+
+/**
  * @param cbs may be NULL: every assigned partition then starts at the committed
  * offset, or the beginning if the group has none.
  */
