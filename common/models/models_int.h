@@ -515,6 +515,20 @@ typedef struct mm_models__backtest {
 } mm_models__backtest_t;
 
 void mm_models__backtest_free(mm_models__backtest_t *bt);
+/** @brief Append a note to out->adjustments ("; " between notes; advisory
+ * text: truncation is acceptable). */
+void mm_models__note_adjustment(mm_train_result_t *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/** @brief Fewer backtest windows for a history of @p n points that holds
+ * fewer than cfg->backtest_windows windows of cfg->holdout besides the
+ * @p min_train points the first window trains on: as many as fit in half
+ * the history, one at least (backtest_fits kept when it still fits, else
+ * every window fitted), said in out->adjustments.
+ * @returns false when it holds not even one window (cfg unchanged). */
+bool mm_models__fit_windows_to_history(mm_model_config_t *cfg, size_t n, size_t min_train,
+                                       mm_train_result_t *out);
+
 /** @brief Backtest one forecaster on cfg->backtest_windows windows of cfg->holdout points.
  * bt->ok is false when a window cannot be fitted or forecast (@p errstr says why).
  * @returns MM_ERR_NOMEM only. */

@@ -57,21 +57,6 @@ static void set_reason(mm_train_result_t *out, bool append, const char *fmt, ...
     va_end(ap);
 }
 
-/* Append to out->adjustments (advisory text: truncation is acceptable). */
-static void note_adjustment(mm_train_result_t *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void note_adjustment(mm_train_result_t *out, const char *fmt, ...) {
-    size_t used = strlen(out->adjustments);
-    if (used > 0 && used + 2 < sizeof out->adjustments) {
-        memcpy(out->adjustments + used, "; ", 3);
-        used += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out->adjustments + used, sizeof out->adjustments - used, fmt, ap);
-    va_end(ap);
-}
-
 static mm_models__view_t full_view(const mm_model_config_t *cfg, const mm_series_t *s) {
     mm_models__view_t v = {.cfg = cfg,
                            .n = s->n,
@@ -101,8 +86,8 @@ static uint32_t eligible_candidates(const mm_model_config_t *cfg, size_t n,
     if (n >= (size_t)cfg->xgb_min_history)
         eligible |= MM_MODELS__BIT(MM_ALGO_XGBOOST); /* a long history: the trees have the rows */
     else
-        note_adjustment(out, "xgboost left out: %zu points are below xgb_min_history %d", n,
-                        cfg->xgb_min_history);
+        mm_models__note_adjustment(out, "xgboost left out: %zu points are below xgb_min_history %d",
+                                   n, cfg->xgb_min_history);
     return eligible;
 }
 
@@ -222,18 +207,21 @@ static void drop_long_lags(mm_feature_config_t *f, size_t max_lookback) {
 }
 
 /* A key whose history is short for the config still gets real candidates:
- * without a season when two seasons and the backtest do not fit (but the
- * backtest and MIN_TRAIN_POINTS do), and with the lags the first backtest
- * window leaves regression rows for. Nothing changes for a key that fits. */
+ * with as many backtest windows as it holds, without a season when two
+ * seasons and the backtest do not fit (but the backtest and
+ * MIN_TRAIN_POINTS do), and with the lags the first backtest window leaves
+ * regression rows for. Nothing changes for a key that fits. */
 static void fit_config_to_history(mm_model_config_t *cfg, size_t n, mm_train_result_t *out) {
+    /* not even one window: falls back, the reason says why */
+    if (!mm_models__fit_windows_to_history(cfg, n, MIN_TRAIN_POINTS, out)) return;
     size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout;
     size_t m = (size_t)cfg->season_length;
-    if (n < K * H + MIN_TRAIN_POINTS) return; /* falls back: the reason says why */
     if (m > 1 && n < K * H + 2 * m) {
-        note_adjustment(out,
-                        "season_length %zu -> 1: %zu points are too few for two seasons and %zu "
-                        "backtest windows of %zu",
-                        m, n, K, H);
+        mm_models__note_adjustment(
+            out,
+            "season_length %zu -> 1: %zu points are too few for two seasons and %zu "
+            "backtest windows of %zu",
+            m, n, K, H);
         cfg->season_length = 1;
     }
     mm_models__layout_t lay;
@@ -244,10 +232,11 @@ static void fit_config_to_history(mm_model_config_t *cfg, size_t n, mm_train_res
     if (lay.max_lookback + need <= first_cut) return;
     size_t keep = first_cut > need ? first_cut - need : 0;
     drop_long_lags(&cfg->features, keep);
-    note_adjustment(out,
-                    "lags and windows over %zu dropped: the first backtest window trains on %zu "
-                    "points",
-                    keep, first_cut);
+    mm_models__note_adjustment(
+        out,
+        "lags and windows over %zu dropped: the first backtest window trains on %zu "
+        "points",
+        keep, first_cut);
 }
 
 /* Backtest, select and refit, or say (out->fallback_reason) why not. */

@@ -216,6 +216,10 @@ static mm_err_t select_pooled_learner(mm_model_t *model, const mm_series_t *seri
                                       size_t total, mm_train_result_t *out, char *why,
                                       size_t why_size) {
     const mm_model_config_t *cfg = &model->cfg;
+    size_t longest = 0;
+    for (size_t e = 0; e < n_series; e++)
+        if (series[e].n > longest) longest = series[e].n;
+    mm_models__fit_windows_to_history(&model->cfg, longest, MIN_TRAIN_POINTS, out);
     size_t K = (size_t)cfg->backtest_windows, H = (size_t)cfg->holdout;
     if (total < (size_t)cfg->min_history) {
         set_reason(out, "%zu points over %zu entities is below min_history %d", total, n_series,

@@ -256,9 +256,9 @@ Test(train, short_history_gets_the_declared_fallback_with_a_reason) {
     td_free(&ts);
 }
 
-Test(train, history_too_short_for_the_backtest_falls_back) {
+Test(train, history_too_short_for_one_backtest_window_falls_back) {
     td_series_t ts;
-    td_seasonal(&ts, 60, 3, 10, 0, 2, 0.5);
+    td_seasonal(&ts, 30, 3, 10, 0, 2, 0.5); /* below one window of 28 and 8 points */
     mm_model_config_t cfg = forecast_cfg(1u << MM_ALGO_AUTO);
     cfg.min_history = 10;
     mm_train_result_t res;
@@ -266,6 +266,27 @@ Test(train, history_too_short_for_the_backtest_falls_back) {
     cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
     cr_assert(res.fallback);
     cr_assert(strstr(res.fallback_reason, "backtest") != NULL, "%s", res.fallback_reason);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
+
+/* 60 points, the daily 3 windows of 28 asked: the windows take at most half
+ * the history, so one window, and the key gets a backtested model. */
+Test(train, history_short_for_the_backtest_windows_backtests_fewer) {
+    td_series_t ts;
+    td_seasonal(&ts, 60, 3, 10, 0, 2, 0.5);
+    mm_model_config_t cfg = forecast_cfg(1u << MM_ALGO_AUTO);
+    cfg.min_history = 10;
+    cfg.backtest_fits = 2;
+    mm_train_result_t res;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_not(res.fallback, "%s", res.fallback_reason);
+    cr_assert(strstr(res.adjustments, "backtest_windows 3 -> 1") != NULL, "%s", res.adjustments);
+    mm_model_t *model = load_ok(&res);
+    cr_assert_eq(model->cfg.backtest_windows, 1);
+    cr_assert_eq(model->cfg.backtest_fits, 0, "the one window is fitted");
+    mm_model_destroy(model);
     mm_train_result_clear(&res);
     td_free(&ts);
 }
