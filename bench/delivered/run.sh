@@ -42,7 +42,11 @@
 # 0: every key's end of load waits for the end of the file), MM_BENCH_PACE (the
 # consumer group the training load paces itself against, mm-ingest
 # --pace-group: mm-trainer on the dev broker, which drops what it cannot
-# hold; empty, unpaced, on Kafka, which keeps what its retention says).
+# hold; empty, unpaced, on Kafka, which keeps what its retention says),
+# MM_BENCH_SPEC (the daily spec the services run, default
+# tools/datagen/specs/sales.json; known_in_advance is set on it),
+# MM_BENCH_DATA (the data/ directory of an earlier run of the same keys, days,
+# holdout, seed and mode: its CSVs are linked instead of generated again).
 #
 # Every second a sampler records CPU use (busy cores from /proc/stat), each
 # service's RSS and the trainer's and promoter's counters (samples.tsv); the
@@ -209,21 +213,34 @@ for ((i = 50; i >= 1; i--)); do ((keys % i == 0)) && { items=$i; break; }; done
 stores=$((keys / items))
 days=$periods
 [[ $mode == weekly ]] && days=$((periods * 7))
-say "generating $keys series x $days days (seed $seed, $stores stores x $items items)"
-"$datagen" sales --stores "$stores" --items "$items" --days "$days" --seed "$seed" \
-  --out "$out/data/full.csv" 2>"$out/logs/datagen.log" || fail "mm-datagen (see $out/logs/datagen.log)"
-prep_args=(--csv "$out/data/full.csv" --out "$out/data" --holdout "$holdout")
-[[ $mode == weekly ]] && prep_args+=(--weekly)
-[[ $mode == freshness ]] && prep_args+=(--fresh "$fresh")
-"$py" "$here/prepare.py" "${prep_args[@]}" >"$out/logs/prepare.out" 2>"$out/logs/prepare.log" ||
-  fail "prepare.py (see $out/logs/prepare.log)"
+reuse="${MM_BENCH_DATA:-}"
+if [[ -n $reuse ]]; then
+  reuse="$(cd "$reuse" && pwd)" || fail "MM_BENCH_DATA=$MM_BENCH_DATA is not a directory"
+  for f in full.csv train.csv planned.csv truth.csv meta.json; do
+    [[ -f $reuse/$f ]] || fail "MM_BENCH_DATA: $reuse/$f is missing"
+    ln -s "$reuse/$f" "$out/data/$f"
+  done
+  got=$(jq -r '"\(.keys) \(.periods) \(.holdout)"' "$reuse/meta.json")
+  [[ $got == "$keys $periods $holdout" ]] ||
+    fail "MM_BENCH_DATA: $reuse holds keys, periods, holdout $got, not $keys $periods $holdout"
+  say "reusing the data of $reuse ($got)"
+else
+  say "generating $keys series x $days days (seed $seed, $stores stores x $items items)"
+  "$datagen" sales --stores "$stores" --items "$items" --days "$days" --seed "$seed" \
+    --out "$out/data/full.csv" 2>"$out/logs/datagen.log" || fail "mm-datagen (see $out/logs/datagen.log)"
+  prep_args=(--csv "$out/data/full.csv" --out "$out/data" --holdout "$holdout")
+  [[ $mode == weekly ]] && prep_args+=(--weekly)
+  [[ $mode == freshness ]] && prep_args+=(--fresh "$fresh")
+  "$py" "$here/prepare.py" "${prep_args[@]}" >"$out/logs/prepare.out" 2>"$out/logs/prepare.log" ||
+    fail "prepare.py (see $out/logs/prepare.log)"
+fi
 meta="$out/data/meta.json"
 train_end=$(jq -r .train_end "$meta")
 eval_start=$(jq -r .eval_start "$meta")
 say "train through $train_end, evaluate from $eval_start to $(jq -r .last_date "$meta")"
 # The planned rows are the holdout with its target blanked. mm-datagen's own planned
 # rows (--planned-days), where it has them, must carry the same prices and promotions.
-if [[ $mode == daily ]] && "$datagen" sales --help 2>&1 | grep -q -- --planned-days; then
+if [[ -z $reuse && $mode == daily ]] && "$datagen" sales --help 2>&1 | grep -q -- --planned-days; then
   if "$datagen" sales --stores "$stores" --items "$items" --days "$((days - holdout))" \
     --planned-days "$holdout" --seed "$seed" --out "$out/data/datagen-planned.csv" 2>>"$out/logs/datagen.log"; then
     if "$py" - "$out/data/datagen-planned.csv" "$out/data/planned.csv" <<'PY'
@@ -248,7 +265,7 @@ if [[ $mode == weekly ]]; then
           time: {column: "date", format: "%Y-%m-%d", frequency: "week"},
           target: {column: "sales"}, features: {exogenous: ["price", "promo"]}}' >"$out/spec-base.json"
 else
-  cp "$root/tools/datagen/specs/sales.json" "$out/spec-base.json"
+  cp "${MM_BENCH_SPEC:-$root/tools/datagen/specs/sales.json}" "$out/spec-base.json"
 fi
 jq '.features.known_in_advance = ["price", "promo"]' "$out/spec-base.json" >"$out/spec.json"
 # A service validates its spec before it connects: an invalid one fails at once, a
