@@ -27,8 +27,8 @@ struct mm_kafka_consumer {
 };
 
 static const char *const consumer_memory_defaults[][2] = {
-    {"queued.max.messages.kbytes", "4096"},
-    {"fetch.max.bytes", "2097152"},
+    {"queued.max.messages.kbytes", "16384"},
+    {"fetch.max.bytes", "4194304"},
 };
 
 mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, mm_kv_list_t *out) {

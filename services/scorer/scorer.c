@@ -45,9 +45,10 @@ static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char
 /*
  * Catching up on the observations and decisions of 100,000 keys with
  * librdkafka's default buffers would hold tens of MiB of fetched batches,
- * far above a serving scorer's memory bound (model cache + 64 MiB,
+ * above a serving scorer's memory bound (model cache + 64 MiB,
  * docs/serving.md): its consumers take the bounded buffers
- * (mm_kafka_consumer_props_bounded); MM_KAFKA_* settings override them.
+ * (mm_kafka_consumer_props_bounded, 16 MiB queued); MM_KAFKA_* settings
+ * override them.
  */
 static mm_err_t consumer_props(mm_scorer_t *s, char *errstr, size_t errstr_size) {
     if (mm_kafka_consumer_props_bounded(s->cfg.kafka, &s->consumer_kafka) != MM_OK)

@@ -194,12 +194,15 @@ typedef struct mm_kafka_rebalance_cbs {
 
 /**
  * @brief A consumer's properties with bounded fetch buffers: @p out gets
- * queued.max.messages.kbytes 4096 and fetch.max.bytes 2 MiB, then every
+ * queued.max.messages.kbytes 16384 and fetch.max.bytes 4 MiB, then every
  * entry of @p user (may be NULL), which overrides them. librdkafka's own
  * defaults (64 MiB queued per consumer, 50 MiB per fetch) let a consumer
- * catching up on a backlog hold tens of MiB of fetched batches; a fetch
- * still carries 1 MiB per partition, so the rate of a consumer that stores
- * what it reads does not depend on them.
+ * catching up on a backlog hold tens of MiB of fetched batches. Not less:
+ * a partition whose queue is full waits a fixed second before its next
+ * fetch (librdkafka 2.0 has no fetch.queue.backoff.ms), so the queue must
+ * hold about a second of what the consumer processes. Measured on a real
+ * broker, 4 M rows (bench/seed/RESULTS.md): mm-scorer's catch-up 20.0 s
+ * with 4 MiB, 6.2 s with 16 MiB, 4.8 s unbounded.
  * @returns MM_ERR_NOMEM, or MM_OK; free @p out with mm_kv_list_free.
  */
 mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, mm_kv_list_t *out);
