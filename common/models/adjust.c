@@ -29,8 +29,10 @@ bool mm_models__fit_windows_to_history(mm_model_config_t *cfg, size_t n, size_t 
     if (n >= K * H + min_train) return true;
     if (n < H + min_train) return false;
     /* the windows take at most half the history (one at least): the first
-     * still trains on as much as it tests, and the lags keep their rows */
-    size_t fit = n / 2 / H;
+     * still trains on as much as it tests, and the lags keep their rows;
+     * never so many that the first trains on fewer than min_train points */
+    size_t fit = n / 2 / H, most = (n - min_train) / H;
+    if (fit > most) fit = most;
     if (fit < 1) fit = 1;
     mm_models__note_adjustment(out,
                                "backtest_windows %zu -> %zu: %zu points are too few for %zu "

@@ -291,6 +291,25 @@ Test(train, history_short_for_the_backtest_windows_backtests_fewer) {
     td_free(&ts);
 }
 
+/* A one-point holdout: half of 10 points would hold 5 windows, but the
+ * first window must still train on 8 points: 2 windows. */
+Test(train, fewer_windows_still_leave_the_first_its_training_points) {
+    td_series_t ts;
+    td_seasonal(&ts, 10, 3, 10, 0, 2, 0.5);
+    mm_model_config_t cfg = forecast_cfg(ONLY(MM_ALGO_SNAIVE) | (1u << MM_ALGO_ETS));
+    cfg.min_history = 10;
+    cfg.holdout = 1;
+    cfg.horizon = 1;
+    cfg.backtest_windows = 6;
+    cfg.season_length = 1;
+    mm_train_result_t res;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert(strstr(res.adjustments, "backtest_windows 6 -> 2") != NULL, "%s", res.adjustments);
+    mm_train_result_clear(&res);
+    td_free(&ts);
+}
+
 Test(train, single_point_forecasts_that_point_and_empty_series_is_insufficient) {
     td_series_t ts;
     td_alloc(&ts, 1, 0);
