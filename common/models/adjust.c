@@ -11,15 +11,19 @@
 
 #include "models_int.h"
 
-void mm_models__note_adjustment(mm_train_result_t *out, const char *fmt, ...) {
-    size_t used = strlen(out->adjustments);
-    if (used > 0 && used + 2 < sizeof out->adjustments) {
-        memcpy(out->adjustments + used, "; ", 3);
+void mm_models__vnote(char *buf, size_t size, const char *fmt, va_list ap) {
+    size_t used = strlen(buf);
+    if (used > 0 && used + 2 < size) {
+        memcpy(buf + used, "; ", 3);
         used += 2;
     }
+    if (used < size) vsnprintf(buf + used, size - used, fmt, ap);
+}
+
+void mm_models__note_adjustment(mm_train_result_t *out, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(out->adjustments + used, sizeof out->adjustments - used, fmt, ap);
+    mm_models__vnote(out->adjustments, sizeof out->adjustments, fmt, ap);
     va_end(ap);
 }
 

@@ -13,6 +13,7 @@
 #ifndef MM_MODELS_INT_H
 #define MM_MODELS_INT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -515,8 +516,11 @@ typedef struct mm_models__backtest {
 } mm_models__backtest_t;
 
 void mm_models__backtest_free(mm_models__backtest_t *bt);
-/** @brief Append a note to out->adjustments ("; " between notes; advisory
- * text: truncation is acceptable). */
+/** @brief Append a note to the text in @p buf ("; " between notes;
+ * truncated at @p size, advisory text). */
+void mm_models__vnote(char *buf, size_t size, const char *fmt, va_list ap);
+
+/** @brief Append a note to out->adjustments (mm_models__vnote). */
 void mm_models__note_adjustment(mm_train_result_t *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -34,14 +34,9 @@
 static void set_reason(mm_train_result_t *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void set_reason(mm_train_result_t *out, const char *fmt, ...) {
-    size_t used = strlen(out->fallback_reason);
-    if (used > 0 && used + 2 < sizeof out->fallback_reason) {
-        memcpy(out->fallback_reason + used, "; ", 3);
-        used += 2;
-    }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(out->fallback_reason + used, sizeof out->fallback_reason - used, fmt, ap);
+    mm_models__vnote(out->fallback_reason, sizeof out->fallback_reason, fmt, ap);
     va_end(ap);
 }
 
