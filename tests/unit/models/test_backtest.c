@@ -53,17 +53,43 @@ static void *fit_at(const mm_models__ops_t *ops, const mm_model_config_t *cfg,
     return state;
 }
 
+/* Backtest @p ops on @p ts and assert that every window was fitted and forecast. */
+static void run_backtest(const mm_model_config_t *cfg, const td_series_t *ts,
+                         const mm_models__ops_t *ops, mm_models__backtest_t *bt) {
+    char errstr[256] = "";
+    *bt = (mm_models__backtest_t){0};
+    cr_assert_eq(mm_models__backtest_run(cfg, &ts->s, ops, true, bt, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    cr_assert(bt->ok, "%s", errstr);
+}
+
+/* Ridge's final model is the fit on all data, taken from the backtest once. */
+static void assert_final_is_the_fit_on_all_data(mm_models__backtest_t *bt,
+                                                const mm_model_config_t *cfg,
+                                                const td_series_t *ts) {
+    size_t Hh = (size_t)cfg->holdout;
+    void *taken = NULL, *again = NULL;
+    mm_models__backtest_take(bt, cfg, &ts->s, &taken);
+    cr_assert_not_null(taken);
+    mm_models__backtest_take(bt, cfg, &ts->s, &again);
+    cr_assert_null(again, "taken once");
+    void *all = fit_at(&mm_ridge_ops, cfg, ts, ts->n);
+    double got[64], want[64];
+    forecast_at(&mm_ridge_ops, taken, cfg, ts, ts->n, Hh, got);
+    forecast_at(&mm_ridge_ops, all, cfg, ts, ts->n, Hh, want);
+    for (size_t k = 0; k < Hh; k++)
+        cr_assert_float_eq(got[k], want[k], 1e-9 * fmax(1, fabs(want[k])), "final, step %zu", k);
+    mm_ridge_ops.destroy(all);
+    mm_ridge_ops.destroy(taken);
+}
+
 Test(backtest, ridge_fits_every_window_and_the_final_model_in_one_pass) {
     td_series_t ts;
     td_seasonal(&ts, 700, 5, 120, 0.05, 15, 3);
     mm_model_config_t cfg = daily_cfg();
     size_t K = (size_t)cfg.backtest_windows, Hh = (size_t)cfg.holdout;
-    char errstr[256] = "";
-    mm_models__backtest_t bt = {0};
-    cr_assert_eq(
-        mm_models__backtest_run(&cfg, &ts.s, &mm_ridge_ops, true, &bt, errstr, sizeof errstr),
-        MM_OK, "%s", errstr);
-    cr_assert(bt.ok, "%s", errstr);
+    mm_models__backtest_t bt;
+    run_backtest(&cfg, &ts, &mm_ridge_ops, &bt);
     double want[64];
     /* each window forecasts as a fit on the points before it does */
     for (size_t w = 0; w < K; w++) {
@@ -76,19 +102,7 @@ Test(backtest, ridge_fits_every_window_and_the_final_model_in_one_pass) {
         mm_ridge_ops.destroy(one);
     }
     /* and the final model is the fit on all data, taken once */
-    void *taken = NULL, *again = NULL;
-    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
-    cr_assert_not_null(taken);
-    mm_models__backtest_take(&bt, &cfg, &ts.s, &again);
-    cr_assert_null(again, "taken once");
-    void *all = fit_at(&mm_ridge_ops, &cfg, &ts, ts.n);
-    double got[64];
-    forecast_at(&mm_ridge_ops, taken, &cfg, &ts, ts.n, Hh, got);
-    forecast_at(&mm_ridge_ops, all, &cfg, &ts, ts.n, Hh, want);
-    for (size_t k = 0; k < Hh; k++)
-        cr_assert_float_eq(got[k], want[k], 1e-9 * fmax(1, fabs(want[k])), "step %zu", k);
-    mm_ridge_ops.destroy(all);
-    mm_ridge_ops.destroy(taken);
+    assert_final_is_the_fit_on_all_data(&bt, &cfg, &ts);
     mm_models__backtest_free(&bt);
     td_free(&ts);
 }
@@ -99,11 +113,8 @@ Test(backtest, ets_refits_the_form_the_first_window_chose) {
     mm_model_config_t cfg = daily_cfg(); /* every form allowed */
     size_t K = (size_t)cfg.backtest_windows, Hh = (size_t)cfg.holdout;
     char errstr[256] = "";
-    mm_models__backtest_t bt = {0};
-    cr_assert_eq(
-        mm_models__backtest_run(&cfg, &ts.s, &mm_ets_ops, true, &bt, errstr, sizeof errstr), MM_OK,
-        "%s", errstr);
-    cr_assert(bt.ok, "%s", errstr);
+    mm_models__backtest_t bt;
+    run_backtest(&cfg, &ts, &mm_ets_ops, &bt);
     mm_ets_t *first = fit_at(&mm_ets_ops, &cfg, &ts, ts.n - K * Hh);
     void *taken = NULL;
     mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
@@ -148,11 +159,8 @@ Test(backtest, xgboost_boosts_each_window_on_from_the_one_before_and_refits_the_
     cfg.xgb_rounds = 20;
     size_t K = (size_t)cfg.backtest_windows, Hh = (size_t)cfg.holdout;
     char errstr[256] = "";
-    mm_models__backtest_t bt = {0};
-    cr_assert_eq(
-        mm_models__backtest_run(&cfg, &ts.s, &mm_xgboost_ops, true, &bt, errstr, sizeof errstr),
-        MM_OK, "%s", errstr);
-    cr_assert(bt.ok, "%s", errstr);
+    mm_models__backtest_t bt;
+    run_backtest(&cfg, &ts, &mm_xgboost_ops, &bt);
     /* the first window is an ordinary fit */
     size_t cut0 = ts.n - K * Hh;
     void *first = fit_at(&mm_xgboost_ops, &cfg, &ts, cut0);
@@ -198,11 +206,8 @@ Test(backtest, ets_windows_between_the_fits_forecast_with_the_fit_before_moved_o
     cfg.backtest_fits = 2;
     size_t K = 4, Hh = (size_t)cfg.holdout;
     char errstr[256] = "";
-    mm_models__backtest_t bt = {0};
-    cr_assert_eq(
-        mm_models__backtest_run(&cfg, &ts.s, &mm_ets_ops, true, &bt, errstr, sizeof errstr), MM_OK,
-        "%s", errstr);
-    cr_assert(bt.ok, "%s", errstr);
+    mm_models__backtest_t bt;
+    run_backtest(&cfg, &ts, &mm_ets_ops, &bt);
     size_t cut0 = ts.n - K * Hh;
     mm_ets_t *first = fit_at(&mm_ets_ops, &cfg, &ts, cut0);
     double want[64];
@@ -242,12 +247,8 @@ Test(backtest, ridge_windows_between_the_fits_forecast_from_their_own_origin) {
     cfg.backtest_windows = 4;
     cfg.backtest_fits = 2;
     size_t K = 4, Hh = (size_t)cfg.holdout;
-    char errstr[256] = "";
-    mm_models__backtest_t bt = {0};
-    cr_assert_eq(
-        mm_models__backtest_run(&cfg, &ts.s, &mm_ridge_ops, true, &bt, errstr, sizeof errstr),
-        MM_OK, "%s", errstr);
-    cr_assert(bt.ok, "%s", errstr);
+    mm_models__backtest_t bt;
+    run_backtest(&cfg, &ts, &mm_ridge_ops, &bt);
     size_t cut0 = ts.n - K * Hh, cut3 = ts.n - Hh;
     void *first = fit_at(&mm_ridge_ops, &cfg, &ts, cut0);
     void *last = fit_at(&mm_ridge_ops, &cfg, &ts, cut3);
@@ -261,19 +262,9 @@ Test(backtest, ridge_windows_between_the_fits_forecast_from_their_own_origin) {
     }
     /* window 1 is not window 0's forecast repeated: it starts from its own origin */
     cr_assert(memcmp(bt.fc, bt.fc + Hh, Hh * sizeof(double)) != 0);
-    void *taken = NULL;
-    mm_models__backtest_take(&bt, &cfg, &ts.s, &taken);
-    cr_assert_not_null(taken);
-    void *all = fit_at(&mm_ridge_ops, &cfg, &ts, ts.n);
-    double got[64];
-    forecast_at(&mm_ridge_ops, taken, &cfg, &ts, ts.n, Hh, got);
-    forecast_at(&mm_ridge_ops, all, &cfg, &ts, ts.n, Hh, want);
-    for (size_t k = 0; k < Hh; k++)
-        cr_assert_float_eq(got[k], want[k], 1e-9 * fmax(1, fabs(want[k])), "final, step %zu", k);
     mm_ridge_ops.destroy(first);
     mm_ridge_ops.destroy(last);
-    mm_ridge_ops.destroy(all);
-    mm_ridge_ops.destroy(taken);
+    assert_final_is_the_fit_on_all_data(&bt, &cfg, &ts);
     mm_models__backtest_free(&bt);
     td_free(&ts);
 }
