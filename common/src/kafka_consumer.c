@@ -26,15 +26,14 @@ struct mm_kafka_consumer {
     bool closing;             /* mm_kafka_consumer_close is waiting for that first share */
 };
 
-static const char *const consumer_memory_defaults[][2] = {
-    {"queued.max.messages.kbytes", "16384"},
-    {"fetch.max.bytes", "4194304"},
-};
-
-mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, mm_kv_list_t *out) {
-    for (size_t i = 0; i < MM_ARRAY_SIZE(consumer_memory_defaults); i++)
-        if (mm_kv_list_set(out, consumer_memory_defaults[i][0], consumer_memory_defaults[i][1]))
-            return MM_ERR_NOMEM;
+mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, int queue_kbytes,
+                                         mm_kv_list_t *out) {
+    char queue[24];
+    snprintf(queue, sizeof(queue), "%d",
+             queue_kbytes > 0 ? queue_kbytes : MM_KAFKA_QUEUE_KBYTES_FOLLOW);
+    if (mm_kv_list_set(out, "queued.max.messages.kbytes", queue) ||
+        mm_kv_list_set(out, "fetch.max.bytes", "4194304"))
+        return MM_ERR_NOMEM;
     for (size_t i = 0; user && i < user->n; i++) {
         const mm_kv_t *kv = &user->items[i];
         if (kv->key && kv->value && mm_kv_list_set(out, kv->key, kv->value)) return MM_ERR_NOMEM;

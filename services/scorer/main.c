@@ -415,6 +415,10 @@ int main(int argc, char **argv) {
     mm_scorer_intake_stats_t intake = {0};
     const bool batch = strcmp(mode, "batch") == 0;
     if (batch) batch_metrics = batch_metrics_new(); /* before anything can fail */
+    /* a batch run reads what arrived since the last one: a backlog, fetched faster
+     * with a larger queue (mm_kafka_consumer_props_bounded) */
+    cfg.consumer_queue_kbytes =
+        batch ? MM_KAFKA_QUEUE_KBYTES_CATCH_UP : MM_KAFKA_QUEUE_KBYTES_FOLLOW;
     mm_scorer_t *scorer = mm_scorer_new(&cfg, errstr, sizeof(errstr));
     if (!scorer) {
         mm_log_error("start_failed", "%s", errstr);

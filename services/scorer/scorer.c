@@ -47,11 +47,13 @@ static void on_delivery(void *opaque, void *msg_opaque, mm_err_t err, const char
  * librdkafka's default buffers would hold tens of MiB of fetched batches,
  * above a serving scorer's memory bound (model cache + 64 MiB,
  * docs/serving.md): its consumers take the bounded buffers
- * (mm_kafka_consumer_props_bounded, 16 MiB queued); MM_KAFKA_* settings
- * override them.
+ * (mm_kafka_consumer_props_bounded, 16 MiB queued). A batch run, whose
+ * catch-up is most of its work, asks for a larger queue
+ * (consumer_queue_kbytes). MM_KAFKA_* settings override both.
  */
 static mm_err_t consumer_props(mm_scorer_t *s, char *errstr, size_t errstr_size) {
-    if (mm_kafka_consumer_props_bounded(s->cfg.kafka, &s->consumer_kafka) != MM_OK)
+    if (mm_kafka_consumer_props_bounded(s->cfg.kafka, s->cfg.consumer_queue_kbytes,
+                                        &s->consumer_kafka) != MM_OK)
         return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
     return MM_OK;
 }

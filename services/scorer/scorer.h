@@ -41,6 +41,7 @@ typedef struct mm_scorer_config {
     size_t keep_observed;        /* observed rows kept per key (0 = the default) */
     int64_t as_of_ms;            /* forecast window start; 0 = latest observation of all keys */
     int64_t catch_up_timeout_ms; /* bound on the catch-up before a run (0 = 300 s) */
+    int consumer_queue_kbytes;   /* fetch queue (0 = MM_KAFKA_QUEUE_KBYTES_FOLLOW) */
 } mm_scorer_config_t;
 
 typedef struct mm_scorer_batch_stats {

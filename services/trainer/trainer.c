@@ -78,7 +78,8 @@ mm_trainer_t *mm_trainer_new(const mm_trainer_config_t *cfg, char *errstr, size_
     const char *topics[] = {MM_TOPIC_OBSERVATIONS};
     /* a load arrives far faster than keys train: bounded buffers keep the
      * backlog in the broker, not in this process */
-    if (mm_kafka_consumer_props_bounded(cfg->kafka, &t->consumer_kafka) != MM_OK) {
+    if (mm_kafka_consumer_props_bounded(cfg->kafka, MM_KAFKA_QUEUE_KBYTES_FOLLOW,
+                                        &t->consumer_kafka) != MM_OK) {
         mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
     }

@@ -192,20 +192,29 @@ typedef struct mm_kafka_rebalance_cbs {
     void *opaque;
 } mm_kafka_rebalance_cbs_t;
 
+/** Fetch queue of a consumer that follows a topic (mm-trainer, mm-scorer serve and stream). */
+#define MM_KAFKA_QUEUE_KBYTES_FOLLOW 16384
+/** Fetch queue of a consumer whose job is to read a backlog to its end (mm-scorer batch). */
+#define MM_KAFKA_QUEUE_KBYTES_CATCH_UP 65536
+
 /**
  * @brief A consumer's properties with bounded fetch buffers: @p out gets
- * queued.max.messages.kbytes 16384 and fetch.max.bytes 4 MiB, then every
- * entry of @p user (may be NULL), which overrides them. librdkafka's own
- * defaults (64 MiB queued per consumer, 50 MiB per fetch) let a consumer
- * catching up on a backlog hold tens of MiB of fetched batches. Not less:
- * a partition whose queue is full waits a fixed second before its next
- * fetch (librdkafka 2.0 has no fetch.queue.backoff.ms), so the queue must
- * hold about a second of what the consumer processes. Measured on a real
- * broker, 4 M rows (bench/seed/RESULTS.md): mm-scorer's catch-up 20.0 s
- * with 4 MiB, 6.2 s with 16 MiB, 4.8 s unbounded.
+ * queued.max.messages.kbytes @p queue_kbytes and fetch.max.bytes 4 MiB,
+ * then every entry of @p user (may be NULL), which overrides them.
+ * librdkafka's own defaults (64 MiB queued per consumer, 50 MiB per fetch)
+ * let a consumer catching up on a backlog hold tens of MiB of fetched
+ * batches. The queue bounds the speed of a catch-up too: a partition whose
+ * queue is full waits a fixed second before its next fetch (librdkafka 2.0
+ * has no fetch.queue.backoff.ms), so a consumer reads at most about its
+ * queue a second. Measured on a real broker (bench/seed/RESULTS.md):
+ * mm-scorer's catch-up on 4 M rows 20.0 s with 4 MiB, 6.2 s with 16 MiB,
+ * 4.8 s unbounded; on 40 M rows 70.5 s with 16 MiB, 38.3 s with 32 MiB,
+ * 22.2 s with 64 MiB (there bound by its CPU).
+ * @param queue_kbytes MM_KAFKA_QUEUE_KBYTES_FOLLOW or _CATCH_UP (any value; 0 = _FOLLOW)
  * @returns MM_ERR_NOMEM, or MM_OK; free @p out with mm_kv_list_free.
  */
-mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, mm_kv_list_t *out);
+mm_err_t mm_kafka_consumer_props_bounded(const mm_kv_list_t *user, int queue_kbytes,
+                                         mm_kv_list_t *out);
 
 /**
  * @param cbs may be NULL: every assigned partition then starts at the committed

@@ -85,6 +85,28 @@ Test(kafka, pass_through_properties_override_the_defaults) {
     mm_kafka_producer_destroy(producer, 0);
 }
 
+Test(kafka, bounded_consumer_props_size_the_queue_and_yield_to_the_user) {
+    mm_kv_list_t out = {0};
+    cr_assert_eq(mm_kafka_consumer_props_bounded(NULL, MM_KAFKA_QUEUE_KBYTES_CATCH_UP, &out),
+                 MM_OK);
+    cr_expect_str_eq(mm_kv_list_get(&out, "queued.max.messages.kbytes"), "65536");
+    cr_expect_str_eq(mm_kv_list_get(&out, "fetch.max.bytes"), "4194304");
+    mm_kv_list_free(&out);
+
+    /* 0 asks for the following consumer's bound, not an unbounded or empty queue */
+    cr_assert_eq(mm_kafka_consumer_props_bounded(NULL, 0, &out), MM_OK);
+    cr_expect_str_eq(mm_kv_list_get(&out, "queued.max.messages.kbytes"), "16384");
+    mm_kv_list_free(&out);
+
+    mm_kv_t items[] = {{"queued.max.messages.kbytes", "2048"}, {"client.id", "x"}};
+    mm_kv_list_t user = {items, MM_ARRAY_SIZE(items)};
+    cr_assert_eq(mm_kafka_consumer_props_bounded(&user, MM_KAFKA_QUEUE_KBYTES_CATCH_UP, &out),
+                 MM_OK);
+    cr_expect_str_eq(mm_kv_list_get(&out, "queued.max.messages.kbytes"), "2048");
+    cr_expect_str_eq(mm_kv_list_get(&out, "client.id"), "x");
+    mm_kv_list_free(&out);
+}
+
 Test(kafka, consumer_new_requires_a_group_and_topics) {
     char errstr[256];
     const char *topics[] = {MM_TOPIC_MODELS};
