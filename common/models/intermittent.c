@@ -95,7 +95,16 @@ static double run_croston(const double *y, size_t n, kind_t kind, double alpha, 
     return cnt ? se / (double)cnt : 0;
 }
 
-static double run_tsb(const double *y, size_t n, double alpha, double beta, interm_t *st) {
+#define N_ALPHA (sizeof alpha_grid / sizeof alpha_grid[0])
+#define N_BETA  (sizeof beta_grid / sizeof beta_grid[0])
+#define N_TSB   (N_ALPHA * N_BETA)
+
+/* Run TSB over y for every (alpha, beta) of the grid at once, combination
+ * a * N_BETA + b: one pass over the series instead of one per combination
+ * (the updates of a period depend only on whether it has demand, the same
+ * for all). Each combination's arithmetic is that of a run on its own.
+ * Leaves each one's in-sample one-step MSE in mse[] and final states in st[]. */
+static void run_tsb_grid(const double *y, size_t n, double mse[N_TSB], interm_t st[N_TSB]) {
     double sum = 0;
     size_t nz = 0, nobs = 0;
     for (size_t i = 0; i < n; i++) {
@@ -106,29 +115,44 @@ static double run_tsb(const double *y, size_t n, double alpha, double beta, inte
             nz++;
         }
     }
-    st->kind = KIND_TSB;
-    st->alpha = alpha;
-    st->beta = beta;
-    double z = nz ? sum / (double)nz : 0, pi = nobs ? (double)nz / (double)nobs : 0, se = 0;
+    double alpha[N_TSB], beta[N_TSB], z[N_TSB], pi[N_TSB], se[N_TSB];
+    for (size_t k = 0; k < N_TSB; k++) {
+        alpha[k] = alpha_grid[k / N_BETA];
+        beta[k] = beta_grid[k % N_BETA];
+        z[k] = nz ? sum / (double)nz : 0;
+        pi[k] = nobs ? (double)nz / (double)nobs : 0;
+        se[k] = 0;
+    }
     size_t cnt = 0;
     for (size_t t = 0; t < n; t++) {
-        if (isnan(y[t])) continue; /* missing: the probability does not decay */
         double yt = y[t];
-        double f = pi * z;
-        se += (yt - f) * (yt - f);
+        if (isnan(yt)) continue; /* missing: the probability does not decay */
         cnt++;
         if (yt > 0) {
-            pi += beta * (1.0 - pi);
-            z += alpha * (yt - z);
+            for (size_t k = 0; k < N_TSB; k++) {
+                double e = yt - pi[k] * z[k];
+                se[k] += e * e;
+                pi[k] += beta[k] * (1.0 - pi[k]);
+                z[k] += alpha[k] * (yt - z[k]);
+            }
         } else {
-            pi -= beta * pi;
+            for (size_t k = 0; k < N_TSB; k++) {
+                double e = yt - pi[k] * z[k];
+                se[k] += e * e;
+                pi[k] -= beta[k] * pi[k];
+            }
         }
     }
-    st->z = z;
-    st->p = pi;
-    st->q = NAN;
-    st->forecast = pi * z;
-    return cnt ? se / (double)cnt : 0;
+    for (size_t k = 0; k < N_TSB; k++) {
+        st[k] = (interm_t){.kind = KIND_TSB,
+                           .alpha = alpha[k],
+                           .beta = beta[k],
+                           .z = z[k],
+                           .p = pi[k],
+                           .q = NAN,
+                           .forecast = pi[k] * z[k]};
+        mse[k] = cnt ? se[k] / (double)cnt : 0;
+    }
 }
 
 static mm_err_t interm_fit(kind_t kind, const mm_models__view_t *v, void **state, char *errstr,
@@ -149,12 +173,19 @@ static mm_err_t interm_fit(kind_t kind, const mm_models__view_t *v, void **state
     interm_t *best = calloc(1, sizeof *best);
     if (!best) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "intermittent: out of memory");
     double best_mse = INFINITY;
-    for (size_t a = 0; a < sizeof alpha_grid / sizeof alpha_grid[0]; a++) {
-        size_t nb = kind == KIND_TSB ? sizeof beta_grid / sizeof beta_grid[0] : 1;
-        for (size_t b = 0; b < nb; b++) {
+    if (kind == KIND_TSB) {
+        double mse[N_TSB];
+        interm_t st[N_TSB];
+        run_tsb_grid(v->y, v->n, mse, st);
+        for (size_t k = 0; k < N_TSB; k++)
+            if (mse[k] < best_mse) { /* strict: ties keep the smaller, smoother constants */
+                best_mse = mse[k];
+                *best = st[k];
+            }
+    } else {
+        for (size_t a = 0; a < N_ALPHA; a++) {
             interm_t st;
-            double mse = kind == KIND_TSB ? run_tsb(v->y, v->n, alpha_grid[a], beta_grid[b], &st)
-                                          : run_croston(v->y, v->n, kind, alpha_grid[a], &st);
+            double mse = run_croston(v->y, v->n, kind, alpha_grid[a], &st);
             if (mse < best_mse) { /* strict: ties keep the smaller, smoother constant */
                 best_mse = mse;
                 *best = st;

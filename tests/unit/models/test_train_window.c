@@ -58,7 +58,7 @@ Test(train_window, forecasting_trees_default_to_fewer_faster_rounds) {
     mm_models__resolve_tuning(&cfg);
     cr_assert_eq(cfg.xgb_rounds, 50);
     cr_assert_float_eq(cfg.xgb_eta, 0.2, 1e-15);
-    cr_assert_eq(cfg.xgb_max_bin, 64);
+    cr_assert_eq(cfg.xgb_max_bin, 32);
     char errstr[256] = "";
     cfg.xgb_max_bin = 1;
     cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_ERR_CONFIG);
@@ -66,7 +66,7 @@ Test(train_window, forecasting_trees_default_to_fewer_faster_rounds) {
     cfg.xgb_max_bin = 0;
     cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_OK, "%s", errstr);
     mm_models__resolve_tuning(&cfg);
-    cr_assert_eq(cfg.xgb_max_bin, 64);
+    cr_assert_eq(cfg.xgb_max_bin, 32);
     /* classifiers keep theirs, and no training window */
     mm_model_config_defaults(&cfg, MM_TASK_CLASSIFY);
     cr_assert_eq(cfg.xgb_rounds, 100);
@@ -279,7 +279,7 @@ Test(train_window, the_artifact_carries_the_cap) {
     cfg.train_window = 200;
     model = train_load(&cfg, &ts.s);
     cr_assert_eq(model->cfg.train_window, 200);
-    cr_assert_eq(model->cfg.xgb_max_bin, 64, "the resolved bins travel with the cap");
+    cr_assert_eq(model->cfg.xgb_max_bin, 32, "the resolved bins travel with the cap");
     cr_assert_eq(model->cfg.backtest_fits, 0, "every window fitted");
     mm_model_destroy(model);
     cfg.backtest_windows = 4;
