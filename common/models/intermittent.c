@@ -51,53 +51,72 @@ static double croston_forecast_of(kind_t kind, double alpha, double z, double p)
     return kind == KIND_SBA ? (1.0 - alpha / 2.0) * f : f;
 }
 
-/* Run Croston/SBA over y; returns the in-sample one-step MSE from the first
- * demand on and leaves the final states in *st. */
-static double run_croston(const double *y, size_t n, kind_t kind, double alpha, interm_t *st) {
+#define N_ALPHA (sizeof alpha_grid / sizeof alpha_grid[0])
+#define N_BETA  (sizeof beta_grid / sizeof beta_grid[0])
+#define N_TSB   (N_ALPHA * N_BETA)
+
+/* Run Croston/SBA over y for every alpha of the grid at once: one pass over
+ * the series instead of one per alpha (the periods since the last demand, q,
+ * are the same for all). Each alpha's arithmetic is that of a run on its
+ * own. Leaves each one's in-sample one-step MSE from the first demand on in
+ * mse[] and final states in st[]. */
+static void run_croston_grid(const double *y, size_t n, kind_t kind, double mse[N_ALPHA],
+                             interm_t st[N_ALPHA]) {
     size_t first = n;
     for (size_t i = 0; i < n; i++)
         if (y[i] > 0) {
             first = i;
             break;
         }
-    st->kind = kind;
-    st->alpha = alpha;
-    st->beta = 0;
+    for (size_t k = 0; k < N_ALPHA; k++)
+        st[k] = (interm_t){.kind = kind, .alpha = alpha_grid[k], .beta = 0};
     if (first == n) {
-        st->z = 0;
-        st->p = 1;
-        st->q = NAN; /* no demand yet: an interval starts at the first one */
-        st->forecast = 0;
-        return 0;
+        for (size_t k = 0; k < N_ALPHA; k++) {
+            st[k].z = 0;
+            st[k].p = 1;
+            st[k].q = NAN; /* no demand yet: an interval starts at the first one */
+            st[k].forecast = 0;
+            mse[k] = 0;
+        }
+        return;
     }
     size_t observed = 0; /* observed periods up to and including the first demand */
     for (size_t i = 0; i <= first; i++) observed += !isnan(y[i]);
-    double z = y[first], p = (double)observed, q = 1, se = 0;
+    double z[N_ALPHA], p[N_ALPHA], f[N_ALPHA], se[N_ALPHA], q = 1;
+    for (size_t k = 0; k < N_ALPHA; k++) {
+        z[k] = y[first];
+        p[k] = (double)observed;
+        f[k] = croston_forecast_of(kind, alpha_grid[k], z[k], p[k]);
+        se[k] = 0;
+    }
     size_t cnt = 0;
     for (size_t t = first + 1; t < n; t++) {
-        if (isnan(y[t])) continue; /* missing: no demand, no period */
-        double f = croston_forecast_of(kind, alpha, z, p);
         double yt = y[t];
-        se += (yt - f) * (yt - f);
+        if (isnan(yt)) continue; /* missing: no demand, no period */
         cnt++;
         if (yt > 0) {
-            z += alpha * (yt - z);
-            p += alpha * (q - p);
+            for (size_t k = 0; k < N_ALPHA; k++) {
+                double a = alpha_grid[k];
+                se[k] += (yt - f[k]) * (yt - f[k]);
+                z[k] += a * (yt - z[k]);
+                p[k] += a * (q - p[k]);
+                /* the forecast changes only with a demand */
+                f[k] = croston_forecast_of(kind, a, z[k], p[k]);
+            }
             q = 1;
         } else {
+            for (size_t k = 0; k < N_ALPHA; k++) se[k] += (yt - f[k]) * (yt - f[k]);
             q += 1;
         }
     }
-    st->z = z;
-    st->p = p;
-    st->q = q;
-    st->forecast = croston_forecast_of(kind, alpha, z, p);
-    return cnt ? se / (double)cnt : 0;
+    for (size_t k = 0; k < N_ALPHA; k++) {
+        st[k].z = z[k];
+        st[k].p = p[k];
+        st[k].q = q;
+        st[k].forecast = f[k];
+        mse[k] = cnt ? se[k] / (double)cnt : 0;
+    }
 }
-
-#define N_ALPHA (sizeof alpha_grid / sizeof alpha_grid[0])
-#define N_BETA  (sizeof beta_grid / sizeof beta_grid[0])
-#define N_TSB   (N_ALPHA * N_BETA)
 
 /* Run TSB over y for every (alpha, beta) of the grid at once, combination
  * a * N_BETA + b: one pass over the series instead of one per combination
@@ -183,14 +202,14 @@ static mm_err_t interm_fit(kind_t kind, const mm_models__view_t *v, void **state
                 *best = st[k];
             }
     } else {
-        for (size_t a = 0; a < N_ALPHA; a++) {
-            interm_t st;
-            double mse = run_croston(v->y, v->n, kind, alpha_grid[a], &st);
-            if (mse < best_mse) { /* strict: ties keep the smaller, smoother constant */
-                best_mse = mse;
-                *best = st;
+        double mse[N_ALPHA];
+        interm_t st[N_ALPHA];
+        run_croston_grid(v->y, v->n, kind, mse, st);
+        for (size_t k = 0; k < N_ALPHA; k++)
+            if (mse[k] < best_mse) { /* strict: ties keep the smaller, smoother constant */
+                best_mse = mse[k];
+                *best = st[k];
             }
-        }
     }
     *state = best;
     return MM_OK;
