@@ -209,7 +209,7 @@ typedef struct mm_kafka_rebalance_cbs {
  * queue a second. Measured on a real broker (bench/seed/RESULTS.md):
  * mm-scorer's catch-up on 4 M rows 20.0 s with 4 MiB, 6.2 s with 16 MiB,
  * 4.8 s unbounded; on 40 M rows 70.5 s with 16 MiB, 38.3 s with 32 MiB,
- * 22.2 s with 64 MiB (there bound by its CPU).
+ * 22.9-25.7 s with 64 MiB (there bound by its CPU).
  * @param queue_kbytes MM_KAFKA_QUEUE_KBYTES_FOLLOW or _CATCH_UP (any value; 0 = _FOLLOW)
  * @returns MM_ERR_NOMEM, or MM_OK; free @p out with mm_kv_list_free.
  */
