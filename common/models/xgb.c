@@ -154,6 +154,29 @@ static bool js_string(jscan_t *s, const char **a, const char **b) {
     return true;
 }
 
+/* Whether @p c ends a bare value (number, true, false, null): a delimiter,
+ * white space or NUL. A switch, not strchr: the scan passes every character
+ * of the arrays it skips through here. */
+static bool js_value_end(char c) {
+    switch (c) {
+    case ',':
+    case '}':
+    case ']':
+    case ' ':
+    case '\n':
+    case '\r':
+    case '\t':
+    case '\0':
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool js_number_char(char c) {
+    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
+}
+
 /* Skip one value of any kind. */
 static bool js_skip(jscan_t *s, int depth) {
     js_ws(s);
@@ -172,7 +195,7 @@ static bool js_skip(jscan_t *s, int depth) {
         return js_eat(s, close);
     }
     const char *from = s->p; /* number, true, false, null */
-    while (s->p < s->end && !strchr(",}] \n\r\t", *s->p)) s->p++;
+    while (s->p < s->end && !js_value_end(*s->p)) s->p++;
     return s->p > from;
 }
 
@@ -216,9 +239,7 @@ static bool js_number(jscan_t *s, double *v) {
     }
     char buf[64];
     size_t k = 0;
-    while (s->p < s->end && k + 1 < sizeof buf &&
-           (strchr("+-.0123456789eE", *s->p) != NULL && *s->p != '\0'))
-        buf[k++] = *s->p++;
+    while (s->p < s->end && k + 1 < sizeof buf && js_number_char(*s->p)) buf[k++] = *s->p++;
     buf[k] = '\0';
     char *e = NULL;
     *v = strtod(buf, &e);
