@@ -192,25 +192,18 @@ static mm_err_t interm_fit(kind_t kind, const mm_models__view_t *v, void **state
     interm_t *best = calloc(1, sizeof *best);
     if (!best) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "intermittent: out of memory");
     double best_mse = INFINITY;
-    if (kind == KIND_TSB) {
-        double mse[N_TSB];
-        interm_t st[N_TSB];
+    double mse[N_TSB]; /* room for either grid: N_TSB >= N_ALPHA */
+    interm_t st[N_TSB];
+    size_t n_fits = kind == KIND_TSB ? N_TSB : N_ALPHA;
+    if (kind == KIND_TSB)
         run_tsb_grid(v->y, v->n, mse, st);
-        for (size_t k = 0; k < N_TSB; k++)
-            if (mse[k] < best_mse) { /* strict: ties keep the smaller, smoother constants */
-                best_mse = mse[k];
-                *best = st[k];
-            }
-    } else {
-        double mse[N_ALPHA];
-        interm_t st[N_ALPHA];
+    else
         run_croston_grid(v->y, v->n, kind, mse, st);
-        for (size_t k = 0; k < N_ALPHA; k++)
-            if (mse[k] < best_mse) { /* strict: ties keep the smaller, smoother constant */
-                best_mse = mse[k];
-                *best = st[k];
-            }
-    }
+    for (size_t k = 0; k < n_fits; k++)
+        if (mse[k] < best_mse) { /* strict: ties keep the smaller, smoother constants */
+            best_mse = mse[k];
+            *best = st[k];
+        }
     *state = best;
     return MM_OK;
 }
