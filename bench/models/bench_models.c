@@ -6,7 +6,8 @@
  *
  *   bench_models --csv sales.csv [--holdout 28] [--algos a,b,...] [--limit N]
  *                [--windows K] [--train-window N] [--xgb-rounds R] [--xgb-eta E]
- *                [--xgb-depth D] [--xgb-max-bin B] [--out per_series.csv]
+ *                [--xgb-depth D] [--xgb-max-bin B] [--xgb-colsample S]
+ *                [--out per_series.csv]
  *
  * Input: mm-datagen's sales layout, store,item,date,sales,price,promo, rows
  * series-major and daily. price and promo are exogenous columns whose future
@@ -46,6 +47,7 @@ static int xgb_rounds = 0;       /* --xgb-rounds: 0 = the library default */
 static double xgb_eta = 0;       /* --xgb-eta: 0 = the library default */
 static int xgb_depth = 0;        /* --xgb-depth: 0 = the library default */
 static int xgb_max_bin = 0;      /* --xgb-max-bin: 0 = the library default */
+static double xgb_colsample = 0; /* --xgb-colsample: 0 = the library default */
 static int backtest_fits = 0;    /* --fits: windows fitted (0 = every window) */
 static uint32_t candidates = 0;  /* --candidates: 0 = the library default */
 
@@ -184,6 +186,7 @@ static bool single(const char *name, const series_t *s, size_t H, double *pred, 
         cfg.xgb_rounds = 100;
         cfg.xgb_eta = 0.1;
         cfg.xgb_max_bin = 256;
+        cfg.xgb_colsample = 1;
     }
     (void)out;
     const mm_models__ops_t *ops = mm_models__ops(algo);
@@ -252,6 +255,7 @@ static bool auto_path(const char *name, const series_t *s, size_t H, double *pre
     if (xgb_eta > 0) cfg.xgb_eta = xgb_eta;
     if (xgb_depth > 0) cfg.xgb_max_depth = xgb_depth;
     if (xgb_max_bin > 0) cfg.xgb_max_bin = xgb_max_bin;
+    if (xgb_colsample > 0) cfg.xgb_colsample = xgb_colsample;
     size_t n_train = s->n - H;
     const double *exog[2] = {s->price, s->promo};
     mm_series_t ser = {.n = n_train, .time_ms = s->t, .y = s->y, .n_exog = 2, .exog = exog};
@@ -305,6 +309,8 @@ int main(int argc, char **argv) {
             xgb_rounds = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-max-bin") == 0 && i + 1 < argc)
             xgb_max_bin = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--xgb-colsample") == 0 && i + 1 < argc)
+            xgb_colsample = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--xgb-depth") == 0 && i + 1 < argc)
             xgb_depth = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--xgb-eta") == 0 && i + 1 < argc)
@@ -319,7 +325,7 @@ int main(int argc, char **argv) {
             fprintf(stderr,
                     "usage: bench_models --csv FILE [--holdout 28] [--algos a,b] "
                     "[--limit N] [--windows K] [--fits F] [--train-window N] [--xgb-rounds R] "
-                    "[--xgb-eta E] [--xgb-depth D] [--xgb-max-bin B] "
+                    "[--xgb-eta E] [--xgb-depth D] [--xgb-max-bin B] [--xgb-colsample S] "
                     "[--candidates a,b] [--out per_series.csv] [--forecasts per_step.csv]\n");
             return 2;
         }

@@ -15,9 +15,10 @@
  *                an ensemble's members as "m<i>.<name>", see ensemble.c)
  *     5 SELECTION  config fields added after the first format-1 writers:
  *                i32 ensemble_max, i32 xgb_min_history, i32 train_window,
- *                i32 xgb_max_bin, i32 backtest_fits
+ *                i32 xgb_max_bin, i32 backtest_fits, f64 xgb_colsample
  *                (later fields may follow; a field absent, or the whole
- *                section, = 0, the library defaults)
+ *                section, = 0, the library defaults; xgb_colsample absent
+ *                = 1, every feature, as trees were grown before it existed)
  *     6 TELEMETRY  classification: the last rows of raw telemetry, the
  *                longest rolling window, for mm_model_predict_latest:
  *                u32 rows, u32 columns, then f64 values column by column;
@@ -235,6 +236,7 @@ static void write_config(wbuf_t *w, const mm_model_config_t *c) {
     w_i32(w, c->train_window);
     w_i32(w, c->xgb_max_bin);
     w_i32(w, c->backtest_fits);
+    w_f64(w, c->xgb_colsample);
     w_section_end(w, at);
     if (f->n_exog > 0) {
         /* without exogenous columns the mask means nothing: artifacts stay as they were */
@@ -546,6 +548,7 @@ typedef struct loaded {
     size_t telemetry_cols;
     uint32_t known_in_advance;
     int32_t ensemble_max, xgb_min_history, train_window, xgb_max_bin, backtest_fits;
+    double xgb_colsample;
 } loaded_t;
 
 static const char *read_data(rbuf_t *s, mm_model_t *model) {
@@ -593,6 +596,7 @@ static const char *read_section(uint16_t tag, rbuf_t *s, mm_model_t *model, load
         if (s->len - s->pos >= 4) ld->train_window = r_i32(s); /* absent before it existed */
         if (s->len - s->pos >= 4) ld->xgb_max_bin = r_i32(s);
         if (s->len - s->pos >= 4) ld->backtest_fits = r_i32(s);
+        if (s->len - s->pos >= 8) ld->xgb_colsample = r_f64(s);
         s->pos = s->len;
         return s->failed ? "selection section" : NULL;
     case SEC_KNOWN:
@@ -641,6 +645,7 @@ static const char *check_body(mm_model_t *model, const loaded_t *ld, const mm_mo
     model->cfg.train_window = ld->train_window;
     model->cfg.xgb_max_bin = ld->xgb_max_bin;
     model->cfg.backtest_fits = ld->backtest_fits;
+    model->cfg.xgb_colsample = ld->xgb_colsample;
     size_t n_exog = model->cfg.features.n_exog;
     model->cfg.features.known_in_advance =
         ld->have_known ? ld->known_in_advance
@@ -666,7 +671,8 @@ mm_err_t mm_model_load(const void *artifact, size_t len, mm_model_t **out, char 
     mm_model_t *model = mm_models__model_new(NULL);
     if (!model) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "artifact: out of memory");
     model->algo = ops->algo;
-    loaded_t ld = {0};
+    /* trees grown before xgb_colsample existed saw every feature */
+    loaded_t ld = {.xgb_colsample = 1.0};
     rbuf_t r = {.p = artifact, .len = len - CRC_LEN, .pos = HEADER_LEN};
     char why[160] = "";
     const char *bad = read_body(&r, model, &ld);

@@ -484,6 +484,10 @@ static mm_err_t set_params(BoosterHandle booster, const mm_model_config_t *cfg, 
     if ((err = set_param(booster, "max_depth", buf, errstr, errstr_size))) return err;
     snprintf(buf, sizeof buf, "%.17g", cfg->xgb_eta);
     if ((err = set_param(booster, "eta", buf, errstr, errstr_size))) return err;
+    if (cfg->xgb_colsample > 0 && cfg->xgb_colsample < 1) {
+        snprintf(buf, sizeof buf, "%.17g", cfg->xgb_colsample);
+        if ((err = set_param(booster, "colsample_bynode", buf, errstr, errstr_size))) return err;
+    }
     if (classify) {
         snprintf(buf, sizeof buf, "%.17g", scale_pos_weight > 0 ? scale_pos_weight : 1.0);
         return set_param(booster, "scale_pos_weight", buf, errstr, errstr_size);

@@ -154,6 +154,7 @@ static json_t *library_json(json_builder_t *b, const mm_model_config_t *mc) {
     put(b, o, "xgb_min_history", json_integer(mc->xgb_min_history));
     put(b, o, "train_window", json_integer(mc->train_window));
     put(b, o, "xgb_max_bin", json_integer(mc->xgb_max_bin));
+    put(b, o, "xgb_colsample", json_real(mc->xgb_colsample));
     return o;
 }
 

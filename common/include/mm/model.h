@@ -168,8 +168,13 @@ typedef struct mm_model_config {
     int xgb_min_history;
     int train_window;
     /* xgb_max_bin: histogram bins per feature of XGBoost's "hist" method
-     * (default 64 forecasting, 256 classifying: XGBoost's own default). */
+     * (default 32 forecasting, 256 classifying: XGBoost's own default). */
     int xgb_max_bin;
+    /* xgb_colsample: the share of the features each tree node chooses its
+     * split among, drawn anew at every node (XGBoost's colsample_bynode;
+     * the draws are seeded: the same data gives the same trees). 0, the
+     * default: 0.5 forecasting, 1 (every feature) classifying. */
+    double xgb_colsample;
     /* backtest_fits: forecasting; how many of the backtest windows get a fit
      * of their own: the oldest and the newest backtest_fits - 1. A window
      * between them forecasts with the fit before it, its state moved over

@@ -121,7 +121,8 @@ static mm_model_config_t xgb_cfg(void) {
     mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
     cfg.xgb_rounds = 20;
     cfg.xgb_max_depth = 4;
-    cfg.xgb_max_bin = 256; /* XGBoost's default, as the golden values were made */
+    cfg.xgb_max_bin = 256;   /* XGBoost's defaults, as the golden values were made */
+    cfg.xgb_colsample = 1.0; /* every feature at every node */
     cfg.xgb_eta = 0.1;
     return cfg;
 }
@@ -165,6 +166,34 @@ Test(learners, xgboost_regressor_matches_python_xgboost) {
 
 Test(learners, xgboost_classifier_with_imbalance_weight_matches_python_xgboost) {
     check_xgb(true, "xgb.yc", "xgb.clf_pred");
+}
+
+/* xgb_colsample below 1: each node chooses its split among a share of the
+ * features, drawn with a fixed seed: other trees than with every feature,
+ * the same trees on every fit of the same rows. */
+Test(learners, xgboost_nodes_choose_among_a_seeded_share_of_the_features) {
+    size_t nx, n;
+    const double *X = golden("xgb.X", &nx);
+    const double *y = golden("xgb.y", &n);
+    size_t p = nx / n;
+    cr_assert_geq(p, 2);
+    mm_model_config_t cfg = xgb_cfg();
+    char errstr[256] = "";
+    mm_xgb_t *all = NULL, *half = NULL, *again = NULL;
+    cr_assert_eq(mm_xgb_fit(&cfg, X, y, NULL, n, p, false, 0, &all, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    cfg.xgb_colsample = 0.5;
+    cr_assert_eq(mm_xgb_fit(&cfg, X, y, NULL, n, p, false, 0, &half, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    cr_assert_eq(mm_xgb_fit(&cfg, X, y, NULL, n, p, false, 0, &again, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    const uint8_t *a, *h, *g;
+    size_t la = mm_xgb_raw(all, &a), lh = mm_xgb_raw(half, &h), lg = mm_xgb_raw(again, &g);
+    cr_assert(la != lh || memcmp(a, h, la) != 0, "sampled features grow other trees");
+    cr_assert(lh == lg && memcmp(h, g, lh) == 0, "the same draws on every fit");
+    mm_xgb_free(all);
+    mm_xgb_free(half);
+    mm_xgb_free(again);
 }
 
 /* Continued boosting keeps the earlier trees as they were and adds the new

@@ -67,6 +67,16 @@ Test(train_window, forecasting_trees_default_to_fewer_faster_rounds) {
     cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_OK, "%s", errstr);
     mm_models__resolve_tuning(&cfg);
     cr_assert_eq(cfg.xgb_max_bin, 32);
+    cr_assert_float_eq(cfg.xgb_colsample, 0.5, 1e-15, "half the features at each node");
+    cfg.xgb_colsample = 1.5;
+    cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_ERR_CONFIG);
+    cr_assert(strstr(errstr, "xgb_colsample") != NULL, "%s", errstr);
+    cfg.xgb_colsample = -0.25;
+    cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_ERR_CONFIG);
+    cfg.xgb_colsample = 0;
+    cr_assert_eq(mm_model_config_validate(&cfg, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    mm_models__resolve_tuning(&cfg);
+    cr_assert_float_eq(cfg.xgb_colsample, 0.5, 1e-15);
     /* classifiers keep theirs, and no training window */
     mm_model_config_defaults(&cfg, MM_TASK_CLASSIFY);
     cr_assert_eq(cfg.xgb_rounds, 100);
@@ -77,6 +87,10 @@ Test(train_window, forecasting_trees_default_to_fewer_faster_rounds) {
     cr_assert_eq(cfg.xgb_rounds, 100);
     cr_assert_float_eq(cfg.xgb_eta, 0.1, 1e-15);
     cr_assert_eq(cfg.xgb_max_bin, 256);
+    cr_assert_float_eq(cfg.xgb_colsample, 1.0, 1e-15);
+    cfg.xgb_colsample = 0;
+    mm_models__resolve_tuning(&cfg);
+    cr_assert_float_eq(cfg.xgb_colsample, 1.0, 1e-15);
     cr_assert_eq(cfg.train_window, 0);
 }
 
@@ -281,12 +295,48 @@ Test(train_window, the_artifact_carries_the_cap) {
     cr_assert_eq(model->cfg.train_window, 200);
     cr_assert_eq(model->cfg.xgb_max_bin, 32, "the resolved bins travel with the cap");
     cr_assert_eq(model->cfg.backtest_fits, 0, "every window fitted");
+    cr_assert_float_eq(model->cfg.xgb_colsample, 0.5, 1e-15, "and the features' share");
     mm_model_destroy(model);
     cfg.backtest_windows = 4;
     cfg.backtest_fits = 2;
     model = train_load(&cfg, &ts.s);
     cr_assert_eq(model->cfg.backtest_fits, 2, "and how many backtest windows were fitted");
     mm_model_destroy(model);
+    td_free(&ts);
+}
+
+/* An artifact written before xgb_colsample existed (its SELECTION section
+ * ends at backtest_fits) loads with every feature: how its trees were grown. */
+Test(train_window, an_artifact_without_the_features_share_reads_every_feature) {
+    td_series_t ts;
+    td_seasonal(&ts, 400, 3, 50, 0.05, 10, 2);
+    mm_model_config_t cfg;
+    mm_model_config_defaults(&cfg, MM_TASK_FORECAST);
+    cfg.candidates = ONLY(MM_ALGO_RIDGE);
+    mm_train_result_t res;
+    char errstr[256] = "";
+    cr_assert_eq(mm_model_train(&cfg, &ts.s, &res, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    /* tag 5, 20 bytes: ensemble_max 2, xgb_min_history 1000, train_window
+     * 730, xgb_max_bin 32, backtest_fits 0 */
+    const int32_t fields[5] = {2, 1000, 730, 32, 0};
+    uint8_t sec[6 + sizeof fields] = {5, 0, (uint8_t)sizeof fields, 0, 0, 0};
+    for (size_t f = 0; f < 5; f++)
+        for (size_t k = 0; k < 4; k++)
+            sec[6 + 4 * f + k] = (uint8_t)((uint32_t)fields[f] >> (8 * k));
+    size_t len;
+    uint8_t *old = td_artifact_edit(res.artifact, res.artifact_len, 5, sec, sizeof sec, &len);
+    cr_assert_eq(len, res.artifact_len - 8, "the section lost its last field only");
+    mm_model_t *model = NULL;
+    cr_assert_eq(mm_model_load(old, len, &model, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_eq(model->cfg.xgb_max_bin, 32);
+    cr_assert_float_eq(model->cfg.xgb_colsample, 1.0, 1e-15);
+    mm_model_destroy(model);
+    cr_assert_eq(mm_model_load(res.artifact, res.artifact_len, &model, errstr, sizeof errstr),
+                 MM_OK);
+    cr_assert_float_eq(model->cfg.xgb_colsample, 0.5, 1e-15, "today's artifact records it");
+    mm_model_destroy(model);
+    free(old);
+    mm_train_result_clear(&res);
     td_free(&ts);
 }
 
