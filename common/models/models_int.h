@@ -431,6 +431,10 @@ mm_err_t mm_xgb_continue(const mm_model_config_t *cfg, mm_xgb_t *prev, const dou
 void mm_xgb_drop_booster(mm_xgb_t *x);
 /** @returns the rounds a backtest window adds to the previous window's trees (regress.c). */
 int mm_models__xgb_next_rounds(const mm_model_config_t *cfg);
+/** @brief The trees of a model in XGBoost's binary form (UBJSON, what the fits read back), for
+ * tests: anything malformed where it is read is refused with MM_ERR_NUMERIC. */
+mm_err_t mm_models__xgb_from_ubj(const uint8_t *ubj, size_t len, size_t p, bool logistic,
+                                 mm_xgb_t **out, char *errstr, size_t errstr_size);
 /** @brief Rebuild the trees from the packed bytes mm_xgb_raw() gave (no XGBoost call). */
 mm_err_t mm_xgb_load(const uint8_t *raw, size_t len, size_t p, mm_xgb_t **out, char *errstr,
                      size_t errstr_size);

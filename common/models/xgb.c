@@ -8,7 +8,7 @@
  * dependency. Every call goes through XGB_CALL, which copies
  * XGBGetLastError() (thread-local in XGBoost) into errstr at once.
  *
- * Scoring: the trees are read out of XGBoost's JSON model once, after
+ * Scoring: the trees are read out of XGBoost's binary (UBJSON) model once, after
  * fitting (a scanner that reads only the members it needs), into flat node
  * arrays that the artifact stores in a packed
  * little-endian form. Prediction walks them as XGBoost's CPU predictor
@@ -119,143 +119,231 @@ static bool nodes_valid(const mm_xgb_t *x) {
 }
 
 /*
- * Reading XGBoost's JSON model: a scanner over the text that walks to the
- * few members it needs and skips everything else, without building a
- * document (a DOM parse of 100 trees cost as much as a third of the
- * boosting on a few hundred rows; bench/models/RESULTS.md). Any text that
- * is not well-formed JSON where it is read is refused.
+ * Reading XGBoost's model in its binary form (UBJSON, "ubj"): a reader that
+ * walks to the few members it needs and skips everything else, without
+ * building a document. The tree arrays are typed arrays there (big-endian
+ * int32 children and features, float32 thresholds and leaf values, uint8
+ * default directions), so no number goes through text: the JSON model cost
+ * a float-to-text conversion in XGBoost and a text-to-float one here for
+ * every node (bench/models/RESULTS.md). Anything malformed where it is read
+ * is refused.
  */
-typedef struct jscan {
-    const char *p, *end;
-    bool bad;
-} jscan_t;
+typedef struct ubj {
+    const uint8_t *p, *end;
+} ubj_t;
 
-static void js_ws(jscan_t *s) {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-        s->p++;
+#define UBJ_MAX_DEPTH 64
+
+static bool u_peek(const ubj_t *s, uint8_t c) {
+    return s->p < s->end && *s->p == c;
 }
 
-static bool js_eat(jscan_t *s, char c) {
-    js_ws(s);
-    if (s->p < s->end && *s->p == c) {
-        s->p++;
-        return true;
-    }
-    return false;
-}
-
-/* A string at s->p: its body in [*a, *b) (escapes left as they are). */
-static bool js_string(jscan_t *s, const char **a, const char **b) {
-    if (!js_eat(s, '"')) return false;
-    *a = s->p;
-    while (s->p < s->end && *s->p != '"') s->p += *s->p == '\\' ? 2 : 1;
-    if (s->p >= s->end) return false;
-    *b = s->p++;
+static bool u_eat(ubj_t *s, uint8_t c) {
+    if (!u_peek(s, c)) return false;
+    s->p++;
     return true;
 }
 
-/* Whether @p c ends a bare value (number, true, false, null): a delimiter,
- * white space or NUL. A switch, not strchr: the scan passes every character
- * of the arrays it skips through here. */
-static bool js_value_end(char c) {
-    switch (c) {
-    case ',':
-    case '}':
-    case ']':
-    case ' ':
-    case '\n':
-    case '\r':
-    case '\t':
-    case '\0':
-        return true;
+/* Bytes of a scalar's payload after its marker; SIZE_MAX: not a fixed-size scalar. */
+static size_t u_scalar_size(uint8_t m) {
+    switch (m) {
+    case 'Z':
+    case 'N':
+    case 'T':
+    case 'F':
+        return 0;
+    case 'i':
+    case 'U':
+    case 'C':
+        return 1;
+    case 'I':
+        return 2;
+    case 'l':
+    case 'd':
+        return 4;
+    case 'L':
+    case 'D':
+        return 8;
     default:
+        return SIZE_MAX;
+    }
+}
+
+static uint64_t u_be(const uint8_t *p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* The fixed-size scalar of type @p m at @p p, as a double. */
+static double u_scalar_at(uint8_t m, const uint8_t *p) {
+    switch (m) {
+    case 'i':
+        return (double)(int8_t)p[0];
+    case 'U':
+        return (double)p[0];
+    case 'I':
+        return (double)(int16_t)u_be(p, 2);
+    case 'l':
+        return (double)(int32_t)u_be(p, 4);
+    case 'L':
+        return (double)(int64_t)u_be(p, 8);
+    case 'd': {
+        uint32_t b = (uint32_t)u_be(p, 4);
+        float f;
+        memcpy(&f, &b, sizeof f);
+        return (double)f;
+    }
+    case 'D': {
+        uint64_t b = u_be(p, 8);
+        double d;
+        memcpy(&d, &b, sizeof d);
+        return d;
+    }
+    case 'T':
+        return 1;
+    default:
+        return 0; /* 'F' */
+    }
+}
+
+/* A length or count: an integer with its own marker, >= 0. */
+static bool u_count(ubj_t *s, size_t *n) {
+    if (s->p >= s->end) return false;
+    uint8_t m = *s->p++;
+    size_t sz = u_scalar_size(m);
+    if (sz == SIZE_MAX || sz == 0 || m == 'd' || m == 'D' || m == 'C' ||
+        (size_t)(s->end - s->p) < sz)
         return false;
+    double v = u_scalar_at(m, s->p);
+    s->p += sz;
+    if (v < 0 || v >= 0x1p63) return false;
+    *n = (size_t)v;
+    return true;
+}
+
+/* A container's optional "$type" and "#count" after its '[' or '{'. */
+typedef struct u_head {
+    uint8_t type; /* 0: each element has its own marker */
+    bool counted;
+    size_t count;
+} u_head_t;
+
+static bool u_header(ubj_t *s, u_head_t *h) {
+    memset(h, 0, sizeof *h);
+    if (u_eat(s, '$')) {
+        if (s->p >= s->end) return false;
+        h->type = *s->p++;
+        if (u_scalar_size(h->type) == SIZE_MAX || !u_peek(s, '#')) return false;
     }
-}
-
-static bool js_number_char(char c) {
-    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
-}
-
-/* Skip one value of any kind. */
-static bool js_skip(jscan_t *s, int depth) {
-    js_ws(s);
-    if (s->p >= s->end || depth > 64) return false;
-    char c = *s->p;
-    const char *a, *b;
-    if (c == '"') return js_string(s, &a, &b);
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        s->p++;
-        if (js_eat(s, close)) return true;
-        do {
-            if (c == '{' && !(js_string(s, &a, &b) && js_eat(s, ':'))) return false;
-            if (!js_skip(s, depth + 1)) return false;
-        } while (js_eat(s, ','));
-        return js_eat(s, close);
+    if (u_eat(s, '#')) {
+        h->counted = true;
+        if (!u_count(s, &h->count)) return false;
+        /* every element takes at least a byte, unless of a zero-size type */
+        return (h->type && u_scalar_size(h->type) == 0) || h->count <= (size_t)(s->end - s->p);
     }
-    const char *from = s->p; /* number, true, false, null */
-    while (s->p < s->end && !js_value_end(*s->p)) s->p++;
-    return s->p > from;
+    return true;
 }
 
-/* Within the object at s->p, move to the value of @p key. */
-static bool js_member(jscan_t *s, const char *key) {
-    jscan_t t = *s;
-    if (!js_eat(&t, '{')) return false;
+/* A string's bytes (an object key has no 'S' marker: @p marked false). */
+static bool u_string(ubj_t *s, bool marked, const uint8_t **a, size_t *len) {
+    if (marked && !u_eat(s, 'S')) return false;
+    if (!u_count(s, len) || *len > (size_t)(s->end - s->p)) return false;
+    *a = s->p;
+    s->p += *len;
+    return true;
+}
+
+static bool u_skip(ubj_t *s, int depth);
+
+/* The elements (or key-value pairs) of the container whose header was read. */
+static bool u_skip_items(ubj_t *s, const u_head_t *h, bool object, int depth) {
+    if (h->type) { /* typed: fixed-size payloads, each after its key in an object */
+        size_t sz = u_scalar_size(h->type);
+        if (!object) {
+            if (sz && h->count > (size_t)(s->end - s->p) / sz) return false;
+            s->p += h->count * sz;
+            return true;
+        }
+        for (size_t i = 0; i < h->count; i++) {
+            const uint8_t *k;
+            size_t kl;
+            if (!u_string(s, false, &k, &kl) || (size_t)(s->end - s->p) < sz) return false;
+            s->p += sz;
+        }
+        return true;
+    }
+    for (size_t i = 0; h->counted ? i < h->count : !u_eat(s, object ? '}' : ']'); i++) {
+        const uint8_t *k;
+        size_t kl;
+        if ((object && !u_string(s, false, &k, &kl)) || !u_skip(s, depth + 1)) return false;
+    }
+    return true;
+}
+
+/* Past the value whose marker is at s->p. */
+static bool u_skip(ubj_t *s, int depth) {
+    if (s->p >= s->end || depth > UBJ_MAX_DEPTH) return false;
+    uint8_t m = *s->p++;
+    if (m == 'S' || m == 'H') { /* a string, or a number as text */
+        size_t len;
+        if (!u_count(s, &len) || len > (size_t)(s->end - s->p)) return false;
+        s->p += len;
+        return true;
+    }
+    if (m == '[' || m == '{') {
+        u_head_t h;
+        return u_header(s, &h) && u_skip_items(s, &h, m == '{', depth);
+    }
+    size_t sz = u_scalar_size(m);
+    if (sz == SIZE_MAX || (size_t)(s->end - s->p) < sz) return false;
+    s->p += sz;
+    return true;
+}
+
+/* Within the object whose marker is at s->p, move to the marker of the
+ * value of @p key. */
+static bool u_member(ubj_t *s, const char *key) {
+    ubj_t t = *s;
+    u_head_t h;
+    if (!u_eat(&t, '{') || !u_header(&t, &h) || h.type) return false;
     size_t klen = strlen(key);
-    if (js_eat(&t, '}')) return false;
-    do {
-        const char *a, *b;
-        if (!js_string(&t, &a, &b) || !js_eat(&t, ':')) return false;
-        if ((size_t)(b - a) == klen && memcmp(a, key, klen) == 0) {
-            js_ws(&t);
+    for (size_t i = 0; h.counted ? i < h.count : !u_eat(&t, '}'); i++) {
+        const uint8_t *k;
+        size_t kl;
+        if (!u_string(&t, false, &k, &kl)) return false;
+        if (kl == klen && memcmp(k, key, klen) == 0) {
             s->p = t.p;
             return true;
         }
-        if (!js_skip(&t, 1)) return false;
-    } while (js_eat(&t, ','));
+        if (!u_skip(&t, 1)) return false;
+    }
     return false;
 }
 
-static bool js_path(jscan_t *s, const char *const *keys) {
+static bool u_path(ubj_t *s, const char *const *keys) {
     for (; *keys; keys++)
-        if (!js_member(s, *keys)) return false;
+        if (!u_member(s, *keys)) return false;
     return true;
 }
 
-/* One number (true/false read as 1/0). */
-static bool js_number(jscan_t *s, double *v) {
-    js_ws(s);
-    if (s->end - s->p >= 4 && memcmp(s->p, "true", 4) == 0) {
-        s->p += 4;
-        *v = 1;
-        return true;
-    }
-    if (s->end - s->p >= 5 && memcmp(s->p, "false", 5) == 0) {
-        s->p += 5;
-        *v = 0;
-        return true;
-    }
-    char buf[64];
-    size_t k = 0;
-    while (s->p < s->end && k + 1 < sizeof buf && js_number_char(*s->p)) buf[k++] = *s->p++;
-    buf[k] = '\0';
-    char *e = NULL;
-    *v = strtod(buf, &e);
-    return k > 0 && e == buf + k;
-}
+/* A typed array of fixed-size numbers (where its data is), moving past it. */
+typedef struct u_array {
+    uint8_t type;
+    size_t n;
+    const uint8_t *data;
+} u_array_t;
 
-/* Count the elements of the array at s->p, moving past it. */
-static bool js_count(jscan_t *s, size_t *n) {
-    *n = 0;
-    if (!js_eat(s, '[')) return false;
-    if (js_eat(s, ']')) return true;
-    do {
-        if (!js_skip(s, 1)) return false;
-        (*n)++;
-    } while (js_eat(s, ','));
-    return js_eat(s, ']');
+static bool u_typed_array(ubj_t *s, u_array_t *a) {
+    u_head_t h;
+    if (!u_eat(s, '[') || !u_header(s, &h) || !h.type) return false;
+    size_t sz = u_scalar_size(h.type);
+    if (sz == 0 || h.count > (size_t)(s->end - s->p) / sz) return false;
+    a->type = h.type;
+    a->n = h.count;
+    a->data = s->p;
+    s->p += h.count * sz;
+    return true;
 }
 
 /* The arrays of a tree the model needs, in the order the nodes are filled. */
@@ -264,54 +352,37 @@ static const char *const k_tree_arrays[T__COUNT] = {
     "left_children", "right_children", "split_indices", "split_conditions", "default_left"};
 
 typedef struct tree_pos {
-    jscan_t at[T__COUNT]; /* where each array starts */
-    size_t n;             /* nodes: every array has this many values */
+    u_array_t at[T__COUNT];
+    size_t n; /* nodes: every array has this many values */
 } tree_pos_t;
 
 /* One pass over the tree object at s->p (moving past it): where its arrays
  * are and that they agree in length. */
-static bool js_tree(jscan_t *s, tree_pos_t *tp) {
+static bool u_tree(ubj_t *s, tree_pos_t *tp) {
     bool seen[T__COUNT] = {false};
-    if (!js_eat(s, '{') || js_eat(s, '}')) return false;
-    do {
-        const char *a, *b;
-        if (!js_string(s, &a, &b) || !js_eat(s, ':')) return false;
+    u_head_t h;
+    if (!u_eat(s, '{') || !u_header(s, &h) || h.type) return false;
+    for (size_t i = 0; h.counted ? i < h.count : !u_eat(s, '}'); i++) {
+        const uint8_t *k;
+        size_t kl;
+        if (!u_string(s, false, &k, &kl)) return false;
         int which = -1;
-        for (int k = 0; k < T__COUNT; k++)
-            if ((size_t)(b - a) == strlen(k_tree_arrays[k]) &&
-                memcmp(a, k_tree_arrays[k], (size_t)(b - a)) == 0)
-                which = k;
+        for (int c = 0; c < T__COUNT; c++)
+            if (kl == strlen(k_tree_arrays[c]) && memcmp(k, k_tree_arrays[c], kl) == 0) which = c;
         if (which < 0 || seen[which]) {
-            if (!js_skip(s, 1)) return false;
+            if (!u_skip(s, 1)) return false;
             continue;
         }
-        js_ws(s);
-        tp->at[which] = *s;
-        size_t n;
-        if (!js_count(s, &n)) return false;
-        if (which == T_LEFT) tp->n = n;
+        if (!u_typed_array(s, &tp->at[which])) return false;
         seen[which] = true;
-        tp->at[which].end = s->p; /* the array's own extent */
-    } while (js_eat(s, ','));
-    if (!js_eat(s, '}')) return false;
-    for (int k = 0; k < T__COUNT; k++)
-        if (!seen[k]) return false;
+    }
+    tp->n = tp->at[T_LEFT].n;
+    for (int c = 0; c < T__COUNT; c++)
+        if (!seen[c] || tp->at[c].n != tp->n) return false;
     return true;
 }
 
-/* Exactly @p n numbers in the array at @p at, each passed to @p put with
- * its index. */
-typedef void (*js_put_fn)(mm_xgb_t *x, size_t at, double v);
-
-static bool js_array(jscan_t t, size_t n, mm_xgb_t *x, size_t base, js_put_fn put) {
-    if (!js_eat(&t, '[')) return false;
-    for (size_t i = 0; i < n; i++) {
-        double v;
-        if ((i > 0 && !js_eat(&t, ',')) || !js_number(&t, &v)) return false;
-        put(x, base + i, v);
-    }
-    return js_eat(&t, ']');
-}
+typedef void (*put_fn)(mm_xgb_t *x, size_t at, double v);
 
 static void put_left(mm_xgb_t *x, size_t at, double v) {
     x->left[at] = (int32_t)v;
@@ -329,30 +400,35 @@ static void put_default_left(mm_xgb_t *x, size_t at, double v) {
     x->default_left[at] = v != 0;
 }
 
-static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool logistic,
-                                char *errstr, size_t errstr_size) {
+/* base_score: a number written as a string. */
+static bool u_base_score(ubj_t s, double *v) {
     static const char *const k_base[] = {"learner", "learner_model_param", "base_score", NULL};
-    static const char *const k_trees[] = {"learner", "gradient_booster", "model", "trees", NULL};
-    jscan_t root = {.p = text, .end = text + len}, bs = root, tr = root;
-    const char *a = NULL, *b = NULL;
+    const uint8_t *a;
+    size_t len;
     char num[64];
-    double base_score = NAN;
-    if (js_path(&bs, k_base) && js_string(&bs, &a, &b) && (size_t)(b - a) < sizeof num) {
-        memcpy(num, a, (size_t)(b - a));
-        num[b - a] = '\0';
-        char *end = NULL;
-        base_score = strtod(num, &end);
-        if (end == num) base_score = NAN;
-    }
-    if (isnan(base_score) || !js_path(&tr, k_trees) || !js_eat(&tr, '['))
-        return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
-                       "xgboost: unexpected model JSON layout");
+    if (!u_path(&s, k_base) || !u_string(&s, true, &a, &len) || len == 0 || len >= sizeof num)
+        return false;
+    memcpy(num, a, len);
+    num[len] = '\0';
+    char *end = NULL;
+    *v = strtod(num, &end);
+    return end == num + len && isfinite(*v);
+}
+
+static mm_err_t trees_from_ubj(mm_xgb_t *x, const uint8_t *raw, size_t len, bool logistic,
+                               char *errstr, size_t errstr_size) {
+    static const char *const k_trees[] = {"learner", "gradient_booster", "model", "trees", NULL};
+    ubj_t root = {.p = raw, .end = raw + len}, tr = root;
+    double base_score;
+    u_head_t h;
+    if (!u_base_score(root, &base_score) || !u_path(&tr, k_trees) || !u_eat(&tr, '[') ||
+        !u_header(&tr, &h) || h.type)
+        return mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: unexpected model layout");
     /* first pass: where each tree's arrays are and how many nodes it has */
     tree_pos_t *trees = NULL;
     size_t n_trees = 0, cap = 0, n_nodes = 0;
     mm_err_t err = MM_OK;
-    bool more = !js_eat(&tr, ']');
-    while (more) {
+    while (h.counted ? n_trees < h.count : !u_eat(&tr, ']')) {
         if (n_trees == MAX_TREES) {
             err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: over %d trees", MAX_TREES);
             goto done;
@@ -367,18 +443,13 @@ static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool 
             trees = grown;
         }
         tree_pos_t *tp = &trees[n_trees];
-        if (!js_tree(&tr, tp) || tp->n == 0 || tp->n > MAX_TREE_NODES) {
+        if (!u_tree(&tr, tp) || tp->n == 0 || tp->n > MAX_TREE_NODES) {
             err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: tree %zu malformed",
                           n_trees);
             goto done;
         }
         n_nodes += tp->n;
         n_trees++;
-        more = js_eat(&tr, ',');
-        if (!more && !js_eat(&tr, ']')) {
-            err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: trees array malformed");
-            goto done;
-        }
     }
     x->logistic = logistic;
     /* binary:logistic keeps base_score as a probability; the margin is its logit */
@@ -387,18 +458,17 @@ static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool 
         err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
         goto done;
     }
-    static const js_put_fn k_put[T__COUNT] = {put_left, put_right, put_feature, put_value,
-                                              put_default_left};
+    static const put_fn k_put[T__COUNT] = {put_left, put_right, put_feature, put_value,
+                                           put_default_left};
     size_t k = 0;
     for (size_t t = 0; t < n_trees; t++) {
         size_t m = trees[t].n;
         x->tree_start[t] = (uint32_t)k;
         for (int c = 0; c < T__COUNT; c++) {
-            if (!js_array(trees[t].at[c], m, x, k, k_put[c])) {
-                err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size,
-                              "xgboost: tree %zu arrays disagree", t);
-                goto done;
-            }
+            const u_array_t *a = &trees[t].at[c];
+            size_t sz = u_scalar_size(a->type);
+            for (size_t i = 0; i < m; i++)
+                k_put[c](x, k + i, u_scalar_at(a->type, a->data + i * sz));
         }
         for (size_t i = 0; i < m; i++)
             if (x->left[k + i] == -1) x->feature[k + i] = 0; /* unused at a leaf */
@@ -406,7 +476,7 @@ static mm_err_t trees_from_json(mm_xgb_t *x, const char *text, size_t len, bool 
     }
     x->tree_start[n_trees] = (uint32_t)k;
     if (!nodes_valid(x))
-        err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: model JSON has invalid trees");
+        err = mm_errf(MM_ERR_NUMERIC, errstr, errstr_size, "xgboost: the model has invalid trees");
 done:
     free(trees);
     return err;
@@ -573,18 +643,19 @@ static mm_err_t boost(const mm_model_config_t *cfg, const double *X, const doubl
     bst_ulong len = 0;
     const char *raw = NULL;
     if (before) {
-        /* only the new rounds' trees are read (the model's JSON grows with
-         * every tree); the earlier ones are @p before's */
+        /* only the new rounds' trees are read (the model grows with every
+         * tree); the earlier ones are @p before's */
         XGB_CALL("slice", XGBoosterSlice(booster, rounds_done, rounds_done + rounds, 1, &slice));
         XGB_CALL("save model",
-                 XGBoosterSaveModelToBuffer(slice, "{\"format\": \"json\"}", &len, &raw));
+                 XGBoosterSaveModelToBuffer(slice, "{\"format\": \"ubj\"}", &len, &raw));
         added = calloc(1, sizeof *added);
         if (!added) {
             err = mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
             goto fail;
         }
         added->p = p;
-        if ((err = trees_from_json(added, raw, (size_t)len, classify, errstr, errstr_size)))
+        if ((err = trees_from_ubj(added, (const uint8_t *)raw, (size_t)len, classify, errstr,
+                                  errstr_size)))
             goto fail;
         if ((err = append_trees(x, before, added, errstr, errstr_size))) goto fail;
         XGBoosterFree(slice);
@@ -593,8 +664,10 @@ static mm_err_t boost(const mm_model_config_t *cfg, const double *X, const doubl
         added = NULL;
     } else {
         XGB_CALL("save model",
-                 XGBoosterSaveModelToBuffer(booster, "{\"format\": \"json\"}", &len, &raw));
-        if ((err = trees_from_json(x, raw, (size_t)len, classify, errstr, errstr_size))) goto fail;
+                 XGBoosterSaveModelToBuffer(booster, "{\"format\": \"ubj\"}", &len, &raw));
+        if ((err = trees_from_ubj(x, (const uint8_t *)raw, (size_t)len, classify, errstr,
+                                  errstr_size)))
+            goto fail;
     }
     if ((err = pack(x, errstr, errstr_size))) goto fail;
     if (keep)
@@ -655,6 +728,22 @@ void mm_xgb_drop_booster(mm_xgb_t *x) {
         XGBoosterFree(x->booster);
         x->booster = NULL;
     }
+}
+
+mm_err_t mm_models__xgb_from_ubj(const uint8_t *ubj, size_t len, size_t p, bool logistic,
+                                 mm_xgb_t **out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    mm_xgb_t *x = calloc(1, sizeof *x);
+    if (!x) return mm_errf(MM_ERR_NOMEM, errstr, errstr_size, "xgboost: out of memory");
+    x->p = p;
+    mm_err_t err = trees_from_ubj(x, ubj, len, logistic, errstr, errstr_size);
+    if (!err) err = pack(x, errstr, errstr_size);
+    if (err) {
+        mm_xgb_free(x);
+        return err;
+    }
+    *out = x;
+    return MM_OK;
 }
 
 mm_err_t mm_xgb_load(const uint8_t *raw, size_t len, size_t p, mm_xgb_t **out, char *errstr,

@@ -196,6 +196,142 @@ Test(learners, xgboost_nodes_choose_among_a_seeded_share_of_the_features) {
     mm_xgb_free(again);
 }
 
+/* A model in XGBoost's binary form (UBJSON), written by hand as XGBoost
+ * writes it: objects with length-prefixed keys, typed arrays of big-endian
+ * numbers, members the reader skips around the ones it reads. */
+typedef struct ubj_doc {
+    uint8_t b[1024];
+    size_t n;
+} ubj_doc_t;
+
+static void ubj_put(ubj_doc_t *d, const void *p, size_t len) {
+    cr_assert_leq(d->n + len, sizeof d->b);
+    memcpy(d->b + d->n, p, len);
+    d->n += len;
+}
+static void ubj_byte(ubj_doc_t *d, uint8_t c) {
+    ubj_put(d, &c, 1);
+}
+static void ubj_be(ubj_doc_t *d, uint64_t v, size_t bytes) {
+    for (size_t i = bytes; i-- > 0;) ubj_byte(d, (uint8_t)(v >> (8 * i)));
+}
+static void ubj_len(ubj_doc_t *d, size_t n) {
+    ubj_byte(d, 'L');
+    ubj_be(d, n, 8);
+}
+static void ubj_key(ubj_doc_t *d, const char *k) {
+    ubj_len(d, strlen(k));
+    ubj_put(d, k, strlen(k));
+}
+static void ubj_str(ubj_doc_t *d, const char *s) {
+    ubj_byte(d, 'S');
+    ubj_key(d, s);
+}
+static void ubj_typed(ubj_doc_t *d, uint8_t type, size_t n) {
+    ubj_put(d, "[$", 2);
+    ubj_byte(d, type);
+    ubj_byte(d, '#');
+    ubj_len(d, n);
+}
+static void ubj_i32s(ubj_doc_t *d, const char *k, const int32_t *v, size_t n) {
+    ubj_key(d, k);
+    ubj_typed(d, 'l', n);
+    for (size_t i = 0; i < n; i++) ubj_be(d, (uint32_t)v[i], 4);
+}
+static void ubj_f32s(ubj_doc_t *d, const char *k, const float *v, size_t n) {
+    ubj_key(d, k);
+    ubj_typed(d, 'd', n);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &v[i], 4);
+        ubj_be(d, bits, 4);
+    }
+}
+
+/* One tree: x1 < 0.5 (a missing x1 goes left) ? 1.0 : 2.0, base_score 0.5.
+ * @returns the offset where the reader has read all it needs. */
+static size_t ubj_model(ubj_doc_t *d) {
+    static const int32_t left[3] = {1, -1, -1}, right[3] = {2, -1, -1}, feat[3] = {1, 0, 0};
+    static const float cond[3] = {0.5f, 1.0f, 2.0f}, weights[3] = {0, 1, 2};
+    d->n = 0;
+    ubj_byte(d, '{');
+    ubj_key(d, "learner");
+    ubj_byte(d, '{');
+    ubj_key(d, "attributes");
+    ubj_put(d, "{}", 2);
+    ubj_key(d, "gradient_booster");
+    ubj_byte(d, '{');
+    ubj_key(d, "model");
+    ubj_byte(d, '{');
+    ubj_key(d, "tree_info");
+    ubj_put(d, "[#", 2);
+    ubj_len(d, 1);
+    ubj_put(d, "i\0", 2);
+    ubj_key(d, "trees");
+    ubj_byte(d, '['); /* not counted: closed by ']' */
+    ubj_byte(d, '{');
+    ubj_f32s(d, "base_weights", weights, 3);
+    ubj_i32s(d, "left_children", left, 3);
+    ubj_i32s(d, "right_children", right, 3);
+    ubj_i32s(d, "split_indices", feat, 3);
+    ubj_f32s(d, "split_conditions", cond, 3);
+    ubj_key(d, "default_left");
+    ubj_typed(d, 'U', 3);
+    ubj_put(d, "\1\0\0", 3);
+    ubj_key(d, "tree_param");
+    ubj_byte(d, '{');
+    ubj_key(d, "num_nodes");
+    ubj_str(d, "3");
+    ubj_byte(d, '}');
+    ubj_byte(d, '}');
+    ubj_byte(d, ']');
+    ubj_byte(d, '}');
+    ubj_byte(d, '}');
+    ubj_key(d, "learner_model_param");
+    ubj_byte(d, '{');
+    ubj_key(d, "base_score");
+    ubj_str(d, "5E-1");
+    size_t read_all = d->n;
+    ubj_key(d, "num_feature");
+    ubj_str(d, "2");
+    ubj_byte(d, '}');
+    ubj_byte(d, '}');
+    ubj_byte(d, '}');
+    return read_all;
+}
+
+Test(learners, xgboost_trees_are_read_from_the_binary_model_and_a_cut_one_is_refused) {
+    ubj_doc_t d;
+    size_t read_all = ubj_model(&d);
+    mm_xgb_t *x = NULL;
+    char errstr[256] = "";
+    cr_assert_eq(mm_models__xgb_from_ubj(d.b, d.n, 2, false, &x, errstr, sizeof errstr), MM_OK,
+                 "%s", errstr);
+    const double X[6] = {0, 0.2, 0, 0.9, 0, NAN};
+    double pred[3];
+    cr_assert_eq(mm_xgb_predict(x, X, 3, pred, errstr, sizeof errstr), MM_OK, "%s", errstr);
+    cr_assert_float_eq(pred[0], 1.5, 1e-12, "left of the split: base 0.5 + leaf 1");
+    cr_assert_float_eq(pred[1], 2.5, 1e-12, "right: base 0.5 + leaf 2");
+    cr_assert_float_eq(pred[2], 1.5, 1e-12, "missing: the default direction, left");
+    mm_xgb_free(x);
+    for (size_t cut = 0; cut < read_all; cut++) {
+        x = NULL;
+        cr_assert_eq(mm_models__xgb_from_ubj(d.b, cut, 2, false, &x, errstr, sizeof errstr),
+                     MM_ERR_NUMERIC, "cut at %zu of %zu", cut, d.n);
+        cr_assert_null(x);
+    }
+    /* a feature index the config does not have, and an array count past the end */
+    cr_assert_eq(mm_models__xgb_from_ubj(d.b, d.n, 1, false, &x, errstr, sizeof errstr),
+                 MM_ERR_NUMERIC);
+    size_t at = 0;
+    while (at + 16 <= d.n && memcmp(d.b + at, "split_conditions", 16) != 0) at++;
+    cr_assert_leq(at + 16, d.n);
+    d.b[at + 16 + 5] = 0x7f; /* after the key, '[' '$' 'd' '#' 'L': the count's high byte */
+    cr_assert_eq(mm_models__xgb_from_ubj(d.b, d.n, 2, false, &x, errstr, sizeof errstr),
+                 MM_ERR_NUMERIC);
+    cr_assert_null(x);
+}
+
 /* Continued boosting keeps the earlier trees as they were and adds the new
  * rounds, fitted to what they left on the new rows; the booster moves to
  * the continued model and can be dropped. */
