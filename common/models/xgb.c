@@ -181,6 +181,7 @@ static double u_scalar_at(uint8_t m, const uint8_t *p) {
     case 'i':
         return (double)(int8_t)p[0];
     case 'U':
+    case 'C':
         return (double)p[0];
     case 'I':
         return (double)(int16_t)u_be(p, 2);
