@@ -134,6 +134,7 @@ static const mm_avro__field_t model_trained_fields[] = {
     OPT_STRING(T, load_id),
     LONG(T, trained_at_ms),
     STRING(T, trainer),
+    OPT_STRING(T, adjustments),
 };
 #undef T
 

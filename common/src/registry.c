@@ -159,6 +159,8 @@ static const char *const registry_migrations[] = {
     "  SELECT partition_key, version, tag, value FROM temp.tags_v1;"
     "DROP TABLE temp.aliases_v1;"
     "DROP TABLE temp.tags_v1;",
+    /* 2 -> 3: what training changed in the config for the key (ModelTrained.adjustments). */
+    "ALTER TABLE versions ADD COLUMN adjustments TEXT;",
 };
 
 const char *mm_registry_status_name(mm_registry_status_t status) {
@@ -212,6 +214,7 @@ void mm_registry_version_clear(mm_registry_version_t *v) {
     free(v->fallback_reason);
     free(v->failed_check);
     free(v->aliases);
+    free(v->adjustments);
     memset(v, 0, sizeof(*v));
 }
 
@@ -222,7 +225,7 @@ void mm_registry_version_clear(mm_registry_version_t *v) {
     "   WHERE a.partition_key = v.partition_key AND a.version = v.version),"                       \
     " v.size, v.data_start_ms, v.data_end_ms, v.n_rows, v.created_at_ms, v.fallback,"              \
     " v.fallback_reason, (SELECT t.value FROM tags t WHERE t.partition_key = v.partition_key"      \
-    "   AND t.version = v.version AND t.tag = 'failed_check')"
+    "   AND t.version = v.version AND t.tag = 'failed_check'), v.adjustments"
 
 /* Column indexes of VERSION_COLUMNS. */
 enum {
@@ -248,6 +251,7 @@ enum {
     COL_FALLBACK,
     COL_FALLBACK_REASON,
     COL_FAILED_CHECK,
+    COL_ADJUSTMENTS,
 };
 
 static mm_err_t version_from_row(sqlite3_stmt *stmt, mm_registry_version_t *v, char *errstr,
@@ -275,6 +279,7 @@ static mm_err_t version_from_row(sqlite3_stmt *stmt, mm_registry_version_t *v, c
     v->fallback = sqlite3_column_int64(stmt, COL_FALLBACK) != 0;
     v->fallback_reason = mm_db_column_strdup(stmt, COL_FALLBACK_REASON);
     v->failed_check = mm_db_column_strdup(stmt, COL_FAILED_CHECK);
+    v->adjustments = mm_db_column_strdup(stmt, COL_ADJUSTMENTS);
     /* NOT NULL columns: a NULL copy means the copy failed. */
     if (!v->train_id || !v->dataset || !v->spec_hash || !v->algorithm || !v->artifact_uri ||
         !v->sha256 || !v->metrics || !v->baseline || !v->status || !v->reason) {
@@ -443,14 +448,14 @@ mm_err_t mm_registry_version_insert(mm_db_t *db, const mm_registry_judged_t *j, 
             " algorithm, artifact_uri, production_uri, sha256, size, artifact_format, metrics,"
             " baseline, data_start_ms, data_end_ms, n_rows, data_digest, load_id, fallback,"
             " fallback_reason, trained_at_ms, trainer, created_at_ms, status, reason,"
-            " source_topic, source_partition, source_offset)"
-            " VALUES (?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?)",
+            " source_topic, source_partition, source_offset, adjustments)"
+            " VALUES (?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?)",
             "tittt"
             "tttti"
             "ittii"
             "ittit"
             "ititt"
-            "tii",
+            "tiit",
             rec->partition_key, (int64_t)j->version, rec->train_id,
             rec->dataset ? rec->dataset : j->dataset, rec->spec_hash ? rec->spec_hash : "",
             rec->algorithm ? rec->algorithm : "unknown", rec->artifact_uri, j->production_uri,
@@ -459,7 +464,7 @@ mm_err_t mm_registry_version_insert(mm_db_t *db, const mm_registry_judged_t *j, 
             rec->n_rows, rec->data_digest, rec->load_id, (int64_t)(rec->fallback ? 1 : 0),
             rec->fallback_reason, rec->trained_at_ms, rec->trainer, j->now_ms,
             mm_registry_status_name(j->status), j->reason, j->source_topic,
-            (int64_t)j->source_partition, j->source_offset);
+            (int64_t)j->source_partition, j->source_offset, rec->adjustments);
     }
     free(metrics);
     free(baseline);

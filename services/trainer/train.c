@@ -171,6 +171,7 @@ static mm_err_t encode_event(train_job_t *job) {
     ev.trained_at_ms = mm_now_ms();
     ev.trainer = (char *)job->trainer->cfg.instance_id;
     ev.load_id = job->history.last_load_id; /* the load that last touched this key, for lineage */
+    ev.adjustments = res->adjustments[0] ? res->adjustments : NULL;
     return mm_avro_encode_model_trained(&ev, &job->event, job->errstr, sizeof(job->errstr));
 }
 

@@ -160,6 +160,7 @@ static json_t *version_json(const mm_registry_version_t *r) {
     json_object_set_new(v, "fallback", json_boolean(r->fallback));
     json_object_set_new(v, "fallback_reason", mmctl_json_str_or_null(r->fallback_reason));
     json_object_set_new(v, "failed_check", mmctl_json_str_or_null(r->failed_check));
+    json_object_set_new(v, "adjustments", mmctl_json_str_or_null(r->adjustments));
     json_object_set_new(v, "created_at_ms", json_integer((json_int_t)r->created_at_ms));
     json_object_set_new(v, "reason", mmctl_json_str_or_null(r->reason));
     return v;
@@ -186,6 +187,8 @@ static bool versions_row(void *opaque, const mm_registry_version_t *v) {
     printf("v%-7lld %-9s %-20s %-10s %-20s %-24s %s\n", (long long)v->version,
            v->status ? v->status : "-", v->aliases ? v->aliases : "-",
            v->algorithm ? v->algorithm : "-", created, version_why(v), v->reason ? v->reason : "");
+    /* What training changed in the config for the key, on a line of its own. */
+    if (v->adjustments && *v->adjustments) printf("%-8s adjusted: %s\n", "", v->adjustments);
     return true;
 }
 
@@ -267,8 +270,8 @@ static void print_key_table(const char *key, json_t *doc) {
     json_t *champion = json_object_get(doc, "champion");
     if (json_is_object(champion)) {
         static const char *const fields[] = {
-            "algorithm", "train_id",    "production_uri", "sha256",   "size",  "n_rows",
-            "load_id",   "data_end_ms", "metrics",        "baseline", "reason"};
+            "algorithm", "train_id",    "production_uri", "sha256",  "size",     "n_rows",
+            "load_id",   "data_end_ms", "adjustments",    "metrics", "baseline", "reason"};
         printf("champion details:\n");
         for (size_t i = 0; i < MM_ARRAY_SIZE(fields); i++) {
             json_t *v = json_object_get(champion, fields[i]);

@@ -97,6 +97,10 @@ typedef struct mm_model_trained {
     const char *load_id;     /* the load whose end triggered training (optional) */
     int64_t trained_at_ms;
     const char *trainer; /* trainer instance id */
+    /* What training changed in the config for this key (season or long lags
+     * dropped for a short history, a default candidate left out); optional:
+     * NULL when nothing, and in records written before schema id 11. */
+    const char *adjustments;
 } mm_model_trained_t;
 
 void mm_model_trained_clear(mm_model_trained_t *rec);

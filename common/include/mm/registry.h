@@ -86,6 +86,7 @@ typedef struct mm_registry_version {
     char *fallback_reason; /* why training fell back (declared fallbacks); may be NULL */
     char *failed_check;    /* the first check a rejected version failed; may be NULL */
     char *aliases;         /* comma-separated aliases naming this version; NULL if none */
+    char *adjustments;     /* what training changed in the config for the key; may be NULL */
     int64_t size;
     int64_t data_start_ms;
     int64_t data_end_ms;

@@ -26,8 +26,8 @@ TestSuite(avro, .init = avro_suite_init);
 Test(avro, catalog_ids_are_the_committed_ones) {
     /* Changing an id changes the bytes on the wire: ids are stable and never reused. */
     cr_assert_eq(mm_avro_schema_id(MM_RECORD_OBSERVATION_BATCH), 9); /* 1 retired */
-    cr_assert_eq(mm_avro_schema_id(MM_RECORD_MODEL_TRAINED), 2);
-    cr_assert_eq(mm_avro_schema_id(MM_RECORD_MODEL_DECISION), 8); /* 3 retired */
+    cr_assert_eq(mm_avro_schema_id(MM_RECORD_MODEL_TRAINED), 11);    /* 2 retired */
+    cr_assert_eq(mm_avro_schema_id(MM_RECORD_MODEL_DECISION), 8);    /* 3 retired */
     cr_assert_eq(mm_avro_schema_id(MM_RECORD_SCORE_REQUEST), 4);
     cr_assert_eq(mm_avro_schema_id(MM_RECORD_PREDICTION_BATCH), 10); /* 5, 7 retired */
     cr_assert_eq(mm_avro_schema_id(MM_RECORD_DEAD_LETTER), 6);

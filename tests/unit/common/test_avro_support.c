@@ -178,6 +178,7 @@ mm_model_trained_t sample_trained(bool optionals) {
         .load_id = optionals ? "load-7" : NULL,
         .trained_at_ms = 1700000001000,
         .trainer = "trainer-0",
+        .adjustments = optionals ? "season_length 7 -> 1: 40 points are too few" : NULL,
     };
 }
 

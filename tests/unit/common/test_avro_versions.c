@@ -22,6 +22,8 @@ TestSuite(avro_versions, .init = avro_suite_init);
 #define PREDICTION_RETIRED_ID 5
 #define PREDICTION_CURRENT_ID 10
 #define OBS_RETIRED_ID        1
+#define TRAINED_RETIRED_ID    2
+#define TRAINED_CURRENT_ID    11
 
 /* The committed text of a retired schema, relative to tests/fixtures/avro. */
 static char *retired_schema(const char *file) {
@@ -218,6 +220,60 @@ static mm_buf_t old_observation_bytes(const mm_observation_batch_t *want) {
     return out;
 }
 
+static void set_metrics(avro_value_t *rec, const char *name, const mm_metric_t *m, size_t n) {
+    avro_value_t f = field(rec, name), item;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(avro_value_append(&f, &item, NULL), 0);
+        set_str(&item, "name", m[i].name);
+        avro_value_t value = field(&item, "value");
+        cr_assert_eq(avro_value_set_double(&value, m[i].value), 0);
+    }
+}
+
+/* @p want written with the retired ModelTrained schema (id 2) by Avro C. */
+static mm_buf_t old_trained_bytes(const mm_model_trained_t *want) {
+    oracle_t o = oracle_new("ModelTrained.2.avsc");
+    set_str(&o.rec, "train_id", want->train_id);
+    set_str(&o.rec, "dataset", want->dataset);
+    set_str(&o.rec, "spec_hash", want->spec_hash);
+    set_str(&o.rec, "partition_key", want->partition_key);
+    set_str(&o.rec, "algorithm", want->algorithm);
+    avro_value_t fallback = field(&o.rec, "fallback");
+    cr_assert_eq(avro_value_set_boolean(&fallback, want->fallback), 0);
+    set_opt_str(&o.rec, "fallback_reason", want->fallback_reason);
+    set_str(&o.rec, "artifact_uri", want->artifact_uri);
+    set_str(&o.rec, "artifact_sha256", want->artifact_sha256);
+    set_long(&o.rec, "artifact_size", want->artifact_size);
+    set_int(&o.rec, "artifact_format", want->artifact_format);
+    set_metrics(&o.rec, "metrics", want->metrics, want->n_metrics);
+    set_metrics(&o.rec, "baseline", want->baseline, want->n_baseline);
+    set_long(&o.rec, "data_start_ms", want->data_start_ms);
+    set_long(&o.rec, "data_end_ms", want->data_end_ms);
+    set_long(&o.rec, "n_rows", want->n_rows);
+    set_str(&o.rec, "data_digest", want->data_digest);
+    set_opt_str(&o.rec, "load_id", want->load_id);
+    set_long(&o.rec, "trained_at_ms", want->trained_at_ms);
+    set_str(&o.rec, "trainer", want->trainer);
+    mm_buf_t out = oracle_frame(&o, TRAINED_RETIRED_ID);
+    oracle_free(&o);
+    return out;
+}
+
+Test(avro_versions, old_model_trained_decodes_without_adjustments) {
+    for (int optionals = 0; optionals <= 1; optionals++) {
+        mm_model_trained_t want = sample_trained(optionals), got;
+        mm_buf_t bytes = old_trained_bytes(&want);
+        want.adjustments = NULL; /* the old schema has no field for them */
+        cr_assert_eq(
+            mm_avro_decode_model_trained(bytes.data, bytes.len, &got, errstr, sizeof(errstr)),
+            MM_OK, "%s", errstr);
+        assert_record_equal(MM_RECORD_MODEL_TRAINED, &got, &want);
+        cr_assert_null(got.adjustments);
+        mm_avro_clear(MM_RECORD_MODEL_TRAINED, &got);
+        mm_buf_free(&bytes);
+    }
+}
+
 Test(avro_versions, old_observation_batch_decodes_with_rows_without_entity) {
     mm_observation_batch_t want = sample_obs(), got;
     mm_buf_t bytes = old_observation_bytes(&want);
@@ -359,7 +415,7 @@ Test(avro_versions, an_old_id_of_another_record_type_is_refused_naming_both) {
 }
 
 Test(avro_versions, an_id_neither_current_nor_retired_is_refused) {
-    int32_t unknown[] = {11, 0, 100, -1};
+    int32_t unknown[] = {12, 0, 100, -1};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         mm_model_decision_t want = sample_decision(MM_DECISION_APPROVED, false, false), got;
         mm_buf_t bytes;
@@ -379,6 +435,18 @@ Test(avro_versions, an_id_neither_current_nor_retired_is_refused) {
 /* --------------------------------------------------------------- writing */
 
 Test(avro_versions, writers_use_the_current_ids_and_round_trip) {
+    mm_model_trained_t trained = sample_trained(true), got_t;
+    mm_buf_t t;
+    ENCODE(mm_avro_encode_model_trained, &trained, &t);
+    uint8_t want_t[MM_WIRE_HEADER_LEN] = {0, 0, 0, 0, TRAINED_CURRENT_ID};
+    cr_assert_arr_eq(t.data, want_t, sizeof(want_t));
+    cr_assert_eq(mm_avro_decode_model_trained(t.data, t.len, &got_t, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    assert_record_equal(MM_RECORD_MODEL_TRAINED, &got_t, &trained);
+    cr_assert_str_eq(got_t.adjustments, trained.adjustments);
+    mm_avro_clear(MM_RECORD_MODEL_TRAINED, &got_t);
+    mm_buf_free(&t);
+
     mm_model_decision_t decision = sample_decision(MM_DECISION_FALLBACK, true, true), got_d;
     mm_prediction_batch_t prediction = sample_prediction(true), got_p;
     prediction.fallback = true;
@@ -435,9 +503,14 @@ static void assert_not_prefix(mm_record_type_t type, int32_t id, const char *fil
 Test(avro_versions, the_committed_retired_schemas_pass_the_check) {
     char *decision = retired_schema("ModelDecision.3.avsc");
     char *prediction = retired_schema("PredictionBatch.5.avsc");
+    char *trained = retired_schema("ModelTrained.2.avsc");
     cr_assert_eq(mm_avro_check_retired_schema(MM_RECORD_MODEL_DECISION, DECISION_RETIRED_ID,
                                               decision, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
+    cr_assert_eq(mm_avro_check_retired_schema(MM_RECORD_MODEL_TRAINED, TRAINED_RETIRED_ID, trained,
+                                              errstr, sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    free(trained);
     cr_assert_eq(mm_avro_check_retired_schema(MM_RECORD_PREDICTION_BATCH, PREDICTION_RETIRED_ID,
                                               prediction, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);

@@ -45,9 +45,12 @@ TestSuite(registry, .init = setup, .fini = teardown);
 #define REJECTED MM_REGISTRY_STATUS_REJECTED
 #define FALLBACK MM_REGISTRY_STATUS_FALLBACK
 
-/* Register a judged candidate of @p key; approved ones and fallbacks get a production name. */
-static int32_t add_version(const char *key, const char *train_id, double mase,
-                           mm_registry_status_t status) {
+/*
+ * Register a judged candidate of @p key with what training adjusted for it
+ * (NULL: nothing); approved ones and fallbacks get a production name.
+ */
+static int32_t add_adjusted_version(const char *key, const char *train_id, double mase,
+                                    mm_registry_status_t status, const char *adjustments) {
     bool approved = status == APPROVED;
     char uri[256], production[256];
     snprintf(uri, sizeof(uri), "candidates/sales/%s/%s.mm", key, train_id);
@@ -71,6 +74,7 @@ static int32_t add_version(const char *key, const char *train_id, double mase,
     rec.n_rows = 10;
     rec.fallback = status == FALLBACK;
     rec.fallback_reason = rec.fallback ? (char *)"12 points < min_history 56" : NULL;
+    rec.adjustments = adjustments;
     int32_t version = 0;
     cr_assert_eq(mm_registry_next_version(db, key, &version, errstr, sizeof(errstr)), MM_OK);
     mm_registry_judged_t judged = {.rec = &rec,
@@ -86,6 +90,11 @@ static int32_t add_version(const char *key, const char *train_id, double mase,
     cr_assert_eq(mm_registry_version_insert(db, &judged, errstr, sizeof(errstr)), MM_OK, "%s",
                  errstr);
     return version;
+}
+
+static int32_t add_version(const char *key, const char *train_id, double mase,
+                           mm_registry_status_t status) {
+    return add_adjusted_version(key, train_id, mase, status, NULL);
 }
 
 static int64_t count(const char *sql) {
@@ -277,6 +286,22 @@ Test(registry, fallback_versions_keep_their_status_reason_and_failed_checks_read
     cr_expect_str_eq(mm_registry_status_name(FALLBACK), "fallback");
 }
 
+Test(registry, a_version_keeps_what_training_adjusted_for_its_key) {
+    add_adjusted_version(KEY, "t1", 0.8, APPROVED,
+                         "season_length 7 -> 1: 40 points < 2 seasons + 3 x 5 backtest");
+    add_version(KEY, "t2", 0.7, APPROVED);
+    mm_registry_version_t v;
+    bool found = false;
+    cr_assert_eq(mm_registry_version_get(db, KEY, 1, &v, &found, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_assert(found);
+    cr_expect_str_eq(v.adjustments, "season_length 7 -> 1: 40 points < 2 seasons + 3 x 5 backtest");
+    mm_registry_version_clear(&v);
+    cr_assert_eq(mm_registry_version_get(db, KEY, 2, &v, &found, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_null(v.adjustments, "nothing adjusted reads back as NULL");
+    mm_registry_version_clear(&v);
+}
+
 Test(registry, served_model_is_the_champion_else_the_fallback_alias_else_none) {
     mm_registry_version_t v;
     bool found = true, is_fallback = true;
@@ -408,14 +433,33 @@ static const char *const registry_v1[] = {
     "  PRIMARY KEY (topic, \"partition\"));" MM_OUTBOX_TABLE_SQL,
 };
 
+/* A version row as a version 1 registry held it (no later column); rejected ones tagged. */
+static void add_v1_version(int32_t version, const char *train_id, const char *status) {
+    cr_assert_eq(
+        mm_db_run(db, errstr, sizeof(errstr),
+                  "INSERT INTO versions (partition_key, version, train_id, dataset, spec_hash,"
+                  " algorithm, artifact_uri, sha256, size, artifact_format, metrics, baseline,"
+                  " data_start_ms, data_end_ms, n_rows, created_at_ms, status, reason)"
+                  " VALUES (?, ?, ?, 'sales', 'hash', 'ets', 'candidates/x.mm', '00', 2, 1,"
+                  " '{}', '{}', 0, 86400000, 10, 1000, ?, 'test')",
+                  "titt", KEY, (int64_t)version, train_id, status),
+        MM_OK, "%s", errstr);
+    if (strcmp(status, "rejected") == 0)
+        cr_assert_eq(mm_db_run(db, errstr, sizeof(errstr),
+                               "INSERT INTO tags (partition_key, version, tag, value)"
+                               " VALUES (?, ?, 'failed_check', 'threshold')",
+                               "ti", KEY, (int64_t)version),
+                     MM_OK, "%s", errstr);
+}
+
 Test(registry, a_version_1_registry_migrates_keeping_versions_aliases_and_tags) {
     mm_db_close(db);
     char old_path[4200];
     snprintf(old_path, sizeof(old_path), "%s/v1.db", tmpdir);
     db = mm_db_open(old_path, registry_v1, 1, errstr, sizeof(errstr));
     cr_assert_not_null(db, "%s", errstr);
-    add_version(KEY, "t1", 0.8, APPROVED);
-    add_version(KEY, "t2", 1.3, REJECTED);
+    add_v1_version(1, "t1", "approved");
+    add_v1_version(2, "t2", "rejected");
     cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHAMPION, 1, 5, errstr, sizeof(errstr)),
                  MM_OK);
     cr_assert_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_CHALLENGER, 2, 5, errstr, sizeof(errstr)),
@@ -437,7 +481,17 @@ Test(registry, a_version_1_registry_migrates_keeping_versions_aliases_and_tags) 
     cr_expect_eq(version, 1);
     mm_registry_alias_get(db, KEY, MM_ALIAS_CHALLENGER, &version, errstr, sizeof(errstr));
     cr_expect_eq(version, 2);
-    cr_expect_eq(add_version(KEY, "t3", NAN, FALLBACK), 3);
+    mm_registry_version_t v;
+    bool found = false;
+    cr_assert_eq(mm_registry_version_get(db, KEY, 1, &v, &found, errstr, sizeof(errstr)), MM_OK,
+                 "%s", errstr);
+    cr_expect(found);
+    cr_expect_null(v.adjustments, "a row from before the column has none");
+    mm_registry_version_clear(&v);
+    cr_expect_eq(add_adjusted_version(KEY, "t3", NAN, FALLBACK, "lags > 14 dropped"), 3);
+    cr_assert_eq(mm_registry_version_get(db, KEY, 3, &v, &found, errstr, sizeof(errstr)), MM_OK);
+    cr_expect_str_eq(v.adjustments, "lags > 14 dropped");
+    mm_registry_version_clear(&v);
     cr_expect_eq(mm_registry_alias_set(db, KEY, MM_ALIAS_FALLBACK, 3, 6, errstr, sizeof(errstr)),
                  MM_OK, "%s", errstr);
     cr_expect_eq(count("SELECT count(*) FROM pragma_foreign_key_check"), 0,

@@ -3,7 +3,8 @@
  * (services/trainer/train.c) on a real state store and a file:// blob
  * store, no broker: planned rows (targets still empty, planned price and
  * promotion) loaded with or after the history change nothing the trainer
- * produces, neither the model nor its identity.
+ * produces, neither the model nor its identity; the ModelTrained event says
+ * what training adjusted for the key.
  */
 #include <math.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "mm/avro.h"
 #include "mm/blob.h"
 #include "mm/util.h"
 #include "store.h"
@@ -198,6 +200,40 @@ Test(trainer_train, history_plus_planned_rows_trains_the_same_model_as_the_histo
     cr_expect_str_eq(p.algorithm, a.algorithm);
     rig_close(&alone);
     rig_close(&with_planned);
+}
+
+/* The ModelTrained event the trainer queued for KEY (the outbox's only row for it), decoded. */
+static void queued_event(rig_t *rig, mm_model_trained_t *ev) {
+    mm_db_t *db = rig->trainer.store.db;
+    char errstr[1024] = "";
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(mm_db_prepare(db, &st, "SELECT payload FROM outbox WHERE key = '" KEY "'", errstr,
+                               sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_assert_eq(mm_db_step_row(db, st, errstr, sizeof(errstr)), MM_OK, "no event: %s", errstr);
+    cr_assert_eq(mm_avro_decode_model_trained(sqlite3_column_blob(st, 0),
+                                              (size_t)sqlite3_column_bytes(st, 0), ev, errstr,
+                                              sizeof(errstr)),
+                 MM_OK, "%s", errstr);
+    cr_expect_eq(mm_db_step_row(db, st, errstr, sizeof(errstr)), MM_ERR_NOT_FOUND, "one event");
+    sqlite3_finalize(st);
+}
+
+Test(trainer_train, the_event_says_what_training_adjusted_for_a_short_history) {
+    rig_t rig;
+    rig_open(&rig, "train_adjusted");
+    /* 140 days hold 2 of the spec's 5 backtest windows of 28 days. */
+    cr_assert(apply(&rig, make_days(0, 0, HISTORY_DAYS, true), 0));
+    train(&rig);
+    mm_model_trained_t ev;
+    queued_event(&rig, &ev);
+    cr_assert_not_null(ev.adjustments);
+    cr_expect_not_null(strstr(ev.adjustments, "backtest_windows 5 -> 2: 140 points are too few for "
+                                              "5 windows of 28"),
+                       "%s", ev.adjustments);
+    cr_expect_not(ev.fallback);
+    mm_model_trained_clear(&ev);
+    rig_close(&rig);
 }
 
 Test(trainer_train, planned_rows_loaded_after_training_neither_trigger_nor_change_the_model) {

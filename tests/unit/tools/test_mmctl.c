@@ -18,6 +18,7 @@
 
 #define KEY            "store=1/item=1"
 #define FALLBACK_WHY   "30 points < min_history 56"
+#define ADJUSTED_WHY   "xgboost left out: 400 points are below xgb_min_history 1000"
 #define REJECTED_WHY   "rejected: mase 1.30 not < 1.00; worse than baseline 1.10; no champion yet"
 #define MMCTL_WAIT_MS  30000
 #define OUTPUT_MAX     (256 * 1024)
@@ -67,6 +68,7 @@ static void add_version(mm_db_t *db, const char *train_id, mm_registry_status_t 
     rec.n_baseline = 1;
     rec.fallback = fallback;
     rec.fallback_reason = fallback ? FALLBACK_WHY : NULL;
+    rec.adjustments = status == MM_REGISTRY_STATUS_APPROVED ? ADJUSTED_WHY : NULL;
     int32_t version = 0;
     cr_assert_eq(mm_registry_next_version(db, KEY, &version, errstr, sizeof(errstr)), MM_OK);
     mm_registry_judged_t judged = {.rec = &rec,
@@ -81,7 +83,10 @@ static void add_version(mm_db_t *db, const char *train_id, mm_registry_status_t 
                  errstr);
 }
 
-/* v1 rejected by the threshold, v2 a declared fallback, v3 the approved champion. */
+/*
+ * v1 rejected by the threshold, v2 a declared fallback, v3 the approved
+ * champion, trained with XGBoost left out (an adjustment).
+ */
 static void build_registry(void) {
     mm_db_t *db = mm_registry_open(registry_path, errstr, sizeof(errstr));
     cr_assert_not_null(db, "%s", errstr);
@@ -138,6 +143,8 @@ Test(mmctl, models_versions_json_shows_status_and_why_each_version_fell_back_or_
 
     cr_expect_str_eq(json_string_value(json_object_get(champion, "status")), "approved");
     cr_expect_str_eq(json_string_value(json_object_get(champion, "aliases")), "champion");
+    cr_expect_str_eq(json_string_value(json_object_get(champion, "adjustments")), ADJUSTED_WHY);
+    cr_expect(json_is_null(json_object_get(rejected, "adjustments")));
     json_decref(rows);
 }
 
@@ -158,6 +165,15 @@ Test(mmctl, models_versions_table_has_a_why_column) {
     cr_assert_not_null(line, "%s", output);
     cr_expect(strstr(line, "rejected") != NULL, "%s", line);
     cr_expect(strstr(line, "threshold") != NULL, "%s", line);
+    /* The champion's adjustment on the line after its row, and only there. */
+    line = strstr(output, "\nv3 ");
+    cr_assert_not_null(line, "%s", output);
+    char *next = strchr(line + 1, '\n');
+    cr_assert_not_null(next, "%s", output);
+    cr_expect_eq(strncmp(next + 1, "         adjusted: " ADJUSTED_WHY "\n",
+                         strlen("         adjusted: " ADJUSTED_WHY "\n")),
+                 0, "%s", output);
+    cr_expect_null(strstr(strstr(output, "adjusted: ") + 1, "adjusted: "), "%s", output);
 }
 
 Test(mmctl, models_versions_of_an_unknown_key_exits_not_found) {
